@@ -1,0 +1,58 @@
+import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { pathToFileURL } from 'node:url';
+import { loadEnvFile } from '../services/config.js';
+import { migrations } from './migrations/index.js';
+
+/** Tables the app role may read and write; nothing else, and never DELETE. */
+export const APP_GRANTS: Record<string, string[]> = {
+  tenants: ['SELECT'],
+  plans: ['SELECT', 'INSERT', 'UPDATE'],
+  plan_versions: ['SELECT', 'INSERT'],
+  runs: ['SELECT', 'INSERT', 'UPDATE'],
+};
+
+export function roleFromUrl(url: string): string {
+  const user = decodeURIComponent(new URL(url).username);
+  if (!/^[a-z_][a-z0-9_]*$/.test(user)) throw new Error('app role name must be a plain lower-case identifier');
+  return user;
+}
+
+/** Runs pending migrations as the owner role, then (re)applies the app role's grants. */
+export async function migrate(ownerUrl: string, appRole: string): Promise<string[]> {
+  const pool = new pg.Pool({ connectionString: ownerUrl, max: 1 });
+  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+    const { error, results } = await migrator.migrateToLatest();
+    const applied = (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+    if (error) throw error instanceof Error ? error : new Error(String(error));
+    await sql`revoke all on all tables in schema public from public`.execute(db);
+    await sql`grant usage on schema public to ${sql.id(appRole)}`.execute(db);
+    for (const [table, privileges] of Object.entries(APP_GRANTS)) {
+      await sql`revoke all on ${sql.id(table)} from ${sql.id(appRole)}`.execute(db);
+      await sql.raw(`grant ${privileges.join(', ')} on "${table}" to "${appRole}"`).execute(db);
+    }
+    return applied;
+  } finally {
+    await db.destroy();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  loadEnvFile();
+  const ownerUrl = process.env.DATABASE_OWNER_URL;
+  const appUrl = process.env.DATABASE_URL;
+  if (!ownerUrl || !appUrl) {
+    console.error('migrate: DATABASE_OWNER_URL and DATABASE_URL are required (run npm run setup)');
+    process.exit(1);
+  }
+  migrate(ownerUrl, roleFromUrl(appUrl))
+    .then((applied) => {
+      console.log(applied.length ? `migrations: applied ${applied.join(', ')}` : 'migrations: up to date');
+    })
+    .catch((err: Error) => {
+      console.error(`migrate: ${err.message}`);
+      process.exit(1);
+    });
+}

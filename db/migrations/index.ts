@@ -1,0 +1,7 @@
+import type { Migration } from 'kysely';
+import * as m0001 from './20261128_0001_initial.js';
+
+/** Static list so migrations run the same from TypeScript sources and compiled output. Never edit a landed migration. */
+export const migrations: Record<string, Migration> = {
+  '20261128_0001_initial': m0001,
+};

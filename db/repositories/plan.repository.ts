@@ -1,0 +1,69 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { DB, PlanRow } from '../schema.js';
+
+type Db = Kysely<DB> | Transaction<DB>;
+
+export interface PlanUpsert {
+  tenantId: string;
+  id: string;
+  title: string;
+  origin: 'file' | 'api';
+  sourceFile: string | null;
+  versionHash: string;
+  definition: unknown;
+}
+
+const planColumns = [
+  'tenant_id', 'id', 'title', 'origin', 'source_file', 'version_hash', 'definition', 'created_at', 'updated_at',
+] as const;
+
+export class PlanRepository {
+  constructor(private readonly db: Kysely<DB>) {}
+
+  get(tenantId: string, id: string, trx: Db = this.db): Promise<PlanRow | undefined> {
+    return trx.selectFrom('plans').select(planColumns).where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+  }
+
+  list(tenantId: string, trx: Db = this.db): Promise<PlanRow[]> {
+    return trx.selectFrom('plans').select(planColumns).where('tenant_id', '=', tenantId).orderBy('id').execute();
+  }
+
+  /** Locks the plan row for the rest of the transaction. */
+  getForUpdate(tenantId: string, id: string, trx: Transaction<DB>): Promise<PlanRow | undefined> {
+    return trx.selectFrom('plans').select(planColumns).where('tenant_id', '=', tenantId).where('id', '=', id).forUpdate().executeTakeFirst();
+  }
+
+  /**
+   * Inserts or updates the plan and records the version. Returns whether the
+   * content changed (a new version was created).
+   */
+  async upsert(p: PlanUpsert, trx: Db = this.db): Promise<{ created: boolean; changed: boolean }> {
+    const existing = await trx
+      .selectFrom('plans').select(['version_hash', 'origin'])
+      .where('tenant_id', '=', p.tenantId).where('id', '=', p.id).executeTakeFirst();
+    const definition = JSON.stringify(p.definition);
+    if (!existing) {
+      await trx.insertInto('plans').values({
+        tenant_id: p.tenantId, id: p.id, title: p.title, origin: p.origin, source_file: p.sourceFile,
+        version_hash: p.versionHash, definition,
+      }).execute();
+    } else if (existing.version_hash === p.versionHash && existing.origin === p.origin) {
+      return { created: false, changed: false };
+    } else {
+      await trx.updateTable('plans').set({
+        title: p.title, origin: p.origin, source_file: p.sourceFile, version_hash: p.versionHash, definition,
+        updated_at: new Date(),
+      }).where('tenant_id', '=', p.tenantId).where('id', '=', p.id).execute();
+    }
+    await trx.insertInto('plan_versions').values({
+      tenant_id: p.tenantId, plan_id: p.id, hash: p.versionHash, definition, origin: p.origin, source_file: p.sourceFile,
+    }).onConflict((oc) => oc.columns(['tenant_id', 'plan_id', 'hash']).doNothing()).execute();
+    return { created: !existing, changed: true };
+  }
+
+  async getVersion(tenantId: string, planId: string, hash: string, trx: Db = this.db): Promise<unknown | undefined> {
+    const row = await trx.selectFrom('plan_versions').select('definition')
+      .where('tenant_id', '=', tenantId).where('plan_id', '=', planId).where('hash', '=', hash).executeTakeFirst();
+    return row?.definition;
+  }
+}

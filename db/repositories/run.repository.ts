@@ -1,0 +1,152 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { DB, NewRun, RunRow, Verdict } from '../schema.js';
+
+type Db = Kysely<DB> | Transaction<DB>;
+
+const runColumns = [
+  'id', 'tenant_id', 'plan_id', 'plan_version_hash', 'status', 'verdict', 'trigger', 'triggered_by', 'slot',
+  'queued_at', 'started_at', 'finished_at', 'heartbeat_at', 'worker_id', 'attempts', 'cancel_requested_at',
+  'phases', 'checks', 'findings', 'rto', 'rpo', 'backup', 'sandbox', 'restore',
+] as const;
+
+export interface RunFilter {
+  tenantId: string;
+  planId?: string;
+  verdict?: Verdict;
+  status?: string;
+  from?: Date;
+  to?: Date;
+  limit: number;
+  /** Keyset cursor: runs strictly older than this (queued_at, id). */
+  before?: { queuedAt: Date; id: string };
+}
+
+/** What a finished (or progressing) run writes back. */
+export interface RunResult {
+  verdict?: Verdict | null;
+  phases?: unknown[];
+  checks?: unknown[];
+  findings?: unknown[];
+  rto?: unknown;
+  rpo?: unknown;
+  backup?: unknown;
+  sandbox?: unknown;
+  restore?: unknown;
+}
+
+function resultColumns(r: RunResult): Record<string, string | null> {
+  const out: Record<string, string | null> = {};
+  for (const key of ['phases', 'checks', 'findings', 'rto', 'rpo', 'backup', 'sandbox', 'restore'] as const) {
+    if (r[key] !== undefined) out[key] = r[key] === null ? null : JSON.stringify(r[key]);
+  }
+  return out;
+}
+
+export class RunRepository {
+  constructor(private readonly db: Kysely<DB>) {}
+
+  async insert(run: NewRun, trx: Db = this.db): Promise<void> {
+    await trx.insertInto('runs').values(run).execute();
+  }
+
+  get(tenantId: string, id: string, trx: Db = this.db): Promise<RunRow | undefined> {
+    return trx.selectFrom('runs').select(runColumns).where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+  }
+
+  /** For workers, which learn the tenant from the run itself. */
+  getById(id: string, trx: Db = this.db): Promise<RunRow | undefined> {
+    return trx.selectFrom('runs').select(runColumns).where('id', '=', id).executeTakeFirst();
+  }
+
+  activeForPlan(tenantId: string, planId: string, trx: Db = this.db): Promise<RunRow | undefined> {
+    return trx.selectFrom('runs').select(runColumns)
+      .where('tenant_id', '=', tenantId).where('plan_id', '=', planId).where('status', '<>', 'finished')
+      .executeTakeFirst();
+  }
+
+  /** The newest finished run of a plan that got as far as reading a backup. */
+  lastWithBackup(tenantId: string, planId: string, excludeRunId: string, trx: Db = this.db): Promise<RunRow | undefined> {
+    return trx.selectFrom('runs').select(runColumns)
+      .where('tenant_id', '=', tenantId).where('plan_id', '=', planId).where('id', '<>', excludeRunId)
+      .where('status', '=', 'finished').where('backup', 'is not', null)
+      .where(sql<boolean>`backup->>'sha256' is not null`)
+      .orderBy('queued_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+  }
+
+  list(f: RunFilter, trx: Db = this.db): Promise<RunRow[]> {
+    let q = trx.selectFrom('runs').select(runColumns).where('tenant_id', '=', f.tenantId);
+    if (f.planId) q = q.where('plan_id', '=', f.planId);
+    if (f.verdict) q = q.where('verdict', '=', f.verdict);
+    if (f.status) q = q.where('status', '=', f.status as RunRow['status']);
+    if (f.from) q = q.where('queued_at', '>=', f.from);
+    if (f.to) q = q.where('queued_at', '<', f.to);
+    if (f.before) {
+      const b = f.before;
+      q = q.where((eb) => eb.or([
+        eb('queued_at', '<', b.queuedAt),
+        eb.and([eb('queued_at', '=', b.queuedAt), eb('id', '<', b.id)]),
+      ]));
+    }
+    return q.orderBy('queued_at', 'desc').orderBy('id', 'desc').limit(f.limit).execute();
+  }
+
+  /**
+   * queued -> running for this worker. Returns undefined when the run is not
+   * queued any more (cancelled meanwhile, or another worker has it).
+   */
+  claim(id: string, workerId: string, trx: Db = this.db): Promise<RunRow | undefined> {
+    return trx.updateTable('runs')
+      .set({ status: 'running', worker_id: workerId, started_at: new Date(), heartbeat_at: new Date(), attempts: sql`attempts + 1` })
+      .where('id', '=', id).where('status', '=', 'queued')
+      .returning(runColumns).executeTakeFirst();
+  }
+
+  async heartbeat(id: string, workerId: string, progress?: RunResult): Promise<{ cancelRequested: boolean } | undefined> {
+    const row = await this.db.updateTable('runs')
+      .set({ heartbeat_at: new Date(), ...(progress ? resultColumns(progress) : {}) })
+      .where('id', '=', id).where('status', '=', 'running').where('worker_id', '=', workerId)
+      .returning(['cancel_requested_at']).executeTakeFirst();
+    return row ? { cancelRequested: row.cancel_requested_at !== null } : undefined;
+  }
+
+  /** running -> finished, only for the worker that holds it. */
+  async finish(id: string, workerId: string, result: RunResult & { verdict: Verdict }): Promise<boolean> {
+    const res = await this.db.updateTable('runs')
+      .set({ status: 'finished', verdict: result.verdict, finished_at: new Date(), heartbeat_at: new Date(), ...resultColumns(result) })
+      .where('id', '=', id).where('status', '=', 'running').where('worker_id', '=', workerId)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  /** Ends a run whatever its state (queued or running), e.g. cancel before start or a lost worker. */
+  async finishUnclaimed(id: string, result: RunResult & { verdict: Verdict }, onlyStatus: 'queued' | 'running', trx: Db = this.db): Promise<boolean> {
+    const res = await trx.updateTable('runs')
+      .set({ status: 'finished', verdict: result.verdict, finished_at: new Date(), ...resultColumns(result) })
+      .where('id', '=', id).where('status', '=', onlyStatus)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  async requestCancel(tenantId: string, id: string, trx: Db = this.db): Promise<RunRow | undefined> {
+    return trx.updateTable('runs').set({ cancel_requested_at: new Date() })
+      .where('tenant_id', '=', tenantId).where('id', '=', id).where('status', '<>', 'finished')
+      .returning(runColumns).executeTakeFirst();
+  }
+
+  /** Running runs whose worker stopped sending heartbeats. */
+  stale(olderThan: Date, trx: Db = this.db): Promise<RunRow[]> {
+    return trx.selectFrom('runs').select(runColumns)
+      .where('status', '=', 'running').where('heartbeat_at', '<', olderThan).execute();
+  }
+
+  /** Run ids that are still active, to tell the reaper which sandboxes to keep. */
+  async activeIds(ids: string[], trx: Db = this.db): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await trx.selectFrom('runs').select('id').where('id', 'in', ids).where('status', '<>', 'finished').execute();
+    return new Set(rows.map((r) => r.id));
+  }
+
+  queuedOlderThan(olderThan: Date, trx: Db = this.db): Promise<RunRow[]> {
+    return trx.selectFrom('runs').select(runColumns).where('status', '=', 'queued').where('queued_at', '<', olderThan).execute();
+  }
+}

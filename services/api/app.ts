@@ -1,0 +1,80 @@
+import Fastify, { type FastifyInstance, type FastifyError } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Logger } from 'pino';
+import { DomainError } from '../errors.js';
+import type { PlanService } from '../plans/plan.service.js';
+import type { RunService } from '../runs/run.service.js';
+import authPlugin from './plugins/auth.js';
+import { healthRoutes, type ReadinessProbe } from './routes/health.routes.js';
+import { planRoutes } from './routes/plans.routes.js';
+import { runRoutes } from './routes/runs.routes.js';
+import { ErrorBody, Plan, Run } from './schemas.js';
+
+export interface AppDeps {
+  log: Logger;
+  plans: PlanService;
+  runs: RunService;
+  readiness: ReadinessProbe[];
+  bootstrapToken?: string;
+  version?: string;
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.log,
+    disableRequestLogging: false,
+    bodyLimit: 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addSchema(ErrorBody);
+  app.addSchema(Run);
+  app.addSchema(Plan);
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'ernstfall API',
+        version: deps.version ?? '0.1.0',
+        description: 'Restore tests of real backups in isolated sandboxes: plans, runs, verdicts, evidence.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (json.$id as string) ?? `def-${i}` },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: false } });
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/docs')) route.config = { ...(route.config as object), public: true };
+  });
+
+  // one error handler: domain errors map to their status, validation to 400 with details, the rest to 500 without internals
+  app.setErrorHandler((err: FastifyError | DomainError, req, reply) => {
+    if (err instanceof DomainError) {
+      return reply.status(err.statusCode).send({ error: err.error, message: err.message, ...(err.details ? { details: err.details } : {}), ...(err.extra ?? {}) });
+    }
+    const fe = err as FastifyError;
+    if (fe.validation) {
+      const details = fe.validation.map((v) => ({
+        path: `${fe.validationContext ?? ''}${v.instancePath.replace(/\//g, '.')}${(v.params as { missingProperty?: string }).missingProperty ? `.${(v.params as { missingProperty: string }).missingProperty}` : ''}`.replace(/^\./, ''),
+        message: v.message ?? 'invalid',
+      }));
+      return reply.status(400).send({ error: 'BadRequest', message: fe.message, details });
+    }
+    if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return reply.status(fe.statusCode).send({ error: fe.code ?? 'BadRequest', message: fe.message });
+    }
+    req.log.error({ err }, 'unhandled error');
+    return reply.status(500).send({ error: 'InternalServerError', message: 'internal error; see the server log' });
+  });
+  app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'NotFound', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
+
+  await app.register(authPlugin, { bootstrapToken: deps.bootstrapToken });
+  await app.register(healthRoutes, { probes: deps.readiness });
+  await app.register(planRoutes, { prefix: '/api/v1', plans: deps.plans, runs: deps.runs });
+  await app.register(runRoutes, { prefix: '/api/v1', runs: deps.runs });
+  app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
+  return app as unknown as FastifyInstance;
+}

@@ -1,0 +1,86 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+const open = { additionalProperties: true } as const;
+const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
+
+export const ErrorBody = Type.Object({
+  error: Type.String(),
+  message: Type.String(),
+  details: Type.Optional(Type.Array(Type.Object({
+    path: Type.String(),
+    line: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+    message: Type.String(),
+  }, open))),
+}, { ...open, $id: 'Error' });
+
+export const Phase = Type.Object({
+  name: Type.String(), startedAt: Type.String(), durationMs: Type.Number(), status: Type.String(),
+}, open);
+
+export const Check = Type.Object({
+  name: Type.String(), kind: Type.String(), status: Type.String(),
+  expected: Type.String(), actual: Type.Union([Type.String(), Type.Null()]), message: Type.String(),
+}, open);
+
+export const FindingSchema = Type.Object({ code: Type.String(), severity: Type.String(), message: Type.String() }, open);
+
+export const Run = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  planId: Type.String(),
+  planVersion: Type.String(),
+  status: Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('finished')]),
+  verdict: Type.Union([Type.Literal('passed'), Type.Literal('failed'), Type.Literal('error'), Type.Literal('cancelled'), Type.Null()]),
+  trigger: Type.String(),
+  triggeredBy: Type.String(),
+  queuedAt: Type.String({ format: 'date-time' }),
+  startedAt: Nullable(Type.String()),
+  finishedAt: Nullable(Type.String()),
+  cancelRequestedAt: Nullable(Type.String()),
+  phases: Type.Array(Phase),
+  rto: Type.Union([Type.Object({
+    targetSeconds: Type.Number(), measuredSeconds: Type.Union([Type.Number(), Type.Null()]), met: Type.Union([Type.Boolean(), Type.Null()]),
+  }, open), Type.Null()]),
+  rpo: Type.Union([Type.Object({
+    targetSeconds: Type.Number(), backupAgeSeconds: Type.Union([Type.Number(), Type.Null()]), met: Type.Union([Type.Boolean(), Type.Null()]),
+  }, open), Type.Null()]),
+  checks: Type.Array(Check),
+  backup: Type.Union([Type.Object({
+    path: Type.String(), sizeBytes: Type.Number(), sha256: Type.String(), createdAt: Type.String(),
+  }, open), Type.Null()]),
+  findings: Type.Array(FindingSchema),
+  sandbox: Type.Union([Type.Object({}, open), Type.Null()]),
+  restore: Type.Union([Type.Object({}, open), Type.Null()]),
+}, { $id: 'Run' });
+
+export const RunList = Type.Object({ items: Type.Array(Type.Ref(Run)), nextCursor: Type.Union([Type.String(), Type.Null()]) });
+
+export const Plan = Type.Object({
+  id: Type.String(),
+  title: Type.String(),
+  origin: Type.Union([Type.Literal('file'), Type.Literal('api')]),
+  sourceFile: Type.Union([Type.String(), Type.Null()]),
+  version: Type.String({ description: 'SHA-256 of the canonical plan; every change is a new version' }),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+  status: Type.String({ description: 'failing | overdue | never-tested | due-soon | ok' }),
+  nextDueAt: Type.Union([Type.String(), Type.Null()]),
+  lastRun: Type.Union([Type.Object({ id: Type.String(), verdict: Type.Union([Type.String(), Type.Null()]), finishedAt: Type.Union([Type.String(), Type.Null()]) }, open), Type.Null()]),
+  definition: Type.Object({}, { ...open, description: 'the validated plan; canary values are redacted' }),
+}, { $id: 'Plan' });
+
+export const PlanList = Type.Object({ items: Type.Array(Type.Ref(Plan)) });
+
+export const PlanIdParams = Type.Object({ id: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{1,62}$' }) });
+export const RunIdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+
+export const ListRunsQuery = Type.Object({
+  planId: Type.Optional(Type.String()),
+  verdict: Type.Optional(Type.Union([Type.Literal('passed'), Type.Literal('failed'), Type.Literal('error'), Type.Literal('cancelled')])),
+  status: Type.Optional(Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('finished')])),
+  from: Type.Optional(Type.String({ format: 'date-time' })),
+  to: Type.Optional(Type.String({ format: 'date-time' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+  cursor: Type.Optional(Type.String({ maxLength: 200 })),
+}, { additionalProperties: false });
+
+export type ListRunsQueryT = Static<typeof ListRunsQuery>;

@@ -1,0 +1,186 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Repository root (where package.json lives), independent of the cwd. */
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+export type ProcessRole = 'api' | 'worker' | 'scheduler';
+export type PullPolicy = 'never' | 'missing' | 'always';
+
+export interface Config {
+  roles: ProcessRole[];
+  http: { host: string; port: number; publicUrl?: string };
+  database: { url: string; ownerUrl?: string; poolSize: number };
+  redis: { url: string };
+  docker: { host?: string };
+  auth: { bootstrapToken?: string };
+  instance: string;
+  backupRoots: string[];
+  plansDir: string;
+  sandbox: {
+    pull: PullPolicy;
+    /** Image per PostgreSQL major; `{major}` is replaced. */
+    postgresImage: string;
+    /** Majors that have an image, smallest first. */
+    postgresMajors: number[];
+    concurrency: number;
+    settleSeconds: number;
+    /** Free disk needed in the sandbox, as a multiple of the backup size. */
+    diskFactor: number;
+    /** bind: read-only bind mount; copy: putArchive (remote engines); auto: bind when the engine is local. */
+    transfer: 'auto' | 'bind' | 'copy';
+    /** A running run without a heartbeat for this long is declared lost. */
+    staleSeconds: number;
+    heartbeatMs: number;
+  };
+  signingKeyFile?: string;
+  logLevel: string;
+  stateDir: string;
+}
+
+export class ConfigError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** `X` or the content of the file named by `X_FILE` (secrets stay out of the environment). */
+function secret(env: Env, name: string, problems: string[]): string | undefined {
+  const file = env[`${name}_FILE`];
+  if (file) {
+    try {
+      return readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      problems.push(`${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      return undefined;
+    }
+  }
+  return env[name] || undefined;
+}
+
+function int(env: Env, name: string, def: number, problems: string[], min = 0, max = 1_000_000): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    problems.push(`${name}: "${raw}" is not a whole number between ${min} and ${max}`);
+    return def;
+  }
+  return n;
+}
+
+function url(env: Env, name: string, value: string | undefined, protocols: string[], problems: string[]): void {
+  if (value === undefined) return;
+  try {
+    const u = new URL(value);
+    if (!protocols.includes(u.protocol)) problems.push(`${name}: protocol must be one of ${protocols.join(', ')}`);
+  } catch {
+    // never echo the value: it may hold a password
+    problems.push(`${name}: not a valid URL`);
+  }
+}
+
+/**
+ * Loads `<stateDir>/env` (written by `npm run setup`) underneath the real
+ * environment: variables already set win.
+ */
+export function loadEnvFile(env: Env = process.env): void {
+  const stateDir = env.ERNSTFALL_STATE_DIR ?? join(repoRoot, '.ernstfall');
+  const file = join(stateDir, 'env');
+  if (!existsSync(file)) return;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^\s*([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line);
+    if (m && env[m[1]!] === undefined) env[m[1]!] = m[2]!.replace(/^"(.*)"$/, '$1');
+  }
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+
+  const roles = (env.ERNSTFALL_ROLES ?? 'api,worker,scheduler').split(',').map((r) => r.trim()).filter(Boolean);
+  for (const r of roles) {
+    if (!['api', 'worker', 'scheduler'].includes(r)) problems.push(`ERNSTFALL_ROLES: unknown role "${r}" (api, worker, scheduler)`);
+  }
+
+  const databaseUrl = secret(env, 'DATABASE_URL', problems);
+  if (!databaseUrl) problems.push('DATABASE_URL: required (postgres://user:password@host:port/db), or DATABASE_URL_FILE');
+  url(env, 'DATABASE_URL', databaseUrl, ['postgres:', 'postgresql:'], problems);
+  const ownerUrl = secret(env, 'DATABASE_OWNER_URL', problems);
+  url(env, 'DATABASE_OWNER_URL', ownerUrl, ['postgres:', 'postgresql:'], problems);
+  const redisUrl = secret(env, 'REDIS_URL', problems) ?? 'redis://127.0.0.1:6379';
+  url(env, 'REDIS_URL', redisUrl, ['redis:', 'rediss:'], problems);
+
+  const publicUrl = env.ERNSTFALL_PUBLIC_URL || undefined;
+  url(env, 'ERNSTFALL_PUBLIC_URL', publicUrl, ['http:', 'https:'], problems);
+
+  const roots = (env.ERNSTFALL_BACKUP_ROOTS ?? '').split(':').filter(Boolean);
+  for (const r of roots) if (!isAbsolute(r)) problems.push(`ERNSTFALL_BACKUP_ROOTS: "${r}" is not an absolute path`);
+
+  const pull = (env.ERNSTFALL_SANDBOX_PULL ?? 'never') as PullPolicy;
+  if (!['never', 'missing', 'always'].includes(pull)) {
+    problems.push(`ERNSTFALL_SANDBOX_PULL: "${pull}" must be never, missing or always`);
+  }
+
+  const postgresImage = env.ERNSTFALL_POSTGRES_IMAGE ?? 'ernstfall/sandbox-postgres:{major}';
+  if (!postgresImage.includes('{major}')) problems.push('ERNSTFALL_POSTGRES_IMAGE: must contain {major}, e.g. postgres:{major}');
+  const majors = (env.ERNSTFALL_POSTGRES_MAJORS ?? '15,17').split(',').map((s) => Number(s.trim()));
+  if (majors.some((m) => !Number.isInteger(m) || m < 9)) {
+    problems.push(`ERNSTFALL_POSTGRES_MAJORS: "${env.ERNSTFALL_POSTGRES_MAJORS}" must be a comma-separated list of majors, e.g. 15,17`);
+  }
+
+  const instance = env.ERNSTFALL_INSTANCE ?? 'default';
+  if (!/^[a-zA-Z0-9_.-]{1,63}$/.test(instance)) problems.push('ERNSTFALL_INSTANCE: 1-63 characters of a-z, 0-9, _ . -');
+
+  const diskFactor = Number(env.ERNSTFALL_DISK_FACTOR ?? '4');
+  if (!(diskFactor >= 0)) problems.push('ERNSTFALL_DISK_FACTOR: must be a number >= 0');
+
+  const transfer = (env.ERNSTFALL_SANDBOX_TRANSFER ?? 'auto') as Config['sandbox']['transfer'];
+  if (!['auto', 'bind', 'copy'].includes(transfer)) problems.push(`ERNSTFALL_SANDBOX_TRANSFER: "${transfer}" must be auto, bind or copy`);
+
+  const logLevel = env.LOG_LEVEL ?? 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    problems.push(`LOG_LEVEL: "${logLevel}" must be one of fatal, error, warn, info, debug, trace, silent`);
+  }
+
+  const config: Config = {
+    roles: roles as ProcessRole[],
+    http: {
+      host: env.HOST ?? '127.0.0.1',
+      port: int(env, 'PORT', 8080, problems, 0, 65535),
+      publicUrl,
+    },
+    database: { url: databaseUrl ?? '', ownerUrl, poolSize: int(env, 'DATABASE_POOL_SIZE', 10, problems, 1, 200) },
+    redis: { url: redisUrl },
+    docker: { host: env.DOCKER_HOST || undefined },
+    auth: { bootstrapToken: secret(env, 'ERNSTFALL_BOOTSTRAP_TOKEN', problems) },
+    instance,
+    backupRoots: roots.map((r) => resolve(r)),
+    plansDir: resolve(env.ERNSTFALL_PLANS_DIR ?? join(repoRoot, 'restore-plans')),
+    sandbox: {
+      pull,
+      postgresImage,
+      postgresMajors: [...majors].sort((a, b) => a - b),
+      concurrency: int(env, 'ERNSTFALL_WORKER_CONCURRENCY', 2, problems, 1, 64),
+      settleSeconds: int(env, 'ERNSTFALL_SETTLE_SECONDS', 60, problems, 0, 86_400),
+      diskFactor,
+      transfer,
+      staleSeconds: int(env, 'ERNSTFALL_STALE_SECONDS', 60, problems, 2, 86_400),
+      heartbeatMs: int(env, 'ERNSTFALL_HEARTBEAT_MS', 5000, problems, 200, 600_000),
+    },
+    signingKeyFile: env.ERNSTFALL_SIGNING_KEY_FILE || undefined,
+    logLevel,
+    stateDir: env.ERNSTFALL_STATE_DIR ?? join(repoRoot, '.ernstfall'),
+  };
+  if (config.auth.bootstrapToken !== undefined && config.auth.bootstrapToken.length < 16) {
+    problems.push('ERNSTFALL_BOOTSTRAP_TOKEN: must be at least 16 characters');
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}
+
+export const defaultHostname = hostname();

@@ -1,0 +1,47 @@
+/**
+ * Every failure mode has a named finding. The severity decides the verdict:
+ * `error`  -> the test could not verify (verdict `error`, counts as not tested),
+ * `failure`-> the test ran and proved something wrong (verdict `failed`),
+ * `warning`/`info` -> recorded, verdict unaffected.
+ */
+export type FindingSeverity = 'error' | 'failure' | 'warning' | 'info';
+
+export const FINDINGS = {
+  SOURCE_NOT_FOUND: 'error',
+  SOURCE_REFUSED: 'error',
+  SOURCE_UNSETTLED: 'error',
+  BACKUP_SIZE_MISMATCH: 'failure',
+  BACKUP_CHECKSUM_MISMATCH: 'failure',
+  BACKUP_NOT_NEW: 'warning',
+  BACKUP_TIME_FROM_FILE: 'info',
+  ARCHIVE_UNREADABLE: 'failure',
+  ARCHIVE_TRUNCATED: 'failure',
+  VERSION_UNSUPPORTED: 'error',
+  IMAGE_MISSING: 'error',
+  DISK_SPACE_LOW: 'error',
+  SANDBOX_FAILED: 'error',
+  EXTENSION_MISSING: 'error',
+  ROLES_CREATED: 'info',
+  RESTORE_ERROR: 'failure',
+  EXIT_CODE_LIED: 'failure',
+  EMPTY_RESTORE: 'failure',
+  CHECK_FAILED: 'failure',
+  CHECK_ERROR: 'failure',
+  RTO_EXCEEDED: 'failure',
+  RPO_EXCEEDED: 'failure',
+  TIMEOUT: 'error',
+  WORKER_LOST: 'error',
+  INTERNAL_ERROR: 'error',
+} as const satisfies Record<string, FindingSeverity>;
+
+export type FindingCode = keyof typeof FINDINGS;
+
+export interface Finding {
+  code: FindingCode;
+  severity: FindingSeverity;
+  message: string;
+}
+
+export function finding(code: FindingCode, message: string): Finding {
+  return { code, severity: FINDINGS[code], message };
+}

@@ -1,0 +1,24 @@
+import { pino, type Logger } from 'pino';
+
+/**
+ * Secrets are removed by configuration, not by discipline: any field with one
+ * of these names is censored wherever it appears in a log object.
+ */
+export const REDACT_PATHS = [
+  'password', '*.password', 'token', '*.token', 'secret', '*.secret',
+  'databaseUrl', '*.databaseUrl', 'url', '*.url', 'equals', '*.equals', '*.*.equals',
+  'req.headers.authorization', 'req.headers.cookie', 'headers.authorization',
+  'config.database', 'config.auth', 'config.redis',
+];
+
+export function createLogger(level = process.env.LOG_LEVEL ?? 'info', name = 'ernstfall'): Logger {
+  return pino({
+    name,
+    level,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  });
+}
+
+export type { Logger };

@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ConfigError, loadConfig, loadEnvFile, repoRoot, type ProcessRole } from './config.js';
+import { createLogger } from './logger.js';
+import { createContainer } from './container.js';
+import { buildApp } from './api/app.js';
+import { startWorker } from '../workers/main.js';
+import { formatPlanIssues } from './plans/plan.parser.js';
+
+/** Starts the given roles (default: ERNSTFALL_ROLES, or all three) in this process. */
+export async function main(rolesOverride?: ProcessRole[]): Promise<void> {
+  loadEnvFile();
+  let config;
+  try {
+    config = loadConfig(rolesOverride ? { ...process.env, ERNSTFALL_ROLES: rolesOverride.join(',') } : process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  const version = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
+  const c = createContainer(config, log);
+  const closers: (() => Promise<void>)[] = [];
+
+  if (config.auth.bootstrapToken) {
+    log.warn('ERNSTFALL_BOOTSTRAP_TOKEN is set: it grants full API access; remove it once real users and tokens exist');
+  }
+
+  const sync = await c.plans.syncFromDir(config.plansDir);
+  log.info({ loaded: sync.loaded.length, invalid: sync.invalid.length, dir: config.plansDir }, 'restore plans synced from files');
+  for (const bad of sync.invalid) {
+    for (const line of formatPlanIssues(bad.issues, `restore-plans/${bad.file}`)) log.error(line);
+  }
+
+  if (config.roles.includes('worker')) {
+    const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log });
+    closers.push(() => worker.close());
+  }
+  if (config.roles.includes('api')) {
+    const app = await buildApp({ log, plans: c.plans, runs: c.runs, readiness: c.readiness(config.roles), bootstrapToken: config.auth.bootstrapToken, version });
+    await app.listen({ host: config.http.host, port: config.http.port });
+    closers.unshift(() => app.close());
+  }
+  if (config.roles.includes('scheduler')) {
+    log.warn('scheduler role: cron schedules are not implemented yet; runs start only over the API');
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    for (const close of closers) await close().catch((err: Error) => log.error({ err: err.message }, 'close failed'));
+    await c.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const roles = process.argv.slice(2).filter((a) => ['api', 'worker', 'scheduler'].includes(a)) as ProcessRole[];
+  await main(roles.length ? roles : undefined);
+}

@@ -1,0 +1,289 @@
+import { createHash } from 'node:crypto';
+import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
+import { ExpectError, parseExpect } from './expect.js';
+import { byLine, keysOf, lineOf, openMap, resolve, suggest, type Ctx, type Obj } from './plan.reader.js';
+import type { PlanCheck, PlanIssue, ProtectionNeed, RestorePlan } from './plan.types.js';
+
+/**
+ * Restore plans from YAML or JSON (JSON is YAML). Every problem is collected
+ * with its path and 1-based line; unknown keys are errors because a typo must
+ * never silently disable a check.
+ */
+
+export type ParsePlanResult = { plan: RestorePlan; normalized: object } | { issues: PlanIssue[] };
+
+const DEFAULT_TZ = 'Europe/Berlin';
+const GIB = 1024 ** 3;
+const HEX64 = /^[0-9a-fA-F]{64}$/;
+const IDENT = /^[A-Za-z_][A-Za-z0-9_$]*$/;
+const SHAPES = '{name, sql, expect}, {tableRows: {table, min}}, {tableExists: {table}}, {canary: {sql, equals | equalsSha256}}';
+
+function tableName(o: Obj, k: string): string | undefined {
+  const t = o.str(k, true);
+  if (t === undefined) return undefined;
+  const parts = t.split('.');
+  if (parts.length > 2 || !parts.every((p) => IDENT.test(p))) {
+    return void o.issue(k, `"${t}" is not a table name; use table or schema.table (letters, digits, _)`);
+  }
+  return t;
+}
+
+function parseCheck(ctx: Ctx, node: unknown, path: string, line: number): PlanCheck | undefined {
+  const keys = keysOf(ctx, node);
+  const kinds = (['tableRows', 'tableExists', 'canary'] as const).filter((k) => keys.includes(k));
+  if (kinds.length > 1) {
+    ctx.issues.push({ path, line, message: `a check has exactly one of ${kinds.join(', ')}; split it into separate checks` });
+    return undefined;
+  }
+  const kind = kinds[0] ?? (keys.includes('sql') || keys.includes('expect') ? 'sql' : undefined);
+  if (!kind) {
+    const near = keys.map((k) => suggest(k, ['sql', 'expect', 'tableRows', 'tableExists', 'canary'])).find(Boolean);
+    const message = `a check must be one of ${SHAPES}${near ? ` (did you mean "${near}"?)` : ''}`;
+    ctx.issues.push({ path, line: lineOf(ctx, resolve(ctx, node), line), message });
+    return undefined;
+  }
+  const o = openMap(ctx, node, path, line, kind === 'sql' ? ['name', 'sql', 'expect'] : ['name', kind], `a check must be one of ${SHAPES}`);
+  if (!o) return undefined;
+  const name = o.str('name', kind === 'sql');
+
+  if (kind === 'sql') {
+    const sql = o.str('sql', true);
+    const raw = o.has('expect') ? resolve(ctx, o.entries.get('expect')!.node) : undefined;
+    let expect;
+    if (raw === undefined) o.issue('expect', 'missing required key "expect"');
+    else if (!isScalar(raw) || (typeof raw.value !== 'string' && typeof raw.value !== 'number')) {
+      o.issue('expect', '"expect" must be a comparison like ">= 1000" or a number');
+    } else {
+      try {
+        expect = parseExpect(raw.value);
+      } catch (err) {
+        if (!(err instanceof ExpectError)) throw err;
+        o.issue('expect', err.message);
+      }
+    }
+    return name && sql && expect ? { kind, name, sql, expect } : undefined;
+  }
+  if (kind === 'tableRows') {
+    const b = o.obj('tableRows', ['table', 'min', 'maxDropVsLastGood']);
+    if (!b) return undefined;
+    const table = tableName(b, 'table');
+    const min = b.num('min', { int: true, min: 0 });
+    if (!b.has('min')) b.issue('min', 'missing required key "min"');
+    let maxDropPercent: number | undefined;
+    if (b.has('maxDropVsLastGood')) {
+      const t = b.str('maxDropVsLastGood');
+      const m = t === undefined ? null : /^(\d+(?:\.\d+)?)\s*%$/.exec(t.trim());
+      if (m && Number(m[1]) <= 100) maxDropPercent = Number(m[1]);
+      else if (t !== undefined) b.issue('maxDropVsLastGood', `"maxDropVsLastGood" must be a percentage from 0% to 100%, e.g. 5%`);
+    }
+    if (table === undefined || min === undefined) return undefined;
+    const check: PlanCheck = { kind, name: name ?? `Zeilen in ${table} >= ${min}`, table, min };
+    return maxDropPercent === undefined ? check : { ...check, maxDropPercent };
+  }
+  if (kind === 'tableExists') {
+    const b = o.obj('tableExists', ['table']);
+    const table = b && tableName(b, 'table');
+    return table ? { kind, name: name ?? `Tabelle ${table} vorhanden`, table } : undefined;
+  }
+  const b = o.obj('canary', ['sql', 'equals', 'equalsSha256']);
+  if (!b) return undefined;
+  const sql = b.str('sql', true);
+  if (b.has('equals') === b.has('equalsSha256')) {
+    b.issue('equals', 'a canary needs exactly one of "equals" or "equalsSha256"', b.line);
+    return undefined;
+  }
+  if (b.has('equals')) {
+    const equals = b.str('equals');
+    return sql && equals !== undefined ? { kind, name: name ?? 'Canary', sql, equals } : undefined;
+  }
+  const sha = b.str('equalsSha256', false, HEX64, '"equalsSha256" must be 64 hex characters (a SHA-256)');
+  return sql && sha ? { kind, name: name ?? 'Canary', sql, equalsSha256: sha.toLowerCase() } : undefined;
+}
+
+function memoryBytes(o: Obj): number | undefined {
+  if (!o.has('memory')) return GIB;
+  const s = o.str('memory');
+  if (s === undefined) return undefined;
+  // Docker's convention: k/m/g are binary units; a bare number is bytes.
+  const m = /^(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|b)?$/i.exec(s.trim());
+  const factor = m ? 1024 ** ' kmgt'.indexOf((m[2] ?? ' ').toLowerCase()) : 0;
+  const bytes = m ? Math.floor(Number(m[1]) * factor) : NaN;
+  if (!(bytes >= 64 * 1024 ** 2)) {
+    return void o.issue('memory', `"memory" must be at least 64m, written like 512m, 2g or 1536M (a bare number means bytes)`);
+  }
+  return bytes;
+}
+
+function parseSource(top: Obj): RestorePlan['source'] | undefined {
+  let keys = ['type', 'path', 'match', 'select', 'settle', 'sha256', 'size', 'timezone'];
+  const node = resolve(top.ctx, top.entries.get('source')?.node);
+  const type = isMap(node) ? node.get('type', true) : undefined;
+  // Other source types will have other keys; don't report those as typos of file keys.
+  const otherType = isScalar(type) && typeof type.value === 'string' && type.value !== 'file';
+  if (otherType) keys = keysOf(top.ctx, node);
+  const o = top.obj('source', keys, true);
+  if (!o || otherType) return void o?.enumOf('type', ['file'] as const, 'source type');
+  o.enumOf('type', ['file'] as const, 'source type');
+  const path = o.str('path', true);
+  // relative paths are resolved against the first backup root (ERNSTFALL_BACKUP_ROOTS) when the test runs
+  if (path !== undefined && (path === '' || path.split('/').includes('..'))) {
+    o.issue('path', `"path" must be a path without ".." (absolute, e.g. /srv/backups/ewo, or relative to the first backup root)`);
+  }
+  const match = o.str('match');
+  if (match?.includes('/')) o.issue('match', '"match" is a pattern on the file name and must not contain "/"');
+  const select = o.enumOf('select', ['newest'] as const, 'select') ?? 'newest';
+  const settle = o.duration('settle');
+  const sha256 = o.str('sha256', false, HEX64, '"sha256" must be 64 hex characters');
+  const sizeBytes = o.num('size', { int: true, min: 0 });
+  const timezone = o.timezone('timezone');
+  // Only used when the whole plan is free of issues, so path is set then.
+  return {
+    type: 'file',
+    path: path!,
+    ...(match !== undefined && { match }),
+    select,
+    ...(settle && { settleSeconds: settle.seconds }),
+    ...(sha256 !== undefined && { sha256: sha256.toLowerCase() }),
+    ...(sizeBytes !== undefined && { sizeBytes }),
+    ...(timezone !== undefined && { timezone }),
+  };
+}
+
+// JSON is YAML: one parser serves both content types, so positions are reported the same way.
+export function parsePlanText(text: string, _opts: { file?: string; contentType?: 'yaml' | 'json' } = {}): ParsePlanResult {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, keepSourceTokens: true, uniqueKeys: false, prettyErrors: false });
+  const ctx: Ctx = { doc, lc, issues: [] };
+  for (const e of [...doc.errors, ...doc.warnings]) {
+    const message = e.code === 'MULTIPLE_DOCS' ? 'a plan is one YAML document; remove the second "---"' : e.message;
+    ctx.issues.push({ path: '', line: lc.linePos(e.pos[0]).line, message: e.name === 'YAMLParseError' ? `YAML syntax error: ${message}` : message });
+  }
+  // After a syntax error the recovered tree is unreliable; more issues would be noise.
+  if (doc.errors.length > 0) return { issues: byLine(ctx.issues) };
+  if (doc.contents === null) return { issues: [{ path: '', line: 1, message: 'the plan is empty' }] };
+
+  const top = openMap(ctx, doc.contents, '', 1, ['id', 'title', 'system', 'targets', 'cadence', 'source', 'restore', 'sandbox', 'checks', 'controls', 'notify']);
+  if (!top) return { issues: byLine(ctx.issues) };
+
+  const id = top.str('id', true, /^[a-z0-9][a-z0-9-]{1,62}$/, '"id" must be 2 to 63 characters: a-z, 0-9 and "-", not starting with "-"');
+  const title = top.str('title', true);
+
+  const sys = top.obj('system', ['name', 'process', 'protectionNeed']);
+  const sysName = sys?.str('name', true);
+  const sysProcess = sys?.str('process');
+  const need = sys?.enumOf<ProtectionNeed>('protectionNeed', ['normal', 'hoch', 'sehr hoch'], 'protectionNeed');
+
+  const tg = top.obj('targets', ['rto', 'rpo'], true);
+  const rto = tg?.duration('rto', true);
+  const rpo = tg?.duration('rpo', true);
+
+  const cad = top.obj('cadence', ['schedule', 'timezone', 'requiredEvery', 'grace']);
+  const schedule = cad?.str('schedule');
+  if (schedule !== undefined && !/^\S+(\s+\S+){4}$/.test(schedule.trim())) {
+    cad!.issue('schedule', `"schedule" must be a cron expression with 5 fields (minute hour day month weekday), e.g. "0 2 * * *"`);
+  }
+  const cadTz = cad?.timezone('timezone');
+  const requiredEvery = cad?.duration('requiredEvery');
+  const grace = cad?.duration('grace');
+  if (grace && !cad!.has('requiredEvery')) cad!.issue('grace', '"grace" only has a meaning together with "requiredEvery"');
+
+  const source = parseSource(top);
+
+  const rs = top.obj('restore', ['driver', 'database', 'image', 'jobs'], true);
+  const driver = rs?.enumOf('driver', ['postgres'] as const, 'restore driver', true);
+  const database = rs?.str('database', true, /^[A-Za-z_][A-Za-z0-9_]{0,62}$/, '"database" must be a name of letters, digits and _ (at most 63), not starting with a digit');
+  const image = rs?.str('image');
+  const jobs = rs?.num('jobs', { int: true, min: 1, max: 16 });
+
+  const sb = top.obj('sandbox', ['network', 'memory', 'cpus', 'pids', 'timeout']);
+  sb?.enumOf('network', ['none'] as const, 'sandbox network');
+  const memory = sb ? memoryBytes(sb) : GIB;
+  const cpus = sb?.num('cpus', { gt: 0, max: 256 });
+  const pids = sb?.num('pids', { int: true, min: 1 });
+  const timeout = sb?.duration('timeout');
+
+  const checks: PlanCheck[] = [];
+  const names = new Map<string, string>();
+  for (const item of top.list('checks') ?? []) {
+    const c = parseCheck(ctx, item.node, item.path, item.line);
+    if (!c) continue;
+    const first = names.get(c.name);
+    if (first) ctx.issues.push({ path: item.path, line: item.line, message: `check name "${c.name}" is already used by ${first}; names identify checks in evidence` });
+    names.set(c.name, item.path);
+    checks.push(c);
+  }
+  const controls: string[] = [];
+  for (const item of top.list('controls') ?? []) {
+    const n = resolve(ctx, item.node);
+    if (isScalar(n) && typeof n.value === 'string' && n.value.trim()) controls.push(n.value.trim());
+    else ctx.issues.push({ path: item.path, line: item.line, message: 'a control must be a text like BSI-CON.3.A15' });
+  }
+  let notify: unknown;
+  const notifyEntry = top.entries.get('notify');
+  if (notifyEntry) {
+    const n = resolve(ctx, notifyEntry.node);
+    if (!isMap(n)) top.issue('notify', '"notify" must be a mapping like {failure: [mail:it@example.org]}');
+    else {
+      try {
+        notify = n.toJS(doc, { maxAliasCount: 50 });
+      } catch {
+        top.issue('notify', '"notify" uses too many aliases');
+      }
+    }
+  }
+
+  if (ctx.issues.length > 0) return { issues: byLine(ctx.issues) };
+  const plan: RestorePlan = {
+    id: id!,
+    title: title!,
+    ...(sys && { system: { name: sysName!, ...(sysProcess !== undefined && { process: sysProcess }), ...(need && { protectionNeed: need }) } }),
+    targets: { rtoSeconds: rto!.seconds, rpoSeconds: rpo!.seconds },
+    cadence: {
+      ...(schedule !== undefined && { schedule: schedule.trim() }),
+      timezone: cadTz ?? DEFAULT_TZ,
+      ...(requiredEvery && { requiredEvery: requiredEvery.text }),
+      ...(grace && { grace: grace.text }),
+    },
+    source: source!,
+    restore: { driver: driver!, database: database!, ...(image !== undefined && { image }), ...(jobs !== undefined && { jobs }) },
+    sandbox: { network: 'none', memoryBytes: memory!, cpus: cpus ?? 1, pids: pids ?? 512, timeoutSeconds: timeout?.seconds ?? 7200 },
+    checks,
+    controls,
+    ...(notify !== undefined && { notify }),
+  };
+  return { plan, normalized: JSON.parse(canonicalJson(plan)) as object };
+}
+
+/** `file:line path: message`, one line per issue. */
+export function formatPlanIssues(issues: PlanIssue[], file?: string): string[] {
+  return issues.map((i) => {
+    const where = file ? (i.line ? `${file}:${i.line}` : file) : i.line ? `line ${i.line}` : '';
+    const head = [where, i.path].filter(Boolean).join(' ');
+    return head ? `${head}: ${i.message}` : i.message;
+  });
+}
+
+/** A deep copy safe to show: canary `equals` values never leave the plan store. */
+export function redactPlan(plan: RestorePlan): RestorePlan {
+  const copy = structuredClone(plan);
+  for (const c of copy.checks) if (c.kind === 'canary' && c.equals !== undefined) c.equals = '[redacted]';
+  return copy;
+}
+
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map((x) => canonicalJson(x ?? null)).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v ?? null);
+}
+
+/**
+ * SHA-256 over the canonical JSON of the validated plan (defaults filled in),
+ * so reordering keys or spelling a default out does not make a new version.
+ */
+export function planContentHash(plan: RestorePlan): string {
+  return createHash('sha256').update(canonicalJson(plan)).digest('hex');
+}

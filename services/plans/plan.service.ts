@@ -1,0 +1,126 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { DB, PlanRow } from '../../db/schema.js';
+import { PlanRepository } from '../../db/repositories/plan.repository.js';
+import { Conflict, Invalid, NotFound } from '../errors.js';
+import { formatPlanIssues, parsePlanText, planContentHash, redactPlan } from './plan.parser.js';
+import type { PlanIssue, RestorePlan } from './plan.types.js';
+
+export interface PlanView {
+  id: string;
+  title: string;
+  origin: 'file' | 'api';
+  sourceFile: string | null;
+  version: string;
+  createdAt: string;
+  updatedAt: string;
+  /** The definition as stored, with canary values redacted. */
+  definition: RestorePlan;
+}
+
+export function toPlanView(row: PlanRow): PlanView {
+  return {
+    id: row.id,
+    title: row.title,
+    origin: row.origin,
+    sourceFile: row.source_file,
+    version: row.version_hash,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+    definition: redactPlan(row.definition as RestorePlan),
+  };
+}
+
+export class PlanService {
+  readonly repo: PlanRepository;
+  constructor(private readonly db: Kysely<DB>, private readonly log: Logger) {
+    this.repo = new PlanRepository(db);
+  }
+
+  async get(tenantId: string, id: string): Promise<PlanRow> {
+    const row = await this.repo.get(tenantId, id);
+    if (!row) throw new NotFound(`plan ${id}`);
+    return row;
+  }
+
+  list(tenantId: string): Promise<PlanRow[]> {
+    return this.repo.list(tenantId);
+  }
+
+  /** PUT over the API: JSON or YAML text, validated where lines are known. */
+  async put(tenantId: string, id: string, text: string, contentType: 'yaml' | 'json'): Promise<{ row: PlanRow; created: boolean; changed: boolean }> {
+    const parsed = parsePlanText(text, { contentType });
+    if ('issues' in parsed) throw new Invalid('invalid restore plan', parsed.issues);
+    if (parsed.plan.id !== id) {
+      throw new Invalid('plan id in the body differs from the id in the URL', [{ path: 'id', line: undefined, message: `is "${parsed.plan.id}", URL says "${id}"` }]);
+    }
+    return this.db.transaction().execute(async (trx) => {
+      const existing = await this.repo.getForUpdate(tenantId, id, trx);
+      if (existing?.origin === 'file') {
+        throw new Conflict(`plan ${id} is defined by the file ${existing.source_file} and is read-only over the API; change the file instead`, { sourceFile: existing.source_file });
+      }
+      const res = await this.repo.upsert({
+        tenantId, id, title: parsed.plan.title, origin: 'api', sourceFile: null,
+        versionHash: planContentHash(parsed.plan), definition: parsed.plan,
+      }, trx);
+      const row = (await this.repo.get(tenantId, id, trx))!;
+      return { row, ...res };
+    });
+  }
+
+  /**
+   * Plans as code: every *.yaml / *.yml file in the folder. A file directly in
+   * the folder belongs to the default tenant, a file in a sub-folder to the
+   * tenant of that slug. Invalid files are reported and skipped, never half-loaded.
+   */
+  async syncFromDir(dir: string): Promise<{ loaded: string[]; invalid: { file: string; issues: PlanIssue[] }[] }> {
+    const loaded: string[] = [];
+    const invalid: { file: string; issues: PlanIssue[] }[] = [];
+    const tenants = new Map((await this.db.selectFrom('tenants').select(['id', 'slug']).execute()).map((t) => [t.slug, t.id]));
+    const files = await listPlanFiles(dir);
+    for (const file of files) {
+      const rel = relative(dir, file);
+      const parts = rel.split('/');
+      const tenantSlug = parts.length > 1 ? parts[0]! : 'default';
+      const tenantId = tenants.get(tenantSlug);
+      if (!tenantId) {
+        invalid.push({ file: rel, issues: [{ path: '', message: `no tenant "${tenantSlug}" (the sub-folder names the tenant)` }] });
+        continue;
+      }
+      const parsed = parsePlanText(await readFile(file, 'utf8'), { file: rel });
+      if ('issues' in parsed) {
+        invalid.push({ file: rel, issues: parsed.issues });
+        this.log.error({ file: rel, issues: formatPlanIssues(parsed.issues, `restore-plans/${rel}`) }, 'invalid restore plan file skipped');
+        continue;
+      }
+      await this.db.transaction().execute(async (trx) => {
+        const existing = await this.repo.getForUpdate(tenantId, parsed.plan.id, trx);
+        if (existing && existing.origin === 'file' && existing.source_file !== rel) {
+          throw new Conflict(`plan ${parsed.plan.id} is defined twice: ${existing.source_file} and ${rel}`);
+        }
+        await this.repo.upsert({
+          tenantId, id: parsed.plan.id, title: parsed.plan.title, origin: 'file', sourceFile: rel,
+          versionHash: planContentHash(parsed.plan), definition: parsed.plan,
+        }, trx);
+      }).then(() => loaded.push(rel), (err: Error) => invalid.push({ file: rel, issues: [{ path: 'id', message: err.message }] }));
+    }
+    return { loaded, invalid };
+  }
+}
+
+async function listPlanFiles(dir: string, depth = 0): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (e.isDirectory() && depth === 0) out.push(...(await listPlanFiles(join(dir, e.name), 1)));
+    else if (e.isFile() && /\.ya?ml$/.test(e.name)) out.push(join(dir, e.name));
+  }
+  return out;
+}

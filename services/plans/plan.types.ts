@@ -1,0 +1,116 @@
+/**
+ * A restore plan after parsing and validation. The YAML/JSON spelling is the
+ * contract (see restore-plans/README.md); durations are normalised to seconds
+ * (short form) or kept as ISO 8601 strings where calendar arithmetic matters.
+ */
+export type ProtectionNeed = 'normal' | 'hoch' | 'sehr hoch';
+
+export interface PlanSystem {
+  name: string;
+  process?: string;
+  protectionNeed?: ProtectionNeed;
+}
+
+export interface PlanTargets {
+  /** Recovery time objective in seconds. */
+  rtoSeconds: number;
+  /** Recovery point objective (max backup age) in seconds. */
+  rpoSeconds: number;
+}
+
+export interface PlanCadence {
+  schedule?: string;
+  timezone: string;
+  /** ISO 8601 duration or short form as written, e.g. "P1D". */
+  requiredEvery?: string;
+  grace?: string;
+}
+
+export interface FileSource {
+  type: 'file';
+  /** A file, or a folder when `match` is given. */
+  path: string;
+  /** Glob on the file name (`*`, `?`, `[abc]`) inside `path`; only with a folder. */
+  match?: string;
+  select: 'newest';
+  /** Seconds a file must be unchanged before it is picked (default from config). */
+  settleSeconds?: number;
+  /** Optional expected SHA-256 (hex) or size in bytes, checked before restoring. */
+  sha256?: string;
+  sizeBytes?: number;
+  /** Time zone in which the dump header's local creation time is read. */
+  timezone?: string;
+}
+
+export type PlanSource = FileSource;
+
+export interface PostgresRestore {
+  driver: 'postgres';
+  database: string;
+  /** Force a sandbox image instead of choosing one from the dump's version. */
+  image?: string;
+  /** Parallel jobs for pg_restore (custom and directory formats). */
+  jobs?: number;
+}
+
+export type PlanRestore = PostgresRestore;
+
+export interface PlanSandbox {
+  network: 'none';
+  /** Memory limit in bytes. */
+  memoryBytes: number;
+  cpus: number;
+  pids: number;
+  /** Whole-run timeout in seconds. */
+  timeoutSeconds: number;
+}
+
+export type ExpectOp = '==' | '!=' | '>=' | '<=' | '>' | '<';
+export interface Expectation {
+  op: ExpectOp;
+  /** A number, or a string compared exactly (for == and !=). */
+  value: number | string;
+  /** As written in the plan, e.g. ">= 1000". */
+  text: string;
+}
+
+export type PlanCheck =
+  | { kind: 'sql'; name: string; sql: string; expect: Expectation }
+  | {
+      kind: 'tableRows';
+      name: string;
+      table: string;
+      min: number;
+      /** `maxDropVsLastGood` as a percent: fail when rows drop more than this vs. the last passed run. */
+      maxDropPercent?: number;
+    }
+  | { kind: 'tableExists'; name: string; table: string }
+  | {
+      kind: 'canary';
+      name: string;
+      sql: string;
+      /** Exactly one of the two; `equals` is never written anywhere but the plan store. */
+      equals?: string;
+      equalsSha256?: string;
+    };
+
+export interface RestorePlan {
+  id: string;
+  title: string;
+  system?: PlanSystem;
+  targets: PlanTargets;
+  cadence: PlanCadence;
+  source: PlanSource;
+  restore: PlanRestore;
+  sandbox: PlanSandbox;
+  checks: PlanCheck[];
+  controls: string[];
+  notify?: unknown;
+}
+
+/** One problem found in a plan: where, and what. `line` is 1-based, when known. */
+export interface PlanIssue {
+  path: string;
+  line?: number;
+  message: string;
+}

@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { DB, RunRow, Verdict } from '../../db/schema.js';
+import { PlanRepository } from '../../db/repositories/plan.repository.js';
+import { RunRepository } from '../../db/repositories/run.repository.js';
+import type { RunQueue } from '../../workers/queue.js';
+import { Conflict, Invalid, NotFound } from '../errors.js';
+import { decodeCursor, encodeCursor } from './run.view.js';
+
+const UNIQUE_VIOLATION = '23505';
+
+export interface ListRunsQuery {
+  planId?: string;
+  verdict?: Verdict;
+  status?: string;
+  from?: string;
+  to?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export class RunService {
+  readonly runs: RunRepository;
+  private readonly plans: PlanRepository;
+  constructor(private readonly db: Kysely<DB>, private readonly queue: RunQueue, private readonly log: Logger) {
+    this.runs = new RunRepository(db);
+    this.plans = new PlanRepository(db);
+  }
+
+  /** Records a queued run of the plan's current version and enqueues it. One active run per plan. */
+  async trigger(tenantId: string, planId: string, by: { trigger: string; triggeredBy: string; slot?: Date }): Promise<RunRow> {
+    const plan = await this.plans.get(tenantId, planId);
+    if (!plan) throw new NotFound(`plan ${planId}`);
+    const id = randomUUID();
+    try {
+      await this.runs.insert({
+        id, tenant_id: tenantId, plan_id: planId, plan_version_hash: plan.version_hash, status: 'queued',
+        trigger: by.trigger, triggered_by: by.triggeredBy, slot: by.slot ?? null,
+      });
+    } catch (err) {
+      if ((err as { code?: string }).code === UNIQUE_VIOLATION) {
+        const active = await this.runs.activeForPlan(tenantId, planId);
+        throw new Conflict(`plan ${planId} already has an active run`, { activeRunId: active?.id ?? null });
+      }
+      throw err;
+    }
+    try {
+      await this.queue.enqueueRestoreTest({ runId: id, tenantId });
+    } catch (err) {
+      // the run stays queued; a worker's maintenance pass enqueues it again when Redis is back
+      this.log.error({ runId: id, err: (err as Error).message }, 'enqueue failed; run stays queued');
+    }
+    this.log.info({ runId: id, planId, tenantId, trigger: by.trigger }, 'run queued');
+    return (await this.runs.get(tenantId, id))!;
+  }
+
+  async get(tenantId: string, id: string): Promise<RunRow> {
+    const row = /^[0-9a-f-]{36}$/i.test(id) ? await this.runs.get(tenantId, id) : undefined;
+    if (!row) throw new NotFound(`run ${id}`);
+    return row;
+  }
+
+  async list(tenantId: string, q: ListRunsQuery): Promise<{ items: RunRow[]; nextCursor: string | null }> {
+    const limit = q.limit ?? 50;
+    const details: { path: string; message: string }[] = [];
+    const from = q.from ? new Date(q.from) : undefined;
+    const to = q.to ? new Date(q.to) : undefined;
+    if (from && Number.isNaN(from.getTime())) details.push({ path: 'from', message: 'not an ISO 8601 date-time' });
+    if (to && Number.isNaN(to.getTime())) details.push({ path: 'to', message: 'not an ISO 8601 date-time' });
+    const before = q.cursor ? decodeCursor(q.cursor) : undefined;
+    if (q.cursor && !before) details.push({ path: 'cursor', message: 'not a cursor returned by this API' });
+    if (details.length) throw new Invalid('invalid query', details);
+    const items = await this.runs.list({ tenantId, planId: q.planId, verdict: q.verdict, status: q.status, from, to, limit: limit + 1, before });
+    const more = items.length > limit;
+    const page = more ? items.slice(0, limit) : items;
+    return { items: page, nextCursor: more ? encodeCursor(page.at(-1)!) : null };
+  }
+
+  /** A queued run ends at once as cancelled; a running one is stopped by its worker within a heartbeat. */
+  async cancel(tenantId: string, id: string): Promise<RunRow> {
+    const run = await this.get(tenantId, id);
+    if (run.status === 'finished') throw new Conflict(`run ${id} is already finished (${run.verdict})`);
+    await this.runs.requestCancel(tenantId, id);
+    if (run.status === 'queued') {
+      await this.queue.removeQueued(id);
+      await this.runs.finishUnclaimed(id, { verdict: 'cancelled', findings: [] }, 'queued');
+    }
+    return (await this.runs.get(tenantId, id))!;
+  }
+}

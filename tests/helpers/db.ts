@@ -1,0 +1,47 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { Kysely } from 'kysely';
+import { loadEnvFile } from '../../services/config.js';
+import { createDb } from '../../db/database.js';
+import type { DB } from '../../db/schema.js';
+
+export interface TestDatabase {
+  name: string;
+  /** As the app role (the role the service runs as). */
+  appUrl: string;
+  /** As the owner role (migrations, superuser-free admin). */
+  ownerUrl: string;
+  db: Kysely<DB>;
+  drop(): Promise<void>;
+}
+
+function withDb(url: string, name: string): string {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+export async function createTestDatabase(): Promise<TestDatabase> {
+  loadEnvFile();
+  const ownerUrl = process.env.DATABASE_OWNER_URL!;
+  const appUrl = process.env.DATABASE_URL!;
+  const name = `ernstfall_test_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: ownerUrl });
+  await admin.connect();
+  await admin.query(`create database ${name} template ernstfall_test_template`);
+  await admin.end();
+  const db = createDb(withDb(appUrl, name), 5);
+  return {
+    name,
+    appUrl: withDb(appUrl, name),
+    ownerUrl: withDb(ownerUrl, name),
+    db,
+    async drop() {
+      await db.destroy();
+      const c = new pg.Client({ connectionString: ownerUrl });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}

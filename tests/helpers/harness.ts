@@ -1,0 +1,102 @@
+import { mkdtemp, rm, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../../services/config.js';
+import { createLogger } from '../../services/logger.js';
+import { createContainer, type Container } from '../../services/container.js';
+import { buildApp } from '../../services/api/app.js';
+import { startWorker, type RunningWorker } from '../../workers/main.js';
+import { LABELS } from '../../workers/sandbox/docker.js';
+import { createTestDatabase, type TestDatabase } from './db.js';
+import { TEST_TOKEN, testConfig, uniquePrefix } from './config.js';
+
+export interface Harness {
+  config: Config;
+  tdb: TestDatabase;
+  c: Container;
+  app: FastifyInstance;
+  worker?: RunningWorker;
+  backupRoot: string;
+  prefix: string;
+  request(method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Record<string, unknown> }>;
+  putPlan(plan: Record<string, unknown>): Promise<any>;
+  trigger(planId: string): Promise<string>;
+  waitForRun(id: string, timeoutMs?: number): Promise<any>;
+  sandboxesLeft(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** The real stack in-process: its own database, Redis prefix, Docker instance label and backup root. */
+export async function startHarness(opts: { worker?: boolean; env?: Record<string, string> } = {}): Promise<Harness> {
+  const tdb = await createTestDatabase();
+  const backupRoot = await mkdtemp(join(tmpdir(), 'ef-backups-'));
+  await chmod(backupRoot, 0o755);
+  const config = testConfig({ databaseUrl: tdb.appUrl, backupRoot, env: opts.env });
+  const log = createLogger(config.logLevel);
+  const prefix = uniquePrefix();
+  const c = createContainer(config, log, { queuePrefix: prefix });
+  const app = await buildApp({ log, plans: c.plans, runs: c.runs, readiness: c.readiness(['api', 'worker']), bootstrapToken: config.auth.bootstrapToken });
+  const worker = opts.worker === false ? undefined : await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix });
+
+  const h: Harness = {
+    config, tdb, c, app, worker, backupRoot, prefix,
+    async request(method, url, body, headers = {}) {
+      const isText = typeof body === 'string';
+      const res = await app.inject({
+        method, url,
+        headers: { authorization: `Bearer ${TEST_TOKEN}`, ...(body !== undefined ? { 'content-type': isText ? 'application/yaml' : 'application/json' } : {}), ...headers },
+        payload: body === undefined ? undefined : isText ? body : JSON.stringify(body),
+      });
+      let parsed: unknown = res.body;
+      try { parsed = JSON.parse(res.body); } catch { /* not JSON */ }
+      return { status: res.statusCode, body: parsed, headers: res.headers };
+    },
+    async putPlan(plan) {
+      const res = await h.request('PUT', `/api/v1/plans/${plan.id as string}`, plan);
+      if (res.status !== 200 && res.status !== 201) throw new Error(`PUT plan: ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body;
+    },
+    async trigger(planId) {
+      const res = await h.request('POST', `/api/v1/plans/${planId}/runs`);
+      if (res.status !== 202) throw new Error(`trigger: ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body.id as string;
+    },
+    async waitForRun(id, timeoutMs = 150_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const res = await h.request('GET', `/api/v1/runs/${id}`);
+        if (res.body?.status === 'finished') return res.body;
+        if (Date.now() > deadline) throw new Error(`run ${id} did not finish in time: ${JSON.stringify(res.body)}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    },
+    async sandboxesLeft() {
+      const list = await c.docker.listContainers({ all: true, filters: { label: [`${LABELS.instance}=${config.instance}`] } });
+      return list.length;
+    },
+    async close() {
+      await worker?.close();
+      await app.close();
+      await c.queue.queue.obliterate({ force: true }).catch(() => undefined);
+      await c.close();
+      await tdb.drop();
+      await rm(backupRoot, { recursive: true, force: true });
+    },
+  };
+  return h;
+}
+
+/** A plan for a PostgreSQL dump with sensible test defaults; override any field. */
+export function pgPlan(id: string, path: string, over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    id,
+    title: `Test ${id}`,
+    targets: { rto: '1h', rpo: '26h' },
+    source: { type: 'file', path },
+    restore: { driver: 'postgres', database: 'app' },
+    sandbox: { memory: '1g', cpus: 1, timeout: '10m' },
+    checks: [],
+    ...over,
+  };
+}

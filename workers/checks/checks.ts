@@ -1,0 +1,87 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { PlanCheck } from '../../services/plans/plan.types.js';
+import { evaluateExpect } from '../../services/plans/expect.js';
+
+export type CheckStatus = 'passed' | 'failed' | 'error' | 'skipped';
+
+export interface CheckResult {
+  name: string;
+  kind: PlanCheck['kind'];
+  status: CheckStatus;
+  expected: string;
+  actual: string | null;
+  message: string;
+}
+
+/** One value from the restored database: first column of the first row (null for SQL NULL or no row). */
+export type QueryFn = (sql: string) => Promise<{ ok: true; value: string | null } | { ok: false; error: string }>;
+
+export function quoteTable(table: string): string {
+  return table.split('.').map((p) => `"${p.replace(/"/g, '""')}"`).join('.');
+}
+
+function expectedOf(check: PlanCheck): string {
+  switch (check.kind) {
+    case 'sql': return check.expect.text;
+    case 'tableRows': return `>= ${check.min}`;
+    case 'tableExists': return 'vorhanden';
+    case 'canary': return check.equals !== undefined ? 'Wert (geschwärzt)' : `sha256:${check.equalsSha256!.slice(0, 12)}…`;
+  }
+}
+
+export function skippedChecks(checks: PlanCheck[], reason: string): CheckResult[] {
+  return checks.map((c) => ({ name: c.name, kind: c.kind, status: 'skipped', expected: expectedOf(c), actual: null, message: reason }));
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb);
+}
+
+async function runOne(check: PlanCheck, query: QueryFn): Promise<CheckResult> {
+  const base = { name: check.name, kind: check.kind, expected: expectedOf(check) };
+  const sql =
+    check.kind === 'tableRows' ? `select count(*) from ${quoteTable(check.table)}`
+    : check.kind === 'tableExists' ? `select to_regclass('${quoteTable(check.table).replace(/'/g, "''")}') is not null`
+    : check.sql;
+  const r = await query(sql);
+  if (!r.ok) {
+    return { ...base, status: 'error', actual: null, message: `Abfrage fehlgeschlagen: ${r.error}` };
+  }
+  switch (check.kind) {
+    case 'sql': {
+      const ok = evaluateExpect(check.expect, r.value);
+      return { ...base, status: ok ? 'passed' : 'failed', actual: r.value, message: ok ? 'erfüllt' : `erwartet ${check.expect.text}, erhalten ${r.value ?? 'NULL'}` };
+    }
+    case 'tableRows': {
+      const n = Number(r.value);
+      const ok = n >= check.min;
+      return { ...base, status: ok ? 'passed' : 'failed', actual: String(n), message: ok ? 'erfüllt' : `${n} Zeilen, mindestens ${check.min} erwartet` };
+    }
+    case 'tableExists': {
+      const ok = r.value === 't';
+      return { ...base, status: ok ? 'passed' : 'failed', actual: ok ? 'vorhanden' : 'fehlt', message: ok ? 'erfüllt' : `Tabelle ${check.table} fehlt` };
+    }
+    case 'canary': {
+      // the canary value is compared here and never stored, logged or returned
+      const value = r.value;
+      const ok = value !== null && (check.equals !== undefined
+        ? sameSecret(value, check.equals)
+        : sameSecret(createHash('sha256').update(value).digest('hex'), check.equalsSha256!.toLowerCase()));
+      return { ...base, status: ok ? 'passed' : 'failed', actual: ok ? 'übereinstimmend' : value === null ? 'kein Wert' : 'abweichend', message: ok ? 'Canary gefunden' : 'Canary stimmt nicht überein' };
+    }
+  }
+}
+
+export async function runChecks(checks: PlanCheck[], query: QueryFn, signal?: AbortSignal): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  for (const c of checks) {
+    if (signal?.aborted) {
+      results.push(...skippedChecks(checks.slice(results.length), 'abgebrochen'));
+      break;
+    }
+    results.push(await runOne(c, query));
+  }
+  return results;
+}

@@ -1,0 +1,182 @@
+import { posix } from 'node:path';
+import { finding, type Finding } from '../../../services/findings.js';
+import type { Sandbox } from '../../sandbox/sandbox.js';
+import type { QueryFn } from '../../checks/checks.js';
+import { classifyRestoreOutput, type ToolOutcome } from './classify.js';
+import type { DumpInfo } from './dump-format.js';
+import type { PlainScan } from './plain-scan.js';
+
+export interface RestoreInput {
+  sandbox: Sandbox;
+  info: DumpInfo;
+  database: string;
+  jobs: number;
+  plainScan?: PlainScan;
+}
+
+export interface RestoreOutcome {
+  findings: Finding[];
+  /** The data is in the sandbox (the restore tool finished and nothing proves otherwise). */
+  restored: boolean;
+  tool?: { name: string; exitCode: number | null; stderrLines: number };
+  tables?: number;
+  nonEmptyTables?: number;
+}
+
+const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
+
+/** Runs SQL as the superuser inside the sandbox; returns the first column of the first row. */
+export function sandboxQuery(sandbox: Sandbox, database: string): QueryFn {
+  return async (sql) => {
+    const r = await sandbox.exec(
+      ['psql', '-X', '-q', '-A', '-t', '-F', '\x1f', '-P', 'null=\x1e', '-v', 'ON_ERROR_STOP=1', '-d', database, '-c', sql],
+      { user: 'postgres', env: ['PGOPTIONS=-c default_transaction_read_only=on -c statement_timeout=600000'] },
+    );
+    if (r.exitCode !== 0) {
+      // first ERROR line only: DETAIL/CONTEXT lines can quote row data
+      const line = r.stderr.split('\n').find((l) => l.includes('ERROR:')) ?? r.stderr.split('\n')[0] ?? '';
+      return { ok: false, error: line.replace(/^.*?ERROR:\s*/, '').slice(0, 200) || `psql exit ${r.exitCode}` };
+    }
+    const first = r.stdout.split('\n')[0];
+    if (first === undefined || r.stdout === '') return { ok: true, value: null };
+    const value = first.split('\x1f')[0]!;
+    return { ok: true, value: value === '\x1e' ? null : value };
+  };
+}
+
+async function psqlAdmin(sandbox: Sandbox, sql: string, db = 'postgres') {
+  return sandbox.exec(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', sql], { user: 'postgres' });
+}
+
+async function availableExtensions(sandbox: Sandbox): Promise<Set<string>> {
+  const r = await sandbox.exec(['psql', '-X', '-A', '-t', '-d', 'postgres', '-c', 'select name from pg_available_extensions'], { user: 'postgres' });
+  return new Set(r.stdout.split('\n').map((s) => s.trim()).filter(Boolean));
+}
+
+/** Archive formats: the TOC names the extensions; entries for missing ones are left out so the rest restores. */
+async function archiveList(sandbox: Sandbox, path: string, format: string, missingOut: string[]): Promise<string | undefined> {
+  const fmt = format === 'tar' ? 't' : format === 'custom' ? 'c' : 'd';
+  const r = await sandbox.exec(['pg_restore', '-l', '-F', fmt, path]);
+  if (r.exitCode !== 0) return undefined; // the restore itself will report why
+  const have = await availableExtensions(sandbox);
+  const lines = r.stdout.split('\n');
+  const missing = new Set<string>();
+  for (const l of lines) {
+    const m = /^\d+;\s+\d+\s+\d+\s+EXTENSION\s+-\s+(\S+)/.exec(l);
+    if (m && !have.has(m[1]!)) missing.add(m[1]!);
+  }
+  if (missing.size === 0) return undefined;
+  missingOut.push(...missing);
+  const filtered = lines.map((l) => {
+    const m = /^\d+;\s+\d+\s+\d+\s+(EXTENSION|COMMENT)\s+-\s+(?:EXTENSION\s+)?(\S+)/.exec(l);
+    return m && missing.has(m[2]!) ? `;${l}` : l;
+  });
+  await sandbox.exec(['sh', '-c', `cat > /tmp/ef-restore.list <<'EF_EOF'\n${filtered.join('\n')}\nEF_EOF`]);
+  return '/tmp/ef-restore.list';
+}
+
+function restoreCommand(info: DumpInfo, path: string, database: string, jobs: number, listFile?: string): { tool: ToolOutcome['tool']; cmd: string[] } {
+  const common = ['-d', database, '--no-owner', '--no-privileges', ...(listFile ? ['-L', listFile] : [])];
+  switch (info.format) {
+    case 'custom':
+      return { tool: 'pg_restore', cmd: ['pg_restore', '-F', 'c', ...common, '-j', String(jobs), path] };
+    case 'directory':
+      return { tool: 'pg_restore', cmd: ['pg_restore', '-F', 'd', ...common, '-j', String(jobs), path] };
+    case 'tar': // pg_restore cannot restore a tar archive in parallel
+      return { tool: 'pg_restore', cmd: ['pg_restore', '-F', 't', ...common, path] };
+    case 'plain':
+      return { tool: 'psql', cmd: ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-o', '/dev/null', '-d', database, '-f', path] };
+    case 'plain-gzip':
+    case 'plain-zstd': {
+      const dec = info.format === 'plain-gzip' ? 'gzip -dc' : 'zstd -dcq';
+      return {
+        tool: 'psql',
+        cmd: ['bash', '-o', 'pipefail', '-c', `${dec} "$1" | psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -d "$2" -f -`, 'restore', path, database],
+      };
+    }
+    default:
+      throw new Error(`unsupported format ${info.format}`);
+  }
+}
+
+async function countTables(sandbox: Sandbox, database: string): Promise<{ tables: number; nonEmpty: number }> {
+  const q = sandboxQuery(sandbox, database);
+  const list = await sandbox.exec(['psql', '-X', '-A', '-t', '-d', database, '-c',
+    `select format('%I.%I', n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid = c.relnamespace
+     where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'`], { user: 'postgres' });
+  const tables = list.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+  let nonEmpty = 0;
+  for (let i = 0; i < tables.length; i += 200) {
+    const part = tables.slice(i, i + 200).map((t) => `(select count(*) from (select 1 from ${t} limit 1) x)`).join(' + ');
+    const r = await q(`select ${part}`);
+    if (r.ok) nonEmpty += Number(r.value ?? 0);
+  }
+  return { tables: tables.length, nonEmpty };
+}
+
+/** Restores the dump with PostgreSQL's own tools and classifies what they said. */
+export async function restorePostgres(input: RestoreInput): Promise<RestoreOutcome> {
+  const { sandbox, info, database } = input;
+  const findings: Finding[] = [];
+  if (database !== 'postgres') {
+    const r = await psqlAdmin(sandbox, `create database ${ident(database)}`);
+    if (r.exitCode !== 0) {
+      return { restored: false, findings: [finding('SANDBOX_FAILED', `could not create database ${database} in the sandbox`)] };
+    }
+  }
+
+  let path = sandbox.backupPath;
+  if (info.format === 'directory-tar') {
+    const r = await sandbox.exec(['sh', '-c', 'mkdir -p /tmp/ef-dir && tar -xf "$1" -C /tmp/ef-dir', 'extract', path]);
+    if (r.exitCode !== 0) {
+      const truncated = /unexpected EOF|Unexpected EOF|truncated/i.test(r.stderr);
+      return { restored: false, findings: [finding(truncated ? 'ARCHIVE_TRUNCATED' : 'ARCHIVE_UNREADABLE', `tar could not unpack the folder dump: ${r.stderr.split('\n')[0]?.slice(0, 200) ?? ''}`)] };
+    }
+    path = posix.join('/tmp/ef-dir', posix.dirname(info.tocPathInTar ?? 'toc.dat'));
+    info.format = 'directory';
+  }
+
+  let listFile: string | undefined;
+  if (info.format.startsWith('plain')) {
+    const scan = input.plainScan;
+    if (scan) {
+      const have = await availableExtensions(sandbox);
+      const missing = scan.extensions.filter((e) => !have.has(e));
+      if (missing.length) {
+        return { restored: false, findings: [finding('EXTENSION_MISSING', `the dump needs extension(s) ${missing.join(', ')}, which the sandbox image lacks; use an image that has them (restore.image)`)] };
+      }
+      if (scan.roles.length) {
+        const stmts = scan.roles.map((r) => `do $$ begin create role ${ident(r)} nologin; exception when duplicate_object then null; end $$;`).join('\n');
+        await sandbox.exec(['psql', '-X', '-q', '-d', 'postgres', '-c', stmts], { user: 'postgres' });
+        findings.push(finding('ROLES_CREATED', `${scan.roles.length} role(s) the dump references were created in the sandbox (without login)`));
+      }
+    }
+  } else {
+    const missing: string[] = [];
+    listFile = await archiveList(sandbox, path, info.format, missing);
+    if (missing.length) {
+      findings.push(finding('EXTENSION_MISSING', `the dump needs extension(s) ${missing.join(', ')}, which the sandbox image lacks; objects that depend on them cannot be verified`));
+    }
+  }
+
+  const { tool, cmd } = restoreCommand(info, path, database, input.jobs, listFile);
+  const r = await sandbox.exec(cmd);
+  const classified = classifyRestoreOutput(
+    { tool, exitCode: r.exitCode, stderr: r.stderr },
+    { plainComplete: input.plainScan ? input.plainScan.complete && !input.plainScan.decompressError : undefined },
+  );
+  findings.push(...classified);
+  const toolInfo = { name: tool, exitCode: r.exitCode, stderrLines: r.stderr.split('\n').filter(Boolean).length };
+  if (classified.some((f) => f.severity === 'error' || f.severity === 'failure')) {
+    return { restored: false, findings, tool: toolInfo };
+  }
+
+  const counts = await countTables(sandbox, database);
+  if (counts.tables === 0) {
+    findings.push(finding('EMPTY_RESTORE', 'the restore produced no tables'));
+  } else if (counts.nonEmpty === 0) {
+    findings.push(finding('EMPTY_RESTORE', `the restore produced ${counts.tables} table(s), all of them empty`));
+  }
+  // an empty restore still gets its checks run: they document what is missing
+  return { restored: true, findings, tool: toolInfo, tables: counts.tables, nonEmptyTables: counts.nonEmpty };
+}

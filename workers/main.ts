@@ -1,0 +1,102 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type Docker from 'dockerode';
+import type { Logger } from 'pino';
+import type { Kysely } from 'kysely';
+import type { Config } from '../services/config.js';
+import { finding } from '../services/findings.js';
+import type { DB } from '../db/schema.js';
+import { PlanRepository } from '../db/repositories/plan.repository.js';
+import { RunRepository } from '../db/repositories/run.repository.js';
+import { JOB_NAMES, QUEUE_NAME, type JobPayloads } from './jobs.js';
+import type { RunQueue } from './queue.js';
+import { handleRestoreTest } from './restore-test.handler.js';
+import { reapSandboxes, removeSandboxesOfRun } from './sandbox/reaper.js';
+
+export interface WorkerDeps {
+  config: Config;
+  db: Kysely<DB>;
+  redis: Redis;
+  queue: RunQueue;
+  docker: Docker;
+  log: Logger;
+  prefix?: string;
+}
+
+export interface RunningWorker {
+  id: string;
+  worker: Worker;
+  /** One maintenance pass: lost runs, orphaned jobs, orphaned sandboxes. */
+  maintain(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
+  const { config, docker } = deps;
+  const id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const log = deps.log.child({ workerId: id });
+  const runs = new RunRepository(deps.db);
+  const plans = new PlanRepository(deps.db);
+
+  async function maintain(): Promise<void> {
+    // a run whose worker stopped sending heartbeats is over: it ends as `error`, never stays `running`
+    const stale = await runs.stale(new Date(Date.now() - config.sandbox.staleSeconds * 1000));
+    for (const r of stale) {
+      await removeSandboxesOfRun(docker, config.instance, r.id).catch(() => undefined);
+      const ended = await runs.finishUnclaimed(r.id, {
+        verdict: 'error',
+        findings: [...((r.findings as unknown[]) ?? []), finding('WORKER_LOST', `the worker running this test (${r.worker_id ?? 'unknown'}) stopped responding; the test did not complete`)],
+      }, 'running');
+      if (ended) log.warn({ runId: r.id, planId: r.plan_id }, 'run declared lost: worker stopped responding');
+    }
+    // a queued run whose job vanished from Redis (flushed, restored) is enqueued again
+    for (const r of await runs.queuedOlderThan(new Date(Date.now() - 30_000))) {
+      if (!(await deps.queue.has(r.id))) {
+        await deps.queue.enqueueRestoreTest({ runId: r.id, tenantId: r.tenant_id });
+        log.warn({ runId: r.id }, 're-enqueued a queued run whose job was missing');
+      }
+    }
+    await reapSandboxes(docker, config.instance, (ids) => runs.activeIds(ids), log);
+  }
+
+  await maintain();
+
+  const worker = new Worker<JobPayloads['restore-test']>(
+    QUEUE_NAME,
+    async (job) => {
+      if (job.name !== JOB_NAMES.restoreTest) throw new Error(`unknown job ${job.name}`);
+      await handleRestoreTest({ config, docker, runs, plans, log, workerId: id, heartbeatMs: config.sandbox.heartbeatMs }, job.data.runId);
+    },
+    { connection: deps.redis, prefix: deps.prefix ?? 'ernstfall', concurrency: config.sandbox.concurrency, lockDuration: 60_000 },
+  );
+  worker.on('failed', (job, err) => log.error({ jobId: job?.id, err: err.message }, 'job failed'));
+  worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
+
+  const every = Math.max(1000, Math.floor((config.sandbox.staleSeconds * 1000) / 2));
+  let maintaining = false;
+  const timer = setInterval(() => {
+    if (maintaining) return;
+    maintaining = true;
+    maintain().catch((err: Error) => log.warn({ err: err.message }, 'maintenance pass failed')).finally(() => { maintaining = false; });
+  }, every);
+
+  log.info({ concurrency: config.sandbox.concurrency, instance: config.instance }, 'worker started');
+  return {
+    id,
+    worker,
+    maintain,
+    async close() {
+      clearInterval(timer);
+      // waits for running jobs; their sandboxes are torn down by the handler
+      await worker.close();
+    },
+  };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { main } = await import('../services/main.js');
+  await main(['worker']);
+}

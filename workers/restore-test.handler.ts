@@ -1,0 +1,251 @@
+import type Docker from 'dockerode';
+import type { Logger } from 'pino';
+import type { Config } from '../services/config.js';
+import { finding, type Finding } from '../services/findings.js';
+import type { RestorePlan } from '../services/plans/plan.types.js';
+import { decideVerdict, measureTargets } from '../services/runs/verdict.js';
+import type { PlanRepository } from '../db/repositories/plan.repository.js';
+import type { RunRepository } from '../db/repositories/run.repository.js';
+import { runChecks, skippedChecks, type CheckResult } from './checks/checks.js';
+import { DumpInspectError, inspectDump, type DumpInfo } from './drivers/postgres/dump-format.js';
+import { createPlainScanner, type PlainScan } from './drivers/postgres/plain-scan.js';
+import { restorePostgres, sandboxQuery, type RestoreOutcome } from './drivers/postgres/postgres.driver.js';
+import { isLocalEngine } from './sandbox/docker.js';
+import { chooseImage, ensureImage, ImageError } from './sandbox/images.js';
+import { provisionSandbox, waitForPostgres, type Sandbox, SandboxError } from './sandbox/sandbox.js';
+import { digestBackup, resolveBackup, SourceError } from './sources/file.source.js';
+
+export interface HandlerDeps {
+  config: Config;
+  docker: Docker;
+  runs: RunRepository;
+  plans: PlanRepository;
+  log: Logger;
+  workerId: string;
+  heartbeatMs?: number;
+}
+
+export type PhaseName = 'fetch' | 'provision' | 'restore' | 'verify' | 'teardown';
+export interface Phase {
+  name: PhaseName;
+  startedAt: string;
+  durationMs: number;
+  status: 'ok' | 'failed' | 'skipped';
+}
+
+class Aborted extends Error {}
+
+/** Runs one restore test for a claimed run and stores its verdict. Never leaves the sandbox behind. */
+export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promise<void> {
+  const { runs, config, docker } = deps;
+  const claimed = await runs.claim(runId, deps.workerId);
+  if (!claimed) {
+    deps.log.info({ runId }, 'run is not queued any more (cancelled or taken); nothing to do');
+    return;
+  }
+  const run = claimed;
+  const log = deps.log.child({ runId, planId: run.plan_id, tenantId: run.tenant_id });
+  const plan = (await deps.plans.getVersion(run.tenant_id, run.plan_id, run.plan_version_hash)) as RestorePlan | undefined;
+  if (!plan) {
+    await runs.finish(runId, deps.workerId, { verdict: 'error', findings: [finding('INTERNAL_ERROR', 'plan version not found')] });
+    return;
+  }
+
+  const phases: Phase[] = [];
+  const findings: Finding[] = [];
+  let checks: CheckResult[] = [];
+  let backup: Record<string, unknown> | null = null;
+  let sandboxInfo: Record<string, unknown> | null = null;
+  let restoreInfo: Record<string, unknown> | null = null;
+  let sandbox: Sandbox | undefined;
+  let abortReason: 'cancelled' | 'timeout' | undefined;
+  const abort = new AbortController();
+  const stop = (reason: 'cancelled' | 'timeout') => {
+    if (abortReason) return;
+    abortReason = reason;
+    abort.abort(reason);
+    // killing the sandbox is the only way to stop a running pg_restore
+    void sandbox?.destroy().catch(() => undefined);
+  };
+  const checkAbort = () => {
+    if (abortReason) throw new Aborted(abortReason);
+  };
+
+  const heartbeat = setInterval(() => {
+    runs.heartbeat(runId, deps.workerId, { phases }).then((hb) => {
+      if (hb?.cancelRequested) stop('cancelled');
+    }).catch((err: Error) => log.warn({ err: err.message }, 'heartbeat failed'));
+  }, deps.heartbeatMs ?? 5000);
+  const timeout = setTimeout(() => stop('timeout'), plan.sandbox.timeoutSeconds * 1000);
+
+  async function phase<T>(name: PhaseName, fn: () => Promise<T>): Promise<T> {
+    const start = Date.now();
+    const p: Phase = { name, startedAt: new Date(start).toISOString(), durationMs: 0, status: 'ok' };
+    phases.push(p);
+    log.info({ phase: name }, 'phase started');
+    try {
+      return await fn();
+    } catch (err) {
+      p.status = 'failed';
+      throw err;
+    } finally {
+      p.durationMs = Date.now() - start;
+    }
+  }
+
+  const testStart = new Date();
+  let verifyEnd: number | null = null;
+  let info: DumpInfo | undefined;
+  let outcome: RestoreOutcome | undefined;
+  let backupCreatedAt: Date | null = null;
+
+  try {
+    // ---- fetch: find the backup, read its header, hash it while streaming
+    const fetched = await phase('fetch', async () => {
+      const resolved = await resolveBackup(plan.source, config.backupRoots, config.sandbox.settleSeconds);
+      const tz = plan.source.timezone ?? plan.cadence.timezone;
+      info = await inspectDump(resolved.realPath, { timezone: tz });
+      const scanner = info.format.startsWith('plain') ? createPlainScanner(info.format as 'plain' | 'plain-gzip' | 'plain-zstd') : undefined;
+      const digest = await digestBackup(resolved, scanner ? (c) => scanner.write(c) : undefined);
+      const scan: PlainScan | undefined = scanner ? await scanner.end() : undefined;
+      checkAbort();
+      backupCreatedAt = info.createdAt ?? null;
+      if (backupCreatedAt && backupCreatedAt.getTime() > resolved.mtime.getTime() + 60_000) {
+        findings.push(finding('BACKUP_TIME_FROM_FILE', `the dump header time lies after the file's modification time (time zone ${tz} wrong?); the file time is used`));
+        backupCreatedAt = resolved.mtime;
+      } else if (!backupCreatedAt) {
+        findings.push(finding('BACKUP_TIME_FROM_FILE', 'the dump header has no creation time; the file modification time is used'));
+        backupCreatedAt = resolved.mtime;
+      }
+      backup = {
+        path: resolved.path, sizeBytes: digest.sizeBytes, sha256: digest.sha256, createdAt: backupCreatedAt.toISOString(),
+        createdAtSource: info.createdAt && backupCreatedAt === info.createdAt ? 'header' : 'file',
+        format: info.format, dumpVersion: info.dumpVersion ?? null, serverVersion: info.serverVersion ?? null,
+        archiveVersion: info.archiveVersion ?? null, compression: info.compression ?? null,
+      };
+      if (plan.source.sizeBytes !== undefined && plan.source.sizeBytes !== digest.sizeBytes) {
+        findings.push(finding('BACKUP_SIZE_MISMATCH', `backup has ${digest.sizeBytes} bytes, the plan expects ${plan.source.sizeBytes}`));
+      }
+      if (plan.source.sha256 && plan.source.sha256.toLowerCase() !== digest.sha256) {
+        findings.push(finding('BACKUP_CHECKSUM_MISMATCH', `backup SHA-256 ${digest.sha256.slice(0, 16)}… differs from the expected ${plan.source.sha256.slice(0, 16)}…`));
+      }
+      const last = await runs.lastWithBackup(run.tenant_id, run.plan_id, runId);
+      const lastSha = (last?.backup as { sha256?: string } | null)?.sha256;
+      if (lastSha === digest.sha256) {
+        findings.push(finding('BACKUP_NOT_NEW', `same backup as run ${last!.id} (SHA-256 ${digest.sha256.slice(0, 16)}…): no newer backup was written since`));
+      }
+      return { resolved, digest, scan };
+    });
+    if (findings.some((f) => f.severity === 'error' || f.severity === 'failure')) throw new Stop();
+
+    // ---- provision: the matching image, an isolated container, a running server
+    await phase('provision', async () => {
+      const choice = chooseImage(info!.requiredMajor, config.sandbox.postgresMajors, config.sandbox.postgresImage, plan.restore.image);
+      const image = await ensureImage(docker, choice.image, config.sandbox.pull);
+      checkAbort();
+      const transfer = config.sandbox.transfer === 'auto' ? (isLocalEngine(config.docker.host) ? 'bind' : 'copy') : config.sandbox.transfer;
+      sandboxInfo = {
+        image: choice.image, imageId: image.id, repoDigests: image.repoDigests, postgresMajor: choice.major,
+        network: 'none', capDrop: ['ALL'], capAdd: ['DAC_READ_SEARCH'], noNewPrivileges: true,
+        memoryBytes: plan.sandbox.memoryBytes, cpus: plan.sandbox.cpus, pids: plan.sandbox.pids, transfer, backupMount: 'read-only',
+      };
+      sandbox = await provisionSandbox(docker, {
+        image: choice.image, runId, planId: run.plan_id, tenantId: run.tenant_id, instance: config.instance,
+        memoryBytes: plan.sandbox.memoryBytes, cpus: plan.sandbox.cpus, pids: plan.sandbox.pids,
+        backupPath: fetched.resolved.realPath, transfer,
+      }, image.id, log);
+      sandboxInfo.containerId = sandbox.id;
+      if (abortReason) await sandbox.destroy().catch(() => undefined);
+      checkAbort();
+      await waitForPostgres(sandbox, 120_000, abort.signal);
+      const need = fetched.digest.sizeBytes * config.sandbox.diskFactor;
+      const free = await freeDiskBytes(sandbox);
+      sandboxInfo.freeDiskBytes = free;
+      if (free !== null && free < need) {
+        findings.push(finding('DISK_SPACE_LOW', `only ${Math.round(free / 2 ** 20)} MiB free in the sandbox, ${Math.round(need / 2 ** 20)} MiB needed (${config.sandbox.diskFactor}× the backup)`));
+        throw new Stop();
+      }
+    });
+    checkAbort();
+
+    // ---- restore
+    outcome = await phase('restore', () => restorePostgres({
+      sandbox: sandbox!, info: info!, database: plan.restore.database, jobs: plan.restore.jobs ?? Math.max(1, Math.ceil(plan.sandbox.cpus * 2)),
+      plainScan: fetched.scan,
+    }));
+    checkAbort();
+    findings.push(...outcome.findings);
+    restoreInfo = { tool: outcome.tool ?? null, tables: outcome.tables ?? null, nonEmptyTables: outcome.nonEmptyTables ?? null };
+    if (!outcome.restored) throw new Stop();
+
+    // ---- verify
+    checks = await phase('verify', () => runChecks(plan.checks, sandboxQuery(sandbox!, plan.restore.database), abort.signal));
+    checkAbort();
+    verifyEnd = Date.now();
+    const bad = checks.filter((c) => c.status === 'failed' || c.status === 'error');
+    if (bad.length) {
+      findings.push(finding('CHECK_FAILED', `${bad.length} of ${checks.length} check(s) failed: ${bad.map((c) => c.name).join(', ')}`));
+    }
+  } catch (err) {
+    if (err instanceof Stop || err instanceof Aborted) {
+      // recorded already, or handled below
+    } else if (abortReason) {
+      // an exec torn down by cancel/timeout throws; the abort reason is the truth
+    } else if (err instanceof SourceError) {
+      findings.push(finding(err.code, err.message));
+    } else if (err instanceof DumpInspectError) {
+      findings.push(finding(err.code, err.message));
+    } else if (err instanceof ImageError) {
+      findings.push(finding(err.code, err.message));
+    } else if (err instanceof SandboxError) {
+      findings.push(finding('SANDBOX_FAILED', err.message));
+    } else {
+      const e = err as Error & { code?: string };
+      const dockerDown = e.code === 'ECONNREFUSED' || e.code === 'ENOENT' || e.code === 'EACCES';
+      findings.push(finding(dockerDown ? 'SANDBOX_FAILED' : 'INTERNAL_ERROR', dockerDown ? `Docker engine not reachable (${e.code})` : `unexpected error: ${e.message.slice(0, 200)}`));
+      log.error({ err: e.message, stack: e.stack }, 'restore test failed unexpectedly');
+    }
+  } finally {
+    clearTimeout(timeout);
+    // ---- teardown, on every path
+    await phase('teardown', async () => {
+      if (sandbox) await sandbox.destroy();
+    }).catch((err: Error) => {
+      findings.push(finding('SANDBOX_FAILED', `sandbox could not be removed: ${err.message.slice(0, 200)}`));
+    });
+    clearInterval(heartbeat);
+  }
+
+  if (abortReason === 'timeout') {
+    findings.push(finding('TIMEOUT', `the test did not finish within the sandbox timeout of ${plan.sandbox.timeoutSeconds}s`));
+  }
+  const phaseNames = phases.map((p) => p.name);
+  for (const name of ['fetch', 'provision', 'restore', 'verify'] as const) {
+    if (!phaseNames.includes(name)) phases.splice(phases.length - 1, 0, { name, startedAt: new Date().toISOString(), durationMs: 0, status: 'skipped' });
+  }
+  if (checks.length < plan.checks.length) {
+    const reason = abortReason === 'cancelled' ? 'abgebrochen' : abortReason === 'timeout' ? 'Zeitlimit überschritten' : 'nicht ausgeführt: Wiederherstellung nicht erfolgreich';
+    checks = [...checks, ...skippedChecks(plan.checks.slice(checks.length), reason)];
+  }
+  const measured = verifyEnd === null ? null : (verifyEnd - testStart.getTime()) / 1000;
+  const created = backupCreatedAt as Date | null;
+  const age = created ? Math.max(0, (testStart.getTime() - created.getTime()) / 1000) : null;
+  const targets = measureTargets(plan.targets, measured, age);
+  if (targets.rto.met === false) findings.push(finding('RTO_EXCEEDED', `restore took ${Math.round(measured!)}s, RTO is ${plan.targets.rtoSeconds}s`));
+  if (targets.rpo.met === false) findings.push(finding('RPO_EXCEEDED', `backup is ${Math.round(age! / 3600)}h old, RPO is ${Math.round(plan.targets.rpoSeconds / 3600)}h`));
+  const verdict = decideVerdict({ findings, checks, cancelled: abortReason === 'cancelled', restored: outcome?.restored === true && verifyEnd !== null });
+  const stored = await runs.finish(runId, deps.workerId, {
+    verdict, phases, checks, findings, rto: targets.rto, rpo: targets.rpo, backup, sandbox: sandboxInfo, restore: restoreInfo,
+  });
+  log.info({ verdict, findings: findings.map((f) => f.code), stored }, 'restore test finished');
+}
+
+class Stop extends Error {}
+
+async function freeDiskBytes(sandbox: Sandbox): Promise<number | null> {
+  const r = await sandbox.exec(['df', '-Pk', '/var/lib/postgresql', '/tmp']);
+  if (r.exitCode !== 0) return null;
+  const avail = r.stdout.split('\n').slice(1).filter(Boolean).map((l) => Number(l.trim().split(/\s+/)[3]) * 1024);
+  return avail.length ? Math.min(...avail) : null;
+}
+

@@ -1,0 +1,227 @@
+import { spawn } from 'node:child_process';
+import { basename, dirname } from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
+import type Docker from 'dockerode';
+import type { Logger } from 'pino';
+import { LABELS } from './docker.js';
+
+export interface SandboxSpec {
+  image: string;
+  runId: string;
+  planId: string;
+  tenantId: string;
+  instance: string;
+  memoryBytes: number;
+  cpus: number;
+  pids: number;
+  /** Host path of the backup (file or folder). */
+  backupPath: string;
+  /** bind: read-only bind mount; copy: putArchive into the sandbox (remote engines). */
+  transfer: 'bind' | 'copy';
+}
+
+export interface ExecResult {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+}
+
+export class SandboxError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SandboxError';
+  }
+}
+
+export const DATA_DIR = '/var/lib/postgresql/ef-data';
+export const SOCKET_DIR = '/tmp';
+const COPY_DIR = '/tmp';
+
+/**
+ * The database server runs as the unprivileged `postgres` user with every
+ * capability dropped; durability is off because the sandbox is thrown away.
+ * Works with the offline images and with official `postgres:N` images (their
+ * entrypoint is bypassed, binaries are found on PATH or under /usr/lib/postgresql).
+ */
+const BOOT_SCRIPT = `set -e
+BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | head -n1)
+[ -n "$BIN" ] && PATH="$BIN:$PATH"
+initdb -D ${DATA_DIR} -U postgres --auth=trust -E UTF8 --locale=C >/tmp/initdb.log 2>&1 || { cat /tmp/initdb.log >&2; exit 1; }
+exec postgres -D ${DATA_DIR} -k ${SOCKET_DIR} -c listen_addresses= -c fsync=off -c full_page_writes=off \\
+  -c synchronous_commit=off -c wal_level=minimal -c max_wal_senders=0 -c max_wal_size=8GB \\
+  -c checkpoint_timeout=1h -c autovacuum=off -c maintenance_work_mem=256MB -c shared_buffers=128MB \\
+  -c log_min_messages=warning -c jit=off`;
+
+const MAX_OUTPUT = 256 * 1024;
+
+function capped(limit: number): { sink: Writable; text: () => string; truncated: () => boolean } {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let truncated = false;
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      if (size < limit) {
+        const part = chunk.subarray(0, limit - size);
+        chunks.push(part);
+        size += part.length;
+      }
+      if (size >= limit && chunk.length > 0) truncated = truncated || size + chunk.length > limit;
+      cb();
+    },
+  });
+  return { sink, text: () => Buffer.concat(chunks).toString('utf8'), truncated: () => truncated };
+}
+
+export class Sandbox {
+  private destroyed = false;
+  constructor(
+    private readonly docker: Docker,
+    readonly container: Docker.Container,
+    readonly image: string,
+    readonly imageId: string,
+    /** Where the backup is visible inside the sandbox. */
+    readonly backupPath: string,
+    private readonly log: Logger,
+  ) {}
+
+  get id(): string {
+    return this.container.id;
+  }
+
+  async exec(cmd: string[], opts: { user?: string; env?: string[]; maxOutput?: number } = {}): Promise<ExecResult> {
+    const exec = await this.container.exec({
+      Cmd: cmd,
+      User: opts.user ?? 'root',
+      Env: ['LC_MESSAGES=C', 'LC_ALL=C.UTF-8', 'PGHOST=' + SOCKET_DIR, 'PGUSER=postgres', ...(opts.env ?? [])],
+      AttachStdout: true,
+      AttachStderr: true,
+    });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    const out = capped(opts.maxOutput ?? MAX_OUTPUT);
+    const err = capped(opts.maxOutput ?? MAX_OUTPUT);
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    stdout.pipe(out.sink);
+    stderr.pipe(err.sink);
+    this.docker.modem.demuxStream(stream, stdout, stderr);
+    await new Promise<void>((resolve, reject) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', reject);
+    });
+    stdout.end();
+    stderr.end();
+    const info = await exec.inspect();
+    return {
+      exitCode: info.ExitCode ?? null,
+      stdout: out.text(),
+      stderr: err.text(),
+      stdoutTruncated: out.truncated(),
+      stderrTruncated: err.truncated(),
+    };
+  }
+
+  /** The last lines the server printed, for a failed start. Never contains backup data. */
+  async logsTail(lines = 20): Promise<string> {
+    try {
+      const buf = (await this.container.logs({ stdout: true, stderr: true, tail: lines })) as unknown as Buffer;
+      // strip the 8-byte multiplex headers
+      return buf.toString('utf8').replace(/[\x00-\x08]/g, '').trim();
+    } catch {
+      return '';
+    }
+  }
+
+  async isRunning(): Promise<boolean> {
+    const info = await this.container.inspect();
+    return info.State.Running === true;
+  }
+
+  /** Idempotent; kills whatever runs inside and removes the container with its anonymous volumes. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    try {
+      await this.container.remove({ force: true, v: true });
+    } catch (err) {
+      const code = (err as { statusCode?: number }).statusCode;
+      if (code !== 404) {
+        this.destroyed = false;
+        throw err;
+      }
+    }
+    this.log.debug({ containerId: this.container.id }, 'sandbox removed');
+  }
+}
+
+export async function provisionSandbox(docker: Docker, spec: SandboxSpec, imageId: string, log: Logger): Promise<Sandbox> {
+  const name = basename(spec.backupPath);
+  const mountPoint = `/backup/${name}`;
+  const container = await docker.createContainer({
+    Image: spec.image,
+    name: `ernstfall-${spec.instance}-${spec.runId}`,
+    User: 'postgres',
+    Entrypoint: ['/bin/sh', '-c'],
+    Cmd: [BOOT_SCRIPT],
+    Env: ['LC_MESSAGES=C', 'LANG=C.UTF-8'],
+    WorkingDir: '/tmp',
+    NetworkDisabled: true,
+    Labels: {
+      [LABELS.role]: 'sandbox',
+      [LABELS.instance]: spec.instance,
+      [LABELS.runId]: spec.runId,
+      [LABELS.planId]: spec.planId,
+      [LABELS.tenantId]: spec.tenantId,
+    },
+    HostConfig: {
+      NetworkMode: 'none',
+      CapDrop: ['ALL'],
+      // lets the restore tools (run as root inside) read a backup whatever its owner and mode; nothing else
+      CapAdd: ['DAC_READ_SEARCH'],
+      SecurityOpt: ['no-new-privileges'],
+      Memory: spec.memoryBytes,
+      MemorySwap: spec.memoryBytes,
+      NanoCpus: Math.round(spec.cpus * 1e9),
+      PidsLimit: spec.pids,
+      ShmSize: 256 * 1024 * 1024,
+      Binds: spec.transfer === 'bind' ? [`${spec.backupPath}:${mountPoint}:ro`] : [],
+      RestartPolicy: { Name: 'no' },
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '1m' } },
+    },
+  });
+  const sandbox = new Sandbox(docker, container, spec.image, imageId, spec.transfer === 'bind' ? mountPoint : `${COPY_DIR}/${name}`, log.child({ containerId: container.id }));
+  try {
+    if (spec.transfer === 'copy') {
+      // tar streams the backup from disk; it is never held in memory
+      const tar = spawn('tar', ['-C', dirname(spec.backupPath), '-cf', '-', name], { stdio: ['ignore', 'pipe', 'ignore'] });
+      await container.putArchive(tar.stdout, { path: COPY_DIR });
+      await container.start();
+    } else {
+      await container.start();
+    }
+  } catch (err) {
+    await sandbox.destroy().catch(() => undefined);
+    throw err;
+  }
+  return sandbox;
+}
+
+/** Waits until the server accepts connections, or fails with the server's own last words. */
+export async function waitForPostgres(sandbox: Sandbox, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 100;
+  while (Date.now() < deadline) {
+    signal?.throwIfAborted();
+    if (!(await sandbox.isRunning())) {
+      throw new SandboxError(`sandbox database server exited during start: ${(await sandbox.logsTail()).slice(0, 500)}`);
+    }
+    const r = await sandbox.exec(['pg_isready', '-q', '-h', SOCKET_DIR, '-U', 'postgres'], { user: 'postgres' })
+      .catch(() => ({ exitCode: 1 }));
+    if (r.exitCode === 0) return;
+    await new Promise((res) => setTimeout(res, delay));
+    delay = Math.min(delay * 1.5, 1000);
+  }
+  throw new SandboxError(`sandbox database server did not become ready within ${Math.round(timeoutMs / 1000)}s`);
+}
