@@ -112,10 +112,15 @@ EOF
 # A throw-away folder needs no fsync per file (removed again before import).
 echo force-unsafe-io >"$ROOT/etc/dpkg/dpkg.cfg.d/00-ernstfall-unsafe-io"
 if [[ $KEEP_JIT != 1 ]]; then
-  # Without llvmjit.so PostgreSQL runs with JIT unavailable, silently.
+  # Without llvmjit.so PostgreSQL runs with JIT unavailable, silently. LLVM
+  # (and z3, which only LLVM uses) stay installed for dpkg, so apt inside the
+  # image remains consistent, but their files are not unpacked.
   cat >"$ROOT/etc/dpkg/dpkg.cfg.d/02-ernstfall-nojit" <<'EOF'
 path-exclude /usr/lib/postgresql/*/lib/bitcode/*
 path-exclude /usr/lib/postgresql/*/lib/llvmjit*
+path-exclude /usr/lib/*/libLLVM*
+path-exclude /usr/lib/llvm-*/lib/libLLVM*
+path-exclude /usr/lib/*/libz3.so*
 EOF
 fi
 cat >"$ROOT/etc/apt/apt.conf.d/01-ernstfall" <<'EOF'
@@ -142,21 +147,12 @@ fi
 in_root getent passwd postgres >/dev/null || { echo "error: no postgres user in the image" >&2; exit 1; }
 # shellcheck disable=SC2016
 PG_VERSION=$(in_root dpkg-query -W -f='${Version}' "postgresql-$MAJOR")
-jit_pkgs=""
-if [[ $KEEP_JIT != 1 ]]; then
-  # Only postgresql-MAJOR needs LLVM (for llvmjit.so, excluded above), so the
-  # forced removal leaves nothing that runs broken.
-  # shellcheck disable=SC2016
-  jit_pkgs=$(in_root dpkg-query -W -f='${Package} ${db:Status-Status}\n' 'libllvm*' 'libz3-*' 2>/dev/null |
-    awk '$2 == "installed" { printf "%s%s", sep, $1; sep = " " }')
-  # shellcheck disable=SC2086
-  [[ -z $jit_pkgs ]] || quiet in_root dpkg --purge --force-depends $jit_pkgs
-fi
 if [[ -n $LOCALES && -f $ROOT/etc/locale.gen ]]; then
   for l in $LOCALES; do echo "$l ${l#*.}"; done >"$ROOT/etc/locale.gen"
   quiet in_root locale-gen
 fi
-lap "install postgresql-$MAJOR ($PG_VERSION${jit_pkgs:+; removed JIT: $jit_pkgs}${LOCALES:+; locales $LOCALES})"
+[[ $KEEP_JIT == 1 ]] || nojit="; without JIT"
+lap "install postgresql-$MAJOR ($PG_VERSION${nojit:-}${LOCALES:+; locales $LOCALES})"
 
 # --- 3. shrink -------------------------------------------------------------------
 in_root apt-get -q clean

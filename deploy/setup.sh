@@ -300,7 +300,7 @@ if [[ -f $REPO/db/migrate.ts ]]; then
   # shellcheck disable=SC1090
   (cd "$REPO" && set -a && . "$ENV_FILE" && set +a && npx --no-install tsx db/migrate.ts) 2>&1 | sed 's/^/      /' ||
     die "migrations failed (npx tsx db/migrate.ts)"
-  say "migrations: applied db/migrate.ts in $((SECONDS - t))s"
+  say "migrations: ran db/migrate.ts ($((SECONDS - t))s)"
 else
   say "migrations: skipped (db/migrate.ts does not exist yet)"
 fi

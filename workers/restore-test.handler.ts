@@ -146,7 +146,7 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
       const transfer = config.sandbox.transfer === 'auto' ? (isLocalEngine(config.docker.host) ? 'bind' : 'copy') : config.sandbox.transfer;
       sandboxInfo = {
         image: choice.image, imageId: image.id, repoDigests: image.repoDigests, postgresMajor: choice.major,
-        network: 'none', capDrop: ['ALL'], capAdd: ['DAC_READ_SEARCH'], noNewPrivileges: true,
+        network: 'none', capDrop: ['ALL'], capAdd: ['DAC_READ_SEARCH', 'SETUID', 'SETGID'], serverUser: 'postgres', noNewPrivileges: true,
         memoryBytes: plan.sandbox.memoryBytes, cpus: plan.sandbox.cpus, pids: plan.sandbox.pids, transfer, backupMount: 'read-only',
       };
       sandbox = await provisionSandbox(docker, {

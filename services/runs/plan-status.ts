@@ -11,6 +11,8 @@ interface RunLike {
   finished_at: Date | null;
 }
 
+const at = (r: RunLike) => (r.finished_at ?? r.started_at ?? r.queued_at).getTime();
+
 /** Share of the interval before the due date that counts as "due soon" (at most 7 days). */
 const DUE_SOON_SHARE = 0.2;
 
@@ -22,7 +24,7 @@ const DUE_SOON_SHARE = 0.2;
 export function planStatus(plan: RestorePlan, createdAt: Date, runs: RunLike[], now: Date): { status: PlanStatus; nextDueAt: Date | null } {
   const finished = runs
     .filter((r) => r.status === 'finished' && (r.verdict === 'passed' || r.verdict === 'failed'))
-    .sort((a, b) => (b.finished_at?.getTime() ?? 0) - (a.finished_at?.getTime() ?? 0));
+    .sort((a, b) => at(b) - at(a));
   const lastPassed = finished.find((r) => r.verdict === 'passed');
   const tz = plan.cadence.timezone;
   const every = plan.cadence.requiredEvery;

@@ -28,9 +28,9 @@ export interface Harness {
 }
 
 /** The real stack in-process: its own database, Redis prefix, Docker instance label and backup root. */
-export async function startHarness(opts: { worker?: boolean; env?: Record<string, string> } = {}): Promise<Harness> {
+export async function startHarness(opts: { worker?: boolean; env?: Record<string, string>; backupRoot?: string } = {}): Promise<Harness> {
   const tdb = await createTestDatabase();
-  const backupRoot = await mkdtemp(join(tmpdir(), 'ef-backups-'));
+  const backupRoot = opts.backupRoot ?? await mkdtemp(join(tmpdir(), 'ef-backups-'));
   await chmod(backupRoot, 0o755);
   const config = testConfig({ databaseUrl: tdb.appUrl, backupRoot, env: opts.env });
   const log = createLogger(config.logLevel);

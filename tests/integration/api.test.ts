@@ -173,7 +173,7 @@ describe('runs over the API', () => {
       ids.push(id);
       await h.tdb.db.insertInto('runs').values({
         id, tenant_id: DEFAULT_TENANT_ID, plan_id: 'page-plan', plan_version_hash: plan.version_hash, status: 'finished',
-        verdict: i % 2 ? 'failed' : 'passed', trigger: 'api', triggered_by: 'test', queued_at: new Date(Date.UTC(2026, 0, 1 + i)),
+        verdict: i % 2 ? 'failed' : 'passed', trigger: 'api', triggered_by: 'test', queued_at: new Date(Date.UTC(2026, 0, 1 + i)), finished_at: new Date(Date.UTC(2026, 0, 1 + i, 1)),
       }).execute();
     }
     const seen: string[] = [];
@@ -188,7 +188,13 @@ describe('runs over the API', () => {
     expect(failed.body.items.map((r: { id: string }) => r.id)).toEqual([ids[5], ids[3], ids[1]]);
     const ranged = await h.request('GET', `/api/v1/runs?planId=page-plan&from=2026-01-03T00:00:00Z&to=2026-01-05T00:00:00Z`);
     expect(ranged.body.items.map((r: { id: string }) => r.id)).toEqual([ids[3], ids[2]]);
-    // the plan's status follows the newest decisive run: failing
+    // the plan's status follows the newest decisive run: passed (no cadence, so never overdue) ...
+    expect((await h.request('GET', '/api/v1/plans/page-plan')).body.status).toBe('ok');
+    // ... and a newer failed run makes it failing
+    await h.tdb.db.insertInto('runs').values({
+      id: '00000000-0000-4000-8000-000000000099', tenant_id: DEFAULT_TENANT_ID, plan_id: 'page-plan', plan_version_hash: plan.version_hash,
+      status: 'finished', verdict: 'failed', trigger: 'api', triggered_by: 'test', queued_at: new Date(Date.UTC(2026, 0, 20)), finished_at: new Date(Date.UTC(2026, 0, 20, 1)),
+    }).execute();
     expect((await h.request('GET', '/api/v1/plans/page-plan')).body.status).toBe('failing');
   });
 

@@ -40,16 +40,21 @@ export const SOCKET_DIR = '/tmp';
 const COPY_DIR = '/tmp';
 
 /**
- * The database server runs as the unprivileged `postgres` user with every
- * capability dropped; durability is off because the sandbox is thrown away.
+ * The container starts as root with only DAC_READ_SEARCH (the restore tools,
+ * run as root through exec, can read a backup whatever its owner and mode) and
+ * SETUID/SETGID (to drop to `postgres`). The database server then runs as the
+ * unprivileged `postgres` user with no capabilities at all. Docker gives exec
+ * processes no capabilities when the container's user is not root, hence this
+ * order. Durability is off because the sandbox is thrown away.
  * Works with the offline images and with official `postgres:N` images (their
  * entrypoint is bypassed, binaries are found on PATH or under /usr/lib/postgresql).
  */
 const BOOT_SCRIPT = `set -e
 BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | head -n1)
 [ -n "$BIN" ] && PATH="$BIN:$PATH"
-initdb -D ${DATA_DIR} -U postgres --auth=trust -E UTF8 --locale=C >/tmp/initdb.log 2>&1 || { cat /tmp/initdb.log >&2; exit 1; }
-exec postgres -D ${DATA_DIR} -k ${SOCKET_DIR} -c listen_addresses= -c fsync=off -c full_page_writes=off \\
+AS_PG="setpriv --reuid=postgres --regid=postgres --clear-groups"
+$AS_PG initdb -D ${DATA_DIR} -U postgres --auth=trust -E UTF8 --locale=C >/tmp/initdb.log 2>&1 || { cat /tmp/initdb.log >&2; exit 1; }
+exec $AS_PG postgres -D ${DATA_DIR} -k ${SOCKET_DIR} -c listen_addresses= -c fsync=off -c full_page_writes=off \\
   -c synchronous_commit=off -c wal_level=minimal -c max_wal_senders=0 -c max_wal_size=8GB \\
   -c checkpoint_timeout=1h -c autovacuum=off -c maintenance_work_mem=256MB -c shared_buffers=128MB \\
   -c log_min_messages=warning -c jit=off`;
@@ -162,7 +167,7 @@ export async function provisionSandbox(docker: Docker, spec: SandboxSpec, imageI
   const container = await docker.createContainer({
     Image: spec.image,
     name: `ernstfall-${spec.instance}-${spec.runId}`,
-    User: 'postgres',
+    User: 'root',
     Entrypoint: ['/bin/sh', '-c'],
     Cmd: [BOOT_SCRIPT],
     Env: ['LC_MESSAGES=C', 'LANG=C.UTF-8'],
@@ -178,8 +183,8 @@ export async function provisionSandbox(docker: Docker, spec: SandboxSpec, imageI
     HostConfig: {
       NetworkMode: 'none',
       CapDrop: ['ALL'],
-      // lets the restore tools (run as root inside) read a backup whatever its owner and mode; nothing else
-      CapAdd: ['DAC_READ_SEARCH'],
+      // see BOOT_SCRIPT: read the backup, drop to postgres; the server itself keeps none
+      CapAdd: ['DAC_READ_SEARCH', 'SETUID', 'SETGID'],
       SecurityOpt: ['no-new-privileges'],
       Memory: spec.memoryBytes,
       MemorySwap: spec.memoryBytes,

@@ -136,8 +136,12 @@ function parseArchiveHeader(buf: Buffer, whole: boolean, tz: string, what: strin
     const info: Omit<DumpInfo, 'format'> = { archiveVersion: `${vmaj}.${vmin}${vrev ? `.${vrev}` : ''}`, compression, requiredMajor: null };
     if (version >= vers(1, 4)) {
       const [sec, min, hour, mday, mon, year, isdst] = Array.from({ length: 7 }, readInt) as number[];
-      info.createdAt = wallTimeToUtc(
-        { year: year! + 1900, month: mon! + 1, day: mday!, hour: hour!, minute: min!, second: sec! }, tz, isdst! > 0 ? true : isdst === 0 ? false : undefined);
+      // a struct tm that cannot be a pg_dump run (e.g. a header layout we misread) gives no time rather than a wrong one
+      const plausible = year! >= 70 && mon! >= 0 && mon! <= 11 && mday! >= 1 && mday! <= 31 && hour! >= 0 && hour! <= 23 && min! >= 0 && min! <= 59 && sec! >= 0 && sec! <= 61;
+      if (plausible) {
+        const wall = { year: year! + 1900, month: mon! + 1, day: mday!, hour: hour!, minute: min!, second: sec! };
+        info.createdAt = wallTimeToUtc(wall, tz, isdst! > 0 ? true : isdst === 0 ? false : undefined);
+      }
       info.databaseName = readStr();
     }
     if (version >= vers(1, 10)) {
@@ -182,7 +186,8 @@ async function inspectTar(path: string, size: number, tz: string): Promise<DumpI
       const memberSize = tarNumber(h.subarray(124, 136));
       const type = String.fromCharCode(h[156]!);
       const prefix = cstr(h.subarray(345, 500));
-      const name = longName ?? (prefix && h.toString('latin1', 257, 262) === 'ustar' ? `${prefix}/${cstr(h.subarray(0, 100))}` : cstr(h.subarray(0, 100)));
+      const posix = h.toString('latin1', 257, 263) === 'ustar\0'; // GNU ("ustar  ") keeps times where POSIX has the prefix
+      const name = longName ?? (prefix && posix ? `${prefix}/${cstr(h.subarray(0, 100))}` : cstr(h.subarray(0, 100)));
       const dataAt = pos + 512;
       const next = dataAt + Math.ceil(memberSize / 512) * 512;
       if (dataAt + memberSize > size) throw truncated(`tar archive is cut off inside member "${name}" (${size} of ${dataAt + memberSize} bytes)`);
@@ -253,6 +258,7 @@ async function decompressHead(path: string, kind: 'gzip' | 'zstd'): Promise<stri
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => { if (stderr.length < 4096) stderr += b.toString(); });
     const closed = new Promise<number | null>((res, rej) => { child.on('close', res); child.on('error', rej); });
+    closed.catch(() => undefined); // observed below; avoids an unhandled rejection while we read
     for await (const c of child.stdout) { parts.push(c as Buffer); n += (c as Buffer).length; if (n >= HEAD_BYTES) break; }
     child.kill(); // we have enough; the rest of the backup stays unread
     const code = await closed;
@@ -284,9 +290,12 @@ function plainInfo(format: 'plain' | 'plain-gzip' | 'plain-zstd', text: string, 
   // ambiguous worldwide, so the plan's zone decides, and a "…S…T"/"…D…T" hint picks DST in the repeated hour.
   const started = /^-- Started on (\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?: (\S+))?$/m.exec(text);
   if (started) {
-    const [, y, mo, d, h, mi, s, zone] = started.map((x, i) => (i === 7 ? x : Number(x))) as [unknown, number, number, number, number, number, number, string | undefined];
-    if (zone && /^(UTC|GMT|Z)$/.test(zone)) info.createdAt = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
-    else info.createdAt = wallTimeToUtc({ year: y, month: mo, day: d, hour: h, minute: mi, second: s }, tz, zone ? /^[A-Z]+DT$|^CEST$|^MESZ$|^BST$/.test(zone) : undefined);
+    const [year, month, day, hour, minute, second] = started.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+    const zone = started[7];
+    const wall = { year, month, day, hour, minute, second };
+    info.createdAt = zone && /^(UTC|GMT|Z)$/.test(zone)
+      ? new Date(Date.UTC(year, month - 1, day, hour, minute, second))
+      : wallTimeToUtc(wall, tz, zone ? /^([A-Z]+DT|CEST|MESZ|BST|IST|EEST|WEST)$/.test(zone) : undefined);
   }
   return info;
 }
@@ -296,8 +305,10 @@ function plainInfo(format: 'plain' | 'plain-gzip' | 'plain-zstd', text: string, 
 interface Wall { year: number; month: number; day: number; hour: number; minute: number; second: number }
 
 /** Offset (ms) of `tz` at instant `t`: local wall time read as UTC minus t. */
+const formats = new Map<string, Intl.DateTimeFormat>();
 function tzOffset(t: number, tz: string): number {
-  const f = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+  let f = formats.get(tz);
+  if (!f) formats.set(tz, (f = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' })));
   const p = Object.fromEntries(f.formatToParts(new Date(t)).map((x) => [x.type, Number(x.value)]));
   return Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!) - Math.floor(t / 1000) * 1000;
 }

@@ -127,7 +127,7 @@ export async function restorePostgres(input: RestoreInput): Promise<RestoreOutco
 
   let path = sandbox.backupPath;
   if (info.format === 'directory-tar') {
-    const r = await sandbox.exec(['sh', '-c', 'mkdir -p /tmp/ef-dir && tar -xf "$1" -C /tmp/ef-dir', 'extract', path]);
+    const r = await sandbox.exec(['sh', '-c', 'mkdir -p /tmp/ef-dir && tar --no-same-owner --no-same-permissions -xf "$1" -C /tmp/ef-dir', 'extract', path]);
     if (r.exitCode !== 0) {
       const truncated = /unexpected EOF|Unexpected EOF|truncated/i.test(r.stderr);
       return { restored: false, findings: [finding(truncated ? 'ARCHIVE_TRUNCATED' : 'ARCHIVE_UNREADABLE', `tar could not unpack the folder dump: ${r.stderr.split('\n')[0]?.slice(0, 200) ?? ''}`)] };

@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile, utimes } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
+import { dropHostDatabase, dumpHost, fileSize, hostPsql, makeHostDatabase, makeScratchDatabase, makeTempDir, truncateCopy } from '../fixtures/host-dumps.js';
+
+const SRC = 'ef_rt_fail_src';
+const EMPTY = 'ef_rt_fail_empty';
+let h: Harness;
+let dir: string;
+let custom: string;
+let plain: string;
+
+const codes = (run: { findings: { code: string }[] }) => run.findings.map((f) => f.code);
+
+beforeAll(async () => {
+  dir = await makeTempDir('ef-failures-');
+  await makeHostDatabase(SRC, { rows: 2000 });
+  await makeScratchDatabase(EMPTY);
+  custom = await dumpHost(SRC, 'custom', join(dir, 'good.dump'), { env: { TZ: 'Europe/Berlin' } });
+  plain = await dumpHost(SRC, 'plain', join(dir, 'good.sql'), { env: { TZ: 'Europe/Berlin' } });
+  h = await startHarness({ backupRoot: dir });
+});
+afterAll(async () => {
+  await h?.close();
+  await dropHostDatabase(SRC);
+  await dropHostDatabase(EMPTY);
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function runPlan(id: string, path: string, over: Record<string, unknown> = {}) {
+  await h.putPlan(pgPlan(id, path, over));
+  const run = await h.waitForRun(await h.trigger(id));
+  expect(await h.sandboxesLeft()).toBe(0);
+  return run;
+}
+
+describe('broken backups never pass', () => {
+  it('a custom dump cut in half: ARCHIVE_TRUNCATED, failed', async () => {
+    const cut = join(dir, 'cut.dump');
+    await truncateCopy(custom, cut, Math.floor((await fileSize(custom)) / 2));
+    const run = await runPlan('cut-custom', cut);
+    expect(run.verdict).toBe('failed');
+    expect(codes(run)).toContain('ARCHIVE_TRUNCATED');
+    expect(run.checks.every((c: { status: string }) => c.status === 'skipped')).toBe(true);
+    expect(run.rto.measuredSeconds).toBeNull();
+    expect(run.rto.met).toBeNull();
+  });
+
+  it('a plain dump cut in half: ARCHIVE_TRUNCATED, failed (psql alone would have said 0)', async () => {
+    const cut = join(dir, 'cut.sql');
+    await truncateCopy(plain, cut, Math.floor((await fileSize(plain)) / 2));
+    const run = await runPlan('cut-plain', cut, { checks: [{ name: 'n', sql: 'select count(*) from einwohner', expect: '>= 1' }] });
+    expect(run.verdict).toBe('failed');
+    expect(codes(run)).toContain('ARCHIVE_TRUNCATED');
+  });
+
+  it('a file of random bytes: ARCHIVE_UNREADABLE, failed, no sandbox started', async () => {
+    const junk = join(dir, 'junk.dump');
+    await writeFile(junk, randomBytes(64 * 1024));
+    const run = await runPlan('junk', junk);
+    expect(run.verdict).toBe('failed');
+    expect(codes(run)).toEqual(['ARCHIVE_UNREADABLE']);
+    expect(run.sandbox).toBeNull();
+  });
+
+  it('a dump of an empty database: EMPTY_RESTORE, failed', async () => {
+    const run = await runPlan('empty-db', await dumpHost(EMPTY, 'custom', join(dir, 'empty.dump')));
+    expect(run.verdict).toBe('failed');
+    expect(codes(run)).toContain('EMPTY_RESTORE');
+  });
+
+  it('a dump without an expected table: the check fails with what it found', async () => {
+    await hostPsql('drop table meldung', SRC);
+    const noTable = await dumpHost(SRC, 'custom', join(dir, 'no-meldung.dump'));
+    await hostPsql('create table meldung (id int)', SRC);
+    const run = await runPlan('no-table', noTable, { checks: [{ tableExists: { table: 'meldung' } }, { tableRows: { table: 'meldung', min: 1 } }] });
+    expect(run.verdict).toBe('failed');
+    expect(codes(run)).toContain('CHECK_FAILED');
+    expect(run.checks[0]).toMatchObject({ status: 'failed', actual: 'fehlt' });
+    expect(run.checks[1].status).toBe('error');
+  });
+
+  it('a dump from a newer PostgreSQL than any image: VERSION_UNSUPPORTED, error', async () => {
+    const newer = join(dir, 'newer.sql');
+    const text = (await readFile(plain, 'utf8')).replace(/Dumped by pg_dump version [0-9.]+/, 'Dumped by pg_dump version 99.1').replace(/Dumped from database version [0-9.]+/, 'Dumped from database version 99.1');
+    await writeFile(newer, text);
+    const run = await runPlan('newer-pg', newer);
+    expect(run.verdict).toBe('error');
+    expect(codes(run)).toContain('VERSION_UNSUPPORTED');
+    expect(run.findings.find((f: { code: string }) => f.code === 'VERSION_UNSUPPORTED').message).toMatch(/99/);
+  });
+
+  it('a source outside the allowed roots is refused: error', async () => {
+    const outside = await mkdtemp(join(tmpdir(), 'ef-outside-'));
+    const run = await runPlan('outside', join(outside, 'x.dump'));
+    expect(run.verdict).toBe('error');
+    expect(codes(run)).toEqual(['SOURCE_REFUSED']);
+    await rm(outside, { recursive: true, force: true });
+  });
+
+  it('an expected SHA-256 that does not match fails before anything is restored', async () => {
+    const run = await runPlan('wrong-sha', custom, { source: { path: custom, sha256: 'a'.repeat(64) } });
+    expect(run.verdict).toBe('failed');
+    expect(codes(run)).toContain('BACKUP_CHECKSUM_MISMATCH');
+    expect(run.sandbox).toBeNull();
+  });
+});
+
+describe('targets and repeats', () => {
+  it('an RTO shorter than the restore: failed with rto.met false', async () => {
+    const run = await runPlan('short-rto', custom, { targets: { rto: '1ms', rpo: '26h' }, checks: [{ name: 'n', sql: 'select count(*) from einwohner', expect: '== 2000' }] });
+    expect(run.verdict).toBe('failed');
+    expect(run.rto.met).toBe(false);
+    expect(run.rto.measuredSeconds).toBeGreaterThan(0.001);
+    expect(codes(run)).toEqual(['RTO_EXCEEDED']);
+    expect(run.checks[0].status).toBe('passed');
+  });
+
+  it('a backup older than the RPO: failed with rpo.met false', async () => {
+    const old = join(dir, 'old.sql');
+    await writeFile(old, await readFile(plain));
+    const t = new Date(Date.now() - 3 * 86_400_000);
+    await utimes(old, t, t); // plain dumps have no creation time in the header: the file time counts
+    const run = await runPlan('old-backup', old, { targets: { rto: '1h', rpo: '26h' } });
+    expect(run.verdict).toBe('failed');
+    expect(run.rpo.met).toBe(false);
+    expect(run.rpo.backupAgeSeconds).toBeGreaterThan(3 * 86_400 - 60);
+    expect(codes(run)).toContain('RPO_EXCEEDED');
+  });
+
+  it('the same backup twice: BACKUP_NOT_NEW on the second run, and the first run does not get it', async () => {
+    await h.putPlan(pgPlan('twice', custom));
+    const first = await h.waitForRun(await h.trigger('twice'));
+    expect(first.verdict).toBe('passed');
+    expect(codes(first)).not.toContain('BACKUP_NOT_NEW');
+    const second = await h.waitForRun(await h.trigger('twice'));
+    expect(codes(second)).toContain('BACKUP_NOT_NEW');
+    expect(second.findings.find((f: { code: string }) => f.code === 'BACKUP_NOT_NEW').severity).toBe('warning');
+    expect(second.verdict).toBe('passed');
+  });
+});
