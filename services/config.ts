@@ -13,7 +13,8 @@ export interface Config {
   roles: ProcessRole[];
   http: { host: string; port: number; publicUrl?: string };
   database: { url: string; ownerUrl?: string; poolSize: number };
-  redis: { url: string };
+  /** `prefix` keeps several installations apart on one Redis. */
+  redis: { url: string; prefix: string };
   docker: { host?: string };
   auth: { bootstrapToken?: string };
   instance: string;
@@ -155,7 +156,7 @@ export function loadConfig(env: Env = process.env): Config {
       publicUrl,
     },
     database: { url: databaseUrl ?? '', ownerUrl, poolSize: int(env, 'DATABASE_POOL_SIZE', 10, problems, 1, 200) },
-    redis: { url: redisUrl },
+    redis: { url: redisUrl, prefix: env.ERNSTFALL_QUEUE_PREFIX ?? 'ernstfall' },
     docker: { host: env.DOCKER_HOST || undefined },
     auth: { bootstrapToken: secret(env, 'ERNSTFALL_BOOTSTRAP_TOKEN', problems) },
     instance,

@@ -30,7 +30,7 @@ export function createContainer(config: Config, log: Logger, opts: { queuePrefix
   const db = createDb(config.database.url, config.database.poolSize);
   const redis = redisConnection(config.redis.url);
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
-  const queue = new RunQueue(redis, opts.queuePrefix);
+  const queue = new RunQueue(redis, opts.queuePrefix ?? config.redis.prefix);
   const docker = createDocker(config.docker.host);
   const plans = new PlanService(db, log);
   const runs = new RunService(db, queue, log);

@@ -70,7 +70,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       if (job.name !== JOB_NAMES.restoreTest) throw new Error(`unknown job ${job.name}`);
       await handleRestoreTest({ config, docker, runs, plans, log, workerId: id, heartbeatMs: config.sandbox.heartbeatMs }, job.data.runId);
     },
-    { connection: deps.redis, prefix: deps.prefix ?? 'ernstfall', concurrency: config.sandbox.concurrency, lockDuration: 60_000 },
+    { connection: deps.redis, prefix: deps.prefix ?? config.redis.prefix, concurrency: config.sandbox.concurrency, lockDuration: 60_000 },
   );
   worker.on('failed', (job, err) => log.error({ jobId: job?.id, err: err.message }, 'job failed'));
   worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));

@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
+import { dropHostDatabase, dumpHost, makeHostDatabase, makeTempDir } from '../fixtures/host-dumps.js';
+import { repoRoot } from '../../services/config.js';
+
+const SRC = 'ef_rt_crash';
+let h: Harness;
+let dir: string;
+const children: ChildProcess[] = [];
+
+function startWorkerProcess(): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'services/main.ts'), 'worker'], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      DATABASE_URL: h.tdb.appUrl,
+      ERNSTFALL_INSTANCE: h.config.instance,
+      ERNSTFALL_QUEUE_PREFIX: h.prefix,
+      ERNSTFALL_BACKUP_ROOTS: dir,
+      ERNSTFALL_PLANS_DIR: '/nonexistent',
+      ERNSTFALL_SETTLE_SECONDS: '0',
+      ERNSTFALL_STALE_SECONDS: '3',
+      ERNSTFALL_HEARTBEAT_MS: '500',
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  children.push(child);
+  return child;
+}
+
+beforeAll(async () => {
+  dir = await makeTempDir('ef-crash-');
+  await makeHostDatabase(SRC, { rows: 400_000 });
+  await dumpHost(SRC, 'custom', join(dir, 'big.dump'));
+  h = await startHarness({ worker: false, backupRoot: dir, env: { ERNSTFALL_STALE_SECONDS: '3', ERNSTFALL_HEARTBEAT_MS: '500' } });
+});
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  await h?.close();
+  await dropHostDatabase(SRC);
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('a worker killed during a restore', () => {
+  it('leaves no container and no run stuck in running once a worker starts again', async () => {
+    // a slow sandbox (a tenth of a CPU) keeps the restore running long enough to kill the worker in it
+    await h.putPlan(pgPlan('crash', 'big.dump', { sandbox: { cpus: 0.1, memory: '1g', timeout: '10m' } }));
+    const first = startWorkerProcess();
+    const runId = await h.trigger('crash');
+    await until('the restore phase', async () => {
+      const run = (await h.request('GET', `/api/v1/runs/${runId}`)).body;
+      return run.status === 'running' && run.phases.some((p: { name: string }) => p.name === 'restore') ? run : undefined;
+    });
+    first.kill('SIGKILL');
+    await new Promise((r) => first.once('exit', r));
+    // the dead worker's sandbox is still there, and the run still says running
+    expect(await h.sandboxesLeft()).toBe(1);
+    expect((await h.request('GET', `/api/v1/runs/${runId}`)).body.status).toBe('running');
+
+    startWorkerProcess();
+    const run = await until('the run to end', async () => {
+      const r = (await h.request('GET', `/api/v1/runs/${runId}`)).body;
+      return r.status === 'finished' ? r : undefined;
+    });
+    expect(run.verdict).toBe('error');
+    expect(run.findings.map((f: { code: string }) => f.code)).toContain('WORKER_LOST');
+    await until('the sandbox to be reaped', async () => ((await h.sandboxesLeft()) === 0 ? true : undefined), 30_000);
+
+    // and the plan can be tested again right away
+    const again = await h.trigger('crash');
+    expect(again).not.toBe(runId);
+    await h.request('POST', `/api/v1/runs/${again}/cancel`);
+    const cancelled = await h.waitForRun(again);
+    expect(cancelled.verdict).toBe('cancelled');
+    await until('the cancelled sandbox to be removed', async () => ((await h.sandboxesLeft()) === 0 ? true : undefined), 30_000);
+  });
+});
