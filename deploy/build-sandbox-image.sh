@@ -72,6 +72,9 @@ fi
 # --- temporary root folder, removed on every exit -----------------------------
 ROOT=$(mktemp -d "${TMPDIR:-/var/tmp}/ernstfall-rootfs-$MAJOR.XXXXXX")
 STEPLOG=$ROOT.log
+# mktemp makes it 0700, and the tar's "./" entry carries that into the image:
+# overlay2 ignores it, vfs applies it and then no non-root user can run anything.
+chmod 755 "$ROOT"
 cleanup() {
   local rc=$? m
   set +e
@@ -185,7 +188,9 @@ tar --numeric-owner -C "$ROOT" -c . | docker import \
 lap "docker import"
 
 # --- 5. verify -------------------------------------------------------------------
-out=$(docker run --rm --network none "$TAG" sh -c 'initdb --version && pg_restore --version && psql --version && zstd --version')
+# As the sandboxes run it: no network, no capabilities, user postgres.
+out=$(docker run --rm --network none --cap-drop ALL --user postgres "$TAG" \
+  sh -c 'initdb --version && pg_restore --version && psql --version && zstd --version && test -w /var/lib/postgresql')
 printf '%s\n' "$out" | sed 's/^/  /'
 for tool in initdb pg_restore psql; do
   grep -qE "^$tool \(PostgreSQL\) $MAJOR\." <<<"$out" || { echo "error: $tool in $TAG is not PostgreSQL $MAJOR" >&2; exit 1; }

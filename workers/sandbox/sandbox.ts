@@ -80,7 +80,7 @@ function capped(limit: number): { sink: Writable; text: () => string; truncated:
 }
 
 export class Sandbox {
-  private destroyed = false;
+  private destroying?: Promise<void>;
   constructor(
     private readonly docker: Docker,
     readonly container: Docker.Container,
@@ -144,20 +144,33 @@ export class Sandbox {
     return info.State.Running === true;
   }
 
-  /** Idempotent; kills whatever runs inside and removes the container with its anonymous volumes. */
-  async destroy(): Promise<void> {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    try {
-      await this.container.remove({ force: true, v: true });
-    } catch (err) {
-      const code = (err as { statusCode?: number }).statusCode;
-      if (code !== 404) {
-        this.destroyed = false;
-        throw err;
+  /**
+   * Idempotent and safe to call concurrently (cancel and teardown both do):
+   * every caller waits for the same removal. Kills whatever runs inside and
+   * removes the container with its anonymous volumes.
+   */
+  destroy(): Promise<void> {
+    this.destroying ??= this.remove().catch((err: unknown) => {
+      this.destroying = undefined;
+      throw err;
+    });
+    return this.destroying;
+  }
+
+  private async remove(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.container.remove({ force: true, v: true });
+        this.log.debug({ containerId: this.container.id }, 'sandbox removed');
+        return;
+      } catch (err) {
+        const code = (err as { statusCode?: number }).statusCode;
+        if (code === 404) return;
+        // 409: a removal is already in progress (e.g. the engine still tears down an exec)
+        if (code !== 409 || attempt >= 20) throw err;
+        await new Promise((r) => setTimeout(r, 250));
       }
     }
-    this.log.debug({ containerId: this.container.id }, 'sandbox removed');
   }
 }
 
