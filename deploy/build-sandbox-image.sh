@@ -84,6 +84,7 @@ cleanup() {
   fi
   rm -rf --one-file-system "$ROOT"
   rm -f "$STEPLOG"
+  [[ -z ${IMAGE_ID:-} ]] || docker rmi "$IMAGE_ID" >/dev/null 2>&1
   exit "$rc"
 }
 trap cleanup EXIT
@@ -175,7 +176,9 @@ in_root chown postgres:postgres /var/lib/postgresql
 lap "shrink ($(du -sh --one-file-system "$ROOT" | cut -f1))"
 
 # --- 4. import -------------------------------------------------------------------
-tar --numeric-owner -C "$ROOT" -c . | docker import \
+# Imported untagged and tagged only once verified: a failed rebuild leaves the
+# previous image under TAG.
+IMAGE_ID=$(tar --numeric-owner -C "$ROOT" -c . | docker import \
   --change "ENV PATH=/usr/lib/postgresql/$MAJOR/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
   --change 'ENV LANG=C.UTF-8' \
   --change "LABEL org.ernstfall.pg-major=$MAJOR" \
@@ -184,17 +187,19 @@ tar --numeric-owner -C "$ROOT" -c . | docker import \
   --change 'LABEL org.ernstfall.built-by=build-sandbox-image' \
   --change 'CMD ["sleep","infinity"]' \
   --message "ernstfall sandbox: postgresql-$MAJOR $PG_VERSION on Debian $SUITE" \
-  - "$TAG" >/dev/null
+  -)
 lap "docker import"
 
 # --- 5. verify -------------------------------------------------------------------
 # As the sandboxes run it: no network, no capabilities, user postgres.
-out=$(docker run --rm --network none --cap-drop ALL --user postgres "$TAG" \
+out=$(docker run --rm --network none --cap-drop ALL --user postgres "$IMAGE_ID" \
   sh -c 'initdb --version && pg_restore --version && psql --version && zstd --version && test -w /var/lib/postgresql')
 printf '%s\n' "$out" | sed 's/^/  /'
 for tool in initdb pg_restore psql; do
   grep -qE "^$tool \(PostgreSQL\) $MAJOR\." <<<"$out" || { echo "error: $tool in $TAG is not PostgreSQL $MAJOR" >&2; exit 1; }
 done
+docker tag "$IMAGE_ID" "$TAG"
+IMAGE_ID=""
 lap "verify"
 
 size=$(docker image inspect -f '{{.Size}}' "$TAG")

@@ -13,6 +13,7 @@ import { createContainer } from '../services/container.js';
 import { buildApp } from '../services/api/app.js';
 import { startWorker } from '../workers/main.js';
 import { formatDuration } from '../services/util/duration.js';
+import type { RunJson } from '../services/runs/run.view.js';
 
 const en = process.argv.includes('--lang=en') || process.env.ERNSTFALL_LANG === 'en';
 const t = (de: string, english: string) => (en ? english : de);
@@ -96,9 +97,9 @@ async function main(): Promise<number> {
     const created = (await post.json()) as { id: string; message?: string };
     if (post.status !== 202) throw new Error(`POST runs: ${post.status} ${created.message ?? ''}`);
     console.log(t(`3/4 Lauf ${created.id}: Sicherung prüfen, Sandbox starten, wiederherstellen, verifizieren …`, `3/4 Run ${created.id}: fetch, sandbox, restore, verify …`));
-    let run: any;
+    let run: RunJson;
     for (;;) {
-      run = await (await fetch(`${address}/api/v1/runs/${created.id}`, { headers })).json();
+      run = (await (await fetch(`${address}/api/v1/runs/${created.id}`, { headers })).json()) as RunJson;
       if (run.status === 'finished') break;
       await new Promise((r) => setTimeout(r, 500));
     }
@@ -111,25 +112,30 @@ async function main(): Promise<number> {
   }
 }
 
-function printRun(run: any): void {
+function printRun(run: RunJson): void {
+  const backup = run.backup as { path?: string; format?: string; sizeBytes?: number; sha256?: string } | null;
+  const sandbox = run.sandbox as { image?: string; network?: string } | null;
+  const phases = run.phases as { name: string; durationMs: number; status: string }[];
+  const checks = run.checks as { name: string; status: string; expected: string; actual: string | null }[];
+  const findings = run.findings as { code: string; severity: string; message: string }[];
+  const rto = run.rto as { measuredSeconds: number | null; targetSeconds: number; met: boolean | null } | null;
+  const rpo = run.rpo as { backupAgeSeconds: number | null; targetSeconds: number; met: boolean | null } | null;
   const verdicts: Record<string, string> = en
     ? { passed: 'PASSED', failed: 'FAILED', error: 'ERROR (not verified)', cancelled: 'CANCELLED' }
     : { passed: 'BESTANDEN', failed: 'NICHT BESTANDEN', error: 'FEHLER (nicht verifiziert)', cancelled: 'ABGEBROCHEN' };
   console.log(t('4/4 Ergebnis', '4/4 Result'));
-  console.log(`\n  ${t('Urteil', 'Verdict')}: ${verdicts[run.verdict] ?? run.verdict}`);
-  console.log(`  ${t('Sicherung', 'Backup')}: ${run.backup?.path} (${run.backup?.format}, ${Math.round((run.backup?.sizeBytes ?? 0) / 1024)} KiB, SHA-256 ${String(run.backup?.sha256).slice(0, 16)}…)`);
-  console.log(`  Sandbox: ${run.sandbox?.image ?? '-'} (${t('Netzwerk', 'network')}: ${run.sandbox?.network ?? '-'})`);
+  console.log(`\n  ${t('Urteil', 'Verdict')}: ${verdicts[run.verdict ?? ''] ?? run.verdict}`);
+  console.log(`  ${t('Sicherung', 'Backup')}: ${backup?.path} (${backup?.format}, ${Math.round((backup?.sizeBytes ?? 0) / 1024)} KiB, SHA-256 ${String(backup?.sha256).slice(0, 16)}…)`);
+  console.log(`  Sandbox: ${sandbox?.image ?? '-'} (${t('Netzwerk', 'network')}: ${sandbox?.network ?? '-'})`);
   console.log(`\n  ${t('Phasen', 'Phases')}:`);
-  for (const p of run.phases) console.log(`    ${p.name.padEnd(10)} ${formatDuration(p.durationMs / 1000).padStart(10)}  ${p.status}`);
+  for (const p of phases) console.log(`    ${p.name.padEnd(10)} ${formatDuration(p.durationMs / 1000).padStart(10)}  ${p.status}`);
   console.log(`\n  ${t('Prüfungen', 'Checks')}:`);
-  for (const ch of run.checks) console.log(`    [${ch.status === 'passed' ? 'ok' : ch.status}] ${ch.name}: ${t('erwartet', 'expected')} ${ch.expected}, ${t('erhalten', 'actual')} ${ch.actual ?? '-'}`);
-  const rto = run.rto;
+  for (const ch of checks) console.log(`    [${ch.status === 'passed' ? 'ok' : ch.status}] ${ch.name}: ${t('erwartet', 'expected')} ${ch.expected}, ${t('erhalten', 'actual')} ${ch.actual ?? '-'}`);
   console.log(`\n  RTO: ${rto?.measuredSeconds != null ? formatDuration(rto.measuredSeconds) : '-'} ${t('gemessen', 'measured')} / ${formatDuration(rto?.targetSeconds ?? 0)} ${t('Ziel', 'target')} → ${rto?.met === true ? t('eingehalten', 'met') : rto?.met === false ? t('überschritten', 'exceeded') : t('nicht messbar', 'not measured')}`);
-  const rpo = run.rpo;
   console.log(`  RPO: ${t('Alter der Sicherung', 'backup age')} ${rpo?.backupAgeSeconds != null ? formatDuration(rpo.backupAgeSeconds) : '-'} / ${formatDuration(rpo?.targetSeconds ?? 0)} → ${rpo?.met === true ? t('eingehalten', 'met') : rpo?.met === false ? t('überschritten', 'exceeded') : t('nicht messbar', 'not measured')}`);
-  if (run.findings.length) {
+  if (findings.length) {
     console.log(`\n  ${t('Befunde', 'Findings')}:`);
-    for (const f of run.findings) console.log(`    ${f.code} (${f.severity}): ${f.message}`);
+    for (const f of findings) console.log(`    ${f.code} (${f.severity}): ${f.message}`);
   }
   console.log('');
 }

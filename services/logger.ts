@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 /**
  * Secrets are removed by configuration, not by discipline: any field with one
@@ -11,14 +11,15 @@ export const REDACT_PATHS = [
   'config.database', 'config.auth', 'config.redis',
 ];
 
-export function createLogger(level = process.env.LOG_LEVEL ?? 'info', name = 'ernstfall'): Logger {
-  return pino({
+export function createLogger(level = process.env.LOG_LEVEL ?? 'info', name = 'ernstfall', destination?: DestinationStream): Logger {
+  const options = {
     name,
     level,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 export type { Logger };

@@ -28,12 +28,12 @@ export interface Harness {
 }
 
 /** The real stack in-process: its own database, Redis prefix, Docker instance label and backup root. */
-export async function startHarness(opts: { worker?: boolean; env?: Record<string, string>; backupRoot?: string } = {}): Promise<Harness> {
+export async function startHarness(opts: { worker?: boolean; env?: Record<string, string>; backupRoot?: string; logSink?: { write(s: string): void } } = {}): Promise<Harness> {
   const tdb = await createTestDatabase();
   const backupRoot = opts.backupRoot ?? await mkdtemp(join(tmpdir(), 'ef-backups-'));
   await chmod(backupRoot, 0o755);
   const config = testConfig({ databaseUrl: tdb.appUrl, backupRoot, env: opts.env });
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, 'ernstfall', opts.logSink);
   const prefix = uniquePrefix();
   const c = createContainer(config, log, { queuePrefix: prefix });
   const app = await buildApp({ log, plans: c.plans, runs: c.runs, readiness: c.readiness(['api', 'worker']), bootstrapToken: config.auth.bootstrapToken });

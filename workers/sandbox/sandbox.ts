@@ -133,6 +133,7 @@ export class Sandbox {
     try {
       const buf = (await this.container.logs({ stdout: true, stderr: true, tail: lines })) as unknown as Buffer;
       // strip the 8-byte multiplex headers
+      // eslint-disable-next-line no-control-regex
       return buf.toString('utf8').replace(/[\x00-\x08]/g, '').trim();
     } catch {
       return '';
