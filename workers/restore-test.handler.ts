@@ -6,7 +6,7 @@ import type { RestorePlan } from '../services/plans/plan.types.js';
 import { decideVerdict, measureTargets } from '../services/runs/verdict.js';
 import type { PlanRepository } from '../db/repositories/plan.repository.js';
 import type { RunRepository } from '../db/repositories/run.repository.js';
-import { runChecks, skippedChecks, type CheckResult } from './checks/checks.js';
+import { lastGoodCounts, runChecks, skippedChecks, type CheckResult } from './checks/checks.js';
 import { DumpInspectError, inspectDump, type DumpInfo } from './drivers/postgres/dump-format.js';
 import { createPlainScanner, type PlainScan } from './drivers/postgres/plain-scan.js';
 import { restorePostgres, sandboxQuery, type RestoreOutcome } from './drivers/postgres/postgres.driver.js';
@@ -179,7 +179,8 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
     if (!outcome.restored) throw new Stop();
 
     // ---- verify
-    checks = await phase('verify', () => runChecks(plan.checks, sandboxQuery(sandbox!, plan.restore.database), abort.signal));
+    const lastGood = lastGoodCounts((await runs.lastPassed(run.tenant_id, run.plan_id))?.checks);
+    checks = await phase('verify', () => runChecks(plan.checks, sandboxQuery(sandbox!, plan.restore.database), abort.signal, lastGood));
     checkAbort();
     verifyEnd = Date.now();
     const bad = checks.filter((c) => c.status === 'failed' || c.status === 'error');

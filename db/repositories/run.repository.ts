@@ -73,6 +73,12 @@ export class RunRepository {
       .orderBy('queued_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
   }
 
+  lastPassed(tenantId: string, planId: string, trx: Db = this.db): Promise<RunRow | undefined> {
+    return trx.selectFrom('runs').select(runColumns)
+      .where('tenant_id', '=', tenantId).where('plan_id', '=', planId).where('verdict', '=', 'passed')
+      .orderBy('queued_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+  }
+
   list(f: RunFilter, trx: Db = this.db): Promise<RunRow[]> {
     let q = trx.selectFrom('runs').select(runColumns).where('tenant_id', '=', f.tenantId);
     if (f.planId) q = q.where('plan_id', '=', f.planId);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { ExpectError, parseExpect } from './expect.js';
+import { canonicalJson } from '../util/canonical-json.js';
 import { byLine, keysOf, lineOf, openMap, resolve, suggest, type Ctx, type Obj } from './plan.reader.js';
 import type { PlanCheck, PlanIssue, ProtectionNeed, RestorePlan } from './plan.types.js';
 
@@ -270,15 +271,6 @@ export function redactPlan(plan: RestorePlan): RestorePlan {
   return copy;
 }
 
-function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map((x) => canonicalJson(x ?? null)).join(',')}]`;
-  if (v && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(v ?? null);
-}
 
 /**
  * SHA-256 over the canonical JSON of the validated plan (defaults filled in),

@@ -32,6 +32,22 @@ describe('auth and health', () => {
     expect(JSON.parse(ready.body).checks).toEqual({ database: 'ok', redis: 'ok', docker: 'ok' });
   });
 
+  it('answers /readyz with 503 naming the failing dependency', async () => {
+    const { buildApp } = await import('../../services/api/app.js');
+    const { createDocker } = await import('../../workers/sandbox/docker.js');
+    const broken = createDocker('unix:///nonexistent/docker.sock');
+    const app = await buildApp({
+      log: h.c.log, plans: h.c.plans, runs: h.c.runs, bootstrapToken: 'x'.repeat(20),
+      readiness: [...h.c.readiness(['api']), { name: 'docker', check: () => broken.ping() }],
+    });
+    const res = await app.inject({ method: 'GET', url: '/readyz' });
+    expect(res.statusCode).toBe(503);
+    const body = JSON.parse(res.body);
+    expect(body.failing).toEqual(['docker']);
+    expect(body.checks.database).toBe('ok');
+    await app.close();
+  });
+
   it('serves the OpenAPI document with the run and plan routes', async () => {
     const res = await h.app.inject({ method: 'GET', url: '/openapi.json' });
     expect(res.statusCode).toBe(200);
@@ -196,6 +212,17 @@ describe('runs over the API', () => {
       status: 'finished', verdict: 'failed', trigger: 'api', triggered_by: 'test', queued_at: new Date(Date.UTC(2026, 0, 20)), finished_at: new Date(Date.UTC(2026, 0, 20, 1)),
     }).execute();
     expect((await h.request('GET', '/api/v1/plans/page-plan')).body.status).toBe('failing');
+  });
+
+  it('gives a finished run\'s evidence as canonical JSON with its SHA-256, and 409 for an unfinished one', async () => {
+    const { createHash } = await import('node:crypto');
+    const ev = await h.request('GET', '/api/v1/runs/00000000-0000-4000-8000-000000000003/evidence');
+    expect(ev.status).toBe(200);
+    expect(ev.body.sha256).toBe(createHash('sha256').update(ev.body.canonical).digest('hex'));
+    expect(JSON.parse(ev.body.canonical)).toMatchObject({ id: '00000000-0000-4000-8000-000000000003', verdict: 'failed' });
+    await h.putPlan(pgPlan('ev-plan', 'e.dump'));
+    const queued = await h.request('POST', '/api/v1/plans/ev-plan/runs');
+    expect((await h.request('GET', `/api/v1/runs/${queued.body.id}/evidence`)).status).toBe(409);
   });
 
   it('keeps the app role from deleting runs', async () => {

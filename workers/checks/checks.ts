@@ -29,6 +29,15 @@ function expectedOf(check: PlanCheck): string {
   }
 }
 
+/** Row counts of the tableRows checks of an earlier run, by check name. */
+export function lastGoodCounts(checks: unknown[] | undefined): LastGood {
+  const m: LastGood = new Map();
+  for (const c of (checks ?? []) as Partial<CheckResult>[]) {
+    if (c.kind === 'tableRows' && c.status === 'passed' && c.name && c.actual && /^\d+$/.test(c.actual)) m.set(c.name, Number(c.actual));
+  }
+  return m;
+}
+
 export function skippedChecks(checks: PlanCheck[], reason: string): CheckResult[] {
   return checks.map((c) => ({ name: c.name, kind: c.kind, status: 'skipped', expected: expectedOf(c), actual: null, message: reason }));
 }
@@ -39,8 +48,16 @@ function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(ha, hb);
 }
 
-async function runOne(check: PlanCheck, query: QueryFn): Promise<CheckResult> {
-  const base = { name: check.name, kind: check.kind, expected: expectedOf(check) };
+/** Row counts per check name from the last passed run, for `maxDropVsLastGood`. */
+export type LastGood = Map<string, number>;
+
+async function runOne(check: PlanCheck, query: QueryFn, lastGood: LastGood): Promise<CheckResult> {
+  const prev = check.kind === 'tableRows' && check.maxDropPercent !== undefined ? lastGood.get(check.name) : undefined;
+  const floor = prev !== undefined && check.kind === 'tableRows' ? Math.ceil(prev * (1 - check.maxDropPercent! / 100)) : undefined;
+  const base = {
+    name: check.name, kind: check.kind,
+    expected: floor !== undefined && check.kind === 'tableRows' ? `>= ${Math.max(check.min, floor)} (höchstens ${check.maxDropPercent}% weniger als zuletzt ${prev})` : expectedOf(check),
+  };
   const sql =
     check.kind === 'tableRows' ? `select count(*) from ${quoteTable(check.table)}`
     : check.kind === 'tableExists' ? `select to_regclass('${quoteTable(check.table).replace(/'/g, "''")}') is not null`
@@ -56,8 +73,11 @@ async function runOne(check: PlanCheck, query: QueryFn): Promise<CheckResult> {
     }
     case 'tableRows': {
       const n = Number(r.value);
-      const ok = n >= check.min;
-      return { ...base, status: ok ? 'passed' : 'failed', actual: String(n), message: ok ? 'erfüllt' : `${n} Zeilen, mindestens ${check.min} erwartet` };
+      if (n < check.min) return { ...base, status: 'failed', actual: String(n), message: `${n} Zeilen, mindestens ${check.min} erwartet` };
+      if (floor !== undefined && n < floor) {
+        return { ...base, status: 'failed', actual: String(n), message: `${n} Zeilen: mehr als ${check.maxDropPercent}% weniger als beim letzten bestandenen Test (${prev})` };
+      }
+      return { ...base, status: 'passed', actual: String(n), message: 'erfüllt' };
     }
     case 'tableExists': {
       const ok = r.value === 't';
@@ -74,14 +94,14 @@ async function runOne(check: PlanCheck, query: QueryFn): Promise<CheckResult> {
   }
 }
 
-export async function runChecks(checks: PlanCheck[], query: QueryFn, signal?: AbortSignal): Promise<CheckResult[]> {
+export async function runChecks(checks: PlanCheck[], query: QueryFn, signal?: AbortSignal, lastGood: LastGood = new Map()): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   for (const c of checks) {
     if (signal?.aborted) {
       results.push(...skippedChecks(checks.slice(results.length), 'abgebrochen'));
       break;
     }
-    results.push(await runOne(c, query));
+    results.push(await runOne(c, query, lastGood));
   }
   return results;
 }
