@@ -225,6 +225,28 @@ describe('runs over the API', () => {
     expect((await h.request('GET', `/api/v1/runs/${queued.body.id}/evidence`)).status).toBe(409);
   });
 
+  it('never shows another tenant\'s plans or runs: 404, not 403', async () => {
+    const pg = (await import('pg')).default;
+    const owner = new pg.Client({ connectionString: h.tdb.ownerUrl });
+    await owner.connect();
+    const other = '00000000-0000-4000-8000-00000000beef';
+    await owner.query(`insert into tenants (id, slug, name) values ($1, 'nachbarstadt', 'Nachbarstadt')`, [other]);
+    await owner.query(`insert into plans (tenant_id, id, title, origin, version_hash, definition) values ($1, 'secret-plan', 'x', 'api', 'h', '{}')`, [other]);
+    await owner.query(`insert into plan_versions (tenant_id, plan_id, hash, definition, origin) values ($1, 'secret-plan', 'h', '{}', 'api')`, [other]);
+    const runId = '00000000-0000-4000-8000-00000000b0b0';
+    await owner.query(`insert into runs (id, tenant_id, plan_id, plan_version_hash, status, verdict, trigger, triggered_by) values ($1, $2, 'secret-plan', 'h', 'finished', 'passed', 'api', 'x')`, [runId, other]);
+    await owner.end();
+    expect((await h.request('GET', '/api/v1/plans/secret-plan')).status).toBe(404);
+    expect((await h.request('POST', '/api/v1/plans/secret-plan/runs')).status).toBe(404);
+    expect((await h.request('GET', `/api/v1/runs/${runId}`)).status).toBe(404);
+    expect((await h.request('GET', `/api/v1/runs/${runId}/evidence`)).status).toBe(404);
+    expect((await h.request('POST', `/api/v1/runs/${runId}/cancel`)).status).toBe(404);
+    expect((await h.request('GET', '/api/v1/plans')).body.items.map((p: { id: string }) => p.id)).not.toContain('secret-plan');
+    expect((await h.request('GET', '/api/v1/runs?limit=500')).body.items.map((r: { id: string }) => r.id)).not.toContain(runId);
+    // the same id in our own tenant is a different plan
+    expect((await h.request('PUT', '/api/v1/plans/secret-plan', pgPlan('secret-plan', 's.dump'))).status).toBe(201);
+  });
+
   it('keeps the app role from deleting runs', async () => {
     await expect(sql`delete from runs`.execute(h.tdb.db)).rejects.toThrow(/permission denied/);
   });
