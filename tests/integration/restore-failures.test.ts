@@ -57,6 +57,28 @@ describe('broken backups never pass', () => {
     expect(codes(run)).toContain('ARCHIVE_TRUNCATED');
   });
 
+  it('a plain dump cut right after a complete COPY block: psql exits 0, EXIT_CODE_LIED', async () => {
+    const text = await readFile(plain, 'utf8');
+    const copy = text.indexOf('COPY public.einwohner');
+    const end = text.indexOf('\n\\.\n', copy) + 4;
+    const cut = join(dir, 'cut-after-copy.sql');
+    await writeFile(cut, text.slice(0, end));
+    const run = await runPlan('lied', cut, { checks: [{ name: 'n', sql: 'select count(*) from einwohner', expect: '== 2000' }] });
+    expect(run.verdict).toBe('failed');
+    expect(codes(run)).toEqual(expect.arrayContaining(['EXIT_CODE_LIED', 'ARCHIVE_TRUNCATED']));
+    expect(run.restore.tool.exitCode).toBe(0);
+  });
+
+  it('SQL errors during the restore: RESTORE_ERROR, failed, without row data in the message', async () => {
+    const text = await readFile(plain, 'utf8');
+    const broken = join(dir, 'broken-stmt.sql');
+    await writeFile(broken, text.replace('COPY public.einwohner', "INSERT INTO public.einwohner VALUES (1, 'Doppelt Datensatz', 'Köln', '1970-01-01');\nCOPY public.einwohner"));
+    const run = await runPlan('sql-error', broken);
+    expect(run.verdict).toBe('failed');
+    expect(codes(run)).toContain('RESTORE_ERROR');
+    expect(JSON.stringify(run.findings)).not.toMatch(/Key \(id\)|Jürgen|Käthe/);
+  });
+
   it('a file of random bytes: ARCHIVE_UNREADABLE, failed, no sandbox started', async () => {
     const junk = join(dir, 'junk.dump');
     await writeFile(junk, randomBytes(64 * 1024));
@@ -106,6 +128,33 @@ describe('broken backups never pass', () => {
     expect(run.verdict).toBe('failed');
     expect(codes(run)).toContain('BACKUP_CHECKSUM_MISMATCH');
     expect(run.sandbox).toBeNull();
+  });
+});
+
+describe('images shaped like the official postgres:N ones', () => {
+  it('bypass their entrypoint, find the binaries, and leave no anonymous volume behind', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const ctx = await mkdtemp(join(tmpdir(), 'ef-official-'));
+    // FROM a local image: no registry; PATH without the PostgreSQL bin dir, a VOLUME, an entrypoint that would fail
+    await writeFile(join(ctx, 'Dockerfile'), [
+      'FROM ernstfall/sandbox-postgres:15',
+      'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      "RUN printf '#!/bin/sh\\nexit 1\\n' > /usr/local/bin/docker-entrypoint.sh && chmod +x /usr/local/bin/docker-entrypoint.sh",
+      'VOLUME /var/lib/postgresql/data',
+      'ENTRYPOINT ["docker-entrypoint.sh"]',
+      'CMD ["postgres"]',
+    ].join('\n'));
+    execFileSync('docker', ['build', '-q', '-t', 'ef-test/official-shape:15', ctx], { env: { ...process.env, DOCKER_BUILDKIT: '0' }, stdio: 'ignore' });
+    await rm(ctx, { recursive: true, force: true });
+    const volumes = () => execFileSync('docker', ['volume', 'ls', '-q']).toString().split('\n').filter(Boolean).length;
+    const before = volumes();
+    const run = await runPlan('official-shape', custom, {
+      restore: { driver: 'postgres', database: 'app', image: 'ef-test/official-shape:15' },
+      checks: [{ name: 'n', sql: 'select count(*) from einwohner', expect: '== 2000' }],
+    });
+    expect(run.verdict, JSON.stringify(run.findings)).toBe('passed');
+    expect(run.sandbox.image).toBe('ef-test/official-shape:15');
+    expect(volumes()).toBe(before);
   });
 });
 
