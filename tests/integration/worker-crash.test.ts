@@ -39,7 +39,12 @@ beforeAll(async () => {
   h = await startHarness({ worker: false, backupRoot: dir, env: { ERNSTFALL_STALE_SECONDS: '3', ERNSTFALL_HEARTBEAT_MS: '500' } });
 });
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  // wait for every worker process to be gone: its database connections must close before the test database is dropped
+  await Promise.all(children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((resolve) => {
+    c.once('exit', resolve);
+    c.kill('SIGTERM');
+    setTimeout(() => c.kill('SIGKILL'), 10_000).unref();
+  })));
   await h?.close();
   await dropHostDatabase(SRC);
   await rm(dir, { recursive: true, force: true });

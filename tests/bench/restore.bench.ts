@@ -1,0 +1,467 @@
+/**
+ * `npm run bench [-- --runs N] [--warmup N] [--jobs N] [--write]`
+ *
+ * How long a restore test of a two-million-row pgbench dump takes through
+ * ernstfall (from `POST /api/v1/plans/{id}/runs` until the verdict is stored)
+ * compared with the same restore done by hand (deploy/bench-by-hand.sh:
+ * docker run, pg_restore, one count). Target: ernstfall within 1.25× of by
+ * hand (ratio of the medians). A benchmark measures speed; it is not a test.
+ *
+ * --runs N    measured iterations per side, alternating A B A B … (default 3)
+ * --warmup N  unmeasured rounds of both sides before that (default 1)
+ * --jobs N    set the plan's restore.jobs (default: ernstfall's own, 2 × cpus)
+ * --write     put the result into docs/BENCHMARKS.md ("## Restore test vs. by hand")
+ *
+ * Exit 0: target met; 1: target missed; 2: the benchmark could not measure.
+ */
+import { spawn, execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { loadConfig, loadEnvFile, repoRoot } from '../../services/config.js';
+import { createLogger } from '../../services/logger.js';
+import { createContainer } from '../../services/container.js';
+import { buildApp } from '../../services/api/app.js';
+import { startWorker } from '../../workers/main.js';
+import { LABELS } from '../../workers/sandbox/docker.js';
+import { migrate, roleFromUrl } from '../../db/migrate.js';
+
+const run = promisify(execFile);
+
+const SCALE = 20;
+const ROWS = SCALE * 100_000;
+const SOURCE_DB = 'ernstfall_bench_source';
+const BENCH_DB = 'ernstfall_bench';
+const PLAN_ID = 'bench-pgbench-s20';
+const TARGET_RATIO = 1.25;
+/** The plan's RPO is 26h; an older fixture would fail the test for a reason that has nothing to do with speed. */
+const FIXTURE_MAX_AGE_MS = 20 * 3600 * 1000;
+const PHASES = ['fetch', 'provision', 'restore', 'verify', 'teardown'] as const;
+const SECTION = '## Restore test vs. by hand';
+
+class BenchError extends Error {}
+
+// ---------------------------------------------------------------- arguments
+
+function parseArgs(argv: string[]): { runs: number; warmup: number; jobs?: number; write: boolean } {
+  const out: { runs: number; warmup: number; jobs?: number; write: boolean } = { runs: 3, warmup: 1, write: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const value = () => {
+      const v = inline ?? argv[++i];
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new BenchError(`${flag} needs a whole number, got "${v}"`);
+      return n;
+    };
+    if (flag === '--runs') out.runs = Math.max(1, value());
+    else if (flag === '--warmup') out.warmup = value();
+    else if (flag === '--jobs') out.jobs = Math.max(1, value());
+    else if (flag === '--write') out.write = true;
+    else throw new BenchError(`unknown argument ${a} (--runs N, --warmup N, --jobs N, --write)`);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- helpers
+
+let interrupted = false;
+const sleep = async (ms: number) => {
+  await new Promise((r) => setTimeout(r, ms));
+  if (interrupted) throw new BenchError('interrupted');
+};
+
+function withDb(url: string, name: string): string {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+/** Runs a command; stdout goes to `stdoutFd` if given, else is returned. Rejects with stderr on failure. */
+function sh(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; stdoutFd?: number; cwd?: string } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', opts.stdoutFd ?? 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+    p.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve(out) : reject(new BenchError(`${cmd} ${args.join(' ')} exited ${code}: ${err.trim().slice(-800)}`))));
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+
+// ---------------------------------------------------------------- fixture
+
+interface Fixture { file: string; sizeBytes: number; createdAt: string; rows: number; scale: number; builtNow: boolean }
+
+/** Host PostgreSQL's bin folder, so pgbench and pg_dump match the server (pg_dump refuses newer servers). */
+async function hostBin(ownerUrl: string): Promise<string> {
+  const c = new pg.Client({ connectionString: ownerUrl });
+  await c.connect();
+  try {
+    const r = await c.query<{ v: string }>(`select current_setting('server_version_num') as v`);
+    const dir = `/usr/lib/postgresql/${Math.floor(Number(r.rows[0]!.v) / 10000)}/bin`;
+    return existsSync(join(dir, 'pgbench')) ? dir : '';
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * `pgbench -i -s 20` on the host cluster, as the `postgres` OS user (so the
+ * objects belong to `postgres`, a role every sandbox has), dumped with
+ * `pg_dump -Fc` into `<first backup root>/bench/`. Cached: the manifest in
+ * `.ernstfall/bench/` says what was built; rebuilt when missing, changed or
+ * older than 20 h.
+ */
+async function ensureFixture(stateDir: string, backupRoot: string, ownerUrl: string): Promise<Fixture> {
+  const cacheDir = join(stateDir, 'bench');
+  const manifestFile = join(cacheDir, 'fixture.json');
+  const dir = join(backupRoot, 'bench');
+  const file = join(dir, `pgbench-s${SCALE}.dump`);
+  await mkdir(cacheDir, { recursive: true });
+  try {
+    const m = JSON.parse(await readFile(manifestFile, 'utf8')) as Fixture;
+    const st = await stat(file);
+    if (m.file === file && m.sizeBytes === st.size && m.scale === SCALE && Date.now() - st.mtimeMs < FIXTURE_MAX_AGE_MS) {
+      return { ...m, builtNow: false };
+    }
+    console.log('fixture: cached dump is older than 20 h or changed; rebuilding');
+  } catch {
+    console.log('fixture: no cached dump; building it');
+  }
+  if (process.getuid?.() !== 0) throw new BenchError('building the fixture needs root (pgbench and pg_dump run as the postgres OS user via runuser)');
+  const bin = await hostBin(ownerUrl);
+  const tool = (name: string) => (bin ? join(bin, name) : name);
+  const asPg = (cmd: string, args: string[], opts: { stdoutFd?: number } = {}) =>
+    sh('runuser', ['-u', 'postgres', '--', cmd, ...args], { ...opts, cwd: tmpdir(), env: { ...process.env, TZ: 'UTC', PGOPTIONS: '' } });
+  const port = new URL(ownerUrl).port || '5432';
+  const t0 = performance.now();
+  await asPg(tool('dropdb'), ['-p', port, '--if-exists', SOURCE_DB]);
+  await asPg(tool('createdb'), ['-p', port, SOURCE_DB]);
+  try {
+    console.log(`fixture: pgbench -i -s ${SCALE} ${SOURCE_DB} (${ROWS.toLocaleString('en')} rows) …`);
+    await asPg(tool('pgbench'), ['-p', port, '-i', '-q', '-s', String(SCALE), SOURCE_DB]);
+    await mkdir(dir, { recursive: true });
+    await chmod(dir, 0o755);
+    const tmp = `${file}.tmp-${process.pid}`;
+    const fh = await open(tmp, 'w', 0o644);
+    try {
+      console.log(`fixture: pg_dump -Fc ${SOURCE_DB} > ${file} …`);
+      await asPg(tool('pg_dump'), ['-p', port, '-Fc', SOURCE_DB], { stdoutFd: fh.fd });
+    } finally {
+      await fh.close();
+    }
+    await chmod(tmp, 0o644);
+    await rename(tmp, file);
+  } finally {
+    await asPg(tool('dropdb'), ['-p', port, '--if-exists', SOURCE_DB]).catch(() => undefined);
+  }
+  const st = await stat(file);
+  const fixture: Fixture = { file, sizeBytes: st.size, createdAt: st.mtime.toISOString(), rows: ROWS, scale: SCALE, builtNow: true };
+  await writeFile(manifestFile, `${JSON.stringify(fixture, null, 2)}\n`);
+  console.log(`fixture: built in ${sec(performance.now() - t0)}`);
+  return fixture;
+}
+
+// ---------------------------------------------------------------- the two sides
+
+interface PhaseJson { name: string; durationMs: number; status: string }
+interface Sample { wallMs: number; phases: Record<string, number> }
+
+async function byHand(dump: string): Promise<Sample> {
+  const t0 = performance.now();
+  const out = await sh('bash', [join(repoRoot, 'deploy', 'bench-by-hand.sh'), dump]);
+  const wallMs = performance.now() - t0;
+  const count = out.trim().split('\n').at(-1)?.trim();
+  if (count !== String(ROWS)) throw new BenchError(`by hand: expected ${ROWS} rows, the script printed "${out.trim().slice(-200)}"`);
+  return { wallMs, phases: {} };
+}
+
+// ---------------------------------------------------------------- report
+
+function machineFacts(): Promise<Record<string, string>> {
+  const get = async (cmd: string, args: string[]) => (await run(cmd, args)).stdout.trim();
+  return (async () => {
+    const mem = (await get('free', ['-g'])).split('\n').find((l) => l.startsWith('Mem:'))?.split(/\s+/)[1] ?? '?';
+    return {
+      cpus: `${await get('nproc', [])} (${cpus()[0]?.model.trim() ?? 'unknown model'})`,
+      memory: `${mem} GiB`,
+      docker: `storage driver ${await get('docker', ['info', '--format', '{{.Driver}}'])}, engine ${await get('docker', ['version', '--format', '{{.Server.Version}}']).catch(() => '?')}`,
+      node: process.version,
+      date: new Date().toISOString().replace('T', ' ').slice(0, 16) + ' UTC',
+    };
+  })();
+}
+
+interface Result {
+  runs: number;
+  warmup: number;
+  jobs?: number;
+  fixture: Fixture;
+  facts: Record<string, string>;
+  image: string;
+  ernstfall: Sample[];
+  hand: Sample[];
+}
+
+function report(r: Result): { markdown: string; ratio: number; met: boolean } {
+  const e = r.ernstfall.map((s) => s.wallMs);
+  const h = r.hand.map((s) => s.wallMs);
+  const ratio = median(e) / median(h);
+  const met = ratio <= TARGET_RATIO;
+  const row = (name: string, xs: number[]) => `| ${name} | ${xs.length} | ${sec(Math.min(...xs))} | **${sec(median(xs))}** | ${sec(Math.max(...xs))} |`;
+  const phaseMedian = (p: string) => median(r.ernstfall.map((s) => s.phases[p] ?? 0));
+  const overhead = r.ernstfall.map((s) => s.wallMs - PHASES.reduce((a, p) => a + (s.phases[p] ?? 0), 0));
+  const lines = [
+    SECTION,
+    '',
+    `Measured ${r.facts.date} with`,
+    '',
+    '```sh',
+    `npm run bench -- --runs ${r.runs}${r.warmup !== 1 ? ` --warmup ${r.warmup}` : ''}${r.jobs ? ` --jobs ${r.jobs}` : ''} --write`,
+    '```',
+    '',
+    `- Machine (nproc, free -g, docker info, node): ${r.facts.cpus} CPUs, ${r.facts.memory} RAM, Docker ${r.facts.docker}, Node ${r.facts.node}.`,
+    `- Backup: \`pgbench -i -s ${r.fixture.scale}\` (${r.fixture.rows.toLocaleString('en')} rows in \`pgbench_accounts\`) on the host's PostgreSQL, ` +
+      `\`pg_dump -Fc\` → \`${r.fixture.file.replace(`${repoRoot}/`, '')}\`, ${mib(r.fixture.sizeBytes)}. Sandbox image \`${r.image}\`.`,
+    `- **ernstfall**: the real API, queue, worker and Docker sandbox in one process (tests/bench/restore.bench.ts), a plan with ` +
+      `\`sandbox: {memory: 2g, cpus: 2}\`${r.jobs ? `, \`restore.jobs: ${r.jobs}\`` : ''} and one check \`select count(*) from pgbench_accounts\` \`== ${r.fixture.rows}\`. ` +
+      'Timed from `POST /api/v1/plans/{id}/runs` until `GET /api/v1/runs/{id}` (polled every 100 ms) shows the stored verdict `passed`.',
+    '- **by hand**: `deploy/bench-by-hand.sh DUMP`, timed as a whole: `docker run -d --network none -v DUMP:/backup.dump:ro …` ' +
+      '(initdb and postgres as the `postgres` user, default settings), wait for `pg_isready`, `createdb bench`, ' +
+      '`pg_restore -d bench /backup.dump` (no `-j`), `psql -c \'select count(*) from pgbench_accounts\'`, `docker rm -f`.',
+    `- ${r.runs} measured run(s) per side, alternating ernstfall / by hand${r.warmup ? `, after ${r.warmup} unmeasured warm-up round(s) of both` : ''}.`,
+    '',
+    '| | runs | min | median | max |',
+    '|---|---:|---:|---:|---:|',
+    row('ernstfall (POST → verdict stored)', e),
+    row('by hand (deploy/bench-by-hand.sh)', h),
+    '',
+    `**Ratio of medians, ernstfall / by hand: ${ratio.toFixed(2)}×.** Target: within ${TARGET_RATIO}× of by hand — **${met ? 'met' : 'not met'}**.`,
+    '',
+    'Where ernstfall\'s time goes (medians over the measured runs; phases as stored in the run):',
+    '',
+    '| phase | median | what happens |',
+    '|---|---:|---|',
+    `| fetch | ${sec(phaseMedian('fetch'))} | find the dump, read its header, SHA-256 over the whole file |`,
+    `| provision | ${sec(phaseMedian('provision'))} | image check, create + start the container, initdb, wait for the server, free-disk check |`,
+    `| restore | ${sec(phaseMedian('restore'))} | createdb, \`pg_restore -l\` (extensions), \`pg_restore -j\`, empty-table scan |`,
+    `| verify | ${sec(phaseMedian('verify'))} | the plan's checks (one \`count(*)\`) |`,
+    `| teardown | ${sec(phaseMedian('teardown'))} | remove the container and its volumes |`,
+    `| queue + API | ${sec(median(overhead))} | wall time minus the phases: POST, queueing, claiming, storing the verdict, polling granularity |`,
+    '',
+    `Raw wall times: ernstfall ${e.map((x) => (x / 1000).toFixed(1)).join(', ')} s; by hand ${h.map((x) => (x / 1000).toFixed(1)).join(', ')} s.`,
+    '',
+    '### How to read it',
+    '',
+    '- The ratio compares what a person would otherwise do by hand with what ernstfall does unattended; below 1 means ernstfall is faster. ' +
+      'ernstfall does more than the script (hashes the backup, lists the archive to check extensions, checks free disk, scans every table ' +
+      'for emptiness, stores the evidence). Its server runs with durability off (fsync, full_page_writes, synchronous_commit) and restores ' +
+      'with `pg_restore -j`; that pays off on slow disks, dumps larger than the page cache and dumps with many tables. A dump that is one ' +
+      'big table restored from the page cache is bound by the CPU (COPY, then one index build), so both sides spend about the same there.',
+    '- Both sides start a fresh container and restore the same file from the same page cache; the alternating order keeps either side from ' +
+      'profiting from the other\'s warm caches. Numbers from different machines are not comparable; the ratio is the figure to watch.',
+    '- "queue + API" is what the service itself costs on top of the restore; it should stay well under a second.',
+    '- Rerun after changes to the sandbox, the driver or the worker. A benchmark is not a test: `npm test` never runs it.',
+    '',
+  ];
+  return { markdown: lines.join('\n'), ratio, met };
+}
+
+async function writeBenchmarks(section: string): Promise<string> {
+  const file = join(repoRoot, 'docs', 'BENCHMARKS.md');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    text = '# Benchmarks\n\nHow fast ernstfall is, measured on a real machine. Each section names the command that produced it; ' +
+      'rerun it to update the section. Benchmarks measure speed; they are not tests.\n\n';
+  }
+  const start = text.indexOf(`${SECTION}\n`);
+  if (start === -1) {
+    text = `${text.trimEnd()}\n\n${section}`;
+  } else {
+    const next = text.indexOf('\n## ', start + SECTION.length);
+    text = text.slice(0, start) + section + (next === -1 ? '' : `\n${text.slice(next + 1)}`);
+  }
+  await mkdir(join(repoRoot, 'docs'), { recursive: true });
+  await writeFile(file, `${text.trimEnd()}\n`);
+  return file;
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  loadEnvFile();
+  const ownerUrl = process.env.DATABASE_OWNER_URL;
+  const appUrl = process.env.DATABASE_URL;
+  const roots = (process.env.ERNSTFALL_BACKUP_ROOTS ?? '').split(':').filter(Boolean);
+  if (!ownerUrl || !appUrl || roots.length === 0) {
+    console.error('bench: DATABASE_OWNER_URL, DATABASE_URL and ERNSTFALL_BACKUP_ROOTS are needed; run npm run setup');
+    return 2;
+  }
+  const stateDir = process.env.ERNSTFALL_STATE_DIR ?? join(repoRoot, '.ernstfall');
+  const image = 'ernstfall/sandbox-postgres:15';
+
+  const fixture = await ensureFixture(stateDir, roots[0]!, ownerUrl);
+  console.log(`fixture: ${fixture.file} (${mib(fixture.sizeBytes)}, ${fixture.sizeBytes} bytes, written ${fixture.createdAt})`);
+
+  // a fresh, migrated database of our own: no other test's rows, no other plans
+  const admin = new pg.Client({ connectionString: ownerUrl });
+  await admin.connect();
+  await admin.query(`drop database if exists ${BENCH_DB} with (force)`);
+  await admin.query(`create database ${BENCH_DB}`);
+  await admin.end();
+  const dropBenchDb = async () => {
+    const c = new pg.Client({ connectionString: ownerUrl });
+    await c.connect();
+    await c.query(`drop database if exists ${BENCH_DB} with (force)`);
+    await c.end();
+  };
+
+  const suffix = randomBytes(3).toString('hex');
+  const instance = `bench-${suffix}`;
+  const prefix = `efbench-${suffix}`;
+  let cleanup: (() => Promise<void>) | undefined;
+  try {
+    await migrate(withDb(ownerUrl, BENCH_DB), roleFromUrl(appUrl));
+    const config = loadConfig({
+      ...process.env,
+      DATABASE_URL: withDb(appUrl, BENCH_DB),
+      DATABASE_URL_FILE: undefined,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      ERNSTFALL_INSTANCE: instance,
+      ERNSTFALL_QUEUE_PREFIX: prefix,
+      ERNSTFALL_PLANS_DIR: join(stateDir, 'bench', 'no-plans'),
+    });
+    if (!config.auth.bootstrapToken) throw new BenchError('no bootstrap token (ERNSTFALL_BOOTSTRAP_TOKEN_FILE); run npm run setup');
+    const log = createLogger(config.logLevel);
+    const c = createContainer(config, log, { queuePrefix: prefix });
+    const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix });
+    const app = await buildApp({ log, plans: c.plans, runs: c.runs, readiness: c.readiness(['api', 'worker']), bootstrapToken: config.auth.bootstrapToken });
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    cleanup = async () => {
+      await app.close().catch(() => undefined);
+      await worker.close().catch(() => undefined);
+      await c.queue.queue.obliterate({ force: true }).catch(() => undefined);
+      // the handler removes its sandboxes; this only catches an interrupted run
+      const left = await c.docker.listContainers({ all: true, filters: { label: [`${LABELS.instance}=${instance}`] } }).catch(() => []);
+      for (const l of left) await c.docker.getContainer(l.Id).remove({ force: true, v: true }).catch(() => undefined);
+      await c.close();
+    };
+
+    const headers = { authorization: `Bearer ${config.auth.bootstrapToken}` };
+    const api = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${address}/api/v1${path}`, {
+        method,
+        headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+
+    const plan = {
+      id: PLAN_ID,
+      title: `Benchmark: pgbench scale ${SCALE} (${ROWS} rows)`,
+      targets: { rto: '1h', rpo: '26h' },
+      source: { type: 'file', path: fixture.file, settle: '2s', timezone: 'UTC' },
+      restore: { driver: 'postgres', database: 'bench', ...(args.jobs && { jobs: args.jobs }) },
+      sandbox: { memory: '2g', cpus: 2, timeout: '30m' },
+      checks: [{ name: 'pgbench_accounts rows', sql: 'select count(*) from pgbench_accounts', expect: `== ${ROWS}` }],
+    };
+    const put = await api('PUT', `/plans/${PLAN_ID}`, plan);
+    if (put.status !== 200 && put.status !== 201) throw new BenchError(`PUT plan: ${put.status} ${JSON.stringify(put.body)}`);
+    // a just-written dump must settle (2 s) before the source picks it
+    const settleLeft = new Date(fixture.createdAt).getTime() + 2500 - Date.now();
+    if (settleLeft > 0) await sleep(settleLeft);
+
+    const viaErnstfall = async (): Promise<Sample> => {
+      const t0 = performance.now();
+      const post = await api('POST', `/plans/${PLAN_ID}/runs`);
+      if (post.status !== 202) throw new BenchError(`POST runs: ${post.status} ${JSON.stringify(post.body)}`);
+      const deadline = Date.now() + 35 * 60_000;
+      for (;;) {
+        const r = await api('GET', `/runs/${post.body.id as string}`);
+        if (r.body?.status === 'finished') {
+          const wallMs = performance.now() - t0;
+          if (r.body.verdict !== 'passed') {
+            const findings = (r.body.findings as { code: string; severity: string; message: string }[]).map((f) => `  ${f.code} (${f.severity}): ${f.message}`);
+            const checks = (r.body.checks as { name: string; status: string; actual: string | null }[]).map((ch) => `  check ${ch.name}: ${ch.status} (${ch.actual ?? '-'})`);
+            throw new BenchError(`ernstfall run ${post.body.id as string} ended ${r.body.verdict as string}, not passed:\n${[...findings, ...checks].join('\n')}`);
+          }
+          const phases: Record<string, number> = {};
+          for (const p of r.body.phases as PhaseJson[]) phases[p.name] = p.durationMs;
+          return { wallMs, phases };
+        }
+        if (Date.now() > deadline) throw new BenchError(`run ${post.body.id as string} did not finish within 35 min`);
+        await sleep(100);
+      }
+    };
+
+    const ernstfall: Sample[] = [];
+    const hand: Sample[] = [];
+    const show = (label: string, s: Sample) => {
+      const ph = PHASES.map((p) => `${p} ${sec(s.phases[p] ?? 0)}`).join(', ');
+      console.log(`  ${label.padEnd(28)} ${sec(s.wallMs).padStart(8)}${Object.keys(s.phases).length ? `  (${ph})` : ''}`);
+    };
+    for (let i = 0; i < args.warmup; i++) {
+      console.log(`warm-up ${i + 1}/${args.warmup} (not counted)`);
+      show('ernstfall', await viaErnstfall());
+      show('by hand', await byHand(fixture.file));
+    }
+    for (let i = 0; i < args.runs; i++) {
+      console.log(`run ${i + 1}/${args.runs}`);
+      const a = await viaErnstfall();
+      ernstfall.push(a);
+      show('ernstfall', a);
+      const b = await byHand(fixture.file);
+      hand.push(b);
+      show('by hand', b);
+    }
+
+    const facts = await machineFacts();
+    const result: Result = { runs: args.runs, warmup: args.warmup, jobs: args.jobs, fixture, facts, image, ernstfall, hand };
+    const { markdown, ratio, met } = report(result);
+    console.log(`\n${markdown}`);
+    await writeFile(join(stateDir, 'bench', 'last-result.json'), `${JSON.stringify({ ...result, ratio, met }, null, 2)}\n`);
+    if (args.write) console.log(`written: ${await writeBenchmarks(markdown)}`);
+    if (!met) {
+      console.error(`bench: target missed: ernstfall's median is ${ratio.toFixed(2)}× the by-hand median (target ≤ ${TARGET_RATIO}×); see the phase table for where the time goes`);
+      return 1;
+    }
+    console.log(`bench: target met (${ratio.toFixed(2)}× ≤ ${TARGET_RATIO}×)`);
+    return 0;
+  } finally {
+    await cleanup?.();
+    await dropBenchDb().catch((err: Error) => console.error(`bench: could not drop ${BENCH_DB}: ${err.message}`));
+  }
+}
+
+process.on('SIGINT', () => {
+  if (interrupted) process.exit(130);
+  interrupted = true;
+  console.error('bench: interrupted; cleaning up (Ctrl-C again to quit at once)');
+});
+
+main().then((code) => process.exit(code), (err: Error) => {
+  console.error(`bench: ${err instanceof BenchError ? err.message : err.stack ?? err.message}`);
+  process.exit(2);
+});
