@@ -10,6 +10,14 @@ export const APP_GRANTS: Record<string, string[]> = {
   plans: ['SELECT', 'INSERT', 'UPDATE'],
   plan_versions: ['SELECT', 'INSERT'],
   runs: ['SELECT', 'INSERT', 'UPDATE'],
+  signing_keys: ['SELECT', 'INSERT'],
+  // append-only: no UPDATE, no DELETE (and a trigger refuses both for everyone)
+  ledger_records: ['SELECT', 'INSERT'],
+  // only the content may be pruned after its retention
+  ledger_attachments: ['SELECT', 'INSERT', 'UPDATE (content, pruned_at)'],
+  api_tokens: ['SELECT', 'INSERT', 'UPDATE (revoked_at, last_used_at)'],
+  reviews: ['SELECT', 'INSERT'],
+  measures: ['SELECT', 'INSERT', 'UPDATE'],
 };
 
 export function roleFromUrl(url: string): string {
@@ -40,7 +48,7 @@ export async function migrate(ownerUrl: string, appRole: string): Promise<string
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  loadEnvFile();
+  loadEnvFile(process.env, { owner: true });
   const ownerUrl = process.env.DATABASE_OWNER_URL;
   const appUrl = process.env.DATABASE_URL;
   if (!ownerUrl || !appUrl) {

@@ -71,6 +71,12 @@ export interface DB {
   plans: PlansTable;
   plan_versions: PlanVersionsTable;
   runs: RunsTable;
+  signing_keys: SigningKeysTable;
+  ledger_records: LedgerRecordsTable;
+  ledger_attachments: LedgerAttachmentsTable;
+  api_tokens: ApiTokensTable;
+  reviews: ReviewsTable;
+  measures: MeasuresTable;
 }
 
 export type PlanRow = Selectable<PlansTable>;
@@ -78,3 +84,81 @@ export type RunRow = Selectable<RunsTable>;
 export type NewRun = Insertable<RunsTable>;
 
 export const DEFAULT_TENANT_ID = '00000000-0000-4000-8000-000000000001';
+
+export interface SigningKeysTable {
+  key_id: string;
+  public_key_pem: string;
+  fingerprint: string;
+  created_at: Generated<Date>;
+}
+
+export interface LedgerRecordsTable {
+  tenant_id: string;
+  seq: number;
+  kind: string;
+  subject_id: string;
+  canonical: string;
+  hash: string;
+  signature: string;
+  key_id: string;
+  created_at: Date;
+  retain_until: ColumnType<string, string, never>;
+}
+
+export interface LedgerAttachmentsTable {
+  tenant_id: string;
+  record_hash: string;
+  name: string;
+  sha256: string;
+  size_bytes: number;
+  content: Buffer | null;
+  retain_until: ColumnType<string, string, never>;
+  pruned_at: Date | null;
+}
+
+export type Role = 'admin' | 'operator' | 'reviewer' | 'auditor';
+
+export interface ApiTokensTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  role: Role;
+  token_hash: string;
+  created_by: string;
+  created_at: Generated<Date>;
+  expires_at: Date | null;
+  revoked_at: Date | null;
+  last_used_at: Date | null;
+}
+
+export type ReviewDecision = 'approved' | 'approved-with-deviations' | 'rejected';
+
+export interface ReviewsTable {
+  id: string;
+  tenant_id: string;
+  run_id: string;
+  decision: ReviewDecision;
+  comment: string;
+  reviewer: string;
+  record_hash: string;
+  created_at: Generated<Date>;
+}
+
+export type MeasureStatus = 'open' | 'in-progress' | 'done';
+
+export interface MeasuresTable {
+  id: string;
+  tenant_id: string;
+  plan_id: string;
+  run_id: string;
+  review_id: string | null;
+  title: string;
+  owner: string;
+  due_date: ColumnType<string, string, string>;
+  status: MeasureStatus;
+  closed_by_run_id: string | null;
+  closed_at: Date | null;
+  created_by: string;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}

@@ -10,7 +10,7 @@ import pg from 'pg';
 import { loadConfig, loadEnvFile } from '../services/config.js';
 import { createLogger } from '../services/logger.js';
 import { createContainer } from '../services/container.js';
-import { buildApp } from '../services/api/app.js';
+import { appDeps, buildApp } from '../services/api/app.js';
 import { startWorker } from '../workers/main.js';
 import { formatDuration } from '../services/util/duration.js';
 import type { RunJson } from '../services/runs/run.view.js';
@@ -68,7 +68,7 @@ async function makeSampleBackup(ownerUrl: string, backupDir: string): Promise<st
 }
 
 async function main(): Promise<number> {
-  loadEnvFile();
+  loadEnvFile(process.env, { owner: true });
   const config = loadConfig({ ...process.env, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
   if (!config.database.ownerUrl || !config.auth.bootstrapToken || config.backupRoots.length === 0) {
     console.error('demo: DATABASE_OWNER_URL, a bootstrap token and ERNSTFALL_BACKUP_ROOTS are needed; run npm run setup');
@@ -80,13 +80,14 @@ async function main(): Promise<number> {
   console.log(`    ${file}`);
 
   const c = createContainer(config, log);
+  await c.ledger.init();
   const sync = await c.plans.syncFromDir(config.plansDir);
   if (!sync.loaded.includes('demo-ewo.yaml')) {
     console.error(`demo: restore-plans/demo-ewo.yaml did not load: ${JSON.stringify(sync.invalid)}`);
     return 2;
   }
-  const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log });
-  const app = await buildApp({ log, plans: c.plans, runs: c.runs, readiness: c.readiness(['api', 'worker']), bootstrapToken: config.auth.bootstrapToken });
+  const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, finisher: c.finisher, ledger: c.ledger });
+  const app = await buildApp(appDeps(c, ['api', 'worker']));
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   const headers = { authorization: `Bearer ${config.auth.bootstrapToken}` };
   try {

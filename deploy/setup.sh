@@ -269,11 +269,13 @@ ENV_FILE=$STATE/env
   cat >"$ENV_FILE.tmp" <<EOF
 # Written by deploy/setup.sh on every run; edit the setup script, not this file.
 DATABASE_URL=postgres://ernstfall_app:$APP_PW@127.0.0.1:$PGPORT/ernstfall
-DATABASE_OWNER_URL=postgres://ernstfall_owner:$OWNER_PW@127.0.0.1:$PGPORT/ernstfall
 REDIS_URL=redis://127.0.0.1:6379
 ERNSTFALL_BOOTSTRAP_TOKEN_FILE=$STATE/secrets/bootstrap-token
 ERNSTFALL_BACKUP_ROOTS=$STATE/backups
 ERNSTFALL_SANDBOX_PULL=never
+ERNSTFALL_SIGNING_KEY_FILE=$STATE/secrets/signing-key.pem
+ERNSTFALL_TRUSTED_KEYS_DIR=$STATE/keys
+ERNSTFALL_CHECKPOINT_DIR=$STATE/checkpoints
 EOF
 )
 if cmp -s "$ENV_FILE.tmp" "$ENV_FILE"; then
@@ -284,6 +286,11 @@ else
   say "wrote env file $ENV_FILE"
 fi
 chmod 600 "$ENV_FILE"
+# the owner role's URL is kept apart: migrations and set-up read it, the running service never does
+OWNER_ENV=$STATE/owner.env
+( umask 077; printf '# Written by deploy/setup.sh: the owner role (migrations only). Not for the running service.\nDATABASE_OWNER_URL=postgres://ernstfall_owner:%s@127.0.0.1:%s/ernstfall\n' "$OWNER_PW" "$PGPORT" >"$OWNER_ENV.tmp" )
+if cmp -s "$OWNER_ENV.tmp" "$OWNER_ENV"; then rm -f "$OWNER_ENV.tmp"; else mv "$OWNER_ENV.tmp" "$OWNER_ENV"; say "wrote $OWNER_ENV"; fi
+chmod 600 "$OWNER_ENV"
 
 # --- 8. node modules and migrations -----------------------------------------------------------
 command -v npm >/dev/null || die "npm not found: install Node.js >= 20.11 (Debian's nodejs is too old; use NodeSource or nodejs.org)"
@@ -298,12 +305,16 @@ if [[ -f $REPO/db/migrate.ts ]]; then
   t=$SECONDS
   # Run output is indented under the action line.
   # shellcheck disable=SC1090
-  (cd "$REPO" && set -a && . "$ENV_FILE" && set +a && npx --no-install tsx db/migrate.ts) 2>&1 | sed 's/^/      /' ||
+  (cd "$REPO" && set -a && . "$ENV_FILE" && . "$OWNER_ENV" && set +a && npx --no-install tsx db/migrate.ts) 2>&1 | sed 's/^/      /' ||
     die "migrations failed (npx tsx db/migrate.ts)"
   say "migrations: ran db/migrate.ts ($((SECONDS - t))s)"
 else
   say "migrations: skipped (db/migrate.ts does not exist yet)"
 fi
+
+# evidence signing key (Ed25519): created once, never overwritten; its public key is trusted for verification
+(cd "$REPO" && set -a && . "$ENV_FILE" && set +a && npx --no-install tsx services/evidence/keys-cli.ts init) 2>&1 | sed 's/^/  /' ||
+  die "could not create the evidence signing key (npm run keys -- init)"
 
 # --- 9. offline sandbox images -----------------------------------------------------------------
 IMAGES=("15 bookworm" "17 trixie")

@@ -1,10 +1,19 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Repository root (where package.json lives), independent of the cwd. */
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** The folder with package.json above this module: the repository, or the app folder of a compiled build (dist/ below it). */
+function findRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    dir = dirname(dir);
+  }
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..');
+}
+export const repoRoot = findRoot();
 
 export type ProcessRole = 'api' | 'worker' | 'scheduler';
 export type PullPolicy = 'never' | 'missing' | 'always';
@@ -36,7 +45,16 @@ export interface Config {
     staleSeconds: number;
     heartbeatMs: number;
   };
-  signingKeyFile?: string;
+  evidence: {
+    /** Ed25519 private key (PKCS#8 PEM) that signs ledger records and checkpoints. */
+    signingKeyFile: string;
+    /** Public keys trusted for verification besides the current one (*.pub.pem; rotation keeps old ones here). */
+    trustedKeysDir: string;
+    /** Signed chain-head checkpoints, one JSONL file per tenant: the anchor outside the database. */
+    checkpointDir: string;
+    recordRetention: string;
+    attachmentRetention: string;
+  };
   logLevel: string;
   stateDir: string;
 }
@@ -88,15 +106,20 @@ function url(env: Env, name: string, value: string | undefined, protocols: strin
 
 /**
  * Loads `<stateDir>/env` (written by `npm run setup`) underneath the real
- * environment: variables already set win.
+ * environment: variables already set win. The owner role's URL lives in
+ * `owner.env`, loaded only by tools that need it (migrations, set-up, tests,
+ * demo), never by the running service: the app must not hold the password
+ * of the role that could change the ledger's table.
  */
-export function loadEnvFile(env: Env = process.env): void {
+export function loadEnvFile(env: Env = process.env, opts: { owner?: boolean } = {}): void {
   const stateDir = env.ERNSTFALL_STATE_DIR ?? join(repoRoot, '.ernstfall');
-  const file = join(stateDir, 'env');
-  if (!existsSync(file)) return;
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const m = /^\s*([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line);
-    if (m && env[m[1]!] === undefined) env[m[1]!] = m[2]!.replace(/^"(.*)"$/, '$1');
+  for (const name of opts.owner ? ['env', 'owner.env'] : ['env']) {
+    const file = join(stateDir, name);
+    if (!existsSync(file)) continue;
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const m = /^\s*([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line);
+      if (m && env[m[1]!] === undefined) env[m[1]!] = m[2]!.replace(/^"(.*)"$/, '$1');
+    }
   }
 }
 
@@ -134,7 +157,14 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(`ERNSTFALL_POSTGRES_MAJORS: "${env.ERNSTFALL_POSTGRES_MAJORS}" must be a comma-separated list of majors, e.g. 15,17`);
   }
 
-  const instance = env.ERNSTFALL_INSTANCE ?? 'default';
+  // default label from the database's identity (never its password): two installations sharing a
+  // Docker engine then never reap each other's sandboxes, even if nobody set ERNSTFALL_INSTANCE
+  let dbIdentity = 'unknown';
+  try {
+    const u = new URL(databaseUrl ?? '');
+    dbIdentity = `${u.hostname}:${u.port || 5432}${u.pathname}`;
+  } catch { /* reported above */ }
+  const instance = env.ERNSTFALL_INSTANCE ?? `ef-${createHash('sha256').update(dbIdentity).digest('hex').slice(0, 10)}`;
   if (!/^[a-zA-Z0-9_.-]{1,63}$/.test(instance)) problems.push('ERNSTFALL_INSTANCE: 1-63 characters of a-z, 0-9, _ . -');
 
   const diskFactor = Number(env.ERNSTFALL_DISK_FACTOR ?? '4');
@@ -146,6 +176,12 @@ export function loadConfig(env: Env = process.env): Config {
   const logLevel = env.LOG_LEVEL ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     problems.push(`LOG_LEVEL: "${logLevel}" must be one of fatal, error, warn, info, debug, trace, silent`);
+  }
+
+  const stateDir = resolve(env.ERNSTFALL_STATE_DIR ?? join(repoRoot, '.ernstfall'));
+  for (const name of ['ERNSTFALL_RECORD_RETENTION', 'ERNSTFALL_ATTACHMENT_RETENTION']) {
+    const v = env[name];
+    if (v && !/^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$/.test(v)) problems.push(`${name}: "${v}" must be an ISO 8601 period like P10Y or P90D`);
   }
 
   const config: Config = {
@@ -173,10 +209,19 @@ export function loadConfig(env: Env = process.env): Config {
       staleSeconds: int(env, 'ERNSTFALL_STALE_SECONDS', 60, problems, 2, 86_400),
       heartbeatMs: int(env, 'ERNSTFALL_HEARTBEAT_MS', 5000, problems, 200, 600_000),
     },
-    signingKeyFile: env.ERNSTFALL_SIGNING_KEY_FILE || undefined,
+    evidence: {
+      signingKeyFile: resolve(env.ERNSTFALL_SIGNING_KEY_FILE || join(stateDir, 'secrets', 'signing-key.pem')),
+      trustedKeysDir: resolve(env.ERNSTFALL_TRUSTED_KEYS_DIR || join(stateDir, 'keys')),
+      checkpointDir: resolve(env.ERNSTFALL_CHECKPOINT_DIR || join(stateDir, 'checkpoints')),
+      recordRetention: env.ERNSTFALL_RECORD_RETENTION || 'P10Y',
+      attachmentRetention: env.ERNSTFALL_ATTACHMENT_RETENTION || 'P90D',
+    },
     logLevel,
-    stateDir: env.ERNSTFALL_STATE_DIR ?? join(repoRoot, '.ernstfall'),
+    stateDir,
   };
+  if (config.sandbox.heartbeatMs * 2 > config.sandbox.staleSeconds * 1000) {
+    problems.push(`ERNSTFALL_HEARTBEAT_MS: ${config.sandbox.heartbeatMs} ms must be at most half of ERNSTFALL_STALE_SECONDS (${config.sandbox.staleSeconds} s), or every run would be declared lost`);
+  }
   if (config.auth.bootstrapToken !== undefined && config.auth.bootstrapToken.length < 16) {
     problems.push('ERNSTFALL_BOOTSTRAP_TOKEN: must be at least 16 characters');
   }

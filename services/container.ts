@@ -7,10 +7,15 @@ import type { Config } from './config.js';
 import { createDb } from '../db/database.js';
 import type { DB } from '../db/schema.js';
 import { createDocker } from '../workers/sandbox/docker.js';
-import { RunQueue, redisConnection } from '../workers/queue.js';
+import { RunQueue, producerConnection, redisConnection } from '../workers/queue.js';
 import { PlanService } from './plans/plan.service.js';
 import { RunService } from './runs/run.service.js';
 import type { ReadinessProbe } from './api/routes/health.routes.js';
+import { loadSigner, type Signer } from './evidence/signing-key.js';
+import { LedgerService } from './evidence/ledger.service.js';
+import { RunFinisher } from './runs/run-finisher.js';
+import { ReviewService } from './evidence/review.service.js';
+import { TokenService } from './auth/token.service.js';
 
 /** Wires every side effect in one place; tests build the same with their own config. */
 export interface Container {
@@ -22,6 +27,11 @@ export interface Container {
   docker: Docker;
   plans: PlanService;
   runs: RunService;
+  signer: Signer;
+  ledger: LedgerService;
+  finisher: RunFinisher;
+  reviews: ReviewService;
+  tokens: TokenService;
   readiness(roles: Config['roles']): ReadinessProbe[];
   close(): Promise<void>;
 }
@@ -30,12 +40,19 @@ export function createContainer(config: Config, log: Logger, opts: { queuePrefix
   const db = createDb(config.database.url, config.database.poolSize);
   const redis = redisConnection(config.redis.url);
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
-  const queue = new RunQueue(redis, opts.queuePrefix ?? config.redis.prefix);
+  const producer = producerConnection(config.redis.url);
+  producer.on('error', () => undefined); // reported through `redis` and /readyz
+  const queue = new RunQueue(producer, opts.queuePrefix ?? config.redis.prefix);
   const docker = createDocker(config.docker.host);
   const plans = new PlanService(db, log);
-  const runs = new RunService(db, queue, log);
+  const signer = loadSigner(config.evidence.signingKeyFile);
+  const ledger = new LedgerService(db, signer, config.evidence, log);
+  const finisher = new RunFinisher(db, ledger, log);
+  const runs = new RunService(db, queue, finisher, log);
+  const reviews = new ReviewService(db, ledger);
+  const tokens = new TokenService(db);
   return {
-    config, log, db, redis, queue, docker, plans, runs,
+    config, log, db, redis, queue, docker, plans, runs, signer, ledger, finisher, reviews, tokens,
     readiness(roles) {
       const probes: ReadinessProbe[] = [
         { name: 'database', check: () => sql`select 1`.execute(db) },
@@ -46,6 +63,7 @@ export function createContainer(config: Config, log: Logger, opts: { queuePrefix
     },
     async close() {
       await queue.close().catch(() => undefined);
+      producer.disconnect();
       redis.disconnect();
       await db.destroy();
     },

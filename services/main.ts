@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, loadEnvFile, repoRoot, type ProcessRole } from './config.js';
 import { createLogger } from './logger.js';
 import { createContainer } from './container.js';
-import { buildApp } from './api/app.js';
+import { appDeps, buildApp } from './api/app.js';
 import { startWorker } from '../workers/main.js';
 import { formatPlanIssues } from './plans/plan.parser.js';
 
@@ -24,6 +24,7 @@ export async function main(rolesOverride?: ProcessRole[]): Promise<void> {
   const log = createLogger(config.logLevel);
   const version = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
   const c = createContainer(config, log);
+  await c.ledger.init();
   const closers: (() => Promise<void>)[] = [];
 
   if (config.auth.bootstrapToken) {
@@ -37,11 +38,11 @@ export async function main(rolesOverride?: ProcessRole[]): Promise<void> {
   }
 
   if (config.roles.includes('worker')) {
-    const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log });
+    const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, finisher: c.finisher, ledger: c.ledger });
     closers.push(() => worker.close());
   }
   if (config.roles.includes('api')) {
-    const app = await buildApp({ log, plans: c.plans, runs: c.runs, readiness: c.readiness(config.roles), bootstrapToken: config.auth.bootstrapToken, version });
+    const app = await buildApp(appDeps(c, config.roles, version));
     await app.listen({ host: config.http.host, port: config.http.port });
     closers.unshift(() => app.close());
   }

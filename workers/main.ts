@@ -11,6 +11,8 @@ import { finding } from '../services/findings.js';
 import type { DB } from '../db/schema.js';
 import { PlanRepository } from '../db/repositories/plan.repository.js';
 import { RunRepository } from '../db/repositories/run.repository.js';
+import type { RunFinisher } from '../services/runs/run-finisher.js';
+import type { LedgerService } from '../services/evidence/ledger.service.js';
 import { JOB_NAMES, QUEUE_NAME, type JobPayloads } from './jobs.js';
 import type { RunQueue } from './queue.js';
 import { handleRestoreTest } from './restore-test.handler.js';
@@ -23,6 +25,8 @@ export interface WorkerDeps {
   queue: RunQueue;
   docker: Docker;
   log: Logger;
+  finisher: RunFinisher;
+  ledger?: LedgerService;
   prefix?: string;
 }
 
@@ -43,10 +47,10 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
 
   async function maintain(): Promise<void> {
     // a run whose worker stopped sending heartbeats is over: it ends as `error`, never stays `running`
-    const stale = await runs.stale(new Date(Date.now() - config.sandbox.staleSeconds * 1000));
+    const stale = await runs.stale(config.sandbox.staleSeconds);
     for (const r of stale) {
       await removeSandboxesOfRun(docker, config.instance, r.id).catch(() => undefined);
-      const ended = await runs.finishUnclaimed(r.id, {
+      const ended = await deps.finisher.finishUnclaimed(r.id, {
         verdict: 'error',
         findings: [...((r.findings as unknown[]) ?? []), finding('WORKER_LOST', `the worker running this test (${r.worker_id ?? 'unknown'}) stopped responding; the test did not complete`)],
       }, 'running');
@@ -54,21 +58,27 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     }
     // a queued run whose job vanished from Redis (flushed, restored) is enqueued again
     for (const r of await runs.queuedOlderThan(new Date(Date.now() - 30_000))) {
-      if (!(await deps.queue.has(r.id))) {
+      if (!(await deps.queue.pending(r.id))) {
         await deps.queue.enqueueRestoreTest({ runId: r.id, tenantId: r.tenant_id });
         log.warn({ runId: r.id }, 're-enqueued a queued run whose job was missing');
       }
     }
-    await reapSandboxes(docker, config.instance, (ids) => runs.activeIds(ids), log);
+    await reapSandboxes(docker, config.instance, (ids) => runs.statuses(ids), log);
+    // raw tool output past its retention: content pruned, hash stays in the record
+    if (deps.ledger) {
+      const pruned = await deps.ledger.repo.pruneAttachments(new Date().toISOString().slice(0, 10));
+      if (pruned) log.info({ pruned }, 'evidence attachments pruned after their retention');
+    }
   }
 
-  await maintain();
+  // a Docker engine or Redis that is down must not keep the process (and its API) from starting
+  await maintain().catch((err: Error) => log.error({ err: err.message }, 'first maintenance pass failed; retrying periodically'));
 
   const worker = new Worker<JobPayloads['restore-test']>(
     QUEUE_NAME,
     async (job) => {
       if (job.name !== JOB_NAMES.restoreTest) throw new Error(`unknown job ${job.name}`);
-      await handleRestoreTest({ config, docker, runs, plans, log, workerId: id, heartbeatMs: config.sandbox.heartbeatMs }, job.data.runId);
+      await handleRestoreTest({ config, docker, runs, plans, finisher: deps.finisher, log, workerId: id, heartbeatMs: config.sandbox.heartbeatMs }, job.data.runId);
     },
     { connection: deps.redis, prefix: deps.prefix ?? config.redis.prefix, concurrency: config.sandbox.concurrency, lockDuration: 60_000 },
   );

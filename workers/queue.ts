@@ -7,10 +7,21 @@ export function redisConnection(url: string): Redis {
   return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
 }
 
+/**
+ * For producers (the API enqueuing, maintenance looking up jobs): fail fast
+ * while Redis is down instead of queueing commands forever, so requests and
+ * maintenance passes do not hang.
+ */
+export function producerConnection(url: string): Redis {
+  return new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 3000, commandTimeout: 5000 });
+}
+
 export class RunQueue {
   readonly queue: Queue;
   constructor(connection: ConnectionOptions, prefix = 'ernstfall') {
     this.queue = new Queue(QUEUE_NAME, { connection, prefix });
+    // Redis errors are reported by the connection's owner; an unhandled 'error' event would crash the process
+    this.queue.on('error', () => undefined);
   }
 
   async enqueueRestoreTest(payload: JobPayloads['restore-test']): Promise<void> {
@@ -35,8 +46,17 @@ export class RunQueue {
     }
   }
 
-  async has(runId: string): Promise<boolean> {
-    return (await this.queue.getJob(jobIdForRun(runId))) !== undefined;
+  /** Whether a job for the run is still waiting or active (a failed or completed one does not count). */
+  async pending(runId: string): Promise<boolean> {
+    const job = await this.queue.getJob(jobIdForRun(runId));
+    if (!job) return false;
+    const state = await job.getState();
+    if (state === 'failed' || state === 'completed' || state === 'unknown') {
+      // a job that ended while its run is still queued would block the id: clear it so the run can be enqueued again
+      await job.remove().catch(() => undefined);
+      return false;
+    }
+    return true;
   }
 
   close(): Promise<void> {

@@ -6,6 +6,7 @@ import type { RestorePlan } from '../services/plans/plan.types.js';
 import { decideVerdict, measureTargets } from '../services/runs/verdict.js';
 import type { PlanRepository } from '../db/repositories/plan.repository.js';
 import type { RunRepository } from '../db/repositories/run.repository.js';
+import type { RunFinisher } from '../services/runs/run-finisher.js';
 import { lastGoodCounts, runChecks, skippedChecks, type CheckResult } from './checks/checks.js';
 import { DumpInspectError, inspectDump, type DumpInfo } from './drivers/postgres/dump-format.js';
 import { createPlainScanner, type PlainScan } from './drivers/postgres/plain-scan.js';
@@ -20,6 +21,7 @@ export interface HandlerDeps {
   docker: Docker;
   runs: RunRepository;
   plans: PlanRepository;
+  finisher: RunFinisher;
   log: Logger;
   workerId: string;
   heartbeatMs?: number;
@@ -40,14 +42,18 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
   const { runs, config, docker } = deps;
   const claimed = await runs.claim(runId, deps.workerId);
   if (!claimed) {
-    deps.log.info({ runId }, 'run is not queued any more (cancelled or taken); nothing to do');
+    const current = await runs.getById(runId);
+    if (current?.status === 'queued' && current.cancel_requested_at) {
+      await deps.finisher.finishUnclaimed(runId, { verdict: 'cancelled', findings: [] }, 'queued');
+    }
+    deps.log.info({ runId, status: current?.status }, 'run is not queued any more (cancelled or taken); nothing to do');
     return;
   }
   const run = claimed;
   const log = deps.log.child({ runId, planId: run.plan_id, tenantId: run.tenant_id });
   const plan = (await deps.plans.getVersion(run.tenant_id, run.plan_id, run.plan_version_hash)) as RestorePlan | undefined;
   if (!plan) {
-    await runs.finish(runId, deps.workerId, { verdict: 'error', findings: [finding('INTERNAL_ERROR', 'plan version not found')] });
+    await deps.finisher.finishClaimed(runId, deps.workerId, { verdict: 'error', findings: [finding('INTERNAL_ERROR', 'plan version not found')] });
     return;
   }
 
@@ -58,9 +64,9 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
   let sandboxInfo: Record<string, unknown> | null = null;
   let restoreInfo: Record<string, unknown> | null = null;
   let sandbox: Sandbox | undefined;
-  let abortReason: 'cancelled' | 'timeout' | undefined;
+  let abortReason: 'cancelled' | 'timeout' | 'lost' | undefined;
   const abort = new AbortController();
-  const stop = (reason: 'cancelled' | 'timeout') => {
+  const stop = (reason: 'cancelled' | 'timeout' | 'lost') => {
     if (abortReason) return;
     abortReason = reason;
     abort.abort(reason);
@@ -73,7 +79,9 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
 
   const heartbeat = setInterval(() => {
     runs.heartbeat(runId, deps.workerId, { phases }).then((hb) => {
-      if (hb?.cancelRequested) stop('cancelled');
+      // undefined: the run is no longer ours (declared lost meanwhile); stop working on it
+      if (!hb) stop('lost');
+      else if (hb.cancelRequested) stop('cancelled');
     }).catch((err: Error) => log.warn({ err: err.message }, 'heartbeat failed'));
   }, deps.heartbeatMs ?? 5000);
   const timeout = setTimeout(() => stop('timeout'), plan.sandbox.timeoutSeconds * 1000);
@@ -106,7 +114,11 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
       const tz = plan.source.timezone ?? plan.cadence.timezone;
       info = await inspectDump(resolved.realPath, { timezone: tz });
       const scanner = info.format.startsWith('plain') ? createPlainScanner(info.format as 'plain' | 'plain-gzip' | 'plain-zstd') : undefined;
-      const digest = await digestBackup(resolved, scanner ? (c) => scanner.write(c) : undefined);
+      // checked per chunk: a cancel or timeout stops hashing a large backup at once
+      const digest = await digestBackup(resolved, async (c) => {
+        checkAbort();
+        if (scanner) await scanner.write(c);
+      });
       const scan: PlainScan | undefined = scanner ? await scanner.end() : undefined;
       checkAbort();
       backupCreatedAt = info.createdAt ?? null;
@@ -175,17 +187,23 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
     }));
     checkAbort();
     findings.push(...outcome.findings);
-    restoreInfo = { tool: outcome.tool ?? null, tables: outcome.tables ?? null, nonEmptyTables: outcome.nonEmptyTables ?? null };
+    restoreInfo = { tool: outcome.tool ?? null, tables: outcome.tables ?? null, nonEmptyTables: outcome.nonEmptyTables ?? null, database: outcome.database ?? plan.restore.database };
     if (!outcome.restored) throw new Stop();
 
     // ---- verify
     const lastGood = lastGoodCounts((await runs.lastPassed(run.tenant_id, run.plan_id))?.checks);
-    checks = await phase('verify', () => runChecks(plan.checks, sandboxQuery(sandbox!, plan.restore.database), abort.signal, lastGood));
+    checks = await phase('verify', () => runChecks(plan.checks, sandboxQuery(sandbox!, outcome?.database ?? plan.restore.database), abort.signal, lastGood));
     checkAbort();
     verifyEnd = Date.now();
-    const bad = checks.filter((c) => c.status === 'failed' || c.status === 'error');
-    if (bad.length) {
-      findings.push(finding('CHECK_FAILED', `${bad.length} of ${checks.length} check(s) failed: ${bad.map((c) => c.name).join(', ')}`));
+    // verified: a cancel arriving now (during teardown) must not turn a completed test into `cancelled`
+    clearInterval(heartbeat);
+    const failedChecks = checks.filter((c) => c.status === 'failed');
+    const erroredChecks = checks.filter((c) => c.status === 'error');
+    if (failedChecks.length) {
+      findings.push(finding('CHECK_FAILED', `${failedChecks.length} of ${checks.length} check(s) failed: ${failedChecks.map((c) => c.name).join(', ')}`));
+    }
+    if (erroredChecks.length) {
+      findings.push(finding('CHECK_ERROR', `${erroredChecks.length} of ${checks.length} check(s) could not be evaluated (query error): ${erroredChecks.map((c) => c.name).join(', ')}`));
     }
   } catch (err) {
     if (err instanceof Stop || err instanceof Aborted) {
@@ -210,15 +228,28 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
     clearTimeout(timeout);
     // ---- teardown, on every path
     await phase('teardown', async () => {
-      if (sandbox) await sandbox.destroy();
+      if (!sandbox) return;
+      await sandbox.destroy();
+      // proof that the restored (personal) data is gone: the engine no longer knows the container
+      const gone = await docker.getContainer(sandbox.id).inspect().then(() => false, (e: { statusCode?: number }) => e.statusCode === 404);
+      if (sandboxInfo) sandboxInfo.teardown = { removedAt: new Date().toISOString(), verified: gone };
+      if (!gone) throw new Error(`container ${sandbox.id} still exists after removal`);
     }).catch((err: Error) => {
-      findings.push(finding('SANDBOX_FAILED', `sandbox could not be removed: ${err.message.slice(0, 200)}`));
+      // the test itself was verified or not regardless; the leftover is flagged and the reaper retries
+      findings.push(finding('SANDBOX_CLEANUP_FAILED', `sandbox could not be removed (the reaper retries): ${err.message.slice(0, 200)}`));
+      log.error({ err: err.message }, 'sandbox teardown failed');
     });
     clearInterval(heartbeat);
   }
 
+  if (abortReason === 'lost') {
+    findings.push(finding('WORKER_LOST', 'this worker lost the run (no longer registered as its holder); the test did not complete'));
+  }
   if (abortReason === 'timeout') {
     findings.push(finding('TIMEOUT', `the test did not finish within the sandbox timeout of ${plan.sandbox.timeoutSeconds}s`));
+  }
+  if (plan.checks.length === 0) {
+    findings.push(finding('NO_CHECKS', 'the plan has no checks: only "restored without errors and not empty" was proven; add checks that prove the data'));
   }
   const phaseNames = phases.map((p) => p.name);
   for (const name of ['fetch', 'provision', 'restore', 'verify'] as const) {
@@ -235,10 +266,12 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
   if (targets.rto.met === false) findings.push(finding('RTO_EXCEEDED', `restore took ${Math.round(measured!)}s, RTO is ${plan.targets.rtoSeconds}s`));
   if (targets.rpo.met === false) findings.push(finding('RPO_EXCEEDED', `backup is ${Math.round(age! / 3600)}h old, RPO is ${Math.round(plan.targets.rpoSeconds / 3600)}h`));
   const verdict = decideVerdict({ findings, checks, cancelled: abortReason === 'cancelled', restored: outcome?.restored === true && verifyEnd !== null });
-  const stored = await runs.finish(runId, deps.workerId, {
+  // the restore tool's own output is kept as a prunable attachment: it may quote personal data
+  const attachments = outcome?.log ? [{ name: 'restore-tool.log', content: Buffer.from(outcome.log, 'utf8') }] : [];
+  const stored = await deps.finisher.finishClaimed(runId, deps.workerId, {
     verdict, phases, checks, findings, rto: targets.rto, rpo: targets.rpo, backup, sandbox: sandboxInfo, restore: restoreInfo,
-  });
-  log.info({ verdict, findings: findings.map((f) => f.code), stored }, 'restore test finished');
+  }, attachments);
+  log.info({ verdict, findings: findings.map((f) => f.code), stored: stored !== undefined }, 'restore test finished');
 }
 
 class Stop extends Error {}

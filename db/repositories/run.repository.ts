@@ -32,6 +32,8 @@ export interface RunResult {
   backup?: unknown;
   sandbox?: unknown;
   restore?: unknown;
+  /** When it ended; default now (a seam for importing or seeding history). */
+  finishedAt?: Date;
 }
 
 function resultColumns(r: RunResult): Record<string, string | null> {
@@ -102,35 +104,34 @@ export class RunRepository {
    */
   claim(id: string, workerId: string, trx: Db = this.db): Promise<RunRow | undefined> {
     return trx.updateTable('runs')
-      .set({ status: 'running', worker_id: workerId, started_at: new Date(), heartbeat_at: new Date(), attempts: sql`attempts + 1` })
-      .where('id', '=', id).where('status', '=', 'queued')
+      .set({ status: 'running', worker_id: workerId, started_at: new Date(), heartbeat_at: sql`now()`, attempts: sql`attempts + 1` })
+      // a run whose cancel was requested as it was being picked up is not started
+      .where('id', '=', id).where('status', '=', 'queued').where('cancel_requested_at', 'is', null)
       .returning(runColumns).executeTakeFirst();
   }
 
   async heartbeat(id: string, workerId: string, progress?: RunResult): Promise<{ cancelRequested: boolean } | undefined> {
     const row = await this.db.updateTable('runs')
-      .set({ heartbeat_at: new Date(), ...(progress ? resultColumns(progress) : {}) })
+      .set({ heartbeat_at: sql`now()`, ...(progress ? resultColumns(progress) : {}) })
       .where('id', '=', id).where('status', '=', 'running').where('worker_id', '=', workerId)
       .returning(['cancel_requested_at']).executeTakeFirst();
     return row ? { cancelRequested: row.cancel_requested_at !== null } : undefined;
   }
 
-  /** running -> finished, only for the worker that holds it. */
-  async finish(id: string, workerId: string, result: RunResult & { verdict: Verdict }): Promise<boolean> {
-    const res = await this.db.updateTable('runs')
-      .set({ status: 'finished', verdict: result.verdict, finished_at: new Date(), heartbeat_at: new Date(), ...resultColumns(result) })
+  /** running -> finished, only for the worker that holds it. Returns the finished row. */
+  finish(id: string, workerId: string, result: RunResult & { verdict: Verdict }, trx: Db = this.db): Promise<RunRow | undefined> {
+    return trx.updateTable('runs')
+      .set({ status: 'finished', verdict: result.verdict, finished_at: result.finishedAt ?? new Date(), heartbeat_at: new Date(), ...resultColumns(result) })
       .where('id', '=', id).where('status', '=', 'running').where('worker_id', '=', workerId)
-      .executeTakeFirst();
-    return Number(res.numUpdatedRows) === 1;
+      .returning(runColumns).executeTakeFirst();
   }
 
-  /** Ends a run whatever its state (queued or running), e.g. cancel before start or a lost worker. */
-  async finishUnclaimed(id: string, result: RunResult & { verdict: Verdict }, onlyStatus: 'queued' | 'running', trx: Db = this.db): Promise<boolean> {
-    const res = await trx.updateTable('runs')
-      .set({ status: 'finished', verdict: result.verdict, finished_at: new Date(), ...resultColumns(result) })
+  /** Ends a run that no worker holds (cancel before start, a lost worker). Returns the finished row. */
+  finishUnclaimed(id: string, result: RunResult & { verdict: Verdict }, onlyStatus: 'queued' | 'running', trx: Db = this.db): Promise<RunRow | undefined> {
+    return trx.updateTable('runs')
+      .set({ status: 'finished', verdict: result.verdict, finished_at: result.finishedAt ?? new Date(), ...resultColumns(result) })
       .where('id', '=', id).where('status', '=', onlyStatus)
-      .executeTakeFirst();
-    return Number(res.numUpdatedRows) === 1;
+      .returning(runColumns).executeTakeFirst();
   }
 
   async requestCancel(tenantId: string, id: string, trx: Db = this.db): Promise<RunRow | undefined> {
@@ -139,17 +140,17 @@ export class RunRepository {
       .returning(runColumns).executeTakeFirst();
   }
 
-  /** Running runs whose worker stopped sending heartbeats. */
-  stale(olderThan: Date, trx: Db = this.db): Promise<RunRow[]> {
+  /** Running runs whose worker stopped sending heartbeats; the database's clock on both sides, so hosts' clock skew does not matter. */
+  stale(seconds: number, trx: Db = this.db): Promise<RunRow[]> {
     return trx.selectFrom('runs').select(runColumns)
-      .where('status', '=', 'running').where('heartbeat_at', '<', olderThan).execute();
+      .where('status', '=', 'running').where('heartbeat_at', '<', sql<Date>`now() - make_interval(secs => ${seconds})`).execute();
   }
 
-  /** Run ids that are still active, to tell the reaper which sandboxes to keep. */
-  async activeIds(ids: string[], trx: Db = this.db): Promise<Set<string>> {
-    if (ids.length === 0) return new Set();
-    const rows = await trx.selectFrom('runs').select('id').where('id', 'in', ids).where('status', '<>', 'finished').execute();
-    return new Set(rows.map((r) => r.id));
+  /** Status per known run id, to tell the reaper which sandboxes to keep. */
+  async statuses(ids: string[], trx: Db = this.db): Promise<Map<string, string>> {
+    if (ids.length === 0) return new Map();
+    const rows = await trx.selectFrom('runs').select(['id', 'status']).where('id', 'in', ids).execute();
+    return new Map(rows.map((r) => [r.id, r.status]));
   }
 
   queuedOlderThan(olderThan: Date, trx: Db = this.db): Promise<RunRow[]> {

@@ -11,14 +11,35 @@ import { healthRoutes, type ReadinessProbe } from './routes/health.routes.js';
 import { planRoutes } from './routes/plans.routes.js';
 import { runRoutes } from './routes/runs.routes.js';
 import { ErrorBody, Plan, Run } from './schemas.js';
+import { evidenceRoutes } from './routes/evidence.routes.js';
+import { tokenRoutes } from './routes/tokens.routes.js';
+import type { Kysely } from 'kysely';
+import type { DB } from '../../db/schema.js';
+import type { LedgerService } from '../evidence/ledger.service.js';
+import type { ReviewService } from '../evidence/review.service.js';
+import type { TokenService } from '../auth/token.service.js';
+import type { Container } from '../container.js';
+import type { Config } from '../config.js';
 
 export interface AppDeps {
   log: Logger;
+  db: Kysely<DB>;
   plans: PlanService;
   runs: RunService;
+  ledger: LedgerService;
+  reviews: ReviewService;
+  tokens: TokenService;
   readiness: ReadinessProbe[];
   bootstrapToken?: string;
   version?: string;
+}
+
+/** The app's dependencies from the wired container. */
+export function appDeps(c: Container, roles: Config['roles'], version?: string): AppDeps {
+  return {
+    log: c.log, db: c.db, plans: c.plans, runs: c.runs, ledger: c.ledger, reviews: c.reviews, tokens: c.tokens,
+    readiness: c.readiness(roles), bootstrapToken: c.config.auth.bootstrapToken, version,
+  };
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -28,6 +49,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // many clients send a JSON content type with an empty body on bodyless POSTs (cancel, runs): accept that
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      const err = new Error('body is not valid JSON') as Error & { statusCode: number };
+      err.statusCode = 400;
+      done(err, undefined);
+    }
+  });
   app.addSchema(ErrorBody);
   app.addSchema(Run);
   app.addSchema(Plan);
@@ -44,10 +77,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (json.$id as string) ?? `def-${i}` },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: false } });
   app.addHook('onRoute', (route) => {
     if (route.url.startsWith('/docs')) route.config = { ...(route.config as object), public: true };
   });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: false } });
 
   // one error handler: domain errors map to their status, validation to 400 with details, the rest to 500 without internals
   app.setErrorHandler((err: FastifyError | DomainError, req, reply) => {
@@ -70,10 +103,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'NotFound', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
-  await app.register(authPlugin, { bootstrapToken: deps.bootstrapToken });
+  await app.register(authPlugin, { bootstrapToken: deps.bootstrapToken, tokens: deps.tokens });
   await app.register(healthRoutes, { probes: deps.readiness });
   await app.register(planRoutes, { prefix: '/api/v1', plans: deps.plans, runs: deps.runs });
   await app.register(runRoutes, { prefix: '/api/v1', runs: deps.runs });
+  await app.register(evidenceRoutes, { prefix: '/api/v1', db: deps.db, ledger: deps.ledger, reviews: deps.reviews });
+  await app.register(tokenRoutes, { prefix: '/api/v1', tokens: deps.tokens });
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
   return app as unknown as FastifyInstance;
 }

@@ -2,6 +2,16 @@ import { createHash } from 'node:crypto';
 import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import { ExpectError, parseExpect } from './expect.js';
 import { canonicalJson } from '../util/canonical-json.js';
+import { CronExpressionParser } from 'cron-parser';
+
+function validCron(expr: string): boolean {
+  try {
+    CronExpressionParser.parse(expr);
+    return true;
+  } catch {
+    return false;
+  }
+}
 import { byLine, keysOf, lineOf, openMap, resolve, suggest, type Ctx, type Obj } from './plan.reader.js';
 import type { PlanCheck, PlanIssue, ProtectionNeed, RestorePlan } from './plan.types.js';
 
@@ -150,8 +160,37 @@ function parseSource(top: Obj): RestorePlan['source'] | undefined {
   };
 }
 
+/** Deepest nesting of flow collections ([ and {) outside quotes; a plan needs fewer than ten. */
+function flowDepth(text: string): { depth: number; line: number } {
+  let depth = 0;
+  let max = 0;
+  let line = 1;
+  let maxLine = 1;
+  let quote: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (ch === '\n') line++;
+    if (quote) {
+      if (ch === quote && text[i - 1] !== '\\') quote = undefined;
+    } else if (ch === '"' || ch === "'") quote = ch;
+    else if (ch === '#' && (i === 0 || /\s/.test(text[i - 1]!))) {
+      while (i + 1 < text.length && text[i + 1] !== '\n') i++;
+    } else if (ch === '[' || ch === '{') {
+      depth++;
+      if (depth > max) [max, maxLine] = [depth, line];
+    } else if (ch === ']' || ch === '}') depth = Math.max(0, depth - 1);
+  }
+  return { depth: max, line: maxLine };
+}
+
+const MAX_DEPTH = 32;
+
 // JSON is YAML: one parser serves both content types, so positions are reported the same way.
 export function parsePlanText(text: string, _opts: { file?: string; contentType?: 'yaml' | 'json' } = {}): ParsePlanResult {
+  // deeply nested input can exhaust the YAML parser's memory and abort the whole process: refuse it first
+  const nesting = flowDepth(text);
+  if (nesting.depth > MAX_DEPTH) return { issues: [{ path: '', line: nesting.line, message: `nested more than ${MAX_DEPTH} levels deep; a plan is not` }] };
+  if (text.length > 256 * 1024) return { issues: [{ path: '', line: 1, message: 'a plan is at most 256 KiB' }] };
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, keepSourceTokens: true, uniqueKeys: false, prettyErrors: false });
   const ctx: Ctx = { doc, lc, issues: [] };
@@ -180,8 +219,8 @@ export function parsePlanText(text: string, _opts: { file?: string; contentType?
 
   const cad = top.obj('cadence', ['schedule', 'timezone', 'requiredEvery', 'grace']);
   const schedule = cad?.str('schedule');
-  if (schedule !== undefined && !/^\S+(\s+\S+){4}$/.test(schedule.trim())) {
-    cad!.issue('schedule', `"schedule" must be a cron expression with 5 fields (minute hour day month weekday), e.g. "0 2 * * *"`);
+  if (schedule !== undefined && (!/^\S+(\s+\S+){4}$/.test(schedule.trim()) || !validCron(schedule.trim()))) {
+    cad!.issue('schedule', `"schedule" must be a valid cron expression with 5 fields (minute hour day month weekday), e.g. "0 2 * * *"`);
   }
   const cadTz = cad?.timezone('timezone');
   const requiredEvery = cad?.duration('requiredEvery');
@@ -202,6 +241,8 @@ export function parsePlanText(text: string, _opts: { file?: string; contentType?
   const cpus = sb?.num('cpus', { gt: 0, max: 256 });
   const pids = sb?.num('pids', { int: true, min: 1 });
   const timeout = sb?.duration('timeout');
+  // beyond a day a sandbox is a leak, not a test (and Node timers overflow past 24.8 days)
+  if (timeout && timeout.seconds > 86_400) sb!.issue('timeout', '"timeout" is at most 24h');
 
   const checks: PlanCheck[] = [];
   const names = new Map<string, string>();

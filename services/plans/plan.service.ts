@@ -1,6 +1,6 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { DB, PlanRow } from '../../db/schema.js';
 import { PlanRepository } from '../../db/repositories/plan.repository.js';
@@ -57,6 +57,8 @@ export class PlanService {
       throw new Invalid('plan id in the body differs from the id in the URL', [{ path: 'id', line: undefined, message: `is "${parsed.plan.id}", URL says "${id}"` }]);
     }
     return this.db.transaction().execute(async (trx) => {
+      // serialises concurrent PUTs of the same (possibly new) plan id
+      await sql`select pg_advisory_xact_lock(hashtextextended(${`ernstfall-plan:${tenantId}:${id}`}, 0))`.execute(trx);
       const existing = await this.repo.getForUpdate(tenantId, id, trx);
       if (existing?.origin === 'file') {
         throw new Conflict(`plan ${id} is defined by the file ${existing.source_file} and is read-only over the API; change the file instead`, { sourceFile: existing.source_file });
@@ -96,6 +98,7 @@ export class PlanService {
         continue;
       }
       await this.db.transaction().execute(async (trx) => {
+        await sql`select pg_advisory_xact_lock(hashtextextended(${`ernstfall-plan:${tenantId}:${parsed.plan.id}`}, 0))`.execute(trx);
         const existing = await this.repo.getForUpdate(tenantId, parsed.plan.id, trx);
         if (existing && existing.origin === 'file' && existing.source_file !== rel) {
           throw new Conflict(`plan ${parsed.plan.id} is defined twice: ${existing.source_file} and ${rel}`);
@@ -119,8 +122,11 @@ async function listPlanFiles(dir: string, depth = 0): Promise<string[]> {
   }
   const out: string[] = [];
   for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    if (e.isDirectory() && depth === 0) out.push(...(await listPlanFiles(join(dir, e.name), 1)));
-    else if (e.isFile() && /\.ya?ml$/.test(e.name)) out.push(join(dir, e.name));
+    if (e.name.startsWith('.')) continue; // e.g. Kubernetes' ..data folders
+    // stat follows symlinks (ConfigMap mounts are all symlinks)
+    const st = await stat(join(dir, e.name)).catch(() => undefined);
+    if (st?.isDirectory() && depth === 0) out.push(...(await listPlanFiles(join(dir, e.name), 1)));
+    else if (st?.isFile() && /\.ya?ml$/.test(e.name)) out.push(join(dir, e.name));
   }
   return out;
 }

@@ -7,6 +7,7 @@ import { RunRepository } from '../../db/repositories/run.repository.js';
 import type { RunQueue } from '../../workers/queue.js';
 import { Conflict, Invalid, NotFound } from '../errors.js';
 import { decodeCursor, encodeCursor } from './run.view.js';
+import type { RunFinisher } from './run-finisher.js';
 
 const UNIQUE_VIOLATION = '23505';
 
@@ -23,7 +24,7 @@ export interface ListRunsQuery {
 export class RunService {
   readonly runs: RunRepository;
   private readonly plans: PlanRepository;
-  constructor(private readonly db: Kysely<DB>, private readonly queue: RunQueue, private readonly log: Logger) {
+  constructor(private readonly db: Kysely<DB>, private readonly queue: RunQueue, private readonly finisher: RunFinisher, private readonly log: Logger) {
     this.runs = new RunRepository(db);
     this.plans = new PlanRepository(db);
   }
@@ -56,7 +57,7 @@ export class RunService {
   }
 
   async get(tenantId: string, id: string): Promise<RunRow> {
-    const row = /^[0-9a-f-]{36}$/i.test(id) ? await this.runs.get(tenantId, id) : undefined;
+    const row = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id) ? await this.runs.get(tenantId, id) : undefined;
     if (!row) throw new NotFound(`run ${id}`);
     return row;
   }
@@ -84,7 +85,7 @@ export class RunService {
     await this.runs.requestCancel(tenantId, id);
     if (run.status === 'queued') {
       await this.queue.removeQueued(id);
-      await this.runs.finishUnclaimed(id, { verdict: 'cancelled', findings: [] }, 'queued');
+      await this.finisher.finishUnclaimed(id, { verdict: 'cancelled', findings: [] }, 'queued');
     }
     return (await this.runs.get(tenantId, id))!;
   }

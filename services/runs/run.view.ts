@@ -31,9 +31,12 @@ export function encodeCursor(r: Pick<RunRow, 'queued_at' | 'id'>): string {
   return Buffer.from(`${r.queued_at.toISOString()}|${r.id}`).toString('base64url');
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 export function decodeCursor(c: string): { queuedAt: Date; id: string } | undefined {
   const [ts, id] = Buffer.from(c, 'base64url').toString('utf8').split('|');
   const queuedAt = new Date(ts ?? '');
-  if (!id || Number.isNaN(queuedAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) return undefined;
+  const year = queuedAt.getUTCFullYear();
+  if (!id || Number.isNaN(queuedAt.getTime()) || year < 2000 || year > 9999 || !UUID.test(id)) return undefined;
   return { queuedAt, id };
 }

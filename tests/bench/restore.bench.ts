@@ -26,7 +26,7 @@ import pg from 'pg';
 import { loadConfig, loadEnvFile, repoRoot } from '../../services/config.js';
 import { createLogger } from '../../services/logger.js';
 import { createContainer } from '../../services/container.js';
-import { buildApp } from '../../services/api/app.js';
+import { appDeps, buildApp } from '../../services/api/app.js';
 import { startWorker } from '../../workers/main.js';
 import { LABELS } from '../../workers/sandbox/docker.js';
 import { migrate, roleFromUrl } from '../../db/migrate.js';
@@ -308,7 +308,7 @@ async function writeBenchmarks(section: string): Promise<string> {
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
-  loadEnvFile();
+  loadEnvFile(process.env, { owner: true });
   const ownerUrl = process.env.DATABASE_OWNER_URL;
   const appUrl = process.env.DATABASE_URL;
   const roots = (process.env.ERNSTFALL_BACKUP_ROOTS ?? '').split(':').filter(Boolean);
@@ -355,8 +355,9 @@ async function main(): Promise<number> {
     if (!config.auth.bootstrapToken) throw new BenchError('no bootstrap token (ERNSTFALL_BOOTSTRAP_TOKEN_FILE); run npm run setup');
     const log = createLogger(config.logLevel);
     const c = createContainer(config, log, { queuePrefix: prefix });
-    const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix });
-    const app = await buildApp({ log, plans: c.plans, runs: c.runs, readiness: c.readiness(['api', 'worker']), bootstrapToken: config.auth.bootstrapToken });
+    await c.ledger.init();
+    const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix, finisher: c.finisher, ledger: c.ledger });
+    const app = await buildApp(appDeps(c, ['api', 'worker']));
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
     cleanup = async () => {
       await app.close().catch(() => undefined);

@@ -1,4 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initSigningKey } from '../../services/evidence/signing-key.js';
 import { loadConfig, loadEnvFile, type Config } from '../../services/config.js';
 
 export const TEST_TOKEN = 'test-token-0123456789abcdef';
@@ -6,6 +10,9 @@ export const TEST_TOKEN = 'test-token-0123456789abcdef';
 /** A config for tests: its own database, instance label and backup root; pulling is off. */
 export function testConfig(over: { databaseUrl: string; backupRoot: string; env?: Record<string, string> }): Config {
   loadEnvFile();
+  // each test file signs with a key of its own and anchors checkpoints in its own folder
+  const evidenceDir = mkdtempSync(join(tmpdir(), 'ef-evidence-'));
+  initSigningKey(join(evidenceDir, 'signing-key.pem'));
   return loadConfig({
     ...process.env,
     DATABASE_URL: over.databaseUrl,
@@ -18,6 +25,9 @@ export function testConfig(over: { databaseUrl: string; backupRoot: string; env?
     ERNSTFALL_SETTLE_SECONDS: '0',
     ERNSTFALL_PLANS_DIR: '/nonexistent',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ERNSTFALL_SIGNING_KEY_FILE: join(evidenceDir, 'signing-key.pem'),
+    ERNSTFALL_TRUSTED_KEYS_DIR: join(evidenceDir, 'keys'),
+    ERNSTFALL_CHECKPOINT_DIR: join(evidenceDir, 'checkpoints'),
     ...over.env,
   });
 }

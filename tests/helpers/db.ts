@@ -22,13 +22,14 @@ function withDb(url: string, name: string): string {
 }
 
 export async function createTestDatabase(): Promise<TestDatabase> {
-  loadEnvFile();
+  loadEnvFile(process.env, { owner: true });
   const ownerUrl = process.env.DATABASE_OWNER_URL!;
   const appUrl = process.env.DATABASE_URL!;
-  const name = `ernstfall_test_${randomBytes(4).toString('hex')}`;
+  const run = process.env.ERNSTFALL_TEST_RUN ?? String(process.ppid);
+  const name = `ernstfall_test_${run}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: ownerUrl });
   await admin.connect();
-  await admin.query(`create database ${name} template ernstfall_test_template`);
+  await admin.query(`create database ${name} template ${process.env.ERNSTFALL_TEST_TEMPLATE ?? `ernstfall_test_${run}_tpl`}`);
   await admin.end();
   const db = createDb(withDb(appUrl, name), 5);
   return {

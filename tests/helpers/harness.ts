@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../services/config.js';
 import { createLogger } from '../../services/logger.js';
 import { createContainer, type Container } from '../../services/container.js';
-import { buildApp } from '../../services/api/app.js';
+import { appDeps, buildApp } from '../../services/api/app.js';
 import { startWorker, type RunningWorker } from '../../workers/main.js';
 import { LABELS } from '../../workers/sandbox/docker.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
@@ -36,8 +36,9 @@ export async function startHarness(opts: { worker?: boolean; env?: Record<string
   const log = createLogger(config.logLevel, 'ernstfall', opts.logSink);
   const prefix = uniquePrefix();
   const c = createContainer(config, log, { queuePrefix: prefix });
-  const app = await buildApp({ log, plans: c.plans, runs: c.runs, readiness: c.readiness(['api', 'worker']), bootstrapToken: config.auth.bootstrapToken });
-  const worker = opts.worker === false ? undefined : await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix });
+  await c.ledger.init();
+  const app = await buildApp(appDeps(c, ['api', 'worker']));
+  const worker = opts.worker === false ? undefined : await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix, finisher: c.finisher, ledger: c.ledger });
 
   const h: Harness = {
     config, tdb, c, app, worker, backupRoot, prefix,

@@ -25,6 +25,34 @@ describe('auth and health', () => {
     expect(wrong.statusCode).toBe(401);
   });
 
+  it('cannot be fooled by a percent-encoded path: every non-public route needs the token', async () => {
+    for (const url of ['/%61pi/v1/plans', '/api/v1/%70lans', '/API/v1/plans']) {
+      const res = await h.app.inject({ method: 'GET', url });
+      expect([401, 404]).toContain(res.statusCode);
+      expect(res.statusCode).not.toBe(200);
+    }
+    const post = await h.app.inject({ method: 'POST', url: '/%61pi/v1/plans/x/runs' });
+    expect(post.statusCode).toBe(401);
+  });
+
+  it('accepts an empty JSON body on bodyless POSTs and refuses broken JSON with 400', async () => {
+    await h.putPlan(pgPlan('empty-body', 'e.dump'));
+    const res = await h.app.inject({ method: 'POST', url: '/api/v1/plans/empty-body/runs', headers: { authorization: `Bearer ${(await import('../helpers/config.js')).TEST_TOKEN}`, 'content-type': 'application/json' }, payload: '' });
+    expect(res.statusCode).toBe(202);
+    const bad = await h.app.inject({ method: 'POST', url: `/api/v1/runs/${JSON.parse(res.body).id}/cancel`, headers: { authorization: `Bearer ${(await import('../helpers/config.js')).TEST_TOKEN}`, 'content-type': 'application/json' }, payload: '{nope' });
+    expect(bad.statusCode).toBe(400);
+    const cancel = await h.app.inject({ method: 'POST', url: `/api/v1/runs/${JSON.parse(res.body).id}/cancel`, headers: { authorization: `Bearer ${(await import('../helpers/config.js')).TEST_TOKEN}`, 'content-type': 'application/json' }, payload: '' });
+    expect(cancel.statusCode).toBe(202);
+  });
+
+  it('refuses deeply nested plan bodies with 400 and stays alive', async () => {
+    for (let i = 0; i < 3; i++) {
+      const res = await h.request('PUT', '/api/v1/plans/deep', '['.repeat(2000) + ']'.repeat(2000));
+      expect(res.status).toBe(400);
+    }
+    expect((await h.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+  });
+
   it('answers /healthz and /readyz without a token, naming each dependency', async () => {
     expect((await h.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
     const ready = await h.app.inject({ method: 'GET', url: '/readyz' });
@@ -33,11 +61,11 @@ describe('auth and health', () => {
   });
 
   it('answers /readyz with 503 naming the failing dependency', async () => {
-    const { buildApp } = await import('../../services/api/app.js');
+    const { buildApp, appDeps } = await import('../../services/api/app.js');
     const { createDocker } = await import('../../workers/sandbox/docker.js');
     const broken = createDocker('unix:///nonexistent/docker.sock');
     const app = await buildApp({
-      log: h.c.log, plans: h.c.plans, runs: h.c.runs, bootstrapToken: 'x'.repeat(20),
+      ...appDeps(h.c, ['api']),
       readiness: [...h.c.readiness(['api']), { name: 'docker', check: () => broken.ping() }],
     });
     const res = await app.inject({ method: 'GET', url: '/readyz' });
@@ -177,6 +205,8 @@ describe('runs over the API', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.details.length).toBeGreaterThanOrEqual(1);
     expect((await h.request('GET', '/api/v1/runs?cursor=garbage')).status).toBe(400);
+    const hyphens = Buffer.from(`2026-01-01T00:00:00.000Z|${'-'.repeat(36)}`).toString('base64url');
+    expect((await h.request('GET', `/api/v1/runs?cursor=${hyphens}`)).status).toBe(400);
   });
 
   it('pages through runs with a cursor, newest first, and filters by plan and verdict', async () => {
@@ -212,17 +242,6 @@ describe('runs over the API', () => {
       status: 'finished', verdict: 'failed', trigger: 'api', triggered_by: 'test', queued_at: new Date(Date.UTC(2026, 0, 20)), finished_at: new Date(Date.UTC(2026, 0, 20, 1)),
     }).execute();
     expect((await h.request('GET', '/api/v1/plans/page-plan')).body.status).toBe('failing');
-  });
-
-  it('gives a finished run\'s evidence as canonical JSON with its SHA-256, and 409 for an unfinished one', async () => {
-    const { createHash } = await import('node:crypto');
-    const ev = await h.request('GET', '/api/v1/runs/00000000-0000-4000-8000-000000000003/evidence');
-    expect(ev.status).toBe(200);
-    expect(ev.body.sha256).toBe(createHash('sha256').update(ev.body.canonical).digest('hex'));
-    expect(JSON.parse(ev.body.canonical)).toMatchObject({ id: '00000000-0000-4000-8000-000000000003', verdict: 'failed' });
-    await h.putPlan(pgPlan('ev-plan', 'e.dump'));
-    const queued = await h.request('POST', '/api/v1/plans/ev-plan/runs');
-    expect((await h.request('GET', `/api/v1/runs/${queued.body.id}/evidence`)).status).toBe(409);
   });
 
   it('never shows another tenant\'s plans or runs: 404, not 403', async () => {

@@ -44,6 +44,13 @@ describe('runChecks', () => {
     expect(JSON.stringify(r)).not.toContain(secret);
   });
 
+  it('a failing canary query never echoes its error (which could quote the value)', async () => {
+    const r = await runChecks([{ kind: 'canary', name: 'c', sql: 'select token::int from t', equals: 'geheim' }],
+      answers({ 'select token::int from t': new Error('invalid input syntax for type integer: "geheim-123"') }));
+    expect(r[0]).toMatchObject({ status: 'error', message: 'Abfrage fehlgeschlagen' });
+    expect(JSON.stringify(r)).not.toContain('geheim-123');
+  });
+
   it('maxDropVsLastGood fails a drop beyond the limit and passes within it', async () => {
     const check: PlanCheck = { kind: 'tableRows', name: 'rows', table: 't', min: 1, maxDropPercent: 5 };
     const last = lastGoodCounts([{ kind: 'tableRows', name: 'rows', status: 'passed', actual: '1000' }]);

@@ -64,7 +64,9 @@ async function runOne(check: PlanCheck, query: QueryFn, lastGood: LastGood): Pro
     : check.sql;
   const r = await query(sql);
   if (!r.ok) {
-    return { ...base, status: 'error', actual: null, message: `Abfrage fehlgeschlagen: ${r.error}` };
+    // a canary query's error could quote the secret value itself: say only that it failed
+    const message = check.kind === 'canary' ? 'Abfrage fehlgeschlagen' : `Abfrage fehlgeschlagen: ${r.error}`;
+    return { ...base, status: 'error', actual: null, message };
   }
   switch (check.kind) {
     case 'sql': {

@@ -1,11 +1,12 @@
 import Docker from 'dockerode';
 
 export function createDocker(dockerHost?: string): Docker {
-  // dockerode reads DOCKER_HOST itself; passing nothing keeps its defaults (unix socket).
   if (!dockerHost) return new Docker();
   const u = new URL(dockerHost);
   if (u.protocol === 'unix:') return new Docker({ socketPath: u.pathname });
-  return new Docker({ host: u.hostname, port: Number(u.port || 2375), protocol: u.protocol === 'https:' ? 'https' : 'http' });
+  // tcp:// and ssh://: docker-modem reads DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH itself, so TLS is kept
+  if (process.env.DOCKER_HOST !== dockerHost) process.env.DOCKER_HOST = dockerHost;
+  return new Docker();
 }
 
 /** A backup on this host's disk can be bind-mounted only when the engine runs here too. */

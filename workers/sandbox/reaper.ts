@@ -6,10 +6,13 @@ import { LABELS } from './docker.js';
  * Removes this instance's sandboxes whose run is no longer active. Scoped by
  * the instance label, so one installation never touches another's sandboxes.
  */
+/** A sandbox whose run this database does not know is left alone this long (it may belong to another installation). */
+const UNKNOWN_GRACE_SECONDS = 24 * 3600;
+
 export async function reapSandboxes(
   docker: Docker,
   instance: string,
-  isActive: (runIds: string[]) => Promise<Set<string>>,
+  runStatus: (runIds: string[]) => Promise<Map<string, string>>,
   log: Logger,
 ): Promise<string[]> {
   const containers = await docker.listContainers({
@@ -17,11 +20,14 @@ export async function reapSandboxes(
     filters: { label: [`${LABELS.role}=sandbox`, `${LABELS.instance}=${instance}`] },
   });
   if (containers.length === 0) return [];
-  const active = await isActive(containers.map((c) => c.Labels[LABELS.runId] ?? '').filter(Boolean));
+  const status = await runStatus(containers.map((c) => c.Labels[LABELS.runId] ?? '').filter((id) => /^[0-9a-f-]{36}$/.test(id)));
   const removed: string[] = [];
+  const now = Date.now() / 1000;
   for (const c of containers) {
     const runId = c.Labels[LABELS.runId];
-    if (runId && active.has(runId)) continue;
+    const s = runId ? status.get(runId) : undefined;
+    if (s !== undefined && s !== 'finished') continue;
+    if (s === undefined && now - c.Created < UNKNOWN_GRACE_SECONDS) continue;
     try {
       await docker.getContainer(c.Id).remove({ force: true, v: true });
       removed.push(c.Id);

@@ -205,7 +205,8 @@ export async function provisionSandbox(docker: Docker, spec: SandboxSpec, imageI
       NanoCpus: Math.round(spec.cpus * 1e9),
       PidsLimit: spec.pids,
       ShmSize: 256 * 1024 * 1024,
-      Binds: spec.transfer === 'bind' ? [`${spec.backupPath}:${mountPoint}:ro`] : [],
+      // Mounts, not Binds: a path with ':' (e.g. a timestamp in the file name) would break the Binds syntax
+      Mounts: spec.transfer === 'bind' ? [{ Type: 'bind', Source: spec.backupPath, Target: mountPoint, ReadOnly: true }] : [],
       RestartPolicy: { Name: 'no' },
       LogConfig: { Type: 'json-file', Config: { 'max-size': '1m' } },
     },
@@ -214,8 +215,13 @@ export async function provisionSandbox(docker: Docker, spec: SandboxSpec, imageI
   try {
     if (spec.transfer === 'copy') {
       // tar streams the backup from disk; it is never held in memory
-      const tar = spawn('tar', ['-C', dirname(spec.backupPath), '-cf', '-', name], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const tar = spawn('tar', ['-C', dirname(spec.backupPath), '-cf', '-', name], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let tarErr = '';
+      tar.stderr.on('data', (d: Buffer) => { tarErr += d.toString().slice(0, 500); });
+      const tarDone = new Promise<number | null>((resolve) => tar.on('close', resolve));
       await container.putArchive(tar.stdout, { path: COPY_DIR });
+      const code = await tarDone;
+      if (code !== 0) throw new SandboxError(`copying the backup into the sandbox failed (tar exit ${code}): ${tarErr.trim()}`);
       await container.start();
     } else {
       await container.start();

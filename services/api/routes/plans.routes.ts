@@ -7,12 +7,14 @@ import { planStatus } from '../../runs/plan-status.js';
 import type { PlanRow } from '../../../db/schema.js';
 import type { RestorePlan } from '../../plans/plan.types.js';
 import { PlanIdParams } from '../schemas.js';
+import { requireRole } from '../plugins/auth.js';
 
 const errorRef = { $ref: 'Error#' };
 
 export async function planRoutes(base: FastifyInstance, opts: { plans: PlanService; runs: RunService }) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   // plans arrive as text so that YAML and JSON errors can name their line
+  app.removeContentTypeParser('application/json'); // only inside this plugin: plan bodies stay text
   for (const type of ['application/yaml', 'application/x-yaml', 'text/yaml', 'application/json']) {
     app.addContentTypeParser(type, { parseAs: 'string' }, (_req, body, done) => done(null, body));
   }
@@ -41,6 +43,7 @@ export async function planRoutes(base: FastifyInstance, opts: { plans: PlanServi
   }, async (req) => view(req.principal!.tenantId, await opts.plans.get(req.principal!.tenantId, req.params.id)));
 
   app.put('/plans/:id', {
+    preHandler: requireRole('operator'),
     schema: {
       tags: ['plans'],
       summary: 'Create or change a plan (JSON or application/yaml); plans from files are read-only (409)',
@@ -57,6 +60,7 @@ export async function planRoutes(base: FastifyInstance, opts: { plans: PlanServi
   });
 
   app.post('/plans/:id/runs', {
+    preHandler: requireRole('operator'),
     schema: {
       tags: ['runs'], summary: 'Start a restore test now (202, Location of the run)', params: PlanIdParams,
       response: { 202: Type.Object({ id: Type.String(), status: Type.String() }), 404: errorRef, 409: errorRef },

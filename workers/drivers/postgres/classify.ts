@@ -107,7 +107,8 @@ function summarise(lines: string[]): string {
   return shown.join(' | ') + (rest > 0 ? ` (+${rest} more)` : '');
 }
 
-function clean(line: string): string {
+/** One tool or SQL error line without row data: values quoted in data-type errors are cut out. */
+export function clean(line: string): string {
   const s = line
     .replace(/^pg_restore: error: (could not execute query: )?/, '')
     .replace(/^psql:.*?:(\d+): /, 'line $1: ')

@@ -9,7 +9,13 @@ import { spawn } from 'node:child_process';
 import { finished } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 
-export interface PlainScan { complete: boolean; roles: string[]; extensions: string[]; decompressError?: string; bytesUncompressed: number }
+export interface PlainScan {
+  complete: boolean; roles: string[]; extensions: string[]; decompressError?: string; bytesUncompressed: number;
+  /** `pg_dump --create`: the database the dump creates and connects to itself. */
+  createsDatabase?: string;
+  /** pg_dumpall output (several databases, roles): not a single-database dump. */
+  cluster: boolean;
+}
 
 export interface PlainScanner { write(chunk: Buffer): Promise<void>; end(): Promise<PlainScan> }
 
@@ -85,6 +91,8 @@ class LineScanner {
   private bytes = 0;
   private roles = new Set<string>();
   private extensions = new Set<string>();
+  private createsDatabase?: string;
+  private cluster = false;
 
   feed(chunk: Buffer): void {
     this.bytes += chunk.length;
@@ -125,7 +133,12 @@ class LineScanner {
     const text = raw.toString('utf8', 0, Math.min(len, MAX_LINE));
     if (first === 0x2d) {
       if (COMPLETE_RE.test(text)) { this.sawComplete = true; this.linesAfterComplete = 0; }
+      if (text.startsWith('-- PostgreSQL database cluster dump')) this.cluster = true;
       return;
+    }
+    if (first === 0x43 && this.createsDatabase === undefined && text.startsWith('CREATE DATABASE ')) {
+      const t = tokenize(text);
+      if (t[2]) this.createsDatabase = t[2].v;
     }
     if (first === 0x43 && text.startsWith('COPY ') && text.endsWith(' FROM stdin;')) { this.inCopy = true; return; }
     this.statement(text);
@@ -190,6 +203,8 @@ class LineScanner {
       complete,
       roles: [...this.roles].sort(),
       extensions: [...this.extensions].sort(),
+      cluster: this.cluster,
+      ...(this.createsDatabase !== undefined && !this.cluster ? { createsDatabase: this.createsDatabase } : {}),
       ...(decompressError ? { decompressError } : {}),
       bytesUncompressed: this.bytes,
     };

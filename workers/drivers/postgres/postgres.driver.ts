@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import { finding, type Finding } from '../../../services/findings.js';
 import type { Sandbox } from '../../sandbox/sandbox.js';
 import type { QueryFn } from '../../checks/checks.js';
-import { classifyRestoreOutput, type ToolOutcome } from './classify.js';
+import { classifyRestoreOutput, clean, type ToolOutcome } from './classify.js';
 import type { DumpInfo } from './dump-format.js';
 import type { PlainScan } from './plain-scan.js';
 
@@ -21,6 +21,10 @@ export interface RestoreOutcome {
   tool?: { name: string; exitCode: number | null; stderrLines: number };
   tables?: number;
   nonEmptyTables?: number;
+  /** The restore tool's stderr (capped): kept as a prunable evidence attachment, never in findings. */
+  log?: string;
+  /** The database the data is in (the plan's, or the one a --create dump made). */
+  database?: string;
 }
 
 const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
@@ -35,7 +39,8 @@ export function sandboxQuery(sandbox: Sandbox, database: string): QueryFn {
     if (r.exitCode !== 0) {
       // first ERROR line only: DETAIL/CONTEXT lines can quote row data
       const line = r.stderr.split('\n').find((l) => l.includes('ERROR:')) ?? r.stderr.split('\n')[0] ?? '';
-      return { ok: false, error: line.replace(/^.*?ERROR:\s*/, '').slice(0, 200) || `psql exit ${r.exitCode}` };
+      // cleaned: error messages can quote row data (e.g. invalid input syntax … "<value>")
+      return { ok: false, error: clean(line.replace(/^.*?ERROR:\s*/, '')).slice(0, 200) || `psql exit ${r.exitCode}` };
     }
     const first = r.stdout.split('\n')[0];
     if (first === undefined || r.stdout === '') return { ok: true, value: null };
@@ -85,13 +90,16 @@ function restoreCommand(info: DumpInfo, path: string, database: string, jobs: nu
     case 'tar': // pg_restore cannot restore a tar archive in parallel
       return { tool: 'pg_restore', cmd: ['pg_restore', '-F', 't', ...common, path] };
     case 'plain':
-      return { tool: 'psql', cmd: ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-o', '/dev/null', '-d', database, '-f', path] };
     case 'plain-gzip':
     case 'plain-zstd': {
-      const dec = info.format === 'plain-gzip' ? 'gzip -dc' : 'zstd -dcq';
+      // root only reads (and decompresses) the file; psql runs as postgres, so a dump's \! meta-commands
+      // cannot touch the sandbox's programs that the checks rely on
+      const dec = info.format === 'plain-gzip' ? 'gzip -dc' : info.format === 'plain-zstd' ? 'zstd -dcq' : 'cat';
       return {
         tool: 'psql',
-        cmd: ['bash', '-o', 'pipefail', '-c', `${dec} "$1" | psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -d "$2" -f -`, 'restore', path, database],
+        cmd: ['bash', '-o', 'pipefail', '-c',
+          `${dec} "$1" | setpriv --reuid=postgres --regid=postgres --clear-groups psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -d "$2" -f -`,
+          'restore', path, database],
       };
     }
     default:
@@ -116,9 +124,16 @@ async function countTables(sandbox: Sandbox, database: string): Promise<{ tables
 
 /** Restores the dump with PostgreSQL's own tools and classifies what they said. */
 export async function restorePostgres(input: RestoreInput): Promise<RestoreOutcome> {
-  const { sandbox, info, database } = input;
+  const { sandbox, info } = input;
+  let database = input.database;
   const findings: Finding[] = [];
-  if (database !== 'postgres') {
+  if (input.plainScan?.cluster) {
+    return { restored: false, findings: [finding('DUMP_UNSUPPORTED', 'this is pg_dumpall output (a whole cluster with roles); restore tests need a single-database dump (pg_dump)')] };
+  }
+  // pg_dump --create: the dump creates its database and connects to it; psql starts in `postgres` and the checks run in that database
+  const created = input.plainScan?.createsDatabase;
+  if (created !== undefined) database = created;
+  if (database !== 'postgres' && created === undefined) {
     const r = await psqlAdmin(sandbox, `create database ${ident(database)}`);
     if (r.exitCode !== 0) {
       return { restored: false, findings: [finding('SANDBOX_FAILED', `could not create database ${database} in the sandbox`)] };
@@ -159,7 +174,7 @@ export async function restorePostgres(input: RestoreInput): Promise<RestoreOutco
     }
   }
 
-  const { tool, cmd } = restoreCommand(info, path, database, input.jobs, listFile);
+  const { tool, cmd } = restoreCommand(info, path, created !== undefined ? 'postgres' : database, input.jobs, listFile);
   const r = await sandbox.exec(cmd);
   const classified = classifyRestoreOutput(
     { tool, exitCode: r.exitCode, stderr: r.stderr },
@@ -167,8 +182,9 @@ export async function restorePostgres(input: RestoreInput): Promise<RestoreOutco
   );
   findings.push(...classified);
   const toolInfo = { name: tool, exitCode: r.exitCode, stderrLines: r.stderr.split('\n').filter(Boolean).length };
+  const log = r.stderr;
   if (classified.some((f) => f.severity === 'error' || f.severity === 'failure')) {
-    return { restored: false, findings, tool: toolInfo };
+    return { restored: false, findings, tool: toolInfo, log };
   }
 
   const counts = await countTables(sandbox, database);
@@ -178,5 +194,5 @@ export async function restorePostgres(input: RestoreInput): Promise<RestoreOutco
     findings.push(finding('EMPTY_RESTORE', `the restore produced ${counts.tables} table(s), all of them empty`));
   }
   // an empty restore still gets its checks run: they document what is missing
-  return { restored: true, findings, tool: toolInfo, tables: counts.tables, nonEmptyTables: counts.nonEmpty };
+  return { restored: true, findings, tool: toolInfo, tables: counts.tables, nonEmptyTables: counts.nonEmpty, log, database };
 }

@@ -1,0 +1,86 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { DB } from '../schema.js';
+import type { LedgerRecord } from '../../services/evidence/ledger-format.js';
+
+type Db = Kysely<DB> | Transaction<DB>;
+
+export interface StoredRecord extends LedgerRecord {
+  createdAt: Date;
+  retainUntil: string;
+}
+
+const cols = ['tenant_id', 'seq', 'kind', 'subject_id', 'canonical', 'hash', 'signature', 'key_id', 'created_at', 'retain_until'] as const;
+
+function toRecord(r: { tenant_id: string; seq: number; kind: string; subject_id: string; canonical: string; hash: string; signature: string; key_id: string; created_at: Date; retain_until: string }): StoredRecord {
+  return {
+    tenantId: r.tenant_id, seq: Number(r.seq), kind: r.kind as LedgerRecord['kind'], subjectId: r.subject_id,
+    canonical: r.canonical, hash: r.hash, signature: r.signature, keyId: r.key_id, createdAt: r.created_at, retainUntil: r.retain_until,
+  };
+}
+
+export class LedgerRepository {
+  constructor(private readonly db: Kysely<DB>) {}
+
+  /** Serialises appends per tenant for the rest of the transaction. */
+  async lockTenant(trx: Transaction<DB>, tenantId: string): Promise<void> {
+    await sql`select pg_advisory_xact_lock(hashtextextended(${`ernstfall-ledger:${tenantId}`}, 0))`.execute(trx);
+  }
+
+  async head(tenantId: string, trx: Db = this.db): Promise<{ seq: number; hash: string } | undefined> {
+    const r = await trx.selectFrom('ledger_records').select(['seq', 'hash']).where('tenant_id', '=', tenantId)
+      .orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    return r ? { seq: Number(r.seq), hash: r.hash } : undefined;
+  }
+
+  async insert(rec: LedgerRecord, createdAt: Date, retainUntil: string, trx: Db): Promise<void> {
+    await trx.insertInto('ledger_records').values({
+      tenant_id: rec.tenantId, seq: rec.seq, kind: rec.kind, subject_id: rec.subjectId, canonical: rec.canonical,
+      hash: rec.hash, signature: rec.signature, key_id: rec.keyId, created_at: createdAt, retain_until: retainUntil,
+    }).execute();
+  }
+
+  async list(tenantId: string, opts: { fromSeq?: number; toSeq?: number; kind?: string; from?: Date; to?: Date } = {}, trx: Db = this.db): Promise<StoredRecord[]> {
+    let q = trx.selectFrom('ledger_records').select(cols).where('tenant_id', '=', tenantId);
+    if (opts.fromSeq !== undefined) q = q.where('seq', '>=', opts.fromSeq);
+    if (opts.toSeq !== undefined) q = q.where('seq', '<=', opts.toSeq);
+    if (opts.kind) q = q.where('kind', '=', opts.kind);
+    if (opts.from) q = q.where('created_at', '>=', opts.from);
+    if (opts.to) q = q.where('created_at', '<', opts.to);
+    return (await q.orderBy('seq').execute()).map(toRecord);
+  }
+
+  async bySubject(tenantId: string, kind: string, subjectId: string, trx: Db = this.db): Promise<StoredRecord[]> {
+    return (await trx.selectFrom('ledger_records').select(cols)
+      .where('tenant_id', '=', tenantId).where('kind', '=', kind).where('subject_id', '=', subjectId)
+      .orderBy('seq').execute()).map(toRecord);
+  }
+
+  async addAttachment(a: { tenantId: string; recordHash: string; name: string; sha256: string; content: Buffer; retainUntil: string }, trx: Db): Promise<void> {
+    await trx.insertInto('ledger_attachments').values({
+      tenant_id: a.tenantId, record_hash: a.recordHash, name: a.name, sha256: a.sha256, size_bytes: a.content.length,
+      content: a.content, retain_until: a.retainUntil,
+    }).execute();
+  }
+
+  async attachments(tenantId: string, recordHash: string, trx: Db = this.db) {
+    return trx.selectFrom('ledger_attachments').select(['name', 'sha256', 'size_bytes', 'content', 'retain_until', 'pruned_at'])
+      .where('tenant_id', '=', tenantId).where('record_hash', '=', recordHash).execute();
+  }
+
+  /** Drops the content of attachments past their retention; the record and the hash stay. */
+  async pruneAttachments(today: string, trx: Db = this.db): Promise<number> {
+    const res = await trx.updateTable('ledger_attachments').set({ content: null, pruned_at: new Date() })
+      .where('retain_until', '<', today as never).where('content', 'is not', null).executeTakeFirst();
+    return Number(res.numUpdatedRows);
+  }
+
+  async registerKey(keyId: string, pem: string, fingerprint: string): Promise<void> {
+    await this.db.insertInto('signing_keys').values({ key_id: keyId, public_key_pem: pem, fingerprint })
+      .onConflict((oc) => oc.column('key_id').doNothing()).execute();
+  }
+
+  keys(keyIds: string[]) {
+    if (keyIds.length === 0) return Promise.resolve([]);
+    return this.db.selectFrom('signing_keys').select(['key_id', 'public_key_pem', 'fingerprint']).where('key_id', 'in', keyIds).execute();
+  }
+}

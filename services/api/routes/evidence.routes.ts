@@ -1,0 +1,154 @@
+import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { verify as verifySig } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { DB } from '../../../db/schema.js';
+import type { LedgerService } from '../../evidence/ledger.service.js';
+import { stripStored } from '../../evidence/ledger.service.js';
+import { parseEnvelope } from '../../evidence/ledger-format.js';
+import { fingerprintOfKey } from '../../evidence/signing-key.js';
+import type { ReviewService } from '../../evidence/review.service.js';
+import { Conflict, Invalid, NotFound } from '../../errors.js';
+import { buildRunProtocolData } from '../../reports/run-protocol-data.js';
+import { buildAuditData } from '../../reports/audit-data.js';
+import { renderRunProtocolPdf } from '../../reports/run-protocol.pdf.js';
+import { renderAuditReportPdf } from '../../reports/audit-report.pdf.js';
+import { auditToCsv } from '../../reports/csv.js';
+import { requireRole } from '../plugins/auth.js';
+import { RunIdParams } from '../schemas.js';
+
+const errorRef = { $ref: 'Error#' };
+const Lang = Type.Optional(Type.Union([Type.Literal('de'), Type.Literal('en')], { default: 'de' }));
+const open = { additionalProperties: true } as const;
+
+export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<DB>; ledger: LedgerService; reviews: ReviewService }) {
+  const app = base.withTypeProvider<TypeBoxTypeProvider>();
+  const { db, ledger } = opts;
+
+  app.get('/runs/:id/evidence', {
+    schema: {
+      tags: ['evidence'], summary: 'The signed ledger record of a finished run, its key and whether it verifies',
+      params: RunIdParams, response: { 200: Type.Object({}, open), 404: errorRef, 409: errorRef },
+    },
+  }, async (req) => {
+    const tenantId = req.principal!.tenantId;
+    const run = await db.selectFrom('runs').select(['status']).where('tenant_id', '=', tenantId).where('id', '=', req.params.id).executeTakeFirst();
+    if (!run) throw new NotFound(`run ${req.params.id}`);
+    const rec = (await ledger.repo.bySubject(tenantId, 'run', req.params.id))[0];
+    if (!rec) throw new Conflict(`run ${req.params.id} is not finished yet (${run.status}); its record is written when it finishes`);
+    const key = ledger.trusted().get(rec.keyId);
+    const hashOk = createHash('sha256').update(rec.canonical).digest('hex') === rec.hash;
+    const sigOk = key ? verifySig(null, Buffer.from(rec.canonical), key, Buffer.from(rec.signature, 'base64')) : false;
+    const attachments = await ledger.repo.attachments(tenantId, rec.hash);
+    return {
+      record: stripStored(rec),
+      envelope: parseEnvelope(rec),
+      key: key ? { keyId: rec.keyId, fingerprint: fingerprintOfKey(key), pem: key.export({ type: 'spki', format: 'pem' }).toString() } : { keyId: rec.keyId, trusted: false },
+      verified: { hash: hashOk, signature: sigOk, trustedKey: key !== undefined },
+      attachments: attachments.map((a) => ({ name: a.name, sha256: a.sha256, sizeBytes: a.size_bytes, retainUntil: a.retain_until, pruned: a.content === null })),
+      checkpoint: ledger.newestCheckpoint(tenantId),
+    };
+  });
+
+  app.get('/evidence/verify', {
+    schema: { tags: ['evidence'], summary: "Verifies the tenant's whole chain (hashes, order, signatures, checkpoints); names the first broken record", response: { 200: Type.Object({}, open) } },
+  }, async (req) => {
+    const tenantId = req.principal!.tenantId;
+    const result = await ledger.verify(tenantId);
+    return { ...result, checkpoint: ledger.newestCheckpoint(tenantId), verifiedAt: new Date().toISOString() };
+  });
+
+  app.get('/evidence/bundle', {
+    preHandler: requireRole('auditor'),
+    schema: {
+      tags: ['evidence'], summary: 'A chain segment with public keys and checkpoints, for offline verification (npm run evidence:verify)',
+      querystring: Type.Object({ fromSeq: Type.Optional(Type.Integer({ minimum: 1 })), toSeq: Type.Optional(Type.Integer({ minimum: 1 })) }, { additionalProperties: false }),
+    },
+  }, async (req, reply) => {
+    const b = await ledger.bundle(req.principal!.tenantId, req.query);
+    return reply.header('content-disposition', `attachment; filename="ernstfall-evidence-${new Date().toISOString().slice(0, 10)}.json"`).send(b);
+  });
+
+  app.get('/evidence/keys', {
+    schema: { tags: ['evidence'], summary: 'Public keys trusted for verification, with fingerprints' },
+  }, async () => ({
+    items: [...ledger.trusted()].map(([keyId, k]) => ({ keyId, fingerprint: fingerprintOfKey(k), pem: k.export({ type: 'spki', format: 'pem' }).toString(), current: keyId === ledger.keyId })),
+  }));
+
+  // ---- review and follow-up (DER.4.A14, PERS.2.3.4)
+  app.post('/runs/:id/reviews', {
+    preHandler: requireRole('reviewer'),
+    schema: {
+      tags: ['reviews'], summary: 'Sign a run off (four-eyes: not by whoever triggered it); deviations become follow-up measures',
+      params: RunIdParams,
+      body: Type.Object({
+        decision: Type.Union([Type.Literal('approved'), Type.Literal('approved-with-deviations'), Type.Literal('rejected')]),
+        comment: Type.Optional(Type.String({ maxLength: 4000 })),
+        deviations: Type.Optional(Type.Array(Type.Object({
+          title: Type.String({ minLength: 1, maxLength: 500 }), owner: Type.String({ minLength: 1, maxLength: 200 }), dueDate: Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' }),
+        }, { additionalProperties: false }), { maxItems: 50 })),
+      }, { additionalProperties: false }),
+      response: { 201: Type.Object({}, open), 400: errorRef, 403: errorRef, 404: errorRef, 409: errorRef },
+    },
+  }, async (req, reply) => reply.status(201).send(await opts.reviews.review(req.principal!.tenantId, req.params.id, req.body, req.principal!.name)));
+
+  app.get('/runs/:id/reviews', { schema: { tags: ['reviews'], summary: 'Reviews of a run', params: RunIdParams } }, async (req) => ({
+    items: (await opts.reviews.listReviews(req.principal!.tenantId, req.params.id)).map((r) => ({ ...r, created_at: r.created_at.toISOString() })),
+  }));
+
+  app.get('/measures', {
+    schema: {
+      tags: ['reviews'], summary: 'Follow-up measures',
+      querystring: Type.Object({ status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('in-progress'), Type.Literal('done')])), planId: Type.Optional(Type.String()) }, { additionalProperties: false }),
+    },
+  }, async (req) => ({ items: await opts.reviews.listMeasures(req.principal!.tenantId, req.query) }));
+
+  const MeasureParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+  app.patch('/measures/:id', {
+    preHandler: requireRole('reviewer', 'operator'),
+    schema: {
+      tags: ['reviews'], summary: 'Change status (open, in-progress), owner or due date; closing needs a re-test',
+      params: MeasureParams,
+      body: Type.Object({ status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('in-progress')])), owner: Type.Optional(Type.String({ minLength: 1 })), dueDate: Type.Optional(Type.String()) }, { additionalProperties: false }),
+    },
+  }, async (req) => opts.reviews.updateMeasure(req.principal!.tenantId, req.params.id, req.body, req.principal!.name));
+
+  app.post('/measures/:id/close', {
+    preHandler: requireRole('reviewer', 'operator'),
+    schema: {
+      tags: ['reviews'], summary: 'Close a measure with a passed re-test of the same plan (links back to the run)',
+      params: MeasureParams, body: Type.Object({ runId: Type.String({ format: 'uuid' }) }, { additionalProperties: false }),
+    },
+  }, async (req) => opts.reviews.closeMeasure(req.principal!.tenantId, req.params.id, req.body.runId, req.principal!.name));
+
+  // ---- reports
+  app.get('/runs/:id/protocol.pdf', {
+    schema: { tags: ['reports'], summary: 'Wiederherstellungsprotokoll (PDF/A-2b); lang=de|en', params: RunIdParams, querystring: Type.Object({ lang: Lang }, { additionalProperties: false }) },
+  }, async (req, reply) => {
+    const data = await buildRunProtocolData(db, ledger, req.principal!.tenantId, req.params.id, req.query.lang ?? 'de');
+    const pdf = await renderRunProtocolPdf(data);
+    return reply.type('application/pdf').header('content-disposition', `attachment; filename="wiederherstellungsprotokoll-${req.params.id}.pdf"`).send(pdf);
+  });
+
+  app.get('/reports/audit', {
+    preHandler: requireRole('auditor'),
+    schema: {
+      tags: ['reports'], summary: 'Audit report for a period: PDF/A-2b, CSV (systems table) or JSON; lang=de|en',
+      querystring: Type.Object({
+        from: Type.String({ format: 'date' }), to: Type.String({ format: 'date', description: 'inclusive' }),
+        format: Type.Optional(Type.Union([Type.Literal('pdf'), Type.Literal('csv'), Type.Literal('json')], { default: 'pdf' })), lang: Lang,
+      }, { additionalProperties: false }),
+    },
+  }, async (req, reply) => {
+    const from = new Date(`${req.query.from}T00:00:00Z`);
+    const to = new Date(new Date(`${req.query.to}T00:00:00Z`).getTime() + 86_400_000);
+    if (!(from < to)) throw new Invalid('invalid period', [{ path: 'to', message: 'must not be before from' }]);
+    const data = await buildAuditData(db, ledger, req.principal!.tenantId, { from, to }, req.query.lang ?? 'de');
+    const name = `pruefbericht-${req.query.from}-${req.query.to}`;
+    if (req.query.format === 'json') return data;
+    if (req.query.format === 'csv') return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}.csv"`).send(auditToCsv(data));
+    return reply.type('application/pdf').header('content-disposition', `attachment; filename="${name}.pdf"`).send(await renderAuditReportPdf(data));
+  });
+}

@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { DB, MeasureStatus, ReviewDecision } from '../../db/schema.js';
+import { LedgerRepository } from '../../db/repositories/ledger.repository.js';
+import { Conflict, Forbidden, Invalid, NotFound } from '../errors.js';
+import type { LedgerService } from './ledger.service.js';
+import type { LedgerRecord } from './ledger-format.js';
+
+export interface DeviationInput { title: string; owner: string; dueDate: string }
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const validDate = (d: string) => DATE.test(d) && !Number.isNaN(new Date(`${d}T00:00:00Z`).getTime()) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d);
+
+const measureCols = ['id', 'tenant_id', 'plan_id', 'run_id', 'review_id', 'title', 'owner', 'due_date', 'status', 'closed_by_run_id', 'closed_at', 'created_by', 'created_at', 'updated_at'] as const;
+
+/**
+ * Four-eyes sign-off of runs (PERS.2.3.4, DER.4.A14) and the follow-up
+ * measures that deviations become. Every review and every change of a
+ * measure is also a ledger record.
+ */
+export class ReviewService {
+  private readonly ledgerRepo: LedgerRepository;
+  constructor(private readonly db: Kysely<DB>, private readonly ledger: LedgerService) {
+    this.ledgerRepo = new LedgerRepository(db);
+  }
+
+  async review(tenantId: string, runId: string, input: { decision: ReviewDecision; comment?: string; deviations?: DeviationInput[] }, reviewer: string) {
+    const details: { path: string; message: string }[] = [];
+    const comment = (input.comment ?? '').trim();
+    const deviations = input.deviations ?? [];
+    if (input.decision === 'approved-with-deviations' && deviations.length === 0) details.push({ path: 'deviations', message: 'approved with deviations needs at least one deviation' });
+    if (input.decision === 'approved' && deviations.length > 0) details.push({ path: 'deviations', message: 'an approval without deviations has none; use approved-with-deviations' });
+    if (input.decision !== 'approved' && comment === '') details.push({ path: 'comment', message: 'say why' });
+    deviations.forEach((d, i) => {
+      if (!validDate(d.dueDate)) details.push({ path: `deviations[${i}].dueDate`, message: 'a date YYYY-MM-DD' });
+    });
+    if (details.length) throw new Invalid('invalid review', details);
+
+    const result = await this.db.transaction().execute(async (trx) => {
+      const run = await trx.selectFrom('runs').select(['id', 'plan_id', 'status', 'triggered_by', 'verdict'])
+        .where('tenant_id', '=', tenantId).where('id', '=', runId).forUpdate().executeTakeFirst();
+      if (!run) throw new NotFound(`run ${runId}`);
+      if (run.status !== 'finished') throw new Conflict(`run ${runId} is not finished yet`);
+      if (run.triggered_by === reviewer) {
+        throw new Forbidden(`four-eyes principle: ${reviewer} triggered this run and cannot sign it off; another person must review it`);
+      }
+      const runRecord = (await this.ledgerRepo.bySubject(tenantId, 'run', runId, trx))[0];
+      const reviewId = randomUUID();
+      const measureIds = deviations.map(() => randomUUID());
+      const record = await this.ledger.append(trx, {
+        tenantId, kind: 'review', subjectId: runId,
+        payload: { reviewId, runId, planId: run.plan_id, runVerdict: run.verdict, runRecordHash: runRecord?.hash ?? null, decision: input.decision, comment, reviewer, measureIds },
+      });
+      await trx.insertInto('reviews').values({ id: reviewId, tenant_id: tenantId, run_id: runId, decision: input.decision, comment, reviewer, record_hash: record.hash }).execute();
+      let last: LedgerRecord = record;
+      for (const [i, d] of deviations.entries()) {
+        const id = measureIds[i]!;
+        await trx.insertInto('measures').values({
+          id, tenant_id: tenantId, plan_id: run.plan_id, run_id: runId, review_id: reviewId, title: d.title, owner: d.owner,
+          due_date: d.dueDate, status: 'open', created_by: reviewer,
+        }).execute();
+        last = await this.ledger.append(trx, {
+          tenantId, kind: 'measure', subjectId: id,
+          payload: { measureId: id, action: 'created', planId: run.plan_id, runId, reviewId, title: d.title, owner: d.owner, dueDate: d.dueDate, status: 'open', by: reviewer },
+        });
+      }
+      return { reviewId, record, last, measureIds };
+    });
+    this.ledger.checkpoint(result.last);
+    return { id: result.reviewId, runId, decision: input.decision, comment, reviewer, recordHash: result.record.hash, measureIds: result.measureIds };
+  }
+
+  listReviews(tenantId: string, runId?: string) {
+    let q = this.db.selectFrom('reviews').select(['id', 'run_id', 'decision', 'comment', 'reviewer', 'record_hash', 'created_at']).where('tenant_id', '=', tenantId);
+    if (runId) q = q.where('run_id', '=', runId);
+    return q.orderBy('created_at').execute();
+  }
+
+  listMeasures(tenantId: string, f: { status?: MeasureStatus; planId?: string } = {}) {
+    let q = this.db.selectFrom('measures').select(measureCols).where('tenant_id', '=', tenantId);
+    if (f.status) q = q.where('status', '=', f.status);
+    if (f.planId) q = q.where('plan_id', '=', f.planId);
+    return q.orderBy('due_date').orderBy('created_at').execute();
+  }
+
+  async updateMeasure(tenantId: string, id: string, patch: { status?: 'open' | 'in-progress'; owner?: string; dueDate?: string }, by: string) {
+    if (patch.dueDate !== undefined && !validDate(patch.dueDate)) throw new Invalid('invalid measure', [{ path: 'dueDate', message: 'a date YYYY-MM-DD' }]);
+    return this.changeMeasure(tenantId, id, by, 'updated', async (m) => {
+      if (m.status === 'done') throw new Conflict(`measure ${id} is closed`);
+      return { status: patch.status ?? m.status, owner: patch.owner ?? m.owner, due_date: patch.dueDate ?? m.due_date };
+    });
+  }
+
+  /** A deviation is closed by a re-test: a passed run of the same plan, finished after the measure was created. */
+  async closeMeasure(tenantId: string, id: string, runId: string, by: string) {
+    return this.changeMeasure(tenantId, id, by, 'closed', async (m, trx) => {
+      if (m.status === 'done') throw new Conflict(`measure ${id} is already closed`);
+      const run = await trx.selectFrom('runs').select(['plan_id', 'verdict', 'finished_at']).where('tenant_id', '=', tenantId).where('id', '=', runId).executeTakeFirst();
+      if (!run) throw new NotFound(`run ${runId}`);
+      if (run.plan_id !== m.plan_id) throw new Conflict(`run ${runId} tested plan ${run.plan_id}, the measure belongs to plan ${m.plan_id}`);
+      if (run.verdict !== 'passed') throw new Conflict(`run ${runId} did not pass (${run.verdict ?? 'not finished'}); only a passed re-test closes a measure`);
+      if (!run.finished_at || run.finished_at <= m.created_at) throw new Conflict(`run ${runId} finished before the measure was created; a re-test must come after`);
+      return { status: 'done' as const, closed_by_run_id: runId, closed_at: new Date() };
+    });
+  }
+
+  private async changeMeasure(
+    tenantId: string, id: string, by: string, action: 'updated' | 'closed',
+    change: (m: Awaited<ReturnType<ReviewService['getMeasure']>>, trx: import('kysely').Transaction<DB>) => Promise<Record<string, unknown>>,
+  ) {
+    const out = await this.db.transaction().execute(async (trx) => {
+      const m = await this.getMeasure(tenantId, id, trx);
+      const set = await change(m, trx);
+      const row = await trx.updateTable('measures').set({ ...set, updated_at: new Date() } as never)
+        .where('tenant_id', '=', tenantId).where('id', '=', id).returning(measureCols).executeTakeFirstOrThrow();
+      const record = await this.ledger.append(trx, {
+        tenantId, kind: 'measure', subjectId: id,
+        payload: { measureId: id, action, planId: row.plan_id, runId: row.run_id, title: row.title, owner: row.owner, dueDate: row.due_date, status: row.status, closedByRunId: row.closed_by_run_id, by },
+      });
+      return { row, record };
+    });
+    this.ledger.checkpoint(out.record);
+    return out.row;
+  }
+
+  private async getMeasure(tenantId: string, id: string, trx: Kysely<DB> = this.db) {
+    const m = /^[0-9a-f-]{36}$/i.test(id)
+      ? await trx.selectFrom('measures').select(measureCols).where('tenant_id', '=', tenantId).where('id', '=', id).forUpdate().executeTakeFirst()
+      : undefined;
+    if (!m) throw new NotFound(`measure ${id}`);
+    return m;
+  }
+}

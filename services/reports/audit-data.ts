@@ -1,0 +1,138 @@
+import type { Kysely } from 'kysely';
+import type { DB } from '../../db/schema.js';
+import type { LedgerService } from '../evidence/ledger.service.js';
+import { parseEnvelope } from '../evidence/ledger-format.js';
+import { verifyChain } from '../evidence/verify.js';
+import { fingerprintOfKey } from '../evidence/signing-key.js';
+import { planStatus } from '../runs/plan-status.js';
+import { addDuration } from '../util/calendar.js';
+import type { RestorePlan } from '../plans/plan.types.js';
+import { CONTROLS } from './controls.js';
+import type { AuditReportData, Lang, MeasureData, SystemRow, VerdictName } from './report.types.js';
+
+interface RunPayload {
+  run: {
+    id: string; planId: string; verdict: VerdictName | null; queuedAt: string; startedAt: string | null; finishedAt: string | null;
+    rto: { measuredSeconds: number | null; met: boolean | null } | null;
+    rpo: { backupAgeSeconds: number | null; met: boolean | null } | null;
+  };
+}
+
+const t = (lang: Lang, de: string, en: string) => (lang === 'de' ? de : en);
+
+/**
+ * "Tested in time" over the period: at no moment of the period was the plan
+ * overdue by the status rule (only a passed run resets the due clock). A
+ * plan without a required interval needs one performed test in the period.
+ */
+export function testedInTime(plan: RestorePlan, createdAt: Date, passedStarts: Date[], performedInPeriod: number, from: Date, end: Date): boolean {
+  const every = plan.cadence.requiredEvery;
+  if (!every) return performedInPeriod > 0;
+  const tz = plan.cadence.timezone;
+  const anchors = [createdAt, ...passedStarts.filter((d) => d > createdAt && d < end)].sort((a, b) => a.getTime() - b.getTime());
+  for (let i = 0; i < anchors.length; i++) {
+    const due = addDuration(anchors[i]!, every, tz);
+    const deadline = plan.cadence.grace ? addDuration(due, plan.cadence.grace, tz) : due;
+    const next = anchors[i + 1] ?? end;
+    // overdue from the deadline until the next passed test: does that stretch touch the period?
+    if (deadline < next && deadline < end && next > from) return false;
+  }
+  return true;
+}
+
+/** Everything the audit report shows, read from the verified ledger (not from mutable tables where evidence exists). */
+export async function buildAuditData(
+  db: Kysely<DB>, ledger: LedgerService, tenantId: string, period: { from: Date; to: Date }, lang: Lang, now = new Date(),
+): Promise<AuditReportData> {
+  const tenant = await db.selectFrom('tenants').select('name').where('id', '=', tenantId).executeTakeFirstOrThrow();
+  const records = await ledger.repo.list(tenantId);
+  const verification = verifyChain(records, { trustedKeys: ledger.trusted(), checkpoints: ledger.checkpoints(tenantId), tenantId });
+  const end = period.to < now ? period.to : now;
+
+  const runsByPlan = new Map<string, RunPayload['run'][]>();
+  const reviews: AuditReportData['deviations'] = [];
+  for (const r of records) {
+    if (r.kind === 'run') {
+      const run = (parseEnvelope(r).payload as unknown as RunPayload).run;
+      const list = runsByPlan.get(run.planId) ?? [];
+      list.push(run);
+      runsByPlan.set(run.planId, list);
+    } else if (r.kind === 'review') {
+      const p = parseEnvelope(r).payload as { runId: string; planId: string; decision: string; comment: string; reviewer: string };
+      const at = parseEnvelope(r).createdAt;
+      if (p.decision !== 'approved' && new Date(at) >= period.from && new Date(at) < period.to) {
+        reviews.push({ runId: p.runId, planId: p.planId, decision: p.decision, comment: p.comment, reviewer: p.reviewer, at });
+      }
+    }
+  }
+
+  const plans = await db.selectFrom('plans').select(['id', 'title', 'definition', 'created_at']).where('tenant_id', '=', tenantId).orderBy('id').execute();
+  const inPeriod = (r: RunPayload['run']) => {
+    const at = new Date(r.finishedAt ?? r.queuedAt);
+    return at >= period.from && at < period.to;
+  };
+  const systems: SystemRow[] = [];
+  const trend: AuditReportData['trend'] = [];
+  let tested = 0;
+  const all: RunPayload['run'][] = [];
+  for (const p of plans) {
+    const def = p.definition as RestorePlan;
+    const history = runsByPlan.get(p.id) ?? [];
+    const runs = history.filter(inPeriod);
+    all.push(...runs);
+    const performed = runs.filter((r) => r.verdict === 'passed' || r.verdict === 'failed');
+    const upToEnd = history.filter((r) => new Date(r.finishedAt ?? r.queuedAt) < end);
+    const passedStarts = upToEnd.filter((r) => r.verdict === 'passed').map((r) => new Date(r.startedAt ?? r.queuedAt));
+    if (testedInTime(def, p.created_at, passedStarts, performed.length, period.from, end)) tested++;
+    const status = planStatus(def, p.created_at, upToEnd.map((r) => ({
+      status: 'finished', verdict: r.verdict, queued_at: new Date(r.queuedAt), started_at: r.startedAt ? new Date(r.startedAt) : null, finished_at: r.finishedAt ? new Date(r.finishedAt) : null,
+    })), end);
+    const last = [...runs].reverse().find((r) => r.verdict === 'passed' || r.verdict === 'failed') ?? runs.at(-1);
+    systems.push({
+      planId: p.id, title: p.title, system: def.system?.name ?? null,
+      rtoTargetSeconds: def.targets.rtoSeconds, rtoLastSeconds: last?.rto?.measuredSeconds ?? null,
+      rpoTargetSeconds: def.targets.rpoSeconds, backupAgeLastSeconds: last?.rpo?.backupAgeSeconds ?? null,
+      lastTestAt: last?.finishedAt ?? null, lastVerdict: last?.verdict ?? null, nextDueAt: status.nextDueAt?.toISOString() ?? null,
+      status: status.status, runs: runs.length,
+      passed: runs.filter((r) => r.verdict === 'passed').length, failed: runs.filter((r) => r.verdict === 'failed').length,
+      errors: runs.filter((r) => r.verdict === 'error').length,
+    });
+    trend.push({
+      planId: p.id, title: p.title, rtoTargetSeconds: def.targets.rtoSeconds,
+      points: runs.filter((r) => r.rto?.measuredSeconds != null && r.verdict && r.finishedAt)
+        .map((r) => ({ at: r.finishedAt!, seconds: r.rto!.measuredSeconds!, verdict: r.verdict! })),
+    });
+  }
+
+  const count = (v: string) => all.filter((r) => r.verdict === v).length;
+  const passed = count('passed');
+  const failed = count('failed');
+  const measures: MeasureData[] = (await db.selectFrom('measures')
+    .select(['id', 'plan_id', 'run_id', 'title', 'owner', 'due_date', 'status', 'closed_by_run_id', 'closed_at'])
+    .where('tenant_id', '=', tenantId).orderBy('due_date').execute())
+    .map((m) => ({ id: m.id, planId: m.plan_id, runId: m.run_id, title: m.title, owner: m.owner, dueDate: m.due_date, status: m.status, closedByRunId: m.closed_by_run_id, closedAt: m.closed_at?.toISOString() ?? null }));
+  const summary = {
+    plans: plans.length, plansTestedInTime: tested, runs: all.length, performed: passed + failed, passed, failed,
+    errors: count('error'), cancelled: count('cancelled'), passRate: passed + failed ? passed / (passed + failed) : null,
+    rtoMeasured: all.filter((r) => r.rto?.met != null).length, rtoMet: all.filter((r) => r.rto?.met === true).length,
+    rpoMeasured: all.filter((r) => r.rpo?.met != null).length, rpoMet: all.filter((r) => r.rpo?.met === true).length,
+    overduePlans: systems.filter((s) => s.status === 'overdue').length,
+    openMeasures: measures.filter((m) => m.status !== 'done').length,
+  };
+  const head = records.at(-1);
+  const keyIds = [...new Set(records.map((r) => r.keyId))];
+  const trustedKeys = ledger.trusted();
+  return {
+    lang, generatedAt: now.toISOString(), tenant: { name: tenant.name },
+    period: { from: period.from.toISOString(), to: period.to.toISOString() },
+    summary,
+    controls: CONTROLS.map((c) => ({ id: c.id, title: c.title[lang], evidence: c.what[lang] })),
+    systems, trend, deviations: reviews, measures,
+    ledger: {
+      records: records.length, headSeq: head?.seq ?? 0, headHash: head?.hash ?? '', verified: verification.ok,
+      firstBroken: verification.firstBroken ? { seq: verification.firstBroken.seq, reason: verification.firstBroken.reason } : null,
+    },
+    checkpoint: ledger.newestCheckpoint(tenantId),
+    keys: keyIds.map((id) => ({ keyId: id, fingerprint: trustedKeys.has(id) ? fingerprintOfKey(trustedKeys.get(id)!) : t(lang, 'nicht vertrauenswürdig', 'not trusted') })),
+  };
+}

@@ -1,0 +1,297 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import PDFDocument from 'pdfkit';
+import type { CheckpointRef, Lang, VerdictName } from './report.types.js';
+import { fill, formatDateTime, labels } from './i18n.js';
+
+/**
+ * Shared PDF building blocks. Every report is PDF/A-2b (archivable, fonts
+ * embedded): only the DejaVu fonts from assets/fonts are used, never the
+ * built-in PDF fonts. Pages are buffered so the footer can say "page X of Y".
+ */
+export type Doc = PDFKit.PDFDocument;
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+// sources: <repo>/services/reports → <repo>/assets; build: dist/services/reports → dist/assets or <app>/assets
+const FONT_DIRS = [path.resolve(here, '../../assets/fonts'), path.resolve(here, '../../../assets/fonts')];
+let fontDir: string | null = null;
+
+export function fontsDir(): string {
+  if (fontDir) return fontDir;
+  const found = FONT_DIRS.find((d) => existsSync(path.join(d, 'DejaVuSans.ttf')));
+  if (!found) throw new Error(`report fonts not found (looked in ${FONT_DIRS.join(', ')}): copy assets/ next to dist/`);
+  return (fontDir = found);
+}
+
+/** Font identifiers are the file paths (pdfkit caches fonts per path, so each is parsed once per document). */
+export const font = {
+  get sans(): string { return path.join(fontsDir(), 'DejaVuSans.ttf'); },
+  get bold(): string { return path.join(fontsDir(), 'DejaVuSans-Bold.ttf'); },
+  get mono(): string { return path.join(fontsDir(), 'DejaVuSansMono.ttf'); },
+};
+const MONO_ADVANCE = 0.6021; // DejaVu Sans Mono: 1233/2048 em per character
+
+export const COLORS = {
+  text: '#1a1a1a', muted: '#5f6368', rule: '#c4c8cc', headerBg: '#e6e9ed', zebra: '#f5f6f7',
+  verdict: { passed: '#1a7f37', failed: '#c62828', error: '#b35c00', cancelled: '#5f6368' } as Record<VerdictName, string>,
+};
+export const verdictColor = (v: VerdictName | null | undefined): string => (v ? COLORS.verdict[v] : COLORS.muted);
+
+export interface DocMeta { lang: Lang; title: string; subject: string; tenant: string; generatedAt: string; shortHash?: string | null }
+const metas = new WeakMap<Doc, DocMeta>();
+
+/** XMP metadata is written unescaped by pdfkit: keep markup characters out of the document info. */
+const xmpSafe = (s: string) => s.replace(/&/g, '+').replace(/</g, '‹').replace(/>/g, '›');
+
+export function createDoc(meta: DocMeta): Doc {
+  const created = new Date(meta.generatedAt);
+  const doc = new PDFDocument({
+    size: 'A4',
+    margins: { top: 64, bottom: 58, left: 50, right: 50 },
+    subset: 'PDF/A-2b',
+    pdfVersion: '1.7',
+    tagged: true,
+    lang: meta.lang === 'en' ? 'en-GB' : 'de-DE',
+    displayTitle: true,
+    bufferPages: true,
+    font: font.sans,
+    info: {
+      Title: xmpSafe(`${meta.title} – ${meta.tenant}`),
+      Author: 'ernstfall',
+      Subject: xmpSafe(meta.subject),
+      Creator: 'ernstfall',
+      CreationDate: Number.isNaN(created.getTime()) ? new Date() : created,
+    },
+  });
+  metas.set(doc, meta);
+  doc.fontSize(9).fillColor(COLORS.text);
+  return doc;
+}
+
+export const contentWidth = (doc: Doc) => doc.page.width - doc.page.margins.left - doc.page.margins.right;
+const bottom = (doc: Doc) => doc.page.height - doc.page.margins.bottom;
+
+/** Starts a new page when less than `height` points are left. */
+export function ensureSpace(doc: Doc, height: number): void {
+  if (doc.y + height > bottom(doc)) doc.addPage();
+  doc.x = doc.page.margins.left;
+}
+
+export function heading(doc: Doc, text: string, level: 1 | 2 = 1): void {
+  const size = level === 1 ? 13 : 10.5;
+  ensureSpace(doc, size + 60); // never a heading alone at the foot of a page
+  doc.moveDown(level === 1 ? 0.8 : 0.5);
+  doc.font(font.bold).fontSize(size).fillColor(COLORS.text).text(text, doc.page.margins.left, doc.y, { width: contentWidth(doc) });
+  if (level === 1) {
+    const y = doc.y + 1;
+    doc.moveTo(doc.page.margins.left, y).lineTo(doc.page.width - doc.page.margins.right, y).lineWidth(0.6).strokeColor(COLORS.rule).stroke();
+  }
+  doc.moveDown(0.4).font(font.sans).fontSize(9).fillColor(COLORS.text);
+}
+
+export function paragraph(doc: Doc, text: string, opts: { size?: number; color?: string; bold?: boolean } = {}): void {
+  doc.font(opts.bold ? font.bold : font.sans).fontSize(opts.size ?? 9).fillColor(opts.color ?? COLORS.text);
+  ensureSpace(doc, doc.heightOfString(text, { width: contentWidth(doc) }));
+  doc.text(text, doc.page.margins.left, doc.y, { width: contentWidth(doc) });
+  doc.font(font.sans).fontSize(9).fillColor(COLORS.text);
+}
+
+/** Breaks text for the mono font at `width`: at spaces where possible, else anywhere (hashes, base64). */
+export function monoLines(text: string, width: number, size: number): string {
+  const max = Math.max(8, Math.floor((width * 0.98) / (size * MONO_ADVANCE)));
+  const out: string[] = [];
+  for (let line of text.split('\n')) {
+    while (line.length > max) {
+      const cut = line.lastIndexOf(' ', max);
+      const at = cut > max / 2 ? cut : max;
+      out.push(line.slice(0, at));
+      line = line.slice(at).replace(/^ /, '');
+    }
+    out.push(line);
+  }
+  return out.join('\n');
+}
+
+export type Cell = string | { text: string; color?: string; bold?: boolean; mono?: boolean; size?: number };
+export interface Column { header: string; width: number; mono?: boolean; align?: 'left' | 'right' | 'center' }
+interface CellStyle { text: string; fontName: string; color: string; align: 'left' | 'right' | 'center'; size: number }
+
+function style(cell: Cell, col: Column, w: number, tableSize: number, header: boolean): CellStyle {
+  const c = typeof cell === 'string' ? { text: cell } : cell;
+  const mono = !header && (c.mono ?? col.mono ?? false);
+  const size = c.size ?? tableSize;
+  return {
+    text: mono ? monoLines(c.text, w, size) : c.text,
+    fontName: header || c.bold ? font.bold : mono ? font.mono : font.sans,
+    color: header ? COLORS.text : c.color ?? COLORS.text,
+    align: col.align ?? 'left',
+    size,
+  };
+}
+
+/**
+ * A table with relative column widths (scaled to the page), wrapped cells and
+ * automatic page breaks that repeat the header row.
+ */
+export function table(doc: Doc, columns: Column[], rows: Cell[][], opts: { size?: number; headerRow?: boolean } = {}): void {
+  const size = opts.size ?? 8;
+  const pad = 3;
+  const left = doc.page.margins.left;
+  const total = columns.reduce((s, c) => s + c.width, 0);
+  const widths = columns.map((c) => (c.width / total) * contentWidth(doc));
+  const measure = (cells: Cell[], header: boolean) => {
+    const styled = columns.map((col, i) => style(cells[i] ?? '', col, widths[i]! - 2 * pad, size, header));
+    const h = Math.max(...styled.map((s, i) => doc.font(s.fontName).fontSize(s.size).heightOfString(s.text || ' ', { width: widths[i]! - 2 * pad })));
+    return { styled, h: h + 2 * pad };
+  };
+  const draw = (cells: Cell[], header: boolean, zebra: boolean) => {
+    const { styled, h } = measure(cells, header);
+    if (doc.y + h > bottom(doc)) {
+      doc.addPage();
+      if (!header && opts.headerRow !== false) draw(columns.map((c) => c.header), true, false);
+    }
+    const y = doc.y;
+    if (header || zebra) doc.rect(left, y, contentWidth(doc), h).fill(header ? COLORS.headerBg : COLORS.zebra);
+    let x = left;
+    styled.forEach((s, i) => {
+      doc.font(s.fontName).fontSize(s.size).fillColor(s.color).text(s.text, x + pad, y + pad, { width: widths[i]! - 2 * pad, align: s.align });
+      x += widths[i]!;
+    });
+    doc.moveTo(left, y + h).lineTo(left + contentWidth(doc), y + h).lineWidth(0.4).strokeColor(COLORS.rule).stroke();
+    doc.x = left;
+    doc.y = y + h;
+  };
+  if (opts.headerRow !== false) draw(columns.map((c) => c.header), true, false);
+  rows.forEach((r, i) => draw(r, false, i % 2 === 1));
+  doc.font(font.sans).fontSize(9).fillColor(COLORS.text).moveDown(0.5);
+}
+
+export interface KV { label: string; value: string; mono?: boolean; color?: string; bold?: boolean; size?: number }
+
+/** Label/value pairs as a borderless two-column table. */
+export function kvTable(doc: Doc, rows: KV[], opts: { labelWidth?: number; size?: number } = {}): void {
+  const lw = opts.labelWidth ?? 0.3;
+  table(doc, [{ header: '', width: lw }, { header: '', width: 1 - lw }],
+    rows.map((r) => [{ text: r.label, color: COLORS.muted }, { text: r.value || '—', mono: r.mono, color: r.color, bold: r.bold, size: r.size }]),
+    { size: opts.size ?? 8.5, headerRow: false });
+}
+
+/** Boxes with lines for name, role, date and signature (to be filled in on paper). */
+export function signatureBlock(doc: Doc, titles: string[], lineLabels: string[]): void {
+  const left = doc.page.margins.left;
+  const gap = 18;
+  const w = (contentWidth(doc) - gap * (titles.length - 1)) / titles.length;
+  const h = 34 + lineLabels.length * 30;
+  ensureSpace(doc, h + 10);
+  const y0 = doc.y;
+  titles.forEach((t, i) => {
+    const x = left + i * (w + gap);
+    doc.rect(x, y0, w, h).lineWidth(0.6).strokeColor(COLORS.rule).stroke();
+    doc.font(font.bold).fontSize(9).fillColor(COLORS.text).text(t, x + 8, y0 + 8, { width: w - 16 });
+    lineLabels.forEach((l, j) => {
+      const ly = y0 + 34 + j * 30 + 16;
+      doc.moveTo(x + 8, ly).lineTo(x + w - 8, ly).lineWidth(0.5).strokeColor(COLORS.muted).stroke();
+      doc.font(font.sans).fontSize(7).fillColor(COLORS.muted).text(l, x + 8, ly + 2, { width: w - 16 });
+    });
+  });
+  doc.x = left;
+  doc.y = y0 + h + 10;
+  doc.font(font.sans).fontSize(9).fillColor(COLORS.text);
+}
+
+/** "How to verify": offline CLI, then by hand with sha256sum and openssl. */
+export function howToVerify(doc: Doc, lang: Lang, subject: { hash?: string | null }): void {
+  const de = lang !== 'en';
+  const steps: [string, string | null][] = de ? [
+    ['1. Nachweispaket exportieren (GET /api/v1/runs/{id}/evidence) und offline prüfen:', 'npm run evidence:verify -- bundle.json'],
+    ['2. Von Hand: den Wert „canonical“ des Datensatzes byteweise unverändert als record.json speichern:', "printf '%s' '<canonical>' > record.json"],
+    [`3. Der SHA-256 muss dem Hash des Datensatzes entsprechen${subject.hash ? ` (${subject.hash.slice(0, 16)}…)` : ''}:`, 'sha256sum record.json'],
+    ['4. Signatur (Base64) dekodieren:', "printf '%s' '<signature>' | base64 -d > sig.bin"],
+    ['5. Öffentlichen Schlüssel als key.pem speichern, Fingerabdruck mit diesem Bericht vergleichen, dann prüfen:', 'openssl pkeyutl -verify -pubin -inkey key.pem -rawin -in record.json -sigfile sig.bin'],
+    ['6. Die Kette: prevHash jedes Datensatzes ist der Hash des vorigen; der neueste Checkpoint (außerhalb der Datenbank) muss mit dem Datensatz gleicher Nummer übereinstimmen.', null],
+  ] : [
+    ['1. Export the evidence bundle (GET /api/v1/runs/{id}/evidence) and verify it offline:', 'npm run evidence:verify -- bundle.json'],
+    ['2. By hand: save the record\'s "canonical" value byte for byte as record.json:', "printf '%s' '<canonical>' > record.json"],
+    [`3. Its SHA-256 must equal the record hash${subject.hash ? ` (${subject.hash.slice(0, 16)}…)` : ''}:`, 'sha256sum record.json'],
+    ['4. Decode the signature (base64):', "printf '%s' '<signature>' | base64 -d > sig.bin"],
+    ['5. Save the public key as key.pem, compare its fingerprint with this report, then verify:', 'openssl pkeyutl -verify -pubin -inkey key.pem -rawin -in record.json -sigfile sig.bin'],
+    ['6. The chain: each record\'s prevHash is the previous record\'s hash; the newest checkpoint (kept outside the database) must match the record with its number.', null],
+  ];
+  for (const [text, cmd] of steps) {
+    paragraph(doc, text, { size: 8.5 });
+    if (cmd) monoBox(doc, cmd);
+  }
+}
+
+/** Mono text over the full width on a shaded box (commands, signatures). */
+export function monoBox(doc: Doc, text: string, size = 8): void {
+  const w = contentWidth(doc) - 12;
+  const lines = monoLines(text, w, size);
+  doc.font(font.mono).fontSize(size);
+  const h = doc.heightOfString(lines, { width: w }) + 6;
+  ensureSpace(doc, h + 4);
+  const y = doc.y + 1;
+  doc.rect(doc.page.margins.left, y, contentWidth(doc), h).fill(COLORS.zebra);
+  doc.fillColor(COLORS.text).text(lines, doc.page.margins.left + 6, y + 3, { width: w });
+  doc.x = doc.page.margins.left;
+  doc.y = y + h + 3;
+  doc.font(font.sans).fontSize(9).fillColor(COLORS.text);
+}
+
+/** Key fingerprints and the newest checkpoint, as printed in every report. */
+export function keysAndCheckpoint(doc: Doc, lang: Lang, keys: { keyId: string; fingerprint: string }[], cp: CheckpointRef | null): void {
+  const L = labels(lang);
+  if (keys.length) table(doc, [{ header: L.keyId, width: 1 }, { header: L.fingerprint, width: 3, mono: true }], keys.map((k) => [{ text: k.keyId, mono: true }, k.fingerprint]));
+  kvTable(doc, cp
+    ? [{ label: L.checkpoint, value: `${L.seq} ${cp.seq} · ${formatDateTime(cp.at, lang)} · ${L.keyId} ${cp.keyId}` }, { label: L.hash, value: cp.hash, mono: true }]
+    : [{ label: L.checkpoint, value: L.noCheckpoint }], { labelWidth: 0.25 });
+}
+
+/** Shortens text with "…" until it fits `width` in the current font. */
+export function fitText(doc: Doc, text: string, width: number): string {
+  if (doc.widthOfString(text) <= width) return text;
+  let t = text;
+  while (t.length > 1 && doc.widthOfString(`${t}…`) > width) t = t.slice(0, -1);
+  return `${t}…`;
+}
+
+function decorate(doc: Doc, meta: DocMeta): void {
+  const L = labels(meta.lang);
+  const range = doc.bufferedPageRange();
+  for (let i = range.start; i < range.start + range.count; i++) {
+    doc.switchToPage(i);
+    const { left, right } = doc.page.margins;
+    const w = doc.page.width - left - right;
+    const savedBottom = doc.page.margins.bottom;
+    doc.page.margins.bottom = 0; // writing inside the margin must not open a new page
+    doc.markContent('Artifact', { type: 'Pagination' });
+    doc.font(font.bold).fontSize(8.5).fillColor(COLORS.text).text(fitText(doc, meta.title, w * 0.5), left, 30, { lineBreak: false });
+    doc.font(font.sans).fontSize(8.5).fillColor(COLORS.muted).text(fitText(doc, meta.tenant, w * 0.45), left + w * 0.55, 30, { width: w * 0.45, align: 'right', lineBreak: false });
+    doc.moveTo(left, 44).lineTo(left + w, 44).lineWidth(0.5).strokeColor(COLORS.rule).stroke();
+    const fy = doc.page.height - 40;
+    doc.moveTo(left, fy - 6).lineTo(left + w, fy - 6).lineWidth(0.5).strokeColor(COLORS.rule).stroke();
+    const foot = `${L.generatedAt} ${formatDateTime(meta.generatedAt, meta.lang)}${meta.shortHash ? ` · ${L.record} ${meta.shortHash}` : ''} · ernstfall`;
+    doc.font(font.sans).fontSize(7.5).fillColor(COLORS.muted).text(fitText(doc, foot, w * 0.75), left, fy, { lineBreak: false });
+    doc.text(fill(L.page, { x: i - range.start + 1, y: range.count }), left + w * 0.75, fy, { width: w * 0.25, align: 'right', lineBreak: false });
+    doc.endMarkedContent();
+    doc.page.margins.bottom = savedBottom;
+  }
+}
+
+/** Adds header and footer to every page, ends the document and collects it (reports are small). */
+export function renderToBuffer(doc: Doc): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    doc.on('data', (c: Buffer) => chunks.push(c));
+    doc.on('end', () => resolve(Buffer.concat(chunks)));
+    doc.on('error', reject);
+    try {
+      const meta = metas.get(doc);
+      if (meta) decorate(doc, meta);
+      doc.end();
+    } catch (err) {
+      reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  });
+}

@@ -1,0 +1,139 @@
+/**
+ * What the report renderers get: plain data, already gathered from the
+ * evidence ledger and verified. Renderers do no I/O besides writing the
+ * document; all times are ISO 8601 UTC strings and are shown in Europe/Berlin.
+ */
+export type Lang = 'de' | 'en';
+export type VerdictName = 'passed' | 'failed' | 'error' | 'cancelled';
+
+export interface PhaseData { name: string; startedAt: string; durationMs: number; status: string }
+export interface CheckData { name: string; kind: string; status: string; expected: string; actual: string | null; message: string }
+export interface FindingData { code: string; severity: string; message: string }
+
+export interface RecordRef {
+  seq: number;
+  hash: string;
+  prevHash: string;
+  signature: string; // base64
+  keyId: string;
+  createdAt: string;
+  retainUntil: string; // YYYY-MM-DD
+}
+
+export interface CheckpointRef { seq: number; hash: string; at: string; keyId: string }
+
+export interface ReviewData {
+  decision: 'approved' | 'approved-with-deviations' | 'rejected';
+  comment: string;
+  reviewer: string;
+  at: string;
+  recordHash: string;
+}
+
+export interface MeasureData {
+  id: string;
+  planId: string;
+  runId: string;
+  title: string;
+  owner: string;
+  dueDate: string; // YYYY-MM-DD
+  status: 'open' | 'in-progress' | 'done';
+  closedByRunId: string | null;
+  closedAt: string | null;
+}
+
+export interface PlanInfo {
+  id: string;
+  title: string;
+  version: string;
+  system?: { name: string; process?: string; protectionNeed?: string };
+  targets: { rtoSeconds: number; rpoSeconds: number };
+  controls: string[];
+}
+
+export interface RunProtocolData {
+  lang: Lang;
+  generatedAt: string;
+  tenant: { name: string };
+  plan: PlanInfo;
+  run: {
+    id: string;
+    verdict: VerdictName | null;
+    trigger: string;
+    triggeredBy: string;
+    queuedAt: string;
+    startedAt: string | null;
+    finishedAt: string | null;
+    phases: PhaseData[];
+    rto: { targetSeconds: number; measuredSeconds: number | null; met: boolean | null } | null;
+    rpo: { targetSeconds: number; backupAgeSeconds: number | null; met: boolean | null } | null;
+    checks: CheckData[];
+    findings: FindingData[];
+    backup: { path: string; sizeBytes: number; sha256: string; createdAt: string; format?: string; dumpVersion?: string | null } | null;
+    sandbox: {
+      image?: string; imageId?: string; network?: string; capDrop?: string[]; capAdd?: string[];
+      memoryBytes?: number; cpus?: number; pids?: number; transfer?: string; containerId?: string;
+      teardown?: { removedAt: string; verified: boolean } | null;
+    } | null;
+  };
+  record: RecordRef | null;
+  reviews: ReviewData[];
+  measures: MeasureData[];
+  checkpoint: CheckpointRef | null;
+  /** keyId and SHA-256 fingerprint of each public key that signed something shown. */
+  keys: { keyId: string; fingerprint: string }[];
+}
+
+export interface SystemRow {
+  planId: string;
+  title: string;
+  system: string | null;
+  rtoTargetSeconds: number;
+  rtoLastSeconds: number | null;
+  rpoTargetSeconds: number;
+  backupAgeLastSeconds: number | null;
+  lastTestAt: string | null;
+  lastVerdict: VerdictName | null;
+  nextDueAt: string | null;
+  status: string; // failing | overdue | never-tested | due-soon | ok | paused
+  runs: number;
+  passed: number;
+  failed: number;
+  errors: number;
+}
+
+export interface AuditReportData {
+  lang: Lang;
+  generatedAt: string;
+  tenant: { name: string };
+  period: { from: string; to: string };
+  summary: {
+    plans: number;
+    /** plans with a passed or failed run in every required interval of the period (or, without cadence, at least one) */
+    plansTestedInTime: number;
+    runs: number;
+    /** passed + failed: tests that were really performed */
+    performed: number;
+    passed: number;
+    failed: number;
+    errors: number;
+    cancelled: number;
+    /** passed / performed, null if nothing performed */
+    passRate: number | null;
+    rtoMeasured: number;
+    rtoMet: number;
+    rpoMeasured: number;
+    rpoMet: number;
+    overduePlans: number;
+    openMeasures: number;
+  };
+  /** One row per control of services/reports/controls.ts, with where the evidence is. */
+  controls: { id: string; title: string; evidence: string }[];
+  systems: SystemRow[];
+  trend: { planId: string; title: string; rtoTargetSeconds: number; points: { at: string; seconds: number; verdict: VerdictName }[] }[];
+  deviations: { runId: string; planId: string; decision: string; comment: string; reviewer: string; at: string }[];
+  measures: MeasureData[];
+  ledger: { records: number; headSeq: number; headHash: string; verified: boolean; firstBroken: { seq: number; reason: string } | null };
+  checkpoint: CheckpointRef | null;
+  keys: { keyId: string; fingerprint: string }[];
+}

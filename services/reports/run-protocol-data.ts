@@ -1,0 +1,40 @@
+import type { Kysely } from 'kysely';
+import type { DB } from '../../db/schema.js';
+import type { LedgerService } from '../evidence/ledger.service.js';
+import { parseEnvelope } from '../evidence/ledger-format.js';
+import { fingerprintOfKey } from '../evidence/signing-key.js';
+import { Conflict, NotFound } from '../errors.js';
+import type { Lang, RunProtocolData } from './report.types.js';
+
+/** The Wiederherstellungsprotokoll's data: the run as its signed record says, plus reviews and measures. */
+export async function buildRunProtocolData(db: Kysely<DB>, ledger: LedgerService, tenantId: string, runId: string, lang: Lang): Promise<RunProtocolData> {
+  const run = await db.selectFrom('runs').select(['id', 'status']).where('tenant_id', '=', tenantId).where('id', '=', runId).executeTakeFirst();
+  if (!run) throw new NotFound(`run ${runId}`);
+  const record = (await ledger.repo.bySubject(tenantId, 'run', runId))[0];
+  if (!record) throw new Conflict(`run ${runId} has no evidence record yet (status ${run.status})`);
+  const env = parseEnvelope(record);
+  const payload = env.payload as unknown as { run: RunProtocolData['run'] & { planId: string }; plan: { id?: string; title?: string; version: string; system?: RunProtocolData['plan']['system'] | null; targets?: RunProtocolData['plan']['targets']; controls?: string[] } };
+  const tenant = await db.selectFrom('tenants').select('name').where('id', '=', tenantId).executeTakeFirstOrThrow();
+  const reviews = await db.selectFrom('reviews').select(['decision', 'comment', 'reviewer', 'created_at', 'record_hash'])
+    .where('tenant_id', '=', tenantId).where('run_id', '=', runId).orderBy('created_at').execute();
+  const measures = await db.selectFrom('measures').select(['id', 'plan_id', 'run_id', 'title', 'owner', 'due_date', 'status', 'closed_by_run_id', 'closed_at'])
+    .where('tenant_id', '=', tenantId).where((eb) => eb.or([eb('run_id', '=', runId), eb('closed_by_run_id', '=', runId)])).execute();
+  const trusted = ledger.trusted();
+  const key = trusted.get(record.keyId);
+  return {
+    lang,
+    generatedAt: new Date().toISOString(),
+    tenant: { name: tenant.name },
+    plan: {
+      id: payload.plan.id ?? payload.run.planId, title: payload.plan.title ?? payload.run.planId, version: payload.plan.version,
+      system: payload.plan.system ?? undefined, targets: payload.plan.targets ?? { rtoSeconds: payload.run.rto?.targetSeconds ?? 0, rpoSeconds: payload.run.rpo?.targetSeconds ?? 0 },
+      controls: payload.plan.controls ?? [],
+    },
+    run: payload.run,
+    record: { seq: record.seq, hash: record.hash, prevHash: env.prevHash, signature: record.signature, keyId: record.keyId, createdAt: env.createdAt, retainUntil: env.retainUntil },
+    reviews: reviews.map((r) => ({ decision: r.decision, comment: r.comment, reviewer: r.reviewer, at: r.created_at.toISOString(), recordHash: r.record_hash })),
+    measures: measures.map((m) => ({ id: m.id, planId: m.plan_id, runId: m.run_id, title: m.title, owner: m.owner, dueDate: m.due_date, status: m.status, closedByRunId: m.closed_by_run_id, closedAt: m.closed_at?.toISOString() ?? null })),
+    checkpoint: ledger.newestCheckpoint(tenantId),
+    keys: [{ keyId: record.keyId, fingerprint: key ? fingerprintOfKey(key) : 'nicht vertrauenswürdig / not trusted' }],
+  };
+}

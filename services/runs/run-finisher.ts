@@ -1,0 +1,84 @@
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { DB, RunRow, Verdict } from '../../db/schema.js';
+import { RunRepository, type RunResult } from '../../db/repositories/run.repository.js';
+import { PlanRepository } from '../../db/repositories/plan.repository.js';
+import type { Attachment, LedgerService } from '../evidence/ledger.service.js';
+import type { RestorePlan } from '../plans/plan.types.js';
+import { toRunJson } from './run.view.js';
+import { measureTargets } from './verdict.js';
+import { skippedChecks } from '../../workers/checks/checks.js';
+
+const PHASES = ['fetch', 'provision', 'restore', 'verify', 'teardown'] as const;
+
+/** What the ledger keeps of the plan a run ran: enough to read the record alone, never a canary value. */
+export function planSnapshot(plan: RestorePlan | undefined, version: string) {
+  if (!plan) return { version };
+  return {
+    id: plan.id, title: plan.title, version, system: plan.system ?? null, targets: plan.targets,
+    cadence: plan.cadence, controls: plan.controls, restore: { driver: plan.restore.driver, database: plan.restore.database },
+  };
+}
+
+/**
+ * Every way a run ends goes through here: the run row becomes `finished` and
+ * its evidence record is appended in the same transaction, so there is never
+ * a finished run without a record (or a record of a run that is not finished).
+ */
+export class RunFinisher {
+  private readonly runs: RunRepository;
+  private readonly plans: PlanRepository;
+  constructor(private readonly db: Kysely<DB>, private readonly ledger: LedgerService, private readonly log: Logger) {
+    this.runs = new RunRepository(db);
+    this.plans = new PlanRepository(db);
+  }
+
+  finishClaimed(runId: string, workerId: string, result: RunResult & { verdict: Verdict }, attachments: Attachment[] = []): Promise<RunRow | undefined> {
+    return this.finish((trx) => this.runs.finish(runId, workerId, result, trx), attachments, result.finishedAt);
+  }
+
+  /**
+   * Ends a run no worker completes (cancel before start, a lost worker) in the
+   * same shape as every run: RTO/RPO objects with nothing measured, every
+   * check skipped with a reason, phases that did not run marked skipped.
+   */
+  finishUnclaimed(runId: string, result: RunResult & { verdict: Verdict }, onlyStatus: 'queued' | 'running'): Promise<RunRow | undefined> {
+    return this.finish(async (trx) => {
+      const current = await this.runs.getById(runId, trx);
+      if (!current) return undefined;
+      const plan = (await this.plans.getVersion(current.tenant_id, current.plan_id, current.plan_version_hash, trx)) as RestorePlan | undefined;
+      const reason = result.verdict === 'cancelled' ? 'abgebrochen' : 'nicht ausgeführt: Test nicht abgeschlossen';
+      const done = new Set(((current.phases as { name: string }[]) ?? []).map((p) => p.name));
+      const phases = [
+        ...((current.phases as unknown[]) ?? []),
+        ...PHASES.filter((p) => !done.has(p)).map((name) => ({ name, startedAt: new Date().toISOString(), durationMs: 0, status: 'skipped' })),
+      ];
+      const full: RunResult & { verdict: Verdict } = {
+        phases,
+        checks: plan ? skippedChecks(plan.checks, reason) : [],
+        ...(plan ? measureTargets(plan.targets, null, null) : {}),
+        ...result,
+      };
+      return this.runs.finishUnclaimed(runId, full, onlyStatus, trx);
+    }, [], result.finishedAt);
+  }
+
+  private async finish(update: (trx: import('kysely').Transaction<DB>) => Promise<RunRow | undefined>, attachments: Attachment[], at?: Date): Promise<RunRow | undefined> {
+    const out = await this.db.transaction().execute(async (trx) => {
+      const row = await update(trx);
+      if (!row) return undefined;
+      const plan = (await this.plans.getVersion(row.tenant_id, row.plan_id, row.plan_version_hash, trx)) as RestorePlan | undefined;
+      const record = await this.ledger.append(trx, {
+        tenantId: row.tenant_id, kind: 'run', subjectId: row.id,
+        payload: { run: toRunJson(row), plan: planSnapshot(plan, row.plan_version_hash) },
+        attachments,
+        now: at,
+      });
+      return { row, record };
+    });
+    if (!out) return undefined;
+    this.ledger.checkpoint(out.record);
+    this.log.debug({ runId: out.row.id, seq: out.record.seq }, 'run recorded in the evidence ledger');
+    return out.row;
+  }
+}
