@@ -50,7 +50,7 @@ function summary(doc: Doc, d: AuditReportData, L: Labels): void {
     { label: L.runsInPeriod, value: fill(L.runCounts, { runs: s.runs, passed: s.passed, failed: s.failed, errors: s.errors, cancelled: s.cancelled }) },
     {
       label: L.ledgerOk, bold: true, color: d.ledger.verified ? GOOD : BAD,
-      value: `${d.ledger.verified ? L.yes : L.no} (${d.ledger.records} ${L.record})${broken ? ` – ${fill(L.firstBroken, { seq: broken.seq, reason: broken.reason })}` : ''}`,
+      value: `${d.ledger.verified ? L.yes : L.no} (${d.ledger.records} ${d.ledger.records === 1 ? L.record : L.records})${broken ? ` – ${fill(L.firstBroken, { seq: broken.seq, reason: broken.reason })}` : ''}`,
     },
     { label: L.ledgerHead, value: `${L.seq} ${d.ledger.headSeq}` },
     { label: L.hash, value: d.ledger.headHash, mono: true, size: 7.5 },
@@ -74,6 +74,7 @@ function systems(doc: Doc, d: AuditReportData, L: Labels): void {
   heading(doc, L.secSystems);
   const over = (last: number | null, target: number) => (last != null && last > target ? BAD : COLORS.text);
   const bad = new Set(['failing', 'overdue', 'never-tested']);
+  if (!d.systems.length) { paragraph(doc, '—'); return; }
   // widths follow the longest usual content at 7.5 pt (e.g. "Dokumentenmanagement", "fehlgeschlagen")
   table(doc, [
     { header: `${L.plan} / ${L.system}`, width: 106 }, { header: L.lastRto, width: 71 }, { header: L.lastRpo, width: 61 },
@@ -173,6 +174,7 @@ function chart(doc: Doc, t: Trend, box: { x: number; y: number; w: number; h: nu
 function trends(doc: Doc, d: AuditReportData, L: Labels): void {
   heading(doc, L.secTrend);
   paragraph(doc, L.trendNote, { size: 8, color: COLORS.muted });
+  if (!d.trend.length) { paragraph(doc, L.noPoints); return; }
   legend(doc, d.lang, L);
   const gap = 14;
   const w = (contentWidth(doc) - gap) / 2;
@@ -216,7 +218,7 @@ function signOffAndAnnex(doc: Doc, d: AuditReportData, L: Labels): void {
   doc.moveDown(0.3);
   kvTable(doc, [
     { label: L.ledgerOk, value: d.ledger.verified ? L.yes : L.no, bold: true, color: d.ledger.verified ? GOOD : BAD },
-    { label: L.record, value: String(d.ledger.records) },
+    { label: L.recordCount, value: String(d.ledger.records) },
     { label: L.ledgerHead, value: `${L.seq} ${d.ledger.headSeq}` },
     { label: L.hash, value: d.ledger.headHash, mono: true },
   ], { labelWidth: 0.25 });

@@ -7,9 +7,10 @@ import { REPORT_TIME_ZONE } from './i18n.js';
  * opens correctly by double-click (with `,` it puts everything in one column,
  * without the BOM umlauts break); LibreOffice and scripts read it as well.
  * Quoting follows RFC 4180 (fields with `;`, `"`, CR or LF are quoted, quotes
- * doubled). Times come twice: ISO 8601 UTC (for machines) and Europe/Berlin
- * local time `YYYY-MM-DD HH:MM:SS` (for people). Numbers are plain (`.`
- * decimal, no grouping) so they stay unambiguous.
+ * doubled; a text starting with = + - @ gets a leading ' so spreadsheets do
+ * not run it as a formula). Times come twice: ISO 8601 UTC (for machines) and
+ * Europe/Berlin local time `YYYY-MM-DD HH:MM:SS +01:00` (for people). Numbers
+ * are plain (`.` decimal, no grouping), column names English and stable.
  */
 export const CSV_SEPARATOR = ';';
 const BOM = '\uFEFF';
@@ -33,11 +34,19 @@ const berlin = new Intl.DateTimeFormat('sv-SE', {
   timeZone: REPORT_TIME_ZONE, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
 });
 
-/** `2026-11-28 02:05:00` (Europe/Berlin) from an ISO instant; empty for nothing. */
+const offset = new Intl.DateTimeFormat('en-US', { timeZone: REPORT_TIME_ZONE, timeZoneName: 'shortOffset' });
+
+/**
+ * `2026-11-28 02:05:00 +01:00` (Europe/Berlin) from an ISO instant; empty for
+ * nothing. The offset keeps the repeated hour of the autumn change unambiguous.
+ */
 export function berlinTime(iso: string | null | undefined): string {
   if (!iso) return '';
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? '' : berlin.format(d);
+  if (Number.isNaN(d.getTime())) return '';
+  const m = /GMT([+-])(\d+)(?::(\d+))?/.exec(offset.formatToParts(d).find((p) => p.type === 'timeZoneName')?.value ?? '');
+  const off = m ? `${m[1]}${m[2]!.padStart(2, '0')}:${(m[3] ?? '00').padStart(2, '0')}` : '+00:00';
+  return `${berlin.format(d)} ${off}`;
 }
 
 const utc = (iso: string | null | undefined): string => {

@@ -8,7 +8,7 @@ import type { Lang, VerdictName } from './report.types.js';
 export const REPORT_TIME_ZONE = 'Europe/Berlin';
 
 const de = {
-  generatedAt: 'erstellt am', page: 'Seite {x} von {y}', record: 'Datensatz', yes: 'ja', no: 'nein', none: 'keine',
+  generatedAt: 'erstellt am', page: 'Seite {x} von {y}', record: 'Datensatz', records: 'Datensätze', recordCount: 'Anzahl Datensätze', yes: 'ja', no: 'nein', none: 'keine',
   notMeasured: 'nicht gemessen', met: 'eingehalten', notMet: 'nicht eingehalten', tenant: 'Mandant', target: 'Ziel',
   measured: 'gemessen', noVerdict: 'kein Ergebnis (Lauf nicht abgeschlossen)', name: 'Name', date: 'Datum',
   signature: 'Unterschrift', role: 'Funktion', status: 'Status', title: 'Titel',
@@ -61,7 +61,7 @@ const de = {
 export type Labels = { [K in keyof typeof de]: string };
 
 const en: Labels = {
-  generatedAt: 'generated on', page: 'Page {x} of {y}', record: 'record', yes: 'yes', no: 'no', none: 'none',
+  generatedAt: 'generated on', page: 'Page {x} of {y}', record: 'record', records: 'records', recordCount: 'Number of records', yes: 'yes', no: 'no', none: 'none',
   notMeasured: 'not measured', met: 'met', notMet: 'not met', tenant: 'Tenant', target: 'target',
   measured: 'measured', noVerdict: 'no verdict (run not finished)', name: 'Name', date: 'Date',
   signature: 'Signature', role: 'Role', status: 'Status', title: 'Title',

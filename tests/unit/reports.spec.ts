@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditReportData, Lang, RunProtocolData, VerdictName } from '../../services/reports/report.types.js';
 import { renderRunProtocolPdf } from '../../services/reports/run-protocol.pdf.js';
 import { renderAuditReportPdf } from '../../services/reports/audit-report.pdf.js';
-import { auditToCsv, runsToCsv } from '../../services/reports/csv.js';
+import { auditToCsv, berlinTime, csvField, runsToCsv } from '../../services/reports/csv.js';
 import { controlRows, CONTROLS } from '../../services/reports/controls.js';
 import { formatBytes, formatDateTime, formatSeconds } from '../../services/reports/i18n.js';
 
@@ -175,6 +175,29 @@ describe('run protocol PDF', () => {
   });
 });
 
+describe('edge cases', () => {
+  it('renders a run that could not verify (no backup, no sandbox, nothing measured)', async () => {
+    const base = runFixture('de');
+    const run = { ...base.run, verdict: 'error' as const, startedAt: null, finishedAt: null, phases: [], rto: null, rpo: null, checks: [], backup: null, sandbox: null,
+      findings: [{ code: 'SOURCE_NOT_FOUND', severity: 'error', message: 'keine Sicherung unter /srv/backups/ewo' }] };
+    const text = await pdfText(await renderRunProtocolPdf({ ...base, run, record: null, checkpoint: null, reviews: [], measures: [] }));
+    for (const s of ['Ergebnis: Fehler – nicht verifiziert', 'nicht gemessen', 'Keine Prüfungen ausgeführt.', 'Es wurde keine Sandbox gestartet.', 'Kein Checkpoint vorhanden.']) {
+      expect(text, s).toContain(s);
+    }
+    const en = await pdfText(await renderRunProtocolPdf({ ...base, lang: 'en', run: { ...run, verdict: 'cancelled' } }));
+    expect(en).toContain('Verdict: cancelled');
+  });
+
+  it('shows a broken evidence chain and an empty period', async () => {
+    const d = auditFixture('de', 0);
+    const text = await pdfText(await renderAuditReportPdf({ ...d, summary: { ...d.summary, plans: 0, plansTestedInTime: 0, passRate: null },
+      ledger: { ...d.ledger, verified: false, firstBroken: { seq: 7, reason: 'bad-signature' } }, deviations: [], measures: [] }));
+    for (const s of ['nein (512 Datensätze)', 'erster Fehler bei Datensatz 7: bad-signature', '0 von 0 (—)', 'keine Messwerte im Zeitraum', 'Keine Abweichungen.']) {
+      expect(text, s).toContain(s);
+    }
+  });
+});
+
 describe('audit report PDF', () => {
   it('renders the German report as PDF/A-2b with summary, controls, trends, sign-off and annex', async () => {
     const pdf = await renderAuditReportPdf(auditFixture('de'));
@@ -215,7 +238,10 @@ describe('CSV', () => {
     const lines = csv.split('\r\n');
     expect(lines).toHaveLength(3);
     expect(lines[1]).toContain(';"Müller; ""IT""";');
-    expect(lines[1]).toContain(';2026-11-28T01:05:00.000Z;2026-11-28 02:05:00;');
+    expect(lines[1]).toContain(';2026-11-28T01:05:00.000Z;2026-11-28 02:05:00 +01:00;');
+    expect(berlinTime('2026-10-25T00:30:00Z')).toBe('2026-10-25 02:30:00 +02:00'); // the repeated autumn hour, first time
+    expect(berlinTime('2026-10-25T01:30:00Z')).toBe('2026-10-25 02:30:00 +01:00');
+    expect(csvField('=HYPERLINK("x")')).toBe(`"'=HYPERLINK(""x"")"`);
     const audit = auditToCsv(auditFixture('de'));
     expect(audit.split('\r\n')[1]).toContain('plan-1;Einwohnermeldewesen – Straßenverzeichnis;OK.EWO;failing;14400;15123;');
     expect(audit).toContain('H&H proDoppik');

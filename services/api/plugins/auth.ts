@@ -26,7 +26,7 @@ declare module 'fastify' {
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-/** preHandler: the principal must have one of these roles (admin always may). */
+/** preValidation hook (before body validation, so a wrong role is 403, not 400): the principal must have one of these roles (admin always may). */
 export function requireRole(...roles: Role[]) {
   return async (req: FastifyRequest) => {
     const p = req.principal;

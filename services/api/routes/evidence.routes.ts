@@ -61,7 +61,7 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
   });
 
   app.get('/evidence/bundle', {
-    preHandler: requireRole('auditor'),
+    preValidation: requireRole('auditor'),
     schema: {
       tags: ['evidence'], summary: 'A chain segment with public keys and checkpoints, for offline verification (npm run evidence:verify)',
       querystring: Type.Object({ fromSeq: Type.Optional(Type.Integer({ minimum: 1 })), toSeq: Type.Optional(Type.Integer({ minimum: 1 })) }, { additionalProperties: false }),
@@ -79,7 +79,7 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
 
   // ---- review and follow-up (DER.4.A14, PERS.2.3.4)
   app.post('/runs/:id/reviews', {
-    preHandler: requireRole('reviewer'),
+    preValidation: requireRole('reviewer'),
     schema: {
       tags: ['reviews'], summary: 'Sign a run off (four-eyes: not by whoever triggered it); deviations become follow-up measures',
       params: RunIdParams,
@@ -107,7 +107,7 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
 
   const MeasureParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
   app.patch('/measures/:id', {
-    preHandler: requireRole('reviewer', 'operator'),
+    preValidation: requireRole('reviewer', 'operator'),
     schema: {
       tags: ['reviews'], summary: 'Change status (open, in-progress), owner or due date; closing needs a re-test',
       params: MeasureParams,
@@ -116,7 +116,7 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
   }, async (req) => opts.reviews.updateMeasure(req.principal!.tenantId, req.params.id, req.body, req.principal!.name));
 
   app.post('/measures/:id/close', {
-    preHandler: requireRole('reviewer', 'operator'),
+    preValidation: requireRole('reviewer', 'operator'),
     schema: {
       tags: ['reviews'], summary: 'Close a measure with a passed re-test of the same plan (links back to the run)',
       params: MeasureParams, body: Type.Object({ runId: Type.String({ format: 'uuid' }) }, { additionalProperties: false }),
@@ -133,7 +133,7 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
   });
 
   app.get('/reports/audit', {
-    preHandler: requireRole('auditor'),
+    preValidation: requireRole('auditor'),
     schema: {
       tags: ['reports'], summary: 'Audit report for a period: PDF/A-2b, CSV (systems table) or JSON; lang=de|en',
       querystring: Type.Object({

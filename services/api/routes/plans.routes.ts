@@ -43,7 +43,7 @@ export async function planRoutes(base: FastifyInstance, opts: { plans: PlanServi
   }, async (req) => view(req.principal!.tenantId, await opts.plans.get(req.principal!.tenantId, req.params.id)));
 
   app.put('/plans/:id', {
-    preHandler: requireRole('operator'),
+    preValidation: requireRole('operator'),
     schema: {
       tags: ['plans'],
       summary: 'Create or change a plan (JSON or application/yaml); plans from files are read-only (409)',
@@ -60,7 +60,7 @@ export async function planRoutes(base: FastifyInstance, opts: { plans: PlanServi
   });
 
   app.post('/plans/:id/runs', {
-    preHandler: requireRole('operator'),
+    preValidation: requireRole('operator'),
     schema: {
       tags: ['runs'], summary: 'Start a restore test now (202, Location of the run)', params: PlanIdParams,
       response: { 202: Type.Object({ id: Type.String(), status: Type.String() }), 404: errorRef, 409: errorRef },

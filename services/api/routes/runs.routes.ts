@@ -22,7 +22,7 @@ export async function runRoutes(base: FastifyInstance, opts: { runs: RunService 
   }, async (req) => toRunJson(await opts.runs.get(req.principal!.tenantId, req.params.id)));
 
   app.post('/runs/:id/cancel', {
-    preHandler: requireRole('operator'),
+    preValidation: requireRole('operator'),
     schema: { tags: ['runs'], summary: 'Cancel a queued or running run', params: RunIdParams, response: { 202: { $ref: 'Run#' }, 404: errorRef, 409: errorRef } },
   }, async (req, reply) => reply.status(202).send(toRunJson(await opts.runs.cancel(req.principal!.tenantId, req.params.id))));
 

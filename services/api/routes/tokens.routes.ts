@@ -7,7 +7,7 @@ import { requireRole } from '../plugins/auth.js';
 export async function tokenRoutes(base: FastifyInstance, opts: { tokens: TokenService }) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   app.post('/tokens', {
-    preHandler: requireRole('admin'),
+    preValidation: requireRole('admin'),
     schema: {
       tags: ['tokens'], summary: 'Create a named API token with a role; the token is shown once and stored only as a hash',
       body: Type.Object({
@@ -18,7 +18,7 @@ export async function tokenRoutes(base: FastifyInstance, opts: { tokens: TokenSe
     },
   }, async (req, reply) => reply.status(201).send(await opts.tokens.create(req.principal!.tenantId, req.body, req.principal!.name)));
 
-  app.get('/tokens', { preHandler: requireRole('admin'), schema: { tags: ['tokens'], summary: 'Tokens (never their values)' } }, async (req) => ({
+  app.get('/tokens', { preValidation: requireRole('admin'), schema: { tags: ['tokens'], summary: 'Tokens (never their values)' } }, async (req) => ({
     items: (await opts.tokens.repo.list(req.principal!.tenantId)).map((t) => ({
       id: t.id, name: t.name, role: t.role, createdBy: t.created_by, createdAt: t.created_at.toISOString(),
       expiresAt: t.expires_at?.toISOString() ?? null, revokedAt: t.revoked_at?.toISOString() ?? null, lastUsedAt: t.last_used_at?.toISOString() ?? null,
@@ -26,7 +26,7 @@ export async function tokenRoutes(base: FastifyInstance, opts: { tokens: TokenSe
   }));
 
   app.post('/tokens/:id/revoke', {
-    preHandler: requireRole('admin'),
+    preValidation: requireRole('admin'),
     schema: { tags: ['tokens'], summary: 'Revoke a token at once', params: Type.Object({ id: Type.String({ format: 'uuid' }) }) },
   }, async (req, reply) => {
     await opts.tokens.revoke(req.principal!.tenantId, req.params.id);
