@@ -200,7 +200,7 @@ function main(argv: string[]): number {
     keys.set(id, k);
   }
   const result = verifyChain(bundle.records, {
-    trustedKeys: trusted, anchorPrevHash: bundle.anchorPrevHash, firstSeq: bundle.records[0]?.seq ?? 1,
+    trustedKeys: trusted, anchorPrevHash: bundle.anchorPrevHash, // the segment starts at the first record's seq
     checkpoints: bundle.checkpoints, tenantId: bundle.tenantId,
   });
   const attachmentProblems = checkAttachments(bundle);

@@ -114,7 +114,8 @@ function checkpointSignatureValid(cp: Checkpoint, trustedKeys: Map<string, KeyOb
  * the first missing seq. A record failure wins over a checkpoint finding at the same seq.
  */
 export function verifyChain(records: LedgerRecord[], opts: VerifyOptions): VerifyResult {
-  const firstSeq = opts.firstSeq ?? (opts.anchorPrevHash !== undefined && records[0] ? records[0].seq : 1);
+  const claimed = records[0]?.seq; // a tampered bundle may carry anything here
+  const firstSeq = opts.firstSeq ?? (opts.anchorPrevHash !== undefined && Number.isSafeInteger(claimed) && claimed! >= 1 ? claimed! : 1);
   let broken: Broken | null = null;
   let prevHash: string | undefined = firstSeq === 1 ? ZERO_HASH : opts.anchorPrevHash;
   for (let i = 0; i < records.length; i++) {

@@ -50,7 +50,7 @@ function summary(doc: Doc, d: AuditReportData, L: Labels): void {
     { label: L.runsInPeriod, value: fill(L.runCounts, { runs: s.runs, passed: s.passed, failed: s.failed, errors: s.errors, cancelled: s.cancelled }) },
     {
       label: L.ledgerOk, bold: true, color: d.ledger.verified ? GOOD : BAD,
-      value: `${d.ledger.verified ? L.yes : L.no} (${d.ledger.records} ${d.ledger.records === 1 ? L.record : L.records})${broken ? ` – ${fill(L.firstBroken, { seq: broken.seq, reason: broken.reason })}` : ''}`,
+      value: `${d.ledger.verified ? L.yes : L.no} (${d.ledger.records} ${d.ledger.records === 1 ? L.record : L.records})${broken ? `\n${fill(L.firstBroken, { seq: broken.seq, reason: broken.reason })}` : ''}`,
     },
     { label: L.ledgerHead, value: `${L.seq} ${d.ledger.headSeq}` },
     { label: L.hash, value: d.ledger.headHash, mono: true, size: 7.5 },
@@ -217,7 +217,10 @@ function signOffAndAnnex(doc: Doc, d: AuditReportData, L: Labels): void {
   paragraph(doc, L.annexIntro);
   doc.moveDown(0.3);
   kvTable(doc, [
-    { label: L.ledgerOk, value: d.ledger.verified ? L.yes : L.no, bold: true, color: d.ledger.verified ? GOOD : BAD },
+    {
+      label: L.ledgerOk, bold: true, color: d.ledger.verified ? GOOD : BAD,
+      value: `${d.ledger.verified ? L.yes : L.no}${d.ledger.firstBroken ? `\n${fill(L.firstBroken, { seq: d.ledger.firstBroken.seq, reason: d.ledger.firstBroken.reason })}` : ''}`,
+    },
     { label: L.recordCount, value: String(d.ledger.records) },
     { label: L.ledgerHead, value: `${L.seq} ${d.ledger.headSeq}` },
     { label: L.hash, value: d.ledger.headHash, mono: true },

@@ -200,27 +200,34 @@ export function signatureBlock(doc: Doc, titles: string[], lineLabels: string[])
   doc.font(font.sans).fontSize(9).fillColor(COLORS.text);
 }
 
-/** "How to verify": offline CLI, then by hand with sha256sum and openssl. */
-export function howToVerify(doc: Doc, lang: Lang, subject: { hash?: string | null }): void {
-  const de = lang !== 'en';
-  const steps: [string, string | null][] = de ? [
-    ['1. Nachweispaket exportieren (GET /api/v1/runs/{id}/evidence) und offline prüfen:', 'npm run evidence:verify -- bundle.json'],
-    ['2. Von Hand: den Wert „canonical“ des Datensatzes byteweise unverändert als record.json speichern:', "printf '%s' '<canonical>' > record.json"],
-    [`3. Der SHA-256 muss dem Hash des Datensatzes entsprechen${subject.hash ? ` (${subject.hash.slice(0, 16)}…)` : ''}:`, 'sha256sum record.json'],
-    ['4. Signatur (Base64) dekodieren:', "printf '%s' '<signature>' | base64 -d > sig.bin"],
-    ['5. Öffentlichen Schlüssel als key.pem speichern, Fingerabdruck mit diesem Bericht vergleichen, dann prüfen:', 'openssl pkeyutl -verify -pubin -inkey key.pem -rawin -in record.json -sigfile sig.bin'],
-    ['6. Die Kette: prevHash jedes Datensatzes ist der Hash des vorigen; der neueste Checkpoint (außerhalb der Datenbank) muss mit dem Datensatz gleicher Nummer übereinstimmen.', null],
+/** "How to verify": offline CLI, then by hand with sha256sum and openssl (details: docs/verify-by-hand.md). */
+export function howToVerify(doc: Doc, lang: Lang, subject: { hash?: string | null; runId?: string }): void {
+  const api = `GET /api/v1/runs/${subject.runId ?? '{id}'}/evidence`;
+  const h = subject.hash ? ` (${subject.hash.slice(0, 16)}…)` : '';
+  const cmd = {
+    cli: 'npm run evidence:verify -- bundle.json --trust key.pem',
+    save: "printf '%s' '<canonical>' > record.json\njq -j '.records[0].canonical' bundle.json > record.json",
+    sig: "printf '%s' '<signature>' | base64 -d > sig.bin",
+    verify: 'openssl pkey -pubin -in key.pem -outform DER | sha256sum\nopenssl pkeyutl -verify -pubin -inkey key.pem -rawin -in record.json -sigfile sig.bin',
+  };
+  const steps: [string, string | null][] = lang === 'en' ? [
+    [`1. Export the evidence bundle (${api} or GET /api/v1/evidence/bundle), get the public key key.pem independently of it (npm run keys -- show on the server) and verify offline:`, cmd.cli],
+    ['2. By hand: save the record\'s "canonical" value byte for byte, without a trailing newline, as record.json (either line):', cmd.save],
+    [`3. Its SHA-256 must equal the record hash${h}:`, 'sha256sum record.json'],
+    ['4. Decode the signature (base64):', cmd.sig],
+    ['5. The key\'s fingerprint must equal the one in this report; then the signature must verify ("Signature Verified Successfully"):', cmd.verify],
+    ['6. The chain: each record\'s prevHash is the previous record\'s hash; the newest checkpoint (kept outside the database) must match the record with its number. Step by step: docs/verify-by-hand.md.', null],
   ] : [
-    ['1. Export the evidence bundle (GET /api/v1/runs/{id}/evidence) and verify it offline:', 'npm run evidence:verify -- bundle.json'],
-    ['2. By hand: save the record\'s "canonical" value byte for byte as record.json:', "printf '%s' '<canonical>' > record.json"],
-    [`3. Its SHA-256 must equal the record hash${subject.hash ? ` (${subject.hash.slice(0, 16)}…)` : ''}:`, 'sha256sum record.json'],
-    ['4. Decode the signature (base64):', "printf '%s' '<signature>' | base64 -d > sig.bin"],
-    ['5. Save the public key as key.pem, compare its fingerprint with this report, then verify:', 'openssl pkeyutl -verify -pubin -inkey key.pem -rawin -in record.json -sigfile sig.bin'],
-    ['6. The chain: each record\'s prevHash is the previous record\'s hash; the newest checkpoint (kept outside the database) must match the record with its number.', null],
+    [`1. Nachweispaket exportieren (${api} oder GET /api/v1/evidence/bundle), den öffentlichen Schlüssel key.pem unabhängig davon beschaffen (npm run keys -- show auf dem Server) und offline prüfen:`, cmd.cli],
+    ['2. Von Hand: den Wert „canonical“ des Datensatzes byteweise unverändert, ohne Zeilenumbruch am Ende, als record.json speichern (eine der Zeilen):', cmd.save],
+    [`3. Der SHA-256 muss dem Hash des Datensatzes entsprechen${h}:`, 'sha256sum record.json'],
+    ['4. Signatur (Base64) dekodieren:', cmd.sig],
+    ['5. Der Fingerabdruck des Schlüssels muss dem in diesem Bericht entsprechen; dann muss die Signatur gültig sein („Signature Verified Successfully“):', cmd.verify],
+    ['6. Die Kette: prevHash jedes Datensatzes ist der Hash des vorigen; der neueste Checkpoint (außerhalb der Datenbank) muss mit dem Datensatz gleicher Nummer übereinstimmen. Schritt für Schritt: docs/verify-by-hand.md.', null],
   ];
-  for (const [text, cmd] of steps) {
+  for (const [text, command] of steps) {
     paragraph(doc, text, { size: 8.5 });
-    if (cmd) monoBox(doc, cmd);
+    if (command) monoBox(doc, command);
   }
 }
 

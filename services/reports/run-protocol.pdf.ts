@@ -196,7 +196,7 @@ function evidence(doc: Doc, d: RunProtocolData, L: Labels): void {
   heading(doc, L.keys, 2);
   keysAndCheckpoint(doc, d.lang, d.keys, d.checkpoint);
   heading(doc, L.howTo, 2);
-  howToVerify(doc, d.lang, { hash: rec?.hash });
+  howToVerify(doc, d.lang, { hash: rec?.hash, runId: d.run.id });
 }
 
 export async function renderRunProtocolPdf(data: RunProtocolData): Promise<Buffer> {

@@ -4,7 +4,8 @@ import { mkdtemp, readFile, rm, writeFile, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
-import { dropHostDatabase, dumpHost, fileSize, hostPsql, makeHostDatabase, makeScratchDatabase, makeTempDir, truncateCopy } from '../fixtures/host-dumps.js';
+import { asPostgres, dropHostDatabase, dumpHost, fileSize, hostPsql, makeHostDatabase, makeScratchDatabase, makeTempDir, truncateCopy } from '../fixtures/host-dumps.js';
+import { copyFile } from 'node:fs/promises';
 
 const SRC = 'ef_rt_fail_src';
 const EMPTY = 'ef_rt_fail_empty';
@@ -155,6 +156,57 @@ describe('images shaped like the official postgres:N ones', () => {
     expect(run.verdict, JSON.stringify(run.findings)).toBe('passed');
     expect(run.sandbox.image).toBe('ef-test/official-shape:15');
     expect(volumes()).toBe(before);
+  });
+});
+
+describe('dump shapes and backup identity', () => {
+  it('a plain `pg_dump --create` dump restores into its own database; the checks run there', async () => {
+    const created = await dumpHost(SRC, 'plain', join(dir, 'create.sql'), { extraArgs: ['--create'] });
+    const run = await runPlan('create-db', created, { restore: { driver: 'postgres', database: 'anders' }, checks: [{ name: 'n', sql: 'select count(*) from einwohner', expect: '== 2000' }] });
+    expect(run.verdict, JSON.stringify(run.findings)).toBe('passed');
+    expect(run.restore.database).toBe(SRC);
+  });
+
+  it('pg_dumpall output is refused with a clear finding, not a false alarm', async () => {
+    const file = join(dir, 'cluster.sql');
+    const r = await asPostgres('bash', ['-c', `pg_dumpall --globals-only > ${file}`]);
+    expect(r.code).toBe(0);
+    const run = await runPlan('dumpall', file);
+    expect(run.verdict).toBe('error');
+    expect(codes(run)).toContain('DUMP_UNSUPPORTED');
+  });
+
+  it('a backup of the wrong size fails before restoring; the right size passes', async () => {
+    const size = await fileSize(custom);
+    const wrong = await runPlan('wrong-size', custom, { source: { path: custom, size: size + 1 } });
+    expect(wrong.verdict).toBe('failed');
+    expect(codes(wrong)).toContain('BACKUP_SIZE_MISMATCH');
+    const right = await runPlan('right-size', custom, { source: { path: custom, size }, checks: [{ tableExists: { table: 'einwohner' } }] });
+    expect(right.verdict).toBe('passed');
+    expect(codes(right)).not.toContain('BACKUP_SIZE_MISMATCH');
+    // an archive dump has its own creation time: the file time is not needed
+    expect(codes(right)).not.toContain('BACKUP_TIME_FROM_FILE');
+    expect(right.backup.createdAtSource).toBe('header');
+  });
+
+  it('a plain dump has no creation time in its header: the file time is used and said so', async () => {
+    const run = await runPlan('plain-time', plain, { checks: [{ tableExists: { table: 'einwohner' } }] });
+    expect(run.verdict).toBe('passed');
+    expect(codes(run)).toContain('BACKUP_TIME_FROM_FILE');
+    expect(run.backup.createdAtSource).toBe('file');
+  });
+
+  it('a plan without checks is flagged NO_CHECKS (a restore that exits 0 proves little)', async () => {
+    const run = await runPlan('no-checks', custom, { checks: [] });
+    expect(codes(run)).toContain('NO_CHECKS');
+    expect(run.findings.find((f: { code: string }) => f.code === 'NO_CHECKS').severity).toBe('warning');
+  });
+
+  it('a backup whose name contains ":" is mounted and restored', async () => {
+    const colon = join(dir, 'ewo-2026-11-28T01:39:12.dump');
+    await copyFile(custom, colon);
+    const run = await runPlan('colon', colon, { checks: [{ tableExists: { table: 'einwohner' } }] });
+    expect(run.verdict, JSON.stringify(run.findings)).toBe('passed');
   });
 });
 

@@ -216,10 +216,14 @@ describe('verifyChain', () => {
     const big = buildChain(7300);
     const cps = big.map((x) => checkpointOf(x));
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const r = verify(big, { checkpoints: cps });
-    const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
+    const wallMs = performance.now() - t0;
     expect(r).toMatchObject({ ok: true, records: 7300, headSeq: 7300, checkpoints: { checked: 7300, newestSeq: 7300 } });
-    expect(ms).toBeLessThan(2000);
-    console.log(`verifyChain: 7300 records + 7300 checkpoints in ${ms.toFixed(0)} ms`);
+    // CPU time of this process: the wall clock also counts other jobs on the shared 2-core machine
+    expect(cpuMs).toBeLessThan(2000);
+    console.log(`verifyChain: 7300 records + 7300 checkpoints in ${cpuMs.toFixed(0)} ms CPU, ${wallMs.toFixed(0)} ms wall`);
   });
 });
