@@ -11,7 +11,8 @@ export default tseslint.config(
       'no-console': ['error', { allow: ['warn', 'error'] }],
     },
   },
-  { files: ['tests/**', 'deploy/**', 'db/migrate.ts'], rules: { 'no-console': 'off' } },
+  // command-line tools talk to a person on the terminal
+  { files: ['tests/**', 'deploy/**', 'db/migrate.ts', 'services/**/*-cli.ts', 'services/plans/check-plans.ts'], rules: { 'no-console': 'off' } },
   // API responses in tests are read loosely on purpose; the assertions pin the shape
   { files: ['tests/**'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
 );
