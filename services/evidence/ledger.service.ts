@@ -136,7 +136,8 @@ export class LedgerService {
     return {
       format: 'ernstfall-evidence-bundle', version: 1, tenantId, exportedAt: new Date().toISOString(), anchorPrevHash,
       records: records.map(stripStored), publicKeys: keys.map((k) => ({ keyId: k.key_id, pem: k.public_key_pem })),
-      checkpoints: this.checkpoints(tenantId), attachments,
+      // checkpoints beyond the segment would (rightly) read as deleted records: a partial export leaves them out
+      checkpoints: this.checkpoints(tenantId).filter((cp) => opts.toSeq === undefined || (JSON.parse(cp.canonical) as { seq: number }).seq <= opts.toSeq), attachments,
     } as Bundle;
   }
 }

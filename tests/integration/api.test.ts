@@ -83,6 +83,8 @@ describe('auth and health', () => {
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining([
       '/api/v1/plans', '/api/v1/plans/{id}', '/api/v1/plans/{id}/runs', '/api/v1/runs', '/api/v1/runs/{id}', '/api/v1/runs/{id}/cancel',
+      '/api/v1/runs/{id}/evidence', '/api/v1/evidence/verify', '/api/v1/evidence/bundle', '/api/v1/runs/{id}/reviews', '/api/v1/measures',
+      '/api/v1/measures/{id}/close', '/api/v1/runs/{id}/protocol.pdf', '/api/v1/reports/audit', '/api/v1/tokens',
     ]));
     const docs = await h.app.inject({ method: 'GET', url: '/docs' });
     expect([200, 302]).toContain(docs.statusCode);

@@ -44,7 +44,7 @@ describe('broken backups never pass', () => {
     await truncateCopy(custom, cut, Math.floor((await fileSize(custom)) / 2));
     const run = await runPlan('cut-custom', cut);
     expect(run.verdict).toBe('failed');
-    expect(codes(run)).toContain('ARCHIVE_TRUNCATED');
+    expect(codes(run), JSON.stringify(run.findings)).toContain('ARCHIVE_TRUNCATED');
     expect(run.checks.every((c: { status: string }) => c.status === 'skipped')).toBe(true);
     expect(run.rto.measuredSeconds).toBeNull();
     expect(run.rto.met).toBeNull();

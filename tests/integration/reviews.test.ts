@@ -83,7 +83,7 @@ describe('four-eyes review and follow-up measures', () => {
     expect(res.body.measureIds).toHaveLength(1);
     measureId = res.body.measureIds[0];
     const measures = (await as('Carol Auditorin', 'GET', '/api/v1/measures?status=open')).body.items;
-    expect(measures).toEqual([expect.objectContaining({ id: measureId, owner: 'Otto Operator', due_date: '2026-12-15', status: 'open', run_id: runId })]);
+    expect(measures).toEqual([expect.objectContaining({ id: measureId, owner: 'Otto Operator', dueDate: '2026-12-15', status: 'open', runId })]);
     const kinds = (await h.tdb.db.selectFrom('ledger_records').select(['kind', 'subject_id']).orderBy('seq').execute()).map((r) => r.kind);
     expect(kinds.slice(-2)).toEqual(['review', 'measure']);
     expect((await h.request('GET', '/api/v1/evidence/verify')).body.ok).toBe(true);
@@ -99,7 +99,7 @@ describe('four-eyes review and follow-up measures', () => {
     const retest = await seedRun(h, { planId: 'review-plan', verdict: 'passed', finishedAt: new Date(Date.now() + 3000) });
     const closed = await as('Otto Operator', 'POST', `/api/v1/measures/${measureId}/close`, { runId: retest });
     expect(closed.status).toBe(200);
-    expect(closed.body).toMatchObject({ status: 'done', closed_by_run_id: retest });
+    expect(closed.body).toMatchObject({ status: 'done', closedByRunId: retest });
     expect((await as('Otto Operator', 'POST', `/api/v1/measures/${measureId}/close`, { runId: retest })).status).toBe(409);
     const last = await h.tdb.db.selectFrom('ledger_records').select(['kind', 'canonical']).orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
     expect(last.kind).toBe('measure');

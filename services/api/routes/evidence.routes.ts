@@ -20,6 +20,13 @@ import { requireRole } from '../plugins/auth.js';
 import { RunIdParams } from '../schemas.js';
 
 const errorRef = { $ref: 'Error#' };
+
+function measureJson(m: { id: string; plan_id: string; run_id: string; review_id: string | null; title: string; owner: string; due_date: string; status: string; closed_by_run_id: string | null; closed_at: Date | null; created_by: string; created_at: Date; updated_at: Date }) {
+  return {
+    id: m.id, planId: m.plan_id, runId: m.run_id, reviewId: m.review_id, title: m.title, owner: m.owner, dueDate: m.due_date, status: m.status,
+    closedByRunId: m.closed_by_run_id, closedAt: m.closed_at?.toISOString() ?? null, createdBy: m.created_by, createdAt: m.created_at.toISOString(), updatedAt: m.updated_at.toISOString(),
+  };
+}
 const Lang = Type.Optional(Type.Union([Type.Literal('de'), Type.Literal('en')], { default: 'de' }));
 const open = { additionalProperties: true } as const;
 
@@ -95,7 +102,9 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
   }, async (req, reply) => reply.status(201).send(await opts.reviews.review(req.principal!.tenantId, req.params.id, req.body, req.principal!.name)));
 
   app.get('/runs/:id/reviews', { schema: { tags: ['reviews'], summary: 'Reviews of a run', params: RunIdParams } }, async (req) => ({
-    items: (await opts.reviews.listReviews(req.principal!.tenantId, req.params.id)).map((r) => ({ ...r, created_at: r.created_at.toISOString() })),
+    items: (await opts.reviews.listReviews(req.principal!.tenantId, req.params.id)).map((r) => ({
+      id: r.id, runId: r.run_id, decision: r.decision, comment: r.comment, reviewer: r.reviewer, recordHash: r.record_hash, createdAt: r.created_at.toISOString(),
+    })),
   }));
 
   app.get('/measures', {
@@ -103,7 +112,7 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
       tags: ['reviews'], summary: 'Follow-up measures',
       querystring: Type.Object({ status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('in-progress'), Type.Literal('done')])), planId: Type.Optional(Type.String()) }, { additionalProperties: false }),
     },
-  }, async (req) => ({ items: await opts.reviews.listMeasures(req.principal!.tenantId, req.query) }));
+  }, async (req) => ({ items: (await opts.reviews.listMeasures(req.principal!.tenantId, req.query)).map(measureJson) }));
 
   const MeasureParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
   app.patch('/measures/:id', {
@@ -113,7 +122,7 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
       params: MeasureParams,
       body: Type.Object({ status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('in-progress')])), owner: Type.Optional(Type.String({ minLength: 1 })), dueDate: Type.Optional(Type.String()) }, { additionalProperties: false }),
     },
-  }, async (req) => opts.reviews.updateMeasure(req.principal!.tenantId, req.params.id, req.body, req.principal!.name));
+  }, async (req) => measureJson(await opts.reviews.updateMeasure(req.principal!.tenantId, req.params.id, req.body, req.principal!.name)));
 
   app.post('/measures/:id/close', {
     preValidation: requireRole('reviewer', 'operator'),
@@ -121,7 +130,7 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
       tags: ['reviews'], summary: 'Close a measure with a passed re-test of the same plan (links back to the run)',
       params: MeasureParams, body: Type.Object({ runId: Type.String({ format: 'uuid' }) }, { additionalProperties: false }),
     },
-  }, async (req) => opts.reviews.closeMeasure(req.principal!.tenantId, req.params.id, req.body.runId, req.principal!.name));
+  }, async (req) => measureJson(await opts.reviews.closeMeasure(req.principal!.tenantId, req.params.id, req.body.runId, req.principal!.name)));
 
   // ---- reports
   app.get('/runs/:id/protocol.pdf', {

@@ -180,6 +180,17 @@ export async function restorePostgres(input: RestoreInput): Promise<RestoreOutco
     { tool, exitCode: r.exitCode, stderr: r.stderr },
     { plainComplete: input.plainScan ? input.plainScan.complete && !input.plainScan.decompressError : undefined },
   );
+  // a parallel restore that failed may report only the first worker's SQL error while the real cause is a
+  // damaged archive: read the whole archive once without a database to tell the two apart
+  if (tool === 'pg_restore' && r.exitCode !== 0 && !classified.some((f) => f.code === 'ARCHIVE_TRUNCATED' || f.code === 'ARCHIVE_UNREADABLE')) {
+    const fmt = info.format === 'tar' ? 't' : info.format === 'custom' ? 'c' : 'd';
+    const scan = await sandbox.exec(['pg_restore', '-F', fmt, '-f', '/dev/null', path]);
+    if (scan.exitCode !== 0) {
+      const integrity = classifyRestoreOutput({ tool, exitCode: scan.exitCode, stderr: scan.stderr }, {})
+        .filter((f) => f.code === 'ARCHIVE_TRUNCATED' || f.code === 'ARCHIVE_UNREADABLE');
+      classified.unshift(...integrity);
+    }
+  }
   findings.push(...classified);
   const toolInfo = { name: tool, exitCode: r.exitCode, stderrLines: r.stderr.split('\n').filter(Boolean).length };
   const log = r.stderr;
