@@ -105,6 +105,14 @@ async function main(): Promise<number> {
       await new Promise((r) => setTimeout(r, 500));
     }
     printRun(run);
+    const ev = (await (await fetch(`${address}/api/v1/runs/${created.id}/evidence`, { headers })).json()) as {
+      record?: { seq: number; hash: string; keyId: string }; verified?: { hash: boolean; signature: boolean; trustedKey: boolean };
+    };
+    if (ev.record && ev.verified) {
+      const ok = ev.verified.hash && ev.verified.signature && ev.verified.trustedKey;
+      console.log(`  ${t('Nachweis', 'Evidence')}: ${t('Datensatz', 'record')} #${ev.record.seq}, SHA-256 ${ev.record.hash.slice(0, 16)}…, ${t('Schlüssel', 'key')} ${ev.record.keyId} → ${ok ? t('Signatur gültig', 'signature valid') : t('UNGÜLTIG', 'INVALID')}`);
+      console.log(`  ${t('Protokoll (PDF)', 'Protocol (PDF)')}: GET /api/v1/runs/${created.id}/protocol.pdf\n`);
+    }
     return run.verdict === 'passed' ? 0 : 1;
   } finally {
     await app.close();

@@ -34,6 +34,7 @@ export const FINDINGS = {
   RPO_EXCEEDED: 'failure',
   TIMEOUT: 'error',
   WORKER_LOST: 'error',
+  INTERRUPTED: 'error',
   INTERNAL_ERROR: 'error',
 } as const satisfies Record<string, FindingSeverity>;
 

@@ -72,13 +72,14 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   }
 
   // a Docker engine or Redis that is down must not keep the process (and its API) from starting
+  const shutdown = new AbortController();
   await maintain().catch((err: Error) => log.error({ err: err.message }, 'first maintenance pass failed; retrying periodically'));
 
   const worker = new Worker<JobPayloads['restore-test']>(
     QUEUE_NAME,
     async (job) => {
       if (job.name !== JOB_NAMES.restoreTest) throw new Error(`unknown job ${job.name}`);
-      await handleRestoreTest({ config, docker, runs, plans, finisher: deps.finisher, log, workerId: id, heartbeatMs: config.sandbox.heartbeatMs }, job.data.runId);
+      await handleRestoreTest({ config, docker, runs, plans, finisher: deps.finisher, log, workerId: id, heartbeatMs: config.sandbox.heartbeatMs, shutdown: shutdown.signal }, job.data.runId);
     },
     { connection: deps.redis, prefix: deps.prefix ?? config.redis.prefix, concurrency: config.sandbox.concurrency, lockDuration: 60_000 },
   );
@@ -100,7 +101,9 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     maintain,
     async close() {
       clearInterval(timer);
-      // waits for running jobs; their sandboxes are torn down by the handler
+      // running tests stop now (a container stop or systemd would kill them mid-restore anyway):
+      // each removes its sandbox and ends as `error` (INTERRUPTED); then the worker closes
+      shutdown.abort();
       await worker.close();
     },
   };

@@ -25,6 +25,8 @@ export interface HandlerDeps {
   log: Logger;
   workerId: string;
   heartbeatMs?: number;
+  /** Aborted when the worker shuts down: running tests end as `error` (INTERRUPTED) with their sandbox removed. */
+  shutdown?: AbortSignal;
 }
 
 export type PhaseName = 'fetch' | 'provision' | 'restore' | 'verify' | 'teardown';
@@ -64,9 +66,9 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
   let sandboxInfo: Record<string, unknown> | null = null;
   let restoreInfo: Record<string, unknown> | null = null;
   let sandbox: Sandbox | undefined;
-  let abortReason: 'cancelled' | 'timeout' | 'lost' | undefined;
+  let abortReason: 'cancelled' | 'timeout' | 'lost' | 'shutdown' | undefined;
   const abort = new AbortController();
-  const stop = (reason: 'cancelled' | 'timeout' | 'lost') => {
+  const stop = (reason: 'cancelled' | 'timeout' | 'lost' | 'shutdown') => {
     if (abortReason) return;
     abortReason = reason;
     abort.abort(reason);
@@ -85,6 +87,9 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
     }).catch((err: Error) => log.warn({ err: err.message }, 'heartbeat failed'));
   }, deps.heartbeatMs ?? 5000);
   const timeout = setTimeout(() => stop('timeout'), plan.sandbox.timeoutSeconds * 1000);
+  const onShutdown = () => stop('shutdown');
+  deps.shutdown?.addEventListener('abort', onShutdown);
+  if (deps.shutdown?.aborted) stop('shutdown');
 
   async function phase<T>(name: PhaseName, fn: () => Promise<T>): Promise<T> {
     const start = Date.now();
@@ -242,6 +247,10 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
     clearInterval(heartbeat);
   }
 
+  deps.shutdown?.removeEventListener('abort', onShutdown);
+  if (abortReason === 'shutdown') {
+    findings.push(finding('INTERRUPTED', 'the worker was shut down during the test; the sandbox was removed and the test did not complete'));
+  }
   if (abortReason === 'lost') {
     findings.push(finding('WORKER_LOST', 'this worker lost the run (no longer registered as its holder); the test did not complete'));
   }

@@ -75,10 +75,23 @@ export class RunRepository {
       .orderBy('queued_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
   }
 
+  /** The newest passed or failed run: with lastPassed, all the plan status needs, however long the history. */
+  lastDecisive(tenantId: string, planId: string, trx: Db = this.db): Promise<RunRow | undefined> {
+    return trx.selectFrom('runs').select(runColumns)
+      .where('tenant_id', '=', tenantId).where('plan_id', '=', planId).where('verdict', 'in', ['passed', 'failed'])
+      .orderBy('finished_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+  }
+
+  lastFinished(tenantId: string, planId: string, trx: Db = this.db): Promise<RunRow | undefined> {
+    return trx.selectFrom('runs').select(runColumns)
+      .where('tenant_id', '=', tenantId).where('plan_id', '=', planId).where('status', '=', 'finished')
+      .orderBy('finished_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+  }
+
   lastPassed(tenantId: string, planId: string, trx: Db = this.db): Promise<RunRow | undefined> {
     return trx.selectFrom('runs').select(runColumns)
       .where('tenant_id', '=', tenantId).where('plan_id', '=', planId).where('verdict', '=', 'passed')
-      .orderBy('queued_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+      .orderBy('finished_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
   }
 
   list(f: RunFilter, trx: Db = this.db): Promise<RunRow[]> {

@@ -99,4 +99,21 @@ describe('limits, timeout and cancel', () => {
     expect(run.checks.every((c: { status: string }) => c.status === 'skipped')).toBe(true);
     expect(await h.sandboxesLeft()).toBe(0);
   });
+
+  // last in this file: it closes the worker
+  it('a worker shutdown stops a running restore: error INTERRUPTED, sandbox removed, nothing left running', async () => {
+    await h.putPlan(pgPlan('shutdown', 'mid.dump', { sandbox: { cpus: 0.1, timeout: '10m' }, checks: [count] }));
+    const id = await h.trigger('shutdown');
+    for (let i = 0; i < 600; i++) {
+      const r = (await h.request('GET', `/api/v1/runs/${id}`)).body;
+      if (r.phases.some((p: { name: string }) => p.name === 'restore')) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    await h.worker!.close();
+    const run = (await h.request('GET', `/api/v1/runs/${id}`)).body;
+    expect(run.status).toBe('finished');
+    expect(run.verdict).toBe('error');
+    expect(run.findings.map((f: { code: string }) => f.code)).toContain('INTERRUPTED');
+    expect(await h.sandboxesLeft()).toBe(0);
+  });
 });

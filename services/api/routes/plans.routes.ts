@@ -20,9 +20,10 @@ export async function planRoutes(base: FastifyInstance, opts: { plans: PlanServi
   }
 
   async function view(tenantId: string, row: PlanRow) {
-    const history = await opts.runs.runs.list({ tenantId, planId: row.id, limit: 200 });
-    const status = planStatus(row.definition as RestorePlan, row.created_at, history, new Date());
-    const last = history.find((r) => r.status === 'finished');
+    const [decisive, passed, last] = await Promise.all([
+      opts.runs.runs.lastDecisive(tenantId, row.id), opts.runs.runs.lastPassed(tenantId, row.id), opts.runs.runs.lastFinished(tenantId, row.id),
+    ]);
+    const status = planStatus(row.definition as RestorePlan, row.created_at, [decisive, passed].filter((r) => r !== undefined), new Date());
     return {
       ...toPlanView(row),
       status: status.status,
