@@ -39,7 +39,7 @@ export class PlanRepository {
    */
   async upsert(p: PlanUpsert, trx: Db = this.db): Promise<{ created: boolean; changed: boolean }> {
     const existing = await trx
-      .selectFrom('plans').select(['version_hash', 'origin'])
+      .selectFrom('plans').select(['version_hash', 'origin', 'source_file'])
       .where('tenant_id', '=', p.tenantId).where('id', '=', p.id).executeTakeFirst();
     const definition = JSON.stringify(p.definition);
     if (!existing) {
@@ -48,6 +48,11 @@ export class PlanRepository {
         version_hash: p.versionHash, definition,
       }).execute();
     } else if (existing.version_hash === p.versionHash && existing.origin === p.origin) {
+      // same content: a moved file changes where it lives, not the plan's version
+      if (existing.source_file !== p.sourceFile) {
+        await trx.updateTable('plans').set({ source_file: p.sourceFile, updated_at: new Date() })
+          .where('tenant_id', '=', p.tenantId).where('id', '=', p.id).execute();
+      }
       return { created: false, changed: false };
     } else {
       await trx.updateTable('plans').set({

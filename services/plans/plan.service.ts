@@ -1,4 +1,5 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
@@ -100,7 +101,8 @@ export class PlanService {
       await this.db.transaction().execute(async (trx) => {
         await sql`select pg_advisory_xact_lock(hashtextextended(${`ernstfall-plan:${tenantId}:${parsed.plan.id}`}, 0))`.execute(trx);
         const existing = await this.repo.getForUpdate(tenantId, parsed.plan.id, trx);
-        if (existing && existing.origin === 'file' && existing.source_file !== rel) {
+        // a renamed file keeps its plan; two files with one id at the same time are refused
+        if (existing && existing.origin === 'file' && existing.source_file !== rel && existsSync(join(dir, existing.source_file ?? ''))) {
           throw new Conflict(`plan ${parsed.plan.id} is defined twice: ${existing.source_file} and ${rel}`);
         }
         await this.repo.upsert({
@@ -108,6 +110,12 @@ export class PlanService {
           versionHash: planContentHash(parsed.plan), definition: parsed.plan,
         }, trx);
       }).then(() => loaded.push(rel), (err: Error) => invalid.push({ file: rel, issues: [{ path: 'id', message: err.message }] }));
+    }
+    // a plan whose file is gone stays (its runs and evidence refer to it) but is reported every start
+    for (const row of await this.db.selectFrom('plans').select(['id', 'source_file']).where('origin', '=', 'file').execute()) {
+      if (row.source_file && !existsSync(join(dir, row.source_file))) {
+        this.log.warn({ planId: row.id, file: row.source_file }, 'the file of this plan is gone; the plan is kept, still read-only over the API');
+      }
     }
     return { loaded, invalid };
   }

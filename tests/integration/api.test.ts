@@ -174,6 +174,12 @@ checks:
     await h.c.plans.syncFromDir(dir);
     const versions = await h.tdb.db.selectFrom('plan_versions').select('hash').where('plan_id', '=', 'file-plan').execute();
     expect(versions).toHaveLength(1);
+    // renaming the file keeps the plan (and its history) instead of refusing it as defined twice
+    const { rename } = await import('node:fs/promises');
+    await rename(join(dir, 'file-plan.yaml'), join(dir, 'renamed.yaml'));
+    const again = await h.c.plans.syncFromDir(dir);
+    expect(again.loaded).toEqual(['renamed.yaml']);
+    expect((await h.request('GET', '/api/v1/plans/file-plan')).body.sourceFile).toBe('renamed.yaml');
     await rm(dir, { recursive: true, force: true });
   });
 });
