@@ -23,6 +23,10 @@ beforeAll(async () => {
   await hostPsql('create extension ef_fixture_ext', CUSTOM_EXT);
   await dumpHost(CUSTOM_EXT, 'custom', join(dir, 'customext.dump'));
   await dumpHost(CUSTOM_EXT, 'plain', join(dir, 'customext.sql'));
+  // a policy names a role: --no-owner/--no-privileges do not cover that
+  await hostPsql(`DO $$ BEGIN CREATE ROLE ef_fixture_policy_role NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
+  await hostPsql('alter table einwohner enable row level security; create policy nur_lesen on einwohner for select to ef_fixture_policy_role using (true)', TRGM);
+  await dumpHost(TRGM, 'custom', join(dir, 'policy.dump'));
   h = await startHarness({ backupRoot: dir });
 });
 afterAll(async () => {
@@ -62,6 +66,15 @@ describe('extensions the dump references', () => {
     expect(run.findings.map((x: { code: string }) => x.code)).toEqual(expect.arrayContaining(['EXTENSION_MISSING']));
     expect(run.findings.find((x: { code: string }) => x.code === 'EXTENSION_MISSING').message).toContain('ef_fixture_ext');
     expect(await h.sandboxesLeft()).toBe(0);
+  });
+});
+
+describe('roles the dump references', () => {
+  it('an archive whose policy names a role the sandbox lacks still restores: the role is created first', async () => {
+    await h.putPlan(pgPlan('policy-role', 'policy.dump', { checks: [count, { name: 'Policy', sql: "select count(*) from pg_policies where policyname = 'nur_lesen'", expect: '== 1' }] }));
+    const run = await h.waitForRun(await h.trigger('policy-role'));
+    expect(run.verdict, JSON.stringify(run.findings)).toBe('passed');
+    expect(run.findings.map((f: { code: string }) => f.code)).toContain('ROLES_CREATED');
   });
 });
 

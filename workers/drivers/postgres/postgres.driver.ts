@@ -4,7 +4,7 @@ import type { Sandbox } from '../../sandbox/sandbox.js';
 import type { QueryFn } from '../../checks/checks.js';
 import { classifyRestoreOutput, clean, type ToolOutcome } from './classify.js';
 import type { DumpInfo } from './dump-format.js';
-import type { PlainScan } from './plain-scan.js';
+import { createPlainScanner, type PlainScan } from './plain-scan.js';
 
 export interface RestoreInput {
   sandbox: Sandbox;
@@ -51,6 +51,11 @@ export function sandboxQuery(sandbox: Sandbox, database: string): QueryFn {
 
 async function psqlAdmin(sandbox: Sandbox, sql: string, db = 'postgres') {
   return sandbox.exec(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', sql], { user: 'postgres' });
+}
+
+async function createRoles(sandbox: Sandbox, roles: string[]): Promise<void> {
+  const stmts = roles.map((r) => `do $$ begin create role ${ident(r)} nologin; exception when duplicate_object then null; end $$;`).join('\n');
+  await sandbox.exec(['psql', '-X', '-q', '-d', 'postgres', '-c', stmts], { user: 'postgres' });
 }
 
 async function availableExtensions(sandbox: Sandbox): Promise<Set<string>> {
@@ -161,12 +166,24 @@ export async function restorePostgres(input: RestoreInput): Promise<RestoreOutco
         return { restored: false, findings: [finding('EXTENSION_MISSING', `the dump needs extension(s) ${missing.join(', ')}, which the sandbox image lacks; use an image that has them (restore.image)`)] };
       }
       if (scan.roles.length) {
-        const stmts = scan.roles.map((r) => `do $$ begin create role ${ident(r)} nologin; exception when duplicate_object then null; end $$;`).join('\n');
-        await sandbox.exec(['psql', '-X', '-q', '-d', 'postgres', '-c', stmts], { user: 'postgres' });
+        await createRoles(sandbox, scan.roles);
         findings.push(finding('ROLES_CREATED', `${scan.roles.length} role(s) the dump references were created in the sandbox (without login)`));
       }
     }
   } else {
+    // --no-owner/--no-privileges cover owners and grants, not roles named in policies or user mappings:
+    // read the archive's schema (no data) and create the roles it names, so they cannot bury real errors
+    const fmt = info.format === 'tar' ? 't' : info.format === 'custom' ? 'c' : 'd';
+    const schema = await sandbox.exec(['pg_restore', '-s', '-F', fmt, '-f', '-', path], { maxOutput: 32 * 1024 * 1024 });
+    if (schema.exitCode === 0) {
+      const scanner = createPlainScanner('plain');
+      await scanner.write(Buffer.from(schema.stdout, 'utf8'));
+      const roles = (await scanner.end()).roles;
+      if (roles.length) {
+        await createRoles(sandbox, roles);
+        findings.push(finding('ROLES_CREATED', `${roles.length} role(s) the dump references were created in the sandbox (without login)`));
+      }
+    }
     const missing: string[] = [];
     listFile = await archiveList(sandbox, path, info.format, missing);
     if (missing.length) {
