@@ -18,6 +18,8 @@ export const APP_GRANTS: Record<string, string[]> = {
   api_tokens: ['SELECT', 'INSERT', 'UPDATE (revoked_at, last_used_at)'],
   reviews: ['SELECT', 'INSERT'],
   measures: ['SELECT', 'INSERT', 'UPDATE'],
+  plan_schedules: ['SELECT', 'INSERT', 'UPDATE'],
+  scheduler_heartbeats: ['SELECT', 'INSERT', 'UPDATE'],
 };
 
 export function roleFromUrl(url: string): string {

@@ -77,6 +77,8 @@ export interface DB {
   api_tokens: ApiTokensTable;
   reviews: ReviewsTable;
   measures: MeasuresTable;
+  plan_schedules: PlanSchedulesTable;
+  scheduler_heartbeats: SchedulerHeartbeatsTable;
 }
 
 export type PlanRow = Selectable<PlansTable>;
@@ -162,3 +164,27 @@ export interface MeasuresTable {
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }
+
+export interface PlanSchedulesTable {
+  tenant_id: string;
+  plan_id: string;
+  /** The newest slot handled (run, or passed by while paused or busy); slots up to it never run again. */
+  last_slot: NullableTimestamp;
+  last_missed_slot: NullableTimestamp;
+  last_missed_reason: string | null;
+  paused_at: NullableTimestamp;
+  paused_reason: string | null;
+  paused_by: string | null;
+  updated_at: Timestamp;
+}
+
+export interface SchedulerHeartbeatsTable {
+  /** hostname-pid of the scheduler process */
+  id: string;
+  is_leader: boolean;
+  started_at: Timestamp;
+  last_tick_at: Timestamp;
+  last_leader_tick_at: NullableTimestamp;
+}
+
+export type PlanScheduleRow = Selectable<PlanSchedulesTable>;

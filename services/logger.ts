@@ -6,7 +6,8 @@ import { pino, type DestinationStream, type Logger } from 'pino';
  */
 export const REDACT_PATHS = [
   'password', '*.password', 'token', '*.token', 'secret', '*.secret',
-  'databaseUrl', '*.databaseUrl', 'url', '*.url', 'equals', '*.equals', '*.*.equals',
+  // URLs with credentials by name (a request's url is not secret and stays readable)
+  'databaseUrl', '*.databaseUrl', 'ownerUrl', '*.ownerUrl', 'redisUrl', '*.redisUrl', 'smtpUrl', '*.smtpUrl', 'equals', '*.equals', '*.*.equals',
   'req.headers.authorization', 'req.headers.cookie', 'headers.authorization',
   'config.database', 'config.auth', 'config.redis',
 ];

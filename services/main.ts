@@ -6,6 +6,7 @@ import { createLogger } from './logger.js';
 import { createContainer } from './container.js';
 import { appDeps, buildApp } from './api/app.js';
 import { startWorker } from '../workers/main.js';
+import { Scheduler } from './scheduling/scheduler.js';
 import { formatPlanIssues } from './plans/plan.parser.js';
 
 /** Starts the given roles (default: ERNSTFALL_ROLES, or all three) in this process. */
@@ -47,7 +48,9 @@ export async function main(rolesOverride?: ProcessRole[]): Promise<void> {
     closers.unshift(() => app.close());
   }
   if (config.roles.includes('scheduler')) {
-    log.warn('scheduler role: cron schedules are not implemented yet; runs start only over the API');
+    const scheduler = new Scheduler(c.db, c.runs, () => new Date(), log.child({ role: 'scheduler' }), { databaseUrl: config.database.url });
+    scheduler.start();
+    closers.unshift(() => scheduler.stop());
   }
 
   let stopping = false;

@@ -16,6 +16,20 @@ export function producerConnection(url: string): Redis {
   return new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 3000, commandTimeout: 5000 });
 }
 
+/** BullMQ waits for a connection forever; callers (API requests, maintenance) must not. */
+function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`queue not reachable: ${what} took over ${ms} ms (is Redis up?)`)), ms);
+      timer.unref();
+    }),
+  ]);
+}
+
+const QUEUE_TIMEOUT_MS = 5000;
+
 export class RunQueue {
   readonly queue: Queue;
   constructor(connection: ConnectionOptions, prefix = 'ernstfall') {
@@ -25,18 +39,18 @@ export class RunQueue {
   }
 
   async enqueueRestoreTest(payload: JobPayloads['restore-test']): Promise<void> {
-    await this.queue.add(JOB_NAMES.restoreTest, payload, {
+    await bounded(this.queue.add(JOB_NAMES.restoreTest, payload, {
       jobId: jobIdForRun(payload.runId),
       // the run itself is never retried blindly: a lost worker ends the run as `error`
       attempts: 1,
       removeOnComplete: { age: 24 * 3600, count: 1000 },
       removeOnFail: { age: 7 * 24 * 3600 },
-    });
+    }), QUEUE_TIMEOUT_MS, 'enqueue');
   }
 
   /** Removes a job that has not started; false when it is running or gone. */
   async removeQueued(runId: string): Promise<boolean> {
-    const job = await this.queue.getJob(jobIdForRun(runId));
+    const job = await bounded(this.queue.getJob(jobIdForRun(runId)), QUEUE_TIMEOUT_MS, 'job lookup').catch(() => undefined);
     if (!job) return false;
     try {
       await job.remove();
@@ -48,7 +62,7 @@ export class RunQueue {
 
   /** Whether a job for the run is still waiting or active (a failed or completed one does not count). */
   async pending(runId: string): Promise<boolean> {
-    const job = await this.queue.getJob(jobIdForRun(runId));
+    const job = await bounded(this.queue.getJob(jobIdForRun(runId)), QUEUE_TIMEOUT_MS, 'job lookup');
     if (!job) return false;
     const state = await job.getState();
     if (state === 'failed' || state === 'completed' || state === 'unknown') {
@@ -60,6 +74,6 @@ export class RunQueue {
   }
 
   close(): Promise<void> {
-    return this.queue.close();
+    return bounded(this.queue.close(), QUEUE_TIMEOUT_MS, 'close').catch(() => undefined);
   }
 }

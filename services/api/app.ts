@@ -13,6 +13,8 @@ import { runRoutes } from './routes/runs.routes.js';
 import { ErrorBody, Plan, Run } from './schemas.js';
 import { evidenceRoutes } from './routes/evidence.routes.js';
 import { tokenRoutes } from './routes/tokens.routes.js';
+import { scheduleRoutes } from './routes/schedule.routes.js';
+import { ScheduleService } from '../scheduling/schedule.service.js';
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.js';
 import type { LedgerService } from '../evidence/ledger.service.js';
@@ -32,6 +34,8 @@ export interface AppDeps {
   readiness: ReadinessProbe[];
   bootstrapToken?: string;
   version?: string;
+  /** Wall clock for schedule views and pause/resume; tests control it. */
+  clock?: () => Date;
 }
 
 /** The app's dependencies from the wired container. */
@@ -105,10 +109,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(authPlugin, { bootstrapToken: deps.bootstrapToken, tokens: deps.tokens });
   await app.register(healthRoutes, { probes: deps.readiness });
-  await app.register(planRoutes, { prefix: '/api/v1', plans: deps.plans, runs: deps.runs });
+  const schedules = new ScheduleService(deps.db, deps.clock);
+  await app.register(planRoutes, { prefix: '/api/v1', plans: deps.plans, runs: deps.runs, schedules });
   await app.register(runRoutes, { prefix: '/api/v1', runs: deps.runs });
   await app.register(evidenceRoutes, { prefix: '/api/v1', db: deps.db, ledger: deps.ledger, reviews: deps.reviews });
   await app.register(tokenRoutes, { prefix: '/api/v1', tokens: deps.tokens });
+  await app.register(scheduleRoutes, { prefix: '/api/v1', schedules });
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
   return app as unknown as FastifyInstance;
 }

@@ -64,6 +64,8 @@ export const Plan = Type.Object({
   updatedAt: Type.String(),
   status: Type.String({ description: 'failing | overdue | never-tested | due-soon | ok' }),
   nextDueAt: Type.Union([Type.String(), Type.Null()]),
+  nextScheduledAt: Type.Union([Type.String(), Type.Null()], { description: 'next cron slot (null without schedule or while paused)' }),
+  paused: Type.Union([Type.Object({ at: Type.String(), reason: Type.String(), by: Type.String() }, open), Type.Null()]),
   lastRun: Type.Union([Type.Object({ id: Type.String(), verdict: Type.Union([Type.String(), Type.Null()]), finishedAt: Type.Union([Type.String(), Type.Null()]) }, open), Type.Null()]),
   definition: Type.Object({}, { ...open, description: 'the validated plan; canary values are redacted' }),
 }, { $id: 'Plan' });

@@ -28,7 +28,7 @@ export interface Harness {
 }
 
 /** The real stack in-process: its own database, Redis prefix, Docker instance label and backup root. */
-export async function startHarness(opts: { worker?: boolean; env?: Record<string, string>; backupRoot?: string; logSink?: { write(s: string): void } } = {}): Promise<Harness> {
+export async function startHarness(opts: { worker?: boolean; env?: Record<string, string>; backupRoot?: string; logSink?: { write(s: string): void }; clock?: () => Date } = {}): Promise<Harness> {
   const tdb = await createTestDatabase();
   const backupRoot = opts.backupRoot ?? await mkdtemp(join(tmpdir(), 'ef-backups-'));
   await chmod(backupRoot, 0o755);
@@ -37,7 +37,7 @@ export async function startHarness(opts: { worker?: boolean; env?: Record<string
   const prefix = uniquePrefix();
   const c = createContainer(config, log, { queuePrefix: prefix });
   await c.ledger.init();
-  const app = await buildApp(appDeps(c, ['api', 'worker']));
+  const app = await buildApp({ ...appDeps(c, ['api', 'worker']), clock: opts.clock });
   const worker = opts.worker === false ? undefined : await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix, finisher: c.finisher, ledger: c.ledger });
 
   const h: Harness = {
@@ -79,7 +79,7 @@ export async function startHarness(opts: { worker?: boolean; env?: Record<string
     async close() {
       await worker?.close();
       await app.close();
-      await c.queue.queue.obliterate({ force: true }).catch(() => undefined);
+      await Promise.race([c.queue.queue.obliterate({ force: true }).catch(() => undefined), new Promise((r) => setTimeout(r, 3000).unref())]);
       await c.close();
       await tdb.drop();
       await rm(backupRoot, { recursive: true, force: true });

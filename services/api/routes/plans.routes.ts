@@ -8,10 +8,12 @@ import type { PlanRow } from '../../../db/schema.js';
 import type { RestorePlan } from '../../plans/plan.types.js';
 import { PlanIdParams } from '../schemas.js';
 import { requireRole } from '../plugins/auth.js';
+import { pausedView, type ScheduleService } from '../../scheduling/schedule.service.js';
+import { nextScheduledAt } from '../../scheduling/slots.js';
 
 const errorRef = { $ref: 'Error#' };
 
-export async function planRoutes(base: FastifyInstance, opts: { plans: PlanService; runs: RunService }) {
+export async function planRoutes(base: FastifyInstance, opts: { plans: PlanService; runs: RunService; schedules: ScheduleService }) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   // plans arrive as text so that YAML and JSON errors can name their line
   app.removeContentTypeParser('application/json'); // only inside this plugin: plan bodies stay text
@@ -24,10 +26,13 @@ export async function planRoutes(base: FastifyInstance, opts: { plans: PlanServi
       opts.runs.runs.lastDecisive(tenantId, row.id), opts.runs.runs.lastPassed(tenantId, row.id), opts.runs.runs.lastFinished(tenantId, row.id),
     ]);
     const status = planStatus(row.definition as RestorePlan, row.created_at, [decisive, passed].filter((r) => r !== undefined), new Date());
+    const sched = await opts.schedules.repo.get(tenantId, row.id);
     return {
       ...toPlanView(row),
       status: status.status,
       nextDueAt: status.nextDueAt?.toISOString() ?? null,
+      nextScheduledAt: sched?.paused_at ? null : nextScheduledAt(row.definition as RestorePlan, sched?.last_slot ?? null, new Date())?.toISOString() ?? null,
+      paused: pausedView(sched),
       lastRun: last ? { id: last.id, verdict: last.verdict, finishedAt: last.finished_at?.toISOString() ?? null } : null,
     };
   }

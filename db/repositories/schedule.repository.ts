@@ -1,0 +1,118 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { DB, PlanScheduleRow } from '../schema.js';
+
+type Db = Kysely<DB> | Transaction<DB>;
+
+/** A plan with a cron schedule, with what the scheduler needs to decide on it. */
+export interface ScheduledPlan {
+  tenant_id: string;
+  plan_id: string;
+  schedule: string;
+  timezone: string | null;
+  created_at: Date;
+  last_slot: Date | null;
+  paused_at: Date | null;
+}
+
+const scheduleColumns = [
+  'tenant_id', 'plan_id', 'last_slot', 'last_missed_slot', 'last_missed_reason', 'paused_at', 'paused_reason', 'paused_by', 'updated_at',
+] as const;
+
+export class ScheduleRepository {
+  constructor(private readonly db: Kysely<DB>) {}
+
+  /** Every plan of every tenant that has a schedule; one query, however many plans. */
+  scheduledPlans(trx: Db = this.db): Promise<ScheduledPlan[]> {
+    return trx.selectFrom('plans as p')
+      .leftJoin('plan_schedules as s', (j) => j.onRef('s.tenant_id', '=', 'p.tenant_id').onRef('s.plan_id', '=', 'p.id'))
+      .select([
+        'p.tenant_id', 'p.id as plan_id', 'p.created_at', 's.last_slot', 's.paused_at',
+        sql<string>`p.definition->'cadence'->>'schedule'`.as('schedule'),
+        sql<string | null>`p.definition->'cadence'->>'timezone'`.as('timezone'),
+      ])
+      .where(sql<boolean>`p.definition->'cadence'->>'schedule' is not null`)
+      .orderBy('p.tenant_id').orderBy('p.id')
+      .execute();
+  }
+
+  get(tenantId: string, planId: string, trx: Db = this.db): Promise<PlanScheduleRow | undefined> {
+    return trx.selectFrom('plan_schedules').select(scheduleColumns)
+      .where('tenant_id', '=', tenantId).where('plan_id', '=', planId).executeTakeFirst();
+  }
+
+  /** Moves last_slot forward, never back (two schedulers, or a late tick, cannot rewind it). */
+  async advance(tenantId: string, planId: string, slot: Date, missed?: { reason: string }, trx: Db = this.db): Promise<void> {
+    await trx.insertInto('plan_schedules')
+      .values({
+        tenant_id: tenantId, plan_id: planId, last_slot: slot,
+        last_missed_slot: missed ? slot : null, last_missed_reason: missed?.reason ?? null,
+      })
+      .onConflict((oc) => oc.columns(['tenant_id', 'plan_id']).doUpdateSet({
+        last_slot: sql`greatest(plan_schedules.last_slot, excluded.last_slot)`,
+        ...(missed ? { last_missed_slot: sql`excluded.last_missed_slot`, last_missed_reason: sql`excluded.last_missed_reason` } : {}),
+        updated_at: sql`now()`,
+      }))
+      .execute();
+  }
+
+  /** Pauses the plan's schedule; undefined when it is paused already. */
+  pause(tenantId: string, planId: string, p: { at: Date; reason: string; by: string }, trx: Db = this.db): Promise<PlanScheduleRow | undefined> {
+    return trx.insertInto('plan_schedules')
+      .values({ tenant_id: tenantId, plan_id: planId, paused_at: p.at, paused_reason: p.reason, paused_by: p.by })
+      .onConflict((oc) => oc.columns(['tenant_id', 'plan_id'])
+        .doUpdateSet({ paused_at: p.at, paused_reason: p.reason, paused_by: p.by, updated_at: sql`now()` })
+        .where('plan_schedules.paused_at', 'is', null))
+      .returning(scheduleColumns)
+      .executeTakeFirst();
+  }
+
+  /**
+   * Ends a pause; the slots that passed meanwhile are not caught up (last_slot
+   * moves to the moment of resuming). Undefined when it was not paused.
+   */
+  resume(tenantId: string, planId: string, at: Date, trx: Db = this.db): Promise<PlanScheduleRow | undefined> {
+    return trx.updateTable('plan_schedules')
+      .set({
+        paused_at: null, paused_reason: null, paused_by: null, updated_at: sql`now()`,
+        last_slot: sql`greatest(last_slot, ${at}::timestamptz)`,
+      })
+      .where('tenant_id', '=', tenantId).where('plan_id', '=', planId).where('paused_at', 'is not', null)
+      .returning(scheduleColumns)
+      .executeTakeFirst();
+  }
+
+  async slotTaken(tenantId: string, planId: string, slot: Date, trx: Db = this.db): Promise<boolean> {
+    const row = await trx.selectFrom('runs').select('id')
+      .where('tenant_id', '=', tenantId).where('plan_id', '=', planId).where('slot', '=', slot).executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /** One row per scheduler process, updated on every tick (database clock, so hosts' clock skew does not matter). */
+  async heartbeat(id: string, isLeader: boolean, trx: Db = this.db): Promise<void> {
+    await trx.insertInto('scheduler_heartbeats')
+      .values({ id, is_leader: isLeader, last_leader_tick_at: isLeader ? sql`now()` : null })
+      .onConflict((oc) => oc.column('id').doUpdateSet({
+        is_leader: isLeader, last_tick_at: sql`now()`,
+        ...(isLeader ? { last_leader_tick_at: sql`now()` } : {}),
+      }))
+      .execute();
+  }
+
+  async leaderGone(id: string, trx: Db = this.db): Promise<void> {
+    await trx.updateTable('scheduler_heartbeats').set({ is_leader: false }).where('id', '=', id).execute();
+  }
+
+  /**
+   * For readiness and plan status: when a leader last ticked, and how many
+   * seconds ago by the database clock. Null when no scheduler ever led.
+   */
+  async lastLeaderTick(trx: Db = this.db): Promise<{ at: Date; ageSeconds: number } | null> {
+    const row = await trx.selectFrom('scheduler_heartbeats')
+      .select([
+        sql<Date>`max(last_leader_tick_at)`.as('at'),
+        sql<number>`extract(epoch from now() - max(last_leader_tick_at))::float8`.as('age'),
+      ])
+      .executeTakeFirst();
+    return row?.at ? { at: row.at, ageSeconds: row.age } : null;
+  }
+}
