@@ -53,13 +53,20 @@ export async function buildAuditData(
   const reviews: AuditReportData['deviations'] = [];
   for (const r of records) {
     if (r.kind === 'run') {
-      const run = (parseEnvelope(r).payload as unknown as RunPayload).run;
+      const full = (parseEnvelope(r).payload as unknown as RunPayload).run;
+      // keep only what the report uses: a year of runs must fit in little memory
+      const run: RunPayload['run'] = {
+        id: full.id, planId: full.planId, verdict: full.verdict, queuedAt: full.queuedAt, startedAt: full.startedAt, finishedAt: full.finishedAt,
+        rto: full.rto ? { measuredSeconds: full.rto.measuredSeconds, met: full.rto.met } : null,
+        rpo: full.rpo ? { backupAgeSeconds: full.rpo.backupAgeSeconds, met: full.rpo.met } : null,
+      };
       const list = runsByPlan.get(run.planId) ?? [];
       list.push(run);
       runsByPlan.set(run.planId, list);
     } else if (r.kind === 'review') {
-      const p = parseEnvelope(r).payload as { runId: string; planId: string; decision: string; comment: string; reviewer: string };
-      const at = parseEnvelope(r).createdAt;
+      const env = parseEnvelope(r);
+      const p = env.payload as { runId: string; planId: string; decision: string; comment: string; reviewer: string };
+      const at = env.createdAt;
       if (p.decision !== 'approved' && new Date(at) >= period.from && new Date(at) < period.to) {
         reviews.push({ runId: p.runId, planId: p.planId, decision: p.decision, comment: p.comment, reviewer: p.reviewer, at });
       }

@@ -61,7 +61,6 @@ const CHILD_RUNS = 3;
 const SAMPLE_MS = 20;
 const CHILD_MARKER = 'EVIDENCE_BENCH_CHILD ';
 const SECTION = '## Evidence: audit report and chain verification';
-const COMMAND = 'npm run bench:evidence -- --write';
 const THIS_FILE = fileURLToPath(import.meta.url);
 
 class BenchError extends Error {}
@@ -576,7 +575,7 @@ function report(r: Result): { markdown: string; met: boolean; misses: string[] }
     `Measured ${r.facts.date} with`,
     '',
     '```sh',
-    COMMAND,
+    `npm run bench:evidence -- ${r.runs !== 5 ? `--runs ${r.runs} ` : ''}${r.warmup !== 1 ? `--warmup ${r.warmup} ` : ''}--write`,
     '```',
     '',
     `- Machine (nproc, free -g, node): ${r.facts.cpus} CPUs, ${r.facts.memory} RAM, Node ${r.facts.node}; PostgreSQL ${r.facts.postgres} on the same host.`,

@@ -233,7 +233,7 @@ function report(r: Result): { markdown: string; ratio: number; met: boolean } {
     `Measured ${r.facts.date} with`,
     '',
     '```sh',
-    `npm run bench -- --runs ${r.runs}${r.warmup !== 1 ? ` --warmup ${r.warmup}` : ''}${r.jobs ? ` --jobs ${r.jobs}` : ''} --write`,
+    `npm run bench:restore -- --runs ${r.runs}${r.warmup !== 1 ? ` --warmup ${r.warmup}` : ''}${r.jobs ? ` --jobs ${r.jobs}` : ''} --write`,
     '```',
     '',
     `- Machine (nproc, free -g, docker info, node): ${r.facts.cpus} CPUs, ${r.facts.memory} RAM, Docker ${r.facts.docker}, Node ${r.facts.node}.`,
