@@ -55,11 +55,13 @@ export function classifyRestoreOutput(o: ToolOutcome, ctx: { plainComplete?: boo
   let errorLines = 0;
   let echoes = 0;
 
-  for (const raw of o.stderr.split(/\r?\n/)) {
+  // parallel pg_restore workers write to one stderr: two messages can share a line; split them apart again
+  const lines = o.stderr.split(/\r?\n/).flatMap((l) => l.split(/(?<=.)(?=pg_restore: (?:error|warning): )/));
+  for (const raw of lines) {
     const line = raw.trimEnd();
     if (!ERROR_LINE_RE.test(line)) continue; // DETAIL:, CONTEXT:, HINT:, LINE n:, Command was:, SQL text, data
-    if (ECHO_RE.test(line)) { echoes++; continue; }
     const rule = RULES.find((r) => r.re.test(line));
+    if (!rule && ECHO_RE.test(line)) { echoes++; continue; }
     errorLines++;
     add(rule?.code ?? 'RESTORE_ERROR', line);
   }
@@ -84,7 +86,9 @@ export function classifyRestoreOutput(o: ToolOutcome, ctx: { plainComplete?: boo
     const names = [...new Set((byCode.get('EXTENSION_MISSING') ?? []).map(extensionName).filter(Boolean))];
     emit('EXTENSION_MISSING', `the restore needs extension(s) ${names.join(', ') || '(unknown)'} that the server does not have`);
   }
-  if (byCode.has('RESTORE_ERROR')) emit('RESTORE_ERROR', `${o.tool} ${exit} with ${byCode.get('RESTORE_ERROR')!.length} error(s)`);
+  // a damaged archive explains pg_restore's follow-up failures (often half-written lines of parallel workers)
+  const damaged = o.tool === 'pg_restore' && (byCode.has('ARCHIVE_TRUNCATED') || byCode.has('ARCHIVE_UNREADABLE'));
+  if (byCode.has('RESTORE_ERROR') && !damaged) emit('RESTORE_ERROR', `${o.tool} ${exit} with ${byCode.get('RESTORE_ERROR')!.length} error(s)`);
   if (o.exitCode === 0) {
     if (errorLines > 0) out.push(finding('EXIT_CODE_LIED', `${o.tool} exited with code 0 although it reported ${errorLines} error(s)`));
     else if (plainCut) out.push(finding('EXIT_CODE_LIED', 'psql exited with code 0 although the plain dump it ran is cut off'));
