@@ -42,13 +42,18 @@ export async function main(rolesOverride?: ProcessRole[]): Promise<void> {
     const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, finisher: c.finisher, ledger: c.ledger });
     closers.push(() => worker.close());
   }
+  const scheduler = config.roles.includes('scheduler')
+    ? new Scheduler(c.db, c.runs, () => new Date(), log.child({ role: 'scheduler' }), { databaseUrl: config.database.url })
+    : undefined;
   if (config.roles.includes('api')) {
-    const app = await buildApp(appDeps(c, config.roles, version));
+    const deps = appDeps(c, config.roles, version);
+    // the scheduler's health is part of this process's readiness only when it runs here
+    if (scheduler) deps.readiness.push(scheduler.readinessProbe());
+    const app = await buildApp(deps);
     await app.listen({ host: config.http.host, port: config.http.port });
     closers.unshift(() => app.close());
   }
-  if (config.roles.includes('scheduler')) {
-    const scheduler = new Scheduler(c.db, c.runs, () => new Date(), log.child({ role: 'scheduler' }), { databaseUrl: config.database.url });
+  if (scheduler) {
     scheduler.start();
     closers.unshift(() => scheduler.stop());
   }

@@ -66,6 +66,7 @@ export const Plan = Type.Object({
   nextDueAt: Type.Union([Type.String(), Type.Null()]),
   nextScheduledAt: Type.Union([Type.String(), Type.Null()], { description: 'next cron slot (null without schedule or while paused)' }),
   paused: Type.Union([Type.Object({ at: Type.String(), reason: Type.String(), by: Type.String() }, open), Type.Null()]),
+  scheduler: Type.Union([Type.Object({ lastTickAt: Type.Union([Type.String(), Type.Null()]), healthy: Type.Boolean() }, { ...open, description: 'for scheduled plans: whether a scheduler is ticking (last leader tick under 3 minutes ago)' }), Type.Null()]),
   lastRun: Type.Union([Type.Object({ id: Type.String(), verdict: Type.Union([Type.String(), Type.Null()]), finishedAt: Type.Union([Type.String(), Type.Null()]) }, open), Type.Null()]),
   definition: Type.Object({}, { ...open, description: 'the validated plan; canary values are redacted' }),
 }, { $id: 'Plan' });

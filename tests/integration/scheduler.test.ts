@@ -59,6 +59,24 @@ afterAll(async () => {
 });
 
 describe('scheduler', () => {
+  it('plan status says whether a scheduler is ticking (watching the watcher); unscheduled plans say nothing', async () => {
+    await plan('watched', '0 3 * * *', '2026-11-01T00:00:00Z');
+    await h.putPlan(pgPlan('unwatched', 'u.dump'));
+    // first test in this file: no scheduler has ever ticked
+    expect((await h.request('GET', '/api/v1/plans/watched')).body.scheduler).toEqual({ lastTickAt: null, healthy: false });
+    expect((await h.request('GET', '/api/v1/plans/unwatched')).body.scheduler).toBeNull();
+    const s = scheduler('watcher');
+    at('2026-12-01T00:00:00Z');
+    await s.tick();
+    const after = (await h.request('GET', '/api/v1/plans/watched')).body.scheduler;
+    expect(after.healthy).toBe(true);
+    expect(after.lastTickAt).not.toBeNull();
+    await s.stop();
+    await finishRuns('watched');
+    // keep it out of the later tests' ticks
+    expect((await h.request('POST', '/api/v1/plans/watched/pause', { reason: 'nur für diesen Test' })).status).toBe(200);
+  });
+
   it('enqueues a nightly slot once, at its minute, in the plan time zone (winter: 02:00 CET = 01:00 UTC)', async () => {
     await plan('nightly', '0 2 * * *', '2026-11-30T12:00:00Z');
     const s = scheduler('a');

@@ -27,12 +27,16 @@ export async function planRoutes(base: FastifyInstance, opts: { plans: PlanServi
     ]);
     const status = planStatus(row.definition as RestorePlan, row.created_at, [decisive, passed].filter((r) => r !== undefined), new Date());
     const sched = await opts.schedules.repo.get(tenantId, row.id);
+    const def = row.definition as RestorePlan;
+    // watching the watcher: a schedule nobody ticks looks exactly like one that is fine
+    const tick = def.cadence.schedule ? await opts.schedules.repo.lastLeaderTick() : undefined;
     return {
       ...toPlanView(row),
       status: status.status,
       nextDueAt: status.nextDueAt?.toISOString() ?? null,
       nextScheduledAt: sched?.paused_at ? null : nextScheduledAt(row.definition as RestorePlan, sched?.last_slot ?? null, new Date())?.toISOString() ?? null,
       paused: pausedView(sched),
+      scheduler: tick === undefined ? null : { lastTickAt: tick?.at.toISOString() ?? null, healthy: tick !== null && tick.ageSeconds < 180 },
       lastRun: last ? { id: last.id, verdict: last.verdict, finishedAt: last.finished_at?.toISOString() ?? null } : null,
     };
   }
