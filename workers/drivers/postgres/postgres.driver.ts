@@ -177,7 +177,9 @@ export async function restorePostgres(input: RestoreInput): Promise<RestoreOutco
     const schema = await sandbox.exec(['pg_restore', '-s', '-F', fmt, '-f', '-', path], { maxOutput: 32 * 1024 * 1024 });
     if (schema.exitCode === 0) {
       const scanner = createPlainScanner('plain');
-      await scanner.write(Buffer.from(schema.stdout, 'utf8'));
+      // owners and grants are skipped by --no-owner/--no-privileges: only policies and user mappings need roles
+      const needing = schema.stdout.split('\n').filter((l) => /^CREATE (POLICY|USER MAPPING)\b/.test(l)).join('\n');
+      await scanner.write(Buffer.from(`${needing}\n`, 'utf8'));
       const roles = (await scanner.end()).roles;
       if (roles.length) {
         await createRoles(sandbox, roles);
