@@ -21,6 +21,7 @@
  *
  * Exit 0: targets met; 1: a target missed; 2: the benchmark could not measure.
  */
+import { writeBenchmarkSection } from './bench-doc.js';
 import { spawn, execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -626,26 +627,7 @@ function report(r: Result): { markdown: string; met: boolean; misses: string[] }
   return { markdown: lines.join('\n'), met: misses.length === 0, misses };
 }
 
-async function writeBenchmarks(section: string): Promise<string> {
-  const file = join(repoRoot, 'docs', 'BENCHMARKS.md');
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    text = '# Benchmarks\n\nHow fast ernstfall is, measured on a real machine. Each section names the command that produced it; ' +
-      'rerun it to update the section. Benchmarks measure speed; they are not tests.\n\n';
-  }
-  const start = text.indexOf(`${SECTION}\n`);
-  if (start === -1) {
-    text = `${text.trimEnd()}\n\n${section}`;
-  } else {
-    const next = text.indexOf('\n## ', start + SECTION.length);
-    text = text.slice(0, start) + section + (next === -1 ? '' : `\n${text.slice(next + 1)}`);
-  }
-  await mkdir(join(repoRoot, 'docs'), { recursive: true });
-  await writeFile(file, `${text.trimEnd()}\n`);
-  return file;
-}
+const writeBenchmarks = (section: string): Promise<string> => writeBenchmarkSection(SECTION, section);
 
 // ---------------------------------------------------------------- main
 

@@ -14,6 +14,7 @@
  *
  * Exit 0: target met; 1: target missed; 2: the benchmark could not measure.
  */
+import { writeBenchmarkSection } from './bench-doc.js';
 import { spawn, execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -283,26 +284,7 @@ function report(r: Result): { markdown: string; ratio: number; met: boolean } {
   return { markdown: lines.join('\n'), ratio, met };
 }
 
-async function writeBenchmarks(section: string): Promise<string> {
-  const file = join(repoRoot, 'docs', 'BENCHMARKS.md');
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    text = '# Benchmarks\n\nHow fast ernstfall is, measured on a real machine. Each section names the command that produced it; ' +
-      'rerun it to update the section. Benchmarks measure speed; they are not tests.\n\n';
-  }
-  const start = text.indexOf(`${SECTION}\n`);
-  if (start === -1) {
-    text = `${text.trimEnd()}\n\n${section}`;
-  } else {
-    const next = text.indexOf('\n## ', start + SECTION.length);
-    text = text.slice(0, start) + section + (next === -1 ? '' : `\n${text.slice(next + 1)}`);
-  }
-  await mkdir(join(repoRoot, 'docs'), { recursive: true });
-  await writeFile(file, `${text.trimEnd()}\n`);
-  return file;
-}
+const writeBenchmarks = (section: string): Promise<string> => writeBenchmarkSection(SECTION, section);
 
 // ---------------------------------------------------------------- main
 
