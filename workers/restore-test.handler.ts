@@ -158,7 +158,8 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
     // ---- provision: the matching image, an isolated container, a running server
     await phase('provision', async () => {
       const choice = chooseImage(info!.requiredMajor, config.sandbox.postgresMajors, config.sandbox.postgresImage, plan.restore.image);
-      const image = await ensureImage(docker, choice.image, config.sandbox.pull);
+      // a pull or a Docker call that hangs must not outlive a cancel or the timeout
+      const image = await raceAbort(ensureImage(docker, choice.image, config.sandbox.pull), abort.signal);
       checkAbort();
       const transfer = config.sandbox.transfer === 'auto' ? (isLocalEngine(config.docker.host) ? 'bind' : 'copy') : config.sandbox.transfer;
       sandboxInfo = {
@@ -166,11 +167,11 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
         network: 'none', capDrop: ['ALL'], capAdd: ['DAC_READ_SEARCH', 'SETUID', 'SETGID'], serverUser: 'postgres', noNewPrivileges: true,
         memoryBytes: plan.sandbox.memoryBytes, cpus: plan.sandbox.cpus, pids: plan.sandbox.pids, transfer, backupMount: 'read-only',
       };
-      sandbox = await provisionSandbox(docker, {
+      sandbox = await raceAbort(provisionSandbox(docker, {
         image: choice.image, runId, planId: run.plan_id, tenantId: run.tenant_id, instance: config.instance,
         memoryBytes: plan.sandbox.memoryBytes, cpus: plan.sandbox.cpus, pids: plan.sandbox.pids,
         backupPath: fetched.resolved.realPath, transfer,
-      }, image.id, log);
+      }, image.id, log), abort.signal);
       sandboxInfo.containerId = sandbox.id;
       if (abortReason) await sandbox.destroy().catch(() => undefined);
       checkAbort();
@@ -284,6 +285,19 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
 }
 
 class Stop extends Error {}
+
+/** Settles with the promise, or rejects as soon as the run is aborted (the reaper removes anything left behind). */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new Aborted(String(signal.reason)));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Aborted(String(signal.reason)));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
+      (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e instanceof Error ? e : new Error(String(e))); },
+    );
+  });
+}
 
 async function freeDiskBytes(sandbox: Sandbox): Promise<number | null> {
   const r = await sandbox.exec(['df', '-Pk', '/var/lib/postgresql', '/tmp']);
