@@ -13,6 +13,7 @@ export const FINDINGS = {
   BACKUP_SIZE_MISMATCH: 'failure',
   BACKUP_CHECKSUM_MISMATCH: 'failure',
   BACKUP_NOT_NEW: 'warning',
+  BACKUP_CHANGED: 'error',
   BACKUP_TIME_FROM_FILE: 'info',
   ARCHIVE_UNREADABLE: 'failure',
   ARCHIVE_TRUNCATED: 'failure',

@@ -7,6 +7,7 @@ import { decideVerdict, measureTargets } from '../services/runs/verdict.js';
 import type { PlanRepository } from '../db/repositories/plan.repository.js';
 import type { RunRepository } from '../db/repositories/run.repository.js';
 import type { RunFinisher } from '../services/runs/run-finisher.js';
+import { stat } from 'node:fs/promises';
 import { lastGoodCounts, runChecks, skippedChecks, type CheckResult } from './checks/checks.js';
 import { DumpInspectError, inspectDump, type DumpInfo } from './drivers/postgres/dump-format.js';
 import { createPlainScanner, type PlainScan } from './drivers/postgres/plain-scan.js';
@@ -151,7 +152,8 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
       if (lastSha === digest.sha256) {
         findings.push(finding('BACKUP_NOT_NEW', `same backup as run ${last!.id} (SHA-256 ${digest.sha256.slice(0, 16)}…): no newer backup was written since`));
       }
-      return { resolved, digest, scan };
+      const identity = await stat(resolved.realPath).then((st) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`);
+      return { resolved, digest, scan, identity };
     });
     if (findings.some((f) => f.severity === 'error' || f.severity === 'failure')) throw new Stop();
 
@@ -193,6 +195,11 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
     }));
     checkAbort();
     findings.push(...outcome.findings);
+    // the evidence names the hashed file: if it was replaced or changed meanwhile, the restore proved something else
+    const after = await stat(fetched.resolved.realPath).then((st) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`, () => 'gone');
+    if (after !== fetched.identity) {
+      findings.push(finding('BACKUP_CHANGED', 'the backup file was replaced or changed while it was being tested; the hashed and the restored data may differ'));
+    }
     restoreInfo = { tool: outcome.tool ?? null, tables: outcome.tables ?? null, nonEmptyTables: outcome.nonEmptyTables ?? null, database: outcome.database ?? plan.restore.database };
     if (!outcome.restored) throw new Stop();
 

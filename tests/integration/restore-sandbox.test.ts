@@ -100,6 +100,24 @@ describe('limits, timeout and cancel', () => {
     expect(await h.sandboxesLeft()).toBe(0);
   });
 
+  it('a backup replaced during the test is reported (BACKUP_CHANGED), never passed', async () => {
+    const { copyFile, rename } = await import('node:fs/promises');
+    await copyFile(join(dir, 'mid.dump'), join(dir, 'rotating.dump'));
+    await h.putPlan(pgPlan('rotating', 'rotating.dump', { sandbox: { cpus: 0.2, timeout: '10m' }, checks: [count] }));
+    const id = await h.trigger('rotating');
+    for (let i = 0; i < 600; i++) {
+      const r = (await h.request('GET', `/api/v1/runs/${id}`)).body;
+      if (r.phases.some((p: { name: string }) => p.name === 'restore')) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    // a backup job rotating "latest" by rename: a new file at the same path
+    await copyFile(join(dir, 'mid.dump'), join(dir, 'rotating.new'));
+    await rename(join(dir, 'rotating.new'), join(dir, 'rotating.dump'));
+    const run = await h.waitForRun(id);
+    expect(run.verdict).toBe('error');
+    expect(run.findings.map((f: { code: string }) => f.code)).toContain('BACKUP_CHANGED');
+  });
+
   // last in this file: it closes the worker
   it('a worker shutdown stops a running restore: error INTERRUPTED, sandbox removed, nothing left running', async () => {
     await h.putPlan(pgPlan('shutdown', 'mid.dump', { sandbox: { cpus: 0.1, timeout: '10m' }, checks: [count] }));
