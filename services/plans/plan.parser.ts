@@ -105,7 +105,8 @@ function parseCheck(ctx: Ctx, node: unknown, path: string, line: number): PlanCh
   }
   if (b.has('equals')) {
     const equals = b.str('equals');
-    return sql && equals !== undefined ? { kind, name: name ?? 'Canary', sql, equals } : undefined;
+    // the plain value is never stored: from here on only its SHA-256 exists (compared the same way)
+    return sql && equals !== undefined ? { kind, name: name ?? 'Canary', sql, equalsSha256: createHash('sha256').update(equals).digest('hex') } : undefined;
   }
   const sha = b.str('equalsSha256', false, HEX64, '"equalsSha256" must be 64 hex characters (a SHA-256)');
   return sql && sha ? { kind, name: name ?? 'Canary', sql, equalsSha256: sha.toLowerCase() } : undefined;

@@ -33,7 +33,10 @@ describe('secrets stay out of logs, job payloads, API output and stored runs', (
     const ok = await h.waitForRun(await h.trigger('canary-ok'));
     const bad = await h.waitForRun(await h.trigger('canary-bad'));
     expect(ok.verdict).toBe('passed');
-    expect(ok.checks[0]).toMatchObject({ status: 'passed', expected: 'Wert (geschwärzt)', actual: 'übereinstimmend' });
+    expect(ok.checks[0]).toMatchObject({ status: 'passed', actual: 'übereinstimmend' });
+    // not even the plan store keeps the plain value
+    const planStore = JSON.stringify(await h.tdb.db.selectFrom('plan_versions').select('definition').execute());
+    expect(planStore).not.toContain(CANARY);
     expect(bad.verdict).toBe('failed');
     expect(bad.checks[0]).toMatchObject({ status: 'failed', actual: 'abweichend' });
 

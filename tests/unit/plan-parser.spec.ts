@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, it, expect } from 'vitest';
 import { formatPlanIssues, parsePlanText, planContentHash, redactPlan } from '../../services/plans/plan.parser.js';
 import type { PlanIssue, RestorePlan } from '../../services/plans/plan.types.js';
@@ -73,7 +74,8 @@ describe('parsePlanText: valid plans', () => {
       { kind: 'tableRows', name: 'Zeilen in einwohner >= 50000', table: 'einwohner', min: 50_000, maxDropPercent: 5 },
       { kind: 'tableExists', name: 'Tabelle public.adressen vorhanden', table: 'public.adressen' },
       // Written unquoted: YAML would make it the number 123; the text as written is kept.
-      { kind: 'canary', name: 'Canary', sql: 'select token from ef_canary', equals: '0123' },
+      // the plain canary value is kept only as its SHA-256
+      { kind: 'canary', name: 'Canary', sql: 'select token from ef_canary', equalsSha256: createHash('sha256').update('0123').digest('hex') },
       { kind: 'canary', name: 'Hash-Canary', sql: 'select token from ef_canary2', equalsSha256: SHA },
     ]);
     expect(plan.controls).toEqual(['BSI-CON.3.A15', 'BSI-NOT.4.16.1', 'ISO27001-A.8.13']);
@@ -252,13 +254,14 @@ describe('formatPlanIssues', () => {
 });
 
 describe('redactPlan and planContentHash', () => {
-  it('hides canary values and leaves the original untouched', () => {
+  it('never keeps a plain canary value (only its SHA-256), and redactPlan still hides any equals', () => {
     const plan = planOf(FULL);
-    const redacted = redactPlan(plan);
-    expect(redacted.checks[3]).toMatchObject({ kind: 'canary', equals: '[redacted]' });
-    expect(JSON.stringify(redacted)).not.toContain('0123');
-    expect(redacted.checks[4]).toMatchObject({ equalsSha256: SHA });
-    expect(plan.checks[3]).toMatchObject({ equals: '0123' });
+    expect(JSON.stringify(plan)).not.toContain('"0123"');
+    expect(plan.checks[3]).toMatchObject({ kind: 'canary', equalsSha256: createHash('sha256').update('0123').digest('hex') });
+    const legacy = { ...plan, checks: [{ kind: 'canary' as const, name: 'c', sql: 's', equals: 'geheim' }] };
+    const redacted = redactPlan(legacy);
+    expect(redacted.checks[0]).toMatchObject({ kind: 'canary', equals: '[redacted]' });
+    expect(legacy.checks[0]).toMatchObject({ equals: 'geheim' });
   });
 
   it('is stable under key reordering and spelled-out defaults', () => {
