@@ -17,6 +17,7 @@ interface Bench { name: string; file: string; only: string[] }
 const BENCHES: Bench[] = [
   { name: 'restore', file: 'tests/bench/restore.bench.ts', only: ['--jobs'] },
   { name: 'evidence', file: 'tests/bench/evidence.bench.ts', only: ['--reseed'] },
+  { name: 'status', file: 'tests/bench/status.bench.ts', only: [] },
 ];
 const SHARED = ['--write', '--runs', '--warmup'];
 const WITH_VALUE = new Set(['--runs', '--warmup', '--jobs']);
