@@ -14,7 +14,7 @@
  *
  * Exit 0: target met; 1: target missed; 2: the benchmark could not measure.
  */
-import { writeBenchmarkSection } from './bench-doc.js';
+import { benchArgs, writeBenchmarkSection } from './bench-doc.js';
 import { spawn, execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -50,23 +50,8 @@ class BenchError extends Error {}
 // ---------------------------------------------------------------- arguments
 
 function parseArgs(argv: string[]): { runs: number; warmup: number; jobs?: number; write: boolean } {
-  const out: { runs: number; warmup: number; jobs?: number; write: boolean } = { runs: 3, warmup: 1, write: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0) throw new BenchError(`${flag} needs a whole number, got "${v}"`);
-      return n;
-    };
-    if (flag === '--runs') out.runs = Math.max(1, value());
-    else if (flag === '--warmup') out.warmup = value();
-    else if (flag === '--jobs') out.jobs = Math.max(1, value());
-    else if (flag === '--write') out.write = true;
-    else throw new BenchError(`unknown argument ${a} (--runs N, --warmup N, --jobs N, --write)`);
-  }
-  return out;
+  const a = benchArgs(argv, { numbers: { runs: 1, warmup: 0, jobs: 1 }, switches: ['write'] }, (m) => new BenchError(m));
+  return { runs: (a.runs as number | undefined) ?? 3, warmup: (a.warmup as number | undefined) ?? 1, jobs: a.jobs as number | undefined, write: a.write === true };
 }
 
 // ---------------------------------------------------------------- helpers

@@ -29,7 +29,7 @@ import { DEFAULT_TENANT_ID } from '../../db/schema.js';
 import { PlanStatusRepository } from '../../db/repositories/plan-status.repository.js';
 import { planStatus } from '../../services/runs/plan-status.js';
 import type { RestorePlan } from '../../services/plans/plan.types.js';
-import { writeBenchmarkSection } from './bench-doc.js';
+import { benchArgs, writeBenchmarkSection } from './bench-doc.js';
 
 const run = promisify(execFile);
 
@@ -49,24 +49,8 @@ class BenchError extends Error {}
 interface Args { runs: number; warmup: number; reseed: boolean; drop: boolean; write: boolean }
 
 function parseArgs(argv: string[]): Args {
-  const out: Args = { runs: 10, warmup: 1, reseed: false, drop: false, write: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0) throw new BenchError(`${flag} needs a whole number, got "${v}"`);
-      return n;
-    };
-    if (flag === '--runs') out.runs = Math.max(1, value());
-    else if (flag === '--warmup') out.warmup = value();
-    else if (flag === '--reseed') out.reseed = true;
-    else if (flag === '--drop') out.drop = true;
-    else if (flag === '--write') out.write = true;
-    else throw new BenchError(`unknown argument ${a} (--runs N, --warmup N, --reseed, --drop, --write)`);
-  }
-  return out;
+  const a = benchArgs(argv, { numbers: { runs: 1, warmup: 0 }, switches: ['reseed', 'drop', 'write'] }, (m) => new BenchError(m));
+  return { runs: (a.runs as number | undefined) ?? 10, warmup: (a.warmup as number | undefined) ?? 1, reseed: a.reseed === true, drop: a.drop === true, write: a.write === true };
 }
 
 function withDb(url: string, name: string): string {

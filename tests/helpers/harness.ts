@@ -23,6 +23,8 @@ export interface Harness {
   putPlan(plan: Record<string, unknown>): Promise<any>;
   trigger(planId: string): Promise<string>;
   waitForRun(id: string, timeoutMs?: number): Promise<any>;
+  /** Waits until the run has entered the phase (e.g. to cancel or kill it mid-restore). */
+  waitForPhase(id: string, phase: string, timeoutMs?: number): Promise<void>;
   sandboxesLeft(): Promise<number>;
   close(): Promise<void>;
 }
@@ -70,6 +72,15 @@ export async function startHarness(opts: { worker?: boolean; env?: Record<string
         if (res.body?.status === 'finished') return res.body;
         if (Date.now() > deadline) throw new Error(`run ${id} did not finish in time: ${JSON.stringify(res.body)}`);
         await new Promise((r) => setTimeout(r, 250));
+      }
+    },
+    async waitForPhase(id, phase, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const r = (await h.request('GET', `/api/v1/runs/${id}`)).body;
+        if (r?.phases?.some((p: { name: string }) => p.name === phase)) return;
+        if (Date.now() > deadline) throw new Error(`run ${id} did not reach phase ${phase}: ${JSON.stringify(r)}`);
+        await new Promise((res) => setTimeout(res, 100));
       }
     },
     async sandboxesLeft() {

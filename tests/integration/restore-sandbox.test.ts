@@ -88,11 +88,7 @@ describe('limits, timeout and cancel', () => {
   it('cancelling a running restore stops it within a heartbeat: cancelled, sandbox gone', async () => {
     await h.putPlan(pgPlan('cancel-running', 'mid.dump', { sandbox: { cpus: 0.1, timeout: '10m' }, checks: [count] }));
     const id = await h.trigger('cancel-running');
-    for (let i = 0; i < 600; i++) {
-      const r = (await h.request('GET', `/api/v1/runs/${id}`)).body;
-      if (r.phases.some((p: { name: string }) => p.name === 'restore')) break;
-      await new Promise((res) => setTimeout(res, 100));
-    }
+    await h.waitForPhase(id, 'restore');
     expect((await h.request('POST', `/api/v1/runs/${id}/cancel`)).status).toBe(202);
     const run = await h.waitForRun(id, 30_000);
     expect(run.verdict).toBe('cancelled');
@@ -105,11 +101,7 @@ describe('limits, timeout and cancel', () => {
     await copyFile(join(dir, 'mid.dump'), join(dir, 'rotating.dump'));
     await h.putPlan(pgPlan('rotating', 'rotating.dump', { sandbox: { cpus: 0.2, timeout: '10m' }, checks: [count] }));
     const id = await h.trigger('rotating');
-    for (let i = 0; i < 600; i++) {
-      const r = (await h.request('GET', `/api/v1/runs/${id}`)).body;
-      if (r.phases.some((p: { name: string }) => p.name === 'restore')) break;
-      await new Promise((res) => setTimeout(res, 100));
-    }
+    await h.waitForPhase(id, 'restore');
     // a backup job rotating "latest" by rename: a new file at the same path
     await copyFile(join(dir, 'mid.dump'), join(dir, 'rotating.new'));
     await rename(join(dir, 'rotating.new'), join(dir, 'rotating.dump'));
@@ -122,11 +114,7 @@ describe('limits, timeout and cancel', () => {
   it('a worker shutdown stops a running restore: error INTERRUPTED, sandbox removed, nothing left running', async () => {
     await h.putPlan(pgPlan('shutdown', 'mid.dump', { sandbox: { cpus: 0.1, timeout: '10m' }, checks: [count] }));
     const id = await h.trigger('shutdown');
-    for (let i = 0; i < 600; i++) {
-      const r = (await h.request('GET', `/api/v1/runs/${id}`)).body;
-      if (r.phases.some((p: { name: string }) => p.name === 'restore')) break;
-      await new Promise((res) => setTimeout(res, 100));
-    }
+    await h.waitForPhase(id, 'restore');
     await h.worker!.close();
     const run = (await h.request('GET', `/api/v1/runs/${id}`)).body;
     expect(run.status).toBe('finished');
