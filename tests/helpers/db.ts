@@ -41,7 +41,19 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       await db.destroy();
       const c = new pg.Client({ connectionString: ownerUrl });
       await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
+      // backends of just-closed pools can take a moment to exit; the owner may not terminate the app role's sessions itself
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await c.query(`drop database if exists ${name} with (force)`);
+          break;
+        } catch (err) {
+          if ((err as { code?: string }).code !== '42501' || attempt >= 30) {
+            await c.end();
+            throw err;
+          }
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
       await c.end();
     },
   };
