@@ -20,6 +20,10 @@ export const APP_GRANTS: Record<string, string[]> = {
   measures: ['SELECT', 'INSERT', 'UPDATE'],
   plan_schedules: ['SELECT', 'INSERT', 'UPDATE'],
   scheduler_heartbeats: ['SELECT', 'INSERT', 'UPDATE'],
+  alerts: ['SELECT', 'INSERT', 'UPDATE'],
+  // the outbox keeps every notification: no DELETE
+  notifications: ['SELECT', 'INSERT', 'UPDATE'],
+  calendar_feeds: ['SELECT', 'INSERT', 'UPDATE (revoked_at, last_used_at)'],
 };
 
 export function roleFromUrl(url: string): string {

@@ -79,6 +79,9 @@ export interface DB {
   measures: MeasuresTable;
   plan_schedules: PlanSchedulesTable;
   scheduler_heartbeats: SchedulerHeartbeatsTable;
+  alerts: AlertsTable;
+  notifications: NotificationsTable;
+  calendar_feeds: CalendarFeedsTable;
 }
 
 export type PlanRow = Selectable<PlansTable>;
@@ -188,3 +191,57 @@ export interface SchedulerHeartbeatsTable {
 }
 
 export type PlanScheduleRow = Selectable<PlanSchedulesTable>;
+
+export type AlertKind = 'overdue' | 'failing';
+
+export interface AlertsTable {
+  id: Generated<string>;
+  tenant_id: string;
+  plan_id: string;
+  kind: AlertKind;
+  since: Timestamp;
+  opened_at: Timestamp;
+  run_id: string | null;
+  escalation_level: Generated<number>;
+  acknowledged_at: NullableTimestamp;
+  acknowledged_by: string | null;
+  acknowledged_reason: string | null;
+  snoozed_until: NullableTimestamp;
+  snoozed_by: string | null;
+  snoozed_reason: string | null;
+  resolved_at: NullableTimestamp;
+  resolved_by_run: string | null;
+}
+
+export type NotificationStatus = 'pending' | 'sending' | 'sent' | 'failed';
+
+export interface NotificationsTable {
+  id: Generated<string>;
+  tenant_id: string;
+  plan_id: string | null;
+  alert_id: string | null;
+  run_id: string | null;
+  event: string;
+  dedupe_key: string;
+  recipient: string;
+  message: Json<unknown>;
+  status: ColumnType<NotificationStatus, NotificationStatus | undefined, NotificationStatus>;
+  attempts: Generated<number>;
+  next_attempt_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  locked_until: NullableTimestamp;
+  last_error: string | null;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  sent_at: NullableTimestamp;
+}
+
+export interface CalendarFeedsTable {
+  id: Generated<string>;
+  tenant_id: string;
+  name: string;
+  token_hash: string;
+  lang: ColumnType<'de' | 'en', 'de' | 'en' | undefined, 'de' | 'en'>;
+  created_by: string;
+  created_at: Generated<Date>;
+  revoked_at: NullableTimestamp;
+  last_used_at: NullableTimestamp;
+}

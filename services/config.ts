@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadWebhooks, type WebhookConfig } from './notify/webhook-config.js';
 
 /** The folder with package.json above this module: the repository, or the app folder of a compiled build (dist/ below it). */
 function findRoot(): string {
@@ -54,6 +55,34 @@ export interface Config {
     checkpointDir: string;
     recordRetention: string;
     attachmentRetention: string;
+  };
+  notify: {
+    /** smtp://user:pass@host:port or smtps://… (a secret: never logged). */
+    smtpUrl?: string;
+    mailFrom: string;
+    /** STARTTLS on smtp://: required (refuse without), opportunistic (when offered), off. */
+    smtpStarttls: 'required' | 'opportunistic' | 'off';
+    /** Extra CA certificate (PEM) for the SMTP server, e.g. the municipality's own CA. */
+    smtpCaFile?: string;
+    webhooks: Map<string, WebhookConfig>;
+    /** Language of notifications: de (default) or en. */
+    lang: 'de' | 'en';
+    /** Time zone in which notifications show times and the digest is scheduled. */
+    timezone: string;
+    /** Local time (HH:MM) of the daily digest. */
+    digestTime: string;
+    /** How often the dispatcher looks for notifications to deliver. */
+    dispatchMs: number;
+    /** First retry delay; doubles per attempt up to one hour. */
+    retryBaseMs: number;
+    /** After this long undelivered, a notification is marked failed (still visible, can be retried by hand). */
+    retryFor: string;
+  };
+  metrics: {
+    /** Bearer token for GET /metrics; without it /metrics answers 404. */
+    token?: string;
+    /** Tenant slugs as label values (off by default: names of Kommunen are not for every scraper). */
+    tenantLabels: boolean;
   };
   logLevel: string;
   stateDir: string;
@@ -184,6 +213,27 @@ export function loadConfig(env: Env = process.env): Config {
     if (v && !/^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$/.test(v)) problems.push(`${name}: "${v}" must be an ISO 8601 period like P10Y or P90D`);
   }
 
+  const smtpUrl = secret(env, 'ERNSTFALL_SMTP_URL', problems);
+  url(env, 'ERNSTFALL_SMTP_URL', smtpUrl, ['smtp:', 'smtps:'], problems);
+  const mailFrom = env.ERNSTFALL_MAIL_FROM ?? 'ernstfall <ernstfall@localhost>';
+  if (!/^[^\r\n]{3,200}$/.test(mailFrom) || !mailFrom.includes('@')) problems.push('ERNSTFALL_MAIL_FROM: must be an address like "ernstfall <ernstfall@musterstadt.de>"');
+  const smtpStarttls = (env.ERNSTFALL_SMTP_STARTTLS ?? 'opportunistic') as Config['notify']['smtpStarttls'];
+  if (!['required', 'opportunistic', 'off'].includes(smtpStarttls)) problems.push(`ERNSTFALL_SMTP_STARTTLS: "${smtpStarttls}" must be required, opportunistic or off`);
+  const notifyLang = (env.ERNSTFALL_NOTIFY_LANG ?? 'de') as 'de' | 'en';
+  if (notifyLang !== 'de' && notifyLang !== 'en') problems.push(`ERNSTFALL_NOTIFY_LANG: "${notifyLang}" must be de or en`);
+  const timezone = env.ERNSTFALL_TIMEZONE ?? 'Europe/Berlin';
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: timezone });
+  } catch {
+    problems.push(`ERNSTFALL_TIMEZONE: "${timezone}" is not an IANA time zone like Europe/Berlin`);
+  }
+  const digestTime = env.ERNSTFALL_DIGEST_TIME ?? '07:00';
+  if (!/^([01]\d|2[0-3]):[0-5]\d$/.test(digestTime)) problems.push(`ERNSTFALL_DIGEST_TIME: "${digestTime}" must be HH:MM`);
+  const retryFor = env.ERNSTFALL_NOTIFY_RETRY_FOR ?? 'P3D';
+  if (!/^P(?!$)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$/.test(retryFor)) problems.push(`ERNSTFALL_NOTIFY_RETRY_FOR: "${retryFor}" must be an ISO 8601 duration like P3D or PT6H`);
+  const metricsToken = secret(env, 'ERNSTFALL_METRICS_TOKEN', problems);
+  if (metricsToken !== undefined && metricsToken.length < 16) problems.push('ERNSTFALL_METRICS_TOKEN: must be at least 16 characters');
+
   const config: Config = {
     roles: roles as ProcessRole[],
     http: {
@@ -216,6 +266,20 @@ export function loadConfig(env: Env = process.env): Config {
       recordRetention: env.ERNSTFALL_RECORD_RETENTION || 'P10Y',
       attachmentRetention: env.ERNSTFALL_ATTACHMENT_RETENTION || 'P90D',
     },
+    notify: {
+      smtpUrl,
+      mailFrom,
+      smtpStarttls,
+      smtpCaFile: env.ERNSTFALL_SMTP_CA_FILE || undefined,
+      webhooks: loadWebhooks(env.ERNSTFALL_WEBHOOKS_FILE || undefined, problems),
+      lang: notifyLang,
+      timezone,
+      digestTime,
+      dispatchMs: int(env, 'ERNSTFALL_NOTIFY_DISPATCH_MS', 10_000, problems, 50, 3_600_000),
+      retryBaseMs: int(env, 'ERNSTFALL_NOTIFY_RETRY_BASE_MS', 30_000, problems, 10, 3_600_000),
+      retryFor,
+    },
+    metrics: { token: metricsToken, tenantLabels: env.ERNSTFALL_METRICS_TENANT_LABELS === 'true' },
     logLevel,
     stateDir,
   };
