@@ -17,27 +17,27 @@ export interface PlanStatusRow {
 const DEFAULT_TZ = 'Europe/Berlin';
 /** services/util/duration.ts SHORT_RE: units largest first, each at most once. */
 const SHORT_RE = String.raw`^(\d+(\.\d+)?w)?(\d+(\.\d+)?d)?(\d+(\.\d+)?h)?(\d+(\.\d+)?m)?(\d+(\.\d+)?s)?(\d+ms)?$`;
-/** services/util/calendar.ts: ISO durations whose date part has whole numbers are added on the wall clock. */
+/** services/util/calendar.ts: ISO durations whose date part has whole numbers, not all zero, are added on the wall clock. */
 const ISO_CALENDAR_RE = String.raw`^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T.*)?$`;
 
 /**
  * Lateral joins that compute `${a}.result` = addDuration(ts, dur, tz) exactly
  * as services/util/calendar.ts does it:
  * - short form (`90s`, `2d`, `1h30m`): elapsed seconds, `2d` is 48 hours;
- * - ISO 8601 with whole Y/M/W/D: years and months, then weeks and days added
+ * - ISO 8601 with whole Y/M/W/D, at least one of them not zero: years and months, then weeks and days added
  *   to the wall clock in the zone (31 Jan + P1M = end of February), the wall
  *   time resolved back to an instant (a time in the spring-forward gap moves
  *   forward by the gap, as PostgreSQL does; an ambiguous autumn time means its
  *   FIRST occurrence, where PostgreSQL alone would pick the second), then the
  *   time part (`T…`) added as elapsed time;
- * - other ISO (fractional date parts): elapsed, with PostgreSQL's nominal lengths.
+ * - other ISO (time only like PT6H, fractional date parts): elapsed, with PostgreSQL's nominal lengths.
  * `ts`, `dur`, `tz` and `a` are SQL written in this file, never user input.
  */
 function addDurationSql(ts: string, dur: string, tz: string, a: string): string {
   return `
   cross join lateral (select case
       when ${dur} is null or ${dur} = '' then null
-      when upper(${dur}) ~ '${ISO_CALENDAR_RE}' then 'calendar'
+      when upper(${dur}) ~ '${ISO_CALENDAR_RE}' and upper(${dur}) ~ '^P[^T]*[1-9]' then 'calendar'
       when upper(${dur}) ~ '^P' then 'iso-elapsed'
       when ${dur} ~ '${SHORT_RE}' then 'short'
     end as kind offset 0) ${a}_k

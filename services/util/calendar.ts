@@ -56,6 +56,9 @@ export function addDuration(date: Date, duration: string, timeZone: string): Dat
   if (!m) return new Date(date.getTime() + d.seconds * 1000);
   const [, y = '0', mo = '0', w = '0', dd = '0', time] = m;
   const timeSeconds = time ? parseDuration(`PT${time}`).seconds : 0;
+  // no calendar part (PT6H): purely elapsed; going through the wall clock would move an instant in the
+  // repeated autumn hour to its first occurrence
+  if (Number(y) + Number(mo) + Number(w) + Number(dd) === 0) return new Date(date.getTime() + timeSeconds * 1000);
   const wc = wallClock(date, timeZone);
   const targetMonth = wc.month - 1 + Number(mo) + Number(y) * 12;
   const year = wc.year + Math.floor(targetMonth / 12);

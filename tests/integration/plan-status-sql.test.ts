@@ -146,8 +146,10 @@ describe('PlanStatusRepository.statusAll', () => {
     // time parts: PostgreSQL adds them on the wall clock (5 real hours here), addDuration as elapsed time (6)
     expect(await q('2026-03-28T22:00:00Z', 'PT6H')).toEqual(new Date('2026-03-29T03:00:00Z'));
     expect(addDuration(new Date('2026-03-28T22:00:00Z'), 'PT6H', 'Europe/Berlin')).toEqual(new Date('2026-03-29T04:00:00Z'));
-    // addDuration resolves the wall clock even for time-only ISO durations: from the second 02:30 (CET)
-    // on 25 October it counts from the first, so PT6H comes out as 5 real hours (the repository copies this)
-    expect(addDuration(new Date('2026-10-25T01:30:00Z'), 'PT6H', 'Europe/Berlin')).toEqual(new Date('2026-10-25T06:30:00Z'));
+    // time-only ISO durations are elapsed time also from the second 02:30 (CET) on 25 October: six real hours
+    expect(addDuration(new Date('2026-10-25T01:30:00Z'), 'PT6H', 'Europe/Berlin')).toEqual(new Date('2026-10-25T07:30:00Z'));
+    expect(addDuration(new Date('2026-10-25T01:30:00Z'), 'P0DT6H', 'Europe/Berlin')).toEqual(new Date('2026-10-25T07:30:00Z'));
+    const rows = new Map((await repo.statusAll(DEFAULT_TENANT_ID, new Date('2026-11-01T00:00:00Z'))).map((r) => [r.planId, r]));
+    expect(rows.get('st-sixhours-amb2-pass')!.nextDueAt).toEqual(new Date('2026-10-25T07:30:00Z'));
   });
 });
