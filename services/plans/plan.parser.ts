@@ -13,7 +13,8 @@ function validCron(expr: string): boolean {
   }
 }
 import { byLine, keysOf, lineOf, openMap, resolve, suggest, type Ctx, type Obj } from './plan.reader.js';
-import type { PlanCheck, PlanIssue, ProtectionNeed, RestorePlan } from './plan.types.js';
+import type { PlanCheck, PlanIssue, PlanNotify, ProtectionNeed, RestorePlan } from './plan.types.js';
+import { parseRecipient } from '../notify/types.js';
 
 /**
  * Restore plans from YAML or JSON (JSON is YAML). Every problem is collected
@@ -110,6 +111,51 @@ function parseCheck(ctx: Ctx, node: unknown, path: string, line: number): PlanCh
   }
   const sha = b.str('equalsSha256', false, HEX64, '"equalsSha256" must be 64 hex characters (a SHA-256)');
   return sql && sha ? { kind, name: name ?? 'Canary', sql, equalsSha256: sha.toLowerCase() } : undefined;
+}
+
+/** A list of recipients (a single one may be written without brackets); duplicates are dropped. */
+function recipients(o: Obj, k: string): string[] | undefined {
+  if (!o.has(k)) return undefined;
+  const node = resolve(o.ctx, o.entries.get(k)!.node);
+  if (isScalar(node)) {
+    const r = typeof node.value === 'string' ? parseRecipient(node.value) : `"${k}" must be a list of recipients like [mail:it@musterstadt.de]`;
+    if (typeof r === 'string') return void o.issue(k, r);
+    return [r.raw];
+  }
+  const out: string[] = [];
+  for (const item of o.list(k) ?? []) {
+    const n = resolve(o.ctx, item.node);
+    const r = isScalar(n) && typeof n.value === 'string' ? parseRecipient(n.value) : 'a recipient must be a text like mail:it@musterstadt.de or webhook:teams-it';
+    if (typeof r === 'string') o.ctx.issues.push({ path: item.path, line: item.line, message: r });
+    else if (!out.includes(r.raw)) out.push(r.raw);
+  }
+  return out;
+}
+
+function parseNotify(top: Obj): PlanNotify | undefined {
+  const o = top.obj('notify', ['failure', 'overdue', 'dueSoon', 'escalate', 'digest', 'language']);
+  if (!o) return undefined;
+  const failure = recipients(o, 'failure') ?? [];
+  const overdue = recipients(o, 'overdue') ?? [];
+  const dueSoon = recipients(o, 'dueSoon');
+  const digest = recipients(o, 'digest') ?? [];
+  const language = o.enumOf('language', ['de', 'en'] as const, 'language');
+  const escalate: PlanNotify['escalate'] = [];
+  let previous: { seconds: number; path: string } | undefined;
+  for (const item of o.list('escalate') ?? []) {
+    const step = openMap(o.ctx, item.node, item.path, item.line, ['after', 'to'], 'an escalation step is a mapping {after: P2D, to: [mail:isb@musterstadt.de]}');
+    if (!step) continue;
+    const after = step.duration('after', true);
+    const to = recipients(step, 'to');
+    if (!step.has('to')) step.issue('to', 'missing required key "to"');
+    else if (to && to.length === 0) step.issue('to', '"to" needs at least one recipient');
+    if (after && previous && after.seconds <= previous.seconds) {
+      step.issue('after', `"after" must be later than the step before (${previous.path}); steps are counted from when the problem began`);
+    }
+    if (after) previous = { seconds: after.seconds, path: item.path };
+    if (after && to?.length) escalate.push({ after: after.text, to });
+  }
+  return { failure, overdue, ...(dueSoon && { dueSoon }), escalate, digest, ...(language && { language }) };
 }
 
 function memoryBytes(o: Obj): number | undefined {
@@ -261,19 +307,7 @@ export function parsePlanText(text: string, _opts: { file?: string; contentType?
     if (isScalar(n) && typeof n.value === 'string' && n.value.trim()) controls.push(n.value.trim());
     else ctx.issues.push({ path: item.path, line: item.line, message: 'a control must be a text like BSI-CON.3.A15' });
   }
-  let notify: unknown;
-  const notifyEntry = top.entries.get('notify');
-  if (notifyEntry) {
-    const n = resolve(ctx, notifyEntry.node);
-    if (!isMap(n)) top.issue('notify', '"notify" must be a mapping like {failure: [mail:it@example.org]}');
-    else {
-      try {
-        notify = n.toJS(doc, { maxAliasCount: 50 });
-      } catch {
-        top.issue('notify', '"notify" uses too many aliases');
-      }
-    }
-  }
+  const notify = parseNotify(top);
 
   if (ctx.issues.length > 0) return { issues: byLine(ctx.issues) };
   const plan: RestorePlan = {

@@ -105,7 +105,26 @@ export interface RestorePlan {
   sandbox: PlanSandbox;
   checks: PlanCheck[];
   controls: string[];
-  notify?: unknown;
+  notify?: PlanNotify;
+}
+
+/**
+ * Who is told what. Recipients as written: `mail:addr` or `webhook:name`.
+ * The all-clear goes to everyone who was notified about the problem.
+ */
+export interface PlanNotify {
+  /** failed and error runs */
+  failure: string[];
+  /** the plan became overdue (opens an alert) */
+  overdue: string[];
+  /** a test is due soon; default: the overdue recipients */
+  dueSoon?: string[];
+  /** while an alert is open and nobody acknowledged it: `after` counted from when the problem began */
+  escalate: { after: string; to: string[] }[];
+  /** daily summary of the plans that list the recipient here */
+  digest: string[];
+  /** language of this plan's notifications; default ERNSTFALL_NOTIFY_LANG */
+  language?: 'de' | 'en';
 }
 
 /** One problem found in a plan: where, and what. `line` is 1-based, when known. */

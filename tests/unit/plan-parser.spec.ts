@@ -81,6 +81,8 @@ describe('parsePlanText: valid plans', () => {
     expect(plan.controls).toEqual(['BSI-CON.3.A15', 'BSI-NOT.4.16.1', 'ISO27001-A.8.13']);
     expect(plan.notify).toEqual({
       failure: ['mail:it@musterstadt.de'],
+      overdue: [],
+      digest: [],
       escalate: [{ after: 'P2D', to: ['mail:isb@musterstadt.de'] }],
     });
   });
@@ -244,6 +246,54 @@ cadence: { timezone: Mars/Olympus, schedule: "0 2 * *" }
 });
 
 describe('formatPlanIssues', () => {
+  it('reads notify: recipients, a single recipient without brackets, escalation steps, language', () => {
+    const plan = planOf(`${MINIMAL}notify:
+  failure: mail:it@musterstadt.de
+  overdue: [mail:it@musterstadt.de, webhook:teams-it, mail:it@musterstadt.de]
+  dueSoon: [mail:admin@musterstadt.de]
+  digest: [mail:leitung@musterstadt.de]
+  language: en
+  escalate:
+    - { after: P2D, to: [mail:isb@musterstadt.de] }
+    - { after: 7d, to: [mail:it-leitung@musterstadt.de, webhook:teams-leitung] }
+`);
+    expect(plan.notify).toEqual({
+      failure: ['mail:it@musterstadt.de'],
+      overdue: ['mail:it@musterstadt.de', 'webhook:teams-it'],
+      dueSoon: ['mail:admin@musterstadt.de'],
+      digest: ['mail:leitung@musterstadt.de'],
+      language: 'en',
+      escalate: [{ after: 'P2D', to: ['mail:isb@musterstadt.de'] }, { after: '7d', to: ['mail:it-leitung@musterstadt.de', 'webhook:teams-leitung'] }],
+    });
+  });
+
+  it('names every bad notify entry with its path and line', () => {
+    const r = parsePlanText(`${MINIMAL}notify:
+  failure: [it@musterstadt.de, "mail:not an address"]
+  overdue: [webhook:has space]
+  escalat: []
+  escalate:
+    - { after: P7D, to: [mail:isb@musterstadt.de] }
+    - { after: P2D, to: [mail:it-leitung@musterstadt.de] }
+    - { after: P9D }
+    - { after: soon, to: [] }
+  language: fr
+`);
+    expect('issues' in r).toBe(true);
+    const issues = (r as { issues: PlanIssue[] }).issues.map((i) => `${i.line} ${i.path}: ${i.message}`);
+    expect(issues).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^7 notify\.failure\[0\]: "it@musterstadt\.de" must be mail:<address> or webhook:<name>/),
+      expect.stringMatching(/^7 notify\.failure\[1\]: "not an address" is not an e-mail address/),
+      expect.stringMatching(/^8 notify\.overdue\[0\]: webhook name "has space"/),
+      expect.stringMatching(/^9 notify\.escalat: unknown key/),
+      expect.stringMatching(/^12 notify\.escalate\[1\]\.after: "after" must be later than the step before \(notify\.escalate\[0\]\)/),
+      expect.stringMatching(/^13 notify\.escalate\[2\]\.to: missing required key "to"/),
+      expect.stringMatching(/^14 notify\.escalate\[3\]\.after: /),
+      expect.stringMatching(/^14 notify\.escalate\[3\]\.to: "to" needs at least one recipient/),
+      expect.stringMatching(/^15 notify\.language: language "fr" is not supported/),
+    ]));
+  });
+
   it('prints file:line path: message', () => {
     const issues = issuesOf(`${MINIMAL}contrls: [x]\n`);
     expect(formatPlanIssues(issues, 'restore-plans/ewo.yaml')).toEqual([
