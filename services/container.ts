@@ -16,6 +16,7 @@ import { LedgerService } from './evidence/ledger.service.js';
 import { RunFinisher } from './runs/run-finisher.js';
 import { ReviewService } from './evidence/review.service.js';
 import { TokenService } from './auth/token.service.js';
+import { FailureNotifier } from './notify/failure-notifier.js';
 
 /** Wires every side effect in one place; tests build the same with their own config. */
 export interface Container {
@@ -47,7 +48,8 @@ export function createContainer(config: Config, log: Logger, opts: { queuePrefix
   const plans = new PlanService(db, log);
   const signer = loadSigner(config.evidence.signingKeyFile);
   const ledger = new LedgerService(db, signer, config.evidence, log);
-  const finisher = new RunFinisher(db, ledger, log);
+  const failures = new FailureNotifier(db, { lang: config.notify.lang, timezone: config.notify.timezone, publicUrl: config.http.publicUrl });
+  const finisher = new RunFinisher(db, ledger, log, (trx, row, plan) => failures.onRunFinished(trx, row, plan));
   const runs = new RunService(db, queue, finisher, log);
   const reviews = new ReviewService(db, ledger);
   const tokens = new TokenService(db);

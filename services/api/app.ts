@@ -14,6 +14,8 @@ import { ErrorBody, Plan, Run } from './schemas.js';
 import { evidenceRoutes } from './routes/evidence.routes.js';
 import { tokenRoutes } from './routes/tokens.routes.js';
 import { scheduleRoutes } from './routes/schedule.routes.js';
+import { alertRoutes } from './routes/alerts.routes.js';
+import { AlertService } from '../notify/alert.service.js';
 import { ScheduleService } from '../scheduling/schedule.service.js';
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.js';
@@ -36,6 +38,8 @@ export interface AppDeps {
   version?: string;
   /** Wall clock for schedule views and pause/resume; tests control it. */
   clock?: () => Date;
+  /** Language, display zone and link base of notifications (test messages). */
+  notify?: { lang: 'de' | 'en'; timezone: string; publicUrl?: string };
 }
 
 /** The app's dependencies from the wired container. */
@@ -43,6 +47,7 @@ export function appDeps(c: Container, roles: Config['roles'], version?: string):
   return {
     log: c.log, db: c.db, plans: c.plans, runs: c.runs, ledger: c.ledger, reviews: c.reviews, tokens: c.tokens,
     readiness: c.readiness(roles), bootstrapToken: c.config.auth.bootstrapToken, version,
+    notify: { lang: c.config.notify.lang, timezone: c.config.notify.timezone, publicUrl: c.config.http.publicUrl },
   };
 }
 
@@ -115,6 +120,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(evidenceRoutes, { prefix: '/api/v1', db: deps.db, ledger: deps.ledger, reviews: deps.reviews });
   await app.register(tokenRoutes, { prefix: '/api/v1', tokens: deps.tokens });
   await app.register(scheduleRoutes, { prefix: '/api/v1', schedules });
+  const alerts = new AlertService(deps.db, deps.ledger, deps.notify ?? { lang: 'de', timezone: 'Europe/Berlin' }, deps.clock);
+  await app.register(alertRoutes, { prefix: '/api/v1', alerts });
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
   return app as unknown as FastifyInstance;
 }

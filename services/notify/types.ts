@@ -64,6 +64,10 @@ export interface NotificationMessage {
   links: { plan?: string; run?: string; alert?: string };
   /** Display time zone (Europe/Berlin by default). */
   timezone: string;
+  /** Language chosen when the notification was created (the plan's notify.language, else ERNSTFALL_NOTIFY_LANG). */
+  lang?: Lang;
+  /** What resolved an alert (recovered): a passed run, or the plan changed so it is no longer overdue. */
+  resolution?: 'passed' | 'plan-changed';
 }
 
 /** A delivery failed. `permanent`: retrying cannot help (e.g. unknown webhook, address refused with 5xx). */

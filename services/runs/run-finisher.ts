@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { DB, RunRow, Verdict } from '../../db/schema.js';
 import { RunRepository, type RunResult } from '../../db/repositories/run.repository.js';
@@ -28,7 +28,13 @@ export function planSnapshot(plan: RestorePlan | undefined, version: string) {
 export class RunFinisher {
   private readonly runs: RunRepository;
   private readonly plans: PlanRepository;
-  constructor(private readonly db: Kysely<DB>, private readonly ledger: LedgerService, private readonly log: Logger) {
+  constructor(
+    private readonly db: Kysely<DB>,
+    private readonly ledger: LedgerService,
+    private readonly log: Logger,
+    /** Also in the transaction: failure alerts into the notification outbox. */
+    private readonly onFinished?: (trx: Transaction<DB>, row: RunRow, plan: RestorePlan | undefined) => Promise<void>,
+  ) {
     this.runs = new RunRepository(db);
     this.plans = new PlanRepository(db);
   }
@@ -63,7 +69,7 @@ export class RunFinisher {
     }, [], result.finishedAt);
   }
 
-  private async finish(update: (trx: import('kysely').Transaction<DB>) => Promise<RunRow | undefined>, attachments: Attachment[], at?: Date): Promise<RunRow | undefined> {
+  private async finish(update: (trx: Transaction<DB>) => Promise<RunRow | undefined>, attachments: Attachment[], at?: Date): Promise<RunRow | undefined> {
     const out = await this.db.transaction().execute(async (trx) => {
       const row = await update(trx);
       if (!row) return undefined;
@@ -74,6 +80,7 @@ export class RunFinisher {
         attachments,
         now: at,
       });
+      await this.onFinished?.(trx, row, plan);
       return { row, record };
     });
     if (!out) return undefined;

@@ -8,6 +8,7 @@ import { ScheduleRepository, type ScheduledPlan } from '../../db/repositories/sc
 import type { RunService } from '../runs/run.service.js';
 import { DomainError } from '../errors.js';
 import { dueSlot } from './slots.js';
+import type { ReminderResult } from '../notify/reminders.js';
 
 /** pg_try_advisory_lock key of the scheduler leader ("ernstfal" in ASCII); one per database. */
 export const SCHEDULER_LOCK_KEY = '7310575213930980716';
@@ -21,6 +22,8 @@ export interface SchedulerOptions {
   tickMs?: number;
   /** Names this process in scheduler_heartbeats; default hostname-pid. */
   id?: string;
+  /** Evaluated by the leader after the slots of each tick, with the scheduler's clock: reminders, alerts, all-clears. */
+  reminders?: { evaluate(now: Date): Promise<ReminderResult> };
 }
 
 export interface TickResult {
@@ -29,6 +32,7 @@ export interface TickResult {
   enqueued: string[];
   /** slots that passed without a run (plan busy), "planId@slot" */
   missed: string[];
+  reminders?: ReminderResult;
 }
 
 type RunTrigger = Pick<RunService, 'trigger'>;
@@ -140,6 +144,13 @@ export class Scheduler {
         await this.handle(plan, now, result);
       } catch (err) {
         this.log.error({ tenantId: plan.tenant_id, planId: plan.plan_id, err: (err as Error).message }, 'scheduling the plan failed; trying again next tick');
+      }
+    }
+    if (this.opts.reminders) {
+      try {
+        result.reminders = await this.opts.reminders.evaluate(now);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'evaluating reminders failed; trying again next tick');
       }
     }
     this.lastTickDone = Date.now();
