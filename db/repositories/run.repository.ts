@@ -88,6 +88,14 @@ export class RunRepository {
       .orderBy('finished_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
   }
 
+  /** The newest finished run of every plan of the tenant, in one query. */
+  lastFinishedAll(tenantId: string, trx: Db = this.db): Promise<Pick<RunRow, 'id' | 'plan_id' | 'verdict' | 'finished_at'>[]> {
+    return trx.selectFrom('runs').select(['id', 'plan_id', 'verdict', 'finished_at'])
+      .distinctOn('plan_id')
+      .where('tenant_id', '=', tenantId).where('status', '=', 'finished')
+      .orderBy('plan_id').orderBy('finished_at', 'desc').orderBy('id', 'desc').execute();
+  }
+
   lastPassed(tenantId: string, planId: string, trx: Db = this.db): Promise<RunRow | undefined> {
     return trx.selectFrom('runs').select(runColumns)
       .where('tenant_id', '=', tenantId).where('plan_id', '=', planId).where('verdict', '=', 'passed')

@@ -35,6 +35,10 @@ export class ScheduleRepository {
       .execute();
   }
 
+  listForTenant(tenantId: string, trx: Db = this.db): Promise<PlanScheduleRow[]> {
+    return trx.selectFrom('plan_schedules').select(scheduleColumns).where('tenant_id', '=', tenantId).execute();
+  }
+
   get(tenantId: string, planId: string, trx: Db = this.db): Promise<PlanScheduleRow | undefined> {
     return trx.selectFrom('plan_schedules').select(scheduleColumns)
       .where('tenant_id', '=', tenantId).where('plan_id', '=', planId).executeTakeFirst();

@@ -115,7 +115,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(authPlugin, { bootstrapToken: deps.bootstrapToken, tokens: deps.tokens });
   await app.register(healthRoutes, { probes: deps.readiness });
   const schedules = new ScheduleService(deps.db, deps.clock);
-  await app.register(planRoutes, { prefix: '/api/v1', plans: deps.plans, runs: deps.runs, schedules });
+  await app.register(planRoutes, { prefix: '/api/v1', plans: deps.plans, runs: deps.runs, schedules, db: deps.db, clock: deps.clock });
   await app.register(runRoutes, { prefix: '/api/v1', runs: deps.runs });
   await app.register(evidenceRoutes, { prefix: '/api/v1', db: deps.db, ledger: deps.ledger, reviews: deps.reviews });
   await app.register(tokenRoutes, { prefix: '/api/v1', tokens: deps.tokens });

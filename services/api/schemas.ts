@@ -68,6 +68,10 @@ export const Plan = Type.Object({
   paused: Type.Union([Type.Object({ at: Type.String(), reason: Type.String(), by: Type.String() }, open), Type.Null()]),
   scheduler: Type.Union([Type.Object({ lastTickAt: Type.Union([Type.String(), Type.Null()]), healthy: Type.Boolean() }, { ...open, description: 'for scheduled plans: whether a scheduler is ticking (last leader tick under 3 minutes ago)' }), Type.Null()]),
   lastRun: Type.Union([Type.Object({ id: Type.String(), verdict: Type.Union([Type.String(), Type.Null()]), finishedAt: Type.Union([Type.String(), Type.Null()]) }, open), Type.Null()]),
+  alert: Type.Union([Type.Object({
+    id: Type.String(), kind: Type.String(), since: Type.String(), escalationLevel: Type.Integer(), acknowledged: Type.Boolean(),
+    snoozedUntil: Type.Union([Type.String(), Type.Null()]),
+  }, { ...open, description: 'the open alert (overdue or failing episode), see /alerts' }), Type.Null()]),
   definition: Type.Object({}, { ...open, description: 'the validated plan; canary values are redacted' }),
 }, { $id: 'Plan' });
 

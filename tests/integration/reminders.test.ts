@@ -258,3 +258,20 @@ describe('failure alerts, acknowledge and snooze', () => {
     expect((await h.request('POST', `/api/v1/notifications/${mine.id}/retry`, undefined, as)).status).toBe(404);
   });
 });
+
+describe('plan views', () => {
+  it('the list (set-based status) and each single plan (per-plan rules) agree, open alert included', async () => {
+    now = new Date('2026-11-03T12:00:00Z');
+    const list = (await h.request('GET', '/api/v1/plans')).body.items as Record<string, unknown>[];
+    expect(list.length).toBeGreaterThanOrEqual(5);
+    for (const p of list) {
+      const one = (await h.request('GET', `/api/v1/plans/${p.id as string}`)).body;
+      expect(p).toEqual(one);
+    }
+    const kita = list.find((p) => p.id === 'kita')!;
+    expect(kita).toMatchObject({ status: 'failing', alert: { kind: 'failing', acknowledged: true, escalationLevel: 0 } });
+    // by November the weekly plan is overdue too (it was quiet while it was fine, see above); the paused one never alerts
+    expect(list.find((p) => p.id === 'healthy')).toMatchObject({ status: 'overdue', alert: { kind: 'overdue', since: '2026-10-31T07:00:00.000Z' } });
+    expect(list.find((p) => p.id === 'paused')).toMatchObject({ status: 'overdue', alert: null, paused: { reason: 'System wird abgelöst' } });
+  });
+});

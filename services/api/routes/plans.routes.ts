@@ -4,7 +4,10 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { toPlanView, type PlanService } from '../../plans/plan.service.js';
 import type { RunService } from '../../runs/run.service.js';
 import { planStatus } from '../../runs/plan-status.js';
-import type { PlanRow } from '../../../db/schema.js';
+import type { Kysely } from 'kysely';
+import type { DB, PlanRow, PlanScheduleRow } from '../../../db/schema.js';
+import { PlanStatusRepository } from '../../../db/repositories/plan-status.repository.js';
+import { NotificationRepository, type AlertRow } from '../../../db/repositories/notification.repository.js';
 import type { RestorePlan } from '../../plans/plan.types.js';
 import { PlanIdParams } from '../schemas.js';
 import { requireRole } from '../plugins/auth.js';
@@ -13,7 +16,7 @@ import { nextScheduledAt } from '../../scheduling/slots.js';
 
 const errorRef = { $ref: 'Error#' };
 
-export async function planRoutes(base: FastifyInstance, opts: { plans: PlanService; runs: RunService; schedules: ScheduleService }) {
+export async function planRoutes(base: FastifyInstance, opts: { plans: PlanService; runs: RunService; schedules: ScheduleService; db: Kysely<DB>; clock?: () => Date }) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   // plans arrive as text so that YAML and JSON errors can name their line
   app.removeContentTypeParser('application/json'); // only inside this plugin: plan bodies stay text
@@ -21,31 +24,69 @@ export async function planRoutes(base: FastifyInstance, opts: { plans: PlanServi
     app.addContentTypeParser(type, { parseAs: 'string' }, (_req, body, done) => done(null, body));
   }
 
-  async function view(tenantId: string, row: PlanRow) {
-    const [decisive, passed, last] = await Promise.all([
-      opts.runs.runs.lastDecisive(tenantId, row.id), opts.runs.runs.lastPassed(tenantId, row.id), opts.runs.runs.lastFinished(tenantId, row.id),
-    ]);
-    const status = planStatus(row.definition as RestorePlan, row.created_at, [decisive, passed].filter((r) => r !== undefined), new Date());
-    const sched = await opts.schedules.repo.get(tenantId, row.id);
+  const statusRepo = new PlanStatusRepository(opts.db);
+  const alertRepo = new NotificationRepository(opts.db);
+  const clock = opts.clock ?? (() => new Date());
+
+  interface Parts {
+    status: { status: string; nextDueAt: Date | null };
+    sched: PlanScheduleRow | undefined;
+    last: { id: string; verdict: string | null; finished_at: Date | null } | undefined;
+    tick: { at: Date; ageSeconds: number } | null;
+    alert: AlertRow | undefined;
+  }
+
+  function render(row: PlanRow, p: Parts, now: Date) {
     const def = row.definition as RestorePlan;
-    // watching the watcher: a schedule nobody ticks looks exactly like one that is fine
-    const tick = def.cadence.schedule ? await opts.schedules.repo.lastLeaderTick() : undefined;
     return {
       ...toPlanView(row),
-      status: status.status,
-      nextDueAt: status.nextDueAt?.toISOString() ?? null,
-      nextScheduledAt: sched?.paused_at ? null : nextScheduledAt(row.definition as RestorePlan, sched?.last_slot ?? null, new Date())?.toISOString() ?? null,
-      paused: pausedView(sched),
-      scheduler: tick === undefined ? null : { lastTickAt: tick?.at.toISOString() ?? null, healthy: tick !== null && tick.ageSeconds < 180 },
-      lastRun: last ? { id: last.id, verdict: last.verdict, finishedAt: last.finished_at?.toISOString() ?? null } : null,
+      status: p.status.status,
+      nextDueAt: p.status.nextDueAt?.toISOString() ?? null,
+      nextScheduledAt: p.sched?.paused_at ? null : nextScheduledAt(def, p.sched?.last_slot ?? null, now)?.toISOString() ?? null,
+      paused: pausedView(p.sched),
+      // watching the watcher: a schedule nobody ticks looks exactly like one that is fine
+      scheduler: def.cadence.schedule ? { lastTickAt: p.tick?.at.toISOString() ?? null, healthy: p.tick !== null && p.tick.ageSeconds < 180 } : null,
+      lastRun: p.last ? { id: p.last.id, verdict: p.last.verdict, finishedAt: p.last.finished_at?.toISOString() ?? null } : null,
+      alert: p.alert
+        ? { id: p.alert.id, kind: p.alert.kind, since: p.alert.since.toISOString(), escalationLevel: p.alert.escalation_level, acknowledged: p.alert.acknowledged_at !== null, snoozedUntil: p.alert.snoozed_until?.toISOString() ?? null }
+        : null,
     };
   }
 
+  /** One plan: its own few queries, the status by the same rules as the set-based list. */
+  async function view(tenantId: string, row: PlanRow) {
+    const now = clock();
+    const [decisive, passed, last, sched, tick, alerts] = await Promise.all([
+      opts.runs.runs.lastDecisive(tenantId, row.id), opts.runs.runs.lastPassed(tenantId, row.id), opts.runs.runs.lastFinished(tenantId, row.id),
+      opts.schedules.repo.get(tenantId, row.id), opts.schedules.repo.lastLeaderTick(), alertRepo.listAlerts(tenantId, { open: true, planId: row.id, limit: 1 }),
+    ]);
+    const status = planStatus(row.definition as RestorePlan, row.created_at, [decisive, passed].filter((r) => r !== undefined), now);
+    return render(row, { status, sched, last, tick, alert: alerts[0] }, now);
+  }
+
+  /** All plans of a tenant in a fixed number of queries, however many plans (the status in one set-based query). */
+  async function views(tenantId: string, rows: PlanRow[]) {
+    const now = clock();
+    const [statuses, scheds, lasts, tick, alerts] = await Promise.all([
+      statusRepo.statusAll(tenantId, now), opts.schedules.repo.listForTenant(tenantId), opts.runs.runs.lastFinishedAll(tenantId),
+      opts.schedules.repo.lastLeaderTick(), alertRepo.listAlerts(tenantId, { open: true, limit: 100_000 }),
+    ]);
+    const by = <T, K extends keyof T>(list: T[], key: K) => new Map(list.map((x) => [x[key] as unknown as string, x]));
+    const st = by(statuses, 'planId');
+    const sc = by(scheds, 'plan_id');
+    const la = by(lasts, 'plan_id');
+    const al = by(alerts, 'plan_id');
+    return rows.map((row) => render(row, {
+      status: st.get(row.id) ?? { status: 'never-tested', nextDueAt: null },
+      sched: sc.get(row.id), last: la.get(row.id), tick, alert: al.get(row.id),
+    }, now));
+  }
+
   app.get('/plans', {
-    schema: { tags: ['plans'], summary: 'List restore plans', response: { 200: Type.Object({ items: Type.Array(Type.Ref('Plan')) }), 401: errorRef } },
+    schema: { tags: ['plans'], summary: 'List restore plans with status (one set-based query for all plans)', response: { 200: Type.Object({ items: Type.Array(Type.Ref('Plan')) }), 401: errorRef } },
   }, async (req) => {
     const rows = await opts.plans.list(req.principal!.tenantId);
-    return { items: await Promise.all(rows.map((r) => view(req.principal!.tenantId, r))) };
+    return { items: await views(req.principal!.tenantId, rows) };
   });
 
   app.get('/plans/:id', {
