@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, loadEnvFile, repoRoot, type ProcessRole } from
 import { createLogger } from './logger.js';
 import { createContainer } from './container.js';
 import { appDeps, buildApp } from './api/app.js';
+import { buildOpsApp } from './api/ops-app.js';
 import { startWorker } from '../workers/main.js';
 import { Scheduler } from './scheduling/scheduler.js';
 import { formatPlanIssues } from './plans/plan.parser.js';
@@ -52,6 +53,14 @@ export async function main(rolesOverride?: ProcessRole[]): Promise<void> {
     const app = await buildApp(deps);
     await app.listen({ host: config.http.host, port: config.http.port });
     closers.unshift(() => app.close());
+  } else {
+    // scheduler and/or worker only: no API, but probes and metrics on HOST:PORT, so a scheduler that stops
+    // ticking fails its own /readyz (and shows in /metrics) while the API processes stay ready
+    const readiness = c.readiness(config.roles);
+    if (scheduler) readiness.push(scheduler.readinessProbe());
+    const ops = await buildOpsApp({ log, db: c.db, readiness, metrics: config.metrics });
+    await ops.listen({ host: config.http.host, port: config.http.port });
+    closers.unshift(() => ops.close());
   }
   if (scheduler) {
     scheduler.start();

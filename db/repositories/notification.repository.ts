@@ -34,7 +34,15 @@ export class NotificationRepository {
       .execute();
   }
 
-  /** Which of these keys exist already (for work that is expensive to build, like the digest). */
+  /** Which of these full keys (`key|recipient`) exist already: one query instead of an insert attempt per plan and tick. */
+  async existing(tenantId: string, keys: string[], trx: Db = this.db): Promise<Set<string>> {
+    if (keys.length === 0) return new Set();
+    const rows = await trx.selectFrom('notifications').select('dedupe_key')
+      .where('tenant_id', '=', tenantId).where('dedupe_key', '=', sql<string>`any(${keys}::text[])`).execute();
+    return new Set(rows.map((r) => r.dedupe_key));
+  }
+
+  /** Which keys with this prefix exist already (for work that is expensive to build, like the digest). */
   async existingKeys(tenantId: string, prefix: string, trx: Db = this.db): Promise<Set<string>> {
     const rows = await trx.selectFrom('notifications').select('dedupe_key')
       .where('tenant_id', '=', tenantId).where('dedupe_key', 'like', `${prefix.replace(/[\\%_]/g, '\\$&')}%`).execute();

@@ -14,6 +14,8 @@ import { ErrorBody, Plan, Run } from './schemas.js';
 import { evidenceRoutes } from './routes/evidence.routes.js';
 import { tokenRoutes } from './routes/tokens.routes.js';
 import { scheduleRoutes } from './routes/schedule.routes.js';
+import { calendarRoutes } from './routes/calendar.routes.js';
+import { metricsRoutes } from './routes/metrics.routes.js';
 import { alertRoutes } from './routes/alerts.routes.js';
 import { AlertService } from '../notify/alert.service.js';
 import { ScheduleService } from '../scheduling/schedule.service.js';
@@ -40,6 +42,10 @@ export interface AppDeps {
   clock?: () => Date;
   /** Language, display zone and link base of notifications (test messages). */
   notify?: { lang: 'de' | 'en'; timezone: string; publicUrl?: string };
+  /** config.metrics: GET /metrics exists only with a token. */
+  metrics?: { token?: string; tenantLabels: boolean };
+  /** Base URL of the web interface (ERNSTFALL_PUBLIC_URL), for calendar feed addresses and links. */
+  publicUrl?: string;
 }
 
 /** The app's dependencies from the wired container. */
@@ -48,6 +54,7 @@ export function appDeps(c: Container, roles: Config['roles'], version?: string):
     log: c.log, db: c.db, plans: c.plans, runs: c.runs, ledger: c.ledger, reviews: c.reviews, tokens: c.tokens,
     readiness: c.readiness(roles), bootstrapToken: c.config.auth.bootstrapToken, version,
     notify: { lang: c.config.notify.lang, timezone: c.config.notify.timezone, publicUrl: c.config.http.publicUrl },
+    metrics: c.config.metrics, publicUrl: c.config.http.publicUrl,
   };
 }
 
@@ -120,6 +127,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(evidenceRoutes, { prefix: '/api/v1', db: deps.db, ledger: deps.ledger, reviews: deps.reviews });
   await app.register(tokenRoutes, { prefix: '/api/v1', tokens: deps.tokens });
   await app.register(scheduleRoutes, { prefix: '/api/v1', schedules });
+  await app.register(calendarRoutes, { db: deps.db, publicUrl: deps.publicUrl, clock: deps.clock });
+  await app.register(metricsRoutes, { db: deps.db, metrics: deps.metrics });
   const alerts = new AlertService(deps.db, deps.ledger, deps.notify ?? { lang: 'de', timezone: 'Europe/Berlin' }, deps.clock);
   await app.register(alertRoutes, { prefix: '/api/v1', alerts });
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());

@@ -10,6 +10,9 @@ import type { DigestItem, Lang } from './types.js';
 
 const DEFAULT_TZ = 'Europe/Berlin';
 
+const dueSoonKey = (planId: string, dueAt: Date) => `due-soon:${planId}:${dueAt.toISOString()}`;
+const dueSoonRecipients = (p: { notify: PlanNotify | null; paused: boolean }) => (p.paused ? [] : (p.notify?.dueSoon ?? p.notify?.overdue ?? []));
+
 export interface ReminderConfig {
   lang: Lang;
   timezone: string;
@@ -63,11 +66,16 @@ export class ReminderEngine {
     for (const tenant of tenants) {
       const statuses = await this.status.statusAll(tenant.id, now);
       const byPlan = new Map(plans.filter((p) => p.tenant_id === tenant.id).map((p) => [p.id, p]));
+      // due-soon reminders already sent, looked up for all plans at once (most ticks find nothing new)
+      const sent = await this.repo.existing(tenant.id, statuses.flatMap((st) => {
+        const p = byPlan.get(st.planId);
+        return st.status === 'due-soon' && st.nextDueAt && p ? dueSoonRecipients(p).map((r) => `${dueSoonKey(p.id, st.nextDueAt!)}|${r}`) : [];
+      }));
       for (const st of statuses) {
         const plan = byPlan.get(st.planId);
         if (!plan) continue;
         try {
-          await this.plan(tenant, plan, st, open.get(`${tenant.id}/${plan.id}`), now, result);
+          await this.plan(tenant, plan, st, open.get(`${tenant.id}/${plan.id}`), now, result, sent);
         } catch (err) {
           // one plan's trouble must not silence the others; the next tick tries again (nothing was recorded)
           this.log.error({ tenantId: tenant.id, planId: plan.id, err: (err as Error).message }, 'reminders for the plan failed; trying again next tick');
@@ -107,7 +115,7 @@ export class ReminderEngine {
     };
   }
 
-  private async plan(tenant: { id: string; slug: string; name: string }, plan: PlanInfo, st: PlanStatusRow, alert: AlertRow | undefined, now: Date, result: ReminderResult) {
+  private async plan(tenant: { id: string; slug: string; name: string }, plan: PlanInfo, st: PlanStatusRow, alert: AlertRow | undefined, now: Date, result: ReminderResult, sent: Set<string>) {
     const notify = plan.notify;
     const tz = plan.timezone ?? DEFAULT_TZ;
     const ctx = this.ctx(tenant, plan);
@@ -134,10 +142,12 @@ export class ReminderEngine {
 
     if (plan.paused) return;
 
-    if (st.status === 'due-soon' && dueAt) {
-      const to = notify?.dueSoon ?? notify?.overdue ?? [];
+    if (st.status === 'due-soon' && st.nextDueAt) {
+      const key = dueSoonKey(plan.id, st.nextDueAt);
+      const to = dueSoonRecipients(plan).filter((r) => !sent.has(`${key}|${r}`));
+      if (!to.length) return;
       const rows = await this.repo.enqueue({
-        tenantId: tenant.id, planId: plan.id, event: 'due-soon', key: `due-soon:${plan.id}:${dueAt}`, recipients: to,
+        tenantId: tenant.id, planId: plan.id, event: 'due-soon', key, recipients: to,
         message: buildMessage(ctx, 'due-soon', now, { status: st.status, dueAt }),
       });
       if (rows.length) result.dueSoon++;
