@@ -71,11 +71,14 @@ export class ReminderEngine {
         const p = byPlan.get(st.planId);
         return st.status === 'due-soon' && st.nextDueAt && p ? dueSoonRecipients(p).map((r) => `${dueSoonKey(p.id, st.nextDueAt!)}|${r}`) : [];
       }));
+      // the newest failed run of every failing plan, in one query (a newer failure joins the open alert)
+      const failing = statuses.some((st) => st.status === 'failing' && open.has(`${tenant.id}/${st.planId}`));
+      const latestFailed = failing ? await this.latestFailedRuns(tenant.id) : new Map<string, string>();
       for (const st of statuses) {
         const plan = byPlan.get(st.planId);
         if (!plan) continue;
         try {
-          await this.plan(tenant, plan, st, open.get(`${tenant.id}/${plan.id}`), now, result, sent);
+          await this.plan(tenant, plan, st, open.get(`${tenant.id}/${plan.id}`), now, result, sent, latestFailed);
         } catch (err) {
           // one plan's trouble must not silence the others; the next tick tries again (nothing was recorded)
           this.log.error({ tenantId: tenant.id, planId: plan.id, err: (err as Error).message }, 'reminders for the plan failed; trying again next tick');
@@ -115,7 +118,7 @@ export class ReminderEngine {
     };
   }
 
-  private async plan(tenant: { id: string; slug: string; name: string }, plan: PlanInfo, st: PlanStatusRow, alert: AlertRow | undefined, now: Date, result: ReminderResult, sent: Set<string>) {
+  private async plan(tenant: { id: string; slug: string; name: string }, plan: PlanInfo, st: PlanStatusRow, alert: AlertRow | undefined, now: Date, result: ReminderResult, sent: Set<string>, latestFailed: Map<string, string>) {
     const notify = plan.notify;
     const tz = plan.timezone ?? DEFAULT_TZ;
     const ctx = this.ctx(tenant, plan);
@@ -161,7 +164,8 @@ export class ReminderEngine {
       if (current) result.opened++;
       return; // escalation counts from `since`; a step already due is taken on the next tick
     }
-    if (st.status === 'failing' && st.lastVerdict === 'failed') await this.linkLatestFailure(tenant.id, plan.id, current);
+    const failedId = st.status === 'failing' ? latestFailed.get(plan.id) : undefined;
+    if (failedId && failedId !== current.run_id) await this.linkFailure(tenant.id, failedId, current);
     if (await this.escalateIfDue(tenant.id, plan, current, notify, tz, ctx, st, now)) result.escalated++;
   }
 
@@ -198,15 +202,18 @@ export class ReminderEngine {
     });
   }
 
+  private async latestFailedRuns(tenantId: string): Promise<Map<string, string>> {
+    const rows = await this.db.selectFrom('runs').select(['plan_id', 'id']).distinctOn('plan_id')
+      .where('tenant_id', '=', tenantId).where('status', '=', 'finished').where('verdict', '=', 'failed')
+      .orderBy('plan_id').orderBy(sql`coalesce(finished_at, started_at, queued_at)`, 'desc').execute();
+    return new Map(rows.map((r) => [r.plan_id, r.id]));
+  }
+
   /** A newer failed run during an open alert: its failure recipients get the all-clear too. */
-  private async linkLatestFailure(tenantId: string, planId: string, alert: AlertRow) {
-    const failed = await this.db.selectFrom('runs').select('id')
-      .where('tenant_id', '=', tenantId).where('plan_id', '=', planId).where('status', '=', 'finished').where('verdict', '=', 'failed')
-      .orderBy(sql`coalesce(finished_at, started_at, queued_at)`, 'desc').limit(1).executeTakeFirst();
-    if (!failed || failed.id === alert.run_id) return;
+  private async linkFailure(tenantId: string, runId: string, alert: AlertRow) {
     await this.db.transaction().execute(async (trx) => {
-      await this.repo.linkRunToAlert(tenantId, failed.id, alert.id, trx);
-      await trx.updateTable('alerts').set({ run_id: failed.id }).where('id', '=', alert.id).execute();
+      await this.repo.linkRunToAlert(tenantId, runId, alert.id, trx);
+      await trx.updateTable('alerts').set({ run_id: runId }).where('id', '=', alert.id).execute();
     });
   }
 

@@ -30,6 +30,8 @@ import { PlanStatusRepository } from '../../db/repositories/plan-status.reposito
 import { planStatus } from '../../services/runs/plan-status.js';
 import type { RestorePlan } from '../../services/plans/plan.types.js';
 import { benchArgs, writeBenchmarkSection } from './bench-doc.js';
+import { pino } from 'pino';
+import { ReminderEngine } from '../../services/notify/reminders.js';
 
 const run = promisify(execFile);
 
@@ -87,11 +89,12 @@ function benchEnv(): Env {
   return { ownerUrl, appUrl };
 }
 
-async function counts(e: Env): Promise<{ plans: number; runs: number } | null> {
+async function counts(e: Env): Promise<{ plans: number; runs: number; notify: number } | null> {
   const exists = await ownerQuery<{ n: number }>(e.ownerUrl, 'select count(*)::int as n from pg_database where datname = $1', [BENCH_DB]);
   if (!exists[0]?.n) return null;
-  const rows = await ownerQuery<{ plans: number; runs: number }>(withDb(e.ownerUrl, BENCH_DB),
-    'select (select count(*)::int from plans) as plans, (select count(*)::int from runs) as runs');
+  const rows = await ownerQuery<{ plans: number; runs: number; notify: number }>(withDb(e.ownerUrl, BENCH_DB),
+    `select (select count(*)::int from plans) as plans, (select count(*)::int from runs) as runs,
+       (select count(*)::int from plans where definition ? 'notify') as notify`);
   return rows[0] ?? null;
 }
 
@@ -116,7 +119,9 @@ select '${TENANT}'::uuid, 'bench-' || lpad(i::text, 5, '0'), 'Bench plan ' || i,
     'source', jsonb_build_object('type', 'file', 'path', 'bench.dump'),
     'restore', jsonb_build_object('driver', 'postgres', 'database', 'app'),
     'sandbox', jsonb_build_object('network', 'none', 'memoryBytes', 1073741824, 'cpus', 1, 'pids', 512, 'timeoutSeconds', 7200),
-    'checks', '[]'::jsonb, 'controls', '[]'::jsonb),
+    'checks', '[]'::jsonb, 'controls', '[]'::jsonb)
+    || case when i % 2 = 0 then jsonb_build_object('notify', '{"failure": ["mail:it@bench.example"], "overdue": ["mail:it@bench.example"],
+         "escalate": [{"after": "P2D", "to": ["mail:isb@bench.example"]}], "digest": ["mail:lead@bench.example"]}'::jsonb) else '{}'::jsonb end,
   timestamptz '2026-01-01 00:00:00+00' + (i % 300) * interval '1 day', timestamptz '2026-01-01 00:00:00+00'
 from generate_series(1, ${PLANS}) i;
 
@@ -137,7 +142,7 @@ analyze plans; analyze plan_versions; analyze runs;`;
 
 async function ensureSeeded(e: Env, reseed: boolean): Promise<{ fresh: boolean; seedMs: number | null }> {
   const have = await counts(e);
-  if (!reseed && have && have.plans === PLANS && have.runs === PLANS * RUNS_PER_PLAN) {
+  if (!reseed && have && have.plans === PLANS && have.runs === PLANS * RUNS_PER_PLAN && have.notify === PLANS / 2) {
     console.log(`seed: cached ${BENCH_DB} has ${have.plans.toLocaleString('en')} plans and ${have.runs.toLocaleString('en')} runs (--reseed to seed again)`);
     await migrate(withDb(e.ownerUrl, BENCH_DB), roleFromUrl(e.appUrl));
     return { fresh: false, seedMs: null };
@@ -222,6 +227,30 @@ async function main(): Promise<number> {
     }
     const med = median(times);
     const met = med <= TARGET_MS;
+
+    // the reminder tick over the same plans: the first one opens every alert (and writes its notifications),
+    // the following ones find everything decided (the steady state of every minute)
+    await ownerQuery(withDb(e.ownerUrl, BENCH_DB), 'delete from notifications; delete from alerts');
+    const engine = new ReminderEngine(db, { lang: 'de', timezone: 'Europe/Berlin', digestTime: '07:00' }, pino({ level: 'silent' }));
+    let t0 = performance.now();
+    const first = await engine.evaluate(NOW);
+    const firstMs = performance.now() - t0;
+    const written = await ownerQuery<{ alerts: number; notifications: number }>(withDb(e.ownerUrl, BENCH_DB),
+      'select (select count(*)::int from alerts) as alerts, (select count(*)::int from notifications) as notifications');
+    console.log(`  reminders, first tick ${ms(firstMs).padStart(9)}  ${JSON.stringify(first)}`);
+    // the next tick takes the escalation steps that were due already when the alerts opened
+    t0 = performance.now();
+    const second = await engine.evaluate(NOW);
+    const secondMs = performance.now() - t0;
+    console.log(`  reminders, 2nd tick  ${ms(secondMs).padStart(9)}  ${JSON.stringify(second)}`);
+    const steady: number[] = [];
+    for (let i = 0; i < Math.max(3, Math.min(args.runs, 5)); i++) {
+      t0 = performance.now();
+      const r = await engine.evaluate(NOW);
+      steady.push(performance.now() - t0);
+      if (r.opened + r.dueSoon + r.resolved + r.digests + r.escalated > 0) throw new BenchError(`a steady tick decided something new: ${JSON.stringify(r)}`);
+      console.log(`  reminders, tick ${i + 3}     ${ms(steady[i]!).padStart(9)}`);
+    }
     const facts = await machineFacts(e);
     const markdown = [
       SECTION,
@@ -244,6 +273,12 @@ async function main(): Promise<number> {
       '| | calls | min | median | max |',
       '|---|---:|---:|---:|---:|',
       `| statusAll, ${PLANS.toLocaleString('en')} plans | ${times.length} | ${ms(Math.min(...times))} | **${ms(med)}** | ${ms(Math.max(...times))} |`,
+      `| reminder tick, first (opens ${written[0]!.alerts.toLocaleString('en')} alerts, writes ${written[0]!.notifications.toLocaleString('en')} notifications) | 1 | ${ms(firstMs)} | ${ms(firstMs)} | ${ms(firstMs)} |`,
+      `| reminder tick, second (${second.escalated.toLocaleString('en')} escalations due since the alerts began) | 1 | ${ms(secondMs)} | ${ms(secondMs)} | ${ms(secondMs)} |`,
+      `| reminder tick, steady (nothing new to decide) | ${steady.length} | ${ms(Math.min(...steady))} | ${ms(median(steady))} | ${ms(Math.max(...steady))} |`,
+      '',
+      'The reminder tick (`ReminderEngine.evaluate`, run by the scheduler leader every minute) is the status query plus the ' +
+        'alerts, escalations, due-soon reminders and digests it leads to; half of the plans have a `notify` block.',
       '',
       `Target: at most ${ms(TARGET_MS)} (median) — **${met ? 'met' : 'missed'}**.`,
       '',
