@@ -1,0 +1,37 @@
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { DB } from '../../db/schema.js';
+import { DomainError } from '../errors.js';
+import { healthRoutes, type ReadinessProbe } from './routes/health.routes.js';
+import { metricsRoutes } from './routes/metrics.routes.js';
+
+export interface OpsAppDeps {
+  log: Logger;
+  db: Kysely<DB>;
+  /** This process's own dependencies, incl. the scheduler's probe when it runs here. */
+  readiness: ReadinessProbe[];
+  metrics?: { token?: string; tenantLabels: boolean };
+}
+
+/**
+ * The HTTP server of a process without the API role (scheduler and/or worker
+ * only): /healthz, /readyz and /metrics, nothing else. So an orchestrator can
+ * probe it, and a scheduler that stops ticking shows on its own /readyz,
+ * while an API process stays ready.
+ */
+export async function buildOpsApp(deps: OpsAppDeps): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: deps.log, bodyLimit: 1024 });
+  app.setErrorHandler((err: FastifyError | DomainError, req, reply) => {
+    if (err instanceof DomainError) return reply.status(err.statusCode).send({ error: err.error, message: err.message });
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+      return reply.status(err.statusCode).send({ error: err.code ?? 'BadRequest', message: err.message });
+    }
+    req.log.error({ err }, 'unhandled error');
+    return reply.status(500).send({ error: 'InternalServerError', message: 'internal error; see the server log' });
+  });
+  app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'NotFound', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
+  await app.register(healthRoutes, { probes: deps.readiness });
+  await app.register(metricsRoutes, { db: deps.db, metrics: deps.metrics });
+  return app as unknown as FastifyInstance;
+}

@@ -1,0 +1,241 @@
+import ical, {
+  ICalCalendarMethod,
+  ICalEventTransparency,
+  type ICalTemporalInstantStub,
+  type ICalTemporalPlainDateTimeStub,
+  type ICalTemporalZonedDateTimeStub,
+} from 'ical-generator';
+import type { PlanStatus } from '../runs/plan-status.js';
+import { zonedToUtc } from '../util/calendar.js';
+
+/** Every event of the feed is written in this zone, whatever the plan's own zone (the instant stays the same). */
+export const CALENDAR_TZ = 'Europe/Berlin';
+const SCHEDULED_MINUTES = 30;
+
+export type FeedLang = 'de' | 'en';
+
+export interface IcsPlan {
+  id: string;
+  title: string;
+  status: PlanStatus;
+  nextDueAt: Date | null;
+  lastPassedAt: Date | null;
+  /** The next slot of the plan's cron schedule; null without a schedule or while paused. */
+  nextScheduledAt: Date | null;
+  hasSchedule: boolean;
+  paused: { at: Date; reason: string } | null;
+}
+
+export interface IcsInput {
+  tenantId: string;
+  tenantName: string;
+  lang: FeedLang;
+  plans: IcsPlan[];
+  now: Date;
+  /** Base URL of the web interface; without it the events carry no link. */
+  publicUrl?: string;
+}
+
+/*
+ * VTIMEZONE for Europe/Berlin (EU rules since 1996: CEST from the last Sunday
+ * of March 02:00, CET from the last Sunday of October 03:00). RFC 5545 wants
+ * one for every TZID used; ical-generator only emits what a generator returns,
+ * and a static block avoids a dependency for the one zone the feed uses.
+ */
+const BERLIN_VTIMEZONE = [
+  'BEGIN:VTIMEZONE',
+  'TZID:Europe/Berlin',
+  'X-LIC-LOCATION:Europe/Berlin',
+  'BEGIN:DAYLIGHT',
+  'TZOFFSETFROM:+0100',
+  'TZOFFSETTO:+0200',
+  'TZNAME:CEST',
+  'DTSTART:19700329T020000',
+  'RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU',
+  'END:DAYLIGHT',
+  'BEGIN:STANDARD',
+  'TZOFFSETFROM:+0200',
+  'TZOFFSETTO:+0100',
+  'TZNAME:CET',
+  'DTSTART:19701025T030000',
+  'RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU',
+  'END:STANDARD',
+  'END:VTIMEZONE',
+].join('\r\n');
+
+const partFormatters = new Map<string, Intl.DateTimeFormat>();
+function wallParts(at: Date, timeZone: string) {
+  let f = partFormatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
+    });
+    partFormatters.set(timeZone, f);
+  }
+  const parts = f.formatToParts(at);
+  const get = (t: string) => Number(parts.find((p) => p.type === t)!.value);
+  return { year: get('year'), month: get('month'), day: get('day'), hour: get('hour'), minute: get('minute'), second: get('second') };
+}
+
+/*
+ * ical-generator writes a native Date given with a TZID in the *process's*
+ * local zone (getHours()), which is UTC in a container. It reads Temporal
+ * ZonedDateTime-like objects by their fields instead (the stub types it
+ * exports), so an instant is handed over as such an object with the wall
+ * clock in the zone computed here. No Temporal polyfill needed.
+ */
+function zoned(at: Date, timeZoneId: string = CALENDAR_TZ): ICalTemporalZonedDateTimeStub {
+  const w = wallParts(at, timeZoneId);
+  const iso = at.toISOString();
+  const instant: ICalTemporalInstantStub = {
+    epochMilliseconds: at.getTime(),
+    toJSON: () => iso,
+    toString: () => iso,
+    toZonedDateTimeISO: (tz) => zoned(at, tz),
+  };
+  const plainText = `${String(w.year).padStart(4, '0')}-${String(w.month).padStart(2, '0')}-${String(w.day).padStart(2, '0')}T${String(w.hour).padStart(2, '0')}:${String(w.minute).padStart(2, '0')}:${String(w.second).padStart(2, '0')}`;
+  const plain: ICalTemporalPlainDateTimeStub = {
+    ...w,
+    toJSON: () => plainText,
+    toString: () => plainText,
+    toPlainDate: () => ({ year: w.year, month: w.month, day: w.day, toJSON: () => plainText.slice(0, 10), toString: () => plainText.slice(0, 10) }),
+    toZonedDateTime: (tz) => zoned(zonedToUtc(w.year, w.month, w.day, w.hour, w.minute, w.second, tz), tz),
+  };
+  return {
+    ...w,
+    timeZoneId,
+    toInstant: () => instant,
+    toPlainDateTime: () => plain,
+    withTimeZone: (tz) => zoned(at, tz),
+    toJSON: () => `${plainText}[${timeZoneId}]`,
+    toString: () => `${plainText}[${timeZoneId}]`,
+  };
+}
+
+/** The calendar day (in the feed's zone) that contains the instant: its start and the start of the next day. */
+function dayOf(at: Date): { start: ICalTemporalZonedDateTimeStub; end: ICalTemporalZonedDateTimeStub } {
+  const w = wallParts(at, CALENDAR_TZ);
+  return {
+    start: zoned(zonedToUtc(w.year, w.month, w.day, 0, 0, 0, CALENDAR_TZ)),
+    end: zoned(zonedToUtc(w.year, w.month, w.day + 1, 0, 0, 0, CALENDAR_TZ)),
+  };
+}
+
+const TEXT = {
+  de: {
+    scheduled: 'Wiederherstellungstest', due: 'Fällig', overdue: 'ÜBERFÄLLIG',
+    status: { failing: 'fehlgeschlagen', overdue: 'überfällig', 'never-tested': 'noch nie getestet', 'due-soon': 'bald fällig', ok: 'in Ordnung' } as Record<PlanStatus, string>,
+    plan: 'Plan', statusLabel: 'Status', nextTest: 'Nächster geplanter Test', dueBy: 'Fällig bis', lastPassed: 'Zuletzt bestanden',
+    neverPassed: 'Noch nie bestanden.', noSchedule: 'Kein Zeitplan: der Test wird von Hand gestartet.',
+    paused: 'Zeitplan pausiert seit', reason: 'Grund',
+    automatic: 'Der Test läuft automatisch in einer isolierten Umgebung; eine Teilnahme ist nicht nötig.',
+    overdueText: 'Die Frist für einen bestandenen Wiederherstellungstest ist abgelaufen.',
+    open: 'Im ernstfall öffnen', calDesc: 'Wiederherstellungstests und Fristen aus ernstfall',
+    locale: 'de-DE',
+  },
+  en: {
+    scheduled: 'Restore test', due: 'Due', overdue: 'OVERDUE',
+    status: { failing: 'failing', overdue: 'overdue', 'never-tested': 'never tested', 'due-soon': 'due soon', ok: 'ok' } as Record<PlanStatus, string>,
+    plan: 'Plan', statusLabel: 'Status', nextTest: 'Next scheduled test', dueBy: 'Due by', lastPassed: 'Last passed',
+    neverPassed: 'Never passed.', noSchedule: 'No schedule: the test is started by hand.',
+    paused: 'Schedule paused since', reason: 'Reason',
+    automatic: 'The test runs automatically in an isolated sandbox; nobody needs to attend.',
+    overdueText: 'The deadline for a passed restore test has expired.',
+    open: 'Open in ernstfall', calDesc: 'Restore tests and deadlines from ernstfall',
+    locale: 'en-GB',
+  },
+};
+
+const dateFormatters = new Map<FeedLang, Intl.DateTimeFormat>();
+function formatTime(at: Date, lang: FeedLang): string {
+  let f = dateFormatters.get(lang);
+  if (!f) {
+    f = new Intl.DateTimeFormat(TEXT[lang].locale, {
+      timeZone: CALENDAR_TZ, day: '2-digit', month: '2-digit', year: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short',
+    });
+    dateFormatters.set(lang, f);
+  }
+  return f.format(at);
+}
+
+/** Stable per plan and kind: calendar clients update the event instead of adding another one. */
+export const eventUid = (kind: 'scheduled' | 'due' | 'overdue', planId: string, tenantId: string) => `${kind}-${planId}-${tenantId}@ernstfall`;
+
+function describe(p: IcsPlan, lang: FeedLang, link: string | undefined, lead?: string): string {
+  const t = TEXT[lang];
+  const lines = lead ? [lead, ''] : [];
+  lines.push(`${t.plan}: ${p.title} (${p.id})`, `${t.statusLabel}: ${t.status[p.status]}`);
+  if (p.paused) {
+    lines.push(`${t.paused} ${formatTime(p.paused.at, lang)}${p.paused.reason ? ` (${t.reason}: ${p.paused.reason})` : ''}`);
+  } else if (p.nextScheduledAt) {
+    lines.push(`${t.nextTest}: ${formatTime(p.nextScheduledAt, lang)}`);
+  } else if (!p.hasSchedule) {
+    lines.push(t.noSchedule);
+  }
+  if (p.nextDueAt) lines.push(`${t.dueBy}: ${formatTime(p.nextDueAt, lang)}`);
+  lines.push(p.lastPassedAt ? `${t.lastPassed}: ${formatTime(p.lastPassedAt, lang)}` : t.neverPassed);
+  if (link) lines.push('', `${t.open}: ${link}`);
+  return lines.join('\n');
+}
+
+/**
+ * The tenant's iCalendar feed: per plan the next scheduled restore test (a
+ * 30-minute event), the due date of the next passed test (all-day), and for an
+ * overdue plan an all-day event today. Only titles, ids, dates and status:
+ * never plan definitions (canary values), paths or tokens. Events are marked
+ * transparent: an automatic test does not block anyone's time.
+ */
+export function buildIcs(input: IcsInput): string {
+  const t = TEXT[input.lang];
+  const base = input.publicUrl?.replace(/\/+$/, '');
+  const cal = ical({
+    name: `ernstfall – ${input.tenantName}`,
+    description: t.calDesc,
+    prodId: { company: 'ernstfall', product: 'ernstfall', language: input.lang.toUpperCase() },
+    // no calendar-wide zone name (TIMEZONE-ID, X-WR-TIMEZONE): ical-generator would then write DTSTAMP without
+    // "Z"; every event carries its TZID and the VTIMEZONE comes from the generator, there are no floating times
+    timezone: { name: null, generator: (tz) => (tz === CALENDAR_TZ ? BERLIN_VTIMEZONE : null) },
+    method: ICalCalendarMethod.PUBLISH,
+    ttl: 3600,
+  });
+  const stamp = input.now;
+  for (const p of [...input.plans].sort((a, b) => a.id.localeCompare(b.id))) {
+    const link = base ? `${base}/plans/${encodeURIComponent(p.id)}` : undefined;
+    const common = { timezone: CALENDAR_TZ, stamp, transparency: ICalEventTransparency.TRANSPARENT, ...(link ? { url: link } : {}) };
+    if (p.nextScheduledAt && !p.paused) {
+      cal.createEvent({
+        ...common,
+        id: eventUid('scheduled', p.id, input.tenantId),
+        start: zoned(p.nextScheduledAt),
+        end: zoned(new Date(p.nextScheduledAt.getTime() + SCHEDULED_MINUTES * 60_000)),
+        summary: `${t.scheduled}: ${p.title}`,
+        description: describe(p, input.lang, link, t.automatic),
+      });
+    }
+    if (p.nextDueAt) {
+      const day = dayOf(p.nextDueAt);
+      cal.createEvent({
+        ...common,
+        id: eventUid('due', p.id, input.tenantId),
+        allDay: true,
+        start: day.start,
+        end: day.end,
+        summary: `${t.due}: ${p.title}`,
+        description: describe(p, input.lang, link),
+      });
+    }
+    if (p.status === 'overdue') {
+      const day = dayOf(input.now);
+      cal.createEvent({
+        ...common,
+        id: eventUid('overdue', p.id, input.tenantId),
+        allDay: true,
+        start: day.start,
+        end: day.end,
+        summary: `${t.overdue}: ${p.title}`,
+        description: describe(p, input.lang, link, t.overdueText),
+      });
+    }
+  }
+  return cal.toString();
+}
