@@ -9,6 +9,9 @@ import { buildOpsApp } from './api/ops-app.js';
 import { startWorker } from '../workers/main.js';
 import { Scheduler } from './scheduling/scheduler.js';
 import { formatPlanIssues } from './plans/plan.parser.js';
+import { ReminderEngine } from './notify/reminders.js';
+import { NotificationDispatcher } from './notify/dispatcher.js';
+import { createChannels } from './notify/channels/index.js';
 
 /** Starts the given roles (default: ERNSTFALL_ROLES, or all three) in this process. */
 export async function main(rolesOverride?: ProcessRole[]): Promise<void> {
@@ -43,9 +46,17 @@ export async function main(rolesOverride?: ProcessRole[]): Promise<void> {
     const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, finisher: c.finisher, ledger: c.ledger });
     closers.push(() => worker.close());
   }
-  const scheduler = config.roles.includes('scheduler')
-    ? new Scheduler(c.db, c.runs, () => new Date(), log.child({ role: 'scheduler' }), { databaseUrl: config.database.url })
-    : undefined;
+  let scheduler: Scheduler | undefined;
+  if (config.roles.includes('scheduler')) {
+    const slog = log.child({ role: 'scheduler' });
+    const reminders = new ReminderEngine(c.db, { lang: config.notify.lang, timezone: config.notify.timezone, digestTime: config.notify.digestTime, publicUrl: config.http.publicUrl }, slog);
+    scheduler = new Scheduler(c.db, c.runs, () => new Date(), slog, { databaseUrl: config.database.url, reminders });
+    // every scheduler process delivers the outbox (row leases keep them from sending one notification twice)
+    const dispatcher = new NotificationDispatcher(c.db, createChannels(config.notify, { log: slog }), slog, config.notify);
+    dispatcher.start();
+    closers.push(() => dispatcher.stop());
+    if (!config.notify.smtpUrl) slog.warn('ERNSTFALL_SMTP_URL is not set: mail notifications cannot be delivered (they are kept as failed)');
+  }
   if (config.roles.includes('api')) {
     const deps = appDeps(c, config.roles, version);
     // the scheduler's health is part of this process's readiness only when it runs here
