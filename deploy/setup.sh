@@ -50,7 +50,7 @@ echo "ernstfall setup (state: $STATE)"
 installed() { [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]; }
 have_pg_server() { compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; }
 missing=()
-for pkg in postgresql redis-server docker.io debootstrap zstd poppler-utils fonts-dejavu-core ca-certificates; do
+for pkg in postgresql redis-server docker.io debootstrap zstd poppler-utils fonts-dejavu-core ca-certificates ${ERNSTFALL_SETUP_BROWSER-chromium}; do
   installed "$pkg" && continue
   case $pkg in # equivalents installed another way (PGDG, docker-ce, source) count
     postgresql) have_pg_server && continue ;;
@@ -172,7 +172,7 @@ install -d -m 700 "$STATE/secrets"
 chmod 700 "$STATE/secrets"
 new_secret() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 present=()
-for name in db-owner-password db-app-password bootstrap-token; do
+for name in db-owner-password db-app-password bootstrap-token secret-key; do
   f=$STATE/secrets/$name
   if [[ -s $f ]]; then
     present+=("$name")
@@ -271,6 +271,7 @@ ENV_FILE=$STATE/env
 DATABASE_URL=postgres://ernstfall_app:$APP_PW@127.0.0.1:$PGPORT/ernstfall
 REDIS_URL=redis://127.0.0.1:6379
 ERNSTFALL_BOOTSTRAP_TOKEN_FILE=$STATE/secrets/bootstrap-token
+ERNSTFALL_SECRET_KEY_FILE=$STATE/secrets/secret-key
 ERNSTFALL_BACKUP_ROOTS=$STATE/backups
 ERNSTFALL_SANDBOX_PULL=never
 ERNSTFALL_SIGNING_KEY_FILE=$STATE/secrets/signing-key.pem
