@@ -6,7 +6,8 @@ import { migrations } from './migrations/index.js';
 
 /** Tables the app role may read and write; nothing else, and never DELETE. */
 export const APP_GRANTS: Record<string, string[]> = {
-  tenants: ['SELECT'],
+  // provider admins create tenants and may rename or disable them; never delete
+  tenants: ['SELECT', 'INSERT', 'UPDATE (name, disabled_at)'],
   plans: ['SELECT', 'INSERT', 'UPDATE'],
   plan_versions: ['SELECT', 'INSERT'],
   runs: ['SELECT', 'INSERT', 'UPDATE'],
@@ -16,6 +17,9 @@ export const APP_GRANTS: Record<string, string[]> = {
   // only the content may be pruned after its retention
   ledger_attachments: ['SELECT', 'INSERT', 'UPDATE (content, pruned_at)'],
   api_tokens: ['SELECT', 'INSERT', 'UPDATE (revoked_at, last_used_at)'],
+  users: ['SELECT', 'INSERT', 'UPDATE'],
+  sessions: ['SELECT', 'INSERT', 'UPDATE'],
+  provider_grants: ['SELECT', 'INSERT', 'UPDATE (revoked_at)'],
   reviews: ['SELECT', 'INSERT'],
   measures: ['SELECT', 'INSERT', 'UPDATE'],
   plan_schedules: ['SELECT', 'INSERT', 'UPDATE'],

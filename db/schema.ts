@@ -12,6 +12,7 @@ export interface TenantsTable {
   slug: string;
   name: string;
   created_at: Generated<Date>;
+  disabled_at: NullableTimestamp;
 }
 
 export interface PlansTable {
@@ -82,6 +83,9 @@ export interface DB {
   alerts: AlertsTable;
   notifications: NotificationsTable;
   calendar_feeds: CalendarFeedsTable;
+  users: UsersTable;
+  sessions: SessionsTable;
+  provider_grants: ProviderGrantsTable;
 }
 
 export type PlanRow = Selectable<PlansTable>;
@@ -121,7 +125,10 @@ export interface LedgerAttachmentsTable {
   pruned_at: Date | null;
 }
 
+/** A role inside a tenant. */
 export type Role = 'admin' | 'operator' | 'reviewer' | 'auditor';
+/** Any role of a user: the service provider's admins stand outside every tenant. */
+export type UserRole = Role | 'provider-admin';
 
 export interface ApiTokensTable {
   id: string;
@@ -134,6 +141,7 @@ export interface ApiTokensTable {
   expires_at: Date | null;
   revoked_at: Date | null;
   last_used_at: Date | null;
+  user_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export type ReviewDecision = 'approved' | 'approved-with-deviations' | 'rejected';
@@ -244,4 +252,63 @@ export interface CalendarFeedsTable {
   created_at: Generated<Date>;
   revoked_at: NullableTimestamp;
   last_used_at: NullableTimestamp;
+}
+
+export interface RecoveryCode {
+  /** SHA-256 hex of the code (codes are long random strings: no slow hash needed) */
+  hash: string;
+  usedAt: string | null;
+}
+
+export interface UsersTable {
+  id: Generated<string>;
+  tenant_id: string | null;
+  email: string;
+  name: string;
+  role: UserRole;
+  password_hash: string | null;
+  totp_secret_enc: string | null;
+  totp_enabled_at: NullableTimestamp;
+  totp_last_step: ColumnType<string | null, number | string | null | undefined, number | string | null>;
+  recovery_codes: JsonDefault<RecoveryCode[]>;
+  failed_logins: Generated<number>;
+  locked_until: NullableTimestamp;
+  sessions_valid_after: ColumnType<Date, Date | string | undefined, Date | string>;
+  oidc_issuer: string | null;
+  oidc_subject: string | null;
+  invite_token_hash: string | null;
+  invite_expires_at: NullableTimestamp;
+  created_at: Generated<Date>;
+  created_by: string;
+  disabled_at: NullableTimestamp;
+  last_login_at: NullableTimestamp;
+}
+
+export type SessionStage = 'password' | 'enrol' | 'full';
+
+export interface SessionsTable {
+  id: Generated<string>;
+  token_hash: string;
+  user_id: string;
+  acting_tenant_id: string | null;
+  stage: SessionStage;
+  method: 'password' | 'oidc';
+  csrf_token: string;
+  created_at: Generated<Date>;
+  last_seen_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  expires_at: Timestamp;
+  revoked_at: NullableTimestamp;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+export interface ProviderGrantsTable {
+  id: Generated<string>;
+  tenant_id: string;
+  role: Role;
+  reason: string;
+  granted_by: string;
+  granted_at: Generated<Date>;
+  expires_at: Timestamp;
+  revoked_at: NullableTimestamp;
 }

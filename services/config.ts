@@ -26,7 +26,19 @@ export interface Config {
   /** `prefix` keeps several installations apart on one Redis. */
   redis: { url: string; prefix: string };
   docker: { host?: string };
-  auth: { bootstrapToken?: string };
+  auth: {
+    bootstrapToken?: string;
+    /** Key material (ERNSTFALL_SECRET_KEY_FILE) from which the key that encrypts TOTP secrets is derived. */
+    secretKey?: Buffer;
+    /** Session cookies only over HTTPS: default when ERNSTFALL_PUBLIC_URL is https. */
+    cookieSecure: boolean;
+    sessionIdleSeconds: number;
+    sessionMaxSeconds: number;
+    /** Failed password or code attempts before an account is locked for lockSeconds (doubling on repeat). */
+    maxFailures: number;
+    lockSeconds: number;
+    oidc?: OidcConfig;
+  };
   instance: string;
   backupRoots: string[];
   plansDir: string;
@@ -86,6 +98,24 @@ export interface Config {
   };
   logLevel: string;
   stateDir: string;
+}
+
+/** Single sign-on over OpenID Connect (Keycloak, Entra ID, AD FS …). */
+export interface OidcConfig {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  /** Label on the login button, e.g. "Anmelden mit Stadt-Konto". */
+  label: string;
+  /** Claim holding the user's groups/roles (a list or a space/comma separated string). */
+  rolesClaim: string;
+  /** Claim value → ernstfall role; the highest mapped role wins; no mapped value = no access. */
+  roleMap: Record<string, 'admin' | 'operator' | 'reviewer' | 'auditor'>;
+  /** Claim naming the tenant slug; without it every SSO user belongs to `tenant`. */
+  tenantClaim?: string;
+  tenant: string;
+  /** The IdP must report a second factor (amr claim contains one of these) for roles that need 2FA; empty = trust the IdP. */
+  mfaAmr: string[];
 }
 
 export class ConfigError extends Error {
@@ -234,6 +264,54 @@ export function loadConfig(env: Env = process.env): Config {
   const metricsToken = secret(env, 'ERNSTFALL_METRICS_TOKEN', problems);
   if (metricsToken !== undefined && metricsToken.length < 16) problems.push('ERNSTFALL_METRICS_TOKEN: must be at least 16 characters');
 
+  let secretKey: Buffer | undefined;
+  const secretKeyText = secret(env, 'ERNSTFALL_SECRET_KEY', problems);
+  if (secretKeyText !== undefined) {
+    if (secretKeyText.length < 32) problems.push('ERNSTFALL_SECRET_KEY: must be at least 32 characters (npm run setup creates one in .ernstfall/secrets/secret-key)');
+    else secretKey = Buffer.from(secretKeyText, 'utf8');
+  }
+  const durationSeconds = (name: string, def: number, min: number, max: number): number => {
+    const v = env[name];
+    if (!v) return def;
+    const m = /^PT(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?$/.exec(v);
+    const n = m ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) : NaN;
+    if (!(n >= min && n <= max)) {
+      problems.push(`${name}: "${v}" must be an ISO 8601 time like PT30M or PT12H, between ${min} and ${max} seconds`);
+      return def;
+    }
+    return n;
+  };
+  let oidc: OidcConfig | undefined;
+  if (env.ERNSTFALL_OIDC_ISSUER) {
+    url(env, 'ERNSTFALL_OIDC_ISSUER', env.ERNSTFALL_OIDC_ISSUER, ['https:', 'http:'], problems);
+    const clientSecret = secret(env, 'ERNSTFALL_OIDC_CLIENT_SECRET', problems);
+    if (!env.ERNSTFALL_OIDC_CLIENT_ID) problems.push('ERNSTFALL_OIDC_CLIENT_ID: required with ERNSTFALL_OIDC_ISSUER');
+    if (!clientSecret) problems.push('ERNSTFALL_OIDC_CLIENT_SECRET: required with ERNSTFALL_OIDC_ISSUER (or ERNSTFALL_OIDC_CLIENT_SECRET_FILE)');
+    if (!publicUrl) problems.push('ERNSTFALL_PUBLIC_URL: required for single sign-on (the redirect URI is <public URL>/auth/oidc/callback)');
+    const roleMap: OidcConfig['roleMap'] = {};
+    for (const pair of (env.ERNSTFALL_OIDC_ROLE_MAP ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+      const i = pair.lastIndexOf('=');
+      const role = pair.slice(i + 1);
+      if (i < 1 || !['admin', 'operator', 'reviewer', 'auditor'].includes(role)) {
+        problems.push(`ERNSTFALL_OIDC_ROLE_MAP: "${pair}" must be <claim value>=<admin|operator|reviewer|auditor>`);
+      } else roleMap[pair.slice(0, i)] = role as OidcConfig['roleMap'][string];
+    }
+    if (Object.keys(roleMap).length === 0) problems.push('ERNSTFALL_OIDC_ROLE_MAP: required, e.g. "ernstfall-admins=admin,ernstfall-pruefer=reviewer"');
+    oidc = {
+      issuer: env.ERNSTFALL_OIDC_ISSUER,
+      clientId: env.ERNSTFALL_OIDC_CLIENT_ID ?? '',
+      clientSecret: clientSecret ?? '',
+      label: env.ERNSTFALL_OIDC_LABEL ?? 'Single Sign-On',
+      rolesClaim: env.ERNSTFALL_OIDC_ROLES_CLAIM ?? 'roles',
+      roleMap,
+      tenantClaim: env.ERNSTFALL_OIDC_TENANT_CLAIM || undefined,
+      tenant: env.ERNSTFALL_OIDC_TENANT ?? 'default',
+      mfaAmr: (env.ERNSTFALL_OIDC_MFA_AMR ?? '').split(',').map((x) => x.trim()).filter(Boolean),
+    };
+  }
+  const cookieSecureEnv = env.ERNSTFALL_COOKIE_SECURE;
+  if (cookieSecureEnv !== undefined && cookieSecureEnv !== 'true' && cookieSecureEnv !== 'false') problems.push('ERNSTFALL_COOKIE_SECURE: must be true or false');
+
   const config: Config = {
     roles: roles as ProcessRole[],
     http: {
@@ -244,7 +322,16 @@ export function loadConfig(env: Env = process.env): Config {
     database: { url: databaseUrl ?? '', ownerUrl, poolSize: int(env, 'DATABASE_POOL_SIZE', 10, problems, 1, 200) },
     redis: { url: redisUrl, prefix: env.ERNSTFALL_QUEUE_PREFIX ?? 'ernstfall' },
     docker: { host: env.DOCKER_HOST || undefined },
-    auth: { bootstrapToken: secret(env, 'ERNSTFALL_BOOTSTRAP_TOKEN', problems) },
+    auth: {
+      bootstrapToken: secret(env, 'ERNSTFALL_BOOTSTRAP_TOKEN', problems),
+      secretKey,
+      cookieSecure: cookieSecureEnv !== undefined ? cookieSecureEnv === 'true' : (publicUrl ?? '').startsWith('https:'),
+      sessionIdleSeconds: durationSeconds('ERNSTFALL_SESSION_IDLE', 3600, 60, 86_400),
+      sessionMaxSeconds: durationSeconds('ERNSTFALL_SESSION_MAX', 12 * 3600, 300, 7 * 86_400),
+      maxFailures: int(env, 'ERNSTFALL_LOGIN_MAX_FAILURES', 5, problems, 1, 100),
+      lockSeconds: durationSeconds('ERNSTFALL_LOGIN_LOCK', 900, 1, 86_400),
+      oidc,
+    },
     instance,
     backupRoots: roots.map((r) => resolve(r)),
     plansDir: resolve(env.ERNSTFALL_PLANS_DIR ?? join(repoRoot, 'restore-plans')),

@@ -17,6 +17,7 @@ import { RunFinisher } from './runs/run-finisher.js';
 import { ReviewService } from './evidence/review.service.js';
 import { TokenService } from './auth/token.service.js';
 import { FailureNotifier } from './notify/failure-notifier.js';
+import { SessionService } from './auth/session.service.js';
 
 /** Wires every side effect in one place; tests build the same with their own config. */
 export interface Container {
@@ -33,6 +34,7 @@ export interface Container {
   finisher: RunFinisher;
   reviews: ReviewService;
   tokens: TokenService;
+  sessions: SessionService;
   readiness(roles: Config['roles']): ReadinessProbe[];
   close(): Promise<void>;
 }
@@ -53,8 +55,9 @@ export function createContainer(config: Config, log: Logger, opts: { queuePrefix
   const runs = new RunService(db, queue, finisher, log);
   const reviews = new ReviewService(db, ledger);
   const tokens = new TokenService(db);
+  const sessions = new SessionService(db, config.auth);
   return {
-    config, log, db, redis, queue, docker, plans, runs, signer, ledger, finisher, reviews, tokens,
+    config, log, db, redis, queue, docker, plans, runs, signer, ledger, finisher, reviews, tokens, sessions,
     readiness(roles) {
       const probes: ReadinessProbe[] = [
         { name: 'database', check: () => sql`select 1`.execute(db) },

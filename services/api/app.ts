@@ -7,6 +7,9 @@ import { DomainError } from '../errors.js';
 import type { PlanService } from '../plans/plan.service.js';
 import type { RunService } from '../runs/run.service.js';
 import authPlugin from './plugins/auth.js';
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
+import type { SessionService } from '../auth/session.service.js';
 import { healthRoutes, type ReadinessProbe } from './routes/health.routes.js';
 import { planRoutes } from './routes/plans.routes.js';
 import { runRoutes } from './routes/runs.routes.js';
@@ -40,6 +43,8 @@ export interface AppDeps {
   version?: string;
   /** Wall clock for schedule views and pause/resume; tests control it. */
   clock?: () => Date;
+  /** Browser sessions (cookie); without it only bearer tokens authenticate. */
+  sessions?: SessionService;
   /** Language, display zone and link base of notifications (test messages). */
   notify?: { lang: 'de' | 'en'; timezone: string; publicUrl?: string };
   /** config.metrics: GET /metrics exists only with a token. */
@@ -52,7 +57,7 @@ export interface AppDeps {
 export function appDeps(c: Container, roles: Config['roles'], version?: string): AppDeps {
   return {
     log: c.log, db: c.db, plans: c.plans, runs: c.runs, ledger: c.ledger, reviews: c.reviews, tokens: c.tokens,
-    readiness: c.readiness(roles), bootstrapToken: c.config.auth.bootstrapToken, version,
+    readiness: c.readiness(roles), bootstrapToken: c.config.auth.bootstrapToken, version, sessions: c.sessions,
     notify: { lang: c.config.notify.lang, timezone: c.config.notify.timezone, publicUrl: c.config.http.publicUrl },
     metrics: c.config.metrics, publicUrl: c.config.http.publicUrl,
   };
@@ -119,7 +124,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'NotFound', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
-  await app.register(authPlugin, { bootstrapToken: deps.bootstrapToken, tokens: deps.tokens });
+  await app.register(cookie);
+  await app.register(formbody, { bodyLimit: 64 * 1024 });
+  await app.register(authPlugin, { bootstrapToken: deps.bootstrapToken, tokens: deps.tokens, sessions: deps.sessions });
   await app.register(healthRoutes, { probes: deps.readiness });
   const schedules = new ScheduleService(deps.db, deps.clock);
   await app.register(planRoutes, { prefix: '/api/v1', plans: deps.plans, runs: deps.runs, schedules, db: deps.db, clock: deps.clock });
