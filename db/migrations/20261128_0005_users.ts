@@ -74,9 +74,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`create index provider_grants_tenant on provider_grants (tenant_id)`.execute(db);
 
   await db.schema.alterTable('tenants').addColumn('disabled_at', 'timestamptz').execute();
+  // the service provider's own evidence chain (audit records that belong to no tenant); never listed as a tenant
+  await sql`insert into tenants (id, slug, name) values ('00000000-0000-4000-8000-000000000000', '_provider', 'Dienstleister / service provider')`.execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`delete from tenants where id = '00000000-0000-4000-8000-000000000000'`.execute(db);
   await db.schema.alterTable('tenants').dropColumn('disabled_at').execute();
   await db.schema.dropTable('provider_grants').execute();
   await db.schema.alterTable('api_tokens').dropColumn('user_id').execute();

@@ -6,7 +6,7 @@ export class MetricsRepository {
   constructor(private readonly db: Kysely<DB>) {}
 
   tenants() {
-    return this.db.selectFrom('tenants').select(['id', 'slug']).orderBy('slug').execute();
+    return this.db.selectFrom('tenants').select(['id', 'slug']).where('slug', '!=', '_provider').orderBy('slug').execute();
   }
 
   async activeRuns(): Promise<{ status: RunStatus; n: number }[]> {

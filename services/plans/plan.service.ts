@@ -81,7 +81,7 @@ export class PlanService {
   async syncFromDir(dir: string): Promise<{ loaded: string[]; invalid: { file: string; issues: PlanIssue[] }[] }> {
     const loaded: string[] = [];
     const invalid: { file: string; issues: PlanIssue[] }[] = [];
-    const tenants = new Map((await this.db.selectFrom('tenants').select(['id', 'slug']).execute()).map((t) => [t.slug, t.id]));
+    const tenants = new Map((await this.db.selectFrom('tenants').select(['id', 'slug']).where('slug', '!=', '_provider').execute()).map((t) => [t.slug, t.id]));
     const files = await listPlanFiles(dir);
     for (const file of files) {
       const rel = relative(dir, file);
