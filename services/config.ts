@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadWebhooks, type WebhookConfig } from './notify/webhook-config.js';
+import { parseRecipient } from './notify/types.js';
 
 /** The folder with package.json above this module: the repository, or the app folder of a compiled build (dist/ below it). */
 function findRoot(): string {
@@ -89,6 +90,8 @@ export interface Config {
     retryBaseMs: number;
     /** After this long undelivered, a notification is marked failed (still visible, can be retried by hand). */
     retryFor: string;
+    /** Recipients of each tenant's signed evidence checkpoint, once a day (kept outside the server). */
+    checkpointRecipients: string[];
   };
   metrics: {
     /** Bearer token for GET /metrics; without it /metrics answers 404. */
@@ -261,6 +264,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (!/^([01]\d|2[0-3]):[0-5]\d$/.test(digestTime)) problems.push(`ERNSTFALL_DIGEST_TIME: "${digestTime}" must be HH:MM`);
   const retryFor = env.ERNSTFALL_NOTIFY_RETRY_FOR ?? 'P3D';
   if (!/^P(?!$)(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$/.test(retryFor)) problems.push(`ERNSTFALL_NOTIFY_RETRY_FOR: "${retryFor}" must be an ISO 8601 duration like P3D or PT6H`);
+  for (const r of (env.ERNSTFALL_CHECKPOINT_RECIPIENTS ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    const parsed = parseRecipient(r);
+    if (typeof parsed === 'string') problems.push(`ERNSTFALL_CHECKPOINT_RECIPIENTS: ${parsed}`);
+  }
   const metricsToken = secret(env, 'ERNSTFALL_METRICS_TOKEN', problems);
   if (metricsToken !== undefined && metricsToken.length < 16) problems.push('ERNSTFALL_METRICS_TOKEN: must be at least 16 characters');
 
@@ -365,6 +372,7 @@ export function loadConfig(env: Env = process.env): Config {
       dispatchMs: int(env, 'ERNSTFALL_NOTIFY_DISPATCH_MS', 10_000, problems, 50, 3_600_000),
       retryBaseMs: int(env, 'ERNSTFALL_NOTIFY_RETRY_BASE_MS', 30_000, problems, 10, 3_600_000),
       retryFor,
+      checkpointRecipients: (env.ERNSTFALL_CHECKPOINT_RECIPIENTS ?? '').split(',').map((r) => r.trim()).filter(Boolean),
     },
     metrics: { token: metricsToken, tenantLabels: env.ERNSTFALL_METRICS_TENANT_LABELS === 'true' },
     logLevel,

@@ -49,7 +49,9 @@ export async function main(rolesOverride?: ProcessRole[]): Promise<void> {
   let scheduler: Scheduler | undefined;
   if (config.roles.includes('scheduler')) {
     const slog = log.child({ role: 'scheduler' });
-    const reminders = new ReminderEngine(c.db, { lang: config.notify.lang, timezone: config.notify.timezone, digestTime: config.notify.digestTime, publicUrl: config.http.publicUrl }, slog);
+    const reminders = new ReminderEngine(c.db, { lang: config.notify.lang, timezone: config.notify.timezone, digestTime: config.notify.digestTime, publicUrl: config.http.publicUrl,
+      checkpoints: { recipients: config.notify.checkpointRecipients, sign: (tenantId) => c.ledger.signedHead(tenantId) },
+    }, slog);
     scheduler = new Scheduler(c.db, c.runs, () => new Date(), slog, { databaseUrl: config.database.url, reminders });
     // every scheduler process delivers the outbox (row leases keep them from sending one notification twice)
     const dispatcher = new NotificationDispatcher(c.db, createChannels(config.notify, { log: slog }), slog, config.notify);

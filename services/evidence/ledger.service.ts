@@ -99,6 +99,13 @@ export class LedgerService {
     }
   }
 
+  /** The chain head as it is in the database now, signed (not written anywhere): for checkpoints sent out of the server. */
+  async signedHead(tenantId: string): Promise<Checkpoint | null> {
+    const head = await this.repo.head(tenantId);
+    if (!head) return null;
+    return sealCheckpoint({ tenantId, seq: head.seq, hash: head.hash, at: new Date().toISOString() }, this.signer.privateKey, this.signer.keyId);
+  }
+
   checkpoints(tenantId: string): Checkpoint[] {
     const f = this.checkpointFile(tenantId);
     if (!existsSync(f)) return [];

@@ -1,5 +1,9 @@
 /**
- * `npm run evidence:verify -- bundle.json [--trust key.pem ...] [--trust-bundle-keys] [--json]`
+ * `npm run evidence:verify -- bundle.json [--trust key.pem ...] [--trust-bundle-keys] [--checkpoint file ...] [--json]`
+ *
+ * `--checkpoint` adds signed checkpoints kept outside the server (the daily
+ * checkpoint mails' attachments): the bundle must then reach and match them,
+ * even if the server's own checkpoint folder was rewritten.
  *
  * Verifies an evidence bundle completely offline: no database, no server, no
  * network. Exit 0: the chain is valid; 1: it is broken (the first broken
@@ -11,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { BUNDLE_FORMAT, fingerprintOf, keyIdOf, parseEnvelope, type Bundle, type LedgerRecord } from './ledger-format.js';
 import { verifyChain, type Reason, type VerifyResult } from './verify.js';
 
-const USAGE = 'usage: npm run evidence:verify -- bundle.json [--trust key.pem ...] [--trust-bundle-keys] [--json]';
+const USAGE = 'usage: npm run evidence:verify -- bundle.json [--trust key.pem ...] [--trust-bundle-keys] [--checkpoint file ...] [--json]';
 
 const NO_TRUST = `Kein vertrauenswürdiger Schlüssel angegeben. / No trusted key given.
   --trust key.pem      den öffentlichen Schlüssel, den Sie unabhängig vom Bündel erhalten haben
@@ -73,6 +77,34 @@ function readBundle(file: string): Bundle {
     if (!Array.isArray(b[f]) || !(b[f] as unknown[]).every(isObject)) throw new UsageError(`${file}: ${f} ist keine Liste von Objekten / is not a list of objects`);
   }
   return b as unknown as Bundle;
+}
+
+/** Checkpoints from a file: one JSON object {canonical, signature, keyId} per line (a checkpoint mail's attachment, or a server checkpoint file). */
+function readCheckpoints(file: string, tenantId: string): Bundle['checkpoints'] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--checkpoint ${file}: nicht lesbar / cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const out: Bundle['checkpoints'] = [];
+  for (const [i, line] of text.split('\n').entries()) {
+    if (!line.trim()) continue;
+    let cp: unknown;
+    try {
+      cp = JSON.parse(line);
+    } catch {
+      throw new UsageError(`--checkpoint ${file}:${i + 1}: kein JSON / not JSON`);
+    }
+    if (!isObject(cp) || typeof cp.canonical !== 'string' || typeof cp.signature !== 'string' || typeof cp.keyId !== 'string') {
+      throw new UsageError(`--checkpoint ${file}:${i + 1}: kein Prüfpunkt / not a checkpoint {canonical, signature, keyId}`);
+    }
+    // another tenant's checkpoint says nothing about this chain: refuse rather than ignore
+    const body = (() => { try { return JSON.parse(cp.canonical) as { tenantId?: unknown }; } catch { return {}; } })();
+    if (body.tenantId !== tenantId) throw new UsageError(`--checkpoint ${file}:${i + 1}: Prüfpunkt eines anderen Mandanten / checkpoint of another tenant`);
+    out.push(cp as unknown as Bundle['checkpoints'][number]);
+  }
+  return out;
 }
 
 function loadTrust(files: string[], bundle: Bundle, trustBundle: boolean, warnings: string[]): { trusted: Map<string, KeyObject>; keys: Map<string, KeyInfo> } {
@@ -175,7 +207,10 @@ function main(argv: string[]): number {
   try {
     args = parseArgs({
       args: argv, allowPositionals: true,
-      options: { trust: { type: 'string', multiple: true }, 'trust-bundle-keys': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        trust: { type: 'string', multiple: true }, 'trust-bundle-keys': { type: 'boolean' }, checkpoint: { type: 'string', multiple: true },
+        json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      },
     });
   } catch (err) {
     throw new UsageError((err as Error).message);
@@ -190,6 +225,7 @@ function main(argv: string[]): number {
   const trustBundle = args.values['trust-bundle-keys'] === true;
   const bundle = readBundle(file);
   if (trustFiles.length === 0 && !trustBundle) throw new UsageError(NO_TRUST);
+  for (const f of args.values.checkpoint ?? []) bundle.checkpoints.push(...readCheckpoints(f, bundle.tenantId));
 
   const warnings: string[] = [];
   const { trusted, keys } = loadTrust(trustFiles, bundle, trustBundle, warnings);

@@ -7,6 +7,7 @@ import type { PlanNotify } from '../plans/plan.types.js';
 import { addDuration, zonedToUtc } from '../util/calendar.js';
 import { buildMessage, messageAlert, messageRun, type MessageContext } from './messages.js';
 import type { DigestItem, Lang } from './types.js';
+import type { Checkpoint } from '../evidence/ledger-format.js';
 
 const DEFAULT_TZ = 'Europe/Berlin';
 
@@ -18,6 +19,8 @@ export interface ReminderConfig {
   timezone: string;
   digestTime: string;
   publicUrl?: string;
+  /** Daily signed chain head per tenant to these recipients (ERNSTFALL_CHECKPOINT_RECIPIENTS). */
+  checkpoints?: { recipients: string[]; sign: (tenantId: string) => Promise<Checkpoint | null> };
 }
 
 export interface ReminderResult {
@@ -26,6 +29,7 @@ export interface ReminderResult {
   escalated: number;
   resolved: number;
   digests: number;
+  checkpoints: number;
 }
 
 interface PlanInfo {
@@ -59,7 +63,7 @@ export class ReminderEngine {
   }
 
   async evaluate(now: Date): Promise<ReminderResult> {
-    const result: ReminderResult = { dueSoon: 0, opened: 0, escalated: 0, resolved: 0, digests: 0 };
+    const result: ReminderResult = { dueSoon: 0, opened: 0, escalated: 0, resolved: 0, digests: 0, checkpoints: 0 };
     const tenants = await this.db.selectFrom('tenants').select(['id', 'slug', 'name']).execute();
     const plans = await this.plans();
     const open = new Map((await this.repo.openAlerts()).map((a) => [`${a.tenant_id}/${a.plan_id}`, a]));
@@ -90,7 +94,16 @@ export class ReminderEngine {
         this.log.error({ tenantId: tenant.id, err: (err as Error).message }, 'daily digest failed; trying again next tick');
       }
     }
-    if (result.dueSoon + result.opened + result.escalated + result.resolved + result.digests > 0) this.log.info(result, 'reminders evaluated');
+    if (this.cfg.checkpoints?.recipients.length) {
+      for (const tenant of tenants) {
+        try {
+          result.checkpoints += await this.checkpoint(tenant, now);
+        } catch (err) {
+          this.log.error({ tenantId: tenant.id, err: (err as Error).message }, 'evidence checkpoint mail failed; trying again next tick');
+        }
+      }
+    }
+    if (result.dueSoon + result.opened + result.escalated + result.resolved + result.digests + result.checkpoints > 0) this.log.info(result, 'reminders evaluated');
     return result;
   }
 
@@ -249,14 +262,43 @@ export class ReminderEngine {
     });
   }
 
+  /** Today's local date, when the daily messages (digest, checkpoint) are due; undefined before ERNSTFALL_DIGEST_TIME. */
+  private dailyDate(now: Date): string | undefined {
+    const parts = new Intl.DateTimeFormat('en-CA', { timeZone: this.cfg.timezone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(now);
+    const [y, m, d] = parts.split('-').map(Number) as [number, number, number];
+    const [hh, mm] = this.cfg.digestTime.split(':').map(Number) as [number, number];
+    return now < zonedToUtc(y, m, d, hh, mm, 0, this.cfg.timezone) ? undefined : parts;
+  }
+
+  /**
+   * Once a day: the tenant's chain head, signed, to the checkpoint recipients
+   * (an anchor outside the server: whoever keeps these mails can prove later
+   * that no record up to there was removed). Tenants without records get none.
+   */
+  private async checkpoint(tenant: { id: string; slug: string; name: string }, now: Date): Promise<number> {
+    const date = this.dailyDate(now);
+    if (!date) return 0;
+    const key = `checkpoint:${date}`;
+    const to = this.cfg.checkpoints!.recipients;
+    const done = await this.repo.existing(tenant.id, to.map((r) => `${key}|${r}`));
+    if (done.size === to.length) return 0;
+    const cp = await this.cfg.checkpoints!.sign(tenant.id);
+    if (!cp) return 0;
+    const body = JSON.parse(cp.canonical) as { seq: number; hash: string };
+    const ctx: MessageContext = { tenant: { slug: tenant.slug, name: tenant.name }, publicUrl: this.cfg.publicUrl, timezone: this.cfg.timezone, lang: this.cfg.lang };
+    const rows = await this.repo.enqueue({
+      tenantId: tenant.id, event: 'checkpoint', key, recipients: to.filter((r) => !done.has(`${key}|${r}`)),
+      message: buildMessage(ctx, 'checkpoint', now, { checkpoint: { seq: body.seq, hash: body.hash, keyId: cp.keyId, canonical: cp.canonical, signature: cp.signature } }),
+    });
+    return rows.length;
+  }
+
   /** Once a day after ERNSTFALL_DIGEST_TIME (local): one summary per recipient of the plans that name them under notify.digest. */
   private async digest(tenant: { id: string; slug: string; name: string }, plans: PlanInfo[], statuses: PlanStatusRow[], now: Date): Promise<number> {
     const wanted = plans.filter((p) => p.notify?.digest?.length);
     if (!wanted.length) return 0;
-    const parts = new Intl.DateTimeFormat('en-CA', { timeZone: this.cfg.timezone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(now);
-    const [y, m, d] = parts.split('-').map(Number) as [number, number, number];
-    const [hh, mm] = this.cfg.digestTime.split(':').map(Number) as [number, number];
-    if (now < zonedToUtc(y, m, d, hh, mm, 0, this.cfg.timezone)) return 0;
+    const parts = this.dailyDate(now);
+    if (!parts) return 0;
     const prefix = `digest:${parts}|`;
     const done = await this.repo.existingKeys(tenant.id, prefix);
     const byPlan = new Map(statuses.map((s) => [s.planId, s]));

@@ -12,7 +12,7 @@ type Msg = NotificationMessage & { id: string };
 type Color = 'attention' | 'warning' | 'good' | 'accent';
 
 const COLOR: Record<NotifyEvent, Color> = {
-  'due-soon': 'warning', overdue: 'attention', escalation: 'attention', failure: 'attention', recovered: 'good', digest: 'accent', test: 'accent',
+  'due-soon': 'warning', overdue: 'attention', escalation: 'attention', failure: 'attention', recovered: 'good', digest: 'accent', test: 'accent', checkpoint: 'accent',
 };
 const HEX: Record<Color, string> = { attention: '#b00020', warning: '#a35c00', good: '#1b7f3b', accent: '#0b5cad' };
 
@@ -20,6 +20,7 @@ const de = {
   subject: {
     'due-soon': 'Bald fällig: {title}', overdue: 'Überfällig: {title}', escalation: 'Eskalation (Stufe {level}): {title}',
     failure: 'Fehlgeschlagen: {title}', recovered: 'Entwarnung: {title}', digest: 'Tagesübersicht {date}', test: 'Testnachricht',
+    checkpoint: 'Prüfpunkt der Nachweiskette: {tenant}, Eintrag {seq}',
   },
   lead: {
     'due-soon': 'Der Wiederherstellungstest für „{title}“ ist bald fällig.',
@@ -29,6 +30,7 @@ const de = {
     recovered: 'Der Wiederherstellungstest für „{title}“ wurde wieder bestanden. Der Alarm ist aufgehoben.',
     digest: 'Stand der Wiederherstellungstests für {tenant}. Pläne: {count}, davon mit Handlungsbedarf: {attention}.',
     test: 'Dies ist eine Testnachricht von ernstfall für {tenant}. Wenn Sie sie lesen, funktioniert dieser Kanal.',
+    checkpoint: 'Dies ist der signierte Stand der Nachweiskette von {tenant}: {seq} Einträge, der neueste mit dem Hash {hash}. Bewahren Sie diese Nachricht (und den Anhang) außerhalb des Servers auf: Mit ihr lässt sich später nachweisen, dass kein Eintrag bis zu diesem Stand entfernt oder verändert wurde.',
   },
   next: {
     'due-soon': 'Bitte führen Sie den Test vor dem Fälligkeitstermin aus.',
@@ -38,6 +40,7 @@ const de = {
     recovered: 'Es ist nichts weiter zu tun.',
     digest: 'Pläne mit Handlungsbedarf (fehlgeschlagen, überfällig, nie getestet) sollten heute bearbeitet werden.',
     test: 'Es ist nichts zu tun.',
+    checkpoint: 'Nichts zu tun außer aufbewahren. Prüfen: npm run evidence:verify -- bundle.json --trust key.pem --checkpoint <Anhang>.',
   },
   kind: { overdue: 'überfällig', failing: 'fehlgeschlagen' },
   tenant: 'Mandant', plan: 'Plan', planId: 'Plan-ID', system: 'System', status: 'Status', dueAt: 'Fällig am',
@@ -54,6 +57,7 @@ const en: Texts = {
   subject: {
     'due-soon': 'Due soon: {title}', overdue: 'Overdue: {title}', escalation: 'Escalation (level {level}): {title}',
     failure: 'Failed: {title}', recovered: 'All clear: {title}', digest: 'Daily summary {date}', test: 'Test message',
+    checkpoint: 'Evidence chain checkpoint: {tenant}, record {seq}',
   },
   lead: {
     'due-soon': 'The restore test for "{title}" is due soon.',
@@ -63,6 +67,7 @@ const en: Texts = {
     recovered: 'The restore test for "{title}" passed again. The alert is resolved.',
     digest: 'Restore tests for {tenant}. Plans: {count}, needing attention: {attention}.',
     test: 'This is a test message from ernstfall for {tenant}. If you can read it, this channel works.',
+    checkpoint: 'This is the signed state of the evidence chain of {tenant}: {seq} records, the newest with the hash {hash}. Keep this message (and its attachment) outside the server: it proves later that no record up to this point was removed or changed.',
   },
   next: {
     'due-soon': 'Please run the test before the due date.',
@@ -72,6 +77,7 @@ const en: Texts = {
     recovered: 'Nothing more to do.',
     digest: 'Plans that need attention (failing, overdue, never tested) should be dealt with today.',
     test: 'Nothing to do.',
+    checkpoint: 'Nothing to do but keep it. To check: npm run evidence:verify -- bundle.json --trust key.pem --checkpoint <attachment>.',
   },
   kind: { overdue: 'overdue', failing: 'failing' },
   tenant: 'Tenant', plan: 'Plan', planId: 'Plan ID', system: 'System', status: 'Status', dueAt: 'Due',
@@ -124,6 +130,7 @@ function vars(m: Msg, lang: Lang): Record<string, string | number> {
     title: title(m), level: m.alert?.level ?? '—', kind: m.alert ? t.kind[m.alert.kind] : '—', verdict: verdictLabel(m.run?.verdict, lang),
     tenant: m.tenant.name, date: m.digest ? formatDay(m.digest.date, m.timezone, lang) : '—',
     count: m.digest?.items.length ?? 0, attention: attentionCount(m), id: m.id,
+    seq: m.checkpoint?.seq ?? '—', hash: m.checkpoint?.hash ?? '—',
   };
 }
 
@@ -149,6 +156,7 @@ function facts(m: Msg, lang: Lang): Fact[] {
     out.push([t.run, m.run.id], [t.verdict, verdictLabel(m.run.verdict, lang)]);
     if (m.run.finishedAt) out.push([t.finishedAt, at(m.run.finishedAt)]);
   }
+  if (m.checkpoint) out.push(['seq', String(m.checkpoint.seq)], ['hash', m.checkpoint.hash], ['keyId', m.checkpoint.keyId]);
   if (m.digest) out.push([t.date, formatDay(m.digest.date, m.timezone, lang)]);
   else out.push([t.occurredAt, at(m.occurredAt)]);
   return out;
@@ -174,6 +182,15 @@ export interface RenderedMail {
   subject: string;
   text: string;
   html: string;
+  /** a checkpoint travels as a file that `npm run evidence:verify -- --checkpoint` reads as it is */
+  attachments?: { filename: string; content: string; contentType: string }[];
+}
+
+/** The checkpoint exactly as in an evidence bundle ({canonical, signature, keyId}), one JSON line. */
+export function checkpointFile(m: Msg): { filename: string; content: string; contentType: string } | undefined {
+  if (!m.checkpoint) return undefined;
+  const { canonical, signature, keyId } = m.checkpoint;
+  return { filename: `checkpoint-${m.tenant.slug}-${m.checkpoint.seq}.json`, content: `${JSON.stringify({ canonical, signature, keyId })}\n`, contentType: 'application/json' };
 }
 
 export function renderMail(m: Msg, lang: Lang): RenderedMail {
@@ -224,7 +241,8 @@ export function renderMail(m: Msg, lang: Lang): RenderedMail {
     '</div></body></html>',
   ].filter(Boolean).join('\n');
 
-  return { subject: `[ernstfall] ${head}`, text, html };
+  const file = checkpointFile(m);
+  return { subject: `[ernstfall] ${head}`, text, html, ...(file && { attachments: [file] }) };
 }
 
 export const WEBHOOK_SCHEMA = 'ernstfall.notification/v1';
@@ -243,13 +261,14 @@ export interface WebhookPayload {
   run?: NotificationMessage['run'];
   alert?: NotificationMessage['alert'];
   digest?: NotificationMessage['digest'];
+  checkpoint?: NotificationMessage['checkpoint'];
   links: NotificationMessage['links'];
 }
 
 export function webhookPayload(m: Msg): WebhookPayload {
   const p: WebhookPayload = {
     schema: WEBHOOK_SCHEMA, id: m.id, event: m.event, occurredAt: m.occurredAt, tenant: { slug: m.tenant.slug, name: m.tenant.name },
-    plan: m.plan, status: m.status, dueAt: m.dueAt, overdueSince: m.overdueSince, run: m.run, alert: m.alert, digest: m.digest, links: m.links,
+    plan: m.plan, status: m.status, dueAt: m.dueAt, overdueSince: m.overdueSince, run: m.run, alert: m.alert, digest: m.digest, checkpoint: m.checkpoint, links: m.links,
   };
   return JSON.parse(JSON.stringify(p)) as WebhookPayload; // drops undefined (also nested), keeps null
 }

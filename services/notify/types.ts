@@ -17,6 +17,7 @@ export type NotifyEvent =
   | 'failure' // a run ended failed or error
   | 'recovered' // all-clear: the plan passed again after an alert
   | 'digest' // daily summary for one recipient
+  | 'checkpoint' // daily signed head of a tenant's evidence chain, kept outside the server by its recipients
   | 'test'; // sent by hand to try a channel
 
 export type Recipient = { kind: 'mail'; address: string; raw: string } | { kind: 'webhook'; name: string; raw: string };
@@ -60,6 +61,8 @@ export interface NotificationMessage {
   run?: MessageRun;
   alert?: { id: string; kind: 'overdue' | 'failing'; openedAt: string; level: number };
   digest?: { date: string; items: DigestItem[] };
+  /** The signed chain head (a Checkpoint as in the evidence bundle) with its readable parts. */
+  checkpoint?: { seq: number; hash: string; keyId: string; canonical: string; signature: string };
   /** Absolute links when ERNSTFALL_PUBLIC_URL is set. */
   links: { plan?: string; run?: string; alert?: string };
   /** Display time zone (Europe/Berlin by default). */

@@ -44,7 +44,7 @@ function message(over: Partial<NotificationMessage & { id: string }> = {}): Noti
 function notify(over: Partial<Config['notify']> = {}): Config['notify'] {
   return {
     mailFrom: 'ernstfall <ernstfall@musterstadt.de>', smtpStarttls: 'opportunistic', webhooks: new Map(), lang: 'de', timezone: 'Europe/Berlin',
-    digestTime: '07:00', dispatchMs: 10_000, retryBaseMs: 60_000, retryFor: 'P2D', ...over,
+    digestTime: '07:00', dispatchMs: 10_000, retryBaseMs: 60_000, retryFor: 'P2D', checkpointRecipients: [], ...over,
   };
 }
 

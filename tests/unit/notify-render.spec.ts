@@ -4,7 +4,7 @@ import type { Lang, NotificationMessage, NotifyEvent } from '../../services/noti
 
 type Msg = NotificationMessage & { id: string };
 const TITLE = 'Einwohnermeldewesen – Straßenverzeichnis';
-const EVENTS: NotifyEvent[] = ['due-soon', 'overdue', 'escalation', 'failure', 'recovered', 'digest', 'test'];
+const EVENTS: NotifyEvent[] = ['due-soon', 'overdue', 'escalation', 'failure', 'recovered', 'digest', 'test', 'checkpoint'];
 
 /** A message per event with what the sender fills in for it; `over` replaces fields. */
 function msg(event: NotifyEvent, over: Partial<Msg> = {}): Msg {
@@ -36,6 +36,10 @@ function msg(event: NotifyEvent, over: Partial<Msg> = {}): Msg {
       links: {},
     },
     test: { links: {} },
+    checkpoint: {
+      checkpoint: { seq: 4711, hash: 'ab'.repeat(32), keyId: 'key-2026', canonical: '{"at":"2026-11-28T06:00:00.000Z","hash":"' + 'ab'.repeat(32) + '","seq":4711,"tenantId":"t","type":"checkpoint","v":1}', signature: 'c2ln' },
+      links: {},
+    },
   };
   return { ...base, ...byEvent[event], ...over };
 }
@@ -44,10 +48,12 @@ const SUBJECTS: Record<Lang, Record<NotifyEvent, string>> = {
   de: {
     'due-soon': `[ernstfall] Bald fällig: ${TITLE}`, overdue: `[ernstfall] Überfällig: ${TITLE}`, escalation: `[ernstfall] Eskalation (Stufe 2): ${TITLE}`,
     failure: `[ernstfall] Fehlgeschlagen: ${TITLE}`, recovered: `[ernstfall] Entwarnung: ${TITLE}`, digest: '[ernstfall] Tagesübersicht 28.11.2026', test: '[ernstfall] Testnachricht',
+    checkpoint: '[ernstfall] Prüfpunkt der Nachweiskette: Stadt Musterstadt, Eintrag 4711',
   },
   en: {
     'due-soon': `[ernstfall] Due soon: ${TITLE}`, overdue: `[ernstfall] Overdue: ${TITLE}`, escalation: `[ernstfall] Escalation (level 2): ${TITLE}`,
     failure: `[ernstfall] Failed: ${TITLE}`, recovered: `[ernstfall] All clear: ${TITLE}`, digest: '[ernstfall] Daily summary 28 Nov 2026', test: '[ernstfall] Test message',
+    checkpoint: '[ernstfall] Evidence chain checkpoint: Stadt Musterstadt, record 4711',
   },
 };
 
@@ -61,6 +67,7 @@ const MUST: Record<Lang, Record<NotifyEvent, string[]>> = {
     recovered: ['wieder bestanden', 'aufgehoben', 'bestanden', 'nichts weiter zu tun'],
     digest: ['Pläne: 3', 'Handlungsbedarf: 1', 'Kita-Verwaltung', 'überfällig', 'nie getestet', '26.11.2026, 02:00 MEZ', '01.02.2027, 02:00 MEZ', 'Pausiert', 'ja'],
     test: ['Testnachricht', 'funktioniert dieser Kanal'],
+    checkpoint: ['signierte Stand', '4711', 'ab'.repeat(32), 'key-2026', 'außerhalb des Servers', '--checkpoint'],
   },
   en: {
     'due-soon': ['due soon', 'Due', '1 Dec 2026, 02:00 CET', 'before the due date'],
@@ -70,6 +77,7 @@ const MUST: Record<Lang, Record<NotifyEvent, string[]>> = {
     recovered: ['passed again', 'resolved', 'Nothing more to do'],
     digest: ['Plans: 3', 'needing attention: 1', 'Kita-Verwaltung', 'overdue', 'never tested', '26 Nov 2026, 02:00 CET', '1 Feb 2027, 02:00 CET', 'Paused', 'yes'],
     test: ['test message', 'this channel works'],
+    checkpoint: ['signed state', '4711', 'ab'.repeat(32), 'key-2026', 'outside the server', '--checkpoint'],
   },
 };
 
@@ -222,4 +230,16 @@ describe('webhookPayload', () => {
 
 it('escapeHtml covers the five characters', () => {
   expect(escapeHtml(`<a href="x" title='y'>&</a>`)).toBe('&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;');
+});
+
+describe('checkpoint mail', () => {
+  it('attaches the checkpoint exactly as the verifier reads it, and nothing for other events', async () => {
+    const { renderMail: render } = await import('../../services/notify/render.js');
+    const m = msg('checkpoint');
+    const mail = render(m, 'de');
+    expect(mail.attachments).toHaveLength(1);
+    expect(mail.attachments![0]!.filename).toBe('checkpoint-musterstadt-4711.json');
+    expect(JSON.parse(mail.attachments![0]!.content)).toEqual({ canonical: m.checkpoint!.canonical, signature: 'c2ln', keyId: 'key-2026' });
+    expect(render(msg('digest'), 'de').attachments).toBeUndefined();
+  });
 });

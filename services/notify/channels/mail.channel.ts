@@ -127,6 +127,7 @@ export class MailChannel implements Channel {
         subject: mail.subject,
         text: mail.text,
         html: mail.html,
+        ...(mail.attachments && { attachments: mail.attachments }),
         // the same notification resent keeps its Message-ID, so mail clients and receivers can tell
         messageId: `<${msg.id.replace(/[^A-Za-z0-9._-]/g, '-')}@ernstfall>`,
         date: new Date(),
