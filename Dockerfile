@@ -20,6 +20,8 @@ WORKDIR /app
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 ERNSTFALL_PLANS_DIR=/app/restore-plans ERNSTFALL_STATE_DIR=/var/lib/ernstfall
 COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/dist dist
+# the web interface's two static files (tsc copies no CSS/JS)
+COPY services/web/assets dist/services/web/assets
 COPY package.json ./
 COPY restore-plans restore-plans
 COPY assets assets

@@ -268,6 +268,8 @@ export interface UsersTable {
   role: UserRole;
   password_hash: string | null;
   totp_secret_enc: string | null;
+  /** a new secret being set up from a signed-in session; replaces totp_secret_enc only when confirmed */
+  totp_pending_enc: string | null;
   totp_enabled_at: NullableTimestamp;
   totp_last_step: ColumnType<string | null, number | string | null | undefined, number | string | null>;
   recovery_codes: JsonDefault<RecoveryCode[]>;

@@ -18,6 +18,9 @@ import { ReviewService } from './evidence/review.service.js';
 import { TokenService } from './auth/token.service.js';
 import { FailureNotifier } from './notify/failure-notifier.js';
 import { SessionService } from './auth/session.service.js';
+import { AuditService } from './audit/audit.service.js';
+import { AccountService } from './auth/account.service.js';
+import { TenantService } from './auth/tenant.service.js';
 
 /** Wires every side effect in one place; tests build the same with their own config. */
 export interface Container {
@@ -35,6 +38,12 @@ export interface Container {
   reviews: ReviewService;
   tokens: TokenService;
   sessions: SessionService;
+  /** The audit trail: signed ledger records of kind `audit`. */
+  audit: AuditService;
+  /** Users: sign-in, second factor, invitations, administration. */
+  accounts: AccountService;
+  /** Tenants, provider grants, provider admins entering a tenant. */
+  tenants: TenantService;
   readiness(roles: Config['roles']): ReadinessProbe[];
   close(): Promise<void>;
 }
@@ -47,17 +56,20 @@ export function createContainer(config: Config, log: Logger, opts: { queuePrefix
   producer.on('error', () => undefined); // reported through `redis` and /readyz
   const queue = new RunQueue(producer, opts.queuePrefix ?? config.redis.prefix);
   const docker = createDocker(config.docker.host);
-  const plans = new PlanService(db, log);
   const signer = loadSigner(config.evidence.signingKeyFile);
   const ledger = new LedgerService(db, signer, config.evidence, log);
+  const audit = new AuditService(ledger);
+  const plans = new PlanService(db, log, audit);
   const failures = new FailureNotifier(db, { lang: config.notify.lang, timezone: config.notify.timezone, publicUrl: config.http.publicUrl });
   const finisher = new RunFinisher(db, ledger, log, (trx, row, plan) => failures.onRunFinished(trx, row, plan));
   const runs = new RunService(db, queue, finisher, log);
   const reviews = new ReviewService(db, ledger);
   const tokens = new TokenService(db);
   const sessions = new SessionService(db, config.auth);
+  const accounts = new AccountService(db, sessions, audit, config.auth, { publicUrl: config.http.publicUrl });
+  const tenants = new TenantService(db, sessions, audit, accounts);
   return {
-    config, log, db, redis, queue, docker, plans, runs, signer, ledger, finisher, reviews, tokens, sessions,
+    config, log, db, redis, queue, docker, plans, runs, signer, ledger, finisher, reviews, tokens, sessions, audit, accounts, tenants,
     readiness(roles) {
       const probes: ReadinessProbe[] = [
         { name: 'database', check: () => sql`select 1`.execute(db) },

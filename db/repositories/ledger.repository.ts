@@ -49,6 +49,19 @@ export class LedgerRepository {
     return (await q.orderBy('seq').execute()).map(toRecord);
   }
 
+  /**
+   * A page of the tenant's audit records (kind `audit`), newest first; `beforeSeq`
+   * is the cursor. The action filter reads the signed envelope itself.
+   */
+  async auditPage(tenantId: string, q: { action?: string; from?: Date; to?: Date; beforeSeq?: number; limit: number }, trx: Db = this.db): Promise<StoredRecord[]> {
+    let s = trx.selectFrom('ledger_records').select(cols).where('tenant_id', '=', tenantId).where('kind', '=', 'audit');
+    if (q.action) s = s.where(sql<string>`(canonical::jsonb -> 'payload' ->> 'action')`, '=', q.action);
+    if (q.from) s = s.where('created_at', '>=', q.from);
+    if (q.to) s = s.where('created_at', '<', q.to);
+    if (q.beforeSeq !== undefined) s = s.where('seq', '<', q.beforeSeq);
+    return (await s.orderBy('seq', 'desc').limit(q.limit).execute()).map(toRecord);
+  }
+
   async bySubject(tenantId: string, kind: string, subjectId: string, trx: Db = this.db): Promise<StoredRecord[]> {
     return (await trx.selectFrom('ledger_records').select(cols)
       .where('tenant_id', '=', tenantId).where('kind', '=', kind).where('subject_id', '=', subjectId)

@@ -12,23 +12,29 @@ export class TokenRepository {
     }).execute();
   }
 
-  /** A usable token: not revoked, not expired, and its user (if it has one) not disabled. */
+  /** A usable token: not revoked, not expired, its user (if it has one) not disabled, its tenant not disabled. */
   byHash(hash: string) {
-    return this.db.selectFrom('api_tokens as t').leftJoin('users as u', 'u.id', 't.user_id')
+    return this.db.selectFrom('api_tokens as t').leftJoin('users as u', 'u.id', 't.user_id').innerJoin('tenants as tn', 'tn.id', 't.tenant_id')
       .select(['t.id', 't.tenant_id', 't.name', 't.role', 't.user_id', 'u.email as user_email'])
-      .where('t.token_hash', '=', hash).where('t.revoked_at', 'is', null)
+      .where('t.token_hash', '=', hash).where('t.revoked_at', 'is', null).where('tn.disabled_at', 'is', null)
       .where((eb) => eb.or([eb('t.expires_at', 'is', null), eb('t.expires_at', '>', new Date())]))
       .where((eb) => eb.or([eb('t.user_id', 'is', null), eb('u.disabled_at', 'is', null)]))
       .executeTakeFirst();
   }
 
-  list(tenantId: string) {
-    return this.db.selectFrom('api_tokens').select(cols).where('tenant_id', '=', tenantId).orderBy('created_at').execute();
+  /** The tenant's tokens; with userId only that user's. */
+  list(tenantId: string, userId?: string) {
+    let q = this.db.selectFrom('api_tokens').select(cols).where('tenant_id', '=', tenantId);
+    if (userId !== undefined) q = q.where('user_id', '=', userId);
+    return q.orderBy('created_at').execute();
   }
 
-  async revoke(tenantId: string, id: string): Promise<boolean> {
-    const r = await this.db.updateTable('api_tokens').set({ revoked_at: new Date() })
-      .where('tenant_id', '=', tenantId).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+  /** Revokes a token of the tenant; with userId only if it is that user's. */
+  async revoke(tenantId: string, id: string, userId?: string): Promise<boolean> {
+    let q = this.db.updateTable('api_tokens').set({ revoked_at: new Date() })
+      .where('tenant_id', '=', tenantId).where('id', '=', id).where('revoked_at', 'is', null);
+    if (userId !== undefined) q = q.where('user_id', '=', userId);
+    const r = await q.executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
   }
 

@@ -20,7 +20,17 @@ import { scheduleRoutes } from './routes/schedule.routes.js';
 import { calendarRoutes } from './routes/calendar.routes.js';
 import { metricsRoutes } from './routes/metrics.routes.js';
 import { alertRoutes } from './routes/alerts.routes.js';
+import { authRoutes, type AuthRateLimit } from './routes/auth.routes.js';
+import { userRoutes } from './routes/users.routes.js';
+import { providerRoutes } from './routes/provider.routes.js';
+import type { AccountService } from '../auth/account.service.js';
+import type { TenantService } from '../auth/tenant.service.js';
 import { AlertService } from '../notify/alert.service.js';
+import { auditRoutes } from './routes/audit.routes.js';
+import { oidcRoutes } from './routes/oidc.routes.js';
+import { createOidcService, type OidcService } from '../auth/oidc.service.js';
+import securityHeaders from './plugins/security-headers.js';
+import type { AuditService } from '../audit/audit.service.js';
 import { ScheduleService } from '../scheduling/schedule.service.js';
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.js';
@@ -38,6 +48,8 @@ export interface AppDeps {
   ledger: LedgerService;
   reviews: ReviewService;
   tokens: TokenService;
+  /** The audit trail (signed ledger records of kind `audit`). */
+  audit: AuditService;
   readiness: ReadinessProbe[];
   bootstrapToken?: string;
   version?: string;
@@ -51,15 +63,25 @@ export interface AppDeps {
   metrics?: { token?: string; tenantLabels: boolean };
   /** Base URL of the web interface (ERNSTFALL_PUBLIC_URL), for calendar feed addresses and links. */
   publicUrl?: string;
+  /** Users and sign-in (/auth/*, /api/v1/users); tenants and grants (/api/v1/tenants, /grants, /provider/*). */
+  accounts?: AccountService;
+  tenantAdmin?: TenantService;
+  /** Attempts per client address and minute on /auth/login, /auth/code, /auth/invite (default 10). */
+  authRateLimit?: AuthRateLimit;
+  /** Served over HTTPS (config.auth.cookieSecure): send Strict-Transport-Security. */
+  hsts?: boolean;
+  /** Single sign-on (ERNSTFALL_OIDC_ISSUER); without it /auth/oidc/* does not exist. */
+  oidc?: OidcService;
 }
 
 /** The app's dependencies from the wired container. */
 export function appDeps(c: Container, roles: Config['roles'], version?: string): AppDeps {
   return {
-    log: c.log, db: c.db, plans: c.plans, runs: c.runs, ledger: c.ledger, reviews: c.reviews, tokens: c.tokens,
+    log: c.log, db: c.db, plans: c.plans, runs: c.runs, ledger: c.ledger, reviews: c.reviews, tokens: c.tokens, audit: c.audit, accounts: c.accounts, tenantAdmin: c.tenants,
     readiness: c.readiness(roles), bootstrapToken: c.config.auth.bootstrapToken, version, sessions: c.sessions,
     notify: { lang: c.config.notify.lang, timezone: c.config.notify.timezone, publicUrl: c.config.http.publicUrl },
-    metrics: c.config.metrics, publicUrl: c.config.http.publicUrl,
+    metrics: c.config.metrics, publicUrl: c.config.http.publicUrl, hsts: c.config.auth.cookieSecure,
+    oidc: createOidcService(c),
   };
 }
 
@@ -82,6 +104,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       done(err, undefined);
     }
   });
+  // first, so that every answer (docs, errors, 404) carries the headers
+  await app.register(securityHeaders, { hsts: deps.hsts ?? false });
   app.addSchema(ErrorBody);
   app.addSchema(Run);
   app.addSchema(Plan);
@@ -101,7 +125,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onRoute', (route) => {
     if (route.url.startsWith('/docs')) route.config = { ...(route.config as object), public: true };
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: false } });
+  // BaseLayout: without the top bar, whose Swagger logo is an SVG with an inline <style> the strict CSP blocks
+  // (see plugins/security-headers.ts: /docs keeps the app's CSP, no exception)
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: false, layout: 'BaseLayout' } });
 
   // one error handler: domain errors map to their status, validation to 400 with details, the rest to 500 without internals
   app.setErrorHandler((err: FastifyError | DomainError, req, reply) => {
@@ -129,15 +155,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(authPlugin, { bootstrapToken: deps.bootstrapToken, tokens: deps.tokens, sessions: deps.sessions });
   await app.register(healthRoutes, { probes: deps.readiness });
   const schedules = new ScheduleService(deps.db, deps.clock);
-  await app.register(planRoutes, { prefix: '/api/v1', plans: deps.plans, runs: deps.runs, schedules, db: deps.db, clock: deps.clock });
-  await app.register(runRoutes, { prefix: '/api/v1', runs: deps.runs });
-  await app.register(evidenceRoutes, { prefix: '/api/v1', db: deps.db, ledger: deps.ledger, reviews: deps.reviews });
-  await app.register(tokenRoutes, { prefix: '/api/v1', tokens: deps.tokens });
-  await app.register(scheduleRoutes, { prefix: '/api/v1', schedules });
-  await app.register(calendarRoutes, { db: deps.db, publicUrl: deps.publicUrl, clock: deps.clock });
+  await app.register(planRoutes, { prefix: '/api/v1', plans: deps.plans, runs: deps.runs, schedules, db: deps.db, audit: deps.audit, clock: deps.clock });
+  await app.register(runRoutes, { prefix: '/api/v1', runs: deps.runs, audit: deps.audit });
+  await app.register(evidenceRoutes, { prefix: '/api/v1', db: deps.db, ledger: deps.ledger, reviews: deps.reviews, audit: deps.audit });
+  await app.register(tokenRoutes, { prefix: '/api/v1', tokens: deps.tokens, audit: deps.audit });
+  await app.register(scheduleRoutes, { prefix: '/api/v1', schedules, audit: deps.audit });
+  await app.register(calendarRoutes, { db: deps.db, audit: deps.audit, publicUrl: deps.publicUrl, clock: deps.clock });
   await app.register(metricsRoutes, { db: deps.db, metrics: deps.metrics });
   const alerts = new AlertService(deps.db, deps.ledger, deps.notify ?? { lang: 'de', timezone: 'Europe/Berlin' }, deps.clock);
   await app.register(alertRoutes, { prefix: '/api/v1', alerts });
+  if (deps.accounts && deps.sessions) await app.register(authRoutes, { accounts: deps.accounts, sessions: deps.sessions, rateLimit: deps.authRateLimit });
+  if (deps.accounts) await app.register(userRoutes, { prefix: '/api/v1', accounts: deps.accounts });
+  if (deps.tenantAdmin && deps.sessions) await app.register(providerRoutes, { prefix: '/api/v1', tenants: deps.tenantAdmin, sessions: deps.sessions });
+  await app.register(auditRoutes, { prefix: '/api/v1', audit: deps.audit });
+  if (deps.oidc) await app.register(oidcRoutes, { oidc: deps.oidc });
+  await app.register((await import('../web/pages.routes.js')).pageRoutes, { ...deps, alerts, schedules });
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
   return app as unknown as FastifyInstance;
 }

@@ -1,13 +1,15 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { DB, PlanRow } from '../../db/schema.js';
 import { PlanRepository } from '../../db/repositories/plan.repository.js';
 import { Conflict, Invalid, NotFound } from '../errors.js';
 import { formatPlanIssues, parsePlanText, planContentHash, redactPlan } from './plan.parser.js';
 import type { PlanIssue, RestorePlan } from './plan.types.js';
+import type { AuditActor, AuditService } from '../audit/audit.service.js';
+import type { LedgerRecord } from '../evidence/ledger-format.js';
 
 export interface PlanView {
   id: string;
@@ -36,8 +38,21 @@ export function toPlanView(row: PlanRow): PlanView {
 
 export class PlanService {
   readonly repo: PlanRepository;
-  constructor(private readonly db: Kysely<DB>, private readonly log: Logger) {
+  /** With `audit`, every new version of a plan (API or file) is an audit record committed with it. */
+  constructor(private readonly db: Kysely<DB>, private readonly log: Logger, private readonly audit?: AuditService) {
     this.repo = new PlanRepository(db);
+  }
+
+  /** 'plan.changed' in the transaction of the write; returns the record to anchor after the commit. */
+  private async recordChange(
+    trx: Transaction<DB>, tenantId: string, id: string, res: { created: boolean; changed: boolean }, version: string, previous: string | null,
+    by: { actor: AuditActor; ip?: string } | undefined,
+  ): Promise<LedgerRecord | undefined> {
+    if (!this.audit || !by || !res.changed) return undefined;
+    return this.audit.record({
+      tenantId, action: 'plan.changed', actor: by.actor, ...(by.ip && { ip: by.ip }), subject: { type: 'plan', id },
+      details: { version, previousVersion: previous, created: res.created },
+    }, trx);
   }
 
   async get(tenantId: string, id: string): Promise<PlanRow> {
@@ -50,27 +65,32 @@ export class PlanService {
     return this.repo.list(tenantId);
   }
 
-  /** PUT over the API: JSON or YAML text, validated where lines are known. */
-  async put(tenantId: string, id: string, text: string, contentType: 'yaml' | 'json'): Promise<{ row: PlanRow; created: boolean; changed: boolean }> {
+  /** PUT over the API: JSON or YAML text, validated where lines are known. `by` (who sends it) makes a new version an audit record. */
+  async put(
+    tenantId: string, id: string, text: string, contentType: 'yaml' | 'json', by?: { actor: AuditActor; ip?: string },
+  ): Promise<{ row: PlanRow; created: boolean; changed: boolean }> {
     const parsed = parsePlanText(text, { contentType });
     if ('issues' in parsed) throw new Invalid('invalid restore plan', parsed.issues);
     if (parsed.plan.id !== id) {
       throw new Invalid('plan id in the body differs from the id in the URL', [{ path: 'id', line: undefined, message: `is "${parsed.plan.id}", URL says "${id}"` }]);
     }
-    return this.db.transaction().execute(async (trx) => {
+    const out = await this.db.transaction().execute(async (trx) => {
       // serialises concurrent PUTs of the same (possibly new) plan id
       await sql`select pg_advisory_xact_lock(hashtextextended(${`ernstfall-plan:${tenantId}:${id}`}, 0))`.execute(trx);
       const existing = await this.repo.getForUpdate(tenantId, id, trx);
       if (existing?.origin === 'file') {
         throw new Conflict(`plan ${id} is defined by the file ${existing.source_file} and is read-only over the API; change the file instead`, { sourceFile: existing.source_file });
       }
+      const versionHash = planContentHash(parsed.plan);
       const res = await this.repo.upsert({
-        tenantId, id, title: parsed.plan.title, origin: 'api', sourceFile: null,
-        versionHash: planContentHash(parsed.plan), definition: parsed.plan,
+        tenantId, id, title: parsed.plan.title, origin: 'api', sourceFile: null, versionHash, definition: parsed.plan,
       }, trx);
+      const record = await this.recordChange(trx, tenantId, id, res, versionHash, existing?.version_hash ?? null, by);
       const row = (await this.repo.get(tenantId, id, trx))!;
-      return { row, ...res };
+      return { row, ...res, record };
     });
+    if (out.record) this.audit!.anchor(out.record);
+    return { row: out.row, created: out.created, changed: out.changed };
   }
 
   /**
@@ -105,11 +125,17 @@ export class PlanService {
         if (existing && existing.origin === 'file' && existing.source_file !== rel && existsSync(join(dir, existing.source_file ?? ''))) {
           throw new Conflict(`plan ${parsed.plan.id} is defined twice: ${existing.source_file} and ${rel}`);
         }
-        await this.repo.upsert({
-          tenantId, id: parsed.plan.id, title: parsed.plan.title, origin: 'file', sourceFile: rel,
-          versionHash: planContentHash(parsed.plan), definition: parsed.plan,
+        const versionHash = planContentHash(parsed.plan);
+        const res = await this.repo.upsert({
+          tenantId, id: parsed.plan.id, title: parsed.plan.title, origin: 'file', sourceFile: rel, versionHash, definition: parsed.plan,
         }, trx);
-      }).then(() => loaded.push(rel), (err: Error) => invalid.push({ file: rel, issues: [{ path: 'id', message: err.message }] }));
+        // the file is the author: an unchanged file on a restart records nothing (upsert says changed only for a new version)
+        return this.recordChange(trx, tenantId, parsed.plan.id, res, versionHash, existing?.version_hash ?? null,
+          { actor: { kind: 'system', name: `restore-plans/${rel}` } });
+      }).then((record) => {
+        if (record) this.audit!.anchor(record);
+        loaded.push(rel);
+      }, (err: Error) => invalid.push({ file: rel, issues: [{ path: 'id', message: err.message }] }));
     }
     // a plan whose file is gone stays (its runs and evidence refer to it) but is reported every start
     for (const row of await this.db.selectFrom('plans').select(['id', 'source_file']).where('origin', '=', 'file').execute()) {

@@ -8,6 +8,7 @@ import { planStatus } from '../runs/plan-status.js';
 import { addDuration } from '../util/calendar.js';
 import type { RestorePlan } from '../plans/plan.types.js';
 import { CONTROLS } from './controls.js';
+import { toAuditEntry } from '../audit/audit.service.js';
 import type { AuditReportData, Lang, MeasureData, SystemRow, VerdictName } from './report.types.js';
 
 interface RunPayload {
@@ -51,6 +52,7 @@ export async function buildAuditData(
 
   const runsByPlan = new Map<string, RunPayload['run'][]>();
   const reviews: AuditReportData['deviations'] = [];
+  const activity: NonNullable<AuditReportData['activity']> = [];
   for (const r of records) {
     if (r.kind === 'run') {
       const full = (parseEnvelope(r).payload as unknown as RunPayload).run;
@@ -70,6 +72,9 @@ export async function buildAuditData(
       if (p.decision !== 'approved' && new Date(at) >= period.from && new Date(at) < period.to) {
         reviews.push({ runId: p.runId, planId: p.planId, decision: p.decision, comment: p.comment, reviewer: p.reviewer, at });
       }
+    } else if (r.kind === 'audit' && r.createdAt >= period.from && r.createdAt < period.to) {
+      const e = toAuditEntry(r);
+      activity.push({ seq: e.seq, at: e.at, action: e.action, actor: e.actor?.name ?? '—', subject: e.subject ? `${e.subject.type} ${e.subject.id}` : null });
     }
   }
 
@@ -134,7 +139,7 @@ export async function buildAuditData(
     period: { from: period.from.toISOString(), to: period.to.toISOString() },
     summary,
     controls: CONTROLS.map((c) => ({ id: c.id, title: c.title[lang], evidence: c.what[lang] })),
-    systems, trend, deviations: reviews, measures,
+    systems, trend, deviations: reviews, measures, activity,
     ledger: {
       records: records.length, headSeq: head?.seq ?? 0, headHash: head?.hash ?? '', verified: verification.ok,
       firstBroken: verification.firstBroken ? { seq: verification.firstBroken.seq, reason: verification.firstBroken.reason } : null,

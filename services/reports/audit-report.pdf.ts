@@ -206,6 +206,15 @@ function deviationsAndMeasures(doc: Doc, d: AuditReportData, L: Labels): void {
       m.closedByRunId ? `${m.closedByRunId.slice(0, 8)}… ${formatDate(m.closedAt, lang)}` : '—']), { size: 7.5 });
 }
 
+function activityLog(doc: Doc, d: AuditReportData, L: Labels): void {
+  if (!d.activity) return;
+  heading(doc, L.secActivity);
+  paragraph(doc, L.activityNote, { size: 8, color: COLORS.muted });
+  if (!d.activity.length) { paragraph(doc, L.noActivity); return; }
+  table(doc, [{ header: L.at, width: 1.5 }, { header: L.activityAction, width: 1.8 }, { header: L.actor, width: 2.5 }, { header: L.activitySubject, width: 2.5 }, { header: L.seq, width: 1.1 }],
+    d.activity.map((a) => [formatDateTime(a.at, d.lang), a.action, a.actor, a.subject ?? '—', String(a.seq)]), { size: 7.5 });
+}
+
 function signOffAndAnnex(doc: Doc, d: AuditReportData, L: Labels): void {
   doc.addPage();
   heading(doc, L.secSignOff);
@@ -246,6 +255,7 @@ export async function renderAuditReportPdf(data: AuditReportData): Promise<Buffe
   systems(doc, d, L);
   trends(doc, d, L);
   deviationsAndMeasures(doc, d, L);
+  activityLog(doc, d, L);
   signOffAndAnnex(doc, d, L);
   return renderToBuffer(doc);
 }

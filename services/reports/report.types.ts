@@ -133,6 +133,8 @@ export interface AuditReportData {
   trend: { planId: string; title: string; rtoTargetSeconds: number; points: { at: string; seconds: number; verdict: VerdictName }[] }[];
   deviations: { runId: string; planId: string; decision: string; comment: string; reviewer: string; at: string }[];
   measures: MeasureData[];
+  /** The audit trail of the period (ledger records of kind `audit`), oldest first. */
+  activity?: { seq: number; at: string; action: string; actor: string; subject: string | null }[];
   ledger: { records: number; headSeq: number; headHash: string; verified: boolean; firstBroken: { seq: number; reason: string } | null };
   checkpoint: CheckpointRef | null;
   keys: { keyId: string; fingerprint: string }[];

@@ -6,6 +6,8 @@ import type { DB } from '../../../db/schema.js';
 import { CalendarFeedService } from '../../calendar/calendar-feed.service.js';
 import { NotFound } from '../../errors.js';
 import { requireRole } from '../plugins/auth.js';
+import type { AuditService } from '../../audit/audit.service.js';
+import { auditFrom } from '../audit-hook.js';
 
 const errorRef = { $ref: 'Error#' };
 const nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -38,7 +40,7 @@ const redactedReq = (req: FastifyRequest) => ({
   method: req.method, url: '/calendar/[redacted].ics', host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort,
 });
 
-export async function calendarRoutes(base: FastifyInstance, opts: { db: Kysely<DB>; publicUrl?: string; clock?: () => Date }) {
+export async function calendarRoutes(base: FastifyInstance, opts: { db: Kysely<DB>; audit: AuditService; publicUrl?: string; clock?: () => Date }) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   const feeds = new CalendarFeedService(opts.db, { publicUrl: opts.publicUrl, clock: opts.clock });
 
@@ -55,6 +57,8 @@ export async function calendarRoutes(base: FastifyInstance, opts: { db: Kysely<D
     },
   }, async (req, reply) => {
     const created = await feeds.create(req.principal!.tenantId, req.body, req.principal!.name);
+    // name and language only: the URL is the credential and stays out of the ledger
+    await opts.audit.record({ ...auditFrom(req), action: 'calendar-feed.created', subject: { type: 'calendar-feed', id: created.id }, details: { name: created.name, lang: created.lang } });
     req.log.info({ feedId: created.id, by: req.principal!.name }, 'calendar feed created');
     return reply.status(201).send(created);
   });
@@ -72,6 +76,7 @@ export async function calendarRoutes(base: FastifyInstance, opts: { db: Kysely<D
     },
   }, async (req, reply) => {
     await feeds.revoke(req.principal!.tenantId, req.params.id);
+    await opts.audit.record({ ...auditFrom(req), action: 'calendar-feed.revoked', subject: { type: 'calendar-feed', id: req.params.id } });
     req.log.info({ feedId: req.params.id, by: req.principal!.name }, 'calendar feed revoked');
     return reply.status(204).send(null);
   });

@@ -18,6 +18,8 @@ import { renderAuditReportPdf } from '../../reports/audit-report.pdf.js';
 import { auditToCsv } from '../../reports/csv.js';
 import { requireRole } from '../plugins/auth.js';
 import { RunIdParams } from '../schemas.js';
+import type { AuditService } from '../../audit/audit.service.js';
+import { auditFrom } from '../audit-hook.js';
 
 const errorRef = { $ref: 'Error#' };
 
@@ -30,7 +32,7 @@ function measureJson(m: { id: string; plan_id: string; run_id: string; review_id
 const Lang = Type.Optional(Type.Union([Type.Literal('de'), Type.Literal('en')], { default: 'de' }));
 const open = { additionalProperties: true } as const;
 
-export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<DB>; ledger: LedgerService; reviews: ReviewService }) {
+export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<DB>; ledger: LedgerService; reviews: ReviewService; audit: AuditService }) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   const { db, ledger } = opts;
 
@@ -75,6 +77,8 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
     },
   }, async (req, reply) => {
     const b = await ledger.bundle(req.principal!.tenantId, req.query);
+    // exports are recorded before they are handed out: no export without its trace
+    await opts.audit.record({ ...auditFrom(req), action: 'export.evidence-bundle', details: { fromSeq: b.records[0]?.seq ?? null, toSeq: b.records.at(-1)?.seq ?? null } });
     return reply.header('content-disposition', `attachment; filename="ernstfall-evidence-${new Date().toISOString().slice(0, 10)}.json"`).send(b);
   });
 
@@ -138,6 +142,7 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
   }, async (req, reply) => {
     const data = await buildRunProtocolData(db, ledger, req.principal!.tenantId, req.params.id, req.query.lang ?? 'de');
     const pdf = await renderRunProtocolPdf(data);
+    await opts.audit.record({ ...auditFrom(req), action: 'export.protocol', subject: { type: 'run', id: req.params.id }, details: { lang: data.lang } });
     return reply.type('application/pdf').header('content-disposition', `attachment; filename="wiederherstellungsprotokoll-${req.params.id}.pdf"`).send(pdf);
   });
 
@@ -156,6 +161,7 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
     if (!(from < to)) throw new Invalid('invalid period', [{ path: 'to', message: 'must not be before from' }]);
     const data = await buildAuditData(db, ledger, req.principal!.tenantId, { from, to }, req.query.lang ?? 'de');
     const name = `pruefbericht-${req.query.from}-${req.query.to}`;
+    await opts.audit.record({ ...auditFrom(req), action: 'export.audit-report', details: { from: req.query.from, to: req.query.to, format: req.query.format ?? 'pdf' } });
     if (req.query.format === 'json') return data;
     if (req.query.format === 'csv') return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}.csv"`).send(auditToCsv(data));
     return reply.type('application/pdf').header('content-disposition', `attachment; filename="${name}.pdf"`).send(await renderAuditReportPdf(data));

@@ -13,10 +13,12 @@ import { PlanIdParams } from '../schemas.js';
 import { requireRole } from '../plugins/auth.js';
 import { pausedView, type ScheduleService } from '../../scheduling/schedule.service.js';
 import { nextScheduledAt } from '../../scheduling/slots.js';
+import type { AuditService } from '../../audit/audit.service.js';
+import { auditFrom } from '../audit-hook.js';
 
 const errorRef = { $ref: 'Error#' };
 
-export async function planRoutes(base: FastifyInstance, opts: { plans: PlanService; runs: RunService; schedules: ScheduleService; db: Kysely<DB>; clock?: () => Date }) {
+export async function planRoutes(base: FastifyInstance, opts: { plans: PlanService; runs: RunService; schedules: ScheduleService; db: Kysely<DB>; audit: AuditService; clock?: () => Date }) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   // plans arrive as text so that YAML and JSON errors can name their line
   app.removeContentTypeParser('application/json'); // only inside this plugin: plan bodies stay text
@@ -105,7 +107,8 @@ export async function planRoutes(base: FastifyInstance, opts: { plans: PlanServi
   }, async (req, reply) => {
     const ct = (req.headers['content-type'] ?? '').toLowerCase();
     const text = typeof req.body === 'string' ? req.body : JSON.stringify(req.body ?? '');
-    const res = await opts.plans.put(req.principal!.tenantId, req.params.id, text, ct.includes('json') ? 'json' : 'yaml');
+    const { actor, ip } = auditFrom(req);
+    const res = await opts.plans.put(req.principal!.tenantId, req.params.id, text, ct.includes('json') ? 'json' : 'yaml', { actor, ip });
     req.log.info({ planId: req.params.id, version: res.row.version_hash, changed: res.changed }, 'plan stored');
     return reply.status(res.created ? 201 : 200).send(await view(req.principal!.tenantId, res.row));
   });
@@ -118,6 +121,8 @@ export async function planRoutes(base: FastifyInstance, opts: { plans: PlanServi
     },
   }, async (req, reply) => {
     const run = await opts.runs.trigger(req.principal!.tenantId, req.params.id, { trigger: 'api', triggeredBy: req.principal!.name });
+    // a manual start is an act of a person; scheduled runs are not audited (their run record is the evidence)
+    await opts.audit.record({ ...auditFrom(req), action: 'run.triggered', subject: { type: 'run', id: run.id }, details: { planId: run.plan_id } });
     return reply.status(202).header('location', `/api/v1/runs/${run.id}`).send({ id: run.id, status: run.status });
   });
 }

@@ -2,12 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { RunService } from '../../runs/run.service.js';
 import { requireRole } from '../plugins/auth.js';
+import type { AuditService } from '../../audit/audit.service.js';
+import { auditFrom } from '../audit-hook.js';
 import { toRunJson } from '../../runs/run.view.js';
 import { ListRunsQuery, RunIdParams, RunList } from '../schemas.js';
 
 const errorRef = { $ref: 'Error#' };
 
-export async function runRoutes(base: FastifyInstance, opts: { runs: RunService }) {
+export async function runRoutes(base: FastifyInstance, opts: { runs: RunService; audit: AuditService }) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
 
   app.get('/runs', {
@@ -24,6 +26,10 @@ export async function runRoutes(base: FastifyInstance, opts: { runs: RunService 
   app.post('/runs/:id/cancel', {
     preValidation: requireRole('operator'),
     schema: { tags: ['runs'], summary: 'Cancel a queued or running run', params: RunIdParams, response: { 202: { $ref: 'Run#' }, 404: errorRef, 409: errorRef } },
-  }, async (req, reply) => reply.status(202).send(toRunJson(await opts.runs.cancel(req.principal!.tenantId, req.params.id))));
+  }, async (req, reply) => {
+    const run = await opts.runs.cancel(req.principal!.tenantId, req.params.id);
+    await opts.audit.record({ ...auditFrom(req), action: 'run.cancelled', subject: { type: 'run', id: run.id }, details: { planId: run.plan_id } });
+    return reply.status(202).send(toRunJson(run));
+  });
 
 }

@@ -4,6 +4,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { ScheduleService } from '../../scheduling/schedule.service.js';
 import { PlanIdParams } from '../schemas.js';
 import { requireRole } from '../plugins/auth.js';
+import type { AuditService } from '../../audit/audit.service.js';
+import { auditFrom } from '../audit-hook.js';
 
 const errorRef = { $ref: 'Error#' };
 const nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -25,7 +27,7 @@ export const ScheduleSchema = Type.Object({
 
 const PauseBody = Type.Object({ reason: Type.String({ minLength: 1, maxLength: 500 }) }, { additionalProperties: false });
 
-export async function scheduleRoutes(base: FastifyInstance, opts: { schedules: ScheduleService }) {
+export async function scheduleRoutes(base: FastifyInstance, opts: { schedules: ScheduleService; audit: AuditService }) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
 
   app.get('/plans/:id/schedule', {
@@ -40,6 +42,7 @@ export async function scheduleRoutes(base: FastifyInstance, opts: { schedules: S
     },
   }, async (req) => {
     const view = await opts.schedules.pause(req.principal!.tenantId, req.params.id, req.body.reason, req.principal!.name);
+    await opts.audit.record({ ...auditFrom(req), action: 'schedule.paused', subject: { type: 'plan', id: req.params.id }, details: { reason: view.paused?.reason ?? req.body.reason.trim() } });
     req.log.info({ planId: req.params.id, by: req.principal!.name }, 'plan schedule paused');
     return view;
   });
@@ -51,7 +54,13 @@ export async function scheduleRoutes(base: FastifyInstance, opts: { schedules: S
       params: PlanIdParams, response: { 200: ScheduleSchema, 404: errorRef, 409: errorRef },
     },
   }, async (req) => {
+    // the pause that ends, for the record (resuming itself takes no reason)
+    const ended = await opts.schedules.paused(req.principal!.tenantId, req.params.id);
     const view = await opts.schedules.resume(req.principal!.tenantId, req.params.id);
+    await opts.audit.record({
+      ...auditFrom(req), action: 'schedule.resumed', subject: { type: 'plan', id: req.params.id },
+      details: { pauseReason: ended?.reason ?? null, pausedAt: ended?.at ?? null, pausedBy: ended?.by ?? null },
+    });
     req.log.info({ planId: req.params.id, by: req.principal!.name }, 'plan schedule resumed');
     return view;
   });

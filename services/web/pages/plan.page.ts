@@ -1,0 +1,110 @@
+import type { FastifyInstance } from 'fastify';
+import { stringify } from 'yaml';
+import type { RunRow } from '../../../db/schema.js';
+import { toPlanView } from '../../plans/plan.service.js';
+import type { RestorePlan } from '../../plans/plan.types.js';
+import { planStatus } from '../../runs/plan-status.js';
+import { nextScheduledAt } from '../../scheduling/slots.js';
+import { Conflict } from '../../errors.js';
+import { requireRole } from '../../api/plugins/auth.js';
+import { auditFrom } from '../../api/audit-hook.js';
+import { html } from '../html.js';
+import { dateTime, fill, formatSeconds, reportLabels, triggerLabel, type Lang, type Strings } from '../i18n.js';
+import { dl, notice, statusLight, table, verdictLight } from '../components.js';
+import { durationChart, type DurationPoint } from '../chart.js';
+import { csrfField } from '../layout.js';
+import type { Web } from '../pages.routes.js';
+
+const HISTORY = 50;
+const mayRun = (role: string) => role === 'operator' || role === 'admin';
+
+interface Rto { targetSeconds?: number; measuredSeconds?: number | null; met?: boolean | null }
+interface Rpo { targetSeconds?: number; backupAgeSeconds?: number | null; met?: boolean | null }
+
+export function runResult(r: Pick<RunRow, 'status' | 'verdict'>, s: Strings, lang: Lang) {
+  return r.verdict ? verdictLight(r.verdict, lang) : html`<span class="light light-running"><span>${s.runStatus[r.status] ?? r.status}</span></span>`;
+}
+
+function planFacts(def: RestorePlan, row: { origin: string; source_file: string | null; version_hash: string }, s: Strings, lang: Lang) {
+  const c = def.cadence;
+  return dl([
+    [s.system, def.system ? `${def.system.name}${def.system.process ? ` – ${s.process}: ${def.system.process}` : ''}${def.system.protectionNeed ? ` – ${s.protectionNeed}: ${def.system.protectionNeed}` : ''}` : ''],
+    [s.targets, `RTO ${formatSeconds(def.targets.rtoSeconds, lang)}, RPO ${formatSeconds(def.targets.rpoSeconds, lang)}`],
+    [s.cadence, [c.schedule ? `${s.schedule}: ${c.schedule}` : s.noSchedule, c.requiredEvery ? `${s.requiredEvery}: ${c.requiredEvery}` : '', c.grace ? `${s.grace}: ${c.grace}` : '', `${s.timezone}: ${c.timezone}`].filter(Boolean).join('; ')],
+    [s.source, `${def.source.type}: ${def.source.path}${def.source.match ? ` (${def.source.match}, ${def.source.select})` : ''}`],
+    [s.restore, `${def.restore.driver}, ${def.restore.database}`],
+    [s.checks, def.checks.length ? html`<ul class="plain">${def.checks.map((ch) => html`<li>${ch.name} <span class="muted">(${ch.kind})</span></li>`)}</ul>` : s.none],
+    [s.controls, def.controls.length ? def.controls.join(', ') : s.none],
+    [s.origin, row.origin === 'file' ? fill(s.originFile, { file: row.source_file ?? '' }) : s.originApi],
+    [s.version, html`<span class="mono">${row.version_hash.slice(0, 16)}…</span>`],
+  ]);
+}
+
+export async function planPages(app: FastifyInstance, web: Web): Promise<void> {
+  app.get<{ Params: { id: string } }>('/plans/:id', { config: { page: true } }, async (req, reply) => {
+    const ctx = await web.ctx(req);
+    const { s, lang } = ctx;
+    const tenantId = req.principal!.tenantId;
+    const row = await web.plans.get(tenantId, req.params.id);
+    const def = row.definition as RestorePlan;
+    const now = web.now();
+    const [decisive, passed, history, sched, alerts] = await Promise.all([
+      web.runs.runs.lastDecisive(tenantId, row.id), web.runs.runs.lastPassed(tenantId, row.id),
+      web.runs.runs.list({ tenantId, planId: row.id, limit: HISTORY }), web.schedules.repo.get(tenantId, row.id),
+      web.alerts.repo.listAlerts(tenantId, { open: true, planId: row.id, limit: 1 }),
+    ]);
+    const status = planStatus(def, row.created_at, [decisive, passed].filter((r) => r !== undefined), now);
+    const next = sched?.paused_at ? null : nextScheduledAt(def, sched?.last_slot ?? null, now);
+    const active = history.find((r) => r.status !== 'finished');
+    const alert = alerts[0];
+    const points: DurationPoint[] = history.flatMap((r) => {
+      const m = (r.rto as Rto | null)?.measuredSeconds;
+      return typeof m === 'number' && r.finished_at ? [{ at: r.finished_at, seconds: m, runId: r.id }] : [];
+    });
+
+    const head = html`<tr><th scope="col">${s.colStarted}</th><th scope="col">${s.colResult}</th><th scope="col">${s.colTrigger}</th><th scope="col">${s.colRto}</th><th scope="col">${s.colBackupAge}</th></tr>`;
+    const rows = history.map((r) => {
+      const rto = r.rto as Rto | null;
+      const rpo = r.rpo as Rpo | null;
+      return html`<tr><th scope="row"><a href="/runs/${r.id}">${dateTime(r.started_at ?? r.queued_at, lang)}</a></th>
+<td>${runResult(r, s, lang)}</td><td>${triggerLabel(r.trigger, lang)}, ${r.triggered_by}</td>
+<td>${typeof rto?.measuredSeconds === 'number' ? formatSeconds(rto.measuredSeconds, lang) : s.dash}${rto?.met === false ? html` <span class="over">(${reportLabels(lang).notMet})</span>` : ''}</td>
+<td>${typeof rpo?.backupAgeSeconds === 'number' ? formatSeconds(rpo.backupAgeSeconds, lang) : s.dash}</td></tr>`;
+    });
+
+    const runForm = mayRun(req.principal!.role)
+      ? html`<form method="post" action="/plans/${encodeURIComponent(row.id)}/run" class="run-now">${csrfField(ctx)}<p class="hint" id="run-hint">${s.runNowHint}</p><button type="submit" class="primary" aria-describedby="run-hint">${s.runNow}</button></form>`
+      : html`<p class="muted">${s.runNowForbidden}</p>`;
+
+    const body = html`<p class="crumbs"><a href="/">${s.navDashboard}</a> › ${s.planTitle}</p>
+<h1>${row.title} <span class="muted mono small">${row.id}</span></h1>
+<div class="status-line">${statusLight(status.status, lang)}
+${alert ? html` <a href="/alerts/${alert.id}" class="alert-mark"><span aria-hidden="true">⚑ </span>${s.alertKind[alert.kind] ?? alert.kind}</a>` : ''}</div>
+${dl([
+    [s.nextDue, status.nextDueAt ? dateTime(status.nextDueAt, lang) : s.dash],
+    [s.nextScheduled, sched?.paused_at ? fill(s.pausedSince, { at: dateTime(sched.paused_at, lang), by: sched.paused_by ?? '', reason: sched.paused_reason ?? '' }) : next ? dateTime(next, lang) : s.noSchedule],
+  ])}
+${active ? notice(html`${s.activeRun} <a href="/runs/${active.id}">${s.runStatus[active.status] ?? active.status}</a>`) : runForm}
+<section aria-labelledby="sum-h"><h2 id="sum-h">${s.planSummary}</h2>${planFacts(def, row, s, lang)}</section>
+<section aria-labelledby="chart-h"><h2 id="chart-h">${s.chartTitle}</h2>${durationChart(points, def.targets.rtoSeconds, s, lang)}</section>
+<section aria-labelledby="hist-h"><h2 id="hist-h">${s.history}</h2>
+${history.length ? table('history', fill(s.historyCaption, { n: HISTORY }), head, rows) : html`<p>${s.noRuns}</p>`}</section>
+<section aria-labelledby="def-h"><h2 id="def-h">${s.planDefinition}</h2><p class="hint" id="def-note">${s.definitionNote}</p>
+<div class="table-wrap" role="region" aria-labelledby="def-note" tabindex="0"><pre class="code">${stringify(toPlanView(row).definition)}</pre></div></section>`;
+    return web.send(reply, ctx, { title: `${row.title} – ${s.planTitle}`, active: 'dashboard', body });
+  });
+
+  app.post<{ Params: { id: string } }>('/plans/:id/run', { config: { page: true }, preValidation: requireRole('operator') }, async (req, reply) => {
+    const p = req.principal!;
+    try {
+      const run = await web.runs.trigger(p.tenantId, req.params.id, { trigger: 'manual', triggeredBy: p.name });
+      await web.audit?.record({ ...auditFrom(req), action: 'run.triggered', subject: { type: 'run', id: run.id }, details: { planId: run.plan_id, via: 'web' } });
+      return web.redirect(reply, `/runs/${run.id}`);
+    } catch (err) {
+      // the plan is being tested already: show that run instead of an error
+      const activeRunId = err instanceof Conflict ? (err.extra?.activeRunId as string | null | undefined) : undefined;
+      if (activeRunId) return web.redirect(reply, `/runs/${activeRunId}`);
+      throw err;
+    }
+  });
+}
