@@ -40,6 +40,18 @@ import type { TokenService } from '../auth/token.service.js';
 import type { Container } from '../container.js';
 import type { Config } from '../config.js';
 
+export interface RouteEntry {
+  method: string;
+  url: string;
+  config: { public?: boolean; provider?: boolean; page?: boolean; partialSession?: boolean };
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    routeList: RouteEntry[];
+  }
+}
+
 export interface AppDeps {
   log: Logger;
   db: Kysely<DB>;
@@ -91,6 +103,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: 1024 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  // every route, pages included: the tenant-isolation test walks them all, so a new route cannot skip it
+  const routeList: RouteEntry[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routeList.push({ method, url: r.url, config: (r.config ?? {}) as RouteEntry['config'] });
+  });
+  app.decorate('routeList', routeList);
 
   // many clients send a JSON content type with an empty body on bodyless POSTs (cancel, runs): accept that
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {

@@ -105,11 +105,16 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
     },
   }, async (req, reply) => reply.status(201).send(await opts.reviews.review(req.principal!.tenantId, req.params.id, req.body, req.principal!.name)));
 
-  app.get('/runs/:id/reviews', { schema: { tags: ['reviews'], summary: 'Reviews of a run', params: RunIdParams } }, async (req) => ({
-    items: (await opts.reviews.listReviews(req.principal!.tenantId, req.params.id)).map((r) => ({
+  app.get('/runs/:id/reviews', { schema: { tags: ['reviews'], summary: 'Reviews of a run; 404 for a run not in your tenant', params: RunIdParams } }, async (req) => {
+    const run = await opts.db.selectFrom('runs').select('id').where('tenant_id', '=', req.principal!.tenantId).where('id', '=', req.params.id).executeTakeFirst();
+    if (!run) throw new NotFound(`run ${req.params.id}`);
+    return listReviews(req.principal!.tenantId, req.params.id);
+  });
+  const listReviews = async (tenantId: string, runId: string) => ({
+    items: (await opts.reviews.listReviews(tenantId, runId)).map((r) => ({
       id: r.id, runId: r.run_id, decision: r.decision, comment: r.comment, reviewer: r.reviewer, recordHash: r.record_hash, createdAt: r.created_at.toISOString(),
     })),
-  }));
+  });
 
   app.get('/measures', {
     schema: {
