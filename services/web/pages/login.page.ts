@@ -13,6 +13,9 @@ import { setFlash, takeFlash } from '../flash.js';
 import { passwordError } from './account.page.js';
 import { crossSite, type Web } from '../pages.routes.js';
 
+/** The invitation token is the whole credential and sits in the URL: the access log gets the path without it. */
+const redactedInviteReq = (req: FastifyRequest) => ({ method: req.method, url: '/invite/[redacted]', remoteAddress: req.ip });
+
 /** Where to go after signing in: a same-site path, never back into the login steps. */
 function nextOf(v: unknown): string {
   const n = safeNext(v);
@@ -215,7 +218,7 @@ ${input({ form: 'invite', s, name: 'repeat', label: s.repeatPassword, type: 'pas
   }
   const invalidInvite = (reply: FastifyReply, ctx: PageCtx) => web.send(reply, ctx, { title: ctx.s.inviteTitle2, bare: true, body: html`<h1>${ctx.s.inviteTitle2}</h1>${notice(ctx.s.inviteInvalid, 'warn')}` }, 404);
 
-  app.get<{ Params: { token: string } }>('/invite/:token', { config: { public: true } }, async (req, reply) => {
+  app.get<{ Params: { token: string } }>('/invite/:token', { config: { public: true }, logSerializers: { req: redactedInviteReq } }, async (req, reply) => {
     const ctx = bareCtx(req);
     if (!web.accounts) return unavailable(reply, ctx);
     reply.header('referrer-policy', 'no-referrer'); // the token is in the address
@@ -223,7 +226,7 @@ ${input({ form: 'invite', s, name: 'repeat', label: s.repeatPassword, type: 'pas
     return who ? inviteForm(reply, ctx, req.params.token, who) : invalidInvite(reply, ctx);
   });
 
-  app.post<{ Params: { token: string }; Body: Body }>('/invite/:token', { config: { public: true, rateLimit: limited } }, async (req, reply) => {
+  app.post<{ Params: { token: string }; Body: Body }>('/invite/:token', { config: { public: true, rateLimit: limited }, logSerializers: { req: redactedInviteReq } }, async (req, reply) => {
     const ctx = bareCtx(req);
     const { s } = ctx;
     if (!web.accounts) return unavailable(reply, ctx);
