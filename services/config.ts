@@ -22,7 +22,13 @@ export type PullPolicy = 'never' | 'missing' | 'always';
 
 export interface Config {
   roles: ProcessRole[];
-  http: { host: string; port: number; publicUrl?: string };
+  http: {
+    host: string;
+    port: number;
+    publicUrl?: string;
+    /** Reverse proxies whose X-Forwarded-For is believed: true, a hop count, or comma-separated addresses/CIDRs. */
+    trustProxy?: boolean | string | number;
+  };
   database: { url: string; ownerUrl?: string; poolSize: number };
   /** `prefix` keeps several installations apart on one Redis. */
   redis: { url: string; prefix: string };
@@ -185,6 +191,15 @@ export function loadEnvFile(env: Env = process.env, opts: { owner?: boolean } = 
   }
 }
 
+function trustProxy(v: string | undefined, problems: string[]): boolean | string | number | undefined {
+  if (v === undefined || v === '' || v === 'false') return undefined;
+  if (v === 'true') return true;
+  if (/^\d+$/.test(v)) return Number(v);
+  if (/^[0-9a-fA-F:.,/ ]+$/.test(v)) return v.split(',').map((x) => x.trim()).filter(Boolean).join(',');
+  problems.push(`ERNSTFALL_TRUST_PROXY: "${v}" must be true, a number of hops, or comma-separated proxy addresses (e.g. 10.0.0.5,10.0.1.0/24)`);
+  return undefined;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];
 
@@ -325,6 +340,7 @@ export function loadConfig(env: Env = process.env): Config {
       host: env.HOST ?? '127.0.0.1',
       port: int(env, 'PORT', 8080, problems, 0, 65535),
       publicUrl,
+      trustProxy: trustProxy(env.ERNSTFALL_TRUST_PROXY, problems),
     },
     database: { url: databaseUrl ?? '', ownerUrl, poolSize: int(env, 'DATABASE_POOL_SIZE', 10, problems, 1, 200) },
     redis: { url: redisUrl, prefix: env.ERNSTFALL_QUEUE_PREFIX ?? 'ernstfall' },

@@ -71,7 +71,7 @@ export async function main(rolesOverride?: ProcessRole[]): Promise<void> {
     // ticking fails its own /readyz (and shows in /metrics) while the API processes stay ready
     const readiness = c.readiness(config.roles);
     if (scheduler) readiness.push(scheduler.readinessProbe());
-    const ops = await buildOpsApp({ log, db: c.db, readiness, metrics: config.metrics });
+    const ops = await buildOpsApp({ log, db: c.db, readiness, metrics: config.metrics, hsts: config.auth.cookieSecure, trustProxy: config.http.trustProxy });
     await ops.listen({ host: config.http.host, port: config.http.port });
     closers.unshift(() => ops.close());
   }

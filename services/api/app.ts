@@ -82,6 +82,8 @@ export interface AppDeps {
   authRateLimit?: AuthRateLimit;
   /** Served over HTTPS (config.auth.cookieSecure): send Strict-Transport-Security. */
   hsts?: boolean;
+  /** ERNSTFALL_TRUST_PROXY: take the client address from X-Forwarded-For (audit trail, sign-in rate limits) behind these proxies. */
+  trustProxy?: boolean | string | number;
   /** Single sign-on (ERNSTFALL_OIDC_ISSUER); without it /auth/oidc/* does not exist. */
   oidc?: OidcService;
 }
@@ -92,7 +94,7 @@ export function appDeps(c: Container, roles: Config['roles'], version?: string):
     log: c.log, db: c.db, plans: c.plans, runs: c.runs, ledger: c.ledger, reviews: c.reviews, tokens: c.tokens, audit: c.audit, accounts: c.accounts, tenantAdmin: c.tenants,
     readiness: c.readiness(roles), bootstrapToken: c.config.auth.bootstrapToken, version, sessions: c.sessions,
     notify: { lang: c.config.notify.lang, timezone: c.config.notify.timezone, publicUrl: c.config.http.publicUrl },
-    metrics: c.config.metrics, publicUrl: c.config.http.publicUrl, hsts: c.config.auth.cookieSecure,
+    metrics: c.config.metrics, publicUrl: c.config.http.publicUrl, hsts: c.config.auth.cookieSecure, trustProxy: c.config.http.trustProxy,
     oidc: createOidcService(c),
   };
 }
@@ -101,6 +103,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log,
     bodyLimit: 1024 * 1024,
+    ...(deps.trustProxy !== undefined && { trustProxy: deps.trustProxy as string }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   // every route, pages included: the tenant-isolation test walks them all, so a new route cannot skip it

@@ -5,6 +5,7 @@ import type { DB } from '../../db/schema.js';
 import { DomainError } from '../errors.js';
 import { healthRoutes, type ReadinessProbe } from './routes/health.routes.js';
 import { metricsRoutes } from './routes/metrics.routes.js';
+import securityHeaders from './plugins/security-headers.js';
 
 export interface OpsAppDeps {
   log: Logger;
@@ -12,6 +13,8 @@ export interface OpsAppDeps {
   /** This process's own dependencies, incl. the scheduler's probe when it runs here. */
   readiness: ReadinessProbe[];
   metrics?: { token?: string; tenantLabels: boolean };
+  hsts?: boolean;
+  trustProxy?: boolean | string | number;
 }
 
 /**
@@ -21,7 +24,8 @@ export interface OpsAppDeps {
  * while an API process stays ready.
  */
 export async function buildOpsApp(deps: OpsAppDeps): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: deps.log, bodyLimit: 1024 });
+  const app = Fastify({ loggerInstance: deps.log, bodyLimit: 1024, ...(deps.trustProxy !== undefined && { trustProxy: deps.trustProxy as string }) });
+  await app.register(securityHeaders, { hsts: deps.hsts ?? false });
   app.setErrorHandler((err: FastifyError | DomainError, req, reply) => {
     if (err instanceof DomainError) return reply.status(err.statusCode).send({ error: err.error, message: err.message });
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
