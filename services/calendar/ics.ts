@@ -6,7 +6,7 @@ import ical, {
   type ICalTemporalZonedDateTimeStub,
 } from 'ical-generator';
 import type { PlanStatus } from '../runs/plan-status.js';
-import { zonedToUtc } from '../util/calendar.js';
+import { zonedToUtc, wallClock } from '../util/calendar.js';
 
 /** Every event of the feed is written in this zone, whatever the plan's own zone (the instant stays the same). */
 export const CALENDAR_TZ = 'Europe/Berlin';
@@ -63,19 +63,6 @@ const BERLIN_VTIMEZONE = [
   'END:VTIMEZONE',
 ].join('\r\n');
 
-const partFormatters = new Map<string, Intl.DateTimeFormat>();
-function wallParts(at: Date, timeZone: string) {
-  let f = partFormatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
-    });
-    partFormatters.set(timeZone, f);
-  }
-  const parts = f.formatToParts(at);
-  const get = (t: string) => Number(parts.find((p) => p.type === t)!.value);
-  return { year: get('year'), month: get('month'), day: get('day'), hour: get('hour'), minute: get('minute'), second: get('second') };
-}
 
 /*
  * ical-generator writes a native Date given with a TZID in the *process's*
@@ -85,7 +72,7 @@ function wallParts(at: Date, timeZone: string) {
  * clock in the zone computed here. No Temporal polyfill needed.
  */
 function zoned(at: Date, timeZoneId: string = CALENDAR_TZ): ICalTemporalZonedDateTimeStub {
-  const w = wallParts(at, timeZoneId);
+  const w = wallClock(at, timeZoneId);
   const iso = at.toISOString();
   const instant: ICalTemporalInstantStub = {
     epochMilliseconds: at.getTime(),
@@ -114,7 +101,7 @@ function zoned(at: Date, timeZoneId: string = CALENDAR_TZ): ICalTemporalZonedDat
 
 /** The calendar day (in the feed's zone) that contains the instant: its start and the start of the next day. */
 function dayOf(at: Date): { start: ICalTemporalZonedDateTimeStub; end: ICalTemporalZonedDateTimeStub } {
-  const w = wallParts(at, CALENDAR_TZ);
+  const w = wallClock(at, CALENDAR_TZ);
   return {
     start: zoned(zonedToUtc(w.year, w.month, w.day, 0, 0, 0, CALENDAR_TZ)),
     end: zoned(zonedToUtc(w.year, w.month, w.day + 1, 0, 0, 0, CALENDAR_TZ)),

@@ -1,6 +1,7 @@
-import { createHash, verify as verifySig } from 'node:crypto';
+import { createHash, verify as verifySig, type KeyObject } from 'node:crypto';
 import type { LedgerService } from './ledger.service.js';
 import { fingerprintOfKey } from './signing-key.js';
+import type { StoredRecord } from '../../db/repositories/ledger.repository.js';
 
 export interface RunEvidenceStatus {
   seq: number;
@@ -14,7 +15,10 @@ export interface RunEvidenceStatus {
   fingerprint: string | null;
   createdAt: Date;
   retainUntil: string;
-  attachments: { name: string; sha256: string; sizeBytes: number; pruned: boolean }[];
+  attachments: { name: string; sha256: string; sizeBytes: number; retainUntil: string; pruned: boolean }[];
+  /** the stored record and its trusted key, for callers that show them */
+  record: StoredRecord;
+  key: KeyObject | undefined;
 }
 
 /**
@@ -37,6 +41,8 @@ export async function runEvidenceStatus(ledger: LedgerService, tenantId: string,
   return {
     seq: rec.seq, hash: rec.hash, keyId: rec.keyId, hashOk, signatureOk, trustedKey: key !== undefined,
     fingerprint: key ? fingerprintOfKey(key) : null, createdAt: rec.createdAt, retainUntil: rec.retainUntil,
-    attachments: attachments.map((a) => ({ name: a.name, sha256: a.sha256, sizeBytes: a.size_bytes, pruned: a.content === null })),
+    attachments: attachments.map((a) => ({ name: a.name, sha256: a.sha256, sizeBytes: a.size_bytes, retainUntil: a.retain_until, pruned: a.content === null })),
+    record: rec,
+    key,
   };
 }

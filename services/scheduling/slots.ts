@@ -1,6 +1,6 @@
 import { CronExpressionParser } from 'cron-parser';
 import type { RestorePlan } from '../plans/plan.types.js';
-import { zonedToUtc } from '../util/calendar.js';
+import { zonedToUtc, wallClock } from '../util/calendar.js';
 
 /*
  * A schedule is a set of local wall-clock times in the plan's zone; each one
@@ -18,20 +18,10 @@ import { zonedToUtc } from '../util/calendar.js';
 /** Larger than any UTC offset change (DST gaps are 1 h, a few historic ones 2 h). */
 const SHIFT_MS = 3 * 3_600_000;
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
 /** The wall clock of an instant in the zone, as a Date on the UTC timeline. */
 function toWall(date: Date, timeZone: string): Date {
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
-    });
-    formatters.set(timeZone, f);
-  }
-  const parts = f.formatToParts(date);
-  const get = (t: string) => Number(parts.find((p) => p.type === t)!.value);
-  return new Date(Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second')) + (date.getTime() % 1000));
+  const w = wallClock(date, timeZone);
+  return new Date(Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second) + (date.getTime() % 1000));
 }
 
 /** The instant at which a wall-clock time (as above) happens in the zone. */

@@ -13,8 +13,8 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
   return f;
 }
 
-/** Wall-clock parts of an instant in a time zone. */
-function wallClock(date: Date, timeZone: string) {
+/** Wall-clock parts of an instant in a time zone (one cached formatter per zone). */
+export function wallClock(date: Date, timeZone: string) {
   const parts = formatter(timeZone).formatToParts(date);
   const get = (t: string) => Number(parts.find((p) => p.type === t)!.value);
   return { year: get('year'), month: get('month'), day: get('day'), hour: get('hour'), minute: get('minute'), second: get('second') };

@@ -1,8 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { verify as verifySig } from 'node:crypto';
-import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { DB } from '../../../db/schema.js';
 import type { LedgerService } from '../../evidence/ledger.service.js';
@@ -19,6 +17,7 @@ import { auditToCsv } from '../../reports/csv.js';
 import { requireRole } from '../plugins/auth.js';
 import { RunIdParams } from '../schemas.js';
 import type { AuditService } from '../../audit/audit.service.js';
+import { runEvidenceStatus } from '../../evidence/run-evidence.js';
 import { auditFrom } from '../audit-hook.js';
 
 const errorRef = { $ref: 'Error#' };
@@ -45,18 +44,15 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
     const tenantId = req.principal!.tenantId;
     const run = await db.selectFrom('runs').select(['status']).where('tenant_id', '=', tenantId).where('id', '=', req.params.id).executeTakeFirst();
     if (!run) throw new NotFound(`run ${req.params.id}`);
-    const rec = (await ledger.repo.bySubject(tenantId, 'run', req.params.id))[0];
-    if (!rec) throw new Conflict(`run ${req.params.id} is not finished yet (${run.status}); its record is written when it finishes`);
-    const key = ledger.trusted().get(rec.keyId);
-    const hashOk = createHash('sha256').update(rec.canonical).digest('hex') === rec.hash;
-    const sigOk = key ? verifySig(null, Buffer.from(rec.canonical), key, Buffer.from(rec.signature, 'base64')) : false;
-    const attachments = await ledger.repo.attachments(tenantId, rec.hash);
+    const ev = await runEvidenceStatus(ledger, tenantId, req.params.id);
+    if (!ev) throw new Conflict(`run ${req.params.id} is not finished yet (${run.status}); its record is written when it finishes`);
+    const { record: rec, key } = ev;
     return {
       record: stripStored(rec),
       envelope: parseEnvelope(rec),
-      key: key ? { keyId: rec.keyId, fingerprint: fingerprintOfKey(key), pem: key.export({ type: 'spki', format: 'pem' }).toString() } : { keyId: rec.keyId, trusted: false },
-      verified: { hash: hashOk, signature: sigOk, trustedKey: key !== undefined },
-      attachments: attachments.map((a) => ({ name: a.name, sha256: a.sha256, sizeBytes: a.size_bytes, retainUntil: a.retain_until, pruned: a.content === null })),
+      key: key ? { keyId: rec.keyId, fingerprint: ev.fingerprint, pem: key.export({ type: 'spki', format: 'pem' }).toString() } : { keyId: rec.keyId, trusted: false },
+      verified: { hash: ev.hashOk, signature: ev.signatureOk, trustedKey: ev.trustedKey },
+      attachments: ev.attachments,
       checkpoint: ledger.newestCheckpoint(tenantId),
     };
   });
