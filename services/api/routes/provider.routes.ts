@@ -36,6 +36,16 @@ function providerSession(req: FastifyRequest) {
  * tenant lets its provider in, with a role, for a time), and entering a tenant
  * by its grant.
  */
+/** Before the body is looked at: anyone but the bootstrap token is refused (403, not a 400 about the body). */
+async function onlyBootstrap(req: FastifyRequest) {
+  if (req.principal?.kind !== 'bootstrap') throw new Forbidden('only the bootstrap token (ERNSTFALL_BOOTSTRAP_TOKEN) may set up the first provider admin');
+}
+
+/** A provider admin's own session, also while acting in a tenant with the grant's role. */
+async function onlyProviderUser(req: FastifyRequest) {
+  if (req.principal?.session?.user.role !== 'provider-admin') throw new Forbidden('only for provider admins, in a browser session');
+}
+
 export async function providerRoutes(base: FastifyInstance, opts: { tenants: TenantService; sessions: SessionService }) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   const reissue = async (reply: FastifyReply, token: string): Promise<string> => {
@@ -46,6 +56,7 @@ export async function providerRoutes(base: FastifyInstance, opts: { tenants: Ten
   };
 
   app.post('/setup/provider-admin', {
+    preValidation: onlyBootstrap,
     schema: {
       tags: ['provider'], summary: 'First set-up: invite the first provider admin (bootstrap token only, only while there is none)',
       body: NewUserBody,
@@ -116,6 +127,7 @@ export async function providerRoutes(base: FastifyInstance, opts: { tenants: Ten
 
   app.post('/provider/enter', {
     config: { provider: true },
+    preValidation: onlyProviderUser,
     schema: {
       tags: ['provider'], summary: 'A provider admin enters a tenant that granted access (404 otherwise); the session then acts there with the grant\'s role',
       body: Type.Object({ tenantId: Type.String({ format: 'uuid' }) }, { additionalProperties: false }),
@@ -128,6 +140,7 @@ export async function providerRoutes(base: FastifyInstance, opts: { tenants: Ten
 
   app.post('/provider/leave', {
     config: { provider: true },
+    preValidation: onlyProviderUser,
     schema: { tags: ['provider'], summary: 'Leave the tenant: back to the provider\'s own view', response: { 200: Type.Object({ csrfToken: Type.String() }), 401: errorRef, 403: errorRef } },
   }, async (req, reply) => {
     const r = await opts.tenants.leaveTenant(providerSession(req), ctx(req));
