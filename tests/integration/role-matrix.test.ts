@@ -36,13 +36,13 @@ const SELF_SERVICE = new Set([
 ]);
 /** Reading that is not for auditors: administration. */
 const ADMIN_READS = new Set([
-  'GET /api/v1/users', 'GET /api/v1/grants', 'GET /api/v1/tenants', 'GET /admin/users', 'GET /admin/tokens', 'GET /admin/tenants',
+  'GET /api/v1/users', 'GET /api/v1/grants', 'GET /api/v1/tenants', 'GET /admin/users', 'GET /admin/tokens', 'GET /admin/tenants', 'GET /admin/provider-access',
 ]);
 
 const KIND: [RegExp, string][] = [
   [/\/plans\/:id/, 'plan'], [/\/runs\/:id/, 'run'], [/\/alerts\/:id/, 'alert'], [/\/notifications\/:id/, 'notification'],
   [/\/measures\/:id/, 'measure'], [/\/calendar-feeds\/:id/, 'feed'], [/\/tokens\/:id/, 'token'], [/\/users\/:id/, 'user'],
-  [/\/grants\/:id/, 'grant'], [/\/tenants\/:id/, 'tenant'], [/\/calendar\/:file/, 'file'], [/\/invite\/:token/, 'invite'], [/\/assets\/:file/, 'asset'],
+  [/\/grants\/:id/, 'grant'], [/\/provider-access\/:id/, 'grant'], [/\/tenants\/:id/, 'tenant'], [/\/calendar\/:file/, 'file'], [/\/invite\/:token/, 'invite'], [/\/assets\/:file/, 'asset'],
 ];
 
 function fill(url: string): string {

@@ -28,7 +28,7 @@ let adminToken = '';
 const KIND: [RegExp, string][] = [
   [/\/plans\/:id/, 'plan'], [/\/runs\/:id/, 'run'], [/\/alerts\/:id/, 'alert'], [/\/notifications\/:id/, 'notification'],
   [/\/measures\/:id/, 'measure'], [/\/calendar-feeds\/:id/, 'feed'], [/\/tokens\/:id/, 'token'], [/\/users\/:id/, 'user'],
-  [/\/grants\/:id/, 'grant'], [/\/tenants\/:id/, 'tenant'],
+  [/\/grants\/:id/, 'grant'], [/\/provider-access\/:id/, 'grant'], [/\/tenants\/:id/, 'tenant'],
 ];
 /** Parameterised routes that are not about a tenant's objects: public secrets (a guessed secret is a 404 like any unknown one) and static files. */
 const NOT_TENANT_OBJECTS = ['/calendar/:file', '/invite/:token', '/assets/:file', '/docs/*', '/docs/static/*'];

@@ -29,10 +29,67 @@ export function domainErrors(err: unknown, fields: string[]): FormErrors | undef
   return out;
 }
 
-export function adminNav(ctx: PageCtx, active: 'users' | 'tokens') {
+export function adminNav(ctx: PageCtx, active: 'users' | 'tokens' | 'access') {
   const { s } = ctx;
   const link = (key: string, href: string, label: string) => html`<li><a href="${href}"${key === active ? html` aria-current="page"` : ''}>${label}</a></li>`;
-  return html`<nav class="sub-nav" aria-label="${s.adminTitle}"><ul>${link('users', '/admin/users', s.users)}${link('tokens', '/admin/tokens', s.tokens)}</ul></nav>`;
+  return html`<nav class="sub-nav" aria-label="${s.adminTitle}"><ul>${link('users', '/admin/users', s.users)}${link('tokens', '/admin/tokens', s.tokens)}${link('access', '/admin/provider-access', s.providerAccess)}</ul></nav>`;
+}
+
+/** A tenant's admin lets the service provider in: role, reason, until when; and ends it. */
+export async function grantPages(app: FastifyInstance, web: Web): Promise<void> {
+  const path = '/admin/provider-access';
+  const admin = { config: { page: true }, preValidation: requireRole('admin') };
+  const rc = (req: FastifyRequest) => ({ ip: req.ip, userAgent: req.headers['user-agent'] });
+
+  async function render(req: FastifyRequest, reply: FastifyReply, form?: Form, status = 200) {
+    const ctx = await web.ctx(req);
+    const { s, lang } = ctx;
+    if (!web.tenantAdmin) return web.send(reply, ctx, { title: s.providerAccess, active: 'admin', body: html`<h1>${s.adminTitle}</h1>${notice(s.accountsMissing, 'warn')}` }, 503);
+    const grants = await web.tenantAdmin.listGrants(req.principal!);
+    const head = html`<tr><th scope="col">${s.colRole}</th><th scope="col">${s.colReason}</th><th scope="col">${s.colGrantedBy}</th><th scope="col">${s.colExpires}</th><th scope="col">${s.colState}</th><th scope="col">${s.actions}</th></tr>`;
+    const rows = grants.map((g) => html`<tr><th scope="row">${roleLabel(g.role, s)}</th><td>${g.reason}</td><td>${g.grantedBy}<br><span class="small">${dateTime(g.grantedAt, lang)}</span></td>
+<td>${dateTime(g.expiresAt, lang)}</td><td>${g.active ? s.grantActiveState : g.revokedAt ? html`${s.revoked} ${dateTime(g.revokedAt, lang)}` : s.grantEnded}</td>
+<td>${g.active ? html`<form method="post" action="${path}/${g.id}/revoke">${csrfField(ctx)}<button type="submit" class="danger" aria-label="${s.revoke}: ${g.reason}">${s.revoke}</button></form>` : ''}</td></tr>`);
+    const v = form?.values ?? { role: 'auditor' };
+    const e = form?.errors;
+    const body = html`<h1>${s.adminTitle}</h1>${adminNav(ctx, 'access')}
+<h2>${s.providerAccess}</h2><p>${s.providerAccessIntro}</p>
+${grants.length ? table('grants', s.grantsCaption, head, rows) : html`<p>${s.none}</p>`}
+<form method="post" action="${path}" class="card" novalidate><h2>${s.grantCreate}</h2>${errorSummary('grant', e, s)}${csrfField(ctx)}
+${select({ form: 'grant', s, name: 'role', label: s.role, value: v.role, errors: e, options: roleOptions(s) })}
+${input({ form: 'grant', s, name: 'reason', label: s.grantReason, value: v.reason, errors: e, required: true, maxlength: 500 })}
+${input({ form: 'grant', s, name: 'expiresAt', label: s.grantValidUntil, type: 'date', value: v.expiresAt, errors: e, required: true })}
+<button type="submit" class="primary">${s.grantCreate}</button></form>`;
+    return web.send(reply, ctx, { title: `${s.providerAccess} – ${s.adminTitle}`, active: 'admin', body }, status);
+  }
+
+  app.get(path, admin, (req, reply) => render(req, reply));
+
+  app.post<{ Body: Body }>(path, admin, async (req, reply) => {
+    if (!web.tenantAdmin) return render(req, reply);
+    const s = (await web.ctx(req)).s;
+    const values = { role: field(req.body, 'role', 20), reason: field(req.body, 'reason', 500), expiresAt: field(req.body, 'expiresAt', 10) };
+    const errors: FormErrors = {};
+    if (!ROLES.includes(values.role as Role)) errors.role = s.chooseOne;
+    if (values.reason.length < 3) errors.reason = s.required;
+    if (!isDate(values.expiresAt)) errors.expiresAt = s.invalidDate;
+    if (Object.keys(errors).length) return render(req, reply, { values, errors }, 400);
+    try {
+      // "until 31 March inclusive": the end of that day in Berlin is close enough to the next midnight UTC
+      await web.tenantAdmin.createGrant(req.principal!, { role: values.role as Role, reason: values.reason, expiresAt: `${values.expiresAt}T23:59:59+01:00` }, rc(req));
+    } catch (err) {
+      const e = domainErrors(err, ['role', 'reason', 'expiresAt']);
+      if (!e) throw err;
+      return render(req, reply, { values, errors: e }, (err as DomainError).statusCode);
+    }
+    return web.redirect(reply, path);
+  });
+
+  app.post<{ Params: { id: string } }>(`${path}/:id/revoke`, admin, async (req, reply) => {
+    if (!isUuid(req.params.id) || !web.tenantAdmin) throw new NotFound(`grant ${req.params.id}`);
+    await web.tenantAdmin.revokeGrant(req.principal!, req.params.id, rc(req));
+    return web.redirect(reply, path);
+  });
 }
 
 export async function tokenPages(app: FastifyInstance, web: Web): Promise<void> {
@@ -252,4 +309,5 @@ export async function adminPages(app: FastifyInstance, web: Web): Promise<void> 
   await tokenPages(app, web);
   await userPages(app, web);
   await tenantPages(app, web);
+  await grantPages(app, web);
 }
