@@ -1,0 +1,282 @@
+import { readFile, rm, mkdir, writeFile, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
+import { dropHostDatabase, dumpHost, makeHostDatabase, makeTempDir } from '../fixtures/host-dumps.js';
+import { DEFAULT_TENANT_ID } from '../../db/schema.js';
+import { TOTP_PERIOD, totpCode } from '../../services/auth/crypto.js';
+import { repoRoot } from '../../services/config.js';
+
+/**
+ * Issue #5 "Tests": a real browser (Debian's chromium driven by
+ * playwright-core) against the real app, database, queue, worker and Docker
+ * sandbox. Alice (admin) sets up her second factor, sees the dashboard,
+ * starts a restore test and watches it finish live; Bob (reviewer) signs it
+ * off; the PDF protocol is downloaded. Every main page is screenshotted and
+ * checked with axe-core (WCAG 2.1 A/AA) at desktop and phone width, and no
+ * page may break the Content-Security-Policy. Missing chromium fails the suite.
+ */
+
+const CHROMIUM = process.env.ERNSTFALL_CHROMIUM ?? '/usr/bin/chromium';
+const SRC = 'ef_browser_src';
+const SHOTS = join(repoRoot, 'test-results', 'screenshots');
+const require = createRequire(import.meta.url);
+
+let h: Harness;
+let dir: string;
+let base = '';
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+const cspViolations: string[] = [];
+const secrets: Record<string, string> = {};
+/** The newest TOTP step used per person: a code works once, so the next sign-in waits for a fresh one. */
+const lastStep: Record<string, number> = {};
+let runUrl = '';
+
+const USERS = {
+  alice: { email: 'alice.admin@musterstadt.de', name: 'Alice Admin', role: 'admin' as const, password: 'Alice-sicheres-Passwort-2026' },
+  bob: { email: 'bob.pruefer@musterstadt.de', name: 'Bob Prüfer', role: 'reviewer' as const, password: 'Bob-sicheres-Passwort-2026' },
+};
+
+/** Alice's signed-in browser state (cookies), so later tests need not wait for a fresh TOTP step to sign in again. */
+let alice: Awaited<ReturnType<BrowserContext['storageState']>> | undefined;
+
+async function newPage(width = 1280, as?: typeof alice): Promise<Page> {
+  const ctx = await browser.newContext({ viewport: { width, height: 900 }, acceptDownloads: true, locale: 'de-DE', ...(as && { storageState: as }) });
+  contexts.push(ctx);
+  const page = await ctx.newPage();
+  page.on('console', (m) => {
+    if (/Content Security Policy|Refused to (load|execute|apply)/i.test(m.text())) cspViolations.push(`${page.url()}: ${m.text()}`);
+  });
+  page.setDefaultTimeout(10_000);
+  return page;
+}
+
+async function freshCode(who: keyof typeof USERS): Promise<string> {
+  for (;;) {
+    const step = Math.floor(Date.now() / 1000 / TOTP_PERIOD);
+    if (step > (lastStep[who] ?? 0)) {
+      lastStep[who] = step;
+      return totpCode(secrets[who]!, new Date(step * TOTP_PERIOD * 1000 + 1000));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Waits for the address; on timeout says where the browser is and what it shows. */
+async function arrives(page: Page, url: string | RegExp | ((u: URL) => boolean), timeout = 10_000): Promise<void> {
+  try {
+    await page.waitForURL(url, { timeout });
+  } catch {
+    const text = await page.locator('body').innerText().catch(() => '');
+    throw new Error(`expected ${String(url)}, the browser is at ${page.url()} showing: ${text.replace(/\s+/g, ' ').slice(0, 500)}`);
+  }
+}
+
+/** Signs in through the real forms; sets up the second factor on the first sign-in. */
+async function signIn(page: Page, who: keyof typeof USERS): Promise<string[] | undefined> {
+  const u = USERS[who];
+  await page.goto(`${base}/login`);
+  await page.fill('#login-email', u.email);
+  await page.fill('#login-password', u.password);
+  await page.click('form[action="/login"] button[type=submit]');
+  await arrives(page, /\/login\/(enrol|code)/);
+  if (page.url().includes('/login/enrol')) {
+    await page.locator('main svg').first().waitFor({ state: 'visible' });
+    secrets[who] = (await page.locator('code.secret-key').innerText()).replace(/\s+/g, '').toUpperCase();
+    await page.fill('#enrol-code', await freshCode(who));
+    await page.click('form:has(#enrol-code) button[type=submit]');
+    await arrives(page, /\/login\/recovery-codes/);
+    const codes = await page.locator('ol.codes code').allInnerTexts();
+    await page.getByRole('link', { name: 'Weiter' }).click();
+    await arrives(page, `${base}/`);
+    return codes;
+  }
+  await page.fill('#code-code', await freshCode(who));
+  await page.click('form:has(#code-code) button[type=submit]');
+  await arrives(page, `${base}/`);
+  return undefined;
+}
+
+let axeSource = '';
+
+/** Waits until the element's text contains `text` (playwright-core has no expect of its own). */
+async function sees(page: Page, selector: string, text: string, timeout = 10_000): Promise<void> {
+  try {
+    await page.waitForFunction(([sel, t]) => (document.querySelector(sel!)?.textContent ?? '').includes(t!), [selector, text], { timeout });
+  } catch {
+    const now = await page.locator(selector).first().innerText().catch(() => '(missing)');
+    throw new Error(`${page.url()}: "${text}" not in ${selector} within ${timeout} ms; it shows: ${now.slice(0, 400)}`);
+  }
+}
+
+async function axe(page: Page, label: string): Promise<void> {
+  // evaluated through the DevTools protocol: a <script> tag would (rightly) be refused by the pages' CSP
+  axeSource ||= await readFile(require.resolve('axe-core/axe.min.js'), 'utf8');
+  await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const r = await (window as unknown as { axe: { run: (c: unknown, o: unknown) => Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } })
+      .axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  expect(violations, `axe on ${label}`).toEqual([]);
+}
+
+async function noHorizontalScroll(page: Page, label: string): Promise<void> {
+  const [sw, cw] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+  expect(sw, `${label} scrolls sideways at ${cw}px`).toBeLessThanOrEqual(cw + 1);
+}
+
+/** A screenshot that shows a real page: a PNG of some size, of a page with text on it. */
+async function shot(page: Page, name: string): Promise<void> {
+  const file = join(SHOTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  const png = await readFile(file);
+  expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
+  expect((await stat(file)).size, `${name}.png is too small to be a page`).toBeGreaterThan(8_000);
+  expect((await page.evaluate(() => document.body.innerText.trim().length)), `${name} has no text`).toBeGreaterThan(50);
+}
+
+beforeAll(async () => {
+  const { chromium } = await import('playwright-core');
+  await stat(CHROMIUM).catch(() => {
+    throw new Error(`${CHROMIUM} is missing: the browser tests need Debian's chromium (npm run setup installs it)`);
+  });
+  await mkdir(SHOTS, { recursive: true });
+  dir = await makeTempDir('ef-browser-');
+  await makeHostDatabase(SRC, { rows: 3000 });
+  await dumpHost(SRC, 'custom', join(dir, 'ewo.dump'));
+  h = await startHarness({ backupRoot: dir });
+  await h.putPlan(pgPlan('ewo', 'ewo.dump', {
+    title: 'Einwohnermeldewesen', system: { name: 'OK.EWO', protectionNeed: 'hoch' },
+    cadence: { requiredEvery: 'P1D' }, checks: [{ tableRows: { table: 'einwohner', min: 3000 } }, { name: 'Meldungen', sql: 'select count(*) from meldung', expect: '>= 1000' }],
+  }));
+  const bootstrap = { tenantId: DEFAULT_TENANT_ID, name: 'bootstrap-token', role: 'admin' as const, kind: 'bootstrap' as const };
+  for (const u of Object.values(USERS)) {
+    const inv = await h.c.accounts.invite(bootstrap, { email: u.email, name: u.name, role: u.role }, {});
+    await h.c.accounts.acceptInvite(inv.inviteToken, u.password, {});
+  }
+  await h.app.listen({ host: '127.0.0.1', port: 0 });
+  base = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM, headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}, 180_000);
+
+afterAll(async () => {
+  for (const c of contexts) await c.close().catch(() => undefined);
+  await browser?.close();
+  await h?.close();
+  await dropHostDatabase(SRC);
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('in the browser', () => {
+  it('Alice signs in, sets up her authenticator app, and sees the dashboard', async () => {
+    const page = await newPage();
+    await page.goto(`${base}/login`);
+    await shot(page, 'login');
+    await axe(page, 'login');
+    const codes = await signIn(page, 'alice');
+    expect(codes).toHaveLength(10);
+    await sees(page, 'main', 'Einwohnermeldewesen');
+    await sees(page, 'main', 'nie getestet');
+    await shot(page, 'dashboard');
+    await axe(page, 'dashboard');
+  }, 60_000);
+
+  it('a second sign-in asks for a fresh code computed here, as an authenticator app would', async () => {
+    const page = await newPage();
+    expect(await signIn(page, 'alice')).toBeUndefined();
+    await sees(page, 'main', 'Einwohnermeldewesen');
+    alice = await page.context().storageState();
+  }, 90_000);
+
+  it('Alice starts a test and watches it finish live, with the steps and the four-eyes note', async () => {
+    const page = await newPage(1280, alice);
+    await page.goto(`${base}/`);
+    await page.getByRole('link', { name: 'Einwohnermeldewesen' }).first().click();
+    await arrives(page, /\/plans\/ewo$/);
+    await shot(page, 'plan');
+    await axe(page, 'plan');
+    await page.getByRole('button', { name: 'Jetzt testen' }).click();
+    await arrives(page, /\/runs\/[0-9a-f-]{36}$/);
+    runUrl = page.url();
+    // the page opens while the test is queued or running: what follows is the live update, not a finished page
+    const first = await page.locator('#run-status').innerText();
+    expect(first).not.toContain('bestanden');
+    expect(await page.locator('[data-live]').count()).toBe(1);
+    // the live script updates the status region while it runs, then reloads with the results
+    await sees(page, '#run-status', 'bestanden', 120_000);
+    await sees(page, 'main', 'Wiederherstellungsprotokoll (PDF)', 10_000);
+    await sees(page, 'main', 'einwohner');
+    await sees(page, 'main', 'Vier-Augen-Prinzip');
+    await shot(page, 'run');
+    await axe(page, 'run');
+  }, 180_000);
+
+  it('the PDF protocol downloads from the run page', async () => {
+    const page = await newPage(1280, alice);
+    await page.goto(runUrl);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Wiederherstellungsprotokoll (PDF)' }).click()]);
+    const file = join(dir, 'protokoll.pdf');
+    await download.saveAs(file);
+    const pdf = await readFile(file);
+    expect(pdf.subarray(0, 5).toString('latin1')).toBe('%PDF-');
+    expect(pdf.length).toBeGreaterThan(20_000);
+  }, 90_000);
+
+  it('Bob, the reviewer, signs the run off; his sign-off shows on the run', async () => {
+    const page = await newPage();
+    await signIn(page, 'bob');
+    await page.goto(runUrl);
+    await page.check('input[name=decision][value=approved]');
+    await page.fill('#review-comment', 'Wiederherstellung geprüft, Daten vollständig.');
+    await page.locator('form[action$="/review"] button[type=submit]').click();
+    await arrives(page, (u: URL) => u.pathname === new URL(runUrl).pathname);
+    await sees(page, 'main', USERS.bob.email);
+    await sees(page, 'main', 'freigegeben');
+    const reviews = await h.tdb.db.selectFrom('reviews').select(['reviewer', 'decision']).execute();
+    expect(reviews).toEqual([{ reviewer: USERS.bob.email, decision: 'approved' }]);
+  }, 90_000);
+
+  it('every main page renders, passes axe, and works at phone width without sideways scrolling', async () => {
+    const page = await newPage(1280, alice);
+    for (const [name, path] of [['alerts', '/alerts'], ['reviews', '/reviews'], ['reports', '/reports'], ['admin-users', '/admin/users'], ['admin-tokens', '/admin/tokens'], ['provider-access', '/admin/provider-access'], ['account', '/account']]) {
+      const res = await page.goto(`${base}${path}`);
+      expect(res?.status(), path).toBe(200);
+      await shot(page, name!);
+      await axe(page, path!);
+    }
+    const phone = await newPage(375, alice);
+    for (const path of ['/', '/plans/ewo', new URL(runUrl).pathname, '/reviews', '/admin/users']) {
+      await phone.goto(`${base}${path}`);
+      await axe(phone, `${path} at 375px`);
+      await noHorizontalScroll(phone, path);
+    }
+    await shot(phone, 'dashboard-phone');
+  }, 180_000);
+
+  it('switches to English, and the keyboard reaches the skip link first', async () => {
+    const page = await newPage(1280, alice);
+    await page.goto(`${base}/`);
+    await page.getByRole('link', { name: 'Switch to English' }).click();
+    // the dashboard in English: the plan passed by now
+    await sees(page, 'main', 'passed');
+    expect(await page.getAttribute('html', 'lang')).toBe('en');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.className)).toContain('skip');
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(() => location.hash)).toBe('#main');
+    await axe(page, 'dashboard (en)');
+  }, 90_000);
+
+  it('no page broke the Content-Security-Policy', async () => {
+    await writeFile(join(SHOTS, 'csp-violations.txt'), cspViolations.join('\n'));
+    expect(cspViolations).toEqual([]);
+  });
+});
