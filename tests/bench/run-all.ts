@@ -18,6 +18,7 @@ const BENCHES: Bench[] = [
   { name: 'restore', file: 'tests/bench/restore.bench.ts', only: ['--jobs'] },
   { name: 'evidence', file: 'tests/bench/evidence.bench.ts', only: ['--reseed'] },
   { name: 'status', file: 'tests/bench/status.bench.ts', only: [] },
+  { name: 'dashboard', file: 'tests/bench/dashboard.bench.ts', only: [] },
 ];
 const SHARED = ['--write', '--runs', '--warmup'];
 const WITH_VALUE = new Set(['--runs', '--warmup', '--jobs']);
