@@ -3,7 +3,8 @@
  *
  * Runs every benchmark in sequence, each in a process of its own, with the
  * same flags: --write, --runs and --warmup go to all of them; a flag only one
- * benchmark knows goes only to that one (--jobs: restore; --reseed: evidence).
+ * benchmark knows goes only to that one (--jobs: restore; --reseed: evidence;
+ * --requests: dashboard).
  * Every benchmark runs even when an earlier one misses its target.
  *
  * Exit 0: every target met; 1: a target missed; 2: a benchmark could not measure.
@@ -18,10 +19,10 @@ const BENCHES: Bench[] = [
   { name: 'restore', file: 'tests/bench/restore.bench.ts', only: ['--jobs'] },
   { name: 'evidence', file: 'tests/bench/evidence.bench.ts', only: ['--reseed'] },
   { name: 'status', file: 'tests/bench/status.bench.ts', only: [] },
-  { name: 'dashboard', file: 'tests/bench/dashboard.bench.ts', only: [] },
+  { name: 'dashboard', file: 'tests/bench/dashboard.bench.ts', only: ['--requests'] },
 ];
 const SHARED = ['--write', '--runs', '--warmup'];
-const WITH_VALUE = new Set(['--runs', '--warmup', '--jobs']);
+const WITH_VALUE = new Set(['--runs', '--warmup', '--jobs', '--requests']);
 
 /** Splits argv into flags (with their value, if any) so each can be routed as a unit. */
 function flags(argv: string[]): { name: string; parts: string[] }[] {
