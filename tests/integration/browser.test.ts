@@ -258,6 +258,7 @@ describe('in the browser', () => {
       await axe(phone, `${path} at 375px`);
       await noHorizontalScroll(phone, path);
     }
+    await phone.goto(`${base}/`);
     await shot(phone, 'dashboard-phone');
   }, 180_000);
 
