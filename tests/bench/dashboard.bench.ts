@@ -5,8 +5,11 @@
  * renders in at most 200 ms at the server, p95 over 100 requests with a load
  * tool (autocannon) on loopback. The real app (container, Fastify, pages,
  * session cookie auth) serves a database seeded by bulk INSERT … SELECT
- * generate_series; the latency measured by the client on loopback is an upper
- * bound of the server's time. A benchmark measures speed; it is not a test.
+ * generate_series. It reports the latency autocannon sees on loopback and the
+ * time at the server (Fastify's reply.elapsedTime, from an onResponse hook
+ * added here, so the product sends no timing header); the target is judged on
+ * the client's figure, the stricter of the two. A benchmark measures speed; it
+ * is not a test.
  *
  * --requests N  requests in the latency run (default 100; one connection)
  * (--runs and --warmup, which `npm run bench` passes to every benchmark, are accepted and ignored: the issue fixes 100 requests)
@@ -119,6 +122,12 @@ async function main(): Promise<number> {
   const c = createContainer(config, pino({ level: 'silent' }));
   await c.ledger.init();
   const app = await buildApp(appDeps(c, ['api']));
+  // the time at the server: Fastify's own clock, from the request arriving to the answer sent
+  const serverMs: number[] = [];
+  let timing = false;
+  app.addHook('onResponse', async (req, reply) => {
+    if (timing && req.url === '/') serverMs.push(reply.elapsedTime);
+  });
   await app.listen({ host: '127.0.0.1', port: 0 });
   try {
     const user = await new UserRepository(c.db).byEmail('bench@musterstadt.de');
@@ -130,9 +139,9 @@ async function main(): Promise<number> {
     // the page must be the real one before its speed means anything
     const check = await fetch(url, { headers });
     const body = await check.text();
-    const rows = body.match(/href="\/plans\/plan-\d{3}"/g)?.length ?? 0;
-    if (check.status !== 200 || rows < PLANS) throw new BenchError(`dashboard answered ${check.status} with ${rows} plan links, expected 200 and ${PLANS}`);
-    console.log(`check: 200 OK, ${rows} plan links, ${(body.length / 1024).toFixed(0)} KiB of HTML`);
+    const rows = new Set(body.match(/href="\/plans\/plan-\d{3}"/g) ?? []).size;
+    if (check.status !== 200 || rows !== PLANS) throw new BenchError(`dashboard answered ${check.status} with ${rows} distinct plan links, expected 200 and ${PLANS}`);
+    console.log(`check: 200 OK, ${rows} distinct plan links, ${(body.length / 1024).toFixed(0)} KiB of HTML`);
 
     const latencies: number[] = [];
     const run = (o: autocannon.Options) => new Promise<autocannon.Result>((resolve, reject) => {
@@ -144,9 +153,16 @@ async function main(): Promise<number> {
     });
     await run({ url, headers, connections: 1, amount: 10 }); // warm-up
     latencies.length = 0;
+    timing = true;
     const single = await run({ url, headers, connections: 1, amount: requests });
-    const sorted = [...latencies].sort((x, y) => x - y);
-    const [p50, p95, p99, max] = [percentile(sorted, 50), percentile(sorted, 95), percentile(sorted, 99), sorted.at(-1)!];
+    timing = false;
+    if (serverMs.length !== latencies.length) throw new BenchError(`the server timed ${serverMs.length} requests, the client ${latencies.length}`);
+    const stats = (xs: number[]) => {
+      const sorted = [...xs].sort((x, y) => x - y);
+      return [percentile(sorted, 50), percentile(sorted, 95), percentile(sorted, 99), sorted.at(-1)!] as const;
+    };
+    const [p50, p95, p99, max] = stats(latencies);
+    const [s50, s95, s99, smax] = stats(serverMs);
     const parallel = await run({ url, headers, connections: 10, amount: 200 });
     const met = p95 <= TARGET_P95_MS;
     const ms = (x: number) => `${x.toFixed(1)} ms`;
@@ -156,15 +172,16 @@ async function main(): Promise<number> {
       '```sh', `npm run bench:dashboard -- --requests ${requests} --write`, '```', '',
       `- Machine: ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}.`,
       `- Data: one tenant, ${PLANS} plans (four cadences), ${(PLANS * RUNS_PER_PLAN).toLocaleString('en')} finished runs (~82 % passed, 8 % failed, 7 % error, 3 % cancelled, with measured RTOs), bulk-inserted into \`${BENCH_DB}\`.`,
-      `- Measured: \`GET /\` (the dashboard: set-based plan status, last run, RTO headroom, open alerts, scheduler health; ${(body.length / 1024).toFixed(0)} KiB of HTML) on the real app with a session cookie, autocannon on loopback; latency per request as the client saw it (an upper bound of the time at the server). One connection, ${requests} requests after 10 unmeasured ones; then 10 connections, 200 requests, for throughput.`,
+      `- Measured: \`GET /\` (the dashboard: set-based plan status, last run, RTO headroom, open alerts, scheduler health; ${(body.length / 1024).toFixed(0)} KiB of HTML) on the real app with a session cookie, autocannon on loopback; latency per request as the client saw it, and the time at the server as Fastify measures it (\`reply.elapsedTime\`, request in to answer sent). One connection, ${requests} requests after 10 unmeasured ones; then 10 connections, 200 requests, for throughput.`,
       '',
       '| | requests | p50 | p95 | p99 | max |',
       '|---|---:|---:|---:|---:|---:|',
-      `| 1 connection | ${latencies.length} | ${ms(p50)} | **${ms(p95)}** | ${ms(p99)} | ${ms(max)} |`,
+      `| 1 connection, at the client | ${latencies.length} | ${ms(p50)} | **${ms(p95)}** | ${ms(p99)} | ${ms(max)} |`,
+      `| 1 connection, at the server | ${serverMs.length} | ${ms(s50)} | **${ms(s95)}** | ${ms(s99)} | ${ms(smax)} |`,
       `| 10 connections | ${parallel.requests.total} | ${ms(parallel.latency.p50)} | – | ${ms(parallel.latency.p99)} | ${ms(parallel.latency.max)} |`,
       '',
       `Throughput with 10 connections: ${parallel.requests.average.toFixed(1)} requests/s (1 connection: ${single.requests.average.toFixed(1)}/s).`, '',
-      `Target: p95 at most ${TARGET_P95_MS} ms — **${met ? 'met' : 'missed'}**.`, '',
+      `Target: p95 at most ${TARGET_P95_MS} ms at the server — **${met ? 'met' : 'missed'}** (judged on the client's figure, which includes the server's time and loopback).`, '',
       `- \`--reseed\` seeds again; drop the cached database with \`dropdb ${BENCH_DB}\` as the owner. A benchmark is not a test: \`npm test\` never runs it.`, '',
     ].join('\n');
     console.log(`\n${markdown}`);

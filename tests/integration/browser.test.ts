@@ -47,6 +47,10 @@ let alice: Awaited<ReturnType<BrowserContext['storageState']>> | undefined;
 async function newPage(width = 1280, as?: typeof alice): Promise<Page> {
   const ctx = await browser.newContext({ viewport: { width, height: 900 }, acceptDownloads: true, locale: 'de-DE', ...(as && { storageState: as }) });
   contexts.push(ctx);
+  // the DOM's own report as well as Chromium's console message: either one counts
+  await ctx.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) => {
+    console.error(`Content Security Policy violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'}`);
+  }));
   const page = await ctx.newPage();
   page.on('console', (m) => {
     if (/Content Security Policy|Refused to (load|execute|apply)/i.test(m.text())) cspViolations.push(`${page.url()}: ${m.text()}`);
@@ -111,6 +115,18 @@ async function sees(page: Page, selector: string, text: string, timeout = 10_000
     const now = await page.locator(selector).first().innerText().catch(() => '(missing)');
     throw new Error(`${page.url()}: "${text}" not in ${selector} within ${timeout} ms; it shows: ${now.slice(0, 400)}`);
   }
+}
+
+/** The dashboard row of a plan: its traffic light (kind and text) and last verdict. */
+async function dashboardRow(page: Page, planId: string): Promise<{ light: string; status: string; verdict: string }> {
+  const row = page.locator(`#plans tbody tr:has(a[href="/plans/${planId}"])`);
+  const cell = row.locator('td').first().locator('.light');
+  expect(await cell.locator('svg').count(), 'the light has its shape, not colour alone').toBe(1);
+  return {
+    light: (await cell.getAttribute('class')) ?? '',
+    status: (await cell.innerText()).trim(),
+    verdict: (await row.locator('td').nth(2).innerText()).trim(),
+  };
 }
 
 async function axe(page: Page, label: string): Promise<void> {
@@ -184,7 +200,7 @@ describe('in the browser', () => {
     const codes = await signIn(page, 'alice');
     expect(codes).toHaveLength(10);
     await sees(page, 'main', 'Einwohnermeldewesen');
-    await sees(page, 'main', 'nie getestet');
+    expect(await dashboardRow(page, 'ewo')).toEqual({ light: 'light light-never-tested', status: 'nie getestet', verdict: '–' });
     await shot(page, 'dashboard');
     await axe(page, 'dashboard');
   }, 60_000);
@@ -207,14 +223,30 @@ describe('in the browser', () => {
     await arrives(page, /\/runs\/[0-9a-f-]{36}$/);
     runUrl = page.url();
     // the page opens while the test is queued or running: what follows is the live update, not a finished page
+    const live: { statusText: string; finished: boolean }[] = [];
+    // read what app.js gets, through the browser's own request (the reload right after the last one discards its body)
+    await page.route(/\/runs\/[0-9a-f-]{36}\/live$/, async (route) => {
+      const res = await route.fetch();
+      live.push(await res.json() as { statusText: string; finished: boolean });
+      await route.fulfill({ response: res });
+    });
     const first = await page.locator('#run-status').innerText();
     expect(first).not.toContain('bestanden');
     expect(await page.locator('[data-live]').count()).toBe(1);
-    // the live script updates the status region while it runs, then reloads with the results
-    await sees(page, '#run-status', 'bestanden', 120_000);
+    // app.js polls /live, writes its text into the status region, and reloads once the run has finished
+    await sees(page, '#run-status', 'bestanden', 90_000);
     await sees(page, 'main', 'Wiederherstellungsprotokoll (PDF)', 10_000);
+    expect(live.length, 'app.js polled the run').toBeGreaterThan(0);
+    expect(live.at(-1)).toMatchObject({ finished: true, statusText: 'beendet: bestanden' });
+    expect(await page.locator('#run-status').innerText()).toBe('beendet: bestanden');
+    expect(await page.locator('[data-live]').count(), 'a finished run stops polling').toBe(0);
+    // the timeline: every step, in order, each done
+    const phases = await page.locator('ol.timeline li.phase').evaluateAll((li) => li.map((e) => [e.getAttribute('data-phase'), e.className, e.querySelector('.phase-state')?.textContent]));
+    expect(phases).toEqual(['queued', 'fetch', 'provision', 'restore', 'verify', 'teardown'].map((n) => [n, 'phase phase-done', 'erledigt']));
     await sees(page, 'main', 'einwohner');
-    await sees(page, 'main', 'Vier-Augen-Prinzip');
+    // four eyes: Alice started it, so she gets the note instead of the sign-off form
+    await sees(page, 'section[aria-labelledby=rev-h]', 'Sie haben diesen Test ausgelöst. Nach dem Vier-Augen-Prinzip muss eine andere Person ihn freigeben.');
+    expect(await page.locator('form[action$="/review"]').count()).toBe(0);
     await shot(page, 'run');
     await axe(page, 'run');
   }, 180_000);
@@ -246,6 +278,10 @@ describe('in the browser', () => {
 
   it('every main page renders, passes axe, and works at phone width without sideways scrolling', async () => {
     const page = await newPage(1280, alice);
+    await page.goto(`${base}/`);
+    const row = await dashboardRow(page, 'ewo');
+    expect([row.light, row.status]).toEqual(['light light-ok', 'in Ordnung']);
+    expect(row.verdict).toMatch(/^bestanden\n/);
     for (const [name, path] of [['alerts', '/alerts'], ['reviews', '/reviews'], ['reports', '/reports'], ['admin-users', '/admin/users'], ['admin-tokens', '/admin/tokens'], ['provider-access', '/admin/provider-access'], ['account', '/account']]) {
       const res = await page.goto(`${base}${path}`);
       expect(res?.status(), path).toBe(200);
@@ -273,6 +309,7 @@ describe('in the browser', () => {
     expect(await page.evaluate(() => document.activeElement?.className)).toContain('skip');
     await page.keyboard.press('Enter');
     expect(await page.evaluate(() => location.hash)).toBe('#main');
+    expect(await page.evaluate(() => document.activeElement?.id), 'the skip link moves focus to main').toBe('main');
     await axe(page, 'dashboard (en)');
   }, 90_000);
 
