@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadWebhooks, type WebhookConfig } from './notify/webhook-config.js';
 import { parseRecipient } from './notify/types.js';
+import { loadSandboxPolicy, type SandboxPolicy } from './sandbox-policy.js';
 
 /** The folder with package.json above this module: the repository, or the app folder of a compiled build (dist/ below it). */
 function findRoot(): string {
@@ -47,7 +48,10 @@ export interface Config {
     oidc?: OidcConfig;
   };
   instance: string;
+  /** Backup roots of the default tenant (ERNSTFALL_BACKUP_ROOTS); every tenant's in `policy.tenantRoots`. */
   backupRoots: string[];
+  /** What the operator allows plans: backup roots per tenant, images, upper bounds of sandbox limits. */
+  policy: SandboxPolicy;
   plansDir: string;
   sandbox: {
     pull: PullPolicy;
@@ -219,8 +223,6 @@ export function loadConfig(env: Env = process.env): Config {
   const publicUrl = env.ERNSTFALL_PUBLIC_URL || undefined;
   url(env, 'ERNSTFALL_PUBLIC_URL', publicUrl, ['http:', 'https:'], problems);
 
-  const roots = (env.ERNSTFALL_BACKUP_ROOTS ?? '').split(':').filter(Boolean);
-  for (const r of roots) if (!isAbsolute(r)) problems.push(`ERNSTFALL_BACKUP_ROOTS: "${r}" is not an absolute path`);
 
   const pull = (env.ERNSTFALL_SANDBOX_PULL ?? 'never') as PullPolicy;
   if (!['never', 'missing', 'always'].includes(pull)) {
@@ -303,6 +305,7 @@ export function loadConfig(env: Env = process.env): Config {
     }
     return n;
   };
+  const policy = loadSandboxPolicy(env, problems, durationSeconds);
   let oidc: OidcConfig | undefined;
   if (env.ERNSTFALL_OIDC_ISSUER) {
     url(env, 'ERNSTFALL_OIDC_ISSUER', env.ERNSTFALL_OIDC_ISSUER, ['https:', 'http:'], problems);
@@ -356,7 +359,8 @@ export function loadConfig(env: Env = process.env): Config {
       oidc,
     },
     instance,
-    backupRoots: roots.map((r) => resolve(r)),
+    backupRoots: policy.tenantRoots.get('default') ?? [],
+    policy,
     plansDir: resolve(env.ERNSTFALL_PLANS_DIR ?? join(repoRoot, 'restore-plans')),
     sandbox: {
       pull,

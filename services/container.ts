@@ -9,6 +9,8 @@ import type { DB } from '../db/schema.js';
 import { createDocker } from '../workers/sandbox/docker.js';
 import { RunQueue, producerConnection, redisConnection } from '../workers/queue.js';
 import { PlanService } from './plans/plan.service.js';
+import { PlanPolicyService } from './plans/plan-policy.js';
+import { TenantRepository } from '../db/repositories/tenant.repository.js';
 import { RunService } from './runs/run.service.js';
 import type { ReadinessProbe } from './api/routes/health.routes.js';
 import { loadSigner, type Signer } from './evidence/signing-key.js';
@@ -31,6 +33,8 @@ export interface Container {
   queue: RunQueue;
   docker: Docker;
   plans: PlanService;
+  /** The operator's sandbox policy per tenant (backup roots, images, limits). */
+  planPolicy: PlanPolicyService;
   runs: RunService;
   signer: Signer;
   ledger: LedgerService;
@@ -48,7 +52,8 @@ export interface Container {
   close(): Promise<void>;
 }
 
-export function createContainer(config: Config, log: Logger, opts: { queuePrefix?: string } = {}): Container {
+export function createContainer(config: Config, log: Logger, opts: { queuePrefix?: string; clock?: () => Date } = {}): Container {
+  const clock = opts.clock ?? (() => new Date());
   const db = createDb(config.database.url, config.database.poolSize);
   const redis = redisConnection(config.redis.url);
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
@@ -59,7 +64,8 @@ export function createContainer(config: Config, log: Logger, opts: { queuePrefix
   const signer = loadSigner(config.evidence.signingKeyFile);
   const ledger = new LedgerService(db, signer, config.evidence, log);
   const audit = new AuditService(ledger);
-  const plans = new PlanService(db, log, audit);
+  const planPolicy = new PlanPolicyService(new TenantRepository(db), config.policy);
+  const plans = new PlanService(db, log, audit, clock, planPolicy);
   const failures = new FailureNotifier(db, { lang: config.notify.lang, timezone: config.notify.timezone, publicUrl: config.http.publicUrl });
   const finisher = new RunFinisher(db, ledger, log, (trx, row, plan) => failures.onRunFinished(trx, row, plan));
   const runs = new RunService(db, queue, finisher, log);
@@ -69,7 +75,7 @@ export function createContainer(config: Config, log: Logger, opts: { queuePrefix
   const accounts = new AccountService(db, sessions, audit, config.auth, { publicUrl: config.http.publicUrl });
   const tenants = new TenantService(db, sessions, audit, accounts);
   return {
-    config, log, db, redis, queue, docker, plans, runs, signer, ledger, finisher, reviews, tokens, sessions, audit, accounts, tenants,
+    config, log, db, redis, queue, docker, plans, planPolicy, runs, signer, ledger, finisher, reviews, tokens, sessions, audit, accounts, tenants,
     readiness(roles) {
       const probes: ReadinessProbe[] = [
         { name: 'database', check: () => sql`select 1`.execute(db) },

@@ -10,6 +10,8 @@ export const FINDINGS = {
   SOURCE_NOT_FOUND: 'error',
   SOURCE_REFUSED: 'error',
   SOURCE_UNSETTLED: 'error',
+  /** a FIFO, device, socket or a link leading out where a backup was expected: never opened */
+  SOURCE_NOT_REGULAR: 'error',
   BACKUP_SIZE_MISMATCH: 'failure',
   BACKUP_CHECKSUM_MISMATCH: 'failure',
   BACKUP_NOT_NEW: 'warning',
@@ -19,6 +21,10 @@ export const FINDINGS = {
   ARCHIVE_TRUNCATED: 'failure',
   VERSION_UNSUPPORTED: 'error',
   IMAGE_MISSING: 'error',
+  /** the plan names an image the operator does not (or no longer) allow */
+  IMAGE_NOT_ALLOWED: 'error',
+  /** the plan asks for more than the operator's upper bound: the bound was used */
+  LIMIT_CAPPED: 'info',
   DISK_SPACE_LOW: 'error',
   SANDBOX_FAILED: 'error',
   SANDBOX_CLEANUP_FAILED: 'warning',

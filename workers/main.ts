@@ -11,6 +11,8 @@ import { finding } from '../services/findings.js';
 import type { DB } from '../db/schema.js';
 import { PlanRepository } from '../db/repositories/plan.repository.js';
 import { RunRepository } from '../db/repositories/run.repository.js';
+import { TenantRepository } from '../db/repositories/tenant.repository.js';
+import { PlanPolicyService } from '../services/plans/plan-policy.js';
 import type { RunFinisher } from '../services/runs/run-finisher.js';
 import type { LedgerService } from '../services/evidence/ledger.service.js';
 import { JOB_NAMES, QUEUE_NAME, type JobPayloads } from './jobs.js';
@@ -44,6 +46,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const log = deps.log.child({ workerId: id });
   const runs = new RunRepository(deps.db);
   const plans = new PlanRepository(deps.db);
+  const policy = new PlanPolicyService(new TenantRepository(deps.db), config.policy);
 
   async function maintain(): Promise<void> {
     // a run whose worker stopped sending heartbeats is over: it ends as `error`, never stays `running`
@@ -79,7 +82,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     QUEUE_NAME,
     async (job) => {
       if (job.name !== JOB_NAMES.restoreTest) throw new Error(`unknown job ${job.name}`);
-      await handleRestoreTest({ config, docker, runs, plans, finisher: deps.finisher, log, workerId: id, heartbeatMs: config.sandbox.heartbeatMs, shutdown: shutdown.signal }, job.data.runId);
+      await handleRestoreTest({ config, docker, runs, plans, policy, finisher: deps.finisher, log, workerId: id, heartbeatMs: config.sandbox.heartbeatMs, shutdown: shutdown.signal }, job.data.runId);
     },
     { connection: deps.redis, prefix: deps.prefix ?? config.redis.prefix, concurrency: config.sandbox.concurrency, lockDuration: 60_000 },
   );

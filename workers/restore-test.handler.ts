@@ -7,6 +7,8 @@ import { decideVerdict, measureTargets } from '../services/runs/verdict.js';
 import type { PlanRepository } from '../db/repositories/plan.repository.js';
 import type { RunRepository } from '../db/repositories/run.repository.js';
 import type { RunFinisher } from '../services/runs/run-finisher.js';
+import type { PlanPolicyService } from '../services/plans/plan-policy.js';
+import { effectiveLimits } from './sandbox/limits.js';
 import { stat } from 'node:fs/promises';
 import { lastGoodCounts, runChecks, skippedChecks, type CheckResult } from './checks/checks.js';
 import { DumpInspectError, inspectDump, type DumpInfo } from './drivers/postgres/dump-format.js';
@@ -23,6 +25,8 @@ export interface HandlerDeps {
   runs: RunRepository;
   plans: PlanRepository;
   finisher: RunFinisher;
+  /** The operator's policy for the run's tenant: its backup roots, allowed images, limit bounds. */
+  policy: PlanPolicyService;
   log: Logger;
   workerId: string;
   heartbeatMs?: number;
@@ -60,8 +64,13 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
     return;
   }
 
+  const policy = await deps.policy.forTenant(run.tenant_id);
+  // the operator may have lowered a bound after the plan was stored: the lower one holds
+  const limits = effectiveLimits(plan.sandbox, policy.max);
   const phases: Phase[] = [];
-  const findings: Finding[] = [];
+  const findings: Finding[] = limits.capped.length
+    ? [finding('LIMIT_CAPPED', `the operator's upper bounds apply instead of the plan's: ${limits.capped.join(', ')}`)]
+    : [];
   let checks: CheckResult[] = [];
   let backup: Record<string, unknown> | null = null;
   let sandboxInfo: Record<string, unknown> | null = null;
@@ -87,7 +96,7 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
       else if (hb.cancelRequested) stop('cancelled');
     }).catch((err: Error) => log.warn({ err: err.message }, 'heartbeat failed'));
   }, deps.heartbeatMs ?? 5000);
-  const timeout = setTimeout(() => stop('timeout'), plan.sandbox.timeoutSeconds * 1000);
+  const timeout = setTimeout(() => stop('timeout'), limits.timeoutSeconds * 1000);
   const onShutdown = () => stop('shutdown');
   deps.shutdown?.addEventListener('abort', onShutdown);
   if (deps.shutdown?.aborted) stop('shutdown');
@@ -116,7 +125,7 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
   try {
     // ---- fetch: find the backup, read its header, hash it while streaming
     const fetched = await phase('fetch', async () => {
-      const resolved = await resolveBackup(plan.source, config.backupRoots, config.sandbox.settleSeconds);
+      const resolved = await resolveBackup(plan.source, policy.roots, config.sandbox.settleSeconds, new Date(), policy.tenant);
       const tz = plan.source.timezone ?? plan.cadence.timezone;
       info = await inspectDump(resolved.realPath, { timezone: tz });
       const scanner = info.format.startsWith('plain') ? createPlainScanner(info.format as 'plain' | 'plain-gzip' | 'plain-zstd') : undefined;
@@ -124,7 +133,7 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
       const digest = await digestBackup(resolved, async (c) => {
         checkAbort();
         if (scanner) await scanner.write(c);
-      });
+      }, abort.signal);
       const scan: PlainScan | undefined = scanner ? await scanner.end() : undefined;
       checkAbort();
       backupCreatedAt = info.createdAt ?? null;
@@ -152,14 +161,17 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
       if (lastSha === digest.sha256) {
         findings.push(finding('BACKUP_NOT_NEW', `same backup as run ${last!.id} (SHA-256 ${digest.sha256.slice(0, 16)}…): no newer backup was written since`));
       }
-      const identity = await stat(resolved.realPath).then((st) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`);
+      // the identity of the very file that was hashed (its open descriptor), not of whatever the name points at later
+      const identity = digest.identity
+        ? `${digest.identity.ino}:${digest.identity.size}:${digest.identity.mtimeMs}`
+        : await stat(resolved.realPath).then((st) => `${st.ino}:${st.size}:${st.mtimeMs}`);
       return { resolved, digest, scan, identity };
     });
     if (findings.some((f) => f.severity === 'error' || f.severity === 'failure')) throw new Stop();
 
     // ---- provision: the matching image, an isolated container, a running server
     await phase('provision', async () => {
-      const choice = chooseImage(info!.requiredMajor, config.sandbox.postgresMajors, config.sandbox.postgresImage, plan.restore.image);
+      const choice = chooseImage(info!.requiredMajor, config.sandbox.postgresMajors, config.sandbox.postgresImage, plan.restore.image, policy.allowedImages);
       // a pull or a Docker call that hangs must not outlive a cancel or the timeout
       const image = await raceAbort(ensureImage(docker, choice.image, config.sandbox.pull), abort.signal);
       checkAbort();
@@ -167,11 +179,12 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
       sandboxInfo = {
         image: choice.image, imageId: image.id, repoDigests: image.repoDigests, postgresMajor: choice.major,
         network: 'none', capDrop: ['ALL'], capAdd: ['DAC_READ_SEARCH', 'SETUID', 'SETGID'], serverUser: 'postgres', noNewPrivileges: true,
-        memoryBytes: plan.sandbox.memoryBytes, cpus: plan.sandbox.cpus, pids: plan.sandbox.pids, transfer, backupMount: 'read-only',
+        memoryBytes: limits.memoryBytes, cpus: limits.cpus, pids: limits.pids, timeoutSeconds: limits.timeoutSeconds, transfer, backupMount: 'read-only',
+        ...(limits.capped.length && { cappedByOperator: limits.capped }),
       };
       sandbox = await raceAbort(provisionSandbox(docker, {
         image: choice.image, runId, planId: run.plan_id, tenantId: run.tenant_id, instance: config.instance,
-        memoryBytes: plan.sandbox.memoryBytes, cpus: plan.sandbox.cpus, pids: plan.sandbox.pids,
+        memoryBytes: limits.memoryBytes, cpus: limits.cpus, pids: limits.pids,
         backupPath: fetched.resolved.realPath, transfer,
       }, image.id, log), abort.signal);
       sandboxInfo.containerId = sandbox.id;
@@ -190,13 +203,13 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
 
     // ---- restore
     outcome = await phase('restore', () => restorePostgres({
-      sandbox: sandbox!, info: info!, database: plan.restore.database, jobs: plan.restore.jobs ?? Math.max(1, Math.ceil(plan.sandbox.cpus * 2)),
+      sandbox: sandbox!, info: info!, database: plan.restore.database, jobs: plan.restore.jobs ?? Math.max(1, Math.ceil(limits.cpus * 2)),
       plainScan: fetched.scan,
     }));
     checkAbort();
     findings.push(...outcome.findings);
     // the evidence names the hashed file: if it was replaced or changed meanwhile, the restore proved something else
-    const after = await stat(fetched.resolved.realPath).then((st) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`, () => 'gone');
+    const after = await stat(fetched.resolved.realPath).then((st) => `${st.ino}:${st.size}:${st.mtimeMs}`, () => 'gone');
     if (after !== fetched.identity) {
       findings.push(finding('BACKUP_CHANGED', 'the backup file was replaced or changed while it was being tested; the hashed and the restored data may differ'));
     }
@@ -263,7 +276,7 @@ export async function handleRestoreTest(deps: HandlerDeps, runId: string): Promi
     findings.push(finding('WORKER_LOST', 'this worker lost the run (no longer registered as its holder); the test did not complete'));
   }
   if (abortReason === 'timeout') {
-    findings.push(finding('TIMEOUT', `the test did not finish within the sandbox timeout of ${plan.sandbox.timeoutSeconds}s`));
+    findings.push(finding('TIMEOUT', `the test did not finish within the sandbox timeout of ${limits.timeoutSeconds}s`));
   }
   if (plan.checks.length === 0 && verifyEnd !== null) {
     findings.push(finding('NO_CHECKS', 'the plan has no checks: only "restored without errors and not empty" was proven; add checks that prove the data'));

@@ -11,6 +11,8 @@ export interface PlanUpsert {
   sourceFile: string | null;
   versionHash: string;
   definition: unknown;
+  /** Business time of the change (the service's clock, not the database's now()). */
+  at: Date;
 }
 
 const planColumns = [
@@ -45,23 +47,23 @@ export class PlanRepository {
     if (!existing) {
       await trx.insertInto('plans').values({
         tenant_id: p.tenantId, id: p.id, title: p.title, origin: p.origin, source_file: p.sourceFile,
-        version_hash: p.versionHash, definition,
+        version_hash: p.versionHash, definition, created_at: p.at, updated_at: p.at,
       }).execute();
     } else if (existing.version_hash === p.versionHash && existing.origin === p.origin) {
       // same content: a moved file changes where it lives, not the plan's version
       if (existing.source_file !== p.sourceFile) {
-        await trx.updateTable('plans').set({ source_file: p.sourceFile, updated_at: new Date() })
+        await trx.updateTable('plans').set({ source_file: p.sourceFile, updated_at: p.at })
           .where('tenant_id', '=', p.tenantId).where('id', '=', p.id).execute();
       }
       return { created: false, changed: false };
     } else {
       await trx.updateTable('plans').set({
         title: p.title, origin: p.origin, source_file: p.sourceFile, version_hash: p.versionHash, definition,
-        updated_at: new Date(),
+        updated_at: p.at,
       }).where('tenant_id', '=', p.tenantId).where('id', '=', p.id).execute();
     }
     await trx.insertInto('plan_versions').values({
-      tenant_id: p.tenantId, plan_id: p.id, hash: p.versionHash, definition, origin: p.origin, source_file: p.sourceFile,
+      tenant_id: p.tenantId, plan_id: p.id, hash: p.versionHash, definition, origin: p.origin, source_file: p.sourceFile, created_at: p.at,
     }).onConflict((oc) => oc.columns(['tenant_id', 'plan_id', 'hash']).doNothing()).execute();
     return { created: !existing, changed: true };
   }

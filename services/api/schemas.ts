@@ -20,6 +20,7 @@ export const Phase = Type.Object({
 export const Check = Type.Object({
   name: Type.String(), kind: Type.String(), status: Type.String(),
   expected: Type.String(), actual: Type.Union([Type.String(), Type.Null()]), message: Type.String(),
+  actualTruncated: Type.Optional(Type.Boolean({ description: 'actual was cut to 200 characters: evidence keeps what a check compares, not row data' })),
 }, open);
 
 export const FindingSchema = Type.Object({ code: Type.String(), severity: Type.String(), message: Type.String() }, open);

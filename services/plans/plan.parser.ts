@@ -15,6 +15,7 @@ function validCron(expr: string): boolean {
 import { byLine, keysOf, lineOf, openMap, resolve, suggest, type Ctx, type Obj } from './plan.reader.js';
 import type { PlanCheck, PlanIssue, PlanNotify, ProtectionNeed, RestorePlan } from './plan.types.js';
 import { parseRecipient } from '../notify/types.js';
+import { BYTE_UNITS, formatBytes, isInside, parseBytes, type SandboxMax } from '../sandbox-policy.js';
 
 /**
  * Restore plans from YAML or JSON (JSON is YAML). Every problem is collected
@@ -23,6 +24,17 @@ import { parseRecipient } from '../notify/types.js';
  */
 
 export type ParsePlanResult = { plan: RestorePlan; normalized: object } | { issues: PlanIssue[] };
+
+/**
+ * The operator's policy as it applies to the tenant storing the plan. Without
+ * it the parser checks the plan's own shape only (e.g. `npm run plans:check`).
+ */
+export interface TenantPlanPolicy {
+  tenant: string;
+  roots: string[];
+  allowedImages: string[];
+  max: SandboxMax;
+}
 
 const DEFAULT_TZ = 'Europe/Berlin';
 const GIB = 1024 ** 3;
@@ -162,17 +174,12 @@ function memoryBytes(o: Obj): number | undefined {
   if (!o.has('memory')) return GIB;
   const s = o.str('memory');
   if (s === undefined) return undefined;
-  // Docker's convention: k/m/g are binary units; a bare number is bytes.
-  const m = /^(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|b)?$/i.exec(s.trim());
-  const factor = m ? 1024 ** ' kmgt'.indexOf((m[2] ?? ' ').toLowerCase()) : 0;
-  const bytes = m ? Math.floor(Number(m[1]) * factor) : NaN;
-  if (!(bytes >= 64 * 1024 ** 2)) {
-    return void o.issue('memory', `"memory" must be at least 64m, written like 512m, 2g or 1536M (a bare number means bytes)`);
-  }
+  const bytes = parseBytes(s);
+  if (!(bytes >= 64 * 1024 ** 2)) return void o.issue('memory', `"memory" must be at least 64m, ${BYTE_UNITS}`);
   return bytes;
 }
 
-function parseSource(top: Obj): RestorePlan['source'] | undefined {
+function parseSource(top: Obj, policy?: TenantPlanPolicy): RestorePlan['source'] | undefined {
   let keys = ['type', 'path', 'match', 'select', 'settle', 'sha256', 'size', 'timezone'];
   const node = resolve(top.ctx, top.entries.get('source')?.node);
   const type = isMap(node) ? node.get('type', true) : undefined;
@@ -186,6 +193,11 @@ function parseSource(top: Obj): RestorePlan['source'] | undefined {
   // relative paths are resolved against the first backup root (ERNSTFALL_BACKUP_ROOTS) when the test runs
   if (path !== undefined && (path === '' || path.split('/').includes('..'))) {
     o.issue('path', `"path" must be a path without ".." (absolute, e.g. /srv/backups/ewo, or relative to the first backup root)`);
+  }
+  if (policy && path !== undefined && path.startsWith('/') && !policy.roots.some((r) => isInside(path, r))) {
+    o.issue('path', policy.roots.length
+      ? `"${path}" is outside the backup roots of tenant ${policy.tenant} (${policy.roots.join(', ')})`
+      : `"${path}": tenant ${policy.tenant} has no backup roots; the operator assigns them (ERNSTFALL_TENANT_ROOTS_FILE)`);
   }
   const match = o.str('match');
   if (match?.includes('/')) o.issue('match', '"match" is a pattern on the file name and must not contain "/"');
@@ -233,7 +245,8 @@ function flowDepth(text: string): { depth: number; line: number } {
 const MAX_DEPTH = 32;
 
 // JSON is YAML: one parser serves both content types, so positions are reported the same way.
-export function parsePlanText(text: string, _opts: { file?: string; contentType?: 'yaml' | 'json' } = {}): ParsePlanResult {
+export function parsePlanText(text: string, opts: { file?: string; contentType?: 'yaml' | 'json'; policy?: TenantPlanPolicy } = {}): ParsePlanResult {
+  const policy = opts.policy;
   // deeply nested input can exhaust the YAML parser's memory and abort the whole process: refuse it first
   const nesting = flowDepth(text);
   if (nesting.depth > MAX_DEPTH) return { issues: [{ path: '', line: nesting.line, message: `nested more than ${MAX_DEPTH} levels deep; a plan is not` }] };
@@ -274,12 +287,17 @@ export function parsePlanText(text: string, _opts: { file?: string; contentType?
   const grace = cad?.duration('grace');
   if (grace && !cad!.has('requiredEvery')) cad!.issue('grace', '"grace" only has a meaning together with "requiredEvery"');
 
-  const source = parseSource(top);
+  const source = parseSource(top, policy);
 
   const rs = top.obj('restore', ['driver', 'database', 'image', 'jobs'], true);
   const driver = rs?.enumOf('driver', ['postgres'] as const, 'restore driver', true);
   const database = rs?.str('database', true, /^[A-Za-z_][A-Za-z0-9_]{0,62}$/, '"database" must be a name of letters, digits and _ (at most 63), not starting with a digit');
   const image = rs?.str('image');
+  if (policy && image !== undefined && !policy.allowedImages.includes(image)) {
+    rs!.issue('image', policy.allowedImages.length
+      ? `"${image}" is not among the images the operator allows (ERNSTFALL_SANDBOX_IMAGES: ${policy.allowedImages.join(', ')}); leave "image" out to let the driver choose`
+      : `"${image}": the operator allows no images of the plan's choosing (ERNSTFALL_SANDBOX_IMAGES); leave "image" out to let the driver choose`);
+  }
   const jobs = rs?.num('jobs', { int: true, min: 1, max: 16 });
 
   const sb = top.obj('sandbox', ['network', 'memory', 'cpus', 'pids', 'timeout']);
@@ -290,6 +308,15 @@ export function parsePlanText(text: string, _opts: { file?: string; contentType?
   const timeout = sb?.duration('timeout');
   // beyond a day a sandbox is a leak, not a test (and Node timers overflow past 24.8 days)
   if (timeout && timeout.seconds > 86_400) sb!.issue('timeout', '"timeout" is at most 24h');
+  if (policy && sb) {
+    const over = (k: string, value: number | undefined, max: number, show: (n: number) => string) => {
+      if (value !== undefined && value > max) sb.issue(k, `"${k}" is ${show(value)}, above the operator's limit of ${show(max)}`);
+    };
+    over('memory', memory, policy.max.memoryBytes, formatBytes);
+    over('cpus', cpus, policy.max.cpus, String);
+    over('pids', pids, policy.max.pids, String);
+    over('timeout', timeout?.seconds, policy.max.timeoutSeconds, (n) => `${n}s`);
+  }
 
   const checks: PlanCheck[] = [];
   const names = new Map<string, string>();

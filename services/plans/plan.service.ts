@@ -10,6 +10,7 @@ import { formatPlanIssues, parsePlanText, planContentHash, redactPlan } from './
 import type { PlanIssue, RestorePlan } from './plan.types.js';
 import type { AuditActor, AuditService } from '../audit/audit.service.js';
 import type { LedgerRecord } from '../evidence/ledger-format.js';
+import type { PlanPolicyService } from './plan-policy.js';
 
 export interface PlanView {
   id: string;
@@ -39,7 +40,13 @@ export function toPlanView(row: PlanRow): PlanView {
 export class PlanService {
   readonly repo: PlanRepository;
   /** With `audit`, every new version of a plan (API or file) is an audit record committed with it. */
-  constructor(private readonly db: Kysely<DB>, private readonly log: Logger, private readonly audit?: AuditService) {
+  constructor(
+    private readonly db: Kysely<DB>, private readonly log: Logger, private readonly audit?: AuditService,
+    /** Business time: created_at/updated_at come from here, never from the database's now(). */
+    private readonly clock: () => Date = () => new Date(),
+    /** The operator's policy per tenant (backup roots, images, limits); without it only the plan's shape is checked. */
+    private readonly policy?: PlanPolicyService,
+  ) {
     this.repo = new PlanRepository(db);
   }
 
@@ -69,7 +76,7 @@ export class PlanService {
   async put(
     tenantId: string, id: string, text: string, contentType: 'yaml' | 'json', by?: { actor: AuditActor; ip?: string },
   ): Promise<{ row: PlanRow; created: boolean; changed: boolean }> {
-    const parsed = parsePlanText(text, { contentType });
+    const parsed = parsePlanText(text, { contentType, policy: await this.policy?.forTenant(tenantId) });
     if ('issues' in parsed) throw new Invalid('invalid restore plan', parsed.issues);
     if (parsed.plan.id !== id) {
       throw new Invalid('plan id in the body differs from the id in the URL', [{ path: 'id', line: undefined, message: `is "${parsed.plan.id}", URL says "${id}"` }]);
@@ -83,7 +90,7 @@ export class PlanService {
       }
       const versionHash = planContentHash(parsed.plan);
       const res = await this.repo.upsert({
-        tenantId, id, title: parsed.plan.title, origin: 'api', sourceFile: null, versionHash, definition: parsed.plan,
+        tenantId, id, title: parsed.plan.title, origin: 'api', sourceFile: null, versionHash, definition: parsed.plan, at: this.clock(),
       }, trx);
       const record = await this.recordChange(trx, tenantId, id, res, versionHash, existing?.version_hash ?? null, by);
       const row = (await this.repo.get(tenantId, id, trx))!;
@@ -112,7 +119,7 @@ export class PlanService {
         invalid.push({ file: rel, issues: [{ path: '', message: `no tenant "${tenantSlug}" (the sub-folder names the tenant)` }] });
         continue;
       }
-      const parsed = parsePlanText(await readFile(file, 'utf8'), { file: rel });
+      const parsed = parsePlanText(await readFile(file, 'utf8'), { file: rel, policy: await this.policy?.forTenant(tenantId) });
       if ('issues' in parsed) {
         invalid.push({ file: rel, issues: parsed.issues });
         this.log.error({ file: rel, issues: formatPlanIssues(parsed.issues, `restore-plans/${rel}`) }, 'invalid restore plan file skipped');
@@ -127,7 +134,7 @@ export class PlanService {
         }
         const versionHash = planContentHash(parsed.plan);
         const res = await this.repo.upsert({
-          tenantId, id: parsed.plan.id, title: parsed.plan.title, origin: 'file', sourceFile: rel, versionHash, definition: parsed.plan,
+          tenantId, id: parsed.plan.id, title: parsed.plan.title, origin: 'file', sourceFile: rel, versionHash, definition: parsed.plan, at: this.clock(),
         }, trx);
         // the file is the author: an unchanged file on a restart records nothing (upsert says changed only for a new version)
         return this.recordChange(trx, tenantId, parsed.plan.id, res, versionHash, existing?.version_hash ?? null,

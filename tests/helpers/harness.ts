@@ -37,7 +37,7 @@ export async function startHarness(opts: { worker?: boolean; env?: Record<string
   const config = testConfig({ databaseUrl: tdb.appUrl, backupRoot, env: opts.env });
   const log = createLogger(config.logLevel, 'ernstfall', opts.logSink);
   const prefix = uniquePrefix();
-  const c = createContainer(config, log, { queuePrefix: prefix });
+  const c = createContainer(config, log, { queuePrefix: prefix, clock: opts.clock });
   await c.ledger.init();
   const app = await buildApp({ ...appDeps(c, ['api', 'worker']), clock: opts.clock });
   const worker = opts.worker === false ? undefined : await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix, finisher: c.finisher, ledger: c.ledger });

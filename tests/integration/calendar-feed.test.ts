@@ -228,7 +228,11 @@ describe('calendar feed', () => {
     await owner.query(`insert into api_tokens (id, tenant_id, name, role, token_hash, created_by) values ($1, $2, 'Nachbar Admin', 'admin', $3, 'test')`,
       [randomUUID(), OTHER_TENANT, sha256(otherToken)]);
     await owner.end();
+    // created (by the app's clock, as every business time) ten days before "now": a daily plan never tested is overdue
+    const today = now;
+    now = new Date('2026-11-21T10:00:00Z');
     expect((await as(otherToken, 'PUT', '/api/v1/plans/nachbar-geheim', pgPlan('nachbar-geheim', 'n.dump', { title: 'Geheimplan Nachbarstadt', cadence: { requiredEvery: 'P1D' } }))).status).toBe(201);
+    now = today;
     const theirs = await createFeed({ name: 'Nachbar-Kalender' }, otherToken);
     expect(theirs.status).toBe(201);
 

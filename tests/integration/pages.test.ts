@@ -83,7 +83,7 @@ beforeAll(async () => {
 
   // another tenant with a plan, a run and an alert of its own
   otherTenantId = (await h.tdb.db.insertInto('tenants').values({ slug: OTHER_TENANT_SLUG, name: 'Nachbarstadt' }).returning('id').executeTakeFirstOrThrow()).id;
-  await h.c.plans.repo.upsert({ tenantId: otherTenantId, id: 'their-plan', title: 'Geheim', origin: 'api', sourceFile: null, versionHash: 'a'.repeat(64), definition: (await h.c.plans.get(DEFAULT_TENANT_ID, 'ok-plan')).definition });
+  await h.c.plans.repo.upsert({ tenantId: otherTenantId, id: 'their-plan', title: 'Geheim', origin: 'api', sourceFile: null, versionHash: 'a'.repeat(64), definition: (await h.c.plans.get(DEFAULT_TENANT_ID, 'ok-plan')).definition, at: new Date() });
   ids.otherRun = await seedRun(h, { planId: 'their-plan', verdict: 'passed', finishedAt: new Date(now - HOUR), tenantId: otherTenantId });
   ids.otherAlert = (await alerts.openAlert({ tenantId: otherTenantId, planId: 'their-plan', kind: 'failing', since: new Date(now - HOUR), openedAt: new Date(now - HOUR) }))!.id;
 });

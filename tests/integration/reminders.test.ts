@@ -154,6 +154,8 @@ describe('reminders through the scheduler tick, across the autumn DST change', (
 
 describe('failure alerts, acknowledge and snooze', () => {
   beforeAll(async () => {
+    // created on the app's clock the morning of the failures: not yet due, so only failure alerts can open
+    now = new Date('2026-11-02T08:00:00Z');
     await h.putPlan(pgPlan('finanz', 'finanz.dump', {
       title: 'Finanzwesen',
       cadence: { timezone: 'Europe/Berlin', requiredEvery: 'P7D' },

@@ -22,7 +22,8 @@ beforeAll(async () => {
   await makeScratchDatabase(EMPTY);
   custom = await dumpHost(SRC, 'custom', join(dir, 'good.dump'), { env: { TZ: 'Europe/Berlin' } });
   plain = await dumpHost(SRC, 'plain', join(dir, 'good.sql'), { env: { TZ: 'Europe/Berlin' } });
-  h = await startHarness({ backupRoot: dir });
+  // the official-shape image below is one the operator allows plans to name
+  h = await startHarness({ backupRoot: dir, env: { ERNSTFALL_SANDBOX_IMAGES: 'ef-test/official-shape:15' } });
 });
 afterAll(async () => {
   await h?.close();
@@ -116,11 +117,11 @@ describe('broken backups never pass', () => {
     expect(run.findings.find((f: { code: string }) => f.code === 'VERSION_UNSUPPORTED').message).toMatch(/99/);
   });
 
-  it('a source outside the allowed roots is refused: error', async () => {
+  it('a source outside the allowed roots is refused when the plan is stored (the worker refuses it again: sandbox-policy.test.ts)', async () => {
     const outside = await mkdtemp(join(tmpdir(), 'ef-outside-'));
-    const run = await runPlan('outside', join(outside, 'x.dump'));
-    expect(run.verdict).toBe('error');
-    expect(codes(run)).toEqual(['SOURCE_REFUSED']);
+    const res = await h.request('PUT', '/api/v1/plans/outside', pgPlan('outside', join(outside, 'x.dump')));
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(res.body)).toContain(join(outside, 'x.dump'));
     await rm(outside, { recursive: true, force: true });
   });
 

@@ -15,7 +15,7 @@ beforeAll(async () => {
   await dumpHost(SRC, 'custom', join(dir, 'mid.dump'));
   await dumpHost(SRC, 'directory', join(dir, 'mid-dir'));
   // one sandbox at a time, copied in as for a remote engine, quick loss detection
-  h = await startHarness({ backupRoot: dir, env: { ERNSTFALL_WORKER_CONCURRENCY: '1', ERNSTFALL_SANDBOX_TRANSFER: 'copy', ERNSTFALL_HEARTBEAT_MS: '300' } });
+  h = await startHarness({ backupRoot: dir, env: { ERNSTFALL_WORKER_CONCURRENCY: '1', ERNSTFALL_SANDBOX_TRANSFER: 'copy', ERNSTFALL_HEARTBEAT_MS: '300', ERNSTFALL_SANDBOX_IMAGES: 'ernstfall/sandbox-postgres:does-not-exist' } });
 });
 afterAll(async () => {
   await h?.close();

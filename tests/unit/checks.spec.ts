@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { lastGoodCounts, quoteTable, runChecks, type QueryFn } from '../../workers/checks/checks.js';
+import { ACTUAL_MAX, lastGoodCounts, quoteTable, runChecks, type QueryFn } from '../../workers/checks/checks.js';
 import { parseExpect } from '../../services/plans/expect.js';
 import type { PlanCheck } from '../../services/plans/plan.types.js';
 
@@ -72,5 +72,21 @@ describe('runChecks', () => {
 
   it('quotes table names so they cannot inject SQL', () => {
     expect(quoteTable('public.ein"wohner')).toBe('"public"."ein""wohner"');
+  });
+});
+
+describe('evidence keeps what a check compares, not row data', () => {
+  it('cuts an actual value above ACTUAL_MAX characters and says so; short values stay whole', async () => {
+    const row = `Müller;Hauptstraße 1;${'x'.repeat(5000)}`;
+    const r = await runChecks([
+      { kind: 'sql', name: 'long', sql: 'select row', expect: parseExpect('!= 0') },
+      { kind: 'sql', name: 'short', sql: 'select n', expect: parseExpect('== 42') },
+    ], answers({ 'select row': row, 'select n': '42' }));
+    expect([...r[0]!.actual!].length).toBe(ACTUAL_MAX + 1); // the cut is marked with …
+    expect(r[0]!.actual!.endsWith('…')).toBe(true);
+    expect(r[0]!.actualTruncated).toBe(true);
+    expect(r[0]!.message.length).toBeLessThan(ACTUAL_MAX + 40);
+    expect(r[1]).toMatchObject({ actual: '42', status: 'passed' });
+    expect(r[1]!.actualTruncated).toBeUndefined();
   });
 });

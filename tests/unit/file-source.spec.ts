@@ -64,7 +64,10 @@ describe('resolveBackup', () => {
 describe('digestBackup', () => {
   it('streams a file into SHA-256 and size', async () => {
     const b = await resolveBackup({ type: 'file', path: 'ewo/ewo-1.dump', select: 'newest' }, [root], 0);
-    expect(await digestBackup(b)).toEqual({ sha256: createHash('sha256').update('ewo-1.dump').digest('hex'), sizeBytes: 10 });
+    const d = await digestBackup(b);
+    expect(d).toMatchObject({ sha256: createHash('sha256').update('ewo-1.dump').digest('hex'), sizeBytes: 10 });
+    // the identity of the file that was read, from its open descriptor
+    expect(d.identity).toMatchObject({ size: 10, ino: expect.any(Number) });
   });
   it('hashes a folder as its sha256sum manifest, reproducible by hand', async () => {
     const dir = join(root, 'dirdump');

@@ -220,13 +220,10 @@ describe('audit report PDF', () => {
     expect(text).not.toContain('Unterschrift');
   });
 
-  it('renders 20 plans × 365 points in well under 2 s (guard only; the real figure belongs in the benchmark)', async () => {
-    await renderAuditReportPdf(auditFixture('de', 1, 10)); // warm-up: module and font loading
-    const t0 = performance.now();
+  it('renders a year of 20 plans (365 points each) into one PDF (its speed is measured in npm run bench, not here)', async () => {
     const pdf = await renderAuditReportPdf(auditFixture('de', 20, 365));
-    const ms = performance.now() - t0;
+    expect(pdf.subarray(0, 5).toString('latin1')).toBe('%PDF-');
     expect(pdf.length).toBeGreaterThan(10_000);
-    expect(ms).toBeLessThan(2000);
   });
 });
 

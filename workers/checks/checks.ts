@@ -11,6 +11,20 @@ export interface CheckResult {
   expected: string;
   actual: string | null;
   message: string;
+  /** `actual` was longer than ACTUAL_MAX characters and is cut: evidence keeps what a check needs, not row data. */
+  actualTruncated?: boolean;
+}
+
+/**
+ * Check results are kept in the signed evidence for ten years: a value from
+ * the backup is kept only as far as a comparison needs it (counts, flags,
+ * short scalars), never a whole row or document.
+ */
+export const ACTUAL_MAX = 200;
+
+function cut(value: string | null): { actual: string | null; actualTruncated?: true } {
+  if (value === null || [...value].length <= ACTUAL_MAX) return { actual: value };
+  return { actual: `${[...value].slice(0, ACTUAL_MAX).join('')}…`, actualTruncated: true };
 }
 
 /** One value from the restored database: first column of the first row (null for SQL NULL or no row). */
@@ -71,7 +85,8 @@ async function runOne(check: PlanCheck, query: QueryFn, lastGood: LastGood): Pro
   switch (check.kind) {
     case 'sql': {
       const ok = evaluateExpect(check.expect, r.value);
-      return { ...base, status: ok ? 'passed' : 'failed', actual: r.value, message: ok ? 'erfüllt' : `erwartet ${check.expect.text}, erhalten ${r.value ?? 'NULL'}` };
+      const shown = cut(r.value);
+      return { ...base, status: ok ? 'passed' : 'failed', ...shown, message: ok ? 'erfüllt' : `erwartet ${check.expect.text}, erhalten ${shown.actual ?? 'NULL'}` };
     }
     case 'tableRows': {
       const n = Number(r.value);

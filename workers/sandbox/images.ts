@@ -7,7 +7,7 @@ export interface ImageChoice {
 }
 
 export class ImageError extends Error {
-  constructor(public readonly code: 'VERSION_UNSUPPORTED' | 'IMAGE_MISSING', message: string) {
+  constructor(public readonly code: 'VERSION_UNSUPPORTED' | 'IMAGE_MISSING' | 'IMAGE_NOT_ALLOWED', message: string) {
     super(message);
     this.name = 'ImageError';
   }
@@ -18,9 +18,13 @@ export class ImageError extends Error {
  * newer plain dumps use settings older servers lack: take the smallest
  * configured major that is at least the dump's.
  */
-export function chooseImage(requiredMajor: number | null, majors: number[], template: string, forced?: string): ImageChoice {
+export function chooseImage(requiredMajor: number | null, majors: number[], template: string, forced?: string, allowed: string[] = []): ImageChoice {
   const sorted = [...majors].sort((a, b) => a - b);
   if (forced) {
+    // checked when the plan was stored, and again here: the operator may have withdrawn it since
+    if (!allowed.includes(forced)) {
+      throw new ImageError('IMAGE_NOT_ALLOWED', `the plan names image ${forced}, which the operator does not allow (ERNSTFALL_SANDBOX_IMAGES)`);
+    }
     const m = /:(\d+)(?:[.-]|$)/.exec(forced);
     return { image: forced, major: m ? Number(m[1]) : (sorted.at(-1) ?? 0) };
   }

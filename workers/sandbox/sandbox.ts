@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { basename, dirname } from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
+import { basename, dirname, posix } from 'node:path';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { LABELS } from './docker.js';
@@ -128,6 +128,40 @@ export class Sandbox {
     };
   }
 
+  /**
+   * Writes `content` to the absolute `path` inside the sandbox through the engine's archive API:
+   * no shell and no command line ever sees the bytes, so text taken from a backup or from tool
+   * output stays data. Meant for small files (lists, SQL the driver generated); the tar is built
+   * in memory. An existing file is replaced; the folder must exist.
+   */
+  async putFile(path: string, content: Buffer, opts: { mode?: number; uid?: number; gid?: number } = {}): Promise<void> {
+    const dir = posix.dirname(path);
+    const name = posix.basename(path);
+    const nameBytes = Buffer.byteLength(name, 'utf8');
+    if (!posix.isAbsolute(path) || !name || name === '.' || name === '..' || nameBytes > 100 || name.includes('\0')) {
+      throw new SandboxError(`putFile: "${path}" is not an absolute path with a file name of at most 100 bytes`);
+    }
+    if (content.length > 0o77777777777) throw new SandboxError('putFile: content too large for a ustar entry');
+    const octal = (n: number, width: number) => `${n.toString(8).padStart(width - 1, '0')}\0`;
+    const header = Buffer.alloc(512);
+    header.write(name, 0, 100, 'utf8');
+    header.write(octal(opts.mode ?? 0o644, 8), 100, 8, 'latin1');
+    header.write(octal(opts.uid ?? 0, 8), 108, 8, 'latin1');
+    header.write(octal(opts.gid ?? 0, 8), 116, 8, 'latin1');
+    header.write(octal(content.length, 12), 124, 12, 'latin1');
+    header.write(octal(Math.floor(Date.now() / 1000), 12), 136, 12, 'latin1');
+    header.write(' '.repeat(8), 148, 8, 'latin1'); // checksum field counts as spaces while summing
+    header.write('0', 156, 1, 'latin1'); // regular file
+    header.write('ustar\0', 257, 6, 'latin1');
+    header.write('00', 263, 2, 'latin1');
+    let sum = 0;
+    for (const b of header) sum += b;
+    header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
+    const padding = Buffer.alloc((512 - (content.length % 512)) % 512);
+    const tar = Buffer.concat([header, content, padding, Buffer.alloc(1024)]); // two zero blocks end the archive
+    await this.container.putArchive(Readable.from([tar]), { path: dir });
+  }
+
   /** The last lines the server printed, for a failed start. Never contains backup data. */
   async logsTail(lines = 20): Promise<string> {
     try {
@@ -215,7 +249,7 @@ export async function provisionSandbox(docker: Docker, spec: SandboxSpec, imageI
   try {
     if (spec.transfer === 'copy') {
       // tar streams the backup from disk; it is never held in memory
-      const tar = spawn('tar', ['-C', dirname(spec.backupPath), '-cf', '-', name], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const tar = spawn('tar', ['-C', dirname(spec.backupPath), '-cf', '-', '--', name], { stdio: ['ignore', 'pipe', 'pipe'] });
       let tarErr = '';
       tar.stderr.on('data', (d: Buffer) => { tarErr += d.toString().slice(0, 500); });
       const tarDone = new Promise<number | null>((resolve) => tar.on('close', resolve));

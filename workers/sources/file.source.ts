@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { lstat, readdir, realpath, stat } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { constants, type Stats } from 'node:fs';
+import { lstat, open, readdir, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, join, resolve, sep } from 'node:path';
 import type { FileSource } from '../../services/plans/plan.types.js';
+import { isInside as inside } from '../../services/sandbox-policy.js';
 
 export class SourceError extends Error {
-  constructor(public readonly code: 'SOURCE_NOT_FOUND' | 'SOURCE_REFUSED' | 'SOURCE_UNSETTLED', message: string) {
+  constructor(public readonly code: 'SOURCE_NOT_FOUND' | 'SOURCE_REFUSED' | 'SOURCE_UNSETTLED' | 'SOURCE_NOT_REGULAR', message: string) {
     super(message);
     this.name = 'SourceError';
   }
@@ -20,9 +21,20 @@ export interface ResolvedBackup {
   mtime: Date;
 }
 
-function inside(child: string, parent: string): boolean {
-  const rel = relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+/** What a backup may be: a regular file, or a folder (of regular files, checked while walking it). */
+function kindOf(st: Stats): string | undefined {
+  if (st.isFile() || st.isDirectory()) return undefined;
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  return 'not a regular file';
+}
+
+function refuseNonRegular(st: Stats, path: string): void {
+  const kind = kindOf(st);
+  // stat never opens: a FIFO is refused here, before anything could block on it
+  if (kind) throw new SourceError('SOURCE_NOT_REGULAR', `${path} is ${kind}; only regular files and folders of them are backups`);
 }
 
 function globToRegExp(glob: string): RegExp {
@@ -37,18 +49,20 @@ function globToRegExp(glob: string): RegExp {
 }
 
 /** Newest modification time of a file, or of anything inside a folder (a folder dump is written file by file). */
-async function newestMtime(path: string): Promise<Date> {
-  const st = await stat(path);
+async function newestMtime(path: string, shown: string, top = true): Promise<Date> {
+  // the top level was resolved inside the roots already; below it nothing is followed
+  const st = top ? await stat(path) : await lstat(path);
+  refuseNonRegular(st, top ? shown : `${shown} (inside the folder dump)`);
   if (!st.isDirectory()) return st.mtime;
   let newest = st.mtime;
-  for (const entry of await readdir(path, { withFileTypes: true })) {
-    const m = await newestMtime(join(path, entry.name));
+  for (const entry of await readdir(path)) {
+    const m = await newestMtime(join(path, entry), top ? join(shown, entry) : join(shown, entry), false);
     if (m > newest) newest = m;
   }
   return newest;
 }
 
-async function checkedRealPath(path: string, realRoots: string[]): Promise<string> {
+async function checkedRealPath(path: string, realRoots: string[], tenantName: string): Promise<string> {
   let real: string;
   try {
     real = await realpath(path);
@@ -56,7 +70,7 @@ async function checkedRealPath(path: string, realRoots: string[]): Promise<strin
     throw new SourceError('SOURCE_NOT_FOUND', `backup path ${path} does not exist`);
   }
   if (!realRoots.some((r) => inside(real, r))) {
-    throw new SourceError('SOURCE_REFUSED', `backup path ${path} leads outside the allowed backup roots (ERNSTFALL_BACKUP_ROOTS)`);
+    throw new SourceError('SOURCE_REFUSED', `backup path ${path} leads outside the backup roots of tenant ${tenantName}`);
   }
   return real;
 }
@@ -65,28 +79,28 @@ async function checkedRealPath(path: string, realRoots: string[]): Promise<strin
  * Picks the backup a plan points at, refusing anything outside the roots
  * (also through `..` or symlinks) and anything still being written.
  */
-export async function resolveBackup(source: FileSource, roots: string[], settleSeconds: number, now = new Date()): Promise<ResolvedBackup> {
+export async function resolveBackup(source: FileSource, roots: string[], settleSeconds: number, now = new Date(), tenant = 'default'): Promise<ResolvedBackup> {
   if (roots.length === 0) {
-    throw new SourceError('SOURCE_REFUSED', 'no backup roots are configured (ERNSTFALL_BACKUP_ROOTS); nothing may be read');
+    throw new SourceError('SOURCE_REFUSED', `tenant ${tenant} has no backup roots (the operator assigns them: ERNSTFALL_BACKUP_ROOTS, ERNSTFALL_TENANT_ROOTS_FILE); nothing may be read`);
   }
   const base = isAbsolute(source.path) ? resolve(source.path) : resolve(roots[0]!, source.path);
   if (!roots.some((r) => inside(base, r))) {
-    throw new SourceError('SOURCE_REFUSED', `backup path ${source.path} is outside the allowed backup roots (ERNSTFALL_BACKUP_ROOTS)`);
+    throw new SourceError('SOURCE_REFUSED', `backup path ${source.path} is outside the backup roots of tenant ${tenant}`);
   }
   const realRoots = await Promise.all(roots.map((r) => realpath(r).catch(() => r)));
   const settle = (source.settleSeconds ?? settleSeconds) * 1000;
   const settledBefore = now.getTime() - settle;
 
   if (!source.match) {
-    const real = await checkedRealPath(base, realRoots);
-    const mtime = await newestMtime(real);
+    const real = await checkedRealPath(base, realRoots, tenant);
+    const mtime = await newestMtime(real, source.path);
     if (mtime.getTime() > settledBefore) {
       throw new SourceError('SOURCE_UNSETTLED', `backup ${source.path} was changed ${Math.round((now.getTime() - mtime.getTime()) / 1000)}s ago and may still be written (settle time ${settle / 1000}s)`);
     }
     return { path: base, realPath: real, isDirectory: (await stat(real)).isDirectory(), mtime };
   }
 
-  const realDir = await checkedRealPath(base, realRoots);
+  const realDir = await checkedRealPath(base, realRoots, tenant);
   if (!(await stat(realDir)).isDirectory()) {
     throw new SourceError('SOURCE_NOT_FOUND', `backup path ${source.path} is not a folder, but the plan gives a match pattern`);
   }
@@ -97,8 +111,8 @@ export async function resolveBackup(source: FileSource, roots: string[], settleS
     if (!pattern.test(entry)) continue;
     const p = join(base, entry);
     const lst = await lstat(join(realDir, entry));
-    const real = await checkedRealPath(join(realDir, entry), realRoots);
-    const mtime = await newestMtime(real);
+    const real = await checkedRealPath(join(realDir, entry), realRoots, tenant);
+    const mtime = await newestMtime(real, p);
     if (mtime.getTime() > settledBefore) {
       unsettled++;
       continue;
@@ -118,16 +132,35 @@ export interface BackupDigest {
   sizeBytes: number;
 }
 
-async function hashFile(path: string, onChunk?: (chunk: Buffer) => Promise<void>): Promise<BackupDigest> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
-    const buf = chunk as Buffer;
-    hash.update(buf);
-    size += buf.length;
-    if (onChunk) await onChunk(buf);
+export interface FileIdentity {
+  ino: number;
+  size: number;
+  mtimeMs: number;
+}
+
+async function hashFile(path: string, onChunk?: (chunk: Buffer) => Promise<void>, signal?: AbortSignal): Promise<BackupDigest & { identity: FileIdentity }> {
+  // O_NONBLOCK: should a FIFO have been swapped in after the checks, opening it does not wait for a writer;
+  // O_NOFOLLOW: a link swapped in is refused. The file's own fstat decides, not the name.
+  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ELOOP') throw new SourceError('SOURCE_NOT_REGULAR', `${path} became a symbolic link while it was read`);
+    throw err;
+  });
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new SourceError('SOURCE_NOT_REGULAR', `${path} is not a regular file (any more); it is not read`);
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const chunk of fh.createReadStream({ highWaterMark: 1024 * 1024, autoClose: false })) {
+      signal?.throwIfAborted();
+      const buf = chunk as Buffer;
+      hash.update(buf);
+      size += buf.length;
+      if (onChunk) await onChunk(buf);
+    }
+    return { sha256: hash.digest('hex'), sizeBytes: size, identity: { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs } };
+  } finally {
+    await fh.close();
   }
-  return { sha256: hash.digest('hex'), sizeBytes: size };
 }
 
 async function listFiles(dir: string, prefix = ''): Promise<string[]> {
@@ -135,7 +168,9 @@ async function listFiles(dir: string, prefix = ''): Promise<string[]> {
   for (const e of await readdir(join(dir, prefix), { withFileTypes: true })) {
     const rel = prefix ? `${prefix}/${e.name}` : e.name;
     if (e.isDirectory()) out.push(...(await listFiles(dir, rel)));
-    else out.push(rel);
+    else if (e.isFile()) out.push(rel);
+    // links are never followed inside a folder dump: what is hashed must be what is in the folder
+    else throw new SourceError('SOURCE_NOT_REGULAR', `${rel} inside the folder dump is not a regular file (link, FIFO, socket or device)`);
   }
   return out;
 }
@@ -145,14 +180,14 @@ async function listFiles(dir: string, prefix = ''): Promise<string[]> {
  * manifest lines `<relative path>  <sha256>` (sha256sum's format), so it can
  * be recomputed by hand with `find . -type f | sort | xargs sha256sum`.
  */
-export async function digestBackup(b: ResolvedBackup, onChunk?: (chunk: Buffer) => Promise<void>): Promise<BackupDigest> {
-  if (!b.isDirectory) return hashFile(b.realPath, onChunk);
+export async function digestBackup(b: ResolvedBackup, onChunk?: (chunk: Buffer) => Promise<void>, signal?: AbortSignal): Promise<BackupDigest & { identity?: FileIdentity }> {
+  if (!b.isDirectory) return hashFile(b.realPath, onChunk, signal);
   const manifest = createHash('sha256');
   let size = 0;
   // bytewise order of the full paths, as `LC_ALL=C sort` gives
   const files = (await listFiles(b.realPath)).sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
   for (const rel of files) {
-    const d = await hashFile(join(b.realPath, ...rel.split('/')));
+    const d = await hashFile(join(b.realPath, ...rel.split('/')), undefined, signal);
     manifest.update(`${d.sha256}  ./${rel.split(sep).join('/')}\n`);
     size += d.sizeBytes;
   }

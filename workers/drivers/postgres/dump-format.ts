@@ -5,7 +5,7 @@
  * be many GB, so nothing here reads a whole file.
  */
 import { spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
+import { constants } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
@@ -72,8 +72,11 @@ export async function inspectDump(path: string, opts: { timezone?: string } = {}
   throw unreadable('not a PostgreSQL dump: unknown file signature');
 }
 
+/** Never waits on a FIFO swapped in for the file, never follows a link swapped in for it. */
+const READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW;
+
 async function readHead(path: string, at = 0, max = HEAD_BYTES): Promise<{ buf: Buffer; whole: boolean }> {
-  const fh = await open(path, 'r');
+  const fh = await open(path, READ_FLAGS);
   try {
     return await readAt(fh, at, max);
   } finally {
@@ -171,7 +174,7 @@ function requiredMajor(dumpVersion?: string, serverVersion?: string): number | n
 // ---- tar: -Ft archives, and tars of a -Fd folder ----
 
 async function inspectTar(path: string, size: number, tz: string): Promise<DumpInfo> {
-  const fh = await open(path, 'r');
+  const fh = await open(path, READ_FLAGS);
   try {
     let pos = 0, index = 0, longName: string | undefined;
     let toc: { name: string; index: number; at: number; size: number } | undefined;
@@ -241,7 +244,8 @@ async function decompressHead(path: string, kind: 'gzip' | 'zstd'): Promise<stri
   let n = 0;
   let failure: string | undefined;
   if (kind === 'gzip') {
-    const src = createReadStream(path, { highWaterMark: 16 * 1024 });
+    const fh = await open(path, READ_FLAGS);
+    const src = fh.createReadStream({ highWaterMark: 16 * 1024 });
     const gz = createGunzip();
     src.on('error', (e) => gz.destroy(e));
     src.pipe(gz);

@@ -53,9 +53,18 @@ async function psqlAdmin(sandbox: Sandbox, sql: string, db = 'postgres') {
   return sandbox.exec(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', sql], { user: 'postgres' });
 }
 
-async function createRoles(sandbox: Sandbox, roles: string[]): Promise<void> {
-  const stmts = roles.map((r) => `do $$ begin create role ${ident(r)} nologin; exception when duplicate_object then null; end $$;`).join('\n');
-  await sandbox.exec(['psql', '-X', '-q', '-d', 'postgres', '-c', stmts], { user: 'postgres' });
+export const ROLES_FILE = '/tmp/ef-roles.sql';
+
+/**
+ * Role names come from the dump: each is only ever a double-quoted identifier (never inside a
+ * dollar-quoted block, which a name containing `$$` would end). One statement per line, run by
+ * psql without ON_ERROR_STOP, each in its own transaction: a role that already exists (or a
+ * name the server refuses) fails alone and the others are still created.
+ */
+export async function createRoles(sandbox: Sandbox, roles: string[]): Promise<void> {
+  const stmts = roles.map((r) => `create role ${ident(r)} nologin;\n`).join('');
+  await sandbox.putFile(ROLES_FILE, Buffer.from(stmts, 'utf8'), { mode: 0o644 });
+  await sandbox.exec(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=0', '-d', 'postgres', '-f', ROLES_FILE], { user: 'postgres' });
 }
 
 async function availableExtensions(sandbox: Sandbox): Promise<Set<string>> {
@@ -63,10 +72,16 @@ async function availableExtensions(sandbox: Sandbox): Promise<Set<string>> {
   return new Set(r.stdout.split('\n').map((s) => s.trim()).filter(Boolean));
 }
 
-/** Archive formats: the TOC names the extensions; entries for missing ones are left out so the rest restores. */
-async function archiveList(sandbox: Sandbox, path: string, format: string, missingOut: string[]): Promise<string | undefined> {
+export const LIST_FILE = '/tmp/ef-restore.list';
+
+/**
+ * Archive formats: the TOC names the extensions; entries for missing ones are left out so the rest restores.
+ * `pg_restore -l` prints strings from the archive header (database name, versions) as they are, so the
+ * list is untrusted text: it goes into the sandbox as a file through the engine (putFile), never through a shell.
+ */
+export async function archiveList(sandbox: Sandbox, path: string, format: string, missingOut: string[]): Promise<string | undefined> {
   const fmt = format === 'tar' ? 't' : format === 'custom' ? 'c' : 'd';
-  const r = await sandbox.exec(['pg_restore', '-l', '-F', fmt, path]);
+  const r = await sandbox.exec(['pg_restore', '-l', '-F', fmt, '--', path]);
   if (r.exitCode !== 0) return undefined; // the restore itself will report why
   const have = await availableExtensions(sandbox);
   const lines = r.stdout.split('\n');
@@ -81,25 +96,25 @@ async function archiveList(sandbox: Sandbox, path: string, format: string, missi
     const m = /^\d+;\s+\d+\s+\d+\s+(EXTENSION|COMMENT)\s+-\s+(?:EXTENSION\s+)?(\S+)/.exec(l);
     return m && missing.has(m[2]!) ? `;${l}` : l;
   });
-  await sandbox.exec(['sh', '-c', `cat > /tmp/ef-restore.list <<'EF_EOF'\n${filtered.join('\n')}\nEF_EOF`]);
-  return '/tmp/ef-restore.list';
+  await sandbox.putFile(LIST_FILE, Buffer.from(`${filtered.join('\n')}\n`, 'utf8'), { mode: 0o644 });
+  return LIST_FILE;
 }
 
 function restoreCommand(info: DumpInfo, path: string, database: string, jobs: number, listFile?: string): { tool: ToolOutcome['tool']; cmd: string[] } {
   const common = ['-d', database, '--no-owner', '--no-privileges', ...(listFile ? ['-L', listFile] : [])];
   switch (info.format) {
     case 'custom':
-      return { tool: 'pg_restore', cmd: ['pg_restore', '-F', 'c', ...common, '-j', String(jobs), path] };
+      return { tool: 'pg_restore', cmd: ['pg_restore', '-F', 'c', ...common, '-j', String(jobs), '--', path] };
     case 'directory':
-      return { tool: 'pg_restore', cmd: ['pg_restore', '-F', 'd', ...common, '-j', String(jobs), path] };
+      return { tool: 'pg_restore', cmd: ['pg_restore', '-F', 'd', ...common, '-j', String(jobs), '--', path] };
     case 'tar': // pg_restore cannot restore a tar archive in parallel
-      return { tool: 'pg_restore', cmd: ['pg_restore', '-F', 't', ...common, path] };
+      return { tool: 'pg_restore', cmd: ['pg_restore', '-F', 't', ...common, '--', path] };
     case 'plain':
     case 'plain-gzip':
     case 'plain-zstd': {
       // root only reads (and decompresses) the file; psql runs as postgres, so a dump's \! meta-commands
       // cannot touch the sandbox's programs that the checks rely on
-      const dec = info.format === 'plain-gzip' ? 'gzip -dc' : info.format === 'plain-zstd' ? 'zstd -dcq' : 'cat';
+      const dec = info.format === 'plain-gzip' ? 'gzip -dc --' : info.format === 'plain-zstd' ? 'zstd -dcq --' : 'cat --';
       return {
         tool: 'psql',
         cmd: ['bash', '-o', 'pipefail', '-c',
@@ -174,7 +189,7 @@ export async function restorePostgres(input: RestoreInput): Promise<RestoreOutco
     // --no-owner/--no-privileges cover owners and grants, not roles named in policies or user mappings:
     // read the archive's schema (no data) and create the roles it names, so they cannot bury real errors
     const fmt = info.format === 'tar' ? 't' : info.format === 'custom' ? 'c' : 'd';
-    const schema = await sandbox.exec(['pg_restore', '-s', '-F', fmt, '-f', '-', path], { maxOutput: 32 * 1024 * 1024 });
+    const schema = await sandbox.exec(['pg_restore', '-s', '-F', fmt, '-f', '-', '--', path], { maxOutput: 32 * 1024 * 1024 });
     if (schema.exitCode === 0) {
       const scanner = createPlainScanner('plain');
       // owners and grants are skipped by --no-owner/--no-privileges: only policies and user mappings need roles
@@ -203,7 +218,7 @@ export async function restorePostgres(input: RestoreInput): Promise<RestoreOutco
   // damaged archive: read the whole archive once without a database to tell the two apart
   if (tool === 'pg_restore' && r.exitCode !== 0 && !classified.some((f) => f.code === 'ARCHIVE_TRUNCATED' || f.code === 'ARCHIVE_UNREADABLE')) {
     const fmt = info.format === 'tar' ? 't' : info.format === 'custom' ? 'c' : 'd';
-    const scan = await sandbox.exec(['pg_restore', '-F', fmt, '-f', '/dev/null', path]);
+    const scan = await sandbox.exec(['pg_restore', '-F', fmt, '-f', '/dev/null', '--', path]);
     if (scan.exitCode !== 0) {
       const integrity = classifyRestoreOutput({ tool, exitCode: scan.exitCode, stderr: scan.stderr }, {})
         .filter((f) => f.code === 'ARCHIVE_TRUNCATED' || f.code === 'ARCHIVE_UNREADABLE');
