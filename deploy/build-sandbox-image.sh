@@ -21,6 +21,8 @@ set -euo pipefail
 usage() { echo "usage: $0 MAJOR SUITE [TAG]   e.g. $0 15 bookworm" >&2; exit 2; }
 [[ $# -ge 2 && $# -le 3 ]] || usage
 MAJOR=$1 SUITE=$2
+# the image's layout as the engine expects it (2: a template cluster in /var/lib/postgresql/ef-data); setup rebuilds older ones
+LAYOUT=2
 TAG=${3:-ernstfall/sandbox-postgres:$MAJOR}
 LOCALES=${ERNSTFALL_IMAGE_LOCALES-de_DE.UTF-8 en_US.UTF-8}
 KEEP_JIT=${ERNSTFALL_IMAGE_KEEP_JIT:-0}
@@ -190,10 +192,24 @@ IMAGE_ID=$(tar --numeric-owner -C "$ROOT" -c . | docker import \
   -)
 lap "docker import"
 
-# --- 5. verify -------------------------------------------------------------------
+# --- 5. template cluster ----------------------------------------------------------
+# A cluster initialised here, once, instead of in every sandbox: Docker copies
+# /var/lib/postgresql into each sandbox's own data area when it is created, so
+# a restore test starts its server without initdb. Made by PostgreSQL itself
+# as postgres, in a container without network, then committed as a layer.
+cid=$(docker create --network none --cap-drop ALL --user postgres "$IMAGE_ID" \
+  initdb --no-sync -D /var/lib/postgresql/ef-data -U postgres --auth=trust -E UTF8 --locale=C)
+docker start -a "$cid" >"$STEPLOG" 2>&1 || { tail -n 40 "$STEPLOG" >&2; docker rm -f "$cid" >/dev/null; exit 1; }
+BASE_ID=$IMAGE_ID
+IMAGE_ID=$(docker commit --change "LABEL org.ernstfall.image-layout=$LAYOUT" --change 'USER root' --change 'CMD ["sleep","infinity"]' "$cid")
+docker rm -f "$cid" >/dev/null
+docker rmi "$BASE_ID" >/dev/null 2>&1 || true
+lap "template cluster"
+
+# --- 6. verify -------------------------------------------------------------------
 # As the sandboxes run it: no network, no capabilities, user postgres.
 out=$(docker run --rm --network none --cap-drop ALL --user postgres "$IMAGE_ID" \
-  sh -c 'initdb --version && pg_restore --version && psql --version && zstd --version && test -w /var/lib/postgresql')
+  sh -c 'initdb --version && pg_restore --version && psql --version && zstd --version && test -w /var/lib/postgresql && test -s /var/lib/postgresql/ef-data/PG_VERSION')
 printf '%s\n' "$out" | sed 's/^/  /'
 for tool in initdb pg_restore psql; do
   grep -qE "^$tool \(PostgreSQL\) $MAJOR\." <<<"$out" || { echo "error: $tool in $TAG is not PostgreSQL $MAJOR" >&2; exit 1; }

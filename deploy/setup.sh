@@ -326,7 +326,9 @@ else
   for spec in "${IMAGES[@]}"; do
     read -r major suite <<<"$spec"
     tag=ernstfall/sandbox-postgres:$major
-    if docker image inspect "$tag" >/dev/null 2>&1; then say "image $tag present"; else todo+=("$spec"); fi
+    # layout 2: a template cluster in the image (see build-sandbox-image.sh); older images are rebuilt
+    layout=$(docker image inspect -f '{{ index .Config.Labels "org.ernstfall.image-layout" }}' "$tag" 2>/dev/null || true)
+    if [[ $layout == 2 ]]; then say "image $tag present"; else todo+=("$spec"); fi
   done
   build() { # major suite -> logs/build-<major>.log
     local t=$SECONDS

@@ -28,6 +28,12 @@ export const FINDINGS = {
   DISK_SPACE_LOW: 'error',
   SANDBOX_FAILED: 'error',
   SANDBOX_CLEANUP_FAILED: 'warning',
+  /** infrastructure, not the backup's fault: the sandbox ran out of memory (the kernel's OOM killer) */
+  SANDBOX_OOM: 'error',
+  /** infrastructure: the sandbox's data area (or the Docker host's disk) is full */
+  SANDBOX_DISK_FULL: 'error',
+  /** infrastructure: the Docker engine could not be reached or went away during the test */
+  ENGINE_UNAVAILABLE: 'error',
   NO_CHECKS: 'warning',
   DUMP_UNSUPPORTED: 'error',
   EXTENSION_MISSING: 'error',

@@ -17,7 +17,7 @@ import type { RunFinisher } from '../services/runs/run-finisher.js';
 import type { LedgerService } from '../services/evidence/ledger.service.js';
 import { JOB_NAMES, QUEUE_NAME, type JobPayloads } from './jobs.js';
 import type { RunQueue } from './queue.js';
-import { handleRestoreTest } from './restore-test.handler.js';
+import { handleRestoreTest } from './engine/pipeline.js';
 import { reapSandboxes, removeSandboxesOfRun } from './sandbox/reaper.js';
 
 export interface WorkerDeps {
@@ -52,11 +52,11 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     // a run whose worker stopped sending heartbeats is over: it ends as `error`, never stays `running`
     const stale = await runs.stale(config.sandbox.staleSeconds);
     for (const r of stale) {
-      await removeSandboxesOfRun(docker, config.instance, r.id).catch(() => undefined);
+      const reaped = await removeSandboxesOfRun(docker, config.instance, r.id).catch(() => undefined);
       const ended = await deps.finisher.finishUnclaimed(r.id, {
         verdict: 'error',
         findings: [...((r.findings as unknown[]) ?? []), finding('WORKER_LOST', `the worker running this test (${r.worker_id ?? 'unknown'}) stopped responding; the test did not complete`)],
-      }, 'running');
+      }, 'running', { reaped });
       if (ended) log.warn({ runId: r.id, planId: r.plan_id }, 'run declared lost: worker stopped responding');
     }
     // a queued run whose job vanished from Redis (flushed, restored) is enqueued again

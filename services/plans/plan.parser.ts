@@ -15,6 +15,7 @@ function validCron(expr: string): boolean {
 import { byLine, keysOf, lineOf, openMap, resolve, suggest, type Ctx, type Obj } from './plan.reader.js';
 import type { PlanCheck, PlanIssue, PlanNotify, ProtectionNeed, RestorePlan } from './plan.types.js';
 import { parseRecipient } from '../notify/types.js';
+import { DRIVER_NAMES, DRIVER_RESTORE_KEYS } from '../../workers/drivers/plan-parts.js';
 import { BYTE_UNITS, formatBytes, isInside, parseBytes, type SandboxMax } from '../sandbox-policy.js';
 
 /**
@@ -289,8 +290,9 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
 
   const source = parseSource(top, policy);
 
-  const rs = top.obj('restore', ['driver', 'database', 'image', 'jobs'], true);
-  const driver = rs?.enumOf('driver', ['postgres'] as const, 'restore driver', true);
+  // the registry of drivers names which keys each adds; unknown keys are errors, as everywhere
+  const rs = top.obj('restore', ['driver', 'image', ...new Set(DRIVER_NAMES.flatMap((d) => DRIVER_RESTORE_KEYS[d]))], true);
+  const driver = rs?.enumOf('driver', DRIVER_NAMES, 'restore driver', true);
   const database = rs?.str('database', true, /^[A-Za-z_][A-Za-z0-9_]{0,62}$/, '"database" must be a name of letters, digits and _ (at most 63), not starting with a digit');
   const image = rs?.str('image');
   if (policy && image !== undefined && !policy.allowedImages.includes(image)) {
@@ -300,12 +302,15 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
   }
   const jobs = rs?.num('jobs', { int: true, min: 1, max: 16 });
 
-  const sb = top.obj('sandbox', ['network', 'memory', 'cpus', 'pids', 'timeout']);
+  const sb = top.obj('sandbox', ['network', 'memory', 'cpus', 'pids', 'timeout', 'disk']);
   sb?.enumOf('network', ['none'] as const, 'sandbox network');
   const memory = sb ? memoryBytes(sb) : GIB;
   const cpus = sb?.num('cpus', { gt: 0, max: 256 });
   const pids = sb?.num('pids', { int: true, min: 1 });
   const timeout = sb?.duration('timeout');
+  const diskText = sb?.str('disk');
+  const disk = diskText === undefined ? undefined : parseBytes(diskText);
+  if (diskText !== undefined && !(disk! >= 64 * 1024 ** 2)) sb!.issue('disk', `"disk" must be at least 64m, ${BYTE_UNITS}`);
   // beyond a day a sandbox is a leak, not a test (and Node timers overflow past 24.8 days)
   if (timeout && timeout.seconds > 86_400) sb!.issue('timeout', '"timeout" is at most 24h');
   if (policy && sb) {
@@ -316,6 +321,7 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
     over('cpus', cpus, policy.max.cpus, String);
     over('pids', pids, policy.max.pids, String);
     over('timeout', timeout?.seconds, policy.max.timeoutSeconds, (n) => `${n}s`);
+    over('disk', disk, policy.max.diskBytes, formatBytes);
   }
 
   const checks: PlanCheck[] = [];
@@ -350,7 +356,7 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
     },
     source: source!,
     restore: { driver: driver!, database: database!, ...(image !== undefined && { image }), ...(jobs !== undefined && { jobs }) },
-    sandbox: { network: 'none', memoryBytes: memory!, cpus: cpus ?? 1, pids: pids ?? 512, timeoutSeconds: timeout?.seconds ?? 7200 },
+    sandbox: { network: 'none', memoryBytes: memory!, cpus: cpus ?? 1, pids: pids ?? 512, timeoutSeconds: timeout?.seconds ?? 7200, ...(disk !== undefined && { diskBytes: disk }) },
     checks,
     controls,
     ...(notify !== undefined && { notify }),

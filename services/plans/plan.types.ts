@@ -63,6 +63,8 @@ export interface PlanSandbox {
   pids: number;
   /** Whole-run timeout in seconds. */
   timeoutSeconds: number;
+  /** Size of the sandbox's writable data area in bytes (the backup's copy plus what it restores into); default the operator's bound. */
+  diskBytes?: number;
 }
 
 export type ExpectOp = '==' | '!=' | '>=' | '<=' | '>' | '<';

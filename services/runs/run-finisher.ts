@@ -8,8 +8,8 @@ import type { RestorePlan } from '../plans/plan.types.js';
 import { toRunJson } from './run.view.js';
 import { measureTargets } from './verdict.js';
 import { skippedChecks } from '../../workers/checks/checks.js';
+import { completePhases, type Phase } from '../../workers/engine/phases.js';
 
-const PHASES = ['fetch', 'provision', 'restore', 'verify', 'teardown'] as const;
 
 /** What the ledger keeps of the plan a run ran: enough to read the record alone, never a canary value. */
 export function planSnapshot(plan: RestorePlan | undefined, version: string) {
@@ -48,17 +48,23 @@ export class RunFinisher {
    * same shape as every run: RTO/RPO objects with nothing measured, every
    * check skipped with a reason, phases that did not run marked skipped.
    */
-  finishUnclaimed(runId: string, result: RunResult & { verdict: Verdict }, onlyStatus: 'queued' | 'running'): Promise<RunRow | undefined> {
+  finishUnclaimed(
+    runId: string, result: RunResult & { verdict: Verdict }, onlyStatus: 'queued' | 'running',
+    /** A lost worker's run: how many sandboxes the reaper removed for it (its teardown). */
+    opts: { reaped?: number } = {},
+  ): Promise<RunRow | undefined> {
     return this.finish(async (trx) => {
       const current = await this.runs.getById(runId, trx);
       if (!current) return undefined;
       const plan = (await this.plans.getVersion(current.tenant_id, current.plan_id, current.plan_version_hash, trx)) as RestorePlan | undefined;
       const reason = result.verdict === 'cancelled' ? 'abgebrochen' : 'nicht ausgeführt: Test nicht abgeschlossen';
-      const done = new Set(((current.phases as { name: string }[]) ?? []).map((p) => p.name));
-      const phases = [
-        ...((current.phases as unknown[]) ?? []),
-        ...PHASES.filter((p) => !done.has(p)).map((name) => ({ name, startedAt: new Date().toISOString(), durationMs: 0, status: 'skipped' })),
-      ];
+      // a phase a heartbeat stored as running ended with the worker's last sign of life
+      const lastSeen = current.heartbeat_at ?? new Date();
+      const phases = completePhases((current.phases as Phase[] | null) ?? [], lastSeen, 'the worker stopped responding during this phase');
+      if (opts.reaped !== undefined) {
+        const teardown = phases.find((p) => p.name === 'teardown')!;
+        Object.assign(teardown, { status: 'ok', startedAt: new Date().toISOString(), durationMs: 0, note: `the reaper removed ${opts.reaped} sandbox(es) of this run` });
+      }
       const full: RunResult & { verdict: Verdict } = {
         phases,
         checks: plan ? skippedChecks(plan.checks, reason) : [],

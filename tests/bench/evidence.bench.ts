@@ -42,8 +42,9 @@ import { verifyChain } from '../../services/evidence/verify.js';
 import { buildAuditData } from '../../services/reports/audit-data.js';
 import { renderAuditReportPdf } from '../../services/reports/audit-report.pdf.js';
 import { finding, type Finding } from '../../services/findings.js';
-import { decideVerdict, measureTargets } from '../../services/runs/verdict.js';
-import { runChecks, skippedChecks, type CheckResult } from '../../workers/checks/checks.js';
+import { concludeRun } from '../../workers/engine/run-outcome.js';
+import type { Phase } from '../../workers/engine/phases.js';
+import { runChecks, type CheckResult } from '../../workers/checks/checks.js';
 import type { RestorePlan } from '../../services/plans/plan.types.js';
 import type { RunResult } from '../../db/repositories/run.repository.js';
 
@@ -251,7 +252,7 @@ interface SeedItem {
 }
 
 /**
- * What the worker would have written for this run (restore-test.handler.ts):
+ * What the worker would have written for this run (workers/engine/pipeline.ts), ended by the same rule (concludeRun):
  * five phases, the plan's three checks evaluated by the real check code,
  * findings, RTO/RPO, backup, sandbox and restore details.
  */
@@ -267,10 +268,10 @@ async function planRun(p: PlanSpec, plan: RestorePlan, planIndex: number, day: n
     ? Math.round(plan.targets.rtoSeconds * (1.05 + rand() * 0.3) * 1000)
     : Math.round(p.base * (0.85 + rand() * 0.3) * 1000);
   const durations = { fetch: 400 + Math.round(rand() * 3000), provision: 2500 + Math.round(rand() * 3000), restore: restoreMs, verify: 200 + Math.round(rand() * 1500), teardown: 400 + Math.round(rand() * 600) };
-  const phases: { name: string; startedAt: string; durationMs: number; status: string }[] = [];
+  const phases: Phase[] = [];
   let t = startedAt.getTime();
-  const phase = (name: keyof typeof durations, status: 'ok' | 'failed' | 'skipped') => {
-    const d = status === 'skipped' ? 0 : status === 'failed' ? Math.round(durations[name] / 3) : durations[name];
+  const phase = (name: keyof typeof durations, status: 'ok' | 'failed' | 'skipped' | 'interrupted') => {
+    const d = status === 'skipped' ? 0 : status === 'failed' || status === 'interrupted' ? Math.round(durations[name] / 3) : durations[name];
     phases.push({ name, startedAt: new Date(t).toISOString(), durationMs: d, status });
     t += d;
   };
@@ -283,12 +284,12 @@ async function planRun(p: PlanSpec, plan: RestorePlan, planIndex: number, day: n
   const containerId = hex(`container ${p.id} ${day}`);
   let sandbox: Record<string, unknown> | null = {
     image: 'ernstfall/sandbox-postgres:15', imageId: `sha256:${hex('sandbox-postgres:15')}`, repoDigests: [], postgresMajor: 15,
-    network: 'none', capDrop: ['ALL'], capAdd: ['DAC_READ_SEARCH', 'SETUID', 'SETGID'], serverUser: 'postgres', noNewPrivileges: true,
-    memoryBytes: plan.sandbox.memoryBytes, cpus: plan.sandbox.cpus, pids: plan.sandbox.pids, transfer: 'bind', backupMount: 'read-only',
+    network: 'none', user: 'postgres', capDrop: ['ALL'], capAdd: [], noNewPrivileges: true, readOnlyRootfs: true,
+    memoryBytes: plan.sandbox.memoryBytes, cpus: plan.sandbox.cpus, pids: plan.sandbox.pids, transfer: 'copy', backupMount: 'read-only',
     containerId, freeDiskBytes: 48_000_000_000 + Math.round(rand() * 4e9),
   };
   let restore: Record<string, unknown> | null = null;
-  let checks: CheckResult[];
+  let checks: CheckResult[] = [];
   let restored = false;
   let verifyEnd: number | null = null;
   const rows = (min: number, ok: boolean) => String(ok ? Math.round(min * (1.02 + day / 3000 + rand() * 0.05)) : Math.round(min * 0.4));
@@ -300,7 +301,6 @@ async function planRun(p: PlanSpec, plan: RestorePlan, planIndex: number, day: n
     sandbox = null;
     for (const n of ['provision', 'restore', 'verify'] as const) phase(n, 'skipped');
     phase('teardown', 'ok');
-    checks = skippedChecks(plan.checks, 'nicht ausgeführt: Wiederherstellung nicht erfolgreich');
   } else if (outcome === 'sandbox-failed') {
     phase('fetch', 'ok');
     phase('provision', 'failed');
@@ -308,14 +308,12 @@ async function planRun(p: PlanSpec, plan: RestorePlan, planIndex: number, day: n
     phase('restore', 'skipped');
     phase('verify', 'skipped');
     phase('teardown', 'ok');
-    checks = skippedChecks(plan.checks, 'nicht ausgeführt: Wiederherstellung nicht erfolgreich');
   } else if (outcome === 'cancelled') {
     phase('fetch', 'ok');
     phase('provision', 'ok');
-    phase('restore', 'failed');
+    phase('restore', 'interrupted');
     phase('verify', 'skipped');
     phase('teardown', 'ok');
-    checks = skippedChecks(plan.checks, 'abgebrochen');
   } else {
     phase('fetch', 'ok');
     phase('provision', 'ok');
@@ -336,16 +334,14 @@ async function planRun(p: PlanSpec, plan: RestorePlan, planIndex: number, day: n
     if (failed.length) findings.push(finding('CHECK_FAILED', `${failed.length} of ${checks.length} check(s) failed: ${failed.map((c) => c.name).join(', ')}`));
   }
   if (sandbox) sandbox.teardown = { removedAt: new Date(t).toISOString(), verified: true };
-  const measured = verifyEnd === null ? null : (verifyEnd - startedAt.getTime()) / 1000;
-  const age = backup ? Math.max(0, (startedAt.getTime() - backupAt.getTime()) / 1000) : null;
-  const targets = measureTargets(plan.targets, measured, age);
-  if (targets.rto.met === false) findings.push(finding('RTO_EXCEEDED', `restore took ${Math.round(measured!)}s, RTO is ${plan.targets.rtoSeconds}s`));
-  if (targets.rpo.met === false) findings.push(finding('RPO_EXCEEDED', `backup is ${Math.round(age! / 3600)}h old, RPO is ${Math.round(plan.targets.rpoSeconds / 3600)}h`));
-  const verdict = decideVerdict({ findings, checks, cancelled: outcome === 'cancelled', restored: restored && verifyEnd !== null });
   const finishedAt = new Date(t);
+  const end = concludeRun({
+    phases, findings, checks, backup, sandbox, restore, restored, verifyEnd,
+    testStart: startedAt.getTime(), backupCreatedAt: backup ? backupAt : null, stopped: outcome === 'cancelled' ? 'cancelled' : undefined,
+  }, plan, finishedAt);
   return {
-    planIndex, day, slot, queuedAt, startedAt, finishedAt, verdict,
-    result: { verdict, finishedAt, phases, checks, findings, rto: targets.rto, rpo: targets.rpo, backup, sandbox, restore },
+    planIndex, day, slot, queuedAt, startedAt, finishedAt, verdict: end.verdict,
+    result: { verdict: end.verdict, finishedAt, phases: end.phases, checks: end.checks, findings: end.findings, rto: end.rto, rpo: end.rpo, backup, sandbox, restore },
   };
 }
 

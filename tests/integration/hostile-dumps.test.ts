@@ -8,8 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLogger } from '../../services/logger.js';
-import { archiveList, createRoles, LIST_FILE, sandboxQuery } from '../../workers/drivers/postgres/postgres.driver.js';
-import { provisionSandbox, waitForPostgres, type Sandbox } from '../../workers/sandbox/sandbox.js';
+import { archiveList, createRoles, listFile, sandboxQuery } from '../../workers/drivers/postgres/postgres.driver.js';
+import { postgresDriver, waitForPostgres } from '../../workers/drivers/postgres/index.js';
+import { createSandbox, type Sandbox } from '../../workers/sandbox/sandbox.js';
 import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
 import { readHeaderString, replaceHeaderString } from '../fixtures/archive-header.js';
 import { asPostgres, dropHostDatabase, dumpHost, hostPsql, makeHostDatabase, makeTempDir } from '../fixtures/host-dumps.js';
@@ -86,15 +87,18 @@ async function runPlan(id: string, path: string, over: Record<string, unknown> =
   return run;
 }
 
-/** A sandbox as the worker starts one, on its own instance label, for calling driver functions directly. */
+/** A sandbox as the worker starts one (the postgres driver's recipe, the backup copied in), for calling driver functions directly. */
 async function withSandbox<T>(backup: string, fn: (s: Sandbox) => Promise<T>): Promise<T> {
   const image = 'ernstfall/sandbox-postgres:15';
   const imageId = (await h.c.docker.getImage(image).inspect()).Id;
-  const sandbox = await provisionSandbox(h.c.docker, {
+  const sandbox = await createSandbox(h.c.docker, {
     image, runId: `unit-${randomBytes(4).toString('hex')}`, planId: 'hostile-unit', tenantId: 'hostile-unit',
-    instance: `${h.config.instance}-unit`, memoryBytes: 512 * 2 ** 20, cpus: 1, pids: 256, backupPath: backup, transfer: 'bind',
+    instance: `${h.config.instance}-unit`, memoryBytes: 512 * 2 ** 20, cpus: 1, pids: 256,
+    recipe: postgresDriver.sandbox({} as never), transfer: 'copy', backupPath: backup, backupIsDirectory: false,
   }, imageId, createLogger('silent'));
   try {
+    await sandbox.copyBackup({ path: backup, realPath: backup, isDirectory: false, mtime: new Date() }, new AbortController().signal);
+    await sandbox.start();
     await waitForPostgres(sandbox, 120_000);
     return await fn(sandbox);
   } finally {
@@ -109,12 +113,12 @@ describe('a header string that ends the old heredoc and runs shell commands', ()
       const started = Date.now();
       const list = await archiveList(sandbox, sandbox.backupPath, 'custom', missing);
       const took = Date.now() - started;
-      expect(list).toBe(LIST_FILE);
+      expect(list).toBe(listFile(sandbox));
       expect(missing).toEqual([EXT]);
       // the injected command would have left its mark and slept 30 s
       expect((await sandbox.exec(['test', '-e', MARK])).exitCode, `${MARK} exists: the header was run by a shell`).toBe(1);
       expect(took).toBeLessThan(20_000);
-      const cat = await sandbox.exec(['cat', '--', LIST_FILE]);
+      const cat = await sandbox.exec(['cat', '--', listFile(sandbox)]);
       expect(cat.exitCode).toBe(0);
       const lines = cat.stdout.split('\n');
       // the hostile lines are in the file exactly as pg_restore printed them
@@ -123,7 +127,8 @@ describe('a header string that ends the old heredoc and runs shell commands', ()
       // the missing extension is commented out, everything else is still listed
       expect(lines.some((l) => new RegExp(`^;\\d+;.*EXTENSION - ${EXT}\\b`).test(l))).toBe(true);
       expect(lines.some((l) => /^\d+;.* TABLE DATA public einwohner /.test(l))).toBe(true);
-      const stat = await sandbox.exec(['stat', '-c', '%a %u', LIST_FILE]);
+      const stat = await sandbox.exec(['stat', '-c', '%a %u', listFile(sandbox)]);
+      // written by ernstfall (root-owned), readable by the tools, not changeable by anything in the sandbox
       expect(stat.stdout.trim()).toBe('644 0');
     });
   });

@@ -148,7 +148,8 @@ describe('images shaped like the official postgres:N ones', () => {
     ].join('\n'));
     execFileSync('docker', ['build', '-q', '-t', 'ef-test/official-shape:15', ctx], { env: { ...process.env, DOCKER_BUILDKIT: '0' }, stdio: 'ignore' });
     await rm(ctx, { recursive: true, force: true });
-    const volumes = () => execFileSync('docker', ['volume', 'ls', '-q']).toString().split('\n').filter(Boolean).length;
+    // dangling ones only: volumes of sandboxes that other test files run meanwhile are in use, not left behind
+    const volumes = () => execFileSync('docker', ['volume', 'ls', '-q', '--filter', 'dangling=true']).toString().split('\n').filter(Boolean).length;
     const before = volumes();
     const run = await runPlan('official-shape', custom, {
       restore: { driver: 'postgres', database: 'app', image: 'ef-test/official-shape:15' },

@@ -83,6 +83,12 @@ describe('a worker killed during a restore', () => {
     });
     expect(run.verdict).toBe('error');
     expect(run.findings.map((f: { code: string }) => f.code)).toContain('WORKER_LOST');
+    // the timeline says where it stopped and who cleaned up: not "restore ok in 0 ms, teardown skipped"
+    const byName = Object.fromEntries(run.phases.map((p: { name: string }) => [p.name, p]));
+    expect(byName.restore).toMatchObject({ status: 'interrupted', note: 'the worker stopped responding during this phase' });
+    expect(byName.restore.durationMs).toBeGreaterThan(0);
+    expect(byName.verify.status).toBe('skipped');
+    expect(byName.teardown).toMatchObject({ status: 'ok', note: 'the reaper removed 1 sandbox(es) of this run' });
     await until('the sandbox to be reaped', async () => ((await h.sandboxesLeft()) === 0 ? true : undefined), 30_000);
 
     // and the plan can be tested again right away

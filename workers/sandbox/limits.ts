@@ -6,6 +6,8 @@ export interface EffectiveLimits {
   cpus: number;
   pids: number;
   timeoutSeconds: number;
+  /** The data area's bound: the plan's `disk`, or the operator's bound when the plan names none. */
+  diskBytes: number;
   /** Which of the plan's values the operator's bounds replaced, e.g. "memory 16g -> 8g". */
   capped: string[];
 }
@@ -23,6 +25,7 @@ export function effectiveLimits(plan: PlanSandbox, max: SandboxMax): EffectiveLi
     cpus: cap('cpus', plan.cpus, max.cpus),
     pids: cap('pids', plan.pids, max.pids),
     timeoutSeconds: cap('timeoutSeconds', plan.timeoutSeconds, max.timeoutSeconds),
+    diskBytes: plan.diskBytes === undefined ? max.diskBytes : cap('diskBytes', plan.diskBytes, max.diskBytes),
     capped,
   };
 }

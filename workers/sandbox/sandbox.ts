@@ -1,9 +1,11 @@
-import { spawn } from 'node:child_process';
-import { basename, dirname, posix } from 'node:path';
+import { posix } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { LABELS } from './docker.js';
+import type { SandboxRecipe } from '../drivers/driver.js';
+import type { BackupDigest, ResolvedBackup } from '../sources/file.source.js';
+import { BACKUP_NAME, copyIntoSandbox } from './transfer.js';
 
 export interface SandboxSpec {
   image: string;
@@ -14,10 +16,13 @@ export interface SandboxSpec {
   memoryBytes: number;
   cpus: number;
   pids: number;
-  /** Host path of the backup (file or folder). */
-  backupPath: string;
-  /** bind: read-only bind mount; copy: putArchive into the sandbox (remote engines). */
+  /** How the driver's service starts, as whom, and where its writable data area is. */
+  recipe: SandboxRecipe;
+  /** copy: the backup is streamed into the data area (hashed on the way); bind: a read-only bind mount of the host path. */
   transfer: 'bind' | 'copy';
+  /** Host path of the backup (file or folder); only bind mounts use it. */
+  backupPath: string;
+  backupIsDirectory: boolean;
 }
 
 export interface ExecResult {
@@ -35,29 +40,10 @@ export class SandboxError extends Error {
   }
 }
 
-export const DATA_DIR = '/var/lib/postgresql/ef-data';
-export const SOCKET_DIR = '/tmp';
-const COPY_DIR = '/tmp';
-
-/**
- * The container starts as root with only DAC_READ_SEARCH (the restore tools,
- * run as root through exec, can read a backup whatever its owner and mode) and
- * SETUID/SETGID (to drop to `postgres`). The database server then runs as the
- * unprivileged `postgres` user with no capabilities at all. Docker gives exec
- * processes no capabilities when the container's user is not root, hence this
- * order. Durability is off because the sandbox is thrown away.
- * Works with the offline images and with official `postgres:N` images (their
- * entrypoint is bypassed, binaries are found on PATH or under /usr/lib/postgresql).
- */
-const BOOT_SCRIPT = `set -e
-BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | head -n1)
-[ -n "$BIN" ] && PATH="$BIN:$PATH"
-AS_PG="setpriv --reuid=postgres --regid=postgres --clear-groups"
-$AS_PG initdb --no-sync -D ${DATA_DIR} -U postgres --auth=trust -E UTF8 --locale=C >/tmp/initdb.log 2>&1 || { cat /tmp/initdb.log >&2; exit 1; }
-exec $AS_PG postgres -D ${DATA_DIR} -k ${SOCKET_DIR} -c listen_addresses= -c fsync=off -c full_page_writes=off \\
-  -c synchronous_commit=off -c wal_level=minimal -c max_wal_senders=0 -c max_wal_size=8GB \\
-  -c checkpoint_timeout=1h -c autovacuum=off -c maintenance_work_mem=256MB -c shared_buffers=128MB \\
-  -c log_min_messages=warning -c jit=off`;
+/** Small scratch space for sockets and lists; data goes to the data area. */
+const TMPFS = 'rw,nosuid,nodev,size=256m,mode=1777';
+/** The folder in the data area that holds the copied backup (root-owned, read-only for the sandbox user). */
+export const BACKUP_DIR = 'ef-backup';
 
 const MAX_OUTPUT = 256 * 1024;
 
@@ -86,20 +72,62 @@ export class Sandbox {
     readonly container: Docker.Container,
     readonly image: string,
     readonly imageId: string,
+    readonly recipe: SandboxRecipe,
     /** Where the backup is visible inside the sandbox. */
     readonly backupPath: string,
     private readonly log: Logger,
   ) {}
 
+  get dataDir(): string {
+    return this.recipe.dataDir;
+  }
+
+  /** Streams the backup into the data area, hashing it on the way (before the sandbox starts). */
+  copyBackup(backup: ResolvedBackup, signal: AbortSignal): Promise<BackupDigest> {
+    return copyIntoSandbox(this.container, backup, this.recipe.dataDir, BACKUP_DIR, signal);
+  }
+
+  async start(): Promise<void> {
+    await this.container.start();
+  }
+
+  /**
+   * The kernel's OOM kills in this sandbox so far (cgroup v1 memory.oom_control
+   * or v2 memory.events), or null when the sandbox cannot tell.
+   */
+  async oomKills(): Promise<number | null> {
+    const r = await this.exec(['cat', '/sys/fs/cgroup/memory.events', '/sys/fs/cgroup/memory/memory.oom_control']).catch(() => undefined);
+    const m = r ? /^oom_kill (\d+)$/m.exec(r.stdout) : null;
+    return m ? Number(m[1]) : null;
+  }
+
+  /** Bytes used in the data area (du, one file system). */
+  async dataUsage(): Promise<number | null> {
+    const r = await this.exec(['du', '-skx', '--', this.recipe.dataDir]).catch(() => undefined);
+    const kib = r && r.exitCode === 0 ? Number(r.stdout.trim().split(/\s+/)[0]) : NaN;
+    return Number.isFinite(kib) ? kib * 1024 : null;
+  }
+
+  /** What Docker knows about how the sandbox ended (or is). */
+  async state(): Promise<{ running: boolean; oomKilled: boolean; exitCode: number | null } | null> {
+    try {
+      const s = (await this.container.inspect()).State;
+      return { running: s.Running === true, oomKilled: s.OOMKilled === true, exitCode: s.Running ? null : s.ExitCode };
+    } catch {
+      return null;
+    }
+  }
+
   get id(): string {
     return this.container.id;
   }
 
-  async exec(cmd: string[], opts: { user?: string; env?: string[]; maxOutput?: number } = {}): Promise<ExecResult> {
+  /** Runs argv as the recipe's (unprivileged) user; there is no way to run a step as root. */
+  async exec(cmd: string[], opts: { env?: string[]; maxOutput?: number } = {}): Promise<ExecResult> {
     const exec = await this.container.exec({
       Cmd: cmd,
-      User: opts.user ?? 'root',
-      Env: ['LC_MESSAGES=C', 'LC_ALL=C.UTF-8', 'PGHOST=' + SOCKET_DIR, 'PGUSER=postgres', ...(opts.env ?? [])],
+      User: this.recipe.user,
+      Env: ['LC_MESSAGES=C', 'LC_ALL=C.UTF-8', ...(this.recipe.env ?? []), ...(opts.env ?? [])],
       AttachStdout: true,
       AttachStderr: true,
     });
@@ -209,79 +237,52 @@ export class Sandbox {
   }
 }
 
-export async function provisionSandbox(docker: Docker, spec: SandboxSpec, imageId: string, log: Logger): Promise<Sandbox> {
-  const name = basename(spec.backupPath);
-  const mountPoint = `/backup/${name}`;
+/**
+ * Creates the sandbox (not started): no network, no capabilities, no new
+ * privileges, a read-only root file system, tmpfs for /tmp and /run, and one
+ * writable data area of its own (an anonymous volume removed with it). Every
+ * process in it runs as the recipe's unprivileged user.
+ */
+export async function createSandbox(docker: Docker, spec: SandboxSpec, imageId: string, log: Logger): Promise<Sandbox> {
+  const { recipe } = spec;
+  const backupInside = spec.transfer === 'bind' ? `/backup/${BACKUP_NAME}` : posix.join(recipe.dataDir, BACKUP_DIR, BACKUP_NAME);
+  const labels = {
+    [LABELS.role]: 'sandbox',
+    [LABELS.instance]: spec.instance,
+    [LABELS.runId]: spec.runId,
+    [LABELS.planId]: spec.planId,
+    [LABELS.tenantId]: spec.tenantId,
+  };
   const container = await docker.createContainer({
     Image: spec.image,
     name: `ernstfall-${spec.instance}-${spec.runId}`,
-    User: 'root',
-    Entrypoint: ['/bin/sh', '-c'],
-    Cmd: [BOOT_SCRIPT],
-    Env: ['LC_MESSAGES=C', 'LANG=C.UTF-8'],
+    User: recipe.user,
+    Entrypoint: recipe.command.slice(0, 1),
+    Cmd: recipe.command.slice(1),
+    Env: ['LC_MESSAGES=C', 'LANG=C.UTF-8', ...(recipe.env ?? [])],
     WorkingDir: '/tmp',
     NetworkDisabled: true,
-    Labels: {
-      [LABELS.role]: 'sandbox',
-      [LABELS.instance]: spec.instance,
-      [LABELS.runId]: spec.runId,
-      [LABELS.planId]: spec.planId,
-      [LABELS.tenantId]: spec.tenantId,
-    },
+    Labels: labels,
     HostConfig: {
       NetworkMode: 'none',
       CapDrop: ['ALL'],
-      // see BOOT_SCRIPT: read the backup, drop to postgres; the server itself keeps none
-      CapAdd: ['DAC_READ_SEARCH', 'SETUID', 'SETGID'],
       SecurityOpt: ['no-new-privileges'],
+      ReadonlyRootfs: true,
+      Tmpfs: { '/tmp': TMPFS, '/run': TMPFS },
       Memory: spec.memoryBytes,
       MemorySwap: spec.memoryBytes,
       NanoCpus: Math.round(spec.cpus * 1e9),
       PidsLimit: spec.pids,
       ShmSize: 256 * 1024 * 1024,
-      // Mounts, not Binds: a path with ':' (e.g. a timestamp in the file name) would break the Binds syntax
-      Mounts: spec.transfer === 'bind' ? [{ Type: 'bind', Source: spec.backupPath, Target: mountPoint, ReadOnly: true }] : [],
+      Mounts: [
+        // the data area: Docker copies the image's content of dataDir into it (a cluster initialised at image build)
+        { Type: 'volume', Source: '', Target: recipe.dataDir, VolumeOptions: { NoCopy: false, Labels: labels, DriverConfig: { Name: 'local', Options: {} } } },
+        // Mounts, not Binds: a path with ':' (e.g. a timestamp in the file name) would break the Binds syntax
+        ...(spec.transfer === 'bind' ? [{ Type: 'bind' as const, Source: spec.backupPath, Target: backupInside, ReadOnly: true }] : []),
+      ],
       RestartPolicy: { Name: 'no' },
       LogConfig: { Type: 'json-file', Config: { 'max-size': '1m' } },
     },
   });
-  const sandbox = new Sandbox(docker, container, spec.image, imageId, spec.transfer === 'bind' ? mountPoint : `${COPY_DIR}/${name}`, log.child({ containerId: container.id }));
-  try {
-    if (spec.transfer === 'copy') {
-      // tar streams the backup from disk; it is never held in memory
-      const tar = spawn('tar', ['-C', dirname(spec.backupPath), '-cf', '-', '--', name], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let tarErr = '';
-      tar.stderr.on('data', (d: Buffer) => { tarErr += d.toString().slice(0, 500); });
-      const tarDone = new Promise<number | null>((resolve) => tar.on('close', resolve));
-      await container.putArchive(tar.stdout, { path: COPY_DIR });
-      const code = await tarDone;
-      if (code !== 0) throw new SandboxError(`copying the backup into the sandbox failed (tar exit ${code}): ${tarErr.trim()}`);
-      await container.start();
-    } else {
-      await container.start();
-    }
-  } catch (err) {
-    await sandbox.destroy().catch(() => undefined);
-    throw err;
-  }
-  return sandbox;
-}
-
-/** Waits until the server accepts connections, or fails with the server's own last words. */
-export async function waitForPostgres(sandbox: Sandbox, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let delay = 100;
-  while (Date.now() < deadline) {
-    signal?.throwIfAborted();
-    if (!(await sandbox.isRunning())) {
-      throw new SandboxError(`sandbox database server exited during start: ${(await sandbox.logsTail()).slice(0, 500)}`);
-    }
-    const r = await sandbox.exec(['pg_isready', '-q', '-h', SOCKET_DIR, '-U', 'postgres'], { user: 'postgres' })
-      .catch(() => ({ exitCode: 1 }));
-    if (r.exitCode === 0) return;
-    await new Promise((res) => setTimeout(res, delay));
-    // a server is usually up within 1–3 s; polling often notices it without idling (measured in docs/BENCHMARKS.md)
-    delay = Math.min(delay * 1.5, 200);
-  }
-  throw new SandboxError(`sandbox database server did not become ready within ${Math.round(timeoutMs / 1000)}s`);
+  return new Sandbox(docker, container, spec.image, imageId, recipe, backupInside, log.child({ containerId: container.id }));
 }

@@ -175,6 +175,11 @@ async function listFiles(dir: string, prefix = ''): Promise<string[]> {
   return out;
 }
 
+/** The regular files of a folder dump, relative, in bytewise order of the full paths (as `LC_ALL=C sort` gives). */
+export async function listBackupFiles(dir: string): Promise<string[]> {
+  return (await listFiles(dir)).sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+}
+
 /**
  * SHA-256 and size, streamed. A folder's hash is the SHA-256 of its sorted
  * manifest lines `<relative path>  <sha256>` (sha256sum's format), so it can
@@ -184,8 +189,7 @@ export async function digestBackup(b: ResolvedBackup, onChunk?: (chunk: Buffer) 
   if (!b.isDirectory) return hashFile(b.realPath, onChunk, signal);
   const manifest = createHash('sha256');
   let size = 0;
-  // bytewise order of the full paths, as `LC_ALL=C sort` gives
-  const files = (await listFiles(b.realPath)).sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+  const files = await listBackupFiles(b.realPath);
   for (const rel of files) {
     const d = await hashFile(join(b.realPath, ...rel.split('/')), undefined, signal);
     manifest.update(`${d.sha256}  ./${rel.split(sep).join('/')}\n`);

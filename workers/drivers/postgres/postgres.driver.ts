@@ -34,7 +34,7 @@ export function sandboxQuery(sandbox: Sandbox, database: string): QueryFn {
   return async (sql) => {
     const r = await sandbox.exec(
       ['psql', '-X', '-q', '-A', '-t', '-F', '\x1f', '-P', 'null=\x1e', '-v', 'ON_ERROR_STOP=1', '-d', database, '-c', sql],
-      { user: 'postgres', env: ['PGOPTIONS=-c default_transaction_read_only=on -c statement_timeout=600000'] },
+      { env: ['PGOPTIONS=-c default_transaction_read_only=on -c statement_timeout=600000'] },
     );
     if (r.exitCode !== 0) {
       // first ERROR line only: DETAIL/CONTEXT lines can quote row data
@@ -50,10 +50,11 @@ export function sandboxQuery(sandbox: Sandbox, database: string): QueryFn {
 }
 
 async function psqlAdmin(sandbox: Sandbox, sql: string, db = 'postgres') {
-  return sandbox.exec(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', sql], { user: 'postgres' });
+  return sandbox.exec(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', db, '-c', sql]);
 }
 
-export const ROLES_FILE = '/tmp/ef-roles.sql';
+/** Files ernstfall writes for the tools go into the data area: /tmp is a tmpfs, which putArchive cannot reach. */
+export const rolesFile = (sandbox: Sandbox) => posix.join(sandbox.dataDir, 'ef-roles.sql');
 
 /**
  * Role names come from the dump: each is only ever a double-quoted identifier (never inside a
@@ -63,16 +64,16 @@ export const ROLES_FILE = '/tmp/ef-roles.sql';
  */
 export async function createRoles(sandbox: Sandbox, roles: string[]): Promise<void> {
   const stmts = roles.map((r) => `create role ${ident(r)} nologin;\n`).join('');
-  await sandbox.putFile(ROLES_FILE, Buffer.from(stmts, 'utf8'), { mode: 0o644 });
-  await sandbox.exec(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=0', '-d', 'postgres', '-f', ROLES_FILE], { user: 'postgres' });
+  await sandbox.putFile(rolesFile(sandbox), Buffer.from(stmts, 'utf8'), { mode: 0o644 });
+  await sandbox.exec(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=0', '-d', 'postgres', '-f', rolesFile(sandbox)]);
 }
 
 async function availableExtensions(sandbox: Sandbox): Promise<Set<string>> {
-  const r = await sandbox.exec(['psql', '-X', '-A', '-t', '-d', 'postgres', '-c', 'select name from pg_available_extensions'], { user: 'postgres' });
+  const r = await sandbox.exec(['psql', '-X', '-A', '-t', '-d', 'postgres', '-c', 'select name from pg_available_extensions']);
   return new Set(r.stdout.split('\n').map((s) => s.trim()).filter(Boolean));
 }
 
-export const LIST_FILE = '/tmp/ef-restore.list';
+export const listFile = (sandbox: Sandbox) => posix.join(sandbox.dataDir, 'ef-restore.list');
 
 /**
  * Archive formats: the TOC names the extensions; entries for missing ones are left out so the rest restores.
@@ -96,8 +97,8 @@ export async function archiveList(sandbox: Sandbox, path: string, format: string
     const m = /^\d+;\s+\d+\s+\d+\s+(EXTENSION|COMMENT)\s+-\s+(?:EXTENSION\s+)?(\S+)/.exec(l);
     return m && missing.has(m[2]!) ? `;${l}` : l;
   });
-  await sandbox.putFile(LIST_FILE, Buffer.from(`${filtered.join('\n')}\n`, 'utf8'), { mode: 0o644 });
-  return LIST_FILE;
+  await sandbox.putFile(listFile(sandbox), Buffer.from(`${filtered.join('\n')}\n`, 'utf8'), { mode: 0o644 });
+  return listFile(sandbox);
 }
 
 function restoreCommand(info: DumpInfo, path: string, database: string, jobs: number, listFile?: string): { tool: ToolOutcome['tool']; cmd: string[] } {
@@ -112,13 +113,13 @@ function restoreCommand(info: DumpInfo, path: string, database: string, jobs: nu
     case 'plain':
     case 'plain-gzip':
     case 'plain-zstd': {
-      // root only reads (and decompresses) the file; psql runs as postgres, so a dump's \! meta-commands
-      // cannot touch the sandbox's programs that the checks rely on
+      // everything runs as postgres on a read-only root file system, so a dump's \! meta-commands cannot
+      // touch the sandbox's programs that the checks rely on; the script is a constant, names come as "$1" "$2"
       const dec = info.format === 'plain-gzip' ? 'gzip -dc --' : info.format === 'plain-zstd' ? 'zstd -dcq --' : 'cat --';
       return {
         tool: 'psql',
         cmd: ['bash', '-o', 'pipefail', '-c',
-          `${dec} "$1" | setpriv --reuid=postgres --regid=postgres --clear-groups psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -d "$2" -f -`,
+          `${dec} "$1" | psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -d "$2" -f -`,
           'restore', path, database],
       };
     }
@@ -131,7 +132,7 @@ async function countTables(sandbox: Sandbox, database: string): Promise<{ tables
   const q = sandboxQuery(sandbox, database);
   const list = await sandbox.exec(['psql', '-X', '-A', '-t', '-d', database, '-c',
     `select format('%I.%I', n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid = c.relnamespace
-     where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'`], { user: 'postgres' });
+     where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'`]);
   const tables = list.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
   let nonEmpty = 0;
   for (let i = 0; i < tables.length; i += 200) {
@@ -162,12 +163,15 @@ export async function restorePostgres(input: RestoreInput): Promise<RestoreOutco
 
   let path = sandbox.backupPath;
   if (info.format === 'directory-tar') {
-    const r = await sandbox.exec(['sh', '-c', 'mkdir -p /tmp/ef-dir && tar --no-same-owner --no-same-permissions -xf "$1" -C /tmp/ef-dir', 'extract', path]);
+    // unpacked into the data area (bounded), not /tmp; tar reads the archive by its fixed in-sandbox name
+    const dir = posix.join(sandbox.dataDir, 'ef-dir');
+    const mk = await sandbox.exec(['mkdir', '-p', '--', dir]);
+    const r = mk.exitCode === 0 ? await sandbox.exec(['tar', '--no-same-owner', '--no-same-permissions', '-x', '-f', path, '-C', dir]) : mk;
     if (r.exitCode !== 0) {
       const truncated = /unexpected EOF|Unexpected EOF|truncated/i.test(r.stderr);
       return { restored: false, findings: [finding(truncated ? 'ARCHIVE_TRUNCATED' : 'ARCHIVE_UNREADABLE', `tar could not unpack the folder dump: ${r.stderr.split('\n')[0]?.slice(0, 200) ?? ''}`)] };
     }
-    path = posix.join('/tmp/ef-dir', posix.dirname(info.tocPathInTar ?? 'toc.dat'));
+    path = posix.join(dir, posix.dirname(info.tocPathInTar ?? 'toc.dat'));
     info.format = 'directory';
   }
 

@@ -1,0 +1,74 @@
+import type { Finding } from '../../services/findings.js';
+import type { RestorePlan } from '../../services/plans/plan.types.js';
+import type { Config } from '../../services/config.js';
+import type { TenantPlanPolicy } from '../../services/plans/plan.parser.js';
+import type { QueryFn } from '../checks/checks.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
+import type { ResolvedBackup } from '../sources/file.source.js';
+
+/** What a driver learned from the backup on the worker, before anything runs in a sandbox. */
+export interface Inspection {
+  /** The backup's own creation time (e.g. a dump header), or null when it has none. */
+  createdAt: Date | null;
+  /** Facts for the evidence's `backup` (format, versions, compression): short scalars only. */
+  facts: Record<string, string | number | null>;
+  /** Sees every chunk while the backup is hashed and copied, e.g. to scan a plain SQL dump. */
+  scan?: (chunk: Buffer) => Promise<void>;
+  /** Called once after the last chunk. */
+  endScan?: () => Promise<void>;
+}
+
+/** The image a sandbox runs, and what the evidence says about the choice. */
+export interface ImageChoice {
+  image: string;
+  facts: Record<string, string | number | null>;
+}
+
+/** How the driver's sandbox starts: everything it runs is started as `user`, never root. */
+export interface SandboxRecipe {
+  user: string;
+  /** The writable data area (a volume of its own, bounded); everything else is read-only or tmpfs. */
+  dataDir: string;
+  /** The container's command: argv, no shell text built from the backup. */
+  command: string[];
+  env?: string[];
+}
+
+export interface RestoreResult {
+  findings: Finding[];
+  /** The data is there (the tool finished and nothing proves otherwise). */
+  restored: boolean;
+  /** Facts for the evidence's `restore` (tool, exit code, counts): no row data. */
+  facts: Record<string, unknown>;
+  /** The tool's own output, kept as a prunable attachment (it may quote personal data). */
+  log?: string;
+}
+
+export interface DriverContext<I extends Inspection = Inspection> {
+  plan: RestorePlan;
+  config: Config;
+  policy: TenantPlanPolicy;
+  inspection: I;
+  /** CPUs the sandbox may use, after the operator's bounds. */
+  cpus: number;
+  signal: AbortSignal;
+}
+
+/**
+ * How one kind of backup comes back. A driver inspects the backup on the
+ * worker, chooses its image, says how its sandbox starts, restores inside
+ * it, and offers what the checks query. Everything it reads from a backup or
+ * a tool is data: it goes through argv, files put into the sandbox, or stdin,
+ * never into shell or SQL text.
+ */
+export interface RestoreDriver<I extends Inspection = Inspection> {
+  readonly name: string;
+  inspect(backup: ResolvedBackup, plan: RestorePlan): Promise<I>;
+  chooseImage(ctx: Omit<DriverContext<I>, 'signal' | 'cpus'>): ImageChoice;
+  sandbox(ctx: Omit<DriverContext<I>, 'signal'>): SandboxRecipe;
+  /** Resolves when the sandbox's service is ready; rejects with the service's own last words. */
+  ready(sandbox: Sandbox, ctx: DriverContext<I>): Promise<void>;
+  restore(sandbox: Sandbox, ctx: DriverContext<I>): Promise<RestoreResult>;
+  /** What the plan's checks query after a restore. */
+  query(sandbox: Sandbox, ctx: DriverContext<I>, restored: RestoreResult): QueryFn;
+}

@@ -1,0 +1,11 @@
+/**
+ * What each driver adds to a plan's `restore` block, besides `driver` and
+ * `image`. Pure data, so the plan parser (in the API) can use it without
+ * loading the drivers' Docker code; a unit test keeps it equal to the registry.
+ */
+export const DRIVER_RESTORE_KEYS = {
+  postgres: ['database', 'jobs'],
+} as const satisfies Record<string, readonly string[]>;
+
+export type DriverName = keyof typeof DRIVER_RESTORE_KEYS;
+export const DRIVER_NAMES = Object.keys(DRIVER_RESTORE_KEYS) as DriverName[];

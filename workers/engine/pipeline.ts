@@ -1,0 +1,312 @@
+import { stat } from 'node:fs/promises';
+import type Docker from 'dockerode';
+import type { Logger } from 'pino';
+import type { Config } from '../../services/config.js';
+import { finding, type Finding } from '../../services/findings.js';
+import type { RestorePlan } from '../../services/plans/plan.types.js';
+import type { TenantPlanPolicy } from '../../services/plans/plan.parser.js';
+import type { PlanPolicyService } from '../../services/plans/plan-policy.js';
+import type { RunFinisher } from '../../services/runs/run-finisher.js';
+import type { PlanRepository } from '../../db/repositories/plan.repository.js';
+import type { RunRepository } from '../../db/repositories/run.repository.js';
+import { lastGoodCounts, runChecks } from '../checks/checks.js';
+import type { DriverContext, Inspection, RestoreDriver, RestoreResult } from '../drivers/driver.js';
+import { driverFor } from '../drivers/registry.js';
+import { DumpInspectError } from '../drivers/postgres/dump-format.js';
+import { ensureImage, ImageError } from '../sandbox/images.js';
+import { effectiveLimits, type EffectiveLimits } from '../sandbox/limits.js';
+import { createSandbox, SandboxError, type Sandbox } from '../sandbox/sandbox.js';
+import { digestBackup, resolveBackup, SourceError, type BackupDigest, type ResolvedBackup } from '../sources/file.source.js';
+import { PhaseRecorder } from './phases.js';
+import { Aborted, raceAbort, RunControl } from './run-control.js';
+import { concludeRun, newOutcome, type RunOutcome } from './run-outcome.js';
+import { demote, infrastructureCause, isEngineUnavailable } from './infrastructure.js';
+
+export interface EngineDeps {
+  config: Config;
+  docker: Docker;
+  runs: RunRepository;
+  plans: PlanRepository;
+  finisher: RunFinisher;
+  /** The operator's policy for the run's tenant: its backup roots, allowed images, limit bounds. */
+  policy: PlanPolicyService;
+  log: Logger;
+  workerId: string;
+  heartbeatMs?: number;
+  /** Aborted when the worker shuts down: running tests end as `error` (INTERRUPTED) with their sandbox removed. */
+  shutdown?: AbortSignal;
+}
+
+/** Everything the phases of one run share. */
+interface Run {
+  id: string;
+  tenantId: string;
+  planId: string;
+  plan: RestorePlan;
+  driver: RestoreDriver<Inspection>;
+  policy: TenantPlanPolicy;
+  limits: EffectiveLimits;
+  ctl: RunControl;
+  o: RunOutcome;
+  log: Logger;
+  sandbox?: Sandbox;
+}
+
+interface Fetched {
+  backup: ResolvedBackup;
+  inspection: Inspection;
+  digest: BackupDigest;
+  identity: string;
+}
+
+/** A phase found what ends the run; its findings are recorded already. */
+class Stop extends Error {}
+const blocking = (fs: Finding[]) => fs.some((f) => f.severity === 'error' || f.severity === 'failure');
+
+/**
+ * One restore test, top to bottom: claim the run, then fetch -> provision ->
+ * restore -> verify -> teardown, each a function that adds its part to one
+ * RunOutcome; `concludeRun` decides the verdict and the finisher stores it
+ * with its ledger record. Never leaves a sandbox behind.
+ */
+export async function handleRestoreTest(deps: EngineDeps, runId: string): Promise<void> {
+  const claimed = await deps.runs.claim(runId, deps.workerId);
+  if (!claimed) {
+    const current = await deps.runs.getById(runId);
+    if (current?.status === 'queued' && current.cancel_requested_at) {
+      await deps.finisher.finishUnclaimed(runId, { verdict: 'cancelled', findings: [] }, 'queued');
+    }
+    deps.log.info({ runId, status: current?.status }, 'run is not queued any more (cancelled or taken); nothing to do');
+    return;
+  }
+  const log = deps.log.child({ runId, planId: claimed.plan_id, tenantId: claimed.tenant_id });
+  const plan = (await deps.plans.getVersion(claimed.tenant_id, claimed.plan_id, claimed.plan_version_hash)) as RestorePlan | undefined;
+  const driver = plan && driverFor(plan.restore.driver);
+  if (!plan || !driver) {
+    const why = plan ? `no restore driver "${plan.restore.driver}" in this worker` : 'plan version not found';
+    await deps.finisher.finishClaimed(runId, deps.workerId, { verdict: 'error', findings: [finding('INTERNAL_ERROR', why)] });
+    return;
+  }
+  const policy = await deps.policy.forTenant(claimed.tenant_id);
+  // the operator may have lowered a bound after the plan was stored: the lower one holds
+  const limits = effectiveLimits(plan.sandbox, policy.max);
+  const o = newOutcome(Date.now());
+  const phases = new PhaseRecorder();
+  o.phases = phases.list;
+  if (limits.capped.length) o.findings.push(finding('LIMIT_CAPPED', `the operator's upper bounds apply instead of the plan's: ${limits.capped.join(', ')}`));
+
+  const run: Run = { id: runId, tenantId: claimed.tenant_id, planId: claimed.plan_id, plan, driver, policy, limits, o, log } as Run;
+  run.ctl = new RunControl({
+    runs: deps.runs, runId, workerId: deps.workerId, heartbeatMs: deps.heartbeatMs ?? deps.config.sandbox.heartbeatMs,
+    timeoutSeconds: limits.timeoutSeconds, shutdown: deps.shutdown, log,
+    progress: () => ({ phases: o.phases, findings: o.findings }),
+    watch: async () => {
+      const used = run.sandbox ? await run.sandbox.dataUsage() : null;
+      return used !== null && used > limits.diskBytes ? 'disk' : undefined;
+    },
+    onStop: () => void run.sandbox?.destroy().catch(() => undefined),
+  });
+  run.ctl.start();
+
+  try {
+    const fetched = await phases.run('fetch', () => fetch(deps, run), run.ctl.why);
+    if (blocking(o.findings)) throw new Stop();
+    const ctx = await phases.run('provision', () => provision(deps, run, fetched), run.ctl.why);
+    const restored = await phases.run('restore', () => restore(deps, run, ctx, fetched), run.ctl.why);
+    await phases.run('verify', () => verify(deps, run, ctx, restored), run.ctl.why);
+    // verified: a cancel arriving now (during teardown) must not turn a completed test into `cancelled`
+    run.ctl.settle();
+  } catch (err) {
+    await recordFailure(deps, run, err);
+  }
+  run.ctl.settle();
+  await phases.run('teardown', () => teardown(deps, run), () => undefined).catch((err: Error) => {
+    // the test itself was verified or not regardless; the leftover is flagged and the reaper retries
+    o.findings.push(finding('SANDBOX_CLEANUP_FAILED', `sandbox could not be removed (the reaper retries): ${err.message.slice(0, 200)}`));
+    log.error({ err: err.message }, 'sandbox teardown failed');
+  });
+  o.stopped = run.ctl.stopped;
+
+  const end = concludeRun(o, plan, new Date(), { timeoutSeconds: limits.timeoutSeconds });
+  // the restore tool's own output is kept as a prunable attachment: it may quote personal data
+  const attachments = o.toolLog ? [{ name: 'restore-tool.log', content: Buffer.from(o.toolLog, 'utf8') }] : [];
+  const stored = await deps.finisher.finishClaimed(runId, deps.workerId, {
+    verdict: end.verdict, phases: end.phases, checks: end.checks, findings: end.findings, rto: end.rto, rpo: end.rpo,
+    backup: o.backup, sandbox: o.sandbox, restore: o.restore,
+  }, attachments);
+  run.ctl.close();
+  log.info({ verdict: end.verdict, findings: end.findings.map((f) => f.code), stored: stored !== undefined }, 'restore test finished');
+}
+
+// ---- fetch: find the backup, let the driver read its header, hash it while streaming
+async function fetch(deps: EngineDeps, run: Run): Promise<Fetched> {
+  const { plan, o, ctl } = run;
+  const backup = await resolveBackup(plan.source, run.policy.roots, deps.config.sandbox.settleSeconds, new Date(), run.policy.tenant);
+  const inspection = await run.driver.inspect(backup, plan);
+  // checked per chunk: a cancel or timeout stops hashing a large backup at once
+  const digest = await digestBackup(backup, async (c) => {
+    ctl.check();
+    await inspection.scan?.(c);
+  }, ctl.signal);
+  await inspection.endScan?.();
+  ctl.check();
+  let createdAt = inspection.createdAt;
+  if (createdAt && createdAt.getTime() > backup.mtime.getTime() + 60_000) {
+    o.findings.push(finding('BACKUP_TIME_FROM_FILE', `the backup's own creation time lies after the file's modification time (time zone ${plan.source.timezone ?? plan.cadence.timezone} wrong?); the file time is used`));
+    createdAt = backup.mtime;
+  } else if (!createdAt) {
+    o.findings.push(finding('BACKUP_TIME_FROM_FILE', 'the backup has no creation time of its own; the file modification time is used'));
+    createdAt = backup.mtime;
+  }
+  o.backupCreatedAt = createdAt;
+  o.backup = {
+    path: backup.path, sizeBytes: digest.sizeBytes, sha256: digest.sha256, createdAt: createdAt.toISOString(),
+    createdAtSource: createdAt === inspection.createdAt ? 'header' : 'file', ...inspection.facts,
+  };
+  if (plan.source.sizeBytes !== undefined && plan.source.sizeBytes !== digest.sizeBytes) {
+    o.findings.push(finding('BACKUP_SIZE_MISMATCH', `backup has ${digest.sizeBytes} bytes, the plan expects ${plan.source.sizeBytes}`));
+  }
+  if (plan.source.sha256 && plan.source.sha256.toLowerCase() !== digest.sha256) {
+    o.findings.push(finding('BACKUP_CHECKSUM_MISMATCH', `backup SHA-256 ${digest.sha256.slice(0, 16)}… differs from the expected ${plan.source.sha256.slice(0, 16)}…`));
+  }
+  const last = await deps.runs.lastWithBackup(run.tenantId, run.planId, run.id);
+  if ((last?.backup as { sha256?: string } | null)?.sha256 === digest.sha256) {
+    o.findings.push(finding('BACKUP_NOT_NEW', `same backup as run ${last!.id} (SHA-256 ${digest.sha256.slice(0, 16)}…): no newer backup was written since`));
+  }
+  // the identity of the very file that was hashed (its open descriptor), not of whatever the name points at later
+  const identity = digest.identity
+    ? `${digest.identity.ino}:${digest.identity.size}:${digest.identity.mtimeMs}`
+    : await stat(backup.realPath).then((st) => `${st.ino}:${st.size}:${st.mtimeMs}`);
+  return { backup, inspection, digest, identity };
+}
+
+// ---- provision: the driver's image, an isolated sandbox with the backup in it, a running service
+async function provision(deps: EngineDeps, run: Run, f: Fetched): Promise<DriverContext<Inspection>> {
+  const { config, docker } = deps;
+  const { o, ctl, limits } = run;
+  const base = { plan: run.plan, config, policy: run.policy, inspection: f.inspection };
+  const choice = run.driver.chooseImage(base);
+  // a pull or a Docker call that hangs must not outlive a cancel or the timeout
+  const image = await raceAbort(ensureImage(docker, choice.image, config.sandbox.pull), ctl.signal);
+  const recipe = run.driver.sandbox({ ...base, cpus: limits.cpus });
+  const transfer = config.sandbox.transfer === 'auto' ? 'copy' : config.sandbox.transfer;
+  o.sandbox = {
+    image: choice.image, imageId: image.id, repoDigests: image.repoDigests, ...choice.facts,
+    network: 'none', user: recipe.user, capDrop: ['ALL'], capAdd: [], noNewPrivileges: true, readOnlyRootfs: true,
+    memoryBytes: limits.memoryBytes, cpus: limits.cpus, pids: limits.pids, timeoutSeconds: limits.timeoutSeconds, dataAreaBytes: limits.diskBytes,
+    transfer, backupMount: 'read-only',
+    ...(limits.capped.length && { cappedByOperator: limits.capped }),
+  };
+  run.sandbox = await raceAbort(createSandbox(docker, {
+    image: choice.image, runId: run.id, planId: run.planId, tenantId: run.tenantId, instance: config.instance,
+    memoryBytes: limits.memoryBytes, cpus: limits.cpus, pids: limits.pids, recipe, transfer,
+    backupPath: f.backup.realPath, backupIsDirectory: f.backup.isDirectory,
+  }, image.id, run.log), ctl.signal);
+  o.sandbox.containerId = run.sandbox.id;
+  if (ctl.stopped) await run.sandbox.destroy().catch(() => undefined);
+  ctl.check();
+  if (transfer === 'copy') {
+    // what is restored is what was hashed: the copy is hashed again on its way in
+    const copied = await run.sandbox.copyBackup(f.backup, ctl.signal);
+    if (copied.sha256 !== f.digest.sha256 || copied.sizeBytes !== f.digest.sizeBytes) {
+      o.findings.push(finding('BACKUP_CHANGED', `the backup changed between hashing (SHA-256 ${f.digest.sha256.slice(0, 16)}…) and copying it into the sandbox (${copied.sha256.slice(0, 16)}…)`));
+      throw new Stop();
+    }
+  }
+  await run.sandbox.start();
+  const ctx: DriverContext<Inspection> = { ...base, cpus: limits.cpus, signal: ctl.signal };
+  await run.driver.ready(run.sandbox, ctx);
+  const need = f.digest.sizeBytes * config.sandbox.diskFactor;
+  const free = await freeDiskBytes(run.sandbox);
+  o.sandbox.freeDiskBytes = free;
+  if (free !== null && free < need) {
+    o.findings.push(finding('DISK_SPACE_LOW', `only ${Math.round(free / 2 ** 20)} MiB free for the sandbox's data area, ${Math.round(need / 2 ** 20)} MiB needed (${config.sandbox.diskFactor}× the backup)`));
+    throw new Stop();
+  }
+  return ctx;
+}
+
+// ---- restore: the driver's tools inside the sandbox
+async function restore(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection>, f: Fetched): Promise<RestoreResult> {
+  const { o } = run;
+  const r = await run.driver.restore(run.sandbox!, ctx);
+  run.ctl.check();
+  o.toolLog = r.log;
+  o.restore = r.facts;
+  if (!r.restored || blocking(r.findings)) {
+    const cause = await infrastructureCause(deps.docker, run.sandbox, r.log ?? '');
+    o.findings.push(...(cause ? [cause, ...demote(r.findings, cause)] : r.findings));
+    if (cause) throw new Stop();
+  } else {
+    o.findings.push(...r.findings);
+  }
+  // a bind-mounted backup is read in place: if it was replaced or changed meanwhile, the restore proved something else
+  if (run.o.sandbox?.transfer === 'bind') {
+    const after = await stat(f.backup.realPath).then((st) => `${st.ino}:${st.size}:${st.mtimeMs}`, () => 'gone');
+    if (after !== f.identity) o.findings.push(finding('BACKUP_CHANGED', 'the backup file was replaced or changed while it was being tested; the hashed and the restored data may differ'));
+  }
+  if (!r.restored) throw new Stop();
+  return r;
+}
+
+// ---- verify: the plan's checks against what the driver offers
+async function verify(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection>, r: RestoreResult): Promise<void> {
+  const { o, plan } = run;
+  const lastGood = lastGoodCounts((await deps.runs.lastPassed(run.tenantId, run.planId))?.checks);
+  o.checks = await runChecks(plan.checks, run.driver.query(run.sandbox!, ctx, r), run.ctl.signal, lastGood);
+  run.ctl.check();
+  const failed = o.checks.filter((c) => c.status === 'failed');
+  const errored = o.checks.filter((c) => c.status === 'error');
+  if (errored.length) {
+    // a check that could not run because the sandbox died is the machine's fault, not the data's
+    const cause = await infrastructureCause(deps.docker, run.sandbox, '');
+    if (cause) {
+      o.findings.push(cause);
+      throw new Stop();
+    }
+  }
+  o.restored = true;
+  o.verifyEnd = Date.now();
+  if (failed.length) o.findings.push(finding('CHECK_FAILED', `${failed.length} of ${o.checks.length} check(s) failed: ${failed.map((c) => c.name).join(', ')}`));
+  if (errored.length) o.findings.push(finding('CHECK_ERROR', `${errored.length} of ${o.checks.length} check(s) could not be evaluated (query error): ${errored.map((c) => c.name).join(', ')}`));
+}
+
+// ---- teardown, on every path: the restored (personal) data must be gone
+async function teardown(deps: EngineDeps, run: Run): Promise<void> {
+  const sandbox = run.sandbox;
+  if (!sandbox) return;
+  await sandbox.destroy();
+  // proof that the restored data is gone: the engine no longer knows the container (nor its data area)
+  const gone = await deps.docker.getContainer(sandbox.id).inspect().then(() => false, (e: { statusCode?: number }) => e.statusCode === 404);
+  if (run.o.sandbox) run.o.sandbox.teardown = { removedAt: new Date().toISOString(), verified: gone };
+  if (!gone) throw new Error(`container ${sandbox.id} still exists after removal`);
+}
+
+/** A phase threw: name the cause as a finding (a stop's reason is recorded by concludeRun). */
+async function recordFailure(deps: EngineDeps, run: Run, err: unknown): Promise<void> {
+  const { o } = run;
+  if (err instanceof Stop || err instanceof Aborted || run.ctl.stopped) return; // recorded already, or a stop (an exec torn down by it throws)
+  if (err instanceof SourceError || err instanceof DumpInspectError || err instanceof ImageError) {
+    o.findings.push(finding(err.code, err.message));
+    return;
+  }
+  if (isEngineUnavailable(err) || !(await deps.docker.ping().then(() => true, () => false))) {
+    o.findings.push(finding('ENGINE_UNAVAILABLE', `the Docker engine could not be reached (${(err as { code?: string }).code ?? (err as Error).message.slice(0, 100)}); nothing about the backup was learned`));
+    return;
+  }
+  if (err instanceof SandboxError) {
+    o.findings.push(finding('SANDBOX_FAILED', err.message));
+    return;
+  }
+  const e = err as Error;
+  o.findings.push(finding('INTERNAL_ERROR', `unexpected error: ${e.message.slice(0, 200)}`));
+  run.log.error({ err: e.message, stack: e.stack }, 'restore test failed unexpectedly');
+}
+
+async function freeDiskBytes(sandbox: Sandbox): Promise<number | null> {
+  const r = await sandbox.exec(['df', '-Pk', '--', sandbox.dataDir]);
+  if (r.exitCode !== 0) return null;
+  const avail = r.stdout.split('\n').slice(1).filter(Boolean).map((l) => Number(l.trim().split(/\s+/)[3]) * 1024);
+  return avail.length ? Math.min(...avail) : null;
+}
+
