@@ -95,7 +95,7 @@ ${addDurationSql('b.clock_start', 'b.every', 'b.tz', 'due')}
 ${addDurationSql('due.result', 'b.grace', 'b.tz', 'od')}
 order by b.plan_id`;
 
-/** The status of every plan of a tenant in one set-based query (DESIGN.md "Verdicts"; same rules as planStatus()). */
+/** The status of every plan of a tenant in one set-based query (docs/ARCHITECTURE.md "Plan status"; same rules as planStatus()). */
 export class PlanStatusRepository {
   constructor(private readonly db: Kysely<DB>) {}
 

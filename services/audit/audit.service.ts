@@ -7,7 +7,7 @@ import { Invalid } from '../errors.js';
 /** The service provider's own chain: events that belong to no tenant (provider logins, unknown-user login failures). */
 export const PROVIDER_TENANT_ID = '00000000-0000-4000-8000-000000000000';
 
-/** What happened; the catalogue is documented in README "Audit trail". */
+/** What happened; the catalogue is documented in docs/evidence.md "Audit trail". */
 export type AuditAction =
   | 'login.succeeded' | 'login.failed' | 'login.locked' | 'logout' | 'logout.everywhere'
   | 'mfa.enrolled' | 'mfa.reset' | 'mfa.recovery-code-used' | 'password.changed' | 'invite.accepted'

@@ -44,8 +44,8 @@ interface PlanInfo {
 }
 
 /**
- * Turns plan status into reminders, alerts and all-clears (DESIGN.md
- * "Verdicts"; issue #4). Runs on the scheduler leader's tick with the
+ * Turns plan status into reminders, alerts and all-clears (docs/ARCHITECTURE.md
+ * "Plan status"; issue #4). Runs on the scheduler leader's tick with the
  * scheduler's clock. Stateless between ticks: every decision is a row in
  * the database (an alert, a notification with a unique key), so a restart,
  * a second scheduler or a repeated tick sends nothing twice and forgets

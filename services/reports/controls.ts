@@ -2,7 +2,7 @@ import type { Lang } from './report.types.js';
 
 /**
  * The controls ernstfall produces evidence for: one list, shown in every
- * report (see DESIGN.md "Evidence"). `id` is how plans reference a control
+ * report (see docs/ARCHITECTURE.md "Evidence ledger"). `id` is how plans reference a control
  * (`controls: [BSI-CON.3.A15, ISO27001-A.8.13]`), `ref` how the standard
  * numbers it. Titles follow the official German texts (IT-Grundschutz-
  * Kompendium Edition 2023, Grundschutz++ Anwenderkatalog, DIN EN ISO/IEC

@@ -17,7 +17,7 @@ const at = (r: RunLike) => (r.finished_at ?? r.started_at ?? r.queued_at).getTim
 const DUE_SOON_SHARE = 0.2;
 
 /**
- * Plan status, one value by precedence (DESIGN.md): failing > overdue >
+ * Plan status, one value by precedence (docs/ARCHITECTURE.md "Plan status"): failing > overdue >
  * never-tested > due-soon > ok. Only a passed run resets the due clock; error
  * and cancelled runs change nothing.
  */

@@ -1,6 +1,6 @@
 import type { RunRow } from '../../db/schema.js';
 
-/** A run as the API shows it (the shape DESIGN.md promises to integrating tools). */
+/** A run as the API shows it (the shape docs/api.md "A run" promises to integrating tools). */
 export function toRunJson(r: RunRow) {
   return {
     id: r.id,

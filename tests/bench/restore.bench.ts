@@ -4,8 +4,8 @@
  * How long a restore test of a two-million-row pgbench dump takes through
  * ernstfall (from `POST /api/v1/plans/{id}/runs` until the verdict is stored)
  * compared with the same restore done by hand (deploy/bench-by-hand.sh:
- * docker run, pg_restore, one count). Target: ernstfall within 1.25× of by
- * hand (ratio of the medians). A benchmark measures speed; it is not a test.
+ * docker run, pg_restore -j, one count). Target: ernstfall at most 0.85× of
+ * by hand (ratio of the medians). A benchmark measures speed; it is not a test.
  *
  * --runs N    measured iterations per side, alternating A B A B … (default 3)
  * --warmup N  unmeasured rounds of both sides before that (default 1)
@@ -39,7 +39,7 @@ const ROWS = SCALE * 100_000;
 const SOURCE_DB = 'ernstfall_bench_source';
 const BENCH_DB = 'ernstfall_bench';
 const PLAN_ID = 'bench-pgbench-s20';
-const TARGET_RATIO = 1.25;
+const TARGET_RATIO = 0.85;
 /** The plan's RPO is 26h; an older fixture would fail the test for a reason that has nothing to do with speed. */
 const FIXTURE_MAX_AGE_MS = 20 * 3600 * 1000;
 const PHASES = ['fetch', 'provision', 'restore', 'verify', 'teardown'] as const;
@@ -230,7 +230,7 @@ function report(r: Result): { markdown: string; ratio: number; met: boolean } {
       'Timed from `POST /api/v1/plans/{id}/runs` until `GET /api/v1/runs/{id}` (polled every 100 ms) shows the stored verdict `passed`.',
     '- **by hand**: `deploy/bench-by-hand.sh DUMP`, timed as a whole: `docker run -d --network none -v DUMP:/backup.dump:ro …` ' +
       '(initdb and postgres as the `postgres` user, default settings), wait for `pg_isready`, `createdb bench`, ' +
-      '`pg_restore -d bench /backup.dump` (no `-j`), `psql -c \'select count(*) from pgbench_accounts\'`, `docker rm -f`.',
+      '`pg_restore -j $(nproc) -d bench /backup.dump` (what a careful administrator types: parallel, server defaults), `psql -c \'select count(*) from pgbench_accounts\'`, `docker rm -f`.',
     `- ${r.runs} measured run(s) per side, alternating ernstfall / by hand${r.warmup ? `, after ${r.warmup} unmeasured warm-up round(s) of both` : ''}.`,
     '',
     '| | runs | min | median | max |',
@@ -238,14 +238,14 @@ function report(r: Result): { markdown: string; ratio: number; met: boolean } {
     row('ernstfall (POST → verdict stored)', e),
     row('by hand (deploy/bench-by-hand.sh)', h),
     '',
-    `**Ratio of medians, ernstfall / by hand: ${ratio.toFixed(2)}×.** Target: within ${TARGET_RATIO}× of by hand — **${met ? 'met' : 'not met'}**.`,
+    `**Ratio of medians, ernstfall / by hand: ${ratio.toFixed(2)}×.** Target: at most ${TARGET_RATIO}× of by hand — **${met ? 'met' : 'not met'}**.`,
     '',
     'Where ernstfall\'s time goes (medians over the measured runs; phases as stored in the run):',
     '',
     '| phase | median | what happens |',
     '|---|---:|---|',
     `| fetch | ${sec(phaseMedian('fetch'))} | find the dump, read its header, SHA-256 over the whole file |`,
-    `| provision | ${sec(phaseMedian('provision'))} | image check, create + start the container, initdb, wait for the server, free-disk check |`,
+    `| provision | ${sec(phaseMedian('provision'))} | image check, create the container, copy the backup into its data area (hashed again), start the server from the image's prepared cluster (no initdb), free-disk check |`,
     `| restore | ${sec(phaseMedian('restore'))} | createdb, \`pg_restore -l\` (extensions), \`pg_restore -j\`, empty-table scan |`,
     `| verify | ${sec(phaseMedian('verify'))} | the plan's checks (one \`count(*)\`) |`,
     `| teardown | ${sec(phaseMedian('teardown'))} | remove the container and its volumes |`,
