@@ -17,6 +17,8 @@ export const FINDINGS = {
   BACKUP_NOT_NEW: 'warning',
   BACKUP_CHANGED: 'error',
   BACKUP_TIME_FROM_FILE: 'info',
+  /** the header's zone-less time fits two zones; the file time decided, both are recorded */
+  BACKUP_TIME_AMBIGUOUS: 'info',
   ARCHIVE_UNREADABLE: 'failure',
   ARCHIVE_TRUNCATED: 'failure',
   VERSION_UNSUPPORTED: 'error',

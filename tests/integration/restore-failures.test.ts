@@ -191,6 +191,20 @@ describe('dump shapes and backup identity', () => {
     expect(right.backup.createdAtSource).toBe('header');
   });
 
+  it('a dump written on a UTC host is not reported an hour too old: the file time decides the zone, both readings are kept', async () => {
+    const utcDump = await dumpHost(SRC, 'custom', join(dir, 'utc-host.dump'), { env: { TZ: 'UTC' } });
+    const run = await runPlan('utc-host', utcDump, { checks: [{ tableExists: { table: 'einwohner' } }] });
+    expect(run.verdict, JSON.stringify(run.findings)).toBe('passed');
+    expect(run.backup.createdAtZone).toBe('UTC');
+    expect(Math.abs(Date.parse(run.backup.createdAt) - Date.parse(run.startedAt))).toBeLessThan(10 * 60_000);
+    expect(run.rpo.backupAgeSeconds).toBeLessThan(600);
+    expect(codes(run)).toContain('BACKUP_TIME_AMBIGUOUS');
+    // written in Berlin and read in Berlin: one possible reading, nothing ambiguous
+    const berlin = await runPlan('berlin-host', custom, { checks: [{ tableExists: { table: 'einwohner' } }] });
+    expect(berlin.backup.createdAtZone).toBe('Europe/Berlin');
+    expect(codes(berlin)).not.toContain('BACKUP_TIME_AMBIGUOUS');
+  });
+
   it('a plain dump has no creation time in its header: the file time is used and said so', async () => {
     const run = await runPlan('plain-time', plain, { checks: [{ tableExists: { table: 'einwohner' } }] });
     expect(run.verdict).toBe('passed');

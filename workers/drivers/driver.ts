@@ -12,6 +12,8 @@ export interface Inspection {
   createdAt: Date | null;
   /** Facts for the evidence's `backup` (format, versions, compression): short scalars only. */
   facts: Record<string, string | number | null>;
+  /** What the driver noticed about the backup before restoring it (e.g. an ambiguous creation time). */
+  findings?: Finding[];
   /** Sees every chunk while the backup is hashed and copied, e.g. to scan a plain SQL dump. */
   scan?: (chunk: Buffer) => Promise<void>;
   /** Called once after the last chunk. */

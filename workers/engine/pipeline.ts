@@ -150,6 +150,7 @@ async function fetch(deps: EngineDeps, run: Run): Promise<Fetched> {
   }, ctl.signal);
   await inspection.endScan?.();
   ctl.check();
+  o.findings.push(...(inspection.findings ?? []));
   let createdAt = inspection.createdAt;
   if (createdAt && createdAt.getTime() > backup.mtime.getTime() + 60_000) {
     o.findings.push(finding('BACKUP_TIME_FROM_FILE', `the backup's own creation time lies after the file's modification time (time zone ${plan.source.timezone ?? plan.cadence.timezone} wrong?); the file time is used`));

@@ -4,6 +4,8 @@ import type { Inspection, RestoreDriver, SandboxRecipe } from '../driver.js';
 import { inspectDump, type DumpInfo } from './dump-format.js';
 import { createPlainScanner, type PlainScan } from './plain-scan.js';
 import { restorePostgres, sandboxQuery } from './postgres.driver.js';
+import { pickReading, type CreatedAtReading } from './created-at.js';
+import { finding } from '../../../services/findings.js';
 
 export interface PostgresInspection extends Inspection {
   info: DumpInfo;
@@ -38,12 +40,24 @@ export const postgresDriver: RestoreDriver<PostgresInspection> = {
   name: 'postgres',
 
   async inspect(backup, plan) {
-    const info = await inspectDump(backup.realPath, { timezone: plan.source.timezone ?? plan.cadence.timezone });
+    const zone = plan.source.timezone ?? plan.cadence.timezone;
+    const info = await inspectDump(backup.realPath, { timezone: zone });
+    let created: CreatedAtReading | undefined = info.createdAt ? { createdAt: info.createdAt, zone } : undefined;
+    // the header's wall time has no zone: unless the plan names the dump host's zone, let the file time decide
+    if (created && plan.source.timezone === undefined && zone !== 'UTC') {
+      const utc = (await inspectDump(backup.realPath, { timezone: 'UTC' })).createdAt;
+      if (utc) created = pickReading(created, { createdAt: utc, zone: 'UTC' }, backup.mtime);
+    }
+    const findings = created?.alternative
+      ? [finding('BACKUP_TIME_AMBIGUOUS', `the dump header's local time fits ${created.zone} (${created.createdAt.toISOString()}) and ${created.alternative.zone} (${created.alternative.createdAt.toISOString()}); ${created.zone} was used, judged by the file time. Set source.timezone to the dump host's zone to decide it`)]
+      : [];
     const scanner = info.format.startsWith('plain') ? createPlainScanner(info.format as 'plain' | 'plain-gzip' | 'plain-zstd') : undefined;
     const inspection: PostgresInspection = {
       info,
-      createdAt: info.createdAt ?? null,
+      createdAt: created?.createdAt ?? null,
+      findings,
       facts: {
+        createdAtZone: created?.zone ?? null,
         format: info.format, dumpVersion: info.dumpVersion ?? null, serverVersion: info.serverVersion ?? null,
         archiveVersion: info.archiveVersion ?? null, compression: info.compression ?? null,
       },
