@@ -301,6 +301,8 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
       : `"${image}": the operator allows no images of the plan's choosing (ERNSTFALL_SANDBOX_IMAGES); leave "image" out to let the driver choose`);
   }
   const jobs = rs?.num('jobs', { int: true, min: 1, max: 16 });
+  const version = rs?.num('version', { int: true, min: 9, max: 99 });
+  if (version !== undefined && image !== undefined) rs!.issue('version', '"version" and "image" exclude each other: the image decides the version');
 
   const sb = top.obj('sandbox', ['network', 'memory', 'cpus', 'pids', 'timeout', 'disk']);
   sb?.enumOf('network', ['none'] as const, 'sandbox network');
@@ -355,7 +357,7 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
       ...(grace && { grace: grace.text }),
     },
     source: source!,
-    restore: { driver: driver!, database: database!, ...(image !== undefined && { image }), ...(jobs !== undefined && { jobs }) },
+    restore: { driver: driver!, database: database!, ...(image !== undefined && { image }), ...(jobs !== undefined && { jobs }), ...(version !== undefined && { version }) },
     sandbox: { network: 'none', memoryBytes: memory!, cpus: cpus ?? 1, pids: pids ?? 512, timeoutSeconds: timeout?.seconds ?? 7200, ...(disk !== undefined && { diskBytes: disk }) },
     checks,
     controls,

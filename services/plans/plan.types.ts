@@ -47,10 +47,12 @@ export type PlanSource = FileSource;
 export interface PostgresRestore {
   driver: 'postgres';
   database: string;
-  /** Force a sandbox image instead of choosing one from the dump's version. */
+  /** An image of the operator's allowlist (ERNSTFALL_SANDBOX_IMAGES) instead of the driver's choice. */
   image?: string;
   /** Parallel jobs for pg_restore (custom and directory formats). */
   jobs?: number;
+  /** PostgreSQL major to restore with (default: the smallest available major >= the dump's). */
+  version?: number;
 }
 
 export type PlanRestore = PostgresRestore;

@@ -162,6 +162,17 @@ describe('images and limits are the operator\'s', () => {
     expect(inspect.cappedByOperator).toEqual(['memoryBytes 17179869184 -> 2147483648', 'pids 9000 -> 1024']);
   });
 
+  it('a tenant names a driver and a version, not an image: restore.version picks the operator\'s image of that major', async () => {
+    await h.putPlan(pgPlan('pinned', 'einwohner.dump', { restore: { driver: 'postgres', database: 'app', version: 17 } }));
+    const run = await triggerAs('default', 'pinned');
+    expect(run.verdict, JSON.stringify(run.findings)).toBe('passed');
+    expect(run.sandbox).toMatchObject({ image: 'ernstfall/sandbox-postgres:17', postgresMajor: 17 });
+    await h.putPlan(pgPlan('pinned-missing', 'einwohner.dump', { restore: { driver: 'postgres', database: 'app', version: 16 } }));
+    const missing = await triggerAs('default', 'pinned-missing');
+    expect(missing.verdict).toBe('error');
+    expect(codes(missing)).toContain('VERSION_UNSUPPORTED');
+  });
+
   it('a plan within the bounds runs with exactly its own limits, and no LIMIT_CAPPED', async () => {
     await h.putPlan(pgPlan('modest', 'einwohner.dump', { sandbox: { memory: '1g', cpus: 1, pids: 256, timeout: '10m' } }));
     const run = await triggerAs('default', 'modest');

@@ -4,7 +4,7 @@
  * loading the drivers' Docker code; a unit test keeps it equal to the registry.
  */
 export const DRIVER_RESTORE_KEYS = {
-  postgres: ['database', 'jobs'],
+  postgres: ['database', 'jobs', 'version'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type DriverName = keyof typeof DRIVER_RESTORE_KEYS;

@@ -1,5 +1,5 @@
 import { SandboxError, type Sandbox } from '../../sandbox/sandbox.js';
-import { chooseImage } from '../../sandbox/images.js';
+import { choosePostgresImage } from './image.js';
 import type { Inspection, RestoreDriver, SandboxRecipe } from '../driver.js';
 import { inspectDump, type DumpInfo } from './dump-format.js';
 import { createPlainScanner, type PlainScan } from './plain-scan.js';
@@ -70,7 +70,9 @@ export const postgresDriver: RestoreDriver<PostgresInspection> = {
   },
 
   chooseImage({ config, plan, policy, inspection }) {
-    const c = chooseImage(inspection.info.requiredMajor, config.sandbox.postgresMajors, config.sandbox.postgresImage, plan.restore.image, policy.allowedImages);
+    const c = choosePostgresImage(inspection.info.requiredMajor, config.sandbox.postgresMajors, config.sandbox.postgresImage, {
+      image: plan.restore.image, allowed: policy.allowedImages, version: plan.restore.version,
+    });
     return { image: c.image, facts: { postgresMajor: c.major } };
   },
 
