@@ -28,6 +28,8 @@ export const APP_GRANTS: Record<string, string[]> = {
   // the outbox keeps every notification: no DELETE
   notifications: ['SELECT', 'INSERT', 'UPDATE'],
   calendar_feeds: ['SELECT', 'INSERT', 'UPDATE (revoked_at, last_used_at)'],
+  // accepted baselines of the built-in drift checks: a record, never changed
+  plan_baselines: ['SELECT', 'INSERT'],
 };
 
 export function roleFromUrl(url: string): string {

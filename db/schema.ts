@@ -83,6 +83,7 @@ export interface DB {
   alerts: AlertsTable;
   notifications: NotificationsTable;
   calendar_feeds: CalendarFeedsTable;
+  plan_baselines: PlanBaselinesTable;
   users: UsersTable;
   sessions: SessionsTable;
   provider_grants: ProviderGrantsTable;
@@ -313,4 +314,15 @@ export interface ProviderGrantsTable {
   granted_at: Generated<Date>;
   expires_at: Timestamp;
   revoked_at: NullableTimestamp;
+}
+
+/** An accepted baseline of the built-in drift checks (issue #10): the run whose profile counts from now on. */
+export interface PlanBaselinesTable {
+  id: string;
+  tenant_id: string;
+  plan_id: string;
+  run_id: string;
+  accepted_by: string;
+  reason: string;
+  accepted_at: Date;
 }

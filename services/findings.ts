@@ -44,6 +44,16 @@ export const FINDINGS = {
   EXIT_CODE_LIED: 'failure',
   EMPTY_RESTORE: 'failure',
   CHECK_FAILED: 'failure',
+  /** built-in checks (every database restore, nothing in the plan needed) */
+  DATA_STALE: 'failure',
+  DATA_STALE_SUSPECTED: 'warning',
+  DATA_FRESHNESS_UNKNOWN: 'info',
+  SEQUENCE_BEHIND: 'failure',
+  SCHEMA_DRIFT: 'failure',
+  SCHEMA_ADDED: 'info',
+  VOLUME_DROP: 'failure',
+  /** the built-in checks could not run (the plan's own checks still decide) */
+  BUILTIN_CHECKS_FAILED: 'warning',
   CHECK_ERROR: 'failure',
   RTO_EXCEEDED: 'failure',
   RPO_EXCEEDED: 'failure',

@@ -12,6 +12,7 @@ import type { DB } from '../db/schema.js';
 import { PlanRepository } from '../db/repositories/plan.repository.js';
 import { RunRepository } from '../db/repositories/run.repository.js';
 import { TenantRepository } from '../db/repositories/tenant.repository.js';
+import { BaselineRepository } from '../db/repositories/baseline.repository.js';
 import { PlanPolicyService } from '../services/plans/plan-policy.js';
 import type { RunFinisher } from '../services/runs/run-finisher.js';
 import type { LedgerService } from '../services/evidence/ledger.service.js';
@@ -47,6 +48,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const runs = new RunRepository(deps.db);
   const plans = new PlanRepository(deps.db);
   const policy = new PlanPolicyService(new TenantRepository(deps.db), config.policy);
+  const baselines = new BaselineRepository(deps.db);
 
   async function maintain(): Promise<void> {
     // a run whose worker stopped sending heartbeats is over: it ends as `error`, never stays `running`
@@ -82,7 +84,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     QUEUE_NAME,
     async (job) => {
       if (job.name !== JOB_NAMES.restoreTest) throw new Error(`unknown job ${job.name}`);
-      await handleRestoreTest({ config, docker, runs, plans, policy, finisher: deps.finisher, log, workerId: id, heartbeatMs: config.sandbox.heartbeatMs, shutdown: shutdown.signal }, job.data.runId);
+      await handleRestoreTest({ config, docker, runs, plans, baselines, policy, finisher: deps.finisher, log, workerId: id, heartbeatMs: config.sandbox.heartbeatMs, shutdown: shutdown.signal }, job.data.runId);
     },
     { connection: deps.redis, prefix: deps.prefix ?? config.redis.prefix, concurrency: config.sandbox.concurrency, lockDuration: 60_000 },
   );

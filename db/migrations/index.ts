@@ -5,6 +5,7 @@ import * as m0003 from './20261128_0003_scheduler.js';
 import * as m0004 from './20261128_0004_notifications.js';
 import * as m0005 from './20261128_0005_users.js';
 import * as m0006 from './20261128_0006_accounts.js';
+import * as m0007 from './20261206_0007_plan_baselines.js';
 
 /** Static list so migrations run the same from TypeScript sources and compiled output. Never edit a landed migration. */
 export const migrations: Record<string, Migration> = {
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '20261128_0004_notifications': m0004,
   '20261128_0005_users': m0005,
   '20261128_0006_accounts': m0006,
+  '20261206_0007_plan_baselines': m0007,
 };

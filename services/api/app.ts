@@ -12,6 +12,8 @@ import formbody from '@fastify/formbody';
 import type { SessionService } from '../auth/session.service.js';
 import { healthRoutes, type ReadinessProbe } from './routes/health.routes.js';
 import { planRoutes } from './routes/plans.routes.js';
+import { baselineRoutes } from './routes/baseline.routes.js';
+import { BaselineService } from '../runs/baseline.service.js';
 import { runRoutes } from './routes/runs.routes.js';
 import { ErrorBody, Plan, Run } from './schemas.js';
 import { evidenceRoutes } from './routes/evidence.routes.js';
@@ -181,6 +183,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(evidenceRoutes, { prefix: '/api/v1', db: deps.db, ledger: deps.ledger, reviews: deps.reviews, audit: deps.audit });
   await app.register(tokenRoutes, { prefix: '/api/v1', tokens: deps.tokens, audit: deps.audit });
   await app.register(scheduleRoutes, { prefix: '/api/v1', schedules, audit: deps.audit });
+  await app.register(baselineRoutes, { prefix: '/api/v1', baselines: new BaselineService(deps.db, deps.audit, deps.clock), plans: deps.plans });
   await app.register(calendarRoutes, { db: deps.db, audit: deps.audit, publicUrl: deps.publicUrl, clock: deps.clock });
   await app.register(metricsRoutes, { db: deps.db, metrics: deps.metrics });
   const alerts = new AlertService(deps.db, deps.ledger, deps.notify ?? { lang: 'de', timezone: 'Europe/Berlin' }, deps.clock);

@@ -13,7 +13,7 @@ function validCron(expr: string): boolean {
   }
 }
 import { byLine, keysOf, lineOf, openMap, resolve, suggest, type Ctx, type Obj } from './plan.reader.js';
-import type { PlanCheck, PlanIssue, PlanNotify, ProtectionNeed, RestorePlan } from './plan.types.js';
+import type { BuiltinChecks, PlanCheck, PlanIssue, PlanNotify, ProtectionNeed, RestorePlan } from './plan.types.js';
 import { parseRecipient } from '../notify/types.js';
 import { DRIVER_NAMES, DRIVER_RESTORE_KEYS } from '../../workers/drivers/plan-parts.js';
 import { BYTE_UNITS, formatBytes, isInside, parseBytes, type SandboxMax } from '../sandbox-policy.js';
@@ -171,6 +171,42 @@ function parseNotify(top: Obj): PlanNotify | undefined {
   return { failure, overdue, ...(dueSoon && { dueSoon }), escalate, digest, ...(language && { language }) };
 }
 
+/** `builtin:` tunes or switches off (`off: <reason>`) the checks every database restore gets. */
+function parseBuiltin(top: Obj): BuiltinChecks | undefined {
+  const b = top.obj('builtin', ['freshness', 'sequences', 'schema', 'volume']);
+  if (!b) return undefined;
+  const out: BuiltinChecks = {};
+  const reason = (o: Obj) => {
+    const r = o.str('off');
+    if (r !== undefined && r.trim().length < 5) o.issue('off', '"off" needs a reason (at least a few words): it is recorded with every run');
+    return r?.trim();
+  };
+  const f = b.obj('freshness', ['table', 'column', 'off']);
+  if (f) {
+    const table = f.str('table');
+    const column = f.str('column');
+    if ((table === undefined) !== (column === undefined)) f.issue(table === undefined ? 'table' : 'column', '"table" and "column" go together: the column whose newest value is the data\'s age');
+    const off = reason(f);
+    out.freshness = { ...(table !== undefined && { table }), ...(column !== undefined && { column }), ...(off !== undefined && { off }) };
+  }
+  for (const k of ['sequences', 'schema'] as const) {
+    const o = b.obj(k, ['off']);
+    if (o) {
+      const off = reason(o);
+      out[k] = off !== undefined ? { off } : {};
+    }
+  }
+  const v = b.obj('volume', ['maxDrop', 'off']);
+  if (v) {
+    const t = v.str('maxDrop');
+    const m = t === undefined ? null : /^(\d+(?:\.\d+)?)\s*%$/.exec(t.trim());
+    if (t !== undefined && !(m && Number(m[1]) <= 100)) v.issue('maxDrop', '"maxDrop" must be a percentage from 0% to 100%, e.g. 30%');
+    const off = reason(v);
+    out.volume = { ...(m && { maxDropPercent: Number(m[1]) }), ...(off !== undefined && { off }) };
+  }
+  return out;
+}
+
 function memoryBytes(o: Obj): number | undefined {
   if (!o.has('memory')) return GIB;
   const s = o.str('memory');
@@ -263,7 +299,7 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
   if (doc.errors.length > 0) return { issues: byLine(ctx.issues) };
   if (doc.contents === null) return { issues: [{ path: '', line: 1, message: 'the plan is empty' }] };
 
-  const top = openMap(ctx, doc.contents, '', 1, ['id', 'title', 'system', 'targets', 'cadence', 'source', 'restore', 'sandbox', 'checks', 'controls', 'notify']);
+  const top = openMap(ctx, doc.contents, '', 1, ['id', 'title', 'system', 'targets', 'cadence', 'source', 'restore', 'sandbox', 'checks', 'controls', 'notify', 'builtin']);
   if (!top) return { issues: byLine(ctx.issues) };
 
   const id = top.str('id', true, /^[a-z0-9][a-z0-9-]{1,62}$/, '"id" must be 2 to 63 characters: a-z, 0-9 and "-", not starting with "-"');
@@ -343,6 +379,7 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
     else ctx.issues.push({ path: item.path, line: item.line, message: 'a control must be a text like BSI-CON.3.A15' });
   }
   const notify = parseNotify(top);
+  const builtin = parseBuiltin(top);
 
   if (ctx.issues.length > 0) return { issues: byLine(ctx.issues) };
   const plan: RestorePlan = {
@@ -362,6 +399,7 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
     checks,
     controls,
     ...(notify !== undefined && { notify }),
+    ...(builtin !== undefined && { builtin }),
   };
   return { plan, normalized: JSON.parse(canonicalJson(plan)) as object };
 }

@@ -98,6 +98,20 @@ export type PlanCheck =
       equalsSha256?: string;
     };
 
+/**
+ * The built-in checks every database restore gets (freshness, sequences,
+ * schema drift, volume drift). Each can be tuned or switched off with a
+ * reason (`off`), which the run records.
+ */
+export interface BuiltinChecks {
+  /** The column whose newest value is the data's age (else detected); a named column that is stale fails the test. */
+  freshness?: { table?: string; column?: string; off?: string };
+  sequences?: { off?: string };
+  schema?: { off?: string };
+  /** Fail when a table lost more than this percentage of its rows since the last passed run (default 50). */
+  volume?: { maxDropPercent?: number; off?: string };
+}
+
 export interface RestorePlan {
   id: string;
   title: string;
@@ -110,6 +124,7 @@ export interface RestorePlan {
   checks: PlanCheck[];
   controls: string[];
   notify?: PlanNotify;
+  builtin?: BuiltinChecks;
 }
 
 /**

@@ -85,7 +85,8 @@ describe('free disk', () => {
       await tight.putPlan(pgPlan('disk', 'trgm.dump'));
       const run = await tight.waitForRun(await tight.trigger('disk'));
       expect(run.verdict).toBe('error');
-      expect(run.findings.map((x: { code: string }) => x.code)).toEqual(['DISK_SPACE_LOW']);
+      // (an info finding such as BACKUP_TIME_AMBIGUOUS may accompany it: it decides nothing)
+      expect(run.findings.filter((x: { severity: string }) => x.severity !== 'info').map((x: { code: string }) => x.code)).toEqual(['DISK_SPACE_LOW']);
       expect(run.phases.find((p: { name: string }) => p.name === 'restore').status).toBe('skipped');
       expect(await tight.sandboxesLeft()).toBe(0);
     } finally {

@@ -48,8 +48,9 @@ describe('sandbox image choice', () => {
     await h.putPlan(pgPlan('no-image', 'mid.dump', { restore: { driver: 'postgres', database: 'app', image: 'ernstfall/sandbox-postgres:does-not-exist' } }));
     const run = await h.waitForRun(await h.trigger('no-image'));
     expect(run.verdict).toBe('error');
-    expect(run.findings[0].code).toBe('IMAGE_MISSING');
-    expect(run.findings[0].message).toContain('npm run setup');
+    const missing = run.findings.find((f: { code: string }) => f.code === 'IMAGE_MISSING');
+    expect(missing?.message, JSON.stringify(run.findings)).toContain('npm run setup');
+    expect(run.findings.filter((f: { severity: string }) => f.severity === 'error').map((f: { code: string }) => f.code)).toEqual(['IMAGE_MISSING']);
   });
 });
 

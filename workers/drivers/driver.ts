@@ -3,6 +3,7 @@ import type { RestorePlan } from '../../services/plans/plan.types.js';
 import type { Config } from '../../services/config.js';
 import type { TenantPlanPolicy } from '../../services/plans/plan.parser.js';
 import type { QueryFn } from '../checks/checks.js';
+import type { DbProfile } from '../checks/builtin.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import type { ResolvedBackup } from '../sources/file.source.js';
 
@@ -73,4 +74,6 @@ export interface RestoreDriver<I extends Inspection = Inspection> {
   restore(sandbox: Sandbox, ctx: DriverContext<I>): Promise<RestoreResult>;
   /** What the plan's checks query after a restore. */
   query(sandbox: Sandbox, ctx: DriverContext<I>, restored: RestoreResult): QueryFn;
+  /** Databases: a profile in names and numbers for the built-in checks (freshness, sequences, schema and volume drift). */
+  profile?(sandbox: Sandbox, ctx: DriverContext<I>, restored: RestoreResult): Promise<DbProfile>;
 }

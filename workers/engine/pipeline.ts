@@ -9,7 +9,10 @@ import type { PlanPolicyService } from '../../services/plans/plan-policy.js';
 import type { RunFinisher } from '../../services/runs/run-finisher.js';
 import type { PlanRepository } from '../../db/repositories/plan.repository.js';
 import type { RunRepository } from '../../db/repositories/run.repository.js';
+import type { BaselineRepository } from '../../db/repositories/baseline.repository.js';
+import { chooseBaseline } from '../../services/runs/baseline.service.js';
 import { lastGoodCounts, runChecks } from '../checks/checks.js';
+import { evaluateBuiltins, type DbProfile } from '../checks/builtin.js';
 import type { DriverContext, Inspection, RestoreDriver, RestoreResult } from '../drivers/driver.js';
 import { driverFor } from '../drivers/registry.js';
 import { DumpInspectError } from '../drivers/postgres/dump-format.js';
@@ -27,6 +30,8 @@ export interface EngineDeps {
   docker: Docker;
   runs: RunRepository;
   plans: PlanRepository;
+  /** Accepted baselines of the built-in drift checks. */
+  baselines: BaselineRepository;
   finisher: RunFinisher;
   /** The operator's policy for the run's tenant: its backup roots, allowed images, limit bounds. */
   policy: PlanPolicyService;
@@ -253,7 +258,25 @@ async function restore(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection
 // ---- verify: the plan's checks against what the driver offers
 async function verify(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection>, r: RestoreResult): Promise<void> {
   const { o, plan } = run;
-  const lastGood = lastGoodCounts((await deps.runs.lastPassed(run.tenantId, run.planId))?.checks);
+  const lastPassed = await deps.runs.lastPassed(run.tenantId, run.planId);
+  if (run.driver.profile) {
+    // the built-in checks: what every database restore is asked, with nothing in the plan
+    try {
+      const profile = await run.driver.profile(run.sandbox!, ctx, r);
+      run.ctl.check();
+      // the last passed run, or a newer run a person accepted as the new baseline (an intended change)
+      const chosen = chooseBaseline(await deps.baselines.latest(run.tenantId, run.planId), lastPassed);
+      const baselineRun = chosen?.kind === 'accepted' ? await deps.runs.get(run.tenantId, chosen.row.run_id) : lastPassed;
+      const baseline = (baselineRun?.restore as { profile?: DbProfile } | null)?.profile;
+      const b = evaluateBuiltins({ profile, baseline, config: plan.builtin ?? {}, backupCreatedAt: o.backupCreatedAt, rpoSeconds: plan.targets.rpoSeconds });
+      o.restore = { ...o.restore, builtin: b.results, profile, baselineRunId: baseline ? baselineRun!.id : null, baselineSource: baseline ? chosen!.kind : null };
+      o.findings.push(...b.findings);
+    } catch (err) {
+      if (run.ctl.stopped) throw err;
+      o.findings.push(finding('BUILTIN_CHECKS_FAILED', `the built-in checks could not run: ${(err as Error).message.slice(0, 200)}`));
+    }
+  }
+  const lastGood = lastGoodCounts(lastPassed?.checks);
   o.checks = await runChecks(plan.checks, run.driver.query(run.sandbox!, ctx, r), run.ctl.signal, lastGood);
   run.ctl.check();
   const failed = o.checks.filter((c) => c.status === 'failed');

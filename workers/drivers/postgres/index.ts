@@ -4,6 +4,7 @@ import type { Inspection, RestoreDriver, SandboxRecipe } from '../driver.js';
 import { inspectDump, type DumpInfo } from './dump-format.js';
 import { createPlainScanner, type PlainScan } from './plain-scan.js';
 import { restorePostgres, sandboxQuery } from './postgres.driver.js';
+import { profilePostgres } from './profile.js';
 import { pickReading, type CreatedAtReading } from './created-at.js';
 import { finding } from '../../../services/findings.js';
 
@@ -97,6 +98,10 @@ export const postgresDriver: RestoreDriver<PostgresInspection> = {
 
   query(sandbox, ctx, restored) {
     return sandboxQuery(sandbox, (restored.facts.database as string | undefined) ?? ctx.plan.restore.database);
+  },
+
+  profile(sandbox, ctx, restored) {
+    return profilePostgres(sandbox, (restored.facts.database as string | undefined) ?? ctx.plan.restore.database);
   },
 };
 

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { evaluateBuiltins, type DbProfile } from '../../workers/checks/builtin.js';
+
+const dump = new Date('2026-12-06T02:00:00Z');
+const profile = (over: Partial<DbProfile> = {}): DbProfile => ({
+  tables: [
+    { name: 'public.einwohner', rows: 3000, exact: true, columns: ['id integer', 'name text'] },
+    { name: 'public.meldung', rows: 1500, exact: true, columns: ['id bigint', 'am timestamp with time zone'] },
+  ],
+  indexes: ['public.einwohner_pkey', 'public.meldung_pkey'],
+  constraints: ['public.einwohner p einwohner_pkey'],
+  views: [],
+  functions: [],
+  sequences: [{ name: 'public.meldung_id_seq', column: 'public.meldung.id', next: 1501, max: 1500 }],
+  freshness: [{ table: 'public.meldung', column: 'am', newest: '2026-12-06T01:40:00Z', exact: true }],
+  ...over,
+});
+const run = (p: DbProfile, baseline?: DbProfile, config = {}) => evaluateBuiltins({ profile: p, baseline, config, backupCreatedAt: dump, rpoSeconds: 26 * 3600 });
+const codes = (r: ReturnType<typeof run>) => r.findings.map((f) => f.code);
+
+describe('built-in checks', () => {
+  it('a healthy database, first and second time: nothing fires; the first records the baseline', () => {
+    const first = run(profile());
+    expect(codes(first)).toEqual([]);
+    expect(first.results.map((r) => `${r.name}:${r.status}`)).toEqual(['freshness:passed', 'sequences:passed', 'schema:info', 'volume:info']);
+    const second = run(profile(), profile());
+    expect(codes(second)).toEqual([]);
+    expect(second.results.every((r) => r.status === 'passed')).toBe(true);
+  });
+  it('stale data behind a fresh dump: a warning when detected, a failure when the plan names the column', () => {
+    const stale = profile({ freshness: [{ table: 'public.meldung', column: 'am', newest: '2025-11-01T00:00:00Z', exact: true }] });
+    expect(run(stale).findings).toEqual([expect.objectContaining({ code: 'DATA_STALE_SUSPECTED', severity: 'warning' })]);
+    expect(run(stale, undefined, { freshness: { table: 'public.meldung', column: 'am' } }).findings).toEqual([expect.objectContaining({ code: 'DATA_STALE', severity: 'failure' })]);
+  });
+  it('future dates are not write times; no date column at all says so, never a false alarm', () => {
+    const future = profile({ freshness: [
+      { table: 'public.meldung', column: 'am', newest: '2026-12-06T01:00:00Z', exact: true },
+      { table: 'public.vertrag', column: 'gueltig_bis', newest: '9999-12-31T00:00:00Z', exact: true },
+    ] });
+    expect(run(future).results[0]).toMatchObject({ status: 'passed', actual: expect.stringContaining('public.meldung.am') });
+    const none = run(profile({ freshness: [] }));
+    expect(none.findings).toEqual([expect.objectContaining({ code: 'DATA_FRESHNESS_UNKNOWN', severity: 'info' })]);
+  });
+  it('a sequence at or below its column\'s maximum: SEQUENCE_BEHIND naming it and the gap', () => {
+    const r = run(profile({ sequences: [{ name: 'public.meldung_id_seq', column: 'public.meldung.id', next: 6, max: 1500 }] }));
+    expect(r.findings[0]).toMatchObject({ code: 'SEQUENCE_BEHIND', severity: 'failure' });
+    expect(r.findings[0]!.message).toContain('public.meldung_id_seq next 6 <= max(public.meldung.id) 1500 (gap 1495)');
+  });
+  it('lost objects against the baseline fail, new ones are information', () => {
+    const lost = profile({ indexes: ['public.einwohner_pkey'], tables: [profile().tables[0]!, { ...profile().tables[1]!, columns: ['id bigint'] }, { name: 'public.neu', rows: 0, exact: true, columns: [] }] });
+    const r = run(lost, profile());
+    expect(codes(r)).toEqual(['SCHEMA_DRIFT', 'SCHEMA_ADDED']);
+    expect(r.findings[0]!.message).toContain('column public.meldung.am timestamp with time zone');
+    expect(r.findings[0]!.message).toContain('index public.meldung_pkey');
+    expect(r.findings[1]!.message).toContain('table public.neu');
+  });
+  it('a table that lost most of its rows: VOLUME_DROP; small tables and small drops are quiet', () => {
+    const t = profile().tables;
+    const r = run(profile({ tables: [t[0]!, { ...t[1]!, rows: 15 }] }), profile());
+    expect(codes(r)).toEqual(['VOLUME_DROP']);
+    expect(r.findings[0]!.message).toContain('public.meldung 1500 -> 15');
+    expect(codes(run(profile({ tables: [t[0]!, { ...t[1]!, rows: 1000 }] }), profile()))).toEqual([]);
+    expect(codes(run(profile({ tables: [t[0]!, { ...t[1]!, rows: 1000 }] }), profile(), { volume: { maxDropPercent: 10 } }))).toEqual(['VOLUME_DROP']);
+  });
+  it('a check switched off is recorded as skipped with its reason, and raises nothing', () => {
+    const r = run(profile({ sequences: [{ name: 's', column: 'c', next: 1, max: 9 }] }), undefined, { sequences: { off: 'IDs vergibt die Anwendung selbst' } });
+    expect(codes(r)).toEqual([]);
+    expect(r.results.find((x) => x.name === 'sequences')).toMatchObject({ status: 'skipped', message: 'abgeschaltet: IDs vergibt die Anwendung selbst' });
+  });
+});
