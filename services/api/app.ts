@@ -183,7 +183,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(evidenceRoutes, { prefix: '/api/v1', db: deps.db, ledger: deps.ledger, reviews: deps.reviews, audit: deps.audit });
   await app.register(tokenRoutes, { prefix: '/api/v1', tokens: deps.tokens, audit: deps.audit });
   await app.register(scheduleRoutes, { prefix: '/api/v1', schedules, audit: deps.audit });
-  await app.register(baselineRoutes, { prefix: '/api/v1', baselines: new BaselineService(deps.db, deps.audit, deps.clock), plans: deps.plans });
+  const baselines = new BaselineService(deps.db, deps.audit, deps.clock);
+  await app.register(baselineRoutes, { prefix: '/api/v1', baselines, plans: deps.plans });
   await app.register(calendarRoutes, { db: deps.db, audit: deps.audit, publicUrl: deps.publicUrl, clock: deps.clock });
   await app.register(metricsRoutes, { db: deps.db, metrics: deps.metrics });
   const alerts = new AlertService(deps.db, deps.ledger, deps.notify ?? { lang: 'de', timezone: 'Europe/Berlin' }, deps.clock);
@@ -193,7 +194,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.tenantAdmin && deps.sessions) await app.register(providerRoutes, { prefix: '/api/v1', tenants: deps.tenantAdmin, sessions: deps.sessions });
   await app.register(auditRoutes, { prefix: '/api/v1', audit: deps.audit });
   if (deps.oidc) await app.register(oidcRoutes, { oidc: deps.oidc });
-  await app.register((await import('../web/pages.routes.js')).pageRoutes, { ...deps, alerts, schedules });
+  await app.register((await import('../web/pages.routes.js')).pageRoutes, { ...deps, alerts, schedules, baselines });
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
   return app as unknown as FastifyInstance;
 }

@@ -27,6 +27,7 @@ const de = {
   noSandbox: 'Es wurde keine Sandbox gestartet.', secPhases: 'Ablauf und Zeiten', phase: 'Phase', start: 'Beginn',
   duration: 'Dauer', rtoNote: 'Gemessene RTO = Beginn „Abruf der Sicherung“ bis Ende „Prüfung der Daten“.',
   secChecks: 'Prüfungen', check: 'Prüfung', kind: 'Art', expected: 'erwartet', actual: 'tatsächlich',
+  secBuiltin: 'Eingebaute Prüfungen (ohne Angaben im Plan)', builtinBaseline: 'Verglichen mit Lauf {run} ({source}).', builtinNoBaseline: 'Erster Lauf mit Profil: als Basis gespeichert.',
   message: 'Meldung', noChecks: 'Keine Prüfungen ausgeführt.', secFindings: 'Feststellungen', code: 'Code',
   severity: 'Schweregrad', noFindings: 'Keine Feststellungen.', secResult: 'Ergebnis', verdict: 'Ergebnis',
   secReview: 'Freigabe (Vier-Augen-Prinzip)', decision: 'Entscheidung', comment: 'Kommentar', reviewer: 'Prüfer/in',
@@ -81,6 +82,7 @@ const en: Labels = {
   noSandbox: 'No sandbox was started.', secPhases: 'Steps and timings', phase: 'Phase', start: 'Start',
   duration: 'Duration', rtoNote: 'Measured RTO = start of "fetch backup" to end of "verify data".',
   secChecks: 'Checks', check: 'Check', kind: 'Kind', expected: 'expected', actual: 'actual',
+  secBuiltin: 'Built-in checks (nothing in the plan needed)', builtinBaseline: 'Compared with run {run} ({source}).', builtinNoBaseline: 'First run with a profile: recorded as the baseline.',
   message: 'Message', noChecks: 'No checks were run.', secFindings: 'Findings', code: 'Code',
   severity: 'Severity', noFindings: 'No findings.', secResult: 'Result', verdict: 'Verdict',
   secReview: 'Review and sign-off (four eyes)', decision: 'Decision', comment: 'Comment', reviewer: 'Reviewer',
@@ -132,9 +134,13 @@ const PHASES: Names = {
   de: { queued: 'Warteschlange', fetch: 'Abruf der Sicherung', provision: 'Bereitstellung der Sandbox', restore: 'Wiederherstellung', verify: 'Prüfung der Daten', teardown: 'Abbau der Sandbox' },
   en: { queued: 'Queued', fetch: 'Fetch backup', provision: 'Provision sandbox', restore: 'Restore', verify: 'Verify data', teardown: 'Tear down sandbox' },
 };
+const BUILTINS: Names = {
+  de: { freshness: 'Aktualität der Daten', sequences: 'Sequenzen', schema: 'Schema gegenüber der Basis', volume: 'Datenmenge je Tabelle' },
+  en: { freshness: 'Freshness of the data', sequences: 'Sequences', schema: 'Schema against the baseline', volume: 'Rows per table' },
+};
 const CHECK_STATUS: Names = {
-  de: { passed: 'bestanden', failed: 'nicht bestanden', error: 'Fehler', skipped: 'nicht ausgeführt', running: 'läuft', ok: 'ok' },
-  en: { passed: 'passed', failed: 'failed', error: 'error', skipped: 'skipped', running: 'running', ok: 'ok' },
+  de: { passed: 'bestanden', failed: 'nicht bestanden', error: 'Fehler', skipped: 'nicht ausgeführt', running: 'läuft', ok: 'ok', warning: 'Warnung', info: 'Hinweis', interrupted: 'unterbrochen' },
+  en: { passed: 'passed', failed: 'failed', error: 'error', skipped: 'skipped', running: 'running', ok: 'ok', warning: 'warning', info: 'info', interrupted: 'interrupted' },
 };
 const SEVERITIES: Names = {
   de: { error: 'Fehler (nicht verifiziert)', failure: 'Mangel', warning: 'Warnung', info: 'Hinweis' },
@@ -162,6 +168,7 @@ const pick = (names: Names) => (key: string | null | undefined, lang: Lang): str
 export const verdictLabel: (v: VerdictName | null | undefined, lang: Lang) => string = pick(VERDICTS);
 export const phaseLabel = pick(PHASES);
 export const checkStatusLabel = pick(CHECK_STATUS);
+export const builtinLabel = pick(BUILTINS);
 export const severityLabel = pick(SEVERITIES);
 export const planStatusLabel = pick(PLAN_STATUS);
 export const decisionLabel = pick(DECISIONS);

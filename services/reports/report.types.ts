@@ -75,6 +75,8 @@ export interface RunProtocolData {
       memoryBytes?: number; cpus?: number; pids?: number; transfer?: string; containerId?: string;
       teardown?: { removedAt: string; verified: boolean } | null;
     } | null;
+    /** The built-in checks (freshness, sequences, schema, volume) and which run they compared with. */
+    restore?: { builtin?: BuiltinData[]; baselineRunId?: string | null; baselineSource?: string | null } | null;
   };
   record: RecordRef | null;
   reviews: ReviewData[];
@@ -138,4 +140,11 @@ export interface AuditReportData {
   ledger: { records: number; headSeq: number; headHash: string; verified: boolean; firstBroken: { seq: number; reason: string } | null };
   checkpoint: CheckpointRef | null;
   keys: { keyId: string; fingerprint: string }[];
+}
+
+export interface BuiltinData {
+  name: string;
+  status: string;
+  actual: string;
+  message: string;
 }

@@ -1,7 +1,7 @@
 import type { RunProtocolData, VerdictName } from './report.types.js';
 import { findControl } from './controls.js';
 import {
-  checkStatusLabel, decisionLabel, fill, formatBytes, formatDateTime, formatDate, formatNumber, formatSeconds, labels,
+  builtinLabel, checkStatusLabel, decisionLabel, fill, formatBytes, formatDateTime, formatDate, formatNumber, formatSeconds, labels,
   measureStatusLabel, phaseLabel, severityLabel, triggerLabel, verdictLabel, type Labels,
 } from './i18n.js';
 import {
@@ -14,7 +14,7 @@ import {
  * the backup's identity to the signed ledger record, readable on paper.
  */
 const TINT: Record<VerdictName, string> = { passed: '#e7f4ea', failed: '#fbe9e7', error: '#fff1de', cancelled: '#eeeff0' };
-const STATUS_COLOR: Record<string, string> = { passed: COLORS.verdict.passed, failed: COLORS.verdict.failed, error: COLORS.verdict.failed, skipped: COLORS.verdict.error };
+const STATUS_COLOR: Record<string, string> = { passed: COLORS.verdict.passed, failed: COLORS.verdict.failed, error: COLORS.verdict.failed, skipped: COLORS.verdict.error, warning: COLORS.verdict.error, interrupted: COLORS.verdict.error };
 
 type Run = RunProtocolData['run'];
 type Lang = RunProtocolData['lang'];
@@ -143,6 +143,15 @@ function stepsChecksFindings(doc: Doc, d: RunProtocolData, L: Labels): void {
     { header: L.check, width: 2.2 }, { header: L.kind, width: 1 }, { header: L.expected, width: 1.3 }, { header: L.actual, width: 1.3 },
     { header: L.status, width: 1.2 }, { header: L.message, width: 2.4 },
   ], r.checks.map((c) => [c.name, c.kind, c.expected, c.actual ?? '—', { text: checkStatusLabel(c.status, d.lang), bold: true, color: STATUS_COLOR[c.status] }, c.message]));
+
+  const builtin = r.restore?.builtin ?? [];
+  if (builtin.length) {
+    heading(doc, L.secBuiltin);
+    table(doc, [{ header: L.check, width: 2.2 }, { header: L.status, width: 1.2 }, { header: L.actual, width: 2.4 }, { header: L.message, width: 3.6 }],
+      builtin.map((b) => [builtinLabel(b.name, d.lang), { text: checkStatusLabel(b.status, d.lang), bold: true, color: STATUS_COLOR[b.status] }, b.actual || '—', b.message]));
+    const base = r.restore?.baselineRunId;
+    paragraph(doc, base ? fill(L.builtinBaseline, { run: base.slice(0, 8), source: r.restore?.baselineSource ?? '' }) : L.builtinNoBaseline, { size: 7.5, color: COLORS.muted });
+  }
 
   heading(doc, L.secFindings);
   if (!r.findings.length) paragraph(doc, L.noFindings);

@@ -6,7 +6,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import {
-  checkStatusLabel, decisionLabel, fill, formatBytes, formatDate, formatDateTime, formatNumber, formatSeconds, labels as reportLabels,
+  builtinLabel, checkStatusLabel, decisionLabel, fill, formatBytes, formatDate, formatDateTime, formatNumber, formatSeconds, labels as reportLabels,
   measureStatusLabel, phaseLabel, planStatusLabel, severityLabel, triggerLabel, verdictLabel,
 } from '../reports/i18n.js';
 
@@ -57,7 +57,9 @@ const de = {
   runTitle: 'Test von {plan}', runOf: 'Lauf {id}', statusRegion: 'Stand', runStatus: { queued: 'in der Warteschlange', running: 'läuft', finished: 'beendet' } as Record<string, string>,
   liveHint: 'Diese Seite aktualisiert sich, solange der Test läuft.', refresh: 'Seite aktualisieren', phases: 'Ablauf', phaseState: { done: 'erledigt', failed: 'fehlgeschlagen', running: 'läuft', pending: 'ausstehend', skipped: 'übersprungen' } as Record<string, string>,
   colPhase: 'Phase', colState: 'Stand', colStart: 'Beginn', colDuration: 'Dauer', colCheck: 'Prüfung', colExpected: 'erwartet', colActual: 'tatsächlich', colMessage: 'Meldung',
-  checksCaption: 'Prüfungen: erwartet und tatsächlich', noChecks: 'Keine Prüfungen ausgeführt.', findings: 'Feststellungen', findingsCaption: 'Feststellungen dieses Laufs',
+  checksCaption: 'Prüfungen: erwartet und tatsächlich', noChecks: 'Keine Prüfungen ausgeführt.',
+  baseline: 'Basis der eingebauten Prüfungen', baselinePassed: '(letzter bestandener Test)', baselineAccepted: '(übernommen von {by}: {reason})', baselineNone: 'noch keine (der erste Test mit Profil legt sie an)',
+  builtin: 'Eingebaute Prüfungen', builtinCaption: 'Eingebaute Prüfungen (ohne Angaben im Plan)', builtinBaseline: 'Verglichen mit Lauf {run} ({source}).', builtinNoBaseline: 'Erster Lauf mit Profil: als Basis gespeichert.', findings: 'Feststellungen', findingsCaption: 'Feststellungen dieses Laufs',
   colCode: 'Code', colSeverity: 'Schweregrad', noFindings: 'Keine Feststellungen.', backup: 'Datensicherung', logExcerpt: 'Protokollauszug',
   logNote: 'Zusammenfassung der Ausgabe des Wiederherstellungswerkzeugs; Zeilen mit Daten werden nie gespeichert.', tool: 'Werkzeug', exitCode: 'Exit-Code',
   stderrLines: 'Fehlerausgabe (Zeilen)', tables: 'Tabellen', nonEmptyTables: 'davon mit Daten', attachments: 'Anhänge', pruned: 'nach Aufbewahrungsfrist gelöscht, Hash bleibt',
@@ -168,7 +170,9 @@ const en: Strings = {
   runTitle: 'Test of {plan}', runOf: 'Run {id}', statusRegion: 'Progress', runStatus: { queued: 'queued', running: 'running', finished: 'finished' },
   liveHint: 'This page updates itself while the test runs.', refresh: 'Refresh the page', phases: 'Steps', phaseState: { done: 'done', failed: 'failed', running: 'running', pending: 'pending', skipped: 'skipped' },
   colPhase: 'Step', colState: 'State', colStart: 'Start', colDuration: 'Duration', colCheck: 'Check', colExpected: 'expected', colActual: 'actual', colMessage: 'Message',
-  checksCaption: 'Checks: expected and actual', noChecks: 'No checks were run.', findings: 'Findings', findingsCaption: 'Findings of this run',
+  checksCaption: 'Checks: expected and actual', noChecks: 'No checks were run.',
+  baseline: 'Baseline of the built-in checks', baselinePassed: '(last passed test)', baselineAccepted: '(accepted by {by}: {reason})', baselineNone: 'none yet (the first test with a profile records it)',
+  builtin: 'Built-in checks', builtinCaption: 'Built-in checks (nothing in the plan needed)', builtinBaseline: 'Compared with run {run} ({source}).', builtinNoBaseline: 'First run with a profile: recorded as the baseline.', findings: 'Findings', findingsCaption: 'Findings of this run',
   colCode: 'Code', colSeverity: 'Severity', noFindings: 'No findings.', backup: 'Backup', logExcerpt: 'Log excerpt',
   logNote: "Summary of the restore tool's output; lines with data are never stored.", tool: 'Tool', exitCode: 'Exit code',
   stderrLines: 'Error output (lines)', tables: 'Tables', nonEmptyTables: 'with data', attachments: 'Attachments', pruned: 'pruned after retention, hash kept',
@@ -250,6 +254,6 @@ export const dateTime = (d: Date | string | null | undefined, lang: Lang) => for
 export const date = (d: Date | string | null | undefined, lang: Lang) => formatDate(d instanceof Date ? d.toISOString() : d, lang);
 
 export {
-  checkStatusLabel, decisionLabel, fill, formatBytes, formatNumber, formatSeconds, measureStatusLabel, phaseLabel, planStatusLabel,
+  builtinLabel, checkStatusLabel, decisionLabel, fill, formatBytes, formatNumber, formatSeconds, measureStatusLabel, phaseLabel, planStatusLabel,
   reportLabels, severityLabel, triggerLabel, verdictLabel,
 };

@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.js';
 import { WebRepository } from '../../db/repositories/web.repository.js';
+import type { BaselineService } from '../runs/baseline.service.js';
 import type { PlanService } from '../plans/plan.service.js';
 import type { RunService } from '../runs/run.service.js';
 import type { LedgerService } from '../evidence/ledger.service.js';
@@ -38,6 +39,8 @@ export interface PagesOptions {
   tokens: TokenService;
   alerts: AlertService;
   schedules: ScheduleService;
+  /** The baseline of the built-in drift checks, shown on the plan page. */
+  baselines?: BaselineService;
   sessions?: SessionService;
   /** Login, enrolment, invitations, users: absent until the account service is wired; those pages then say so. */
   accounts?: AccountApi;

@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyFile, rm } from 'node:fs/promises';
+import { copyFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { UserRepository } from '../../db/repositories/user.repository.js';
+import { DEFAULT_TENANT_ID } from '../../db/schema.js';
+import { TEST_TOKEN } from '../helpers/config.js';
 import { join } from 'node:path';
 import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
 import { dropHostDatabase, dumpHost, hostPsql, makeHostDatabase, makeTempDir } from '../fixtures/host-dumps.js';
@@ -80,10 +84,26 @@ describe('built-in checks on every database restore', () => {
     expect(codes(named)).toContain('DATA_STALE');
   });
 
-  it('a sequence set below the highest id of its table: SEQUENCE_BEHIND, failed', async () => {
+  it('a sequence set below the highest id of its table: SEQUENCE_BEHIND, failed; shown on the run page and in the protocol PDF', async () => {
     const run = await runWith('sequence', 'sequence');
     expect(run.verdict).toBe('failed');
     expect(run.findings.find((f: { code: string }) => f.code === 'SEQUENCE_BEHIND').message).toContain('public.meldung_id_seq next 6');
+
+    const pdf = await h.app.inject({ method: 'GET', url: `/api/v1/runs/${run.id}/protocol.pdf`, headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+    expect(pdf.statusCode).toBe(200);
+    const file = join(dir, 'protocol.pdf');
+    await writeFile(file, pdf.rawPayload);
+    const text = execFileSync('pdftotext', ['-layout', file, '-']).toString();
+    expect(text).toContain('Eingebaute Prüfungen');
+    // the table row: label, state ("nicht bestanden" wraps in its column), what was found
+    expect(text).toMatch(/Sequenzen\s+nicht\s+1 of 1 behind/);
+
+    const user = await new UserRepository(h.tdb.db).insert({ tenant_id: DEFAULT_TENANT_ID, email: 'leitung@musterstadt.de', name: 'IT-Leitung', role: 'auditor', created_by: 'test' });
+    const session = await h.c.sessions.start(user, { stage: 'full', method: 'password' });
+    const page = await h.app.inject({ method: 'GET', url: `/runs/${run.id}`, headers: { cookie: `ef_session=${session.token}` } });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('Eingebaute Prüfungen');
+    expect(page.body).toMatch(/Sequenzen<\/th>\s*<td><span class="check check-failed">/);
   });
 
   it('an index lost since the last passed run: SCHEMA_DRIFT naming it, failed', async () => {
@@ -109,6 +129,13 @@ describe('built-in checks on every database restore', () => {
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ runId: failing.id, source: 'accepted', acceptedBy: 'bootstrap-token', reason: 'Index meldung_am bewusst entfernt (Ticket 4711)' });
     expect((await h.request('GET', '/api/v1/plans/drift-index/baseline')).body.baseline).toMatchObject({ runId: failing.id, source: 'accepted' });
+    // the plan page shows it, with who and why
+    const viewer = await new UserRepository(h.tdb.db).insert({ tenant_id: DEFAULT_TENANT_ID, email: 'pruefer@musterstadt.de', name: 'Prüfer', role: 'auditor', created_by: 'test' });
+    const session = await h.c.sessions.start(viewer, { stage: 'full', method: 'password' });
+    const page = await h.app.inject({ method: 'GET', url: '/plans/drift-index', headers: { cookie: `ef_session=${session.token}` } });
+    expect(page.body).toContain('Basis der eingebauten Prüfungen');
+    expect(page.body).toContain(`href="/runs/${failing.id}"`);
+    expect(page.body).toContain('übernommen von bootstrap-token: Index meldung_am bewusst entfernt (Ticket 4711)');
     const rec = await h.tdb.db.selectFrom('ledger_records').select(['kind', 'canonical']).where('subject_id', '=', 'plan:drift-index').execute();
     expect(rec.map((r) => JSON.parse(r.canonical).payload.action)).toContain('plan.baseline.accepted');
 

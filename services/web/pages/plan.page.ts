@@ -48,10 +48,11 @@ export async function planPages(app: FastifyInstance, web: Web): Promise<void> {
     const row = await web.plans.get(tenantId, req.params.id);
     const def = row.definition as RestorePlan;
     const now = web.now();
-    const [decisive, passed, history, sched, alerts] = await Promise.all([
+    const [decisive, passed, history, sched, alerts, baseline] = await Promise.all([
       web.runs.runs.lastDecisive(tenantId, row.id), web.runs.runs.lastPassed(tenantId, row.id),
       web.runs.runs.list({ tenantId, planId: row.id, limit: HISTORY }), web.schedules.repo.get(tenantId, row.id),
       web.alerts.repo.listAlerts(tenantId, { open: true, planId: row.id, limit: 1 }),
+      web.baselines?.current(tenantId, row.id) ?? Promise.resolve(null),
     ]);
     const status = planStatus(def, row.created_at, [decisive, passed].filter((r) => r !== undefined), now);
     const next = sched?.paused_at ? null : nextScheduledAt(def, sched?.last_slot ?? null, now);
@@ -83,6 +84,9 @@ ${alert ? html` <a href="/alerts/${alert.id}" class="alert-mark"><span aria-hidd
 ${dl([
     [s.nextDue, status.nextDueAt ? dateTime(status.nextDueAt, lang) : s.dash],
     [s.nextScheduled, sched?.paused_at ? fill(s.pausedSince, { at: dateTime(sched.paused_at, lang), by: sched.paused_by ?? '', reason: sched.paused_reason ?? '' }) : next ? dateTime(next, lang) : s.noSchedule],
+    [s.baseline, baseline
+      ? html`<a href="/runs/${baseline.runId}">${dateTime(baseline.at, lang)}</a> ${baseline.source === 'accepted' ? fill(s.baselineAccepted, { by: baseline.acceptedBy ?? '', reason: baseline.reason ?? '' }) : s.baselinePassed}`
+      : s.baselineNone],
   ])}
 ${active ? notice(html`${s.activeRun} <a href="/runs/${active.id}">${s.runStatus[active.status] ?? active.status}</a>`) : runForm}
 <section aria-labelledby="sum-h"><h2 id="sum-h">${s.planSummary}</h2>${planFacts(def, row, s, lang)}</section>

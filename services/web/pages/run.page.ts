@@ -5,7 +5,7 @@ import { auditFrom } from '../../api/audit-hook.js';
 import { runEvidenceStatus, type RunEvidenceStatus } from '../../evidence/run-evidence.js';
 import { html, type SafeHtml } from '../html.js';
 import {
-  checkStatusLabel, dateTime, decisionLabel, fill, formatBytes, formatSeconds, reportLabels, severityLabel, triggerLabel, type Lang, type Strings,
+  builtinLabel, checkStatusLabel, dateTime, decisionLabel, fill, formatBytes, formatSeconds, reportLabels, severityLabel, triggerLabel, type Lang, type Strings,
 } from '../i18n.js';
 import { dl, errorSummary, input, notice, radios, table, textarea, type FormErrors, type FormValues } from '../components.js';
 import { csrfField, type PageCtx } from '../layout.js';
@@ -38,6 +38,22 @@ function checksTable(checks: Check[], s: Strings, lang: Lang) {
   const rows = checks.map((c) => html`<tr><th scope="row">${c.name}${c.kind ? html` <span class="muted">(${c.kind})</span>` : ''}</th>
 <td><span class="check check-${c.status}"><span aria-hidden="true" class="check-mark"></span>${checkStatusLabel(c.status, lang)}</span></td><td>${text(c.expected)}</td><td>${text(c.actual)}</td><td>${c.message ?? ''}</td></tr>`);
   return table('checks', s.checksCaption, head, rows);
+}
+
+interface Builtin { name: string; status: string; actual?: string; message?: string }
+
+/** What the built-in checks found, and which run they compared with. */
+function builtinTable(restore: { builtin?: Builtin[]; baselineRunId?: string | null; baselineSource?: string | null } | null, s: Strings, lang: Lang) {
+  const list = restore?.builtin ?? [];
+  if (list.length === 0) return html``;
+  const head = html`<tr><th scope="col">${s.colCheck}</th><th scope="col">${s.colState}</th><th scope="col">${s.colActual}</th><th scope="col">${s.colMessage}</th></tr>`;
+  const rows = list.map((b) => html`<tr><th scope="row">${builtinLabel(b.name, lang)}</th>
+<td><span class="check check-${b.status}"><span aria-hidden="true" class="check-mark"></span>${checkStatusLabel(b.status, lang)}</span></td><td>${b.actual || '–'}</td><td>${b.message ?? ''}</td></tr>`);
+  const base = restore?.baselineRunId;
+  const note = base
+    ? html`<p class="muted">${fill(s.builtinBaseline, { run: base.slice(0, 8), source: restore?.baselineSource ?? '' })} <a href="/runs/${base}">${base.slice(0, 8)}</a></p>`
+    : html`<p class="muted">${s.builtinNoBaseline}</p>`;
+  return html`<section aria-labelledby="bi-h"><h2 id="bi-h">${s.builtin}</h2>${table('builtin', s.builtinCaption, head, rows)}${note}</section>`;
 }
 
 function findingsTable(findings: Finding[], s: Strings, lang: Lang) {
@@ -131,6 +147,7 @@ ${run.status === 'finished' ? html`<section aria-labelledby="res-h"><h2 id="res-
     ])}
 <p><a href="/api/v1/runs/${run.id}/protocol.pdf?lang=${lang}" download>${s.protocolPdf}</a></p></section>` : ''}
 <section aria-labelledby="chk-h"><h2 id="chk-h">${s.checks}</h2>${checksTable((run.checks as Check[]) ?? [], s, lang)}</section>
+${builtinTable(run.restore as Parameters<typeof builtinTable>[0], s, lang)}
 <section aria-labelledby="fnd-h"><h2 id="fnd-h">${s.findings}</h2>${findingsTable((run.findings as Finding[]) ?? [], s, lang)}</section>
 ${backup ? html`<section aria-labelledby="bak-h"><h2 id="bak-h">${s.backup}</h2>${dl([
       [reportLabels(lang).path, html`<span class="mono break">${backup.path ?? ''}</span>`], [reportLabels(lang).format, backup.format ?? ''],
