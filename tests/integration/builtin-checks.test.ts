@@ -96,7 +96,7 @@ describe('built-in checks on every database restore', () => {
     const text = execFileSync('pdftotext', ['-layout', file, '-']).toString();
     expect(text).toContain('Eingebaute Prüfungen');
     // the table row: label, state ("nicht bestanden" wraps in its column), what was found
-    expect(text).toMatch(/Sequenzen\s+nicht\s+1 of 1 behind/);
+    expect(text).toMatch(/Sequenzen\s+nicht\s+1 von 1 zurück/);
 
     const user = await new UserRepository(h.tdb.db).insert({ tenant_id: DEFAULT_TENANT_ID, email: 'leitung@musterstadt.de', name: 'IT-Leitung', role: 'auditor', created_by: 'test' });
     const session = await h.c.sessions.start(user, { stage: 'full', method: 'password' });

@@ -48,7 +48,9 @@ const list = (xs: string[], n = 10) => (xs.length > n ? `${xs.slice(0, n).join('
  * The checks every database restore gets without a line in the plan: data
  * freshness, sequences, schema drift and per-table volume against the last
  * passed run. Each may be switched off in the plan with a reason, which is
- * recorded as `skipped`.
+ * recorded as `skipped`. Result messages are German like those of the plan's
+ * checks (the run page and the protocol label them in the reader's
+ * language); findings are English like all findings.
  */
 export function evaluateBuiltins(input: BuiltinInput): { results: BuiltinResult[]; findings: Finding[] } {
   const { profile, baseline, config } = input;
@@ -68,10 +70,10 @@ export function evaluateBuiltins(input: BuiltinInput): { results: BuiltinResult[
       .map((f) => ({ ...f, t: Date.parse(f.newest!) }))
       .filter((f) => Number.isFinite(f.t) && f.t <= dumpTime + FUTURE_SLACK_MS);
     if (named && candidates.length === 0) {
-      results.push({ name: 'freshness', status: 'failed', actual: 'keine Werte', message: `${config.freshness!.table}.${config.freshness!.column} has no date/time values` });
+      results.push({ name: 'freshness', status: 'failed', actual: 'keine Werte', message: `${config.freshness!.table}.${config.freshness!.column} enthält keine Datums-/Zeitwerte` });
       findings.push(finding('DATA_STALE', `the freshness column ${config.freshness!.table}.${config.freshness!.column} named by the plan has no values`));
     } else if (candidates.length === 0) {
-      results.push({ name: 'freshness', status: 'info', actual: 'keine Zeitspalte', message: 'no date/time column with values: the data\'s own age cannot be told' });
+      results.push({ name: 'freshness', status: 'info', actual: 'keine Zeitspalte', message: 'keine Datums-/Zeitspalte mit Werten: das Alter der Daten selbst ist nicht bestimmbar' });
       findings.push(finding('DATA_FRESHNESS_UNKNOWN', 'no date or time column with values in the restored database: the data\'s own age cannot be told (name one with builtin.freshness)'));
     } else {
       const newest = candidates.reduce((a, b) => (b.t > a.t ? b : a));
@@ -80,10 +82,10 @@ export function evaluateBuiltins(input: BuiltinInput): { results: BuiltinResult[
       if (ageSeconds > input.rpoSeconds) {
         // detected by ernstfall: a warning (an application may simply write rarely); named in the plan: a failure
         const code = named ? 'DATA_STALE' : 'DATA_STALE_SUSPECTED';
-        results.push({ name: 'freshness', status: named ? 'failed' : 'warning', actual, message: `the newest data is older than the RPO of ${Math.round(input.rpoSeconds / 3600)} h` });
+        results.push({ name: 'freshness', status: named ? 'failed' : 'warning', actual, message: `die neuesten Daten sind älter als das RPO von ${Math.round(input.rpoSeconds / 3600)} h` });
         findings.push(finding(code, `the newest value in the restored data (${actual}) is older than the RPO (${Math.round(input.rpoSeconds / 3600)} h), though the dump is newer: was the source still being written?`));
       } else {
-        results.push({ name: 'freshness', status: 'passed', actual, message: 'the data is as fresh as the RPO asks' });
+        results.push({ name: 'freshness', status: 'passed', actual, message: 'die Daten sind so aktuell, wie das RPO verlangt' });
       }
     }
   }
@@ -93,17 +95,17 @@ export function evaluateBuiltins(input: BuiltinInput): { results: BuiltinResult[
     const behind = profile.sequences.filter((s) => s.next !== null && s.max !== null && s.next <= s.max);
     if (behind.length) {
       const what = behind.map((s) => `${s.name} next ${s.next} <= max(${s.column}) ${s.max} (gap ${s.max! - s.next! + 1})`);
-      results.push({ name: 'sequences', status: 'failed', actual: `${behind.length} of ${profile.sequences.length} behind`, message: list(what, 5) });
+      results.push({ name: 'sequences', status: 'failed', actual: `${behind.length} von ${profile.sequences.length} zurück`, message: list(what, 5) });
       findings.push(finding('SEQUENCE_BEHIND', `${behind.length} sequence(s) stand at or below the highest value of their column; the next insert would collide: ${list(what, 5)}`));
     } else {
-      results.push({ name: 'sequences', status: 'passed', actual: `${profile.sequences.length} sequence(s)`, message: 'every sequence is past the highest value of its column' });
+      results.push({ name: 'sequences', status: 'passed', actual: `${profile.sequences.length} Sequenz(en)`, message: 'jede Sequenz steht über dem höchsten Wert ihrer Spalte' });
     }
   }
 
   // ---- schema drift against the last passed run: lost objects fail, new ones are listed
   if (!off('schema', config.schema?.off)) {
     if (!baseline) {
-      results.push({ name: 'schema', status: 'info', actual: summary(profile), message: 'first profile of this plan: recorded as the baseline' });
+      results.push({ name: 'schema', status: 'info', actual: summary(profile), message: 'erstes Profil dieses Plans: als Basis gespeichert' });
     } else {
       const lost: string[] = [];
       const added: string[] = [];
@@ -115,7 +117,7 @@ export function evaluateBuiltins(input: BuiltinInput): { results: BuiltinResult[
         results.push({ name: 'schema', status: 'failed', actual: `${lost.length} fehlen, ${added.length} neu`, message: list(lost) });
         findings.push(finding('SCHEMA_DRIFT', `${lost.length} object(s) of the last passed run are missing: ${list(lost)}`));
       } else {
-        results.push({ name: 'schema', status: 'passed', actual: `${added.length} neu`, message: 'nothing of the last passed run is missing' });
+        results.push({ name: 'schema', status: 'passed', actual: `${added.length} neu`, message: 'nichts aus dem letzten bestandenen Test fehlt' });
       }
       if (added.length) findings.push(finding('SCHEMA_ADDED', `${added.length} object(s) are new since the last passed run: ${list(added)}`));
     }
@@ -125,7 +127,7 @@ export function evaluateBuiltins(input: BuiltinInput): { results: BuiltinResult[
   if (!off('volume', config.volume?.off)) {
     const maxDrop = config.volume?.maxDropPercent ?? DEFAULT_MAX_DROP_PERCENT;
     if (!baseline) {
-      results.push({ name: 'volume', status: 'info', actual: `${profile.tables.length} table(s)`, message: 'first profile of this plan: row counts recorded as the baseline' });
+      results.push({ name: 'volume', status: 'info', actual: `${profile.tables.length} Tabelle(n)`, message: 'erstes Profil dieses Plans: Zeilenzahlen als Basis gespeichert' });
     } else {
       const now = new Map(profile.tables.map((t) => [t.name, t.rows]));
       const dropped = baseline.tables
@@ -134,10 +136,10 @@ export function evaluateBuiltins(input: BuiltinInput): { results: BuiltinResult[
         .filter((t) => t.after < t.before * (1 - maxDrop / 100));
       if (dropped.length) {
         const what = dropped.map((t) => `${t.name} ${t.before} -> ${t.after}`);
-        results.push({ name: 'volume', status: 'failed', actual: `${dropped.length} table(s)`, message: list(what) });
+        results.push({ name: 'volume', status: 'failed', actual: `${dropped.length} Tabelle(n)`, message: list(what) });
         findings.push(finding('VOLUME_DROP', `${dropped.length} table(s) lost more than ${maxDrop} % of their rows since the last passed run: ${list(what)}`));
       } else {
-        results.push({ name: 'volume', status: 'passed', actual: `${profile.tables.length} table(s)`, message: `no table lost more than ${maxDrop} % of its rows` });
+        results.push({ name: 'volume', status: 'passed', actual: `${profile.tables.length} Tabelle(n)`, message: `keine Tabelle hat mehr als ${maxDrop} % ihrer Zeilen verloren` });
       }
     }
   }
