@@ -49,9 +49,10 @@ async function makeSampleBackup(ownerUrl: string, backupDir: string): Promise<st
              (array['Musterstadt','Beispielheim','Altdorf','Neustadt a. d. Weinstraße'])[1 + (i / 100) % 4],
              date '1930-01-01' + (i * 37) % 32000
       from generate_series(1, 52000) as i;
+    -- a live register: the newest Meldung was written just before the backup (the built-in freshness check reads it)
     create table meldung (id bigserial primary key, einwohner_id integer not null references einwohner(id), art text not null, am timestamptz not null);
     insert into meldung (einwohner_id, art, am)
-      select 1 + (i * 13) % 52000, (array['Zuzug','Umzug','Wegzug'])[1 + i % 3], timestamptz '2020-01-01 08:00+01' + i * interval '17 minutes'
+      select 1 + (i * 13) % 52000, (array['Zuzug','Umzug','Wegzug'])[1 + i % 3], now() - (26000 - i) * interval '17 minutes'
       from generate_series(1, 26000) as i;
     create index meldung_einwohner on meldung (einwohner_id);
     create table ef_canary (token text not null);
