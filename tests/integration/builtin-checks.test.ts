@@ -20,6 +20,8 @@ const VARIANTS: Record<string, string> = {
   'with-index': 'CREATE INDEX meldung_am ON meldung (am)',
   'with-table': 'CREATE TABLE archiv (id int PRIMARY KEY); INSERT INTO archiv SELECT generate_series(1, 10)',
   'rows-gone': 'DELETE FROM meldung WHERE id % 100 <> 0',
+  // about 90 MB restored: above the exact-count size, so estimate and freshness come from ANALYZE's statistics
+  big: "CREATE TABLE journal AS SELECT g AS id, now() - g * interval '1 second' AS at, repeat('x', 500) AS pad FROM generate_series(1, 150000) g",
   'no-dates': 'ALTER TABLE meldung DROP COLUMN am; ALTER TABLE einwohner DROP COLUMN geburtsdatum',
 };
 let h: Harness;
@@ -161,6 +163,19 @@ describe('built-in checks on every database restore', () => {
     const run = await runWith('volume', 'rows-gone');
     expect(run.verdict).toBe('failed');
     expect(run.findings.find((f: { code: string }) => f.code === 'VOLUME_DROP').message).toContain('public.meldung 1500 -> 15');
+  });
+
+  it('a big table (over 64 MiB) is read from the statistics: analysed, an estimated row count, freshness from its histogram', async () => {
+    const run = await runWith('big', 'big');
+    expect(run.verdict, JSON.stringify(run.findings)).toBe('passed');
+    const journal = run.restore.profile.tables.find((t: { name: string }) => t.name === 'public.journal');
+    expect(journal.exact).toBe(false);
+    expect(journal.rows).toBeGreaterThan(140_000);
+    expect(journal.rows).toBeLessThan(160_000);
+    const at = run.restore.profile.freshness.find((f: { table: string; column: string }) => f.table === 'public.journal' && f.column === 'at');
+    expect(at.exact).toBe(false);
+    expect(Date.now() - Date.parse(at.newest)).toBeLessThan(6 * 3600_000); // the sample's newest, close to the real one
+    expect(run.restore.builtinMs).toBeGreaterThan(0);
   });
 
   it('no date or time column at all: said as information, never a false alarm', async () => {

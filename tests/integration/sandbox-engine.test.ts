@@ -115,6 +115,23 @@ describe('infrastructure is not the backup\'s fault', () => {
   });
 });
 
+describe('a cancel in any phase', () => {
+  it('a cancel right after the trigger (fetch, provision, the copy into the sandbox) ends the run within seconds, five times in a row', async () => {
+    await h.putPlan(pgPlan('cancel-early', 'ewo.dump', { checks: [count] }));
+    for (let i = 0; i < 5; i++) {
+      const id = await h.trigger('cancel-early');
+      // a few milliseconds later each time, so the cancel meets the run in a different place
+      await new Promise((r) => setTimeout(r, i * 150));
+      expect((await h.request('POST', `/api/v1/runs/${id}/cancel`)).status).toBe(202);
+      const run = await h.waitForRun(id, 30_000);
+      expect(run.verdict).toBe('cancelled'); // at most 600 ms after the trigger: long before verify ends
+      expect(run.phases.filter((p: { status: string }) => p.status === 'running')).toEqual([]);
+    }
+    for (let i = 0; i < 50 && (await h.sandboxesLeft()) > 0; i++) await new Promise((r) => setTimeout(r, 200));
+    expect(await h.sandboxesLeft()).toBe(0);
+  });
+});
+
 describe('an engine that is not there', () => {
   it('ENGINE_UNAVAILABLE, error, nothing said about the backup', async () => {
     const g = await startHarness({ backupRoot: await makeTempDir('ef-engine-gone-'), env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });

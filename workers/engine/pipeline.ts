@@ -203,27 +203,31 @@ async function provision(deps: EngineDeps, run: Run, f: Fetched): Promise<Driver
     transfer, backupMount: 'read-only',
     ...(limits.capped.length && { cappedByOperator: limits.capped }),
   };
-  run.sandbox = await raceAbort(createSandbox(docker, {
+  const creating = createSandbox(docker, {
     image: choice.image, runId: run.id, planId: run.planId, tenantId: run.tenantId, instance: config.instance,
     memoryBytes: limits.memoryBytes, cpus: limits.cpus, pids: limits.pids, recipe, transfer,
     backupPath: f.backup.realPath, backupIsDirectory: f.backup.isDirectory,
-  }, image.id, run.log), ctl.signal);
+  }, image.id, run.log);
+  // a stop while Docker creates the container: the container it creates after all is removed at once
+  creating.then((sb) => { if (ctl.stopped && run.sandbox !== sb) void sb.destroy().catch(() => undefined); }, () => undefined);
+  run.sandbox = await raceAbort(creating, ctl.signal);
   o.sandbox.containerId = run.sandbox.id;
   if (ctl.stopped) await run.sandbox.destroy().catch(() => undefined);
   ctl.check();
   if (transfer === 'copy') {
     // what is restored is what was hashed: the copy is hashed again on its way in
-    const copied = await run.sandbox.copyBackup(f.backup, ctl.signal);
+    // raced as well: a container removed by a stop mid-upload may leave the engine's answer pending for ever
+    const copied = await raceAbort(run.sandbox.copyBackup(f.backup, ctl.signal), ctl.signal);
     if (copied.sha256 !== f.digest.sha256 || copied.sizeBytes !== f.digest.sizeBytes) {
       o.findings.push(finding('BACKUP_CHANGED', `the backup changed between hashing (SHA-256 ${f.digest.sha256.slice(0, 16)}…) and copying it into the sandbox (${copied.sha256.slice(0, 16)}…)`));
       throw new Stop();
     }
   }
-  await run.sandbox.start();
+  await raceAbort(run.sandbox.start(), ctl.signal);
   const ctx: DriverContext<Inspection> = { ...base, cpus: limits.cpus, signal: ctl.signal };
-  await run.driver.ready(run.sandbox, ctx);
+  await raceAbort(run.driver.ready(run.sandbox, ctx), ctl.signal);
   const need = f.digest.sizeBytes * config.sandbox.diskFactor;
-  const free = await freeDiskBytes(run.sandbox);
+  const free = await raceAbort(freeDiskBytes(run.sandbox), ctl.signal);
   o.sandbox.freeDiskBytes = free;
   if (free !== null && free < need) {
     o.findings.push(finding('DISK_SPACE_LOW', `only ${Math.round(free / 2 ** 20)} MiB free for the sandbox's data area, ${Math.round(need / 2 ** 20)} MiB needed (${config.sandbox.diskFactor}× the backup)`));
@@ -235,7 +239,8 @@ async function provision(deps: EngineDeps, run: Run, f: Fetched): Promise<Driver
 // ---- restore: the driver's tools inside the sandbox
 async function restore(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection>, f: Fetched): Promise<RestoreResult> {
   const { o } = run;
-  const r = await run.driver.restore(run.sandbox!, ctx);
+  // the sandbox is destroyed on a stop, which ends the tool; the race makes sure nothing waits on a lost answer
+  const r = await raceAbort(run.driver.restore(run.sandbox!, ctx), run.ctl.signal);
   run.ctl.check();
   o.toolLog = r.log;
   o.restore = r.facts;
@@ -261,6 +266,7 @@ async function verify(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection>
   const lastPassed = await deps.runs.lastPassed(run.tenantId, run.planId);
   if (run.driver.profile) {
     // the built-in checks: what every database restore is asked, with nothing in the plan
+    const started = Date.now();
     try {
       const profile = await run.driver.profile(run.sandbox!, ctx, r);
       run.ctl.check();
@@ -269,7 +275,10 @@ async function verify(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection>
       const baselineRun = chosen?.kind === 'accepted' ? await deps.runs.get(run.tenantId, chosen.row.run_id) : lastPassed;
       const baseline = (baselineRun?.restore as { profile?: DbProfile } | null)?.profile;
       const b = evaluateBuiltins({ profile, baseline, config: plan.builtin ?? {}, backupCreatedAt: o.backupCreatedAt, rpoSeconds: plan.targets.rpoSeconds });
-      o.restore = { ...o.restore, builtin: b.results, profile, baselineRunId: baseline ? baselineRun!.id : null, baselineSource: baseline ? chosen!.kind : null };
+      o.restore = {
+        ...o.restore, builtin: b.results, builtinMs: Date.now() - started, profile,
+        baselineRunId: baseline ? baselineRun!.id : null, baselineSource: baseline ? chosen!.kind : null,
+      };
       o.findings.push(...b.findings);
     } catch (err) {
       if (run.ctl.stopped) throw err;

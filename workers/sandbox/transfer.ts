@@ -85,6 +85,13 @@ export async function copyIntoSandbox(
     pack.finalize();
   })();
   produce.catch((err: Error) => pack.destroy(err));
-  await Promise.all([container.putArchive(pack as unknown as NodeJS.ReadableStream, { path: destDir }), produce]);
+  // a stop ends the upload from our side too, whatever the engine does with the half-sent archive
+  const onAbort = () => pack.destroy(new Error('aborted'));
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    await Promise.all([container.putArchive(pack as unknown as NodeJS.ReadableStream, { path: destDir }), produce]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
   return { sha256: single ?? manifest.digest('hex'), sizeBytes: size };
 }

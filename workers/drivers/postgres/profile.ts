@@ -1,8 +1,8 @@
 import type { DbProfile } from '../../checks/builtin.js';
 import type { Sandbox } from '../../sandbox/sandbox.js';
 
-/** Tables up to this many rows (planner estimate) are counted exactly; bigger ones use the estimate ANALYZE refreshed. */
-export const EXACT_ROWS_BELOW = 100_000;
+/** Tables smaller than this on disk are counted exactly; bigger ones use the planner's estimate (ANALYZE where it is missing). */
+export const EXACT_BYTES_BELOW = 64 * 1024 * 1024;
 
 const USER_SCHEMA = `n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%'`;
 
@@ -15,7 +15,7 @@ const USER_SCHEMA = `n.nspname not in ('pg_catalog', 'information_schema') and n
  */
 const PROFILE_SQL = `
 with t as (
-  select c.oid, n.nspname as s, c.relname as r, greatest(c.reltuples, 0)::bigint as est, c.reltuples < 0 or c.reltuples < ${EXACT_ROWS_BELOW} as small
+  select c.oid, n.nspname as s, c.relname as r, greatest(c.reltuples, 0)::bigint as est, pg_relation_size(c.oid) < ${EXACT_BYTES_BELOW} as small
   from pg_class c join pg_namespace n on n.oid = c.relnamespace
   where c.relkind in ('r', 'p') and ${USER_SCHEMA}
     and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e')
@@ -72,10 +72,31 @@ select json_build_object(
   'freshness', (select coalesce(json_agg(json_build_object('table', format('%I.%I', s, r), 'column', attname, 'newest', newest, 'exact', small) order by s, r, attname), '[]') from fresh)
 )`;
 
-/** ANALYZE (for the estimates and statistics of big tables), then the profile. */
+/**
+ * Big tables that need ANALYZE before the profile: those without a row
+ * estimate (no index built them one), and those whose date/time columns'
+ * newest values are read from the statistics. Small tables are counted and
+ * read exactly, so a restore of mostly small tables, or of big tables without
+ * dates (which got their estimate from the index build), analyses nothing.
+ */
+const NEEDS_ANALYZE_SQL = `
+select format('%I.%I', n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid = c.relnamespace
+where c.relkind in ('r', 'p') and ${USER_SCHEMA} and pg_relation_size(c.oid) >= ${EXACT_BYTES_BELOW}
+  and (c.reltuples < 0 or exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+       and a.atttypid in ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype)))`;
+
+/** ANALYZE where the profile needs it, then the profile. */
 export async function profilePostgres(sandbox: Sandbox, database: string): Promise<DbProfile> {
-  const analyze = await sandbox.exec(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', database, '-c', 'ANALYZE']);
-  if (analyze.exitCode !== 0) throw new Error(`ANALYZE failed: ${analyze.stderr.split('\n')[0]?.slice(0, 200) ?? ''}`);
+  const big = await sandbox.exec(['psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', database, '-c', NEEDS_ANALYZE_SQL]);
+  if (big.exitCode !== 0) throw new Error(`listing tables failed: ${big.stderr.split('\n')[0]?.slice(0, 200) ?? ''}`);
+  const tables = big.stdout.split('\n').filter(Boolean);
+  if (tables.length) {
+    // the names are the server's own quoting (format %I) and go to psql as a file's lines, never through a shell
+    const file = `${sandbox.dataDir}/ef-analyze.sql`;
+    await sandbox.putFile(file, Buffer.from(tables.map((t) => `ANALYZE ${t};`).join('\n'), 'utf8'));
+    const analyze = await sandbox.exec(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', database, '-f', file]);
+    if (analyze.exitCode !== 0) throw new Error(`ANALYZE failed: ${analyze.stderr.split('\n')[0]?.slice(0, 200) ?? ''}`);
+  }
   const r = await sandbox.exec(
     ['psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', database, '-c', PROFILE_SQL],
     { env: ['PGOPTIONS=-c default_transaction_read_only=on -c statement_timeout=1800000'], maxOutput: 64 * 1024 * 1024 },
