@@ -63,7 +63,7 @@ export interface Config {
     settleSeconds: number;
     /** Free disk needed in the sandbox, as a multiple of the backup size. */
     diskFactor: number;
-    /** bind: read-only bind mount; copy: putArchive (remote engines); auto: bind when the engine is local. */
+    /** copy (and auto): streamed into the sandbox while hashed; bind: read-only bind mount (local engine only). */
     transfer: 'auto' | 'bind' | 'copy';
     /** A running run without a heartbeat for this long is declared lost. */
     staleSeconds: number;
@@ -251,6 +251,10 @@ export function loadConfig(env: Env = process.env): Config {
 
   const transfer = (env.ERNSTFALL_SANDBOX_TRANSFER ?? 'auto') as Config['sandbox']['transfer'];
   if (!['auto', 'bind', 'copy'].includes(transfer)) problems.push(`ERNSTFALL_SANDBOX_TRANSFER: "${transfer}" must be auto, bind or copy`);
+  // a bind mount names a path on the engine's host: with a remote engine that would be another machine's file
+  if (transfer === 'bind' && env.DOCKER_HOST && !/^(unix|npipe):/.test(env.DOCKER_HOST)) {
+    problems.push('ERNSTFALL_SANDBOX_TRANSFER: "bind" needs a local Docker engine; with a remote DOCKER_HOST the backup is copied in (auto or copy)');
+  }
 
   const logLevel = env.LOG_LEVEL ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {

@@ -137,7 +137,7 @@ describe('images shaped like the official postgres:N ones', () => {
   it('bypass their entrypoint, find the binaries, and leave no anonymous volume behind', async () => {
     const { execFileSync } = await import('node:child_process');
     const ctx = await mkdtemp(join(tmpdir(), 'ef-official-'));
-    // FROM a local image: no registry; PATH without the PostgreSQL bin dir, a VOLUME, an entrypoint that would fail
+    // --force-rm: a failed build leaves no intermediate container behind. FROM a local image: no registry; PATH without the PostgreSQL bin dir, a VOLUME, an entrypoint that would fail
     await writeFile(join(ctx, 'Dockerfile'), [
       'FROM ernstfall/sandbox-postgres:15',
       'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
@@ -146,7 +146,7 @@ describe('images shaped like the official postgres:N ones', () => {
       'ENTRYPOINT ["docker-entrypoint.sh"]',
       'CMD ["postgres"]',
     ].join('\n'));
-    execFileSync('docker', ['build', '-q', '-t', 'ef-test/official-shape:15', ctx], { env: { ...process.env, DOCKER_BUILDKIT: '0' }, stdio: 'ignore' });
+    execFileSync('docker', ['build', '-q', '--force-rm', '-t', 'ef-test/official-shape:15', ctx], { env: { ...process.env, DOCKER_BUILDKIT: '0' }, stdio: 'ignore' });
     await rm(ctx, { recursive: true, force: true });
     // dangling ones only: volumes of sandboxes that other test files run meanwhile are in use, not left behind
     const volumes = () => execFileSync('docker', ['volume', 'ls', '-q', '--filter', 'dangling=true']).toString().split('\n').filter(Boolean).length;

@@ -37,4 +37,10 @@ describe('loadConfig', () => {
   it('requires DATABASE_URL', () => {
     expect(() => loadConfig({})).toThrow(/DATABASE_URL: required/);
   });
+
+  it('refuses a bind-mounted backup with a remote engine (the path would be another machine\'s); local engines may bind', () => {
+    expect(() => loadConfig({ ...base, ERNSTFALL_SANDBOX_TRANSFER: 'bind', DOCKER_HOST: 'tcp://10.0.0.9:2376' })).toThrow(/"bind" needs a local Docker engine/);
+    expect(loadConfig({ ...base, ERNSTFALL_SANDBOX_TRANSFER: 'bind', DOCKER_HOST: 'unix:///var/run/docker.sock' }).sandbox.transfer).toBe('bind');
+    expect(loadConfig({ ...base, DOCKER_HOST: 'tcp://10.0.0.9:2376' }).sandbox.transfer).toBe('auto');
+  });
 });

@@ -9,11 +9,6 @@ export function createDocker(dockerHost?: string): Docker {
   return new Docker();
 }
 
-/** A backup on this host's disk can be bind-mounted only when the engine runs here too. */
-export function isLocalEngine(dockerHost?: string): boolean {
-  return !dockerHost || dockerHost.startsWith('unix:') || dockerHost.startsWith('npipe:');
-}
-
 export const LABELS = {
   role: 'org.ernstfall.role',
   instance: 'org.ernstfall.instance',
