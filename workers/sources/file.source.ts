@@ -56,7 +56,7 @@ async function newestMtime(path: string, shown: string, top = true): Promise<Dat
   if (!st.isDirectory()) return st.mtime;
   let newest = st.mtime;
   for (const entry of await readdir(path)) {
-    const m = await newestMtime(join(path, entry), top ? join(shown, entry) : join(shown, entry), false);
+    const m = await newestMtime(join(path, entry), join(shown, entry), false);
     if (m > newest) newest = m;
   }
   return newest;
