@@ -84,9 +84,13 @@ export async function copyIntoSandbox(
     }
     pack.finalize();
   })();
-  produce.catch((err: Error) => pack.destroy(err));
+  // the pack's error is seen through produce and putArchive; without a listener a destroy after a stop
+  // (when the engine no longer reads the upload) would be an uncaught exception that ends the worker
+  pack.on('error', () => undefined);
+  // destroyed without an error: a streamx pack passes an error on to its open entry, which nobody listens to
+  produce.catch(() => pack.destroy());
   // a stop ends the upload from our side too, whatever the engine does with the half-sent archive
-  const onAbort = () => pack.destroy(new Error('aborted'));
+  const onAbort = () => pack.destroy();
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     await Promise.all([container.putArchive(pack as unknown as NodeJS.ReadableStream, { path: destDir }), produce]);
