@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { ExpectError, parseExpect } from './expect.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { CronExpressionParser } from 'cron-parser';
@@ -15,7 +15,7 @@ function validCron(expr: string): boolean {
 import { byLine, keysOf, lineOf, openMap, resolve, suggest, type Ctx, type Obj } from './plan.reader.js';
 import type { BuiltinChecks, PlanCheck, PlanIssue, PlanNotify, ProtectionNeed, RestorePlan } from './plan.types.js';
 import { parseRecipient } from '../notify/types.js';
-import { DRIVER_NAMES, DRIVER_RESTORE_KEYS } from '../../workers/drivers/plan-parts.js';
+import { DRIVER_CHECK_KINDS, DRIVER_NAMES, DRIVER_RESTORE_KEYS, SQL_DRIVERS } from '../../workers/drivers/plan-parts.js';
 import { BYTE_UNITS, formatBytes, isInside, parseBytes, type SandboxMax } from '../sandbox-policy.js';
 
 /**
@@ -41,7 +41,29 @@ const DEFAULT_TZ = 'Europe/Berlin';
 const GIB = 1024 ** 3;
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 const IDENT = /^[A-Za-z_][A-Za-z0-9_$]*$/;
-const SHAPES = '{name, sql, expect}, {tableRows: {table, min}}, {tableExists: {table}}, {canary: {sql, equals | equalsSha256}}';
+const SHAPES = '{name, sql, expect}, {tableRows: {table, min}}, {tableExists: {table}}, {canary: {sql, equals | equalsSha256}} ' +
+  '(databases), {files: {min}}, {bytes: {min}}, {exists: {path}}, {manifest: {file}} (files)';
+const CHECK_KINDS = ['tableRows', 'tableExists', 'canary', 'files', 'bytes', 'exists', 'manifest'] as const;
+
+/**
+ * Paths inside a restored tree: relative, with `/`, no `..`, no empty parts;
+ * one or a list. They are compared with what the inventory lists, never
+ * handed to a shell.
+ */
+function relPaths(o: Obj, k: string): string[] | undefined {
+  const node = resolve(o.ctx, o.entries.get(k)!.node);
+  const items = isScalar(node) ? [node.value] : isSeq(node) ? node.items.map((i) => { const r = resolve(o.ctx, i); return isScalar(r) ? r.value : undefined; }) : [undefined];
+  const out: string[] = [];
+  for (const v of items) {
+    const p = typeof v === 'string' ? v.trim().replace(/^\.\//, '').replace(/\/+$/, '') : '';
+    if (!p || p.startsWith('/') || p.split('/').some((x) => x === '' || x === '..' || x === '.') || p.includes('\0')) {
+      return void o.issue(k, `"${k}" must be ${isSeq(node) ? 'a list of paths' : 'a path'} inside the backup, relative to its root (like Bauamt/Akten/2026.pdf), without ".." or a leading "/"`);
+    }
+    out.push(p);
+  }
+  if (out.length === 0) return void o.issue(k, `"${k}" lists no path`);
+  return out;
+}
 
 function tableName(o: Obj, k: string): string | undefined {
   const t = o.str(k, true);
@@ -55,14 +77,14 @@ function tableName(o: Obj, k: string): string | undefined {
 
 function parseCheck(ctx: Ctx, node: unknown, path: string, line: number): PlanCheck | undefined {
   const keys = keysOf(ctx, node);
-  const kinds = (['tableRows', 'tableExists', 'canary'] as const).filter((k) => keys.includes(k));
+  const kinds = CHECK_KINDS.filter((k) => keys.includes(k));
   if (kinds.length > 1) {
     ctx.issues.push({ path, line, message: `a check has exactly one of ${kinds.join(', ')}; split it into separate checks` });
     return undefined;
   }
   const kind = kinds[0] ?? (keys.includes('sql') || keys.includes('expect') ? 'sql' : undefined);
   if (!kind) {
-    const near = keys.map((k) => suggest(k, ['sql', 'expect', 'tableRows', 'tableExists', 'canary'])).find(Boolean);
+    const near = keys.map((k) => suggest(k, ['sql', 'expect', ...CHECK_KINDS])).find(Boolean);
     const message = `a check must be one of ${SHAPES}${near ? ` (did you mean "${near}"?)` : ''}`;
     ctx.issues.push({ path, line: lineOf(ctx, resolve(ctx, node), line), message });
     return undefined;
@@ -109,6 +131,33 @@ function parseCheck(ctx: Ctx, node: unknown, path: string, line: number): PlanCh
     const b = o.obj('tableExists', ['table']);
     const table = b && tableName(b, 'table');
     return table ? { kind, name: name ?? `Tabelle ${table} vorhanden`, table } : undefined;
+  }
+  if (kind === 'files') {
+    const b = o.obj('files', ['min']);
+    const min = b?.num('min', { int: true, min: 0 });
+    if (b && !b.has('min')) b.issue('min', 'missing required key "min"');
+    return min !== undefined ? { kind, name: name ?? `mindestens ${min} Dateien`, min } : undefined;
+  }
+  if (kind === 'bytes') {
+    const b = o.obj('bytes', ['min']);
+    if (!b) return undefined;
+    if (!b.has('min')) return void b.issue('min', `missing required key "min" (${BYTE_UNITS})`);
+    const node = resolve(ctx, b.entries.get('min')!.node);
+    const min = isScalar(node) && typeof node.value === 'number' && Number.isInteger(node.value) && node.value >= 0 ? node.value
+      : isScalar(node) && typeof node.value === 'string' ? parseBytes(node.value) : NaN;
+    if (!Number.isFinite(min)) return void b.issue('min', `"min" must be a size, ${BYTE_UNITS}`);
+    return { kind, name: name ?? `mindestens ${formatBytes(min)}`, min };
+  }
+  if (kind === 'exists') {
+    const b = o.obj('exists', ['path']);
+    if (!b) return undefined;
+    const paths = b.has('path') ? relPaths(b, 'path') : void b.issue('path', 'missing required key "path" (one path or a list)');
+    return paths ? { kind, name: name ?? (paths.length === 1 ? `${paths[0]} vorhanden` : `${paths.length} Pfade vorhanden`), paths } : undefined;
+  }
+  if (kind === 'manifest') {
+    const b = o.obj('manifest', ['file']);
+    const file = b?.has('file') ? relPaths(b, 'file')?.[0] : void b?.issue('file', 'missing required key "file": the manifest\'s path inside the backup');
+    return file ? { kind, name: name ?? `Manifest ${file}`, file } : undefined;
   }
   const b = o.obj('canary', ['sql', 'equals', 'equalsSha256']);
   if (!b) return undefined;
@@ -181,13 +230,16 @@ function parseBuiltin(top: Obj): BuiltinChecks | undefined {
     if (r !== undefined && r.trim().length < 5) o.issue('off', '"off" needs a reason (at least a few words): it is recorded with every run');
     return r?.trim();
   };
-  const f = b.obj('freshness', ['table', 'column', 'off']);
+  const f = b.obj('freshness', ['table', 'column', 'sql', 'off']);
   if (f) {
     const table = f.str('table');
     const column = f.str('column');
+    const sql = f.str('sql')?.trim();
     if ((table === undefined) !== (column === undefined)) f.issue(table === undefined ? 'table' : 'column', '"table" and "column" go together: the column whose newest value is the data\'s age');
+    if (sql !== undefined && table !== undefined) f.issue('sql', '"sql" or "table"/"column", not both: one of them names the data\'s age');
+    if (sql !== undefined && !/^(select|with)\b/i.test(sql)) f.issue('sql', '"sql" must be one query (select … or with …) that returns the newest date/time');
     const off = reason(f);
-    out.freshness = { ...(table !== undefined && { table }), ...(column !== undefined && { column }), ...(off !== undefined && { off }) };
+    out.freshness = { ...(table !== undefined && { table }), ...(column !== undefined && { column }), ...(sql !== undefined && { sql }), ...(off !== undefined && { off }) };
   }
   for (const k of ['sequences', 'schema'] as const) {
     const o = b.obj(k, ['off']);
@@ -329,7 +381,18 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
   // the registry of drivers names which keys each adds; unknown keys are errors, as everywhere
   const rs = top.obj('restore', ['driver', 'image', ...new Set(DRIVER_NAMES.flatMap((d) => DRIVER_RESTORE_KEYS[d]))], true);
   const driver = rs?.enumOf('driver', DRIVER_NAMES, 'restore driver', true);
-  const database = rs?.str('database', true, /^[A-Za-z_][A-Za-z0-9_]{0,62}$/, '"database" must be a name of letters, digits and _ (at most 63), not starting with a digit');
+  if (rs && driver) {
+    // each driver takes its own keys: a key of another driver is a mistake, not a silent no-op
+    const own: readonly string[] = DRIVER_RESTORE_KEYS[driver];
+    for (const k of rs.entries.keys()) {
+      if (k !== 'driver' && k !== 'image' && !own.includes(k)) {
+        rs.issue(k, `"${k}" is not a key of the ${driver} driver${own.length ? ` (it takes ${own.map((x) => `"${x}"`).join(', ')} and "image")` : ' (it takes only "image")'}`);
+      }
+    }
+  }
+  const database = driver === 'postgres' || driver === undefined
+    ? rs?.str('database', driver === 'postgres', /^[A-Za-z_][A-Za-z0-9_]{0,62}$/, '"database" must be a name of letters, digits and _ (at most 63), not starting with a digit')
+    : undefined;
   const image = rs?.str('image');
   if (policy && image !== undefined && !policy.allowedImages.includes(image)) {
     rs!.issue('image', policy.allowedImages.length
@@ -367,6 +430,11 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
   for (const item of top.list('checks') ?? []) {
     const c = parseCheck(ctx, item.node, item.path, item.line);
     if (!c) continue;
+    const kinds: readonly string[] | undefined = driver && DRIVER_CHECK_KINDS[driver];
+    if (kinds && !kinds.includes(c.kind)) {
+      ctx.issues.push({ path: item.path, line: item.line, message: `a ${c.kind} check does not fit the ${driver} driver; it answers ${kinds.join(', ')} checks` });
+      continue;
+    }
     const first = names.get(c.name);
     if (first) ctx.issues.push({ path: item.path, line: item.line, message: `check name "${c.name}" is already used by ${first}; names identify checks in evidence` });
     names.set(c.name, item.path);
@@ -380,6 +448,7 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
   }
   const notify = parseNotify(top);
   const builtin = parseBuiltin(top);
+  if (builtin && driver && !SQL_DRIVERS.includes(driver)) top.issue('builtin', `"builtin" tunes the built-in checks of database restores; the ${driver} driver has none of these`);
 
   if (ctx.issues.length > 0) return { issues: byLine(ctx.issues) };
   const plan: RestorePlan = {
@@ -394,7 +463,9 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
       ...(grace && { grace: grace.text }),
     },
     source: source!,
-    restore: { driver: driver!, database: database!, ...(image !== undefined && { image }), ...(jobs !== undefined && { jobs }), ...(version !== undefined && { version }) },
+    restore: driver === 'files'
+      ? { driver, ...(image !== undefined && { image }) }
+      : { driver: driver!, database: database!, ...(image !== undefined && { image }), ...(jobs !== undefined && { jobs }), ...(version !== undefined && { version }) },
     sandbox: { network: 'none', memoryBytes: memory!, cpus: cpus ?? 1, pids: pids ?? 512, timeoutSeconds: timeout?.seconds ?? 7200, ...(disk !== undefined && { diskBytes: disk }) },
     checks,
     controls,

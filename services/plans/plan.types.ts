@@ -55,7 +55,14 @@ export interface PostgresRestore {
   version?: number;
 }
 
-export type PlanRestore = PostgresRestore;
+/** A file backup (a folder, or an archive: tar, tar.gz, tar.zst, tar.xz, tar.bz2, zip) restored into the sandbox and checked there. */
+export interface FilesRestore {
+  driver: 'files';
+  /** An image of the operator's allowlist (ERNSTFALL_SANDBOX_IMAGES) instead of the driver's choice. */
+  image?: string;
+}
+
+export type PlanRestore = PostgresRestore | FilesRestore;
 
 export interface PlanSandbox {
   network: 'none';
@@ -96,7 +103,15 @@ export type PlanCheck =
       /** Exactly one of the two; `equals` is never written anywhere but the plan store. */
       equals?: string;
       equalsSha256?: string;
-    };
+    }
+  /** Files driver: at least `min` regular files restored. */
+  | { kind: 'files'; name: string; min: number }
+  /** Files driver: at least `min` bytes in regular files. */
+  | { kind: 'bytes'; name: string; min: number }
+  /** Files driver: each path (relative to the restored tree's root) is there. */
+  | { kind: 'exists'; name: string; paths: string[] }
+  /** Files driver: every file a `sha256sum` manifest lists is there with that hash; `file` is inside the restored tree. */
+  | { kind: 'manifest'; name: string; file: string };
 
 /**
  * The built-in checks every database restore gets (freshness, sequences,
@@ -104,8 +119,12 @@ export type PlanCheck =
  * reason (`off`), which the run records.
  */
 export interface BuiltinChecks {
-  /** The column whose newest value is the data's age (else detected); a named column that is stale fails the test. */
-  freshness?: { table?: string; column?: string; off?: string };
+  /**
+   * The column whose newest value is the data's age (else detected), or a
+   * query that returns that value (`sql`, one date/time); a named column or
+   * query whose value is older than the RPO fails the test.
+   */
+  freshness?: { table?: string; column?: string; sql?: string; off?: string };
   sequences?: { off?: string };
   schema?: { off?: string };
   /** Fail when a table lost more than this percentage of its rows since the last passed run (default 50). */

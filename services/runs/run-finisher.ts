@@ -16,7 +16,7 @@ export function planSnapshot(plan: RestorePlan | undefined, version: string) {
   if (!plan) return { version };
   return {
     id: plan.id, title: plan.title, version, system: plan.system ?? null, targets: plan.targets,
-    cadence: plan.cadence, controls: plan.controls, restore: { driver: plan.restore.driver, database: plan.restore.database },
+    cadence: plan.cadence, controls: plan.controls, restore: { driver: plan.restore.driver, ...('database' in plan.restore && { database: plan.restore.database }) },
   };
 }
 

@@ -44,8 +44,8 @@ import { renderAuditReportPdf } from '../../services/reports/audit-report.pdf.js
 import { finding, type Finding } from '../../services/findings.js';
 import { concludeRun } from '../../workers/engine/run-outcome.js';
 import type { Phase } from '../../workers/engine/phases.js';
-import { runChecks, type CheckResult } from '../../workers/checks/checks.js';
-import type { RestorePlan } from '../../services/plans/plan.types.js';
+import { runChecks, sqlCheckRunner, type CheckResult } from '../../workers/checks/checks.js';
+import type { PostgresRestore, RestorePlan } from '../../services/plans/plan.types.js';
 import type { RunResult } from '../../db/repositories/run.repository.js';
 
 const run = promisify(execFile);
@@ -320,13 +320,13 @@ async function planRun(p: PlanSpec, plan: RestorePlan, planIndex: number, day: n
     phase('restore', 'ok');
     restored = true;
     if (planIndex % 4 === 0) findings.push(finding('ROLES_CREATED', '2 role(s) the dump references were created in the sandbox (without login)'));
-    restore = { tool: { name: 'pg_restore', exitCode: 0, stderrLines: 0 }, tables: 40 + planIndex * 7, nonEmptyTables: 31 + planIndex * 5, database: plan.restore.database };
+    restore = { tool: { name: 'pg_restore', exitCode: 0, stderrLines: 0 }, tables: 40 + planIndex * 7, nonEmptyTables: 31 + planIndex * 5, database: (plan.restore as PostgresRestore).database };
     const failSecond = outcome === 'check-failed';
     const values = new Map<string, string>([
       [`select count(*) from ${p.main[0]}`, rows(p.main[1], true)],
       [`select count(*) from "${p.second[0]}"`, rows(p.second[1], !failSecond)],
     ]);
-    checks = await runChecks(plan.checks, async (sql) => ({ ok: true, value: sql.startsWith('select to_regclass') ? 't' : values.get(sql) ?? null }));
+    checks = await runChecks(plan.checks, sqlCheckRunner(async (sql) => ({ ok: true, value: sql.startsWith('select to_regclass') ? 't' : values.get(sql) ?? null })));
     phase('verify', 'ok');
     verifyEnd = t;
     phase('teardown', 'ok');

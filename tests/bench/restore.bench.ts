@@ -15,24 +15,12 @@
  * Exit 0: target met; 1: target missed; 2: the benchmark could not measure.
  */
 import { benchArgs, writeBenchmarkSection } from './bench-doc.js';
-import { spawn, execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { chmod, mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { BenchError, hostBin, machineFacts, median, mib, onInterrupt, sec, sh, sleep, startRestoreService, type RunSample } from './bench-kit.js';
+import { mkdir, open, readFile, rename, stat, writeFile, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { promisify } from 'node:util';
-import pg from 'pg';
-import { loadConfig, loadEnvFile, repoRoot } from '../../services/config.js';
-import { createLogger } from '../../services/logger.js';
-import { createContainer } from '../../services/container.js';
-import { appDeps, buildApp } from '../../services/api/app.js';
-import { startWorker } from '../../workers/main.js';
-import { LABELS } from '../../workers/sandbox/docker.js';
-import { migrate, roleFromUrl } from '../../db/migrate.js';
-
-const run = promisify(execFile);
+import { loadEnvFile, repoRoot } from '../../services/config.js';
 
 const SCALE = 20;
 const ROWS = SCALE * 100_000;
@@ -45,8 +33,6 @@ const FIXTURE_MAX_AGE_MS = 20 * 3600 * 1000;
 const PHASES = ['fetch', 'provision', 'restore', 'verify', 'teardown'] as const;
 const SECTION = '## Restore test vs. by hand';
 
-class BenchError extends Error {}
-
 // ---------------------------------------------------------------- arguments
 
 function parseArgs(argv: string[]): { runs: number; warmup: number; jobs?: number; write: boolean } {
@@ -54,58 +40,9 @@ function parseArgs(argv: string[]): { runs: number; warmup: number; jobs?: numbe
   return { runs: (a.runs as number | undefined) ?? 3, warmup: (a.warmup as number | undefined) ?? 1, jobs: a.jobs as number | undefined, write: a.write === true };
 }
 
-// ---------------------------------------------------------------- helpers
-
-let interrupted = false;
-const sleep = async (ms: number) => {
-  await new Promise((r) => setTimeout(r, ms));
-  if (interrupted) throw new BenchError('interrupted');
-};
-
-function withDb(url: string, name: string): string {
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
-
-/** Runs a command; stdout goes to `stdoutFd` if given, else is returned. Rejects with stderr on failure. */
-function sh(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; stdoutFd?: number; cwd?: string } = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', opts.stdoutFd ?? 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
-    p.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-    p.on('error', reject);
-    p.on('close', (code) => (code === 0 ? resolve(out) : reject(new BenchError(`${cmd} ${args.join(' ')} exited ${code}: ${err.trim().slice(-800)}`))));
-  });
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-
 // ---------------------------------------------------------------- fixture
 
 interface Fixture { file: string; sizeBytes: number; createdAt: string; rows: number; scale: number; builtNow: boolean }
-
-/** Host PostgreSQL's bin folder, so pgbench and pg_dump match the server (pg_dump refuses newer servers). */
-async function hostBin(ownerUrl: string): Promise<string> {
-  const c = new pg.Client({ connectionString: ownerUrl });
-  await c.connect();
-  try {
-    const r = await c.query<{ v: string }>(`select current_setting('server_version_num') as v`);
-    const dir = `/usr/lib/postgresql/${Math.floor(Number(r.rows[0]!.v) / 10000)}/bin`;
-    return existsSync(join(dir, 'pgbench')) ? dir : '';
-  } finally {
-    await c.end();
-  }
-}
 
 /**
  * `pgbench -i -s 20` on the host cluster, as the `postgres` OS user (so the
@@ -166,8 +103,7 @@ async function ensureFixture(stateDir: string, backupRoot: string, ownerUrl: str
 
 // ---------------------------------------------------------------- the two sides
 
-interface PhaseJson { name: string; durationMs: number; status: string }
-interface Sample { wallMs: number; phases: Record<string, number> }
+type Sample = Pick<RunSample, 'wallMs' | 'phases'>;
 
 async function byHand(dump: string): Promise<Sample> {
   const t0 = performance.now();
@@ -179,20 +115,6 @@ async function byHand(dump: string): Promise<Sample> {
 }
 
 // ---------------------------------------------------------------- report
-
-function machineFacts(): Promise<Record<string, string>> {
-  const get = async (cmd: string, args: string[]) => (await run(cmd, args)).stdout.trim();
-  return (async () => {
-    const mem = (await get('free', ['-g'])).split('\n').find((l) => l.startsWith('Mem:'))?.split(/\s+/)[1] ?? '?';
-    return {
-      cpus: `${await get('nproc', [])} (${cpus()[0]?.model.trim() ?? 'unknown model'})`,
-      memory: `${mem} GiB`,
-      docker: `storage driver ${await get('docker', ['info', '--format', '{{.Driver}}'])}, engine ${await get('docker', ['version', '--format', '{{.Server.Version}}']).catch(() => '?')}`,
-      node: process.version,
-      date: new Date().toISOString().replace('T', ' ').slice(0, 16) + ' UTC',
-    };
-  })();
-}
 
 interface Result {
   runs: number;
@@ -290,62 +212,8 @@ async function main(): Promise<number> {
   console.log(`fixture: ${fixture.file} (${mib(fixture.sizeBytes)}, ${fixture.sizeBytes} bytes, written ${fixture.createdAt})`);
 
   // a fresh, migrated database of our own: no other test's rows, no other plans
-  const admin = new pg.Client({ connectionString: ownerUrl });
-  await admin.connect();
-  await admin.query(`drop database if exists ${BENCH_DB} with (force)`);
-  await admin.query(`create database ${BENCH_DB}`);
-  await admin.end();
-  const dropBenchDb = async () => {
-    const c = new pg.Client({ connectionString: ownerUrl });
-    await c.connect();
-    await c.query(`drop database if exists ${BENCH_DB} with (force)`);
-    await c.end();
-  };
-
-  const suffix = randomBytes(3).toString('hex');
-  const instance = `bench-${suffix}`;
-  const prefix = `efbench-${suffix}`;
-  let cleanup: (() => Promise<void>) | undefined;
+  const service = await startRestoreService({ ownerUrl, appUrl, stateDir, benchDb: BENCH_DB });
   try {
-    await migrate(withDb(ownerUrl, BENCH_DB), roleFromUrl(appUrl));
-    const config = loadConfig({
-      ...process.env,
-      DATABASE_URL: withDb(appUrl, BENCH_DB),
-      DATABASE_URL_FILE: undefined,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-      ERNSTFALL_INSTANCE: instance,
-      ERNSTFALL_QUEUE_PREFIX: prefix,
-      ERNSTFALL_PLANS_DIR: join(stateDir, 'bench', 'no-plans'),
-    });
-    if (!config.auth.bootstrapToken) throw new BenchError('no bootstrap token (ERNSTFALL_BOOTSTRAP_TOKEN_FILE); run npm run setup');
-    const log = createLogger(config.logLevel);
-    const c = createContainer(config, log, { queuePrefix: prefix });
-    await c.ledger.init();
-    const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix, finisher: c.finisher, ledger: c.ledger });
-    const app = await buildApp(appDeps(c, ['api', 'worker']));
-    const address = await app.listen({ host: '127.0.0.1', port: 0 });
-    cleanup = async () => {
-      await app.close().catch(() => undefined);
-      await worker.close().catch(() => undefined);
-      await c.queue.queue.obliterate({ force: true }).catch(() => undefined);
-      // the handler removes its sandboxes; this only catches an interrupted run
-      const left = await c.docker.listContainers({ all: true, filters: { label: [`${LABELS.instance}=${instance}`] } }).catch(() => []);
-      for (const l of left) await c.docker.getContainer(l.Id).remove({ force: true, v: true }).catch(() => undefined);
-      await c.close();
-    };
-
-    const headers = { authorization: `Bearer ${config.auth.bootstrapToken}` };
-    const api = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${address}/api/v1${path}`, {
-        method,
-        headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: res.status, body: (await res.json()) as any };
-    };
-
     const plan = {
       id: PLAN_ID,
       title: `Benchmark: pgbench scale ${SCALE} (${ROWS} rows)`,
@@ -355,33 +223,14 @@ async function main(): Promise<number> {
       sandbox: { memory: '2g', cpus: 2, timeout: '30m' },
       checks: [{ name: 'pgbench_accounts rows', sql: 'select count(*) from pgbench_accounts', expect: `== ${ROWS}` }],
     };
-    const put = await api('PUT', `/plans/${PLAN_ID}`, plan);
-    if (put.status !== 200 && put.status !== 201) throw new BenchError(`PUT plan: ${put.status} ${JSON.stringify(put.body)}`);
+    await service.putPlan(plan);
     // a just-written dump must settle (2 s) before the source picks it
     const settleLeft = new Date(fixture.createdAt).getTime() + 2500 - Date.now();
     if (settleLeft > 0) await sleep(settleLeft);
 
     const viaErnstfall = async (): Promise<Sample> => {
-      const t0 = performance.now();
-      const post = await api('POST', `/plans/${PLAN_ID}/runs`);
-      if (post.status !== 202) throw new BenchError(`POST runs: ${post.status} ${JSON.stringify(post.body)}`);
-      const deadline = Date.now() + 35 * 60_000;
-      for (;;) {
-        const r = await api('GET', `/runs/${post.body.id as string}`);
-        if (r.body?.status === 'finished') {
-          const wallMs = performance.now() - t0;
-          if (r.body.verdict !== 'passed') {
-            const findings = (r.body.findings as { code: string; severity: string; message: string }[]).map((f) => `  ${f.code} (${f.severity}): ${f.message}`);
-            const checks = (r.body.checks as { name: string; status: string; actual: string | null }[]).map((ch) => `  check ${ch.name}: ${ch.status} (${ch.actual ?? '-'})`);
-            throw new BenchError(`ernstfall run ${post.body.id as string} ended ${r.body.verdict as string}, not passed:\n${[...findings, ...checks].join('\n')}`);
-          }
-          const phases: Record<string, number> = {};
-          for (const p of r.body.phases as PhaseJson[]) phases[p.name] = p.durationMs;
-          return { wallMs, phases };
-        }
-        if (Date.now() > deadline) throw new BenchError(`run ${post.body.id as string} did not finish within 35 min`);
-        await sleep(100);
-      }
+      const { wallMs, phases } = await service.runToVerdict(PLAN_ID);
+      return { wallMs, phases };
     };
 
     const ernstfall: Sample[] = [];
@@ -418,16 +267,11 @@ async function main(): Promise<number> {
     console.log(`bench: target met (${ratio.toFixed(2)}× ≤ ${TARGET_RATIO}×)`);
     return 0;
   } finally {
-    await cleanup?.();
-    await dropBenchDb().catch((err: Error) => console.error(`bench: could not drop ${BENCH_DB}: ${err.message}`));
+    await service.close();
   }
 }
 
-process.on('SIGINT', () => {
-  if (interrupted) process.exit(130);
-  interrupted = true;
-  console.error('bench: interrupted; cleaning up (Ctrl-C again to quit at once)');
-});
+onInterrupt('bench');
 
 main().then((code) => process.exit(code), (err: Error) => {
   console.error(`bench: ${err instanceof BenchError ? err.message : err.stack ?? err.message}`);

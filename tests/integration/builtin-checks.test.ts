@@ -13,6 +13,7 @@ import { dropHostDatabase, dumpHost, hostPsql, makeHostDatabase, makeTempDir } f
  * database; each broken dump differs from it in exactly one respect.
  */
 const SRC = 'ef_builtin_src';
+const BOOKED = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000);
 const VARIANTS: Record<string, string> = {
   stale: "UPDATE meldung SET am = am - interval '400 days'",
   sequence: "SELECT setval('meldung_id_seq', 5, true)",
@@ -21,7 +22,9 @@ const VARIANTS: Record<string, string> = {
   'with-table': 'CREATE TABLE archiv (id int PRIMARY KEY); INSERT INTO archiv SELECT generate_series(1, 10)',
   'rows-gone': 'DELETE FROM meldung WHERE id % 100 <> 0',
   // about 90 MB restored: above the exact-count size, so estimate and freshness come from ANALYZE's statistics
-  big: "CREATE TABLE journal AS SELECT g AS id, now() - g * interval '1 second' AS at, repeat('x', 500) AS pad FROM generate_series(1, 150000) g",
+  // `booked` has an index that leads with it: its newest value is read exactly, through the index
+  big: `CREATE TABLE journal AS SELECT g AS id, now() - g * interval '1 second' AS at, timestamptz '${BOOKED.toISOString()}' - (g - 1) * interval '1 second' AS booked,
+    repeat('x', 500) AS pad FROM generate_series(1, 150000) g; CREATE INDEX journal_booked ON journal (booked)`,
   'no-dates': 'ALTER TABLE meldung DROP COLUMN am; ALTER TABLE einwohner DROP COLUMN geburtsdatum',
 };
 let h: Harness;
@@ -165,17 +168,25 @@ describe('built-in checks on every database restore', () => {
     expect(run.findings.find((f: { code: string }) => f.code === 'VOLUME_DROP').message).toContain('public.meldung 1500 -> 15');
   });
 
-  it('a big table (over 64 MiB) is read from the statistics: analysed, an estimated row count, freshness from its histogram', async () => {
+  it('a big table (over 64 MiB): an estimated row count; an indexed date read exactly; the statistics only when the exact values do not answer', async () => {
     const run = await runWith('big', 'big');
     expect(run.verdict, JSON.stringify(run.findings)).toBe('passed');
     const journal = run.restore.profile.tables.find((t: { name: string }) => t.name === 'public.journal');
     expect(journal.exact).toBe(false);
     expect(journal.rows).toBeGreaterThan(140_000);
     expect(journal.rows).toBeLessThan(160_000);
-    const at = run.restore.profile.freshness.find((f: { table: string; column: string }) => f.table === 'public.journal' && f.column === 'at');
-    expect(at.exact).toBe(false);
-    expect(Date.now() - Date.parse(at.newest)).toBeLessThan(6 * 3600_000); // the sample's newest, close to the real one
+    const col = (r: typeof run, c: string) => r.restore.profile.freshness.find((f: { table: string; column: string }) => f.table === 'public.journal' && f.column === c);
+    // through the index, to the second
+    expect(col(run, 'booked')).toMatchObject({ exact: true, newest: BOOKED.toISOString().replace('.000Z', 'Z') });
+    // an exact value within the RPO answers freshness: the unindexed column is not analysed
+    expect(col(run, 'at')).toMatchObject({ exact: false, newest: null });
     expect(run.restore.builtinMs).toBeGreaterThan(0);
+
+    // the plan names the unindexed column: it is read from the statistics of an ANALYZE
+    const named = await runWith('big', 'big', { builtin: { freshness: { table: 'public.journal', column: 'at' } } });
+    expect(named.verdict, JSON.stringify(named.findings)).toBe('passed');
+    expect(col(named, 'at').exact).toBe(false);
+    expect(Date.now() - Date.parse(col(named, 'at').newest)).toBeLessThan(6 * 3600_000); // the sample's newest, close to the real one
   });
 
   it('no date or time column at all: said as information, never a false alarm', async () => {
@@ -192,5 +203,26 @@ describe('built-in checks on every database restore', () => {
     expect(run.restore.builtin.find((b: { name: string }) => b.name === 'sequences')).toMatchObject({ status: 'skipped', message: 'abgeschaltet: IDs vergibt die Anwendung selbst' });
     const bad = await h.request('PUT', '/api/v1/plans/seq-off', pgPlan('seq-off', 'x.dump', { builtin: { sequences: { off: '' } } }));
     expect(bad.status).toBe(400);
+  });
+
+  it('the plan names the data\'s age by a query: stale fails, fresh passes, a broken query is an error, never a pass', async () => {
+    const fresh = await runWith('fresh-sql', 'healthy', { builtin: { freshness: { sql: 'select max(am) from meldung' } } });
+    expect(fresh.verdict, JSON.stringify(fresh.findings)).toBe('passed');
+    expect(fresh.restore.builtin.find((b: { name: string }) => b.name === 'freshness')).toMatchObject({ status: 'passed', actual: expect.stringContaining('builtin.freshness.sql') });
+    const stale = await runWith('fresh-sql', 'stale', { builtin: { freshness: { sql: 'select max(am) from meldung' } } });
+    expect(stale.verdict).toBe('failed');
+    expect(stale.findings.find((f: { code: string }) => f.code === 'DATA_STALE')).toMatchObject({ severity: 'failure' });
+    const broken = await runWith('fresh-sql', 'healthy', { builtin: { freshness: { sql: 'select max(am) from meldungen' } } });
+    expect(broken.verdict).toBe('failed');
+    expect(broken.findings.find((f: { code: string }) => f.code === 'CHECK_ERROR').message).toContain('meldungen');
+  });
+
+  it('every built-in check off: each recorded as skipped with its reason, nothing read from the restore', async () => {
+    const reason = 'Testsystem ohne echte Daten';
+    const run = await runWith('all-off', 'sequence', { builtin: { freshness: { off: reason }, sequences: { off: reason }, schema: { off: reason }, volume: { off: reason } } });
+    expect(run.verdict, JSON.stringify(run.findings)).toBe('passed');
+    expect(builtin(run)).toEqual({ freshness: 'skipped', sequences: 'skipped', schema: 'skipped', volume: 'skipped' });
+    expect(run.restore.profile).toBeUndefined();
+    expect(codes(run).filter((c) => BUILTIN_CODES.includes(c))).toEqual([]);
   });
 });

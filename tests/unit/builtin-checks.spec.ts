@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateBuiltins, type DbProfile } from '../../workers/checks/builtin.js';
+import { evaluateBuiltins, parseDbTime, type DbProfile } from '../../workers/checks/builtin.js';
+import { parsePlanText } from '../../services/plans/plan.parser.js';
 
 const dump = new Date('2026-12-06T02:00:00Z');
 const profile = (over: Partial<DbProfile> = {}): DbProfile => ({
@@ -66,5 +67,33 @@ describe('built-in checks', () => {
     const r = run(profile({ sequences: [{ name: 's', column: 'c', next: 1, max: 9 }] }), undefined, { sequences: { off: 'IDs vergibt die Anwendung selbst' } });
     expect(codes(r)).toEqual([]);
     expect(r.results.find((x) => x.name === 'sequences')).toMatchObject({ status: 'skipped', message: 'abgeschaltet: IDs vergibt die Anwendung selbst' });
+  });
+  it('the plan names the data\'s age by a query: its value is judged like a named column, an error or a non-date is never a pass', () => {
+    const sql = { freshness: { sql: 'select max(geaendert_am) from akte' } };
+    const q = (value: string | null) => evaluateBuiltins({ profile: profile(), config: sql, backupCreatedAt: dump, rpoSeconds: 26 * 3600, freshnessQuery: { ok: true, value } });
+    expect(q('2026-12-06 02:30:00+01').results[0]).toMatchObject({ status: 'passed', actual: expect.stringContaining('builtin.freshness.sql = 2026-12-06T01:30:00.000Z') });
+    // the profile's fresh column does not rescue a stale query: the plan said which value counts
+    expect(q('2025-06-01 00:00:00+02').findings).toEqual([expect.objectContaining({ code: 'DATA_STALE', severity: 'failure' })]);
+    expect(q(null).findings).toEqual([expect.objectContaining({ code: 'DATA_STALE', message: expect.stringContaining('it has no values') })]);
+    expect(q('gestern').findings).toEqual([expect.objectContaining({ code: 'DATA_STALE', message: expect.stringContaining('"gestern" is not a date/time') })]);
+    const failed = evaluateBuiltins({ profile: profile(), config: sql, backupCreatedAt: dump, rpoSeconds: 26 * 3600, freshnessQuery: { ok: false, error: 'relation "akte" does not exist' } });
+    expect(failed.results[0]).toMatchObject({ status: 'failed', actual: 'Abfragefehler' });
+    expect(failed.findings).toEqual([expect.objectContaining({ code: 'CHECK_ERROR', severity: 'failure', message: expect.stringContaining('relation "akte" does not exist') })]);
+  });
+  it('reads the date/time forms databases print', () => {
+    expect(new Date(parseDbTime('2026-12-05 22:00:00+01')).toISOString()).toBe('2026-12-05T21:00:00.000Z');
+    expect(new Date(parseDbTime('2026-12-05 22:00:00.123456+05:30')).toISOString()).toBe('2026-12-05T16:30:00.123Z');
+    expect(new Date(parseDbTime('2026-12-05 21:00:00')).toISOString()).toBe('2026-12-05T21:00:00.000Z');
+    expect(new Date(parseDbTime('2026-12-05T21:00:00Z')).toISOString()).toBe('2026-12-05T21:00:00.000Z');
+    expect(new Date(parseDbTime('2026-12-05')).toISOString()).toBe('2026-12-05T00:00:00.000Z');
+    for (const bad of ['gestern', '05.12.2026', '2026-12-05 25:00:00', '']) expect(parseDbTime(bad)).toBeNaN();
+  });
+  it('builtin.freshness in a plan: a query or a column, not both; a query must be one select', () => {
+    const plan = (freshness: string) => parsePlanText(`id: pl\ntitle: P\ntargets: {rto: 1h, rpo: 1d}\nsource: {type: file, path: /b/x.dump}\nrestore: {driver: postgres, database: app}\nbuiltin:\n  freshness: ${freshness}\n`, { file: 'p.yaml' });
+    expect(plan(`{sql: "select max(am) from meldung"}`)).toMatchObject({ plan: { builtin: { freshness: { sql: 'select max(am) from meldung' } } } });
+    expect(plan(`{sql: "select max(am) from meldung", table: public.meldung, column: am}`)).toEqual({ issues: [
+      expect.objectContaining({ path: 'builtin.freshness.sql', line: 7, message: expect.stringContaining('"sql" or "table"/"column", not both') }),
+    ] });
+    expect(plan(`{sql: "delete from meldung"}`)).toEqual({ issues: [expect.objectContaining({ path: 'builtin.freshness.sql', message: expect.stringContaining('one query (select … or with …)') })] });
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { ACTUAL_MAX, lastGoodCounts, quoteTable, runChecks, type QueryFn } from '../../workers/checks/checks.js';
+import { ACTUAL_MAX, lastGoodCounts, quoteTable, runChecks, sqlCheckRunner, type QueryFn } from '../../workers/checks/checks.js';
 import { parseExpect } from '../../services/plans/expect.js';
 import type { PlanCheck } from '../../services/plans/plan.types.js';
 
@@ -19,14 +19,14 @@ describe('runChecks', () => {
       { kind: 'tableRows', name: 'rows', table: 'public.t', min: 5 },
       { kind: 'tableExists', name: 'exists', table: 'u' },
     ];
-    const r = await runChecks(checks, answers({ 'select 1': '9', 'select count(*) from "public"."t"': '5', [`select to_regclass('"u"') is not null`]: 'f' }));
+    const r = await runChecks(checks, sqlCheckRunner(answers({ 'select 1': '9', 'select count(*) from "public"."t"': '5', [`select to_regclass('"u"') is not null`]: 'f' })));
     expect(r.map((c) => [c.status, c.expected, c.actual])).toEqual([
       ['failed', '>= 10', '9'], ['passed', '>= 5', '5'], ['failed', 'vorhanden', 'fehlt'],
     ]);
   });
 
   it('a query error is a check error with the message, not a pass', async () => {
-    const r = await runChecks([{ kind: 'sql', name: 'x', sql: 'select boom', expect: parseExpect('== 0') }], answers({ 'select boom': new Error('column "boom" does not exist') }));
+    const r = await runChecks([{ kind: 'sql', name: 'x', sql: 'select boom', expect: parseExpect('== 0') }], sqlCheckRunner(answers({ 'select boom': new Error('column "boom" does not exist') })));
     expect(r[0]).toMatchObject({ status: 'error', actual: null });
     expect(r[0]!.message).toContain('boom');
   });
@@ -39,14 +39,14 @@ describe('runChecks', () => {
       { kind: 'canary', name: 'b', sql: 'q', equalsSha256: sha },
       { kind: 'canary', name: 'c', sql: 'q', equals: 'other' },
     ];
-    const r = await runChecks(checks, answers({ q: secret }));
+    const r = await runChecks(checks, sqlCheckRunner(answers({ q: secret })));
     expect(r.map((c) => c.status)).toEqual(['passed', 'passed', 'failed']);
     expect(JSON.stringify(r)).not.toContain(secret);
   });
 
   it('a failing canary query never echoes its error (which could quote the value)', async () => {
     const r = await runChecks([{ kind: 'canary', name: 'c', sql: 'select token::int from t', equals: 'geheim' }],
-      answers({ 'select token::int from t': new Error('invalid input syntax for type integer: "geheim-123"') }));
+      sqlCheckRunner(answers({ 'select token::int from t': new Error('invalid input syntax for type integer: "geheim-123"') })));
     expect(r[0]).toMatchObject({ status: 'error', message: 'Abfrage fehlgeschlagen' });
     expect(JSON.stringify(r)).not.toContain('geheim-123');
   });
@@ -55,18 +55,18 @@ describe('runChecks', () => {
     const check: PlanCheck = { kind: 'tableRows', name: 'rows', table: 't', min: 1, maxDropPercent: 5 };
     const last = lastGoodCounts([{ kind: 'tableRows', name: 'rows', status: 'passed', actual: '1000' }]);
     const q = (n: string) => answers({ 'select count(*) from "t"': n });
-    expect((await runChecks([check], q('950'), undefined, last))[0]!.status).toBe('passed');
-    const dropped = (await runChecks([check], q('949'), undefined, last))[0]!;
+    expect((await runChecks([check], sqlCheckRunner(q('950'), last)))[0]!.status).toBe('passed');
+    const dropped = (await runChecks([check], sqlCheckRunner(q('949'), last)))[0]!;
     expect(dropped.status).toBe('failed');
     expect(dropped.message).toContain('5%');
     // without an earlier passed run only min counts
-    expect((await runChecks([check], q('2')))[0]!.status).toBe('passed');
+    expect((await runChecks([check], sqlCheckRunner(q('2'))))[0]!.status).toBe('passed');
   });
 
   it('skips the rest when aborted', async () => {
     const ac = new AbortController();
     ac.abort();
-    const r = await runChecks([{ kind: 'tableExists', name: 'e', table: 't' }], answers({}), ac.signal);
+    const r = await runChecks([{ kind: 'tableExists', name: 'e', table: 't' }], sqlCheckRunner(answers({})), ac.signal);
     expect(r[0]!.status).toBe('skipped');
   });
 
@@ -81,7 +81,7 @@ describe('evidence keeps what a check compares, not row data', () => {
     const r = await runChecks([
       { kind: 'sql', name: 'long', sql: 'select row', expect: parseExpect('!= 0') },
       { kind: 'sql', name: 'short', sql: 'select n', expect: parseExpect('== 42') },
-    ], answers({ 'select row': row, 'select n': '42' }));
+    ], sqlCheckRunner(answers({ 'select row': row, 'select n': '42' })));
     expect([...r[0]!.actual!].length).toBe(ACTUAL_MAX + 1); // the cut is marked with …
     expect(r[0]!.actual!.endsWith('…')).toBe(true);
     expect(r[0]!.actualTruncated).toBe(true);

@@ -13,11 +13,15 @@ export interface DbProfile {
   functions: string[];
   /** Sequences owned by (or identity of) an integer column: the next value they would give, and the column's maximum. */
   sequences: { name: string; column: string; next: number | null; max: number | null }[];
-  /** The newest value of each date/time column (exact for small tables, from the planner's statistics for big ones). */
+  /** The newest value of each date/time column (exact for small tables and for columns an index leads with, from the planner's statistics otherwise). */
   freshness: { table: string; column: string; newest: string | null; exact: boolean }[];
 }
 
-export type BuiltinName = 'freshness' | 'sequences' | 'schema' | 'volume';
+export const BUILTIN_NAMES = ['freshness', 'sequences', 'schema', 'volume'] as const;
+export type BuiltinName = typeof BUILTIN_NAMES[number];
+
+/** A database with nothing in it: what the checks see when none of them reads the restore. */
+export const EMPTY_PROFILE: DbProfile = { tables: [], indexes: [], constraints: [], views: [], functions: [], sequences: [], freshness: [] };
 
 export interface BuiltinResult {
   name: BuiltinName;
@@ -31,7 +35,7 @@ export const DEFAULT_MAX_DROP_PERCENT = 50;
 /** A table this small may lose rows without it meaning much; below it, a drop is not reported. */
 const MIN_ROWS_FOR_DROP = 100;
 /** Values further in the future than this (valid-until dates, birthdays of the year 9999) are not write times. */
-const FUTURE_SLACK_MS = 86_400_000;
+export const FUTURE_SLACK_MS = 86_400_000;
 
 export interface BuiltinInput {
   profile: DbProfile;
@@ -40,6 +44,8 @@ export interface BuiltinInput {
   config: BuiltinChecks;
   backupCreatedAt: Date | null;
   rpoSeconds: number;
+  /** The answer to the plan's `builtin.freshness.sql`, when it names the data's age by a query. */
+  freshnessQuery?: { ok: true; value: string | null } | { ok: false; error: string };
 }
 
 const list = (xs: string[], n = 10) => (xs.length > n ? `${xs.slice(0, n).join(', ')} … (+${xs.length - n})` : xs.join(', '));
@@ -65,13 +71,21 @@ export function evaluateBuiltins(input: BuiltinInput): { results: BuiltinResult[
   // ---- freshness: the data's own age, not only the dump's
   if (!off('freshness', config.freshness?.off)) {
     const dumpTime = input.backupCreatedAt?.getTime() ?? Date.now();
-    const named = config.freshness?.table !== undefined;
-    const candidates = profile.freshness.filter((f) => f.newest !== null && (!named || (f.table === config.freshness!.table && f.column === config.freshness!.column)))
-      .map((f) => ({ ...f, t: Date.parse(f.newest!) }))
+    const q = input.freshnessQuery;
+    const named = config.freshness?.table !== undefined || q !== undefined;
+    const label = q !== undefined ? 'builtin.freshness.sql' : `${config.freshness?.table}.${config.freshness?.column}`;
+    const observed = q !== undefined
+      ? (q.ok && q.value !== null ? [{ table: 'builtin.freshness', column: 'sql', newest: q.value }] : [])
+      : profile.freshness.filter((f) => f.newest !== null && (!named || (f.table === config.freshness!.table && f.column === config.freshness!.column)));
+    const candidates = observed.map((f) => ({ ...f, t: parseDbTime(f.newest!) }))
       .filter((f) => Number.isFinite(f.t) && f.t <= dumpTime + FUTURE_SLACK_MS);
-    if (named && candidates.length === 0) {
-      results.push({ name: 'freshness', status: 'failed', actual: 'keine Werte', message: `${config.freshness!.table}.${config.freshness!.column} enthält keine Datums-/Zeitwerte` });
-      findings.push(finding('DATA_STALE', `the freshness column ${config.freshness!.table}.${config.freshness!.column} named by the plan has no values`));
+    if (q !== undefined && !q.ok) {
+      results.push({ name: 'freshness', status: 'failed', actual: 'Abfragefehler', message: `die Abfrage des Plans (builtin.freshness.sql) schlug fehl: ${q.error.slice(0, 200)}` });
+      findings.push(finding('CHECK_ERROR', `the plan's freshness query (builtin.freshness.sql) could not be evaluated: ${q.error.slice(0, 200)}`));
+    } else if (named && candidates.length === 0) {
+      const got = q?.ok && q.value !== null ? `"${q.value.slice(0, 40)}" is not a date/time` : 'it has no values';
+      results.push({ name: 'freshness', status: 'failed', actual: 'keine Werte', message: `${label} liefert keinen Datums-/Zeitwert` });
+      findings.push(finding('DATA_STALE', `the freshness ${q !== undefined ? 'query' : 'column'} ${label} named by the plan gives no date/time: ${got}`));
     } else if (candidates.length === 0) {
       results.push({ name: 'freshness', status: 'info', actual: 'keine Zeitspalte', message: 'keine Datums-/Zeitspalte mit Werten: das Alter der Daten selbst ist nicht bestimmbar' });
       findings.push(finding('DATA_FRESHNESS_UNKNOWN', 'no date or time column with values in the restored database: the data\'s own age cannot be told (name one with builtin.freshness)'));
@@ -144,6 +158,19 @@ export function evaluateBuiltins(input: BuiltinInput): { results: BuiltinResult[
     }
   }
   return { results, findings };
+}
+
+/**
+ * A date/time as a database prints it: ISO 8601, or PostgreSQL's and
+ * MariaDB's `2026-12-05 22:00:00.123+01` (zone as ±HH, ±HH:MM or none = UTC),
+ * or a date alone. NaN when it is none of these.
+ */
+export function parseDbTime(text: string): number {
+  const m = /^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}(?::?\d{2})?)?)?$/.exec(text.trim());
+  if (!m) return NaN;
+  if (!m[2]) return Date.parse(`${m[1]}T00:00:00Z`);
+  const zone = !m[3] || m[3] === 'Z' ? 'Z' : m[3].length === 3 ? `${m[3]}:00` : m[3].includes(':') ? m[3] : `${m[3].slice(0, 3)}:${m[3].slice(3)}`;
+  return Date.parse(`${m[1]}T${m[2]}${zone}`);
 }
 
 function summary(p: DbProfile): string {

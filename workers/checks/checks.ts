@@ -40,7 +40,19 @@ function expectedOf(check: PlanCheck): string {
     case 'tableRows': return `>= ${check.min}`;
     case 'tableExists': return 'vorhanden';
     case 'canary': return check.equals !== undefined ? 'Wert (geschwärzt)' : `sha256:${check.equalsSha256!.slice(0, 12)}…`;
+    case 'files': return `>= ${check.min}`;
+    case 'bytes': return `>= ${check.min}`;
+    case 'exists': return check.paths.length === 1 ? 'vorhanden' : `${check.paths.length} vorhanden`;
+    case 'manifest': return 'jede Datei mit ihrem Hash';
   }
+}
+
+/** Runs one check against the restore; each driver answers the kinds it knows. */
+export type CheckRunner = (check: PlanCheck) => Promise<CheckResult>;
+
+/** The base of a result: name, kind and what was expected. */
+export function checkBase(check: PlanCheck): Pick<CheckResult, 'name' | 'kind' | 'expected'> {
+  return { name: check.name, kind: check.kind, expected: expectedOf(check) };
 }
 
 /** Row counts of the tableRows checks of an earlier run, by check name. */
@@ -66,6 +78,10 @@ function sameSecret(a: string, b: string): boolean {
 export type LastGood = Map<string, number>;
 
 async function runOne(check: PlanCheck, query: QueryFn, lastGood: LastGood): Promise<CheckResult> {
+  if (check.kind !== 'sql' && check.kind !== 'tableRows' && check.kind !== 'tableExists' && check.kind !== 'canary') {
+    // the plan parser keeps file checks away from database drivers; this is the second line
+    return { ...checkBase(check), status: 'error', actual: null, message: `ein ${check.kind}-Check passt nicht zu einer Datenbank` };
+  }
   const prev = check.kind === 'tableRows' && check.maxDropPercent !== undefined ? lastGood.get(check.name) : undefined;
   const floor = prev !== undefined && check.kind === 'tableRows' ? Math.ceil(prev * (1 - check.maxDropPercent! / 100)) : undefined;
   const base = {
@@ -111,14 +127,19 @@ async function runOne(check: PlanCheck, query: QueryFn, lastGood: LastGood): Pro
   }
 }
 
-export async function runChecks(checks: PlanCheck[], query: QueryFn, signal?: AbortSignal, lastGood: LastGood = new Map()): Promise<CheckResult[]> {
+/** The runner of the SQL checks (sql, tableRows, tableExists, canary) on one query function. */
+export function sqlCheckRunner(query: QueryFn, lastGood: LastGood = new Map()): CheckRunner {
+  return (check) => runOne(check, query, lastGood);
+}
+
+export async function runChecks(checks: PlanCheck[], runner: CheckRunner, signal?: AbortSignal): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   for (const c of checks) {
     if (signal?.aborted) {
       results.push(...skippedChecks(checks.slice(results.length), 'abgebrochen'));
       break;
     }
-    results.push(await runOne(c, query, lastGood));
+    results.push(await runner(c));
   }
   return results;
 }

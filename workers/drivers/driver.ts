@@ -2,9 +2,10 @@ import type { Finding } from '../../services/findings.js';
 import type { RestorePlan } from '../../services/plans/plan.types.js';
 import type { Config } from '../../services/config.js';
 import type { TenantPlanPolicy } from '../../services/plans/plan.parser.js';
-import type { QueryFn } from '../checks/checks.js';
+import type { CheckRunner, LastGood, QueryFn } from '../checks/checks.js';
 import type { DbProfile } from '../checks/builtin.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
+import type { ProfileNeeds } from './postgres/profile.js';
 import type { ResolvedBackup } from '../sources/file.source.js';
 
 /** What a driver learned from the backup on the worker, before anything runs in a sandbox. */
@@ -72,8 +73,10 @@ export interface RestoreDriver<I extends Inspection = Inspection> {
   /** Resolves when the sandbox's service is ready; rejects with the service's own last words. */
   ready(sandbox: Sandbox, ctx: DriverContext<I>): Promise<void>;
   restore(sandbox: Sandbox, ctx: DriverContext<I>): Promise<RestoreResult>;
-  /** What the plan's checks query after a restore. */
-  query(sandbox: Sandbox, ctx: DriverContext<I>, restored: RestoreResult): QueryFn;
+  /** Databases: one value from the restored database, for the SQL checks and the plan's freshness query. */
+  query?(sandbox: Sandbox, ctx: DriverContext<I>, restored: RestoreResult): QueryFn;
+  /** Answers the plan's checks after a restore (the kinds this driver knows; the plan parser refuses others). */
+  checks(sandbox: Sandbox, ctx: DriverContext<I>, restored: RestoreResult, history: { lastGood: LastGood }): CheckRunner;
   /** Databases: a profile in names and numbers for the built-in checks (freshness, sequences, schema and volume drift). */
-  profile?(sandbox: Sandbox, ctx: DriverContext<I>, restored: RestoreResult): Promise<DbProfile>;
+  profile?(sandbox: Sandbox, ctx: DriverContext<I>, restored: RestoreResult, needs: ProfileNeeds): Promise<DbProfile>;
 }

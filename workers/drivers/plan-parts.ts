@@ -5,7 +5,17 @@
  */
 export const DRIVER_RESTORE_KEYS = {
   postgres: ['database', 'jobs', 'version'],
+  files: [],
 } as const satisfies Record<string, readonly string[]>;
+
+/** The check kinds each driver can answer: SQL for databases, the file checks for file backups. */
+export const DRIVER_CHECK_KINDS = {
+  postgres: ['sql', 'tableRows', 'tableExists', 'canary'],
+  files: ['files', 'bytes', 'exists', 'manifest'],
+} as const satisfies Record<keyof typeof DRIVER_RESTORE_KEYS, readonly string[]>;
+
+/** Drivers whose restores are databases: they get the built-in checks and `builtin:` in the plan. */
+export const SQL_DRIVERS: readonly DriverName[] = ['postgres'];
 
 export type DriverName = keyof typeof DRIVER_RESTORE_KEYS;
 export const DRIVER_NAMES = Object.keys(DRIVER_RESTORE_KEYS) as DriverName[];

@@ -12,7 +12,7 @@ import type { RunRepository } from '../../db/repositories/run.repository.js';
 import type { BaselineRepository } from '../../db/repositories/baseline.repository.js';
 import { chooseBaseline } from '../../services/runs/baseline.service.js';
 import { lastGoodCounts, runChecks } from '../checks/checks.js';
-import { evaluateBuiltins, type DbProfile } from '../checks/builtin.js';
+import { BUILTIN_NAMES, EMPTY_PROFILE, evaluateBuiltins, FUTURE_SLACK_MS, type DbProfile } from '../checks/builtin.js';
 import type { DriverContext, Inspection, RestoreDriver, RestoreResult } from '../drivers/driver.js';
 import { driverFor } from '../drivers/registry.js';
 import { DumpInspectError } from '../drivers/postgres/dump-format.js';
@@ -264,17 +264,32 @@ async function restore(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection
 async function verify(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection>, r: RestoreResult): Promise<void> {
   const { o, plan } = run;
   const lastPassed = await deps.runs.lastPassed(run.tenantId, run.planId);
-  if (run.driver.profile) {
+  const builtin = plan.builtin ?? {};
+  if (run.driver.profile && BUILTIN_NAMES.every((n) => builtin[n]?.off !== undefined)) {
+    // every built-in check switched off, each with its reason: recorded as skipped, nothing read
+    o.restore = { ...o.restore, builtin: evaluateBuiltins({ profile: EMPTY_PROFILE, config: builtin, backupCreatedAt: o.backupCreatedAt, rpoSeconds: plan.targets.rpoSeconds }).results };
+  } else if (run.driver.profile) {
     // the built-in checks: what every database restore is asked, with nothing in the plan
     const started = Date.now();
     try {
-      const profile = await run.driver.profile(run.sandbox!, ctx, r);
+      const dumpTime = (o.backupCreatedAt ?? new Date()).getTime();
+      const f = builtin.freshness;
+      const profile = await run.driver.profile(run.sandbox!, ctx, r, {
+        freshness: f?.off === undefined && f?.sql === undefined,
+        freshSince: new Date(dumpTime - plan.targets.rpoSeconds * 1000),
+        notAfter: new Date(dumpTime + FUTURE_SLACK_MS),
+        ...(f?.table !== undefined && f.column !== undefined && { named: { table: f.table, column: f.column } }),
+      });
+      run.ctl.check();
+      const freshnessQuery = builtin.freshness?.sql !== undefined && builtin.freshness.off === undefined && run.driver.query
+        ? await raceAbort(run.driver.query(run.sandbox!, ctx, r)(builtin.freshness.sql), run.ctl.signal)
+        : undefined;
       run.ctl.check();
       // the last passed run, or a newer run a person accepted as the new baseline (an intended change)
       const chosen = chooseBaseline(await deps.baselines.latest(run.tenantId, run.planId), lastPassed);
       const baselineRun = chosen?.kind === 'accepted' ? await deps.runs.get(run.tenantId, chosen.row.run_id) : lastPassed;
       const baseline = (baselineRun?.restore as { profile?: DbProfile } | null)?.profile;
-      const b = evaluateBuiltins({ profile, baseline, config: plan.builtin ?? {}, backupCreatedAt: o.backupCreatedAt, rpoSeconds: plan.targets.rpoSeconds });
+      const b = evaluateBuiltins({ profile, baseline, config: builtin, backupCreatedAt: o.backupCreatedAt, rpoSeconds: plan.targets.rpoSeconds, freshnessQuery });
       o.restore = {
         ...o.restore, builtin: b.results, builtinMs: Date.now() - started, profile,
         baselineRunId: baseline ? baselineRun!.id : null, baselineSource: baseline ? chosen!.kind : null,
@@ -286,7 +301,7 @@ async function verify(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection>
     }
   }
   const lastGood = lastGoodCounts(lastPassed?.checks);
-  o.checks = await runChecks(plan.checks, run.driver.query(run.sandbox!, ctx, r), run.ctl.signal, lastGood);
+  o.checks = await runChecks(plan.checks, run.driver.checks(run.sandbox!, ctx, r, { lastGood }), run.ctl.signal);
   run.ctl.check();
   const failed = o.checks.filter((c) => c.status === 'failed');
   const errored = o.checks.filter((c) => c.status === 'error');

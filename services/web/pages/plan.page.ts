@@ -32,7 +32,7 @@ function planFacts(def: RestorePlan, row: { origin: string; source_file: string 
     [s.targets, `RTO ${formatSeconds(def.targets.rtoSeconds, lang)}, RPO ${formatSeconds(def.targets.rpoSeconds, lang)}`],
     [s.cadence, [c.schedule ? `${s.schedule}: ${c.schedule}` : s.noSchedule, c.requiredEvery ? `${s.requiredEvery}: ${c.requiredEvery}` : '', c.grace ? `${s.grace}: ${c.grace}` : '', `${s.timezone}: ${c.timezone}`].filter(Boolean).join('; ')],
     [s.source, `${def.source.type}: ${def.source.path}${def.source.match ? ` (${def.source.match}, ${def.source.select})` : ''}`],
-    [s.restore, `${def.restore.driver}, ${def.restore.database}`],
+    [s.restore, 'database' in def.restore ? `${def.restore.driver}, ${def.restore.database}` : def.restore.driver],
     [s.checks, def.checks.length ? html`<ul class="plain">${def.checks.map((ch) => html`<li>${ch.name} <span class="muted">(${ch.kind})</span></li>`)}</ul>` : s.none],
     [s.controls, def.controls.length ? def.controls.join(', ') : s.none],
     [s.origin, row.origin === 'file' ? fill(s.originFile, { file: row.source_file ?? '' }) : s.originApi],

@@ -5,8 +5,10 @@ import { inspectDump, type DumpInfo } from './dump-format.js';
 import { createPlainScanner, type PlainScan } from './plain-scan.js';
 import { restorePostgres, sandboxQuery } from './postgres.driver.js';
 import { profilePostgres } from './profile.js';
+import { sqlCheckRunner } from '../../checks/checks.js';
 import { pickReading, type CreatedAtReading } from './created-at.js';
 import { finding } from '../../../services/findings.js';
+import type { PostgresRestore, RestorePlan } from '../../../services/plans/plan.types.js';
 
 export interface PostgresInspection extends Inspection {
   info: DumpInfo;
@@ -36,6 +38,9 @@ exec postgres -D ${DATA_DIR} -k ${SOCKET_DIR} -c listen_addresses= -c fsync=off 
   -c synchronous_commit=off -c wal_level=minimal -c max_wal_senders=0 -c max_wal_size=8GB \\
   -c checkpoint_timeout=1h -c autovacuum=off -c maintenance_work_mem=256MB -c shared_buffers=128MB \\
   -c log_min_messages=warning -c jit=off`;
+
+/** The plan's restore block, which the registry only hands to this driver when it names postgres. */
+const pg = (plan: RestorePlan) => plan.restore as PostgresRestore;
 
 export const postgresDriver: RestoreDriver<PostgresInspection> = {
   name: 'postgres',
@@ -72,7 +77,7 @@ export const postgresDriver: RestoreDriver<PostgresInspection> = {
 
   chooseImage({ config, plan, policy, inspection }) {
     const c = choosePostgresImage(inspection.info.requiredMajor, config.sandbox.postgresMajors, config.sandbox.postgresImage, {
-      image: plan.restore.image, allowed: policy.allowedImages, version: plan.restore.version,
+      image: plan.restore.image, allowed: policy.allowedImages, version: pg(plan).version,
     });
     return { image: c.image, facts: { postgresMajor: c.major } };
   },
@@ -87,21 +92,25 @@ export const postgresDriver: RestoreDriver<PostgresInspection> = {
 
   async restore(sandbox, ctx) {
     const out = await restorePostgres({
-      sandbox, info: ctx.inspection.info, database: ctx.plan.restore.database, plainScan: ctx.inspection.plainScan,
-      jobs: ctx.plan.restore.jobs ?? Math.max(1, Math.ceil(ctx.cpus * 2)),
+      sandbox, info: ctx.inspection.info, database: pg(ctx.plan).database, plainScan: ctx.inspection.plainScan,
+      jobs: pg(ctx.plan).jobs ?? Math.max(1, Math.ceil(ctx.cpus * 2)),
     });
     return {
       findings: out.findings, restored: out.restored, log: out.log,
-      facts: { tool: out.tool ?? null, tables: out.tables ?? null, nonEmptyTables: out.nonEmptyTables ?? null, database: out.database ?? ctx.plan.restore.database },
+      facts: { tool: out.tool ?? null, tables: out.tables ?? null, nonEmptyTables: out.nonEmptyTables ?? null, database: out.database ?? pg(ctx.plan).database },
     };
   },
 
   query(sandbox, ctx, restored) {
-    return sandboxQuery(sandbox, (restored.facts.database as string | undefined) ?? ctx.plan.restore.database);
+    return sandboxQuery(sandbox, (restored.facts.database as string | undefined) ?? pg(ctx.plan).database);
   },
 
-  profile(sandbox, ctx, restored) {
-    return profilePostgres(sandbox, (restored.facts.database as string | undefined) ?? ctx.plan.restore.database);
+  checks(sandbox, ctx, restored, { lastGood }) {
+    return sqlCheckRunner(sandboxQuery(sandbox, (restored.facts.database as string | undefined) ?? pg(ctx.plan).database), lastGood);
+  },
+
+  profile(sandbox, ctx, restored, needs) {
+    return profilePostgres(sandbox, (restored.facts.database as string | undefined) ?? pg(ctx.plan).database, needs);
   },
 };
 

@@ -1,0 +1,214 @@
+/**
+ * What the benchmarks share: small helpers, and a whole ernstfall (API,
+ * queue, worker, Docker sandboxes) in one process on a database of its own,
+ * for the benchmarks that time real restore tests.
+ */
+import { spawn, execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { loadConfig } from '../../services/config.js';
+import { createLogger } from '../../services/logger.js';
+import { createContainer } from '../../services/container.js';
+import { appDeps, buildApp } from '../../services/api/app.js';
+import { startWorker } from '../../workers/main.js';
+import { LABELS } from '../../workers/sandbox/docker.js';
+import { migrate, roleFromUrl } from '../../db/migrate.js';
+
+const run = promisify(execFile);
+
+/** The benchmark could not measure (exit 2), as opposed to a missed target (exit 1). */
+export class BenchError extends Error {}
+
+let interrupted = false;
+/** Ctrl-C once: the benchmark stops at its next wait and cleans up; twice: quit at once. */
+export function onInterrupt(name: string): void {
+  process.on('SIGINT', () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    console.error(`${name}: interrupted; cleaning up (Ctrl-C again to quit at once)`);
+  });
+}
+
+export const sleep = async (ms: number): Promise<void> => {
+  await new Promise((r) => setTimeout(r, ms));
+  if (interrupted) throw new BenchError('interrupted');
+};
+
+export function withDb(url: string, name: string): string {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+export const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
+
+/** Runs a command; stdout goes to `stdoutFd` if given, else is returned. Rejects with stderr on failure. */
+export function sh(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; stdoutFd?: number; cwd?: string } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', opts.stdoutFd ?? 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+    p.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve(out) : reject(new BenchError(`${cmd} ${args.join(' ')} exited ${code}: ${err.trim().slice(-800)}`))));
+  });
+}
+
+/** Host PostgreSQL's bin folder, so pgbench and pg_dump match the server (pg_dump refuses newer servers); '' for the PATH. */
+export async function hostBin(ownerUrl: string): Promise<string> {
+  const c = new pg.Client({ connectionString: ownerUrl });
+  await c.connect();
+  try {
+    const r = await c.query<{ v: string }>(`select current_setting('server_version_num') as v`);
+    const dir = `/usr/lib/postgresql/${Math.floor(Number(r.rows[0]!.v) / 10000)}/bin`;
+    return existsSync(join(dir, 'pgbench')) ? dir : '';
+  } finally {
+    await c.end();
+  }
+}
+
+/** nproc, memory, Docker and Node, for the "Machine" line of a section. */
+export async function machineFacts(): Promise<Record<string, string>> {
+  const get = async (cmd: string, args: string[]) => (await run(cmd, args)).stdout.trim();
+  const mem = (await get('free', ['-g'])).split('\n').find((l) => l.startsWith('Mem:'))?.split(/\s+/)[1] ?? '?';
+  return {
+    cpus: `${await get('nproc', [])} (${cpus()[0]?.model.trim() ?? 'unknown model'})`,
+    memory: `${mem} GiB`,
+    docker: `storage driver ${await get('docker', ['info', '--format', '{{.Driver}}'])}, engine ${await get('docker', ['version', '--format', '{{.Server.Version}}']).catch(() => '?')}`,
+    node: process.version,
+    date: new Date().toISOString().replace('T', ' ').slice(0, 16) + ' UTC',
+  };
+}
+
+export interface RunSample {
+  id: string;
+  wallMs: number;
+  /** Phase name → duration as stored in the run. */
+  phases: Record<string, number>;
+  /** The run as `GET /api/v1/runs/{id}` answered it. */
+  body: any;
+}
+
+export interface RestoreService {
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+  /** PUT a plan through the API. */
+  putPlan(plan: { id: string } & Record<string, unknown>): Promise<void>;
+  /** POST a run and poll (every 100 ms) until its verdict is stored; a verdict other than `passed` is a BenchError. */
+  runToVerdict(planId: string, timeoutMs?: number): Promise<RunSample>;
+  close(): Promise<void>;
+}
+
+/**
+ * A fresh, migrated database `benchDb` (dropped again on close) and the real
+ * API, queue and worker in this process, with their own instance name and
+ * queue prefix, so no other test's rows or jobs are seen.
+ */
+export async function startRestoreService(opts: { ownerUrl: string; appUrl: string; stateDir: string; benchDb: string }): Promise<RestoreService> {
+  const { ownerUrl, appUrl, stateDir, benchDb } = opts;
+  const owner = async (sql: string) => {
+    const c = new pg.Client({ connectionString: ownerUrl });
+    await c.connect();
+    try {
+      await c.query(sql);
+    } finally {
+      await c.end();
+    }
+  };
+  await owner(`drop database if exists ${benchDb} with (force)`);
+  await owner(`create database ${benchDb}`);
+  const dropDb = () => owner(`drop database if exists ${benchDb} with (force)`)
+    .catch((err: Error) => console.error(`bench: could not drop ${benchDb}: ${err.message}`));
+
+  const suffix = randomBytes(3).toString('hex');
+  const instance = `bench-${suffix}`;
+  const prefix = `efbench-${suffix}`;
+  let close: () => Promise<void> = dropDb;
+  try {
+    await migrate(withDb(ownerUrl, benchDb), roleFromUrl(appUrl));
+    const config = loadConfig({
+      ...process.env,
+      DATABASE_URL: withDb(appUrl, benchDb),
+      DATABASE_URL_FILE: undefined,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      ERNSTFALL_INSTANCE: instance,
+      ERNSTFALL_QUEUE_PREFIX: prefix,
+      ERNSTFALL_PLANS_DIR: join(stateDir, 'bench', 'no-plans'),
+    });
+    if (!config.auth.bootstrapToken) throw new BenchError('no bootstrap token (ERNSTFALL_BOOTSTRAP_TOKEN_FILE); run npm run setup');
+    const log = createLogger(config.logLevel);
+    const c = createContainer(config, log, { queuePrefix: prefix });
+    await c.ledger.init();
+    const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix, finisher: c.finisher, ledger: c.ledger });
+    const app = await buildApp(appDeps(c, ['api', 'worker']));
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    close = async () => {
+      await app.close().catch(() => undefined);
+      await worker.close().catch(() => undefined);
+      await c.queue.queue.obliterate({ force: true }).catch(() => undefined);
+      // the handler removes its sandboxes; this only catches an interrupted run
+      const left = await c.docker.listContainers({ all: true, filters: { label: [`${LABELS.instance}=${instance}`] } }).catch(() => []);
+      for (const l of left) await c.docker.getContainer(l.Id).remove({ force: true, v: true }).catch(() => undefined);
+      await c.close();
+      await dropDb();
+    };
+
+    const headers = { authorization: `Bearer ${config.auth.bootstrapToken}` };
+    const api: RestoreService['api'] = async (method, path, body) => {
+      const res = await fetch(`${address}/api/v1${path}`, {
+        method,
+        headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    return {
+      api,
+      async putPlan(plan) {
+        const put = await api('PUT', `/plans/${plan.id}`, plan);
+        if (put.status !== 200 && put.status !== 201) throw new BenchError(`PUT plan: ${put.status} ${JSON.stringify(put.body)}`);
+      },
+      async runToVerdict(planId, timeoutMs = 35 * 60_000) {
+        const t0 = performance.now();
+        const post = await api('POST', `/plans/${planId}/runs`);
+        if (post.status !== 202) throw new BenchError(`POST runs: ${post.status} ${JSON.stringify(post.body)}`);
+        const id = post.body.id as string;
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          const r = await api('GET', `/runs/${id}`);
+          if (r.body?.status === 'finished') {
+            const wallMs = performance.now() - t0;
+            if (r.body.verdict !== 'passed') {
+              const findings = (r.body.findings as { code: string; severity: string; message: string }[]).map((f) => `  ${f.code} (${f.severity}): ${f.message}`);
+              const checks = (r.body.checks as { name: string; status: string; actual: string | null }[]).map((ch) => `  check ${ch.name}: ${ch.status} (${ch.actual ?? '-'})`);
+              throw new BenchError(`ernstfall run ${id} ended ${r.body.verdict as string}, not passed:\n${[...findings, ...checks].join('\n')}`);
+            }
+            const phases: Record<string, number> = {};
+            for (const p of r.body.phases as { name: string; durationMs: number }[]) phases[p.name] = p.durationMs;
+            return { id, wallMs, phases, body: r.body };
+          }
+          if (Date.now() > deadline) throw new BenchError(`run ${id} did not finish within ${Math.round(timeoutMs / 60_000)} min`);
+          await sleep(100);
+        }
+      },
+      close: () => close(),
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
