@@ -50,7 +50,7 @@ echo "ernstfall setup (state: $STATE)"
 installed() { [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]; }
 have_pg_server() { compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; }
 missing=()
-for pkg in postgresql redis-server docker.io debootstrap zstd poppler-utils fonts-dejavu-core ca-certificates ${ERNSTFALL_SETUP_BROWSER-chromium}; do
+for pkg in postgresql redis-server docker.io debootstrap zstd zip xz-utils poppler-utils fonts-dejavu-core ca-certificates ${ERNSTFALL_SETUP_BROWSER-chromium}; do
   installed "$pkg" && continue
   case $pkg in # equivalents installed another way (PGDG, docker-ce, source) count
     postgresql) have_pg_server && continue ;;
@@ -360,6 +360,21 @@ else
     tail -n 25 "$STATE/logs/build-sandbox-postgres-$major.log" >&2
   done
   ((${#failed[@]} == 0)) || die "building sandbox image(s) for PostgreSQL ${failed[*]} failed"
+
+  # the files driver's image (archives, folders, restic, borg); layout 1 (see build-files-image.sh)
+  tag=ernstfall/sandbox-files:bookworm
+  layout=$(docker image inspect -f '{{ index .Config.Labels "org.ernstfall.image-layout" }}' "$tag" 2>/dev/null || true)
+  if [[ $layout == 1 ]]; then
+    say "image $tag present"
+  else
+    t=$SECONDS
+    bash "$REPO/deploy/build-files-image.sh" bookworm >"$STATE/logs/build-sandbox-files.log" 2>&1 || {
+      echo "--- tail of $STATE/logs/build-sandbox-files.log" >&2
+      tail -n 25 "$STATE/logs/build-sandbox-files.log" >&2
+      die "building the sandbox image $tag failed"
+    }
+    say "built image $tag from Debian bookworm in $((SECONDS - t))s"
+  fi
 fi
 
 # --- summary ------------------------------------------------------------------------------------

@@ -59,6 +59,8 @@ export interface Config {
     postgresImage: string;
     /** Majors that have an image, smallest first. */
     postgresMajors: number[];
+    /** The image of the files driver (archives, folders; restic and borg): deploy/build-files-image.sh. */
+    filesImage: string;
     concurrency: number;
     settleSeconds: number;
     /** Free disk needed in the sandbox, as a multiple of the backup size. */
@@ -370,6 +372,7 @@ export function loadConfig(env: Env = process.env): Config {
       pull,
       postgresImage,
       postgresMajors: [...majors].sort((a, b) => a - b),
+      filesImage: env.ERNSTFALL_FILES_IMAGE ?? 'ernstfall/sandbox-files:bookworm',
       concurrency: int(env, 'ERNSTFALL_WORKER_CONCURRENCY', 2, problems, 1, 64),
       settleSeconds: int(env, 'ERNSTFALL_SETTLE_SECONDS', 60, problems, 0, 86_400),
       diskFactor,

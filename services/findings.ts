@@ -21,6 +21,10 @@ export const FINDINGS = {
   BACKUP_TIME_AMBIGUOUS: 'info',
   ARCHIVE_UNREADABLE: 'failure',
   ARCHIVE_TRUNCATED: 'failure',
+  /** members of an archive name places outside its tree (absolute, ".."): refused by the tool, never written there */
+  ARCHIVE_PATHS_REFUSED: 'failure',
+  /** entries of a restored file tree that cannot be read */
+  FILES_UNREADABLE: 'failure',
   VERSION_UNSUPPORTED: 'error',
   IMAGE_MISSING: 'error',
   /** the plan names an image the operator does not (or no longer) allow */

@@ -1,5 +1,6 @@
 import type { Inspection, RestoreDriver } from './driver.js';
 import { postgresDriver } from './postgres/index.js';
+import { filesDriver } from './files/index.js';
 
 /**
  * Every kind of backup ernstfall can restore, by `restore.driver`. Adding a
@@ -7,6 +8,7 @@ import { postgresDriver } from './postgres/index.js';
  */
 export const DRIVERS: Record<string, RestoreDriver<Inspection>> = {
   postgres: postgresDriver as unknown as RestoreDriver<Inspection>,
+  files: filesDriver as unknown as RestoreDriver<Inspection>,
 };
 
 export function driverFor(name: string): RestoreDriver<Inspection> | undefined {

@@ -124,6 +124,59 @@ export class Sandbox {
 
   /** Runs argv as the recipe's (unprivileged) user; there is no way to run a step as root. */
   async exec(cmd: string[], opts: { env?: string[]; maxOutput?: number } = {}): Promise<ExecResult> {
+    const out = capped(opts.maxOutput ?? MAX_OUTPUT);
+    const r = await this.run(cmd, opts, out.sink);
+    return { ...r, stdout: out.text(), stdoutTruncated: out.truncated() };
+  }
+
+  /**
+   * Like exec, but stdout is handed to `onLine` one line at a time and never
+   * held whole (an inventory of a million files). A line longer than
+   * `maxLine` bytes is cut and reported as such.
+   */
+  async execLines(cmd: string[], onLine: (line: string, cut: boolean) => void, opts: { env?: string[]; maxLine?: number } = {}): Promise<Omit<ExecResult, 'stdout' | 'stdoutTruncated'>> {
+    const max = opts.maxLine ?? 1024 * 1024;
+    let parts: Buffer[] = [];
+    let size = 0;
+    let cut = false;
+    const flush = () => {
+      onLine(Buffer.concat(parts).toString('utf8'), cut);
+      parts = [];
+      size = 0;
+      cut = false;
+    };
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        try {
+          let from = 0;
+          for (let nl = chunk.indexOf(10, from); nl !== -1; nl = chunk.indexOf(10, from)) {
+            const piece = chunk.subarray(from, nl);
+            if (size + piece.length <= max) parts.push(piece);
+            else cut = true;
+            size += piece.length;
+            flush();
+            from = nl + 1;
+          }
+          const rest = chunk.subarray(from);
+          if (rest.length > 0) {
+            if (size + rest.length <= max) parts.push(Buffer.from(rest));
+            else cut = true;
+            size += rest.length;
+          }
+          cb();
+        } catch (err) {
+          cb(err as Error);
+        }
+      },
+      final(cb) {
+        if (size > 0) flush();
+        cb();
+      },
+    });
+    return this.run(cmd, opts, sink);
+  }
+
+  private async run(cmd: string[], opts: { env?: string[]; maxOutput?: number }, stdoutSink: Writable): Promise<Omit<ExecResult, 'stdout' | 'stdoutTruncated'>> {
     const exec = await this.container.exec({
       Cmd: cmd,
       User: this.recipe.user,
@@ -132,11 +185,14 @@ export class Sandbox {
       AttachStderr: true,
     });
     const stream = await exec.start({ hijack: true, stdin: false });
-    const out = capped(opts.maxOutput ?? MAX_OUTPUT);
     const err = capped(opts.maxOutput ?? MAX_OUTPUT);
     const stdout = new PassThrough();
     const stderr = new PassThrough();
-    stdout.pipe(out.sink);
+    const sinkDone = new Promise<void>((resolve, reject) => {
+      stdoutSink.on('finish', resolve);
+      stdoutSink.on('error', reject);
+    });
+    stdout.pipe(stdoutSink);
     stderr.pipe(err.sink);
     this.docker.modem.demuxStream(stream, stdout, stderr);
     await new Promise<void>((resolve, reject) => {
@@ -146,14 +202,9 @@ export class Sandbox {
     });
     stdout.end();
     stderr.end();
+    await sinkDone;
     const info = await exec.inspect();
-    return {
-      exitCode: info.ExitCode ?? null,
-      stdout: out.text(),
-      stderr: err.text(),
-      stdoutTruncated: out.truncated(),
-      stderrTruncated: err.truncated(),
-    };
+    return { exitCode: info.ExitCode ?? null, stderr: err.text(), stderrTruncated: err.truncated() };
   }
 
   /**

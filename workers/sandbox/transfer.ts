@@ -57,7 +57,8 @@ export async function copyIntoSandbox(
         if (!st.isFile()) throw new SourceError('SOURCE_NOT_REGULAR', `${rel || backup.path} is not a regular file (any more)`);
         const hash = createHash('sha256');
         let n = 0;
-        const entry = pack.entry({ name, size: st.size, mode: 0o444, uid: 0, gid: 0, mtime, type: 'file' });
+        // the file's own time: a file backup's freshness is its newest file
+        const entry = pack.entry({ name, size: st.size, mode: 0o444, uid: 0, gid: 0, mtime: st.mtime, type: 'file' });
         if (st.size > 0) {
           await pipeline(
             fh.createReadStream({ highWaterMark: 1024 * 1024, autoClose: false, end: st.size - 1, signal }),

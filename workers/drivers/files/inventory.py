@@ -3,7 +3,8 @@
 # the worker after the restore tool has finished; nothing from the backup
 # runs. Names and tool output are data: they are only printed, as JSON.
 #
-#   python3 -I -S inventory.py ROOT [MANIFEST]
+#   python3 -I -S inventory.py walk ROOT
+#   python3 -I -S inventory.py manifest ROOT MANIFEST
 #
 # One JSON array per line on stdout:
 #   ["f", path, size, mtime, head, entropy]   a regular file: first 32 bytes
@@ -12,13 +13,13 @@
 #   ["d", path] / ["l", path] / ["o", path]   a folder / a symbolic link (never
 #                                             followed) / anything else
 #   ["x", path, error]                        could not be read
-#   ["M", path, status]                       with MANIFEST: a listed file is
+#   ["M", path, status]                       manifest: a listed file is
 #                                             "ok", "mismatch", "missing",
 #                                             "outside" (leaves ROOT) or
 #                                             "unreadable"
 #   ["m", error]                              the manifest itself is missing
 #                                             or unreadable
-#   ["e", counts]                             the last line: the walk finished
+#   ["e", counts]                             the last line: the work finished
 # Paths are relative to ROOT, with "/"; bytes that are not UTF-8 are kept as
 # surrogate escapes (JSON \udcXX).
 import collections
@@ -159,11 +160,14 @@ def manifest(root, rel):
 
 
 def main():
-    root = os.fsencode(sys.argv[1])
-    counts = walk(root)
-    if len(sys.argv) > 2:
-        manifest(root, os.fsencode(sys.argv[2]))
-    out(["e", counts])
+    mode, root = sys.argv[1], os.fsencode(sys.argv[2])
+    if mode == "walk":
+        out(["e", walk(root)])
+    elif mode == "manifest":
+        manifest(root, os.fsencode(sys.argv[3]))
+        out(["e", {}])
+    else:
+        sys.exit("unknown mode")
 
 
 main()

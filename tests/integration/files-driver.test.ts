@@ -1,0 +1,177 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { cp, mkdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startHarness, type Harness } from '../helpers/harness.js';
+import { makeTempDir } from '../fixtures/host-dumps.js';
+
+/**
+ * Issue #11: file backups (a mirrored share, tar.zst, tar.gz, zip) restored
+ * in the files sandbox and checked there, built here with the real tools.
+ */
+let h: Harness;
+let dir: string;
+let tree: string;
+const FILES: Record<string, Buffer> = {};
+let total = 0;
+
+function fixtureFiles(): Record<string, Buffer> {
+  const pdf = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n');
+  const png = Buffer.concat([Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'), randomBytes(200)]);
+  return {
+    'Bauamt/Anträge/Bauantrag-2026-Müller.pdf': pdf,
+    'Bauamt/Pläne/Lageplan Flurstück 12.png': png,
+    'Kämmerei/Haushalt 2026.csv': Buffer.from('Konto;Betrag\n4711;1200,50\n0815;-300,00\n'),
+    'Standesamt/Urkunden/Geburt Ä Ö Ü ß.txt': Buffer.from('Geburtsurkunde\n'),
+    '-beginnt-mit-strich.txt': Buffer.from('Name beginnt mit einem Strich\n'),
+    'Archiv/gross.bin': randomBytes(8 * 1024 * 1024),
+  };
+}
+
+async function tarball(name: string, flag: string[], from = tree): Promise<string> {
+  const out = join(dir, name);
+  execFileSync('tar', ['-c', ...flag, '-f', out, '-C', from, '.']);
+  return out;
+}
+
+beforeAll(async () => {
+  dir = await makeTempDir('ef-files-');
+  tree = join(dir, 'share');
+  Object.assign(FILES, fixtureFiles());
+  for (const [rel, content] of Object.entries(FILES)) {
+    await mkdir(join(tree, rel, '..'), { recursive: true });
+    await writeFile(join(tree, rel), content);
+    total += content.length;
+  }
+  // the manifest a backup job writes next to the data: every file with its hash
+  const list = execFileSync('find', ['.', '-type', 'f', '-print0'], { cwd: tree }).toString().split('\0').filter(Boolean).sort();
+  const manifest = execFileSync('sha256sum', ['--', ...list], { cwd: tree });
+  await writeFile(join(tree, 'MANIFEST.sha256'), manifest);
+  await tarball('share.tar.zst', ['--zstd']);
+  await tarball('share.tar.gz', ['--gzip']);
+  execFileSync('zip', ['-q', '-r', join(dir, 'share.zip'), '.'], { cwd: tree });
+  await cp(tree, join(dir, 'mirror'), { recursive: true, preserveTimestamps: true });
+  h = await startHarness({ backupRoot: dir });
+});
+afterAll(async () => {
+  await h?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const fileCount = () => Object.keys(FILES).length + 1; // + the manifest
+function filesPlan(id: string, path: string, over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    id, title: `Dateien ${id}`,
+    targets: { rto: '1h', rpo: '26h' },
+    source: { type: 'file', path },
+    restore: { driver: 'files' },
+    sandbox: { memory: '512m', cpus: 1, timeout: '10m' },
+    checks: [
+      { files: { min: fileCount() } },
+      { bytes: { min: total } },
+      { exists: { path: ['Standesamt/Urkunden/Geburt Ä Ö Ü ß.txt', 'Bauamt/Anträge', '-beginnt-mit-strich.txt'] } },
+      { manifest: { file: 'MANIFEST.sha256' } },
+    ],
+    ...over,
+  };
+}
+async function run(id: string, path: string, over: Record<string, unknown> = {}) {
+  await h.putPlan(filesPlan(id, path, over));
+  return h.waitForRun(await h.trigger(id));
+}
+const codes = (r: { findings: { code: string }[] }) => r.findings.map((f) => f.code);
+
+describe('files driver: a share restored and checked in its sandbox', () => {
+  it.each([
+    ['tar.zst', 'share.tar.zst'],
+    ['tar.gz', 'share.tar.gz'],
+    ['zip', 'share.zip'],
+    ['folder', 'mirror'],
+  ])('%s: passed, with exact counts, every path found and every hash of the manifest', async (format, name) => {
+    const r = await run(`files-${format.replace('.', '-')}`, join(dir, name));
+    expect(r.verdict, JSON.stringify({ findings: r.findings, checks: r.checks })).toBe('passed');
+    expect(r.backup.format).toBe(format);
+    expect(r.restore).toMatchObject({ files: fileCount(), unreadable: 0 });
+    expect(r.restore.bytes).toBe(total + (await stat(join(tree, 'MANIFEST.sha256'))).size);
+    expect(r.checks.map((c: { status: string }) => c.status)).toEqual(['passed', 'passed', 'passed', 'passed']);
+    expect(r.checks[3].actual).toBe(`${fileCount() - 1} von ${fileCount() - 1}`);
+    // the restored tree in names and numbers, the baseline for later runs; no content
+    expect(r.restore.profile.top.map((t: { name: string }) => t.name).sort()).toEqual(['.', 'Archiv', 'Bauamt', 'Kämmerei', 'Standesamt']);
+    expect(JSON.stringify(r)).not.toContain('Geburtsurkunde');
+    if (format !== 'folder') expect(r.restore.tool).toMatchObject({ name: format === 'zip' ? 'unzip' : 'tar', exitCode: 0 });
+  });
+
+  it('a truncated tar.zst and a truncated zip: ARCHIVE_TRUNCATED, never passed', async () => {
+    for (const [name, id] of [['share.tar.zst', 'cut-zst'], ['share.zip', 'cut-zip']] as const) {
+      const cut = join(dir, `cut-${name}`);
+      await cp(join(dir, name), cut);
+      await truncate(cut, Math.floor((await stat(cut)).size / 2));
+      const r = await run(id, cut);
+      expect(r.verdict, JSON.stringify(r.findings)).toBe('failed');
+      expect(codes(r)).toContain('ARCHIVE_TRUNCATED');
+    }
+  });
+
+  it('a file changed after the manifest was written: the manifest check fails naming it; a missing path fails exists', async () => {
+    const bad = join(dir, 'bad');
+    await cp(tree, bad, { recursive: true });
+    await writeFile(join(bad, 'Kämmerei/Haushalt 2026.csv'), 'Konto;Betrag\n4711;9999,99\n');
+    await rm(join(bad, '-beginnt-mit-strich.txt'));
+    const r = await run('files-bad', await tarball('bad.tar.zst', ['--zstd'], bad));
+    expect(r.verdict).toBe('failed');
+    const [, , exists, manifest] = r.checks;
+    expect(exists).toMatchObject({ status: 'failed', actual: '2 von 3', message: 'fehlt: -beginnt-mit-strich.txt' });
+    expect(manifest.status).toBe('failed');
+    expect(manifest.message).toContain('anderer Hash: 1 (Kämmerei/Haushalt 2026.csv)');
+    expect(manifest.message).toContain('fehlt: 1 (-beginnt-mit-strich.txt)');
+  });
+
+  it('an empty archive: EMPTY_RESTORE; bytes that are no archive: ARCHIVE_UNREADABLE', async () => {
+    const empty = join(dir, 'empty');
+    await mkdir(empty);
+    const r = await run('files-empty', await tarball('empty.tar.gz', ['--gzip'], empty), { checks: [] });
+    expect(r.verdict).toBe('failed');
+    expect(codes(r)).toContain('EMPTY_RESTORE');
+    const junk = join(dir, 'junk.bin');
+    await writeFile(junk, randomBytes(4096));
+    const j = await run('files-junk', junk, { checks: [] });
+    expect(j.verdict).toBe('failed');
+    expect(codes(j)).toContain('ARCHIVE_UNREADABLE');
+  });
+
+  it('hostile archive: members named outside the tree are refused (ARCHIVE_PATHS_REFUSED, failed), nothing is written there', async () => {
+    const evil = join(dir, 'evil.tar');
+    // python's tarfile writes the names as given; GNU tar would not
+    execFileSync('python3', ['-c', `
+import io, tarfile, sys
+with tarfile.open(sys.argv[1], 'w') as t:
+    for name, data in [('ok.txt', b'ok\\n'), ('../../srv/ef/ef-inventory.py', b'print("lie")\\n'), ('/tmp/evil.txt', b'x\\n')]:
+        i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))
+`, evil]);
+    const r = await run('files-evil', evil, { checks: [{ files: { min: 1 } }] });
+    expect(r.verdict, JSON.stringify(r.findings)).toBe('failed');
+    expect(codes(r)).toContain('ARCHIVE_PATHS_REFUSED');
+    // the inventory ran as ernstfall wrote it: it found the one honest file (and the stripped absolute one)
+    expect(r.restore.files).toBeGreaterThanOrEqual(1);
+    expect(r.restore.files).toBeLessThanOrEqual(2);
+  });
+
+  it('plans: SQL checks do not fit the files driver, file checks do not fit postgres, builtin is for databases', async () => {
+    const sql = await h.request('PUT', '/api/v1/plans/files-sql', filesPlan('files-sql', join(dir, 'share.zip'), { checks: [{ name: 'x', sql: 'select 1', expect: '== 1' }] }));
+    expect(sql.status).toBe(400);
+    expect(JSON.stringify(sql.body)).toContain('a sql check does not fit the files driver');
+    const pg = await h.request('PUT', '/api/v1/plans/pg-files', {
+      id: 'pg-files', title: 'x', targets: { rto: '1h', rpo: '1d' }, source: { type: 'file', path: join(dir, 'x.dump') },
+      restore: { driver: 'postgres', database: 'app' }, checks: [{ files: { min: 1 } }],
+    });
+    expect(pg.status).toBe(400);
+    expect(JSON.stringify(pg.body)).toContain('a files check does not fit the postgres driver');
+    const db = await h.request('PUT', '/api/v1/plans/files-db', filesPlan('files-db', join(dir, 'share.zip'), { restore: { driver: 'files', database: 'app' } }));
+    expect(db.status).toBe(400);
+    expect(JSON.stringify(db.body)).toContain('\\"database\\" is not a key of the files driver');
+    const paths = await h.request('PUT', '/api/v1/plans/files-dotdot', filesPlan('files-dotdot', join(dir, 'share.zip'), { checks: [{ exists: { path: '../etc/passwd' } }] }));
+    expect(paths.status).toBe(400);
+    expect(JSON.stringify(paths.body)).toContain('without \\"..\\"');
+  });
+});

@@ -1,0 +1,161 @@
+import { posix } from 'node:path';
+import { finding, type Finding } from '../../../services/findings.js';
+import { formatBytes } from '../../../services/sandbox-policy.js';
+import type { FilesRestore, PlanCheck, RestorePlan } from '../../../services/plans/plan.types.js';
+import { checkBase, type CheckResult, type CheckRunner } from '../../checks/checks.js';
+import { ImageError } from '../../sandbox/images.js';
+import { SandboxError, type Sandbox } from '../../sandbox/sandbox.js';
+import type { Inspection, RestoreDriver, RestoreResult, SandboxRecipe } from '../driver.js';
+import { classifyToolOutput, detectFormat, extractArgv, type FilesFormat } from './archive.js';
+import { checkManifest, EXAMPLES, takeInventory, type Inventory } from './inventory.js';
+
+export interface FilesInspection extends Inspection {
+  format: FilesFormat;
+}
+
+/** The data area: owned by the image's unprivileged user; the backup's copy and the restored tree live here. */
+const DATA_DIR = '/srv/ef';
+const RESTORED = `${DATA_DIR}/restored`;
+const USER = 'ernstfall';
+
+/** What the restore left for the checks: the tree's root and its inventory (held by the worker for this run only, never stored whole). */
+interface FilesState { root: string; inventory: Inventory }
+const states = new WeakMap<RestoreResult, FilesState>();
+
+const files = (plan: RestorePlan) => plan.restore as FilesRestore;
+
+/** Paths the plan's checks ask about: looked for while the tree is walked. */
+function wantedPaths(checks: PlanCheck[]): Set<string> {
+  const out = new Set<string>();
+  for (const c of checks) {
+    if (c.kind === 'exists') for (const p of c.paths) out.add(p);
+    if (c.kind === 'manifest') out.add(c.file);
+  }
+  return out;
+}
+
+/**
+ * File backups: a folder (a mirrored share) or an archive (tar, tar.gz,
+ * tar.zst, tar.xz, tar.bz2, zip). The backup is copied into the sandbox like
+ * every backup; an archive is unpacked there by GNU tar or unzip as the
+ * image's unprivileged user, then walked by ernstfall's inventory script.
+ * Every name from the backup is data: argv holds only fixed paths.
+ */
+export const filesDriver: RestoreDriver<FilesInspection> = {
+  name: 'files',
+
+  async inspect(backup) {
+    const format = backup.isDirectory ? 'folder' : await detectFormat(backup.realPath);
+    return { format, createdAt: null, facts: { format } };
+  },
+
+  chooseImage({ config, plan, policy }) {
+    const forced = files(plan).image;
+    if (forced !== undefined) {
+      // checked when the plan was stored, and again here: the operator may have withdrawn it since
+      if (!policy.allowedImages.includes(forced)) throw new ImageError('IMAGE_NOT_ALLOWED', `the plan names image ${forced}, which the operator does not allow (ERNSTFALL_SANDBOX_IMAGES)`);
+      return { image: forced, facts: {} };
+    }
+    return { image: config.sandbox.filesImage, facts: {} };
+  },
+
+  sandbox(): SandboxRecipe {
+    // nothing runs until the worker asks; the container only keeps the sandbox alive
+    return { user: USER, dataDir: DATA_DIR, command: ['sleep', 'infinity'] };
+  },
+
+  async ready(sandbox) {
+    if (!(await sandbox.isRunning())) throw new SandboxError(`the files sandbox exited at start: ${(await sandbox.logsTail()).slice(0, 300)}`);
+  },
+
+  async restore(sandbox, ctx) {
+    const { format } = ctx.inspection;
+    const findings: Finding[] = [];
+    let root = sandbox.backupPath;
+    let log = '';
+    let tool: Record<string, unknown> | null = null;
+    if (format === 'unknown') {
+      return { restored: false, facts: { format }, findings: [finding('ARCHIVE_UNREADABLE', 'the backup is neither a folder nor an archive ernstfall knows (tar, tar.gz, tar.zst, tar.xz, tar.bz2, zip), judged by its first bytes')] };
+    }
+    if (format !== 'folder') {
+      root = RESTORED;
+      const mk = await sandbox.exec(['mkdir', '-p', '--', RESTORED]);
+      if (mk.exitCode !== 0) throw new SandboxError(`could not make the restore folder: ${mk.stderr.slice(0, 200)}`);
+      const argv = extractArgv(format, sandbox.backupPath, RESTORED)!;
+      const started = Date.now();
+      const r = await sandbox.exec(argv, { maxOutput: 64 * 1024 });
+      log = r.stderr;
+      const c = classifyToolOutput(format, r.exitCode, r.stderr);
+      tool = { name: argv[0], exitCode: r.exitCode, stderrLines: r.stderr.split('\n').filter(Boolean).length, ms: Date.now() - started };
+      if (c.refusedPaths) findings.push(finding('ARCHIVE_PATHS_REFUSED', `${c.refusedPaths} member(s) of the archive name a place outside its own tree (an absolute path or ".."); ${argv[0]} did not write them there. A backup made by a backup tool has none: look at how it was made`));
+      if (c.truncated) findings.push(finding('ARCHIVE_TRUNCATED', `the archive ends early or its compressed data is damaged (${argv[0]} exit ${r.exitCode}); what it restored is incomplete`));
+      else if (c.unreadable) findings.push(finding('ARCHIVE_UNREADABLE', `${argv[0]} cannot read the archive as ${format} (exit ${r.exitCode})`));
+      else if (r.exitCode !== 0 && (c.otherErrors.length || !c.refusedPaths)) {
+        findings.push(finding('RESTORE_ERROR', `${argv[0]} exited ${r.exitCode}: ${c.otherErrors.slice(0, 2).join(' | ').slice(0, 300)}`));
+      }
+      if (c.truncated || c.unreadable) return { restored: false, facts: { format, tool }, findings, log };
+      // a folder the archive made unreadable (mode 000) is still the owner's: open it up for the walk
+      await sandbox.exec(['chmod', '-R', 'u+rwX', '--', RESTORED]);
+    }
+    const inventory = await takeInventory(sandbox, root, wantedPaths(ctx.plan.checks));
+    const p = inventory.profile;
+    if (!inventory.complete) {
+      throw new SandboxError(`the inventory of the restored tree did not finish (exit ${inventory.exitCode}): ${inventory.stderr.trim().split('\n').at(-1)?.slice(0, 200) ?? ''}`);
+    }
+    if (p.files === 0) findings.push(finding('EMPTY_RESTORE', `the restored tree holds no file (${p.dirs} folder(s))`));
+    if (p.unreadable) findings.push(finding('FILES_UNREADABLE', `${p.unreadable} entr${p.unreadable === 1 ? 'y' : 'ies'} of the restored tree cannot be read: ${inventory.unreadableExamples.join(', ')}`));
+    const result: RestoreResult = {
+      restored: true, findings, log,
+      facts: { format, tool, files: p.files, bytes: p.bytes, dirs: p.dirs, symlinks: p.symlinks, others: p.others, unreadable: p.unreadable, newestMtime: p.newestMtime, profile: p },
+    };
+    states.set(result, { root, inventory });
+    return result;
+  },
+
+  checks(sandbox, _ctx, restored) {
+    const state = states.get(restored);
+    return async (check) => {
+      if (!state) return { ...checkBase(check), status: 'error', actual: null, message: 'keine Bestandsaufnahme des wiederhergestellten Baums' };
+      return fileCheck(check, state, sandbox);
+    };
+  },
+};
+
+async function fileCheck(check: PlanCheck, state: FilesState, sandbox: Sandbox): Promise<CheckResult> {
+  const base = checkBase(check);
+  const p = state.inventory.profile;
+  switch (check.kind) {
+    case 'files': {
+      const ok = p.files >= check.min;
+      return { ...base, status: ok ? 'passed' : 'failed', actual: String(p.files), message: ok ? 'erfüllt' : `${p.files} Dateien, mindestens ${check.min} erwartet` };
+    }
+    case 'bytes': {
+      const ok = p.bytes >= check.min;
+      return { ...base, expected: `>= ${formatBytes(check.min)}`, status: ok ? 'passed' : 'failed', actual: formatBytes(p.bytes), message: ok ? 'erfüllt' : `${formatBytes(p.bytes)}, mindestens ${formatBytes(check.min)} erwartet` };
+    }
+    case 'exists': {
+      const missing = check.paths.filter((x) => !state.inventory.found.has(x));
+      const ok = missing.length === 0;
+      return {
+        ...base, status: ok ? 'passed' : 'failed', actual: `${check.paths.length - missing.length} von ${check.paths.length}`,
+        message: ok ? 'erfüllt' : `fehlt: ${missing.slice(0, EXAMPLES).join(', ')}${missing.length > EXAMPLES ? ` … (+${missing.length - EXAMPLES})` : ''}`,
+      };
+    }
+    case 'manifest': {
+      if (!state.inventory.found.has(check.file)) return { ...base, status: 'failed', actual: 'kein Manifest', message: `das Manifest ${check.file} fehlt im wiederhergestellten Baum` };
+      const m = await checkManifest(sandbox, state.root, posix.normalize(check.file));
+      if (m.error) return { ...base, status: 'error', actual: null, message: m.error };
+      const bad = Object.entries(m.problems).filter(([, v]) => v.count > 0);
+      const listed = m.ok + bad.reduce((a, [, v]) => a + v.count, 0);
+      if (listed === 0) return { ...base, status: 'failed', actual: '0 Einträge', message: 'das Manifest nennt keine Datei' };
+      if (!bad.length) return { ...base, status: 'passed', actual: `${m.ok} von ${listed}`, message: 'jede Datei des Manifests ist da, mit ihrem Hash' };
+      const words: Record<string, string> = { mismatch: 'anderer Hash', missing: 'fehlt', outside: 'außerhalb des Baums', unreadable: 'nicht lesbar', malformed: 'unlesbare Zeile' };
+      return {
+        ...base, status: 'failed', actual: `${m.ok} von ${listed}`,
+        message: bad.map(([k, v]) => `${words[k]}: ${v.count}${v.examples.length ? ` (${v.examples.join(', ')}${v.count > v.examples.length ? ', …' : ''})` : ''}`).join('; '),
+      };
+    }
+    default:
+      return { ...base, status: 'error', actual: null, message: `ein ${check.kind}-Check passt nicht zu Dateisicherungen` };
+  }
+}
