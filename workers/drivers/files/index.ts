@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import { finding, type Finding } from '../../../services/findings.js';
 import { formatBytes } from '../../../services/sandbox-policy.js';
 import type { FilesRestore, PlanCheck, RestorePlan } from '../../../services/plans/plan.types.js';
-import { checkBase, type CheckResult, type CheckRunner } from '../../checks/checks.js';
+import { checkBase, type CheckResult } from '../../checks/checks.js';
 import { ImageError } from '../../sandbox/images.js';
 import { SandboxError, type Sandbox } from '../../sandbox/sandbox.js';
 import type { Inspection, RestoreDriver, RestoreResult, SandboxRecipe } from '../driver.js';
