@@ -25,6 +25,14 @@ export const FINDINGS = {
   ARCHIVE_PATHS_REFUSED: 'failure',
   /** entries of a restored file tree that cannot be read */
   FILES_UNREADABLE: 'failure',
+  /** restic/borg: the repository does not open with the password (passphrase) file's secret: nobody could restore it with it */
+  REPOSITORY_KEY_REJECTED: 'failure',
+  /** restic/borg: no repository at the path, or its configuration cannot be read */
+  REPOSITORY_UNREADABLE: 'failure',
+  /** restic check / borg check (or the restore) found damage: missing or corrupt packs, segments, indexes */
+  REPOSITORY_DAMAGED: 'failure',
+  /** the snapshot or archive the plan asks for is not in the repository */
+  SNAPSHOT_NOT_FOUND: 'failure',
   VERSION_UNSUPPORTED: 'error',
   IMAGE_MISSING: 'error',
   /** the plan names an image the operator does not (or no longer) allow */

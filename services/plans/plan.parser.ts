@@ -268,30 +268,74 @@ function memoryBytes(o: Obj): number | undefined {
   return bytes;
 }
 
-function parseSource(top: Obj, policy?: TenantPlanPolicy): RestorePlan['source'] | undefined {
-  let keys = ['type', 'path', 'match', 'select', 'settle', 'sha256', 'size', 'timezone'];
-  const node = resolve(top.ctx, top.entries.get('source')?.node);
-  const type = isMap(node) ? node.get('type', true) : undefined;
-  // Other source types will have other keys; don't report those as typos of file keys.
-  const otherType = isScalar(type) && typeof type.value === 'string' && type.value !== 'file';
-  if (otherType) keys = keysOf(top.ctx, node);
-  const o = top.obj('source', keys, true);
-  if (!o || otherType) return void o?.enumOf('type', ['file'] as const, 'source type');
-  o.enumOf('type', ['file'] as const, 'source type');
-  const path = o.str('path', true);
+const SOURCE_KEYS = {
+  file: ['type', 'path', 'match', 'select', 'settle', 'sha256', 'size', 'timezone'],
+  restic: ['type', 'repository', 'passwordFile', 'snapshot', 'tags', 'host', 'path', 'readData', 'settle'],
+  borg: ['type', 'repository', 'passphraseFile', 'archive', 'match', 'verifyData', 'settle'],
+} as const;
+const SOURCE_TYPES = Object.keys(SOURCE_KEYS) as (keyof typeof SOURCE_KEYS)[];
+
+/** A path on the worker's disk: absolute inside the tenant's roots, or relative to its first root; never "..". */
+function workerPath(o: Obj, k: string, policy: TenantPlanPolicy | undefined, what: string): string | undefined {
+  const path = o.str(k, true);
   // relative paths are resolved against the first backup root (ERNSTFALL_BACKUP_ROOTS) when the test runs
   if (path !== undefined && (path === '' || path.split('/').includes('..'))) {
-    o.issue('path', `"path" must be a path without ".." (absolute, e.g. /srv/backups/ewo, or relative to the first backup root)`);
+    o.issue(k, `"${k}" must be a path without ".." (absolute, e.g. /srv/backups/ewo, or relative to the first backup root)`);
   }
   if (policy && path !== undefined && path.startsWith('/') && !policy.roots.some((r) => isInside(path, r))) {
-    o.issue('path', policy.roots.length
-      ? `"${path}" is outside the backup roots of tenant ${policy.tenant} (${policy.roots.join(', ')})`
+    o.issue(k, policy.roots.length
+      ? `"${path}" is outside the backup roots of tenant ${policy.tenant} (${policy.roots.join(', ')}); ${what} must be inside them`
       : `"${path}": tenant ${policy.tenant} has no backup roots; the operator assigns them (ERNSTFALL_TENANT_ROOTS_FILE)`);
   }
+  return path;
+}
+
+function parseSource(top: Obj, policy?: TenantPlanPolicy): RestorePlan['source'] | undefined {
+  const node = resolve(top.ctx, top.entries.get('source')?.node);
+  const typeNode = isMap(node) ? node.get('type', true) : undefined;
+  const named = isScalar(typeNode) && typeof typeNode.value === 'string' ? typeNode.value : 'file';
+  // an unknown type is reported once, as such, and not its keys as typos
+  const type = (SOURCE_TYPES as string[]).includes(named) ? named as keyof typeof SOURCE_KEYS : undefined;
+  const o = top.obj('source', type ? SOURCE_KEYS[type] : keysOf(top.ctx, node), true);
+  if (!o) return undefined;
+  o.enumOf('type', SOURCE_TYPES, 'source type');
+  if (!type) return undefined;
+  const settle = o.duration('settle');
+  const settleSeconds = settle && { settleSeconds: settle.seconds };
+  if (type === 'restic') {
+    const repository = workerPath(o, 'repository', policy, 'the repository');
+    const passwordFile = workerPath(o, 'passwordFile', policy, 'the password file');
+    const snapshot = o.str('snapshot') ?? 'latest';
+    if (snapshot !== 'latest' && !/^[0-9a-f]{8,64}$/.test(snapshot)) o.issue('snapshot', '"snapshot" is latest or a snapshot ID (8 to 64 hex digits, as `restic snapshots` shows it)');
+    const tags = o.has('tags') ? strings(o, 'tags') : undefined;
+    const host = o.str('host');
+    const path = o.str('path');
+    const readData = o.str('readData');
+    if (readData !== undefined && !/^(\d+(\.\d+)?%|\d+\/\d+|\d+[kKmMgGtT]?)$/.test(readData)) {
+      o.issue('readData', '"readData" is the share of data packs `restic check` reads: 10%, 2.5%, 1/5 or a size like 500m');
+    }
+    return {
+      type, repository: repository!, passwordFile: passwordFile!, snapshot,
+      ...(tags && { tags }), ...(host !== undefined && { host }), ...(path !== undefined && { path }), ...(readData !== undefined && { readData }), ...settleSeconds,
+    };
+  }
+  if (type === 'borg') {
+    const repository = workerPath(o, 'repository', policy, 'the repository');
+    const passphraseFile = workerPath(o, 'passphraseFile', policy, 'the passphrase file');
+    const archive = o.str('archive') ?? 'newest';
+    if (archive.startsWith('-') || archive.includes('::') || archive.includes('/')) o.issue('archive', '"archive" is newest or an archive name (no "::", "/" or leading "-")');
+    const match = o.str('match');
+    if (match !== undefined && archive !== 'newest') o.issue('match', '"match" chooses among archives for archive: newest; a named archive needs none');
+    const verifyData = o.bool('verifyData');
+    return {
+      type, repository: repository!, passphraseFile: passphraseFile!, archive,
+      ...(match !== undefined && { match }), ...(verifyData !== undefined && { verifyData }), ...settleSeconds,
+    };
+  }
+  const path = workerPath(o, 'path', policy, 'the backup');
   const match = o.str('match');
   if (match?.includes('/')) o.issue('match', '"match" is a pattern on the file name and must not contain "/"');
   const select = o.enumOf('select', ['newest'] as const, 'select') ?? 'newest';
-  const settle = o.duration('settle');
   const sha256 = o.str('sha256', false, HEX64, '"sha256" must be 64 hex characters');
   const sizeBytes = o.num('size', { int: true, min: 0 });
   const timezone = o.timezone('timezone');
@@ -301,11 +345,20 @@ function parseSource(top: Obj, policy?: TenantPlanPolicy): RestorePlan['source']
     path: path!,
     ...(match !== undefined && { match }),
     select,
-    ...(settle && { settleSeconds: settle.seconds }),
+    ...settleSeconds,
     ...(sha256 !== undefined && { sha256: sha256.toLowerCase() }),
     ...(sizeBytes !== undefined && { sizeBytes }),
     ...(timezone !== undefined && { timezone }),
   };
+}
+
+/** One string or a list of them, none empty. */
+function strings(o: Obj, k: string): string[] | undefined {
+  const node = resolve(o.ctx, o.entries.get(k)!.node);
+  const items = isSeq(node) ? node.items.map((i) => resolve(o.ctx, i)) : [node];
+  const out = items.map((i) => (isScalar(i) && (typeof i.value === 'string' || typeof i.value === 'number') ? String(i.value).trim() : ''));
+  if (out.some((x) => !x)) return void o.issue(k, `"${k}" must be a text or a list of texts`);
+  return out;
 }
 
 /** Deepest nesting of flow collections ([ and {) outside quotes; a plan needs fewer than ten. */
@@ -389,6 +442,9 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
         rs.issue(k, `"${k}" is not a key of the ${driver} driver${own.length ? ` (it takes ${own.map((x) => `"${x}"`).join(', ')} and "image")` : ' (it takes only "image")'}`);
       }
     }
+  }
+  if (rs && driver && source && source.type !== 'file' && driver !== 'files') {
+    rs.issue('driver', `a ${source.type} repository is restored by the files driver (driver: files), not by ${driver}`);
   }
   const database = driver === 'postgres' || driver === undefined
     ? rs?.str('database', driver === 'postgres', /^[A-Za-z_][A-Za-z0-9_]{0,62}$/, '"database" must be a name of letters, digits and _ (at most 63), not starting with a digit')

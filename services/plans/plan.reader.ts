@@ -115,6 +115,12 @@ export class Obj {
     }
     return v;
   }
+  bool(k: string): boolean | undefined {
+    const s = this.scalar(k, false);
+    if (!s) return undefined;
+    if (typeof s.value !== 'boolean') return void this.issue(k, `"${k}" must be true or false`);
+    return s.value;
+  }
   enumOf<T extends string>(k: string, allowed: readonly T[], what: string, required = false): T | undefined {
     const s = this.str(k, required);
     if (s === undefined) return undefined;

@@ -42,7 +42,48 @@ export interface FileSource {
   timezone?: string;
 }
 
-export type PlanSource = FileSource;
+/**
+ * A restic repository (a local folder inside the tenant's roots). The
+ * password comes from a file (inside the tenant's roots too), read by the
+ * worker and handed to restic inside the sandbox as a file: never in the
+ * plan, argv, logs, job payloads or evidence.
+ */
+export interface ResticSource {
+  type: 'restic';
+  repository: string;
+  passwordFile: string;
+  /** `latest` (of those matching tags/host/path) or a snapshot ID (8 to 64 hex digits). */
+  snapshot: string;
+  tags?: string[];
+  host?: string;
+  /** restic's --path filter: snapshots of this path. */
+  path?: string;
+  /** `restic check --read-data-subset`: `10%`, `1/5`, `500m`; without it the check reads the structure, not every pack. */
+  readData?: string;
+  settleSeconds?: number;
+}
+
+/** A borg repository (a local folder inside the tenant's roots); the passphrase as for restic. */
+export interface BorgSource {
+  type: 'borg';
+  repository: string;
+  passphraseFile: string;
+  /** `newest` (of those matching `match`) or an archive name. */
+  archive: string;
+  /** Glob on archive names (`*`, `?`, `[abc]`), e.g. `share-*`. */
+  match?: string;
+  /** `borg check --verify-data`: read and verify every chunk (slow, thorough). */
+  verifyData?: boolean;
+  settleSeconds?: number;
+}
+
+export type PlanSource = FileSource | ResticSource | BorgSource;
+
+/** Where the backup is on the worker's disk: the file or folder, or the repository folder. */
+export function sourceLocation(s: PlanSource): FileSource {
+  if (s.type === 'file') return s;
+  return { type: 'file', path: s.repository, select: 'newest', ...(s.settleSeconds !== undefined && { settleSeconds: s.settleSeconds }) };
+}
 
 export interface PostgresRestore {
   driver: 'postgres';

@@ -207,8 +207,8 @@ cadence: { timezone: Mars/Olympus, schedule: "0 2 * *" }
   });
 
   it('refuses unsupported source types without treating their keys as typos', () => {
-    expect(issuesOf(MINIMAL.replace('{ path: /srv/backups/mini.dump }', '{ type: restic, repo: /srv/restic }'))).toEqual([
-      { path: 'source.type', line: 4, message: 'source type "restic" is not supported yet; supported: file' },
+    expect(issuesOf(MINIMAL.replace('{ path: /srv/backups/mini.dump }', '{ type: tape, drive: /dev/st0 }'))).toEqual([
+      { path: 'source.type', line: 4, message: 'source type "tape" is not supported; supported: file, restic, borg' },
     ]);
   });
 

@@ -36,6 +36,12 @@ export interface SandboxRecipe {
   /** The container's command: argv, no shell text built from the backup. */
   command: string[];
   env?: string[];
+  /**
+   * The backup's copy belongs to this user and is writable for it (a borg
+   * repository, whose check writes to it). Without it the copy is root's and
+   * read-only, so nothing in the sandbox can change it.
+   */
+  backupOwner?: { uid: number; gid: number };
 }
 
 export interface RestoreResult {
@@ -46,6 +52,8 @@ export interface RestoreResult {
   facts: Record<string, unknown>;
   /** The tool's own output, kept as a prunable attachment (it may quote personal data). */
   log?: string;
+  /** A repository's chosen snapshot or archive: its own creation time (the RPO's), and what identifies it (short scalars). */
+  backup?: { createdAt: Date; source: 'snapshot' | 'archive'; facts: Record<string, string | number | null> };
 }
 
 export interface DriverContext<I extends Inspection = Inspection> {

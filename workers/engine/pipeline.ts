@@ -20,6 +20,7 @@ import { ensureImage, ImageError } from '../sandbox/images.js';
 import { effectiveLimits, type EffectiveLimits } from '../sandbox/limits.js';
 import { createSandbox, SandboxError, type Sandbox } from '../sandbox/sandbox.js';
 import { digestBackup, resolveBackup, SourceError, type BackupDigest, type ResolvedBackup } from '../sources/file.source.js';
+import { sourceLocation } from '../../services/plans/plan.types.js';
 import { PhaseRecorder } from './phases.js';
 import { Aborted, raceAbort, RunControl } from './run-control.js';
 import { concludeRun, newOutcome, type RunOutcome } from './run-outcome.js';
@@ -146,7 +147,7 @@ export async function handleRestoreTest(deps: EngineDeps, runId: string): Promis
 // ---- fetch: find the backup, let the driver read its header, hash it while streaming
 async function fetch(deps: EngineDeps, run: Run): Promise<Fetched> {
   const { plan, o, ctl } = run;
-  const backup = await resolveBackup(plan.source, run.policy.roots, deps.config.sandbox.settleSeconds, new Date(), run.policy.tenant);
+  const backup = await resolveBackup(sourceLocation(plan.source), run.policy.roots, deps.config.sandbox.settleSeconds, new Date(), run.policy.tenant);
   const inspection = await run.driver.inspect(backup, plan);
   // checked per chunk: a cancel or timeout stops hashing a large backup at once
   const digest = await digestBackup(backup, async (c) => {
@@ -157,8 +158,12 @@ async function fetch(deps: EngineDeps, run: Run): Promise<Fetched> {
   ctl.check();
   o.findings.push(...(inspection.findings ?? []));
   let createdAt = inspection.createdAt;
+  const src = plan.source.type === 'file' ? plan.source : undefined;
   if (createdAt && createdAt.getTime() > backup.mtime.getTime() + 60_000) {
-    o.findings.push(finding('BACKUP_TIME_FROM_FILE', `the backup's own creation time lies after the file's modification time (time zone ${plan.source.timezone ?? plan.cadence.timezone} wrong?); the file time is used`));
+    o.findings.push(finding('BACKUP_TIME_FROM_FILE', `the backup's own creation time lies after the file's modification time (time zone ${src?.timezone ?? plan.cadence.timezone} wrong?); the file time is used`));
+    createdAt = backup.mtime;
+  } else if (!createdAt && !src) {
+    // a repository: the chosen snapshot's own time replaces this once the driver has read it
     createdAt = backup.mtime;
   } else if (!createdAt) {
     o.findings.push(finding('BACKUP_TIME_FROM_FILE', 'the backup has no creation time of its own; the file modification time is used'));
@@ -169,11 +174,11 @@ async function fetch(deps: EngineDeps, run: Run): Promise<Fetched> {
     path: backup.path, sizeBytes: digest.sizeBytes, sha256: digest.sha256, createdAt: createdAt.toISOString(),
     createdAtSource: createdAt === inspection.createdAt ? 'header' : 'file', ...inspection.facts,
   };
-  if (plan.source.sizeBytes !== undefined && plan.source.sizeBytes !== digest.sizeBytes) {
-    o.findings.push(finding('BACKUP_SIZE_MISMATCH', `backup has ${digest.sizeBytes} bytes, the plan expects ${plan.source.sizeBytes}`));
+  if (src?.sizeBytes !== undefined && src.sizeBytes !== digest.sizeBytes) {
+    o.findings.push(finding('BACKUP_SIZE_MISMATCH', `backup has ${digest.sizeBytes} bytes, the plan expects ${src.sizeBytes}`));
   }
-  if (plan.source.sha256 && plan.source.sha256.toLowerCase() !== digest.sha256) {
-    o.findings.push(finding('BACKUP_CHECKSUM_MISMATCH', `backup SHA-256 ${digest.sha256.slice(0, 16)}… differs from the expected ${plan.source.sha256.slice(0, 16)}…`));
+  if (src?.sha256 && src.sha256.toLowerCase() !== digest.sha256) {
+    o.findings.push(finding('BACKUP_CHECKSUM_MISMATCH', `backup SHA-256 ${digest.sha256.slice(0, 16)}… differs from the expected ${src.sha256.slice(0, 16)}…`));
   }
   const last = await deps.runs.lastWithBackup(run.tenantId, run.planId, run.id);
   if ((last?.backup as { sha256?: string } | null)?.sha256 === digest.sha256) {
@@ -195,12 +200,13 @@ async function provision(deps: EngineDeps, run: Run, f: Fetched): Promise<Driver
   // a pull or a Docker call that hangs must not outlive a cancel or the timeout
   const image = await raceAbort(ensureImage(docker, choice.image, config.sandbox.pull), ctl.signal);
   const recipe = run.driver.sandbox({ ...base, cpus: limits.cpus });
-  const transfer = config.sandbox.transfer === 'auto' ? 'copy' : config.sandbox.transfer;
+  // a backup the sandbox's tool must write to (a borg repository) is always a copy: a bind mount is the original
+  const transfer = config.sandbox.transfer === 'auto' || recipe.backupOwner ? 'copy' : config.sandbox.transfer;
   o.sandbox = {
     image: choice.image, imageId: image.id, repoDigests: image.repoDigests, ...choice.facts,
     network: 'none', user: recipe.user, capDrop: ['ALL'], capAdd: [], noNewPrivileges: true, readOnlyRootfs: true,
     memoryBytes: limits.memoryBytes, cpus: limits.cpus, pids: limits.pids, timeoutSeconds: limits.timeoutSeconds, dataAreaBytes: limits.diskBytes,
-    transfer, backupMount: 'read-only',
+    transfer, backupMount: recipe.backupOwner ? 'copy-writable-by-sandbox-user' : 'read-only',
     ...(limits.capped.length && { cappedByOperator: limits.capped }),
   };
   const creating = createSandbox(docker, {
@@ -244,6 +250,11 @@ async function restore(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection
   run.ctl.check();
   o.toolLog = r.log;
   o.restore = r.facts;
+  if (r.backup) {
+    // a repository's chosen snapshot or archive: its own time is the backup's age (RPO)
+    o.backupCreatedAt = r.backup.createdAt;
+    o.backup = { ...o.backup, ...r.backup.facts, createdAt: r.backup.createdAt.toISOString(), createdAtSource: r.backup.source };
+  }
   if (!r.restored || blocking(r.findings)) {
     const cause = await infrastructureCause(deps.docker, run.sandbox, r.log ?? '');
     o.findings.push(...(cause ? [cause, ...demote(r.findings, cause)] : r.findings));
@@ -264,44 +275,17 @@ async function restore(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection
 async function verify(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection>, r: RestoreResult): Promise<void> {
   const { o, plan } = run;
   const lastPassed = await deps.runs.lastPassed(run.tenantId, run.planId);
-  const builtin = plan.builtin ?? {};
-  if (run.driver.profile && BUILTIN_NAMES.every((n) => builtin[n]?.off !== undefined)) {
-    // every built-in check switched off, each with its reason: recorded as skipped, nothing read
-    o.restore = { ...o.restore, builtin: evaluateBuiltins({ profile: EMPTY_PROFILE, config: builtin, backupCreatedAt: o.backupCreatedAt, rpoSeconds: plan.targets.rpoSeconds }).results };
-  } else if (run.driver.profile) {
-    // the built-in checks: what every database restore is asked, with nothing in the plan
-    const started = Date.now();
-    try {
-      const dumpTime = (o.backupCreatedAt ?? new Date()).getTime();
-      const f = builtin.freshness;
-      const profile = await run.driver.profile(run.sandbox!, ctx, r, {
-        freshness: f?.off === undefined && f?.sql === undefined,
-        freshSince: new Date(dumpTime - plan.targets.rpoSeconds * 1000),
-        notAfter: new Date(dumpTime + FUTURE_SLACK_MS),
-        ...(f?.table !== undefined && f.column !== undefined && { named: { table: f.table, column: f.column } }),
-      });
-      run.ctl.check();
-      const freshnessQuery = builtin.freshness?.sql !== undefined && builtin.freshness.off === undefined && run.driver.query
-        ? await raceAbort(run.driver.query(run.sandbox!, ctx, r)(builtin.freshness.sql), run.ctl.signal)
-        : undefined;
-      run.ctl.check();
-      // the last passed run, or a newer run a person accepted as the new baseline (an intended change)
-      const chosen = chooseBaseline(await deps.baselines.latest(run.tenantId, run.planId), lastPassed);
-      const baselineRun = chosen?.kind === 'accepted' ? await deps.runs.get(run.tenantId, chosen.row.run_id) : lastPassed;
-      const baseline = (baselineRun?.restore as { profile?: DbProfile } | null)?.profile;
-      const b = evaluateBuiltins({ profile, baseline, config: builtin, backupCreatedAt: o.backupCreatedAt, rpoSeconds: plan.targets.rpoSeconds, freshnessQuery });
-      o.restore = {
-        ...o.restore, builtin: b.results, builtinMs: Date.now() - started, profile,
-        baselineRunId: baseline ? baselineRun!.id : null, baselineSource: baseline ? chosen!.kind : null,
-      };
-      o.findings.push(...b.findings);
-    } catch (err) {
-      if (run.ctl.stopped) throw err;
-      o.findings.push(finding('BUILTIN_CHECKS_FAILED', `the built-in checks could not run: ${(err as Error).message.slice(0, 200)}`));
-    }
-  }
   const lastGood = lastGoodCounts(lastPassed?.checks);
-  o.checks = await runChecks(plan.checks, run.driver.checks(run.sandbox!, ctx, r, { lastGood }), run.ctl.signal);
+  // the built-in checks and the plan's read the same read-only restore independently: side by side,
+  // a test waits for the longer of the two, not their sum (the sandbox idles while a query's answer travels)
+  const checksStarted = Date.now();
+  const [b, checks] = await Promise.all([
+    builtinChecks(deps, run, ctx, r, lastPassed),
+    runChecks(plan.checks, run.driver.checks(run.sandbox!, ctx, r, { lastGood }), run.ctl.signal).then((c) => ({ c, ms: Date.now() - checksStarted })),
+  ]);
+  o.restore = { ...o.restore, ...b.restore, checksMs: checks.ms };
+  o.findings.push(...b.findings);
+  o.checks = checks.c;
   run.ctl.check();
   const failed = o.checks.filter((c) => c.status === 'failed');
   const errored = o.checks.filter((c) => c.status === 'error');
@@ -317,6 +301,53 @@ async function verify(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection>
   o.verifyEnd = Date.now();
   if (failed.length) o.findings.push(finding('CHECK_FAILED', `${failed.length} of ${o.checks.length} check(s) failed: ${failed.map((c) => c.name).join(', ')}`));
   if (errored.length) o.findings.push(finding('CHECK_ERROR', `${errored.length} of ${o.checks.length} check(s) could not be evaluated (query error): ${errored.map((c) => c.name).join(', ')}`));
+}
+
+/**
+ * The built-in checks: what every database restore is asked, with nothing in
+ * the plan (freshness, sequences, schema and volume drift against the
+ * baseline). Returns what the run records; a failure to run them is a
+ * warning, never a pass or a crash of the test.
+ */
+async function builtinChecks(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection>, r: RestoreResult, lastPassed: Awaited<ReturnType<EngineDeps['runs']['lastPassed']>>): Promise<{ restore: Record<string, unknown>; findings: Finding[] }> {
+  const { o, plan } = run;
+  const builtin = plan.builtin ?? {};
+  if (!run.driver.profile) return { restore: {}, findings: [] };
+  if (BUILTIN_NAMES.every((n) => builtin[n]?.off !== undefined)) {
+    // every built-in check switched off, each with its reason: recorded as skipped, nothing read
+    return { restore: { builtin: evaluateBuiltins({ profile: EMPTY_PROFILE, config: builtin, backupCreatedAt: o.backupCreatedAt, rpoSeconds: plan.targets.rpoSeconds }).results }, findings: [] };
+  }
+  const started = Date.now();
+  try {
+    const dumpTime = (o.backupCreatedAt ?? new Date()).getTime();
+    const f = builtin.freshness;
+    const profile = await run.driver.profile(run.sandbox!, ctx, r, {
+      freshness: f?.off === undefined && f?.sql === undefined,
+      freshSince: new Date(dumpTime - plan.targets.rpoSeconds * 1000),
+      notAfter: new Date(dumpTime + FUTURE_SLACK_MS),
+      ...(f?.table !== undefined && f.column !== undefined && { named: { table: f.table, column: f.column } }),
+    });
+    run.ctl.check();
+    const freshnessQuery = f?.sql !== undefined && f.off === undefined && run.driver.query
+      ? await raceAbort(run.driver.query(run.sandbox!, ctx, r)(f.sql), run.ctl.signal)
+      : undefined;
+    run.ctl.check();
+    // the last passed run, or a newer run a person accepted as the new baseline (an intended change)
+    const chosen = chooseBaseline(await deps.baselines.latest(run.tenantId, run.planId), lastPassed);
+    const baselineRun = chosen?.kind === 'accepted' ? await deps.runs.get(run.tenantId, chosen.row.run_id) : lastPassed;
+    const baseline = (baselineRun?.restore as { profile?: DbProfile } | null)?.profile;
+    const b = evaluateBuiltins({ profile, baseline, config: builtin, backupCreatedAt: o.backupCreatedAt, rpoSeconds: plan.targets.rpoSeconds, freshnessQuery });
+    return {
+      restore: {
+        builtin: b.results, builtinMs: Date.now() - started, profile,
+        baselineRunId: baseline ? baselineRun!.id : null, baselineSource: baseline ? chosen!.kind : null,
+      },
+      findings: b.findings,
+    };
+  } catch (err) {
+    if (run.ctl.stopped) throw err;
+    return { restore: {}, findings: [finding('BUILTIN_CHECKS_FAILED', `the built-in checks could not run: ${(err as Error).message.slice(0, 200)}`)] };
+  }
 }
 
 // ---- teardown, on every path: the restored (personal) data must be gone

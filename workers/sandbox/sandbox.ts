@@ -84,7 +84,7 @@ export class Sandbox {
 
   /** Streams the backup into the data area, hashing it on the way (before the sandbox starts). */
   copyBackup(backup: ResolvedBackup, signal: AbortSignal): Promise<BackupDigest> {
-    return copyIntoSandbox(this.container, backup, this.recipe.dataDir, BACKUP_DIR, signal);
+    return copyIntoSandbox(this.container, backup, this.recipe.dataDir, BACKUP_DIR, signal, this.recipe.backupOwner);
   }
 
   async start(): Promise<void> {
@@ -123,7 +123,7 @@ export class Sandbox {
   }
 
   /** Runs argv as the recipe's (unprivileged) user; there is no way to run a step as root. */
-  async exec(cmd: string[], opts: { env?: string[]; maxOutput?: number } = {}): Promise<ExecResult> {
+  async exec(cmd: string[], opts: { env?: string[]; maxOutput?: number; workdir?: string } = {}): Promise<ExecResult> {
     const out = capped(opts.maxOutput ?? MAX_OUTPUT);
     const r = await this.run(cmd, opts, out.sink);
     return { ...r, stdout: out.text(), stdoutTruncated: out.truncated() };
@@ -176,13 +176,14 @@ export class Sandbox {
     return this.run(cmd, opts, sink);
   }
 
-  private async run(cmd: string[], opts: { env?: string[]; maxOutput?: number }, stdoutSink: Writable): Promise<Omit<ExecResult, 'stdout' | 'stdoutTruncated'>> {
+  private async run(cmd: string[], opts: { env?: string[]; maxOutput?: number; workdir?: string }, stdoutSink: Writable): Promise<Omit<ExecResult, 'stdout' | 'stdoutTruncated'>> {
     const exec = await this.container.exec({
       Cmd: cmd,
       User: this.recipe.user,
       Env: ['LC_MESSAGES=C', 'LC_ALL=C.UTF-8', ...(this.recipe.env ?? []), ...(opts.env ?? [])],
       AttachStdout: true,
       AttachStderr: true,
+      ...(opts.workdir && { WorkingDir: opts.workdir }),
     });
     const stream = await exec.start({ hijack: true, stdin: false });
     const err = capped(opts.maxOutput ?? MAX_OUTPUT);

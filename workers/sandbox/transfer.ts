@@ -25,7 +25,13 @@ export async function copyIntoSandbox(
   /** The folder created in it for the backup. */
   folder: string,
   signal: AbortSignal,
+  /** Owned by this user and writable for it; default root's and read-only. */
+  owner?: { uid: number; gid: number },
 ): Promise<BackupDigest> {
+  const uid = owner?.uid ?? 0;
+  const gid = owner?.gid ?? 0;
+  const dirMode = owner ? 0o755 : 0o555;
+  const fileMode = owner ? 0o644 : 0o444;
   const top = `${folder}/${BACKUP_NAME}`;
   const pack = tar.pack();
   const files = backup.isDirectory ? await listBackupFiles(backup.realPath) : [''];
@@ -35,8 +41,8 @@ export async function copyIntoSandbox(
   const mtime = new Date(0);
 
   const produce = (async () => {
-    pack.entry({ name: folder, type: 'directory', mode: 0o555, uid: 0, gid: 0, mtime });
-    if (backup.isDirectory) pack.entry({ name: top, type: 'directory', mode: 0o555, uid: 0, gid: 0, mtime });
+    pack.entry({ name: folder, type: 'directory', mode: dirMode, uid, gid, mtime });
+    if (backup.isDirectory) pack.entry({ name: top, type: 'directory', mode: dirMode, uid, gid, mtime });
     const dirs = new Set<string>();
     for (const rel of files) {
       signal.throwIfAborted();
@@ -48,7 +54,7 @@ export async function copyIntoSandbox(
         const d = parts.slice(0, i).join('/');
         if (!dirs.has(d)) {
           dirs.add(d);
-          pack.entry({ name: `${top}/${d}`, type: 'directory', mode: 0o555, uid: 0, gid: 0, mtime });
+          pack.entry({ name: `${top}/${d}`, type: 'directory', mode: dirMode, uid, gid, mtime });
         }
       }
       const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
@@ -58,7 +64,7 @@ export async function copyIntoSandbox(
         const hash = createHash('sha256');
         let n = 0;
         // the file's own time: a file backup's freshness is its newest file
-        const entry = pack.entry({ name, size: st.size, mode: 0o444, uid: 0, gid: 0, mtime: st.mtime, type: 'file' });
+        const entry = pack.entry({ name, size: st.size, mode: fileMode, uid, gid, mtime: st.mtime, type: 'file' });
         if (st.size > 0) {
           await pipeline(
             fh.createReadStream({ highWaterMark: 1024 * 1024, autoClose: false, end: st.size - 1, signal }),

@@ -197,3 +197,35 @@ export async function digestBackup(b: ResolvedBackup, onChunk?: (chunk: Buffer) 
   }
   return { sha256: manifest.digest('hex'), sizeBytes: size };
 }
+
+/** A secret file is a few bytes: a password, a passphrase. */
+const SECRET_MAX_BYTES = 4096;
+
+/**
+ * Reads a repository's password or passphrase file for one run: inside the
+ * tenant's roots (also through symlinks), a regular file of at most 4 KiB.
+ * The content is handed to the tool in the sandbox as a file and never
+ * logged, stored or put into argv; errors name the path, never the content.
+ */
+export async function readSecretFile(path: string, roots: string[], tenant: string, what: string): Promise<Buffer> {
+  if (roots.length === 0) throw new SourceError('SOURCE_REFUSED', `tenant ${tenant} has no backup roots; ${what} cannot be read`);
+  const base = isAbsolute(path) ? resolve(path) : resolve(roots[0]!, path);
+  if (!roots.some((r) => inside(base, r))) throw new SourceError('SOURCE_REFUSED', `${what} ${path} is outside the backup roots of tenant ${tenant}`);
+  const realRoots = await Promise.all(roots.map((r) => realpath(r).catch(() => r)));
+  let real: string;
+  try {
+    real = await realpath(base);
+  } catch {
+    throw new SourceError('SOURCE_NOT_FOUND', `${what} ${path} does not exist`);
+  }
+  if (!realRoots.some((r) => inside(real, r))) throw new SourceError('SOURCE_REFUSED', `${what} ${path} leads outside the backup roots of tenant ${tenant}`);
+  const fh = await open(real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new SourceError('SOURCE_NOT_REGULAR', `${what} ${path} is not a regular file`);
+    if (st.size > SECRET_MAX_BYTES) throw new SourceError('SOURCE_REFUSED', `${what} ${path} is larger than ${SECRET_MAX_BYTES} bytes; it is not a password file`);
+    return await fh.readFile();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 
 /** What a file backup is, told from its first bytes (never from its name). */
-export type FilesFormat = 'folder' | 'tar' | 'tar.gz' | 'tar.zst' | 'tar.xz' | 'tar.bz2' | 'zip' | 'unknown';
+export type FilesFormat = 'folder' | 'tar' | 'tar.gz' | 'tar.zst' | 'tar.xz' | 'tar.bz2' | 'zip' | 'restic' | 'borg' | 'unknown';
 
 /** The restore tool's argv for a format, reading the backup at `file` into `dest`; both are fixed paths of the sandbox. */
 export function extractArgv(format: FilesFormat, file: string, dest: string): string[] | null {

@@ -1,12 +1,13 @@
 import { posix } from 'node:path';
 import { finding, type Finding } from '../../../services/findings.js';
 import { formatBytes } from '../../../services/sandbox-policy.js';
-import type { FilesRestore, PlanCheck, RestorePlan } from '../../../services/plans/plan.types.js';
+import type { BorgSource, FilesRestore, PlanCheck, ResticSource, RestorePlan } from '../../../services/plans/plan.types.js';
 import { checkBase, type CheckResult } from '../../checks/checks.js';
 import { ImageError } from '../../sandbox/images.js';
 import { SandboxError, type Sandbox } from '../../sandbox/sandbox.js';
 import type { Inspection, RestoreDriver, RestoreResult, SandboxRecipe } from '../driver.js';
 import { classifyToolOutput, detectFormat, extractArgv, type FilesFormat } from './archive.js';
+import { FILES_UID, restoreBorg, restoreRestic } from './repository.js';
 import { checkManifest, EXAMPLES, takeInventory, type Inventory } from './inventory.js';
 
 export interface FilesInspection extends Inspection {
@@ -44,8 +45,8 @@ function wantedPaths(checks: PlanCheck[]): Set<string> {
 export const filesDriver: RestoreDriver<FilesInspection> = {
   name: 'files',
 
-  async inspect(backup) {
-    const format = backup.isDirectory ? 'folder' : await detectFormat(backup.realPath);
+  async inspect(backup, plan) {
+    const format: FilesFormat = plan.source.type !== 'file' ? plan.source.type : backup.isDirectory ? 'folder' : await detectFormat(backup.realPath);
     return { format, createdAt: null, facts: { format } };
   },
 
@@ -59,9 +60,13 @@ export const filesDriver: RestoreDriver<FilesInspection> = {
     return { image: config.sandbox.filesImage, facts: {} };
   },
 
-  sandbox(): SandboxRecipe {
+  sandbox({ plan }): SandboxRecipe {
     // nothing runs until the worker asks; the container only keeps the sandbox alive
-    return { user: USER, dataDir: DATA_DIR, command: ['sleep', 'infinity'] };
+    return {
+      user: USER, dataDir: DATA_DIR, command: ['sleep', 'infinity'],
+      // borg check writes to the repository: its copy is the sandbox user's (the original is never touched)
+      ...(plan.source.type === 'borg' && { backupOwner: { uid: FILES_UID, gid: FILES_UID } }),
+    };
   },
 
   async ready(sandbox) {
@@ -77,7 +82,21 @@ export const filesDriver: RestoreDriver<FilesInspection> = {
     if (format === 'unknown') {
       return { restored: false, facts: { format }, findings: [finding('ARCHIVE_UNREADABLE', 'the backup is neither a folder nor an archive ernstfall knows (tar, tar.gz, tar.zst, tar.xz, tar.bz2, zip), judged by its first bytes')] };
     }
-    if (format !== 'folder') {
+    let backup: RestoreResult['backup'];
+    let extra: Record<string, unknown> = {};
+    if (format === 'restic' || format === 'borg') {
+      const mk = await sandbox.exec(['mkdir', '-p', '--', RESTORED]);
+      if (mk.exitCode !== 0) throw new SandboxError(`could not make the restore folder: ${mk.stderr.slice(0, 200)}`);
+      const c = { sandbox, target: RESTORED, roots: ctx.policy.roots, tenant: ctx.policy.tenant };
+      const r = format === 'restic' ? await restoreRestic(c, ctx.plan.source as ResticSource) : await restoreBorg(c, ctx.plan.source as BorgSource);
+      findings.push(...r.findings);
+      log = r.log;
+      backup = r.backup;
+      extra = r.facts;
+      if (!r.restored) return { restored: false, facts: { format, ...extra }, findings, log, ...(backup && { backup }) };
+      root = r.root;
+      await sandbox.exec(['chmod', '-R', 'u+rwX', '--', RESTORED]);
+    } else if (format !== 'folder') {
       root = RESTORED;
       const mk = await sandbox.exec(['mkdir', '-p', '--', RESTORED]);
       if (mk.exitCode !== 0) throw new SandboxError(`could not make the restore folder: ${mk.stderr.slice(0, 200)}`);
@@ -106,7 +125,8 @@ export const filesDriver: RestoreDriver<FilesInspection> = {
     if (p.unreadable) findings.push(finding('FILES_UNREADABLE', `${p.unreadable} entr${p.unreadable === 1 ? 'y' : 'ies'} of the restored tree cannot be read: ${inventory.unreadableExamples.join(', ')}`));
     const result: RestoreResult = {
       restored: true, findings, log,
-      facts: { format, tool, files: p.files, bytes: p.bytes, dirs: p.dirs, symlinks: p.symlinks, others: p.others, unreadable: p.unreadable, newestMtime: p.newestMtime, profile: p },
+      ...(backup && { backup }),
+      facts: { format, tool, ...extra, files: p.files, bytes: p.bytes, dirs: p.dirs, symlinks: p.symlinks, others: p.others, unreadable: p.unreadable, newestMtime: p.newestMtime, profile: p },
     };
     states.set(result, { root, inventory });
     return result;

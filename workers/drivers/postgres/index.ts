@@ -46,11 +46,12 @@ export const postgresDriver: RestoreDriver<PostgresInspection> = {
   name: 'postgres',
 
   async inspect(backup, plan) {
-    const zone = plan.source.timezone ?? plan.cadence.timezone;
+    const src = plan.source.type === 'file' ? plan.source : undefined;
+    const zone = src?.timezone ?? plan.cadence.timezone;
     const info = await inspectDump(backup.realPath, { timezone: zone });
     let created: CreatedAtReading | undefined = info.createdAt ? { createdAt: info.createdAt, zone } : undefined;
     // the header's wall time has no zone: unless the plan names the dump host's zone, let the file time decide
-    if (created && plan.source.timezone === undefined && zone !== 'UTC') {
+    if (created && src?.timezone === undefined && zone !== 'UTC') {
       const utc = (await inspectDump(backup.realPath, { timezone: 'UTC' })).createdAt;
       if (utc) created = pickReading(created, { createdAt: utc, zone: 'UTC' }, backup.mtime);
     }
