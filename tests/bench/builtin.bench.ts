@@ -127,26 +127,27 @@ async function ensureFixture(stateDir: string, backupRoot: string, ownerUrl: str
   return fixture;
 }
 
-interface Sample { wallMs: number; phases: Record<string, number>; builtinMs: number | null; builtin: { name: string; status: string; actual: string }[] }
+interface Sample { wallMs: number; phases: Record<string, number>; builtinMs: number | null; checksMs: number | null; builtin: { name: string; status: string; actual: string }[] }
 
 const toSample = (s: RunSample): Sample => ({
   wallMs: s.wallMs,
   phases: s.phases,
   builtinMs: typeof s.body.restore?.builtinMs === 'number' ? s.body.restore.builtinMs as number : null,
+  checksMs: typeof s.body.restore?.checksMs === 'number' ? s.body.restore.checksMs as number : null,
   builtin: ((s.body.restore?.builtin ?? []) as { name: string; status: string; actual: string }[]).map(({ name, status, actual }) => ({ name, status, actual })),
 });
 
 interface Result { runs: number; warmup: number; fixture: Fixture; facts: Record<string, string>; off: Sample[]; on: Sample[] }
 
-function report(r: Result): { markdown: string; share: number; abShare: number; met: boolean } {
+function report(r: Result): { markdown: string; added: number; met: boolean } {
   const verifyOff = r.off.map((s) => s.phases.verify ?? 0);
   const verifyOn = r.on.map((s) => s.phases.verify ?? 0);
   const builtin = r.on.map((s) => s.builtinMs ?? 0);
-  // within each run: the built-in checks' own time against the rest of that run's verify phase (the plan's checks)
-  const shares = r.on.map((s) => (100 * (s.builtinMs ?? 0)) / Math.max(1, (s.phases.verify ?? 0) - (s.builtinMs ?? 0)));
-  const share = median(shares);
-  const abShare = (100 * (median(verifyOn) - median(verifyOff))) / median(verifyOff);
-  const met = share <= TARGET_PERCENT;
+  const checksOn = r.on.map((s) => s.checksMs ?? 0);
+  const checksOff = r.off.map((s) => s.checksMs ?? 0);
+  // what a restore test waits for: the verify phase with the checks on against the same phase with them off
+  const added = (100 * (median(verifyOn) - median(verifyOff))) / median(verifyOff);
+  const met = added <= TARGET_PERCENT;
   const ms = (x: number) => `${Math.round(x).toLocaleString('en')} ms`;
   const row = (name: string, xs: number[]) => `| ${name} | ${xs.length} | ${ms(Math.min(...xs))} | **${ms(median(xs))}** | ${ms(Math.max(...xs))} |`;
   const last = r.on.at(-1)!;
@@ -173,11 +174,13 @@ function report(r: Result): { markdown: string; share: number; abShare: number; 
     '|---|---:|---:|---:|---:|',
     row('verify phase, built-in checks off', verifyOff),
     row('verify phase, built-in checks on', verifyOn),
-    row('… of which the built-in checks (`restore.builtinMs`)', builtin),
+    row('… the plan\'s checks (`restore.checksMs`), off', checksOff),
+    row('… the plan\'s checks (`restore.checksMs`), on', checksOn),
+    row('… the built-in checks (`restore.builtinMs`), alongside', builtin),
     '',
-    `**The built-in checks add ${share.toFixed(1)} % to the verify phase** (median over the runs of built-in time ÷ the rest of that run's verify phase). ` +
+    `**The built-in checks add ${added.toFixed(1)} % to the verify phase** (median verify phase with them on − with them off, ÷ with them off). ` +
       `Target: at most ${TARGET_PERCENT} % — **${met ? 'met' : 'not met'}**. ` +
-      `Compared across the two plans (median verify on − median verify off, ÷ median verify off): ${abShare.toFixed(1)} %.`,
+      `Their own time (${ms(median(builtin))}) is ${(100 * median(builtin) / median(checksOn)).toFixed(0)} % of the plan's checks' time; they run side by side with them.`,
     '',
     'What the built-in checks found in the last measured run (names and numbers only):',
     '',
@@ -190,17 +193,18 @@ function report(r: Result): { markdown: string; share: number; abShare: number; 
     '',
     '### How to read it',
     '',
-    '- The built-in checks read the catalog once, count small tables (below 64 MiB) exactly, take big tables\' row counts from the ' +
-      'planner\'s estimate (set by the index builds of the restore), read the newest value of a date/time column through an index where ' +
-      'one leads with it and from the statistics of a targeted `ANALYZE` otherwise, and read each owned sequence\'s column maximum ' +
-      '(through its key\'s index). None of that grows with the rows of a big table except the `ANALYZE` sample, which is bounded ' +
-      '(300 × the statistics target rows). The plan\'s own `count(*)` over ten million rows grows with them.',
-    '- The percentage within a run is the figure to watch; the comparison across plans includes the noise of two separate restores. ' +
-      'Numbers from different machines are not comparable.',
+    '- The built-in checks read the catalog once (one query on the common path); row counts come from the restore\'s index builds ' +
+      '(exact: nothing writes after them), small tables without an index are counted; a date/time column is read exactly through an ' +
+      'index that leads with it, and only when those values do not already show data within the RPO are small tables\' columns ' +
+      'scanned and big tables\' columns read from the statistics of a targeted `ANALYZE`. Each owned sequence\'s column maximum is one ' +
+      'step down its key\'s index. None of that grows with a big table\'s rows on a healthy restore; the plan\'s own `count(*)` does.',
+    '- They run side by side with the plan\'s checks: both only read the restored database, and most of a check\'s time is the ' +
+      'round trip of `docker exec` (about 0.1 s here) and the query, so the sandbox has room for both. The comparison is of whole ' +
+      'verify phases of separate restores and carries their noise (the `min`/`max` columns); numbers from different machines are not comparable.',
     '- A benchmark is not a test: `npm test` never runs it. The checks\' findings are tested in tests/integration/builtin-checks.test.ts.',
     '',
   ];
-  return { markdown: lines.join('\n'), share, abShare, met };
+  return { markdown: lines.join('\n'), added, met };
 }
 
 async function main(): Promise<number> {
@@ -260,15 +264,15 @@ async function main(): Promise<number> {
       if (a.builtin.some((x) => x.status !== 'skipped')) throw new BenchError('the plan with every built-in check off ran one');
     }
     const result: Result = { runs: args.runs, warmup: args.warmup, fixture, facts: await machineFacts(), off, on };
-    const { markdown, share, met } = report(result);
+    const { markdown, added, met } = report(result);
     console.log(`\n${markdown}`);
     await writeFile(join(stateDir, 'bench', 'builtin-last-result.json'), `${JSON.stringify(result, null, 2)}\n`);
     if (args.write) console.log(`written: ${await writeBenchmarkSection(SECTION, markdown)}`);
     if (!met) {
-      console.error(`bench: target missed: the built-in checks add ${share.toFixed(1)} % to the verify phase (target ≤ ${TARGET_PERCENT} %)`);
+      console.error(`bench: target missed: the built-in checks add ${added.toFixed(1)} % to the verify phase (target ≤ ${TARGET_PERCENT} %)`);
       return 1;
     }
-    console.log(`bench: target met (${share.toFixed(1)} % ≤ ${TARGET_PERCENT} %)`);
+    console.log(`bench: target met (${added.toFixed(1)} % ≤ ${TARGET_PERCENT} %)`);
     return 0;
   } finally {
     await service.close();
