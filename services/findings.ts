@@ -33,6 +33,16 @@ export const FINDINGS = {
   REPOSITORY_DAMAGED: 'failure',
   /** the snapshot or archive the plan asks for is not in the repository */
   SNAPSHOT_NOT_FOUND: 'failure',
+  /** files: a file named like a ransom note of a known family */
+  RANSOM_NOTE_FOUND: 'failure',
+  /** files: files with an extension ransomware appends */
+  RANSOM_EXTENSION_FOUND: 'failure',
+  /** files: files of a known format that look encrypted (near-random, or an encryption header instead of their signature) */
+  ENCRYPTED_FILES_SUSPECTED: 'failure',
+  /** files: a few files are not what their name says (below the plan's threshold for "encrypted") */
+  FILE_TYPE_MISMATCH: 'warning',
+  /** files: a large share of the files carries an extension the last passed run did not have */
+  MASS_RENAME: 'failure',
   VERSION_UNSUPPORTED: 'error',
   IMAGE_MISSING: 'error',
   /** the plan names an image the operator does not (or no longer) allow */

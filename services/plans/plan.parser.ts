@@ -15,7 +15,7 @@ function validCron(expr: string): boolean {
 import { byLine, keysOf, lineOf, openMap, resolve, suggest, type Ctx, type Obj } from './plan.reader.js';
 import type { BuiltinChecks, PlanCheck, PlanIssue, PlanNotify, ProtectionNeed, RestorePlan } from './plan.types.js';
 import { parseRecipient } from '../notify/types.js';
-import { DRIVER_CHECK_KINDS, DRIVER_NAMES, DRIVER_RESTORE_KEYS, SQL_DRIVERS } from '../../workers/drivers/plan-parts.js';
+import { DRIVER_CHECK_KINDS, DRIVER_NAMES, DRIVER_RESTORE_KEYS, type DriverName } from '../../workers/drivers/plan-parts.js';
 import { BYTE_UNITS, formatBytes, isInside, parseBytes, type SandboxMax } from '../sandbox-policy.js';
 
 /**
@@ -221,8 +221,9 @@ function parseNotify(top: Obj): PlanNotify | undefined {
 }
 
 /** `builtin:` tunes or switches off (`off: <reason>`) the checks every database restore gets. */
-function parseBuiltin(top: Obj): BuiltinChecks | undefined {
-  const b = top.obj('builtin', ['freshness', 'sequences', 'schema', 'volume']);
+function parseBuiltin(top: Obj, driver: DriverName | undefined): BuiltinChecks | undefined {
+  const files = driver === 'files';
+  const b = top.obj('builtin', files ? ['freshness', 'volume', 'ransomware', 'renames'] : ['freshness', 'sequences', 'schema', 'volume']);
   if (!b) return undefined;
   const out: BuiltinChecks = {};
   const reason = (o: Obj) => {
@@ -230,7 +231,7 @@ function parseBuiltin(top: Obj): BuiltinChecks | undefined {
     if (r !== undefined && r.trim().length < 5) o.issue('off', '"off" needs a reason (at least a few words): it is recorded with every run');
     return r?.trim();
   };
-  const f = b.obj('freshness', ['table', 'column', 'sql', 'off']);
+  const f = b.obj('freshness', files ? ['off'] : ['table', 'column', 'sql', 'off']);
   if (f) {
     const table = f.str('table');
     const column = f.str('column');
@@ -255,6 +256,23 @@ function parseBuiltin(top: Obj): BuiltinChecks | undefined {
     if (t !== undefined && !(m && Number(m[1]) <= 100)) v.issue('maxDrop', '"maxDrop" must be a percentage from 0% to 100%, e.g. 30%');
     const off = reason(v);
     out.volume = { ...(m && { maxDropPercent: Number(m[1]) }), ...(off !== undefined && { off }) };
+  }
+  const rw = files ? b.obj('ransomware', ['notes', 'extensions', 'encryptedMin', 'off']) : undefined;
+  if (rw) {
+    const notes = rw.has('notes') ? strings(rw, 'notes') : undefined;
+    const extensions = rw.has('extensions') ? strings(rw, 'extensions') : undefined;
+    if (extensions?.some((e) => !/^\.?[A-Za-z0-9_-]{1,15}$/.test(e))) rw.issue('extensions', '"extensions" are file name endings like .locked (letters, digits, _ and -)');
+    const encryptedMin = rw.num('encryptedMin', { int: true, min: 1 });
+    const off = reason(rw);
+    out.ransomware = { ...(notes && { notes }), ...(extensions && { extensions }), ...(encryptedMin !== undefined && { encryptedMin }), ...(off !== undefined && { off }) };
+  }
+  const rn = files ? b.obj('renames', ['maxShare', 'off']) : undefined;
+  if (rn) {
+    const t = rn.str('maxShare');
+    const m = t === undefined ? null : /^(\d+(?:\.\d+)?)\s*%$/.exec(t.trim());
+    if (t !== undefined && !(m && Number(m[1]) <= 100)) rn.issue('maxShare', '"maxShare" must be a percentage from 0% to 100%, e.g. 20%');
+    const off = reason(rn);
+    out.renames = { ...(m && { maxSharePercent: Number(m[1]) }), ...(off !== undefined && { off }) };
   }
   return out;
 }
@@ -503,8 +521,7 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
     else ctx.issues.push({ path: item.path, line: item.line, message: 'a control must be a text like BSI-CON.3.A15' });
   }
   const notify = parseNotify(top);
-  const builtin = parseBuiltin(top);
-  if (builtin && driver && !SQL_DRIVERS.includes(driver)) top.issue('builtin', `"builtin" tunes the built-in checks of database restores; the ${driver} driver has none of these`);
+  const builtin = parseBuiltin(top, driver);
 
   if (ctx.issues.length > 0) return { issues: byLine(ctx.issues) };
   const plan: RestorePlan = {

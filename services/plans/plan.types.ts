@@ -168,8 +168,12 @@ export interface BuiltinChecks {
   freshness?: { table?: string; column?: string; sql?: string; off?: string };
   sequences?: { off?: string };
   schema?: { off?: string };
-  /** Fail when a table lost more than this percentage of its rows since the last passed run (default 50). */
+  /** Fail when a table (files: the tree, a top-level folder) lost more than this percentage of its rows (files, bytes) since the last passed run (default 50). */
   volume?: { maxDropPercent?: number; off?: string };
+  /** Files: ransom notes, ransomware extensions, files that look encrypted or are not what their name says. */
+  ransomware?: { notes?: string[]; extensions?: string[]; encryptedMin?: number; off?: string };
+  /** Files: fail when this share of the files (percent, default 20) carries an extension the last passed run did not have. */
+  renames?: { maxSharePercent?: number; off?: string };
 }
 
 export interface RestorePlan {

@@ -135,8 +135,8 @@ const PHASES: Names = {
   en: { queued: 'Queued', fetch: 'Fetch backup', provision: 'Provision sandbox', restore: 'Restore', verify: 'Verify data', teardown: 'Tear down sandbox' },
 };
 const BUILTINS: Names = {
-  de: { freshness: 'Aktualität der Daten', sequences: 'Sequenzen', schema: 'Schema gegenüber der Basis', volume: 'Datenmenge je Tabelle' },
-  en: { freshness: 'Freshness of the data', sequences: 'Sequences', schema: 'Schema against the baseline', volume: 'Rows per table' },
+  de: { freshness: 'Aktualität der Daten', sequences: 'Sequenzen', schema: 'Schema gegenüber der Basis', volume: 'Datenmenge gegenüber der Basis', ransomware: 'Ransomware-Anzeichen', renames: 'Umbenennungen gegenüber der Basis' },
+  en: { freshness: 'Freshness of the data', sequences: 'Sequences', schema: 'Schema against the baseline', volume: 'Volume against the baseline', ransomware: 'Ransomware indicators', renames: 'Renames against the baseline' },
 };
 const CHECK_STATUS: Names = {
   de: { passed: 'bestanden', failed: 'nicht bestanden', error: 'Fehler', skipped: 'nicht ausgeführt', running: 'läuft', ok: 'ok', warning: 'Warnung', info: 'Hinweis', interrupted: 'unterbrochen' },

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { classifyToolOutput, detectFormat, extractArgv } from '../../workers/drivers/files/archive.js';
 import { extensionOf, showPath } from '../../workers/drivers/files/inventory.js';
 import { globMatch } from '../../workers/drivers/files/repository.js';
+import { familyOf, IndicatorScan, judge } from '../../workers/drivers/files/indicators.js';
+import { evaluateFilesBuiltins } from '../../workers/drivers/files/builtins.js';
 import { parsePlanText } from '../../services/plans/plan.parser.js';
 
 const plan = (source: string, restore = '{ driver: files }', checks = '') =>
@@ -73,5 +75,62 @@ describe('files plans', () => {
     expect('issues' in t && t.issues).toEqual([expect.objectContaining({ path: 'source.verifyData', line: 4, message: '"verifyData" must be true or false' })]);
     const k = plan('{ path: /srv/share.zip }', '{ driver: files }', 'checks:\n  - bytes: { min: lots }\n  - exists: { path: [ok, /etc/passwd] }\n');
     expect('issues' in k && k.issues.map((i) => `${i.path}:${i.line}`)).toEqual(['checks[0].bytes.min:7', 'checks[1].exists.path:8']);
+  });
+});
+
+describe('ransomware indicators (names, first bytes, entropy)', () => {
+  const f = (path: string, head: string, entropy: number, size = 10_000) => ({ path, head, entropy, size, mtime: 0 });
+  it('judges a file by the format its name claims: signatures for binary formats, entropy for text', () => {
+    expect(judge('docx', f('a.docx', '504b030414000600', 7.9))).toBe('ok'); // compressed by nature: not flagged
+    expect(judge('jpg', f('a.jpg', 'ffd8ffe000104a46', 7.95))).toBe('ok');
+    expect(judge('docx', f('a.docx', '53616c7465645f5f1234', 7.97))).toBe('encrypted'); // openssl enc's header
+    expect(judge('pdf', f('a.pdf', 'a3f9e2710b', 7.96))).toBe('encrypted'); // no signature, near-random
+    expect(judge('pdf', f('a.pdf', '89504e470d0a1a0a', 5.1))).toBe('mismatch'); // a PNG named .pdf
+    expect(judge('csv', f('a.csv', '4e723b4e616d65', 4.6))).toBe('ok');
+    expect(judge('csv', f('a.csv', '9a0c77e1', 7.96))).toBe('encrypted');
+    expect(judge('csv', f('a.csv', '424d57', 4.2))).toBe('ok'); // "BMW;…" is text, not a bitmap
+    expect(judge('txt', f('a.txt', '9a0c77e1', 7.96, 100))).toBe('ok'); // too short to judge its entropy
+    expect(judge('bin', f('a.bin', '9a0c77e1', 7.99))).toBe('unjudged'); // claims nothing
+    expect(judge('bin', f('a.bin', '53616c7465645f5f', 7.99))).toBe('encrypted');
+    expect(familyOf('0000001866747970686569630000')).toBe('ftyp'); // HEIC: ftyp at offset 4
+  });
+
+  it('counts notes, extensions and suspect files with a few escaped example paths', () => {
+    const scan = new IndicatorScan({ notes: ['liesmich*'], extensions: ['.kommune'] });
+    scan.see(f('Bauamt/HOW_TO_DECRYPT.txt', '596f7572', 4));
+    scan.see(f('_readme.txt', '596f7572', 4));
+    scan.see(f('LIESMICH jetzt.txt', '596f7572', 4));
+    scan.see(f('README.txt', '596f7572', 4)); // an ordinary read-me is not a note
+    scan.see(f('a/plan.dwg.kommune', '00', 7.9));
+    scan.see(f('b/brief.docx.locked', '53616c7465645f5f', 7.9));
+    scan.see(f('c/x\n.pdf', 'a3f9', 7.96));
+    const r = scan.result();
+    expect(r.notes).toEqual({ count: 3, examples: ['Bauamt/HOW_TO_DECRYPT.txt', '_readme.txt', 'LIESMICH jetzt.txt'] });
+    expect(r.extensions.count).toBe(2);
+    expect(r.encrypted).toEqual({ count: 2, examples: ['b/brief.docx.locked', 'c/x\\x0a.pdf'] });
+  });
+
+  it('the built-in file checks: thresholds, baselines and a recorded reason to switch one off', () => {
+    const profile = (files: number, exts: [string, number][], top: [string, number][] = [['Akten', files]]) => ({
+      files, bytes: files * 1000, dirs: 3, symlinks: 0, others: 0, unreadable: 0, newestMtime: '2026-12-06T01:00:00.000Z',
+      top: top.map(([name, n]) => ({ name, files: n, bytes: n * 1000 })), extensions: exts.map(([ext, n]) => ({ ext, files: n })),
+    });
+    const none = { notes: { count: 0, examples: [] }, extensions: { count: 0, examples: [] }, encrypted: { count: 0, examples: [] }, mismatch: { count: 0, examples: [] }, judged: 100 };
+    const base = { indicators: none, config: {}, backupCreatedAt: new Date('2026-12-06T02:00:00Z'), rpoSeconds: 26 * 3600 };
+    const healthy = evaluateFilesBuiltins({ ...base, profile: profile(100, [['pdf', 60], ['docx', 40]]), baseline: profile(100, [['pdf', 60], ['docx', 40]]) });
+    expect(healthy.findings).toEqual([]);
+    const renamed = evaluateFilesBuiltins({ ...base, profile: profile(100, [['pdf', 50], ['x7k2q', 50]]), baseline: profile(100, [['pdf', 60], ['docx', 40]]) });
+    expect(renamed.findings.map((x) => x.code)).toEqual(['MASS_RENAME']);
+    const twoOdd = evaluateFilesBuiltins({ ...base, profile: profile(100, [['pdf', 100]]), indicators: { ...none, encrypted: { count: 2, examples: ['a.pdf', 'b.pdf'] } } });
+    expect(twoOdd.findings.map((x) => [x.code, x.severity])).toEqual([['FILE_TYPE_MISMATCH', 'warning']]);
+    const three = evaluateFilesBuiltins({ ...base, profile: profile(100, [['pdf', 100]]), indicators: { ...none, encrypted: { count: 3, examples: ['a.pdf'] } } });
+    expect(three.findings.map((x) => x.code)).toEqual(['ENCRYPTED_FILES_SUSPECTED']);
+    const gone = evaluateFilesBuiltins({ ...base, profile: profile(100, [['pdf', 100]], [['Akten', 100]]), baseline: profile(160, [['pdf', 160]], [['Akten', 100], ['Standesamt', 60]]) });
+    expect(gone.findings[0]).toMatchObject({ code: 'VOLUME_DROP', message: expect.stringContaining('Standesamt/: 60 -> 0 files') });
+    const stale = evaluateFilesBuiltins({ ...base, profile: { ...profile(10, [['pdf', 10]]), newestMtime: '2025-01-01T00:00:00.000Z' } });
+    expect(stale.findings.map((x) => [x.code, x.severity])).toEqual([['DATA_STALE_SUSPECTED', 'warning']]);
+    const off = evaluateFilesBuiltins({ ...base, profile: profile(100, [['pdf', 100]]), indicators: { ...none, notes: { count: 1, examples: ['_readme.txt'] } }, config: { ransomware: { off: 'Schulungsfreigabe mit Mustern' } } });
+    expect(off.findings).toEqual([]);
+    expect(off.results.find((x) => x.name === 'ransomware')).toMatchObject({ status: 'skipped', message: 'abgeschaltet: Schulungsfreigabe mit Mustern' });
   });
 });

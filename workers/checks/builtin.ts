@@ -18,7 +18,7 @@ export interface DbProfile {
 }
 
 export const BUILTIN_NAMES = ['freshness', 'sequences', 'schema', 'volume'] as const;
-export type BuiltinName = typeof BUILTIN_NAMES[number];
+export type BuiltinName = typeof BUILTIN_NAMES[number] | 'ransomware' | 'renames';
 
 /** A database with nothing in it: what the checks see when none of them reads the restore. */
 export const EMPTY_PROFILE: DbProfile = { tables: [], indexes: [], constraints: [], views: [], functions: [], sequences: [], freshness: [] };

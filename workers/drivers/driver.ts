@@ -3,9 +3,8 @@ import type { RestorePlan } from '../../services/plans/plan.types.js';
 import type { Config } from '../../services/config.js';
 import type { TenantPlanPolicy } from '../../services/plans/plan.parser.js';
 import type { CheckRunner, LastGood, QueryFn } from '../checks/checks.js';
-import type { DbProfile } from '../checks/builtin.js';
+import type { BuiltinResult } from '../checks/builtin.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
-import type { ProfileNeeds } from './postgres/profile.js';
 import type { ResolvedBackup } from '../sources/file.source.js';
 
 /** What a driver learned from the backup on the worker, before anything runs in a sandbox. */
@@ -56,6 +55,19 @@ export interface RestoreResult {
   backup?: { createdAt: Date; source: 'snapshot' | 'archive'; facts: Record<string, string | number | null> };
 }
 
+export interface BuiltinInput {
+  /** The profile of the baseline run (the last passed one, or one a person accepted), if any. */
+  baseline?: unknown;
+  backupCreatedAt: Date | null;
+}
+
+export interface BuiltinOutcome {
+  /** Names and numbers only; absent when nothing was read (every check off). */
+  profile?: unknown;
+  results: BuiltinResult[];
+  findings: Finding[];
+}
+
 export interface DriverContext<I extends Inspection = Inspection> {
   plan: RestorePlan;
   config: Config;
@@ -85,6 +97,12 @@ export interface RestoreDriver<I extends Inspection = Inspection> {
   query?(sandbox: Sandbox, ctx: DriverContext<I>, restored: RestoreResult): QueryFn;
   /** Answers the plan's checks after a restore (the kinds this driver knows; the plan parser refuses others). */
   checks(sandbox: Sandbox, ctx: DriverContext<I>, restored: RestoreResult, history: { lastGood: LastGood }): CheckRunner;
-  /** Databases: a profile in names and numbers for the built-in checks (freshness, sequences, schema and volume drift). */
-  profile?(sandbox: Sandbox, ctx: DriverContext<I>, restored: RestoreResult, needs: ProfileNeeds): Promise<DbProfile>;
+  /**
+   * The checks every restore of this kind gets with nothing in the plan
+   * (databases: freshness, sequences, schema and volume drift; files:
+   * freshness, volume drift, ransomware indicators, mass renames), against
+   * the baseline's profile. The profile returned is stored with the run
+   * (names and numbers only) and is the next run's baseline.
+   */
+  builtins?(sandbox: Sandbox, ctx: DriverContext<I>, restored: RestoreResult, input: BuiltinInput): Promise<BuiltinOutcome>;
 }

@@ -14,8 +14,6 @@ export const DRIVER_CHECK_KINDS = {
   files: ['files', 'bytes', 'exists', 'manifest'],
 } as const satisfies Record<keyof typeof DRIVER_RESTORE_KEYS, readonly string[]>;
 
-/** Drivers whose restores are databases: they get the built-in checks and `builtin:` in the plan. */
-export const SQL_DRIVERS: readonly DriverName[] = ['postgres'];
 
 export type DriverName = keyof typeof DRIVER_RESTORE_KEYS;
 export const DRIVER_NAMES = Object.keys(DRIVER_RESTORE_KEYS) as DriverName[];

@@ -12,7 +12,6 @@ import type { RunRepository } from '../../db/repositories/run.repository.js';
 import type { BaselineRepository } from '../../db/repositories/baseline.repository.js';
 import { chooseBaseline } from '../../services/runs/baseline.service.js';
 import { lastGoodCounts, runChecks } from '../checks/checks.js';
-import { BUILTIN_NAMES, EMPTY_PROFILE, evaluateBuiltins, FUTURE_SLACK_MS, type DbProfile } from '../checks/builtin.js';
 import type { DriverContext, Inspection, RestoreDriver, RestoreResult } from '../drivers/driver.js';
 import { driverFor } from '../drivers/registry.js';
 import { DumpInspectError } from '../drivers/postgres/dump-format.js';
@@ -310,36 +309,20 @@ async function verify(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection>
  * warning, never a pass or a crash of the test.
  */
 async function builtinChecks(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection>, r: RestoreResult, lastPassed: Awaited<ReturnType<EngineDeps['runs']['lastPassed']>>): Promise<{ restore: Record<string, unknown>; findings: Finding[] }> {
-  const { o, plan } = run;
-  const builtin = plan.builtin ?? {};
-  if (!run.driver.profile) return { restore: {}, findings: [] };
-  if (BUILTIN_NAMES.every((n) => builtin[n]?.off !== undefined)) {
-    // every built-in check switched off, each with its reason: recorded as skipped, nothing read
-    return { restore: { builtin: evaluateBuiltins({ profile: EMPTY_PROFILE, config: builtin, backupCreatedAt: o.backupCreatedAt, rpoSeconds: plan.targets.rpoSeconds }).results }, findings: [] };
-  }
+  const { o } = run;
+  if (!run.driver.builtins) return { restore: {}, findings: [] };
   const started = Date.now();
   try {
-    const dumpTime = (o.backupCreatedAt ?? new Date()).getTime();
-    const f = builtin.freshness;
-    const profile = await run.driver.profile(run.sandbox!, ctx, r, {
-      freshness: f?.off === undefined && f?.sql === undefined,
-      freshSince: new Date(dumpTime - plan.targets.rpoSeconds * 1000),
-      notAfter: new Date(dumpTime + FUTURE_SLACK_MS),
-      ...(f?.table !== undefined && f.column !== undefined && { named: { table: f.table, column: f.column } }),
-    });
-    run.ctl.check();
-    const freshnessQuery = f?.sql !== undefined && f.off === undefined && run.driver.query
-      ? await raceAbort(run.driver.query(run.sandbox!, ctx, r)(f.sql), run.ctl.signal)
-      : undefined;
-    run.ctl.check();
     // the last passed run, or a newer run a person accepted as the new baseline (an intended change)
     const chosen = chooseBaseline(await deps.baselines.latest(run.tenantId, run.planId), lastPassed);
     const baselineRun = chosen?.kind === 'accepted' ? await deps.runs.get(run.tenantId, chosen.row.run_id) : lastPassed;
-    const baseline = (baselineRun?.restore as { profile?: DbProfile } | null)?.profile;
-    const b = evaluateBuiltins({ profile, baseline, config: builtin, backupCreatedAt: o.backupCreatedAt, rpoSeconds: plan.targets.rpoSeconds, freshnessQuery });
+    const baseline = (baselineRun?.restore as { profile?: unknown } | null)?.profile;
+    const b = await raceAbort(run.driver.builtins(run.sandbox!, ctx, r, { baseline, backupCreatedAt: o.backupCreatedAt }), run.ctl.signal);
+    run.ctl.check();
+    if (b.profile === undefined) return { restore: { builtin: b.results }, findings: b.findings };
     return {
       restore: {
-        builtin: b.results, builtinMs: Date.now() - started, profile,
+        builtin: b.results, builtinMs: Date.now() - started, profile: b.profile,
         baselineRunId: baseline ? baselineRun!.id : null, baselineSource: baseline ? chosen!.kind : null,
       },
       findings: b.findings,

@@ -8,7 +8,9 @@ import { SandboxError, type Sandbox } from '../../sandbox/sandbox.js';
 import type { Inspection, RestoreDriver, RestoreResult, SandboxRecipe } from '../driver.js';
 import { classifyToolOutput, detectFormat, extractArgv, type FilesFormat } from './archive.js';
 import { FILES_UID, restoreBorg, restoreRestic } from './repository.js';
-import { checkManifest, EXAMPLES, takeInventory, type Inventory } from './inventory.js';
+import { checkManifest, EXAMPLES, takeInventory, type FilesProfile, type Inventory } from './inventory.js';
+import { IndicatorScan } from './indicators.js';
+import { evaluateFilesBuiltins } from './builtins.js';
 
 export interface FilesInspection extends Inspection {
   format: FilesFormat;
@@ -19,8 +21,8 @@ const DATA_DIR = '/srv/ef';
 const RESTORED = `${DATA_DIR}/restored`;
 const USER = 'ernstfall';
 
-/** What the restore left for the checks: the tree's root and its inventory (held by the worker for this run only, never stored whole). */
-interface FilesState { root: string; inventory: Inventory }
+/** What the restore left for the checks: the tree's root, its inventory and indicators (held by the worker for this run only, never stored whole). */
+interface FilesState { root: string; inventory: Inventory; indicators: IndicatorScan }
 const states = new WeakMap<RestoreResult, FilesState>();
 
 const files = (plan: RestorePlan) => plan.restore as FilesRestore;
@@ -116,7 +118,9 @@ export const filesDriver: RestoreDriver<FilesInspection> = {
       // a folder the archive made unreadable (mode 000) is still the owner's: open it up for the walk
       await sandbox.exec(['chmod', '-R', 'u+rwX', '--', RESTORED]);
     }
-    const inventory = await takeInventory(sandbox, root, wantedPaths(ctx.plan.checks));
+    const rw = ctx.plan.builtin?.ransomware;
+    const indicators = new IndicatorScan({ notes: rw?.notes, extensions: rw?.extensions });
+    const inventory = await takeInventory(sandbox, root, wantedPaths(ctx.plan.checks), (f) => indicators.see(f));
     const p = inventory.profile;
     if (!inventory.complete) {
       throw new SandboxError(`the inventory of the restored tree did not finish (exit ${inventory.exitCode}): ${inventory.stderr.trim().split('\n').at(-1)?.slice(0, 200) ?? ''}`);
@@ -126,10 +130,19 @@ export const filesDriver: RestoreDriver<FilesInspection> = {
     const result: RestoreResult = {
       restored: true, findings, log,
       ...(backup && { backup }),
-      facts: { format, tool, ...extra, files: p.files, bytes: p.bytes, dirs: p.dirs, symlinks: p.symlinks, others: p.others, unreadable: p.unreadable, newestMtime: p.newestMtime, profile: p },
+      facts: { format, tool, ...extra, files: p.files, bytes: p.bytes, dirs: p.dirs, symlinks: p.symlinks, others: p.others, unreadable: p.unreadable, newestMtime: p.newestMtime },
     };
-    states.set(result, { root, inventory });
+    states.set(result, { root, inventory, indicators });
     return result;
+  },
+
+  async builtins(_sandbox, ctx, restored, input) {
+    const state = states.get(restored);
+    if (!state) throw new Error('no inventory of the restored tree');
+    return evaluateFilesBuiltins({
+      profile: state.inventory.profile, baseline: input.baseline as FilesProfile | undefined, indicators: state.indicators.result(),
+      config: ctx.plan.builtin ?? {}, backupCreatedAt: input.backupCreatedAt, rpoSeconds: ctx.plan.targets.rpoSeconds,
+    });
   },
 
   checks(sandbox, _ctx, restored) {

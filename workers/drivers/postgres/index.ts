@@ -1,10 +1,10 @@
 import { SandboxError, type Sandbox } from '../../sandbox/sandbox.js';
 import { choosePostgresImage } from './image.js';
-import type { Inspection, RestoreDriver, SandboxRecipe } from '../driver.js';
+import type { DriverContext, Inspection, RestoreDriver, SandboxRecipe } from '../driver.js';
 import { inspectDump, type DumpInfo } from './dump-format.js';
 import { createPlainScanner, type PlainScan } from './plain-scan.js';
 import { restorePostgres, sandboxQuery } from './postgres.driver.js';
-import { profilePostgres } from './profile.js';
+import { postgresBuiltins } from './builtins.js';
 import { sqlCheckRunner } from '../../checks/checks.js';
 import { pickReading, type CreatedAtReading } from './created-at.js';
 import { finding } from '../../../services/findings.js';
@@ -110,8 +110,9 @@ export const postgresDriver: RestoreDriver<PostgresInspection> = {
     return sqlCheckRunner(sandboxQuery(sandbox, (restored.facts.database as string | undefined) ?? pg(ctx.plan).database), lastGood);
   },
 
-  profile(sandbox, ctx, restored, needs) {
-    return profilePostgres(sandbox, (restored.facts.database as string | undefined) ?? pg(ctx.plan).database, needs);
+  builtins(sandbox, ctx, restored, input) {
+    const database = (restored.facts.database as string | undefined) ?? pg(ctx.plan).database;
+    return postgresBuiltins(sandbox, ctx as DriverContext, database, sandboxQuery(sandbox, database), input);
   },
 };
 
