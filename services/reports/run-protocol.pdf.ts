@@ -100,7 +100,9 @@ function backupAndSandbox(doc: Doc, d: RunProtocolData, L: Labels): void {
       { label: L.size, value: `${formatBytes(b.sizeBytes, d.lang)} (${formatNumber(b.sizeBytes, d.lang, 0)} Bytes)` },
       { label: 'SHA-256', value: b.sha256, mono: true },
       { label: L.createdAt, value: formatDateTime(b.createdAt, d.lang) },
-      { label: L.dumpVersion, value: b.dumpVersion ?? '—' },
+      b.snapshotId ? { label: L.snapshot, value: b.snapshotId, mono: true }
+        : b.archive ? { label: L.archive, value: b.archive, mono: true }
+          : { label: L.dumpVersion, value: b.dumpVersion ?? '—' },
       { label: L.backupAge, value: formatSeconds(d.run.rpo?.backupAgeSeconds, d.lang) },
     ]);
   }

@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import PDFDocument from 'pdfkit';
 import { startHarness, type Harness } from '../helpers/harness.js';
+import { UserRepository } from '../../db/repositories/user.repository.js';
+import { DEFAULT_TENANT_ID } from '../../db/schema.js';
+import { TEST_TOKEN } from '../helpers/config.js';
 import { makeTempDir } from '../fixtures/host-dumps.js';
 
 /**
@@ -149,6 +152,23 @@ describe('ransomware indicators on every files run', () => {
     expect(note.message).toContain('2 file(s) named like ransom notes');
     expect(note.message).toContain('Bauamt/HOW_TO_DECRYPT.txt');
     expect(builtin(r).ransomware).toBe('failed');
+
+    // the run page and the protocol PDF show the tree in numbers and the indicators, no content
+    const user = await new UserRepository(h.tdb.db).insert({ tenant_id: DEFAULT_TENANT_ID, email: 'leitung@musterstadt.de', name: 'IT-Leitung', role: 'auditor', created_by: 'test' });
+    const session = await h.c.sessions.start(user, { stage: 'full', method: 'password' });
+    const page = await h.app.inject({ method: 'GET', url: `/runs/${r.id}`, headers: { cookie: `ef_session=${session.token}` } });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain(`${r.restore.files} Dateien`);
+    expect(page.body).toMatch(/Ransomware-Anzeichen<\/th>\s*<td><span class="check check-failed">/);
+    expect(page.body).toContain('RANSOM_NOTE_FOUND');
+    const pdf = await h.app.inject({ method: 'GET', url: `/api/v1/runs/${r.id}/protocol.pdf`, headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+    expect(pdf.statusCode).toBe(200);
+    await writeFile(join(dir, 'protocol.pdf'), pdf.rawPayload);
+    const text = execFileSync('pdftotext', ['-layout', join(dir, 'protocol.pdf'), '-']).toString();
+    expect(text).toContain('Ransomware-Anzeichen');
+    expect(text).not.toContain('Pay 2 BTC');
+    expect(text).toContain('Umbenennungen');
+    expect(text).toMatch(/\d+ von \d+ Dateien mit/);
   });
 
   it('files encrypted in place, names unchanged: ENCRYPTED_FILES_SUSPECTED; one odd file alone is only a warning', async () => {

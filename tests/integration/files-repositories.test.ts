@@ -103,7 +103,7 @@ describe('restic repositories', () => {
     expect(r.verdict, JSON.stringify(r.findings)).toBe('passed');
     expect(r.backup, JSON.stringify(r.backup)).toMatchObject({ format: 'restic', createdAtSource: 'snapshot', snapshotHost: 'fileserver', snapshotTags: 'nightly', snapshots: 1 });
     expect(r.backup.snapshotId).toMatch(/^[0-9a-f]{64}$/);
-    expect(r.restore).toMatchObject({ tool: 'restic', files: count + 1, check: { exitCode: 0, readData: '100%' } });
+    expect(r.restore).toMatchObject({ tool: { name: 'restic', exitCode: 0 }, files: count + 1, check: { exitCode: 0, readData: '100%' } });
     const weekly = await run('restic-weekly', restic('restic', { tags: ['weekly'] }));
     expect(weekly.verdict, JSON.stringify(weekly.findings)).toBe('passed');
     expect(weekly.restore.files).toBe(count);
@@ -139,7 +139,7 @@ describe('borg repositories', () => {
     const r = await run('borg-ok', borg('borg', { match: 'share-*', verifyData: true }));
     expect(r.verdict, JSON.stringify(r.findings)).toBe('passed');
     expect(r.backup).toMatchObject({ format: 'borg', createdAtSource: 'archive', archive: 'share-2026-12-05', archives: 2 });
-    expect(r.restore).toMatchObject({ tool: 'borg', files: count, check: { exitCode: 0, verifyData: true } });
+    expect(r.restore).toMatchObject({ tool: { name: 'borg', exitCode: 0 }, files: count, check: { exitCode: 0, verifyData: true } });
     // the copy was the sandbox user's; the original repository is untouched by borg's check
     expect(r.sandbox.backupMount).toBe('copy-writable-by-sandbox-user');
   });

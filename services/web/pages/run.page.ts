@@ -17,7 +17,7 @@ import { runResult } from './plan.page.js';
 interface Check { name: string; kind?: string; status: string; expected?: unknown; actual?: unknown; message?: string }
 interface Finding { code: string; severity: string; message: string }
 interface Backup { path?: string; sizeBytes?: number; sha256?: string; createdAt?: string; format?: string; dumpVersion?: string }
-interface Restore { tool?: { name?: string; exitCode?: number | null; stderrLines?: number }; tables?: number; nonEmptyTables?: number }
+interface Restore { tool?: { name?: string; exitCode?: number | null; stderrLines?: number }; tables?: number; nonEmptyTables?: number; files?: number; bytes?: number; dirs?: number }
 interface Rto { targetSeconds?: number; measuredSeconds?: number | null; met?: boolean | null }
 interface Rpo { targetSeconds?: number; backupAgeSeconds?: number | null; met?: boolean | null }
 
@@ -80,6 +80,7 @@ function logBlock(run: RunRow, ev: RunEvidenceStatus | undefined, s: Strings, la
   const rows: [string, string][] = [];
   if (r?.tool) rows.push([s.tool, r.tool.name ?? '–'], [s.exitCode, text(r.tool.exitCode)], [s.stderrLines, text(r.tool.stderrLines)]);
   if (r?.tables !== undefined) rows.push([s.tables, `${r.tables}${r.nonEmptyTables !== undefined ? ` (${s.nonEmptyTables}: ${r.nonEmptyTables})` : ''}`]);
+  if (r?.files !== undefined) rows.push([s.restoredFiles, fill(s.restoredFilesValue, { files: String(r.files), bytes: formatBytes(r.bytes ?? 0, lang), dirs: String(r.dirs ?? 0) })]);
   const att = ev?.attachments ?? [];
   return html`<p class="hint">${s.logNote}</p>${rows.length ? dl(rows) : html`<p>${s.dash}</p>`}
 ${att.length ? html`<h3>${s.attachments}</h3><ul class="plain">${att.map((a) => html`<li><span class="mono">${a.name}</span>, ${formatBytes(a.sizeBytes, lang)}, SHA-256 <span class="mono break">${a.sha256}</span>${a.pruned ? html` (${s.pruned})` : ''}</li>`)}</ul>` : ''}`;

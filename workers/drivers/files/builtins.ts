@@ -1,5 +1,4 @@
 import { finding, type Finding } from '../../../services/findings.js';
-import { formatBytes } from '../../../services/sandbox-policy.js';
 import type { BuiltinChecks } from '../../../services/plans/plan.types.js';
 import { DEFAULT_MAX_DROP_PERCENT, type BuiltinName, type BuiltinResult } from '../../checks/builtin.js';
 import type { BuiltinOutcome } from '../driver.js';
@@ -12,6 +11,13 @@ export const DEFAULT_ENCRYPTED_MIN = 3;
 /** A tree (or folder) this small may change a lot without it meaning much. */
 const MIN_FILES_FOR_DROP = 20;
 const MIN_FILES_FOR_RENAME = 10;
+
+/** Sizes and shares as a German reader writes them (the result texts are German, like the plan checks'). */
+const bytes = (n: number) => {
+  const [unit, f] = n >= 2 ** 30 ? ['GiB', 2 ** 30] : n >= 2 ** 20 ? ['MiB', 2 ** 20] : n >= 2 ** 10 ? ['KiB', 2 ** 10] : ['Bytes', 1];
+  return `${(n / (f as number)).toLocaleString('de-DE', { maximumFractionDigits: f === 1 ? 0 : 1 })} ${unit}`;
+};
+const pct = (x: number) => x.toLocaleString('de-DE', { maximumFractionDigits: 1 });
 
 const ex = (t: Tally) => (t.examples.length ? `: ${t.examples.join(', ')}${t.count > t.examples.length ? ', …' : ''}` : '');
 
@@ -54,12 +60,12 @@ export function evaluateFilesBuiltins(input: {
   if (!off('volume', config.volume?.off)) {
     const maxDrop = config.volume?.maxDropPercent ?? DEFAULT_MAX_DROP_PERCENT;
     if (!baseline) {
-      results.push({ name: 'volume', status: 'info', actual: `${p.files} Dateien, ${formatBytes(p.bytes)}`, message: 'erstes Profil dieses Plans: als Basis gespeichert' });
+      results.push({ name: 'volume', status: 'info', actual: `${p.files} Dateien, ${bytes(p.bytes)}`, message: 'erstes Profil dieses Plans: als Basis gespeichert' });
     } else {
       const lost = (before: number, after: number) => before >= MIN_FILES_FOR_DROP && after < before * (1 - maxDrop / 100);
       const drops: string[] = [];
       if (lost(baseline.files, p.files)) drops.push(`the tree: ${baseline.files} -> ${p.files} files`);
-      else if (baseline.files >= MIN_FILES_FOR_DROP && p.bytes < baseline.bytes * (1 - maxDrop / 100)) drops.push(`the tree: ${formatBytes(baseline.bytes)} -> ${formatBytes(p.bytes)}`);
+      else if (baseline.files >= MIN_FILES_FOR_DROP && p.bytes < baseline.bytes * (1 - maxDrop / 100)) drops.push(`the tree: ${bytes(baseline.bytes)} -> ${bytes(p.bytes)}`);
       const now = new Map(p.top.map((t) => [t.name, t]));
       for (const t of baseline.top) {
         const n = now.get(t.name);
@@ -69,7 +75,7 @@ export function evaluateFilesBuiltins(input: {
         results.push({ name: 'volume', status: 'failed', actual: `${drops.length} Rückgang/Rückgänge`, message: drops.slice(0, 5).join('; ') });
         findings.push(finding('VOLUME_DROP', `more than ${maxDrop} % lost since the last passed run: ${drops.slice(0, 5).join('; ')}`));
       } else {
-        results.push({ name: 'volume', status: 'passed', actual: `${p.files} Dateien, ${formatBytes(p.bytes)}`, message: `nichts hat mehr als ${maxDrop} % verloren` });
+        results.push({ name: 'volume', status: 'passed', actual: `${p.files} Dateien, ${bytes(p.bytes)}`, message: `nichts hat mehr als ${maxDrop} % verloren` });
       }
     }
   }
@@ -110,7 +116,7 @@ export function evaluateFilesBuiltins(input: {
       const fresh = p.extensions.filter((e) => !known.has(e.ext));
       const newFiles = fresh.reduce((a, e) => a + e.files, 0);
       const share = p.files ? (100 * newFiles) / p.files : 0;
-      const actual = `${newFiles} von ${p.files} Dateien mit neuer Endung (${share.toFixed(1)} %)`;
+      const actual = `${newFiles} von ${p.files} Dateien mit neuer Endung (${pct(share)} %)`;
       if (newFiles >= MIN_FILES_FOR_RENAME && share >= maxShare) {
         const what = fresh.slice(0, 5).map((e) => `.${e.ext || '(none)'} ${e.files}`).join(', ');
         results.push({ name: 'renames', status: 'failed', actual, message: what });

@@ -130,7 +130,7 @@ export const filesDriver: RestoreDriver<FilesInspection> = {
     const result: RestoreResult = {
       restored: true, findings, log,
       ...(backup && { backup }),
-      facts: { format, tool, ...extra, files: p.files, bytes: p.bytes, dirs: p.dirs, symlinks: p.symlinks, others: p.others, unreadable: p.unreadable, newestMtime: p.newestMtime },
+      facts: { format, ...(tool && { tool }), ...extra, files: p.files, bytes: p.bytes, dirs: p.dirs, symlinks: p.symlinks, others: p.others, unreadable: p.unreadable, newestMtime: p.newestMtime },
     };
     states.set(result, { root, inventory, indicators });
     return result;

@@ -87,20 +87,20 @@ export async function restoreRestic(c: Ctx, src: ResticSource): Promise<Reposito
     const filters = [...(src.tags ? ['--tag', src.tags.join(',')] : []), ...(src.host ? ['--host', src.host] : []), ...(src.path ? ['--path', src.path] : [])];
     const list = await c.sandbox.exec([...base, 'snapshots', '--json', ...filters], { env, maxOutput: 32 * 1024 * 1024 });
     logs.push(list.stderr);
-    if (list.exitCode !== 0) return { findings: [resticProblem(list.exitCode, list.stderr, 'snapshots')], restored: false, root: c.target, facts: { tool: 'restic' }, log: logs.join('\n') };
+    if (list.exitCode !== 0) return { findings: [resticProblem(list.exitCode, list.stderr, 'snapshots')], restored: false, root: c.target, facts: { tool: { name: 'restic' } }, log: logs.join('\n') };
     let snapshots: ResticSnapshot[];
     try {
       snapshots = JSON.parse(list.stdout) as ResticSnapshot[];
       if (!Array.isArray(snapshots)) throw new Error('not a list');
     } catch {
-      return { findings: [finding('REPOSITORY_DAMAGED', 'restic snapshots gave no readable list')], restored: false, root: c.target, facts: { tool: 'restic' }, log: logs.join('\n') };
+      return { findings: [finding('REPOSITORY_DAMAGED', 'restic snapshots gave no readable list')], restored: false, root: c.target, facts: { tool: { name: 'restic' } }, log: logs.join('\n') };
     }
     const chosen = src.snapshot === 'latest'
       ? snapshots.filter((s) => Number.isFinite(Date.parse(s.time))).sort((a, b) => Date.parse(b.time) - Date.parse(a.time))[0]
       : snapshots.find((s) => s.id.startsWith(src.snapshot));
     if (!chosen) {
       const which = src.snapshot === 'latest' ? `no snapshot${filters.length ? ' matching the plan\'s tags, host and path' : ''}` : `no snapshot ${src.snapshot}`;
-      return { findings: [finding('SNAPSHOT_NOT_FOUND', `the repository has ${which} (${snapshots.length} snapshot(s) in all)`)], restored: false, root: c.target, facts: { tool: 'restic', snapshots: snapshots.length }, log: logs.join('\n') };
+      return { findings: [finding('SNAPSHOT_NOT_FOUND', `the repository has ${which} (${snapshots.length} snapshot(s) in all)`)], restored: false, root: c.target, facts: { tool: { name: 'restic' }, snapshots: snapshots.length }, log: logs.join('\n') };
     }
     const backup: RestoreResult['backup'] = {
       createdAt: new Date(chosen.time), source: 'snapshot',
@@ -121,7 +121,7 @@ export async function restoreRestic(c: Ctx, src: ResticSource): Promise<Reposito
     const root = inner.startsWith(`${c.target}/`) ? inner : c.target;
     return {
       findings, restored: restore.exitCode === 0, root, backup, log: logs.join('\n'),
-      facts: { tool: 'restic', check: { exitCode: check.exitCode, readData: src.readData ?? null }, restoreExitCode: restore.exitCode },
+      facts: { tool: { name: 'restic', exitCode: restore.exitCode, stderrLines: restore.stderr.split('\n').filter(Boolean).length }, check: { exitCode: check.exitCode, readData: src.readData ?? null } },
     };
   } finally {
     await dropSecret(c, secret);
@@ -160,13 +160,13 @@ export async function restoreBorg(c: Ctx, src: BorgSource): Promise<RepositoryRe
   try {
     const list = await c.sandbox.exec(['borg', 'list', '--json', repo], { env, maxOutput: 32 * 1024 * 1024 });
     logs.push(list.stderr);
-    if (list.exitCode !== 0) return { findings: [borgProblem(list.exitCode, list.stderr, 'list')], restored: false, root: c.target, facts: { tool: 'borg' }, log: logs.join('\n') };
+    if (list.exitCode !== 0) return { findings: [borgProblem(list.exitCode, list.stderr, 'list')], restored: false, root: c.target, facts: { tool: { name: 'borg' } }, log: logs.join('\n') };
     let archives: BorgArchive[];
     try {
       archives = (JSON.parse(list.stdout) as { archives: BorgArchive[] }).archives;
       if (!Array.isArray(archives)) throw new Error('no list');
     } catch {
-      return { findings: [finding('REPOSITORY_DAMAGED', 'borg list gave no readable list of archives')], restored: false, root: c.target, facts: { tool: 'borg' }, log: logs.join('\n') };
+      return { findings: [finding('REPOSITORY_DAMAGED', 'borg list gave no readable list of archives')], restored: false, root: c.target, facts: { tool: { name: 'borg' } }, log: logs.join('\n') };
     }
     // borg prints times without a zone, in the zone it runs in: UTC here
     const when = (a: BorgArchive) => Date.parse(`${a.time ?? a.start ?? ''}Z`);
@@ -175,7 +175,7 @@ export async function restoreBorg(c: Ctx, src: BorgSource): Promise<RepositoryRe
       : archives.find((a) => a.name === src.archive);
     if (!chosen) {
       const which = src.archive === 'newest' ? `no archive${src.match ? ` matching "${src.match}"` : ''}` : `no archive named ${src.archive}`;
-      return { findings: [finding('SNAPSHOT_NOT_FOUND', `the repository has ${which} (${archives.length} archive(s) in all)`)], restored: false, root: c.target, facts: { tool: 'borg', archives: archives.length }, log: logs.join('\n') };
+      return { findings: [finding('SNAPSHOT_NOT_FOUND', `the repository has ${which} (${archives.length} archive(s) in all)`)], restored: false, root: c.target, facts: { tool: { name: 'borg' }, archives: archives.length }, log: logs.join('\n') };
     }
     const backup: RestoreResult['backup'] = {
       createdAt: new Date(when(chosen)), source: 'archive', facts: { archive: showPath(chosen.name), archives: archives.length },
@@ -192,7 +192,7 @@ export async function restoreBorg(c: Ctx, src: BorgSource): Promise<RepositoryRe
     if (extract.exitCode !== 0 && extract.exitCode !== 1) findings.push(borgProblem(extract.exitCode, extract.stderr, 'extract'));
     return {
       findings, restored: extract.exitCode === 0 || extract.exitCode === 1, root: c.target, backup, log: logs.join('\n'),
-      facts: { tool: 'borg', check: { exitCode: check.exitCode, verifyData: src.verifyData ?? false }, extractExitCode: extract.exitCode },
+      facts: { tool: { name: 'borg', exitCode: extract.exitCode, stderrLines: extract.stderr.split('\n').filter(Boolean).length }, check: { exitCode: check.exitCode, verifyData: src.verifyData ?? false } },
     };
   } finally {
     await dropSecret(c, secret);
