@@ -61,6 +61,10 @@ export interface Config {
     postgresMajors: number[];
     /** The image of the files driver (archives, folders; restic and borg): deploy/build-files-image.sh. */
     filesImage: string;
+    /** Image per MariaDB version; `{version}` is replaced (deploy/build-mariadb-image.sh). */
+    mariadbImage: string;
+    /** MariaDB versions that have an image, e.g. 10.11. */
+    mariadbVersions: string[];
     concurrency: number;
     settleSeconds: number;
     /** Free disk needed in the sandbox, as a multiple of the backup size. */
@@ -238,6 +242,11 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(`ERNSTFALL_POSTGRES_MAJORS: "${env.ERNSTFALL_POSTGRES_MAJORS}" must be a comma-separated list of majors, e.g. 15,17`);
   }
 
+  const mariadbImage = env.ERNSTFALL_MARIADB_IMAGE ?? 'ernstfall/sandbox-mariadb:{version}';
+  if (!mariadbImage.includes('{version}')) problems.push('ERNSTFALL_MARIADB_IMAGE: must contain {version}, e.g. mariadb:{version}');
+  const mariadbVersions = (env.ERNSTFALL_MARIADB_VERSIONS ?? '10.11').split(',').map((s) => s.trim()).filter(Boolean);
+  if (mariadbVersions.some((v) => !/^\d+\.\d+$/.test(v))) problems.push(`ERNSTFALL_MARIADB_VERSIONS: "${env.ERNSTFALL_MARIADB_VERSIONS}" must be a comma-separated list of versions, e.g. 10.11,11.8`);
+
   // default label from the database's identity (never its password): two installations sharing a
   // Docker engine then never reap each other's sandboxes, even if nobody set ERNSTFALL_INSTANCE
   let dbIdentity = 'unknown';
@@ -373,6 +382,8 @@ export function loadConfig(env: Env = process.env): Config {
       postgresImage,
       postgresMajors: [...majors].sort((a, b) => a - b),
       filesImage: env.ERNSTFALL_FILES_IMAGE ?? 'ernstfall/sandbox-files:bookworm',
+      mariadbImage,
+      mariadbVersions,
       concurrency: int(env, 'ERNSTFALL_WORKER_CONCURRENCY', 2, problems, 1, 64),
       settleSeconds: int(env, 'ERNSTFALL_SETTLE_SECONDS', 60, problems, 0, 86_400),
       diskFactor,

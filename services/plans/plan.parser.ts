@@ -42,8 +42,8 @@ const GIB = 1024 ** 3;
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 const IDENT = /^[A-Za-z_][A-Za-z0-9_$]*$/;
 const SHAPES = '{name, sql, expect}, {tableRows: {table, min}}, {tableExists: {table}}, {canary: {sql, equals | equalsSha256}} ' +
-  '(databases), {files: {min}}, {bytes: {min}}, {exists: {path}}, {manifest: {file}} (files)';
-const CHECK_KINDS = ['tableRows', 'tableExists', 'canary', 'files', 'bytes', 'exists', 'manifest'] as const;
+  '(databases), {files: {min}}, {bytes: {min}}, {exists: {path}}, {manifest: {file}}, {sample: {count}}, {drift: {maxDrop}} (files)';
+const CHECK_KINDS = ['tableRows', 'tableExists', 'canary', 'files', 'bytes', 'exists', 'manifest', 'sample', 'drift'] as const;
 
 /**
  * Paths inside a restored tree: relative, with `/`, no `..`, no empty parts;
@@ -153,6 +153,19 @@ function parseCheck(ctx: Ctx, node: unknown, path: string, line: number): PlanCh
     if (!b) return undefined;
     const paths = b.has('path') ? relPaths(b, 'path') : void b.issue('path', 'missing required key "path" (one path or a list)');
     return paths ? { kind, name: name ?? (paths.length === 1 ? `${paths[0]} vorhanden` : `${paths.length} Pfade vorhanden`), paths } : undefined;
+  }
+  if (kind === 'sample') {
+    const b = o.obj('sample', ['count']);
+    const count = b?.num('count', { int: true, min: 1, max: 10_000 });
+    if (b && !b.has('count')) b.issue('count', 'missing required key "count"');
+    return count !== undefined ? { kind, name: name ?? `${count} Stichproben`, count } : undefined;
+  }
+  if (kind === 'drift') {
+    const b = o.obj('drift', ['maxDrop']);
+    const t = b?.str('maxDrop', true);
+    const m = t === undefined ? null : /^(\d+(?:\.\d+)?)\s*%$/.exec(t.trim());
+    if (t !== undefined && !(m && Number(m[1]) <= 100)) return void b!.issue('maxDrop', '"maxDrop" must be a percentage from 0% to 100%, e.g. 10%');
+    return m ? { kind, name: name ?? `höchstens ${m[1]} % weniger als zuletzt`, maxDropPercent: Number(m[1]) } : undefined;
   }
   if (kind === 'manifest') {
     const b = o.obj('manifest', ['file']);
@@ -464,8 +477,8 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
   if (rs && driver && source && source.type !== 'file' && driver !== 'files') {
     rs.issue('driver', `a ${source.type} repository is restored by the files driver (driver: files), not by ${driver}`);
   }
-  const database = driver === 'postgres' || driver === undefined
-    ? rs?.str('database', driver === 'postgres', /^[A-Za-z_][A-Za-z0-9_]{0,62}$/, '"database" must be a name of letters, digits and _ (at most 63), not starting with a digit')
+  const database = driver === 'postgres' || driver === 'mariadb' || driver === undefined
+    ? rs?.str('database', driver === 'postgres' || driver === 'mariadb', /^[A-Za-z_][A-Za-z0-9_]{0,62}$/, '"database" must be a name of letters, digits and _ (at most 63), not starting with a digit')
     : undefined;
   const image = rs?.str('image');
   if (policy && image !== undefined && !policy.allowedImages.includes(image)) {
@@ -474,8 +487,9 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
       : `"${image}": the operator allows no images of the plan's choosing (ERNSTFALL_SANDBOX_IMAGES); leave "image" out to let the driver choose`);
   }
   const jobs = rs?.num('jobs', { int: true, min: 1, max: 16 });
-  const version = rs?.num('version', { int: true, min: 9, max: 99 });
-  if (version !== undefined && image !== undefined) rs!.issue('version', '"version" and "image" exclude each other: the image decides the version');
+  const version = driver === 'mariadb' ? undefined : rs?.num('version', { int: true, min: 9, max: 99 });
+  const mariaVersion = driver === 'mariadb' ? rs?.str('version', false, /^\d+\.\d+$/, '"version" is a MariaDB version like 10.11') : undefined;
+  if ((version !== undefined || mariaVersion !== undefined) && image !== undefined) rs!.issue('version', '"version" and "image" exclude each other: the image decides the version');
 
   const sb = top.obj('sandbox', ['network', 'memory', 'cpus', 'pids', 'timeout', 'disk']);
   sb?.enumOf('network', ['none'] as const, 'sandbox network');
@@ -538,7 +552,9 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
     source: source!,
     restore: driver === 'files'
       ? { driver, ...(image !== undefined && { image }) }
-      : { driver: driver!, database: database!, ...(image !== undefined && { image }), ...(jobs !== undefined && { jobs }), ...(version !== undefined && { version }) },
+      : driver === 'mariadb'
+        ? { driver, database: database!, ...(image !== undefined && { image }), ...(mariaVersion !== undefined && { version: mariaVersion }) }
+        : { driver: 'postgres', database: database!, ...(image !== undefined && { image }), ...(jobs !== undefined && { jobs }), ...(version !== undefined && { version }) },
     sandbox: { network: 'none', memoryBytes: memory!, cpus: cpus ?? 1, pids: pids ?? 512, timeoutSeconds: timeout?.seconds ?? 7200, ...(disk !== undefined && { diskBytes: disk }) },
     checks,
     controls,

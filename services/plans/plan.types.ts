@@ -103,7 +103,16 @@ export interface FilesRestore {
   image?: string;
 }
 
-export type PlanRestore = PostgresRestore | FilesRestore;
+/** A mariadb-dump or mysqldump file (plain SQL, also .gz/.zst) restored into a MariaDB sandbox. */
+export interface MariadbRestore {
+  driver: 'mariadb';
+  database: string;
+  image?: string;
+  /** MariaDB version to restore with, e.g. "10.11" (default: the smallest available at least the dump's). */
+  version?: string;
+}
+
+export type PlanRestore = PostgresRestore | FilesRestore | MariadbRestore;
 
 export interface PlanSandbox {
   network: 'none';
@@ -152,7 +161,11 @@ export type PlanCheck =
   /** Files driver: each path (relative to the restored tree's root) is there. */
   | { kind: 'exists'; name: string; paths: string[] }
   /** Files driver: every file a `sha256sum` manifest lists is there with that hash; `file` is inside the restored tree. */
-  | { kind: 'manifest'; name: string; file: string };
+  | { kind: 'manifest'; name: string; file: string }
+  /** Files driver: `count` files of a known format, chosen at random, are what their name says (opened and read). */
+  | { kind: 'sample'; name: string; count: number }
+  /** Files driver: against the last passed run, the tree and each top-level folder lost at most this percentage of files and bytes. */
+  | { kind: 'drift'; name: string; maxDropPercent: number };
 
 /**
  * The built-in checks every database restore gets (freshness, sequences,

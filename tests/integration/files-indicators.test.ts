@@ -179,9 +179,15 @@ describe('ransomware indicators on every files run', () => {
       encrypt(f, `${f}.tmp`);
       await rename(`${f}.tmp`, f);
     }
-    const r = await run('in-place', await tarball('in-place.tar.zst', inPlace));
+    const sampleAll = { checks: [{ sample: { count: 500 } }] };
+    const r = await run('in-place', await tarball('in-place.tar.zst', inPlace), sampleAll);
     expect(r.verdict).toBe('failed');
     expect(codes(r)).toContain('ENCRYPTED_FILES_SUSPECTED');
+    // every file of a known format drawn (fewer than 500 exist): the encrypted ones do not pass
+    expect(r.checks[0]).toMatchObject({ kind: 'sample', status: 'failed', actual: `${r.restore.files - 8} von ${r.restore.files}` });
+    expect(r.checks[0].message).toMatch(/^passen nicht zu ihrer Endung: .*\.(docx|csv|pdf)/);
+    const cleanSample = await run('clean-sample', await tarball('clean-sample.tar.zst', clean), { checks: [{ sample: { count: 10 } }] });
+    expect(cleanSample.checks[0]).toMatchObject({ status: 'passed', actual: '10 von 10' });
     expect(r.findings.find((f: { code: string }) => f.code === 'ENCRYPTED_FILES_SUSPECTED').message).toMatch(/^8 of \d+ file\(s\) of a known format look encrypted/);
 
     const one = join(dir, 'one-odd');
@@ -195,7 +201,11 @@ describe('ransomware indicators on every files run', () => {
 
   it('against the last passed run: most files renamed to a new extension is MASS_RENAME; a folder gone is VOLUME_DROP', async () => {
     const archive = await tarball('base.tar.zst', clean);
-    expect((await run('drift', archive)).verdict).toBe('passed');
+    const drift = { checks: [{ files: { min: 10 } }, { drift: { maxDrop: '10%' } }] };
+    const base = await run('drift', archive, drift);
+    expect(base.verdict, JSON.stringify(base.findings)).toBe('passed');
+    expect(base.checks[1]).toMatchObject({ kind: 'drift', status: 'passed', message: 'noch kein bestandener Lauf zum Vergleich: dieser wird die Basis' });
+    expect((await run('drift', archive, drift)).checks[1]).toMatchObject({ status: 'passed' });
     const renamed = join(dir, 'renamed');
     await cp(clean, renamed, { recursive: true });
     for (const f of (await filesOf(renamed)).filter((x) => /\.(pdf|docx|jpg)$/.test(x))) await rename(f, `${f}.x7k2q`);
@@ -206,8 +216,9 @@ describe('ransomware indicators on every files run', () => {
     const shrunk = join(dir, 'shrunk');
     await cp(clean, shrunk, { recursive: true });
     await rm(join(shrunk, 'Standesamt'), { recursive: true });
-    const s = await run('drift', await tarball('shrunk.tar.zst', shrunk));
+    const s = await run('drift', await tarball('shrunk.tar.zst', shrunk), drift);
     expect(s.verdict).toBe('failed');
+    expect(s.checks[1]).toMatchObject({ status: 'failed', message: expect.stringContaining('Standesamt/ 26 → 0 Dateien') });
     expect(s.findings.find((f: { code: string }) => f.code === 'VOLUME_DROP').message).toContain('Standesamt/');
   });
 

@@ -64,7 +64,8 @@ async function run(id: string, source: Record<string, unknown>, over: Record<str
     id, title: `Repo ${id}`, targets: { rto: '1h', rpo: '26h' }, source, restore: { driver: 'files' },
     sandbox: { memory: '512m', cpus: 1, timeout: '10m' }, checks, ...over,
   });
-  return h.waitForRun(await h.trigger(id));
+  // restic retries a missing pack for about a minute before it gives up
+  return h.waitForRun(await h.trigger(id), 240_000);
 }
 const codes = (r: { findings: { code: string }[] }) => r.findings.map((f) => f.code);
 const restic = (repo: string, over: Record<string, unknown> = {}) => ({ type: 'restic', repository: join(dir, repo), passwordFile: join(dir, 'restic.pw'), ...over });
@@ -131,7 +132,7 @@ describe('restic repositories', () => {
     const r4 = await run('restic-none', restic('restic', { tags: ['monthly'] }));
     expect(r4.verdict).toBe('failed');
     expect(codes(r4)).toContain('SNAPSHOT_NOT_FOUND');
-  });
+  }, 600_000);
 });
 
 describe('borg repositories', () => {

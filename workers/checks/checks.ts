@@ -30,8 +30,19 @@ function cut(value: string | null): { actual: string | null; actualTruncated?: t
 /** One value from the restored database: first column of the first row (null for SQL NULL or no row). */
 export type QueryFn = (sql: string) => Promise<{ ok: true; value: string | null } | { ok: false; error: string }>;
 
-export function quoteTable(table: string): string {
-  return table.split('.').map((p) => `"${p.replace(/"/g, '""')}"`).join('.');
+export function quoteTable(table: string, dialect: SqlDialect = 'postgres'): string {
+  const q = dialect === 'mariadb' ? '`' : '"';
+  return table.split('.').map((p) => `${q}${p.split(q).join(q + q)}${q}`).join('.');
+}
+
+/** The SQL a database driver speaks, for the checks ernstfall writes itself (tableRows, tableExists). */
+export type SqlDialect = 'postgres' | 'mariadb';
+
+function tableExistsSql(table: string, dialect: SqlDialect): string {
+  if (dialect === 'postgres') return `select to_regclass('${quoteTable(table).replace(/'/g, "''")}') is not null`;
+  // names are letters, digits and _ (the plan parser's rule); compared as strings, never as SQL
+  const [schema, name] = table.includes('.') ? table.split('.') : [null, table];
+  return `select case when count(*) > 0 then 't' else 'f' end from information_schema.tables where table_schema = ${schema ? `'${schema}'` : 'database()'} and table_name = '${name}'`;
 }
 
 function expectedOf(check: PlanCheck): string {
@@ -44,6 +55,8 @@ function expectedOf(check: PlanCheck): string {
     case 'bytes': return `>= ${check.min}`;
     case 'exists': return check.paths.length === 1 ? 'vorhanden' : `${check.paths.length} vorhanden`;
     case 'manifest': return 'jede Datei mit ihrem Hash';
+    case 'sample': return `${check.count} passend`;
+    case 'drift': return `höchstens ${check.maxDropPercent} % weniger`;
   }
 }
 
@@ -77,7 +90,7 @@ function sameSecret(a: string, b: string): boolean {
 /** Row counts per check name from the last passed run, for `maxDropVsLastGood`. */
 export type LastGood = Map<string, number>;
 
-async function runOne(check: PlanCheck, query: QueryFn, lastGood: LastGood): Promise<CheckResult> {
+async function runOne(check: PlanCheck, query: QueryFn, lastGood: LastGood, dialect: SqlDialect): Promise<CheckResult> {
   if (check.kind !== 'sql' && check.kind !== 'tableRows' && check.kind !== 'tableExists' && check.kind !== 'canary') {
     // the plan parser keeps file checks away from database drivers; this is the second line
     return { ...checkBase(check), status: 'error', actual: null, message: `ein ${check.kind}-Check passt nicht zu einer Datenbank` };
@@ -89,8 +102,8 @@ async function runOne(check: PlanCheck, query: QueryFn, lastGood: LastGood): Pro
     expected: floor !== undefined && check.kind === 'tableRows' ? `>= ${Math.max(check.min, floor)} (höchstens ${check.maxDropPercent}% weniger als zuletzt ${prev})` : expectedOf(check),
   };
   const sql =
-    check.kind === 'tableRows' ? `select count(*) from ${quoteTable(check.table)}`
-    : check.kind === 'tableExists' ? `select to_regclass('${quoteTable(check.table).replace(/'/g, "''")}') is not null`
+    check.kind === 'tableRows' ? `select count(*) from ${quoteTable(check.table, dialect)}`
+    : check.kind === 'tableExists' ? tableExistsSql(check.table, dialect)
     : check.sql;
   const r = await query(sql);
   if (!r.ok) {
@@ -128,8 +141,8 @@ async function runOne(check: PlanCheck, query: QueryFn, lastGood: LastGood): Pro
 }
 
 /** The runner of the SQL checks (sql, tableRows, tableExists, canary) on one query function. */
-export function sqlCheckRunner(query: QueryFn, lastGood: LastGood = new Map()): CheckRunner {
-  return (check) => runOne(check, query, lastGood);
+export function sqlCheckRunner(query: QueryFn, lastGood: LastGood = new Map(), dialect: SqlDialect = 'postgres'): CheckRunner {
+  return (check) => runOne(check, query, lastGood, dialect);
 }
 
 export async function runChecks(checks: PlanCheck[], runner: CheckRunner, signal?: AbortSignal): Promise<CheckResult[]> {

@@ -96,7 +96,7 @@ export interface RestoreDriver<I extends Inspection = Inspection> {
   /** Databases: one value from the restored database, for the SQL checks and the plan's freshness query. */
   query?(sandbox: Sandbox, ctx: DriverContext<I>, restored: RestoreResult): QueryFn;
   /** Answers the plan's checks after a restore (the kinds this driver knows; the plan parser refuses others). */
-  checks(sandbox: Sandbox, ctx: DriverContext<I>, restored: RestoreResult, history: { lastGood: LastGood }): CheckRunner;
+  checks(sandbox: Sandbox, ctx: DriverContext<I>, restored: RestoreResult, history: { lastGood: LastGood; lastProfile?: unknown }): CheckRunner;
   /**
    * The checks every restore of this kind gets with nothing in the plan
    * (databases: freshness, sequences, schema and volume drift; files:

@@ -6,12 +6,14 @@
 export const DRIVER_RESTORE_KEYS = {
   postgres: ['database', 'jobs', 'version'],
   files: [],
+  mariadb: ['database', 'version'],
 } as const satisfies Record<string, readonly string[]>;
 
 /** The check kinds each driver can answer: SQL for databases, the file checks for file backups. */
 export const DRIVER_CHECK_KINDS = {
   postgres: ['sql', 'tableRows', 'tableExists', 'canary'],
-  files: ['files', 'bytes', 'exists', 'manifest'],
+  files: ['files', 'bytes', 'exists', 'manifest', 'sample', 'drift'],
+  mariadb: ['sql', 'tableRows', 'tableExists', 'canary'],
 } as const satisfies Record<keyof typeof DRIVER_RESTORE_KEYS, readonly string[]>;
 
 

@@ -1,6 +1,7 @@
 import type { Inspection, RestoreDriver } from './driver.js';
 import { postgresDriver } from './postgres/index.js';
 import { filesDriver } from './files/index.js';
+import { mariadbDriver } from './mariadb/index.js';
 
 /**
  * Every kind of backup ernstfall can restore, by `restore.driver`. Adding a
@@ -9,6 +10,7 @@ import { filesDriver } from './files/index.js';
 export const DRIVERS: Record<string, RestoreDriver<Inspection>> = {
   postgres: postgresDriver as unknown as RestoreDriver<Inspection>,
   files: filesDriver as unknown as RestoreDriver<Inspection>,
+  mariadb: mariadbDriver as unknown as RestoreDriver<Inspection>,
 };
 
 export function driverFor(name: string): RestoreDriver<Inspection> | undefined {

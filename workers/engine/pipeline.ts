@@ -280,7 +280,7 @@ async function verify(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection>
   const checksStarted = Date.now();
   const [b, checks] = await Promise.all([
     builtinChecks(deps, run, ctx, r, lastPassed),
-    runChecks(plan.checks, run.driver.checks(run.sandbox!, ctx, r, { lastGood }), run.ctl.signal).then((c) => ({ c, ms: Date.now() - checksStarted })),
+    runChecks(plan.checks, run.driver.checks(run.sandbox!, ctx, r, { lastGood, lastProfile: (lastPassed?.restore as { profile?: unknown } | null)?.profile }), run.ctl.signal).then((c) => ({ c, ms: Date.now() - checksStarted })),
   ]);
   o.restore = { ...o.restore, ...b.restore, checksMs: checks.ms };
   o.findings.push(...b.findings);

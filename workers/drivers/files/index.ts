@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { posix } from 'node:path';
 import { finding, type Finding } from '../../../services/findings.js';
 import { formatBytes } from '../../../services/sandbox-policy.js';
@@ -8,7 +9,7 @@ import { SandboxError, type Sandbox } from '../../sandbox/sandbox.js';
 import type { Inspection, RestoreDriver, RestoreResult, SandboxRecipe } from '../driver.js';
 import { classifyToolOutput, detectFormat, extractArgv, type FilesFormat } from './archive.js';
 import { FILES_UID, restoreBorg, restoreRestic } from './repository.js';
-import { checkManifest, EXAMPLES, takeInventory, type FilesProfile, type Inventory } from './inventory.js';
+import { checkManifest, EXAMPLES, showPath, takeInventory, type FilesProfile, type Inventory } from './inventory.js';
 import { IndicatorScan } from './indicators.js';
 import { evaluateFilesBuiltins } from './builtins.js';
 
@@ -22,7 +23,9 @@ const RESTORED = `${DATA_DIR}/restored`;
 const USER = 'ernstfall';
 
 /** What the restore left for the checks: the tree's root, its inventory and indicators (held by the worker for this run only, never stored whole). */
-interface FilesState { root: string; inventory: Inventory; indicators: IndicatorScan }
+interface FilesState { root: string; inventory: Inventory; indicators: IndicatorScan; sample: Sampled[] }
+/** A file of a known format drawn at random, and whether its content is what its name says. */
+interface Sampled { path: string; verdict: 'ok' | 'encrypted' | 'mismatch' }
 const states = new WeakMap<RestoreResult, FilesState>();
 
 const files = (plan: RestorePlan) => plan.restore as FilesRestore;
@@ -120,7 +123,21 @@ export const filesDriver: RestoreDriver<FilesInspection> = {
     }
     const rw = ctx.plan.builtin?.ransomware;
     const indicators = new IndicatorScan({ notes: rw?.notes, extensions: rw?.extensions });
-    const inventory = await takeInventory(sandbox, root, wantedPaths(ctx.plan.checks), (f) => indicators.see(f));
+    // a uniform sample of the files of a known format (reservoir sampling over the stream), for the sample checks
+    const want = Math.max(0, ...ctx.plan.checks.map((c) => (c.kind === 'sample' ? c.count : 0)));
+    const sample: Sampled[] = [];
+    let seen = 0;
+    const inventory = await takeInventory(sandbox, root, wantedPaths(ctx.plan.checks), (f) => {
+      const verdict = indicators.see(f);
+      if (want === 0 || verdict === 'unjudged') return;
+      seen++;
+      const entry = { path: f.path, verdict };
+      if (sample.length < want) sample.push(entry);
+      else {
+        const j = randomInt(seen);
+        if (j < want) sample[j] = entry;
+      }
+    });
     const p = inventory.profile;
     if (!inventory.complete) {
       throw new SandboxError(`the inventory of the restored tree did not finish (exit ${inventory.exitCode}): ${inventory.stderr.trim().split('\n').at(-1)?.slice(0, 200) ?? ''}`);
@@ -132,7 +149,7 @@ export const filesDriver: RestoreDriver<FilesInspection> = {
       ...(backup && { backup }),
       facts: { format, ...(tool && { tool }), ...extra, files: p.files, bytes: p.bytes, dirs: p.dirs, symlinks: p.symlinks, others: p.others, unreadable: p.unreadable, newestMtime: p.newestMtime },
     };
-    states.set(result, { root, inventory, indicators });
+    states.set(result, { root, inventory, indicators, sample });
     return result;
   },
 
@@ -145,16 +162,16 @@ export const filesDriver: RestoreDriver<FilesInspection> = {
     });
   },
 
-  checks(sandbox, _ctx, restored) {
+  checks(sandbox, _ctx, restored, history) {
     const state = states.get(restored);
     return async (check) => {
       if (!state) return { ...checkBase(check), status: 'error', actual: null, message: 'keine Bestandsaufnahme des wiederhergestellten Baums' };
-      return fileCheck(check, state, sandbox);
+      return fileCheck(check, state, sandbox, history.lastProfile as FilesProfile | undefined);
     };
   },
 };
 
-async function fileCheck(check: PlanCheck, state: FilesState, sandbox: Sandbox): Promise<CheckResult> {
+async function fileCheck(check: PlanCheck, state: FilesState, sandbox: Sandbox, last: FilesProfile | undefined): Promise<CheckResult> {
   const base = checkBase(check);
   const p = state.inventory.profile;
   switch (check.kind) {
@@ -186,6 +203,39 @@ async function fileCheck(check: PlanCheck, state: FilesState, sandbox: Sandbox):
       return {
         ...base, status: 'failed', actual: `${m.ok} von ${listed}`,
         message: bad.map(([k, v]) => `${words[k]}: ${v.count}${v.examples.length ? ` (${v.examples.join(', ')}${v.count > v.examples.length ? ', …' : ''})` : ''}`).join('; '),
+      };
+    }
+    case 'sample': {
+      // a random order of the reservoir, then the first `count`: a uniform sample of that size
+      const drawn = [...state.sample];
+      for (let i = drawn.length - 1; i > 0; i--) {
+        const j = randomInt(i + 1);
+        [drawn[i], drawn[j]] = [drawn[j]!, drawn[i]!];
+      }
+      const picked = drawn.slice(0, check.count);
+      if (picked.length === 0) return { ...base, status: 'failed', actual: '0', message: 'keine Datei eines bekannten Formats zum Prüfen' };
+      const bad = picked.filter((x) => x.verdict !== 'ok');
+      const note = picked.length < check.count ? ` (nur ${picked.length} Dateien eines bekannten Formats)` : '';
+      return {
+        ...base, status: bad.length ? 'failed' : 'passed', actual: `${picked.length - bad.length} von ${picked.length}`,
+        message: bad.length ? `passen nicht zu ihrer Endung: ${bad.slice(0, EXAMPLES).map((x) => showPath(x.path)).join(', ')}${note}` : `jede gezogene Datei ist, was ihr Name sagt${note}`,
+      };
+    }
+    case 'drift': {
+      // like maxDropVsLastGood: without a passed run there is nothing to have lost against; this run becomes the comparison
+      if (!last) return { ...base, status: 'passed', actual: `${p.files} Dateien`, message: 'noch kein bestandener Lauf zum Vergleich: dieser wird die Basis' };
+      const floor = (before: number) => before * (1 - check.maxDropPercent / 100);
+      const drops: string[] = [];
+      if (p.files < floor(last.files)) drops.push(`Dateien ${last.files} → ${p.files}`);
+      if (p.bytes < floor(last.bytes)) drops.push(`Bytes ${last.bytes} → ${p.bytes}`);
+      const now = new Map(p.top.map((t) => [t.name, t]));
+      for (const t of last.top) {
+        const n = now.get(t.name);
+        if ((n?.files ?? 0) < floor(t.files) || (n?.bytes ?? 0) < floor(t.bytes)) drops.push(`${showPath(t.name)}/ ${t.files} → ${n?.files ?? 0} Dateien`);
+      }
+      return {
+        ...base, status: drops.length ? 'failed' : 'passed', actual: `${p.files} Dateien (zuletzt ${last.files})`,
+        message: drops.length ? `mehr als ${check.maxDropPercent} % weniger: ${drops.slice(0, EXAMPLES).join('; ')}` : 'erfüllt',
       };
     }
     default:

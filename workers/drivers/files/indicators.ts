@@ -123,7 +123,8 @@ export class IndicatorScan {
     this.extraExt = new Set((config.extensions ?? []).map((e) => e.replace(/^\./, '').toLowerCase()));
   }
 
-  see(f: FileSeen): void {
+  /** Counts what the file shows and returns how it was judged. */
+  see(f: FileSeen): ReturnType<typeof judge> {
     const name = f.path.slice(f.path.lastIndexOf('/') + 1).toLowerCase();
     if (NOTES.some((re) => re.test(name)) || this.extraNotes.some((g) => globMatch(g, name))) add(this.r.notes, f.path);
     const ext = extensionOf(f.path);
@@ -132,6 +133,7 @@ export class IndicatorScan {
     if (verdict !== 'unjudged') this.r.judged++;
     if (verdict === 'encrypted') add(this.r.encrypted, f.path);
     else if (verdict === 'mismatch') add(this.r.mismatch, f.path);
+    return verdict;
   }
 
   result(): IndicatorResult {

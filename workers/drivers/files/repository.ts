@@ -65,7 +65,7 @@ function resticProblem(exitCode: number | null, stderr: string, step: string): F
   if (exitCode === 12 || /wrong password|no key found/i.test(stderr)) {
     return finding('REPOSITORY_KEY_REJECTED', `restic ${step}: the repository does not open with the password file's password (${lastLines(stderr, 1)})`);
   }
-  if (exitCode === 10 || /unable to open config file|Is there a repository at the following location|does not exist/i.test(stderr)) {
+  if (step === 'snapshots' && (exitCode === 10 || /unable to open config file|Is there a repository at the following location|does not exist/i.test(stderr))) {
     return finding('REPOSITORY_UNREADABLE', `restic ${step}: no readable repository (${lastLines(stderr, 2)})`);
   }
   return finding('REPOSITORY_DAMAGED', `restic ${step} failed (exit ${exitCode}): ${lastLines(stderr)}`);
@@ -109,7 +109,11 @@ export async function restoreRestic(c: Ctx, src: ResticSource): Promise<Reposito
 
     const check = await c.sandbox.exec([...base, 'check', ...(src.readData ? ['--read-data-subset', src.readData] : [])], { env });
     logs.push(check.stdout, check.stderr);
-    if (check.exitCode !== 0) findings.push(resticProblem(check.exitCode, `${check.stdout}\n${check.stderr}`, 'check'));
+    if (check.exitCode !== 0) {
+      // a repository its own check calls damaged is not restored: restic would retry the missing packs for minutes
+      findings.push(resticProblem(check.exitCode, `${check.stdout}\n${check.stderr}`, 'check'));
+      return { findings, restored: false, root: c.target, backup, log: logs.join('\n'), facts: { tool: { name: 'restic' }, check: { exitCode: check.exitCode, readData: src.readData ?? null } } };
+    }
 
     // the snapshot's ID, checked above to be one restic listed: hex, never an option
     const restore = await c.sandbox.exec([...base, 'restore', chosen.id, '--target', c.target], { env, maxOutput: 64 * 1024 });
@@ -183,7 +187,11 @@ export async function restoreBorg(c: Ctx, src: BorgSource): Promise<RepositoryRe
 
     const check = await c.sandbox.exec(['borg', 'check', ...(src.verifyData ? ['--verify-data'] : []), repo], { env });
     logs.push(check.stderr);
-    if (check.exitCode !== 0) findings.push(borgProblem(check.exitCode, check.stderr, 'check'));
+    if (check.exitCode !== 0) {
+      // as for restic: a repository its own check calls damaged is not extracted
+      findings.push(borgProblem(check.exitCode, check.stderr, 'check'));
+      return { findings, restored: false, root: c.target, backup, log: logs.join('\n'), facts: { tool: { name: 'borg' }, check: { exitCode: check.exitCode, verifyData: src.verifyData ?? false } } };
+    }
 
     // REPO::NAME: the name is one borg listed (no "::" in it can reach another repository: the prefix is fixed)
     const extract = await c.sandbox.exec(['borg', 'extract', `${repo}::${chosen.name}`], { env, workdir: c.target, maxOutput: 64 * 1024 });

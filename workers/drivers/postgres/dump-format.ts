@@ -238,8 +238,8 @@ function tarChecksumOk(h: Buffer): boolean {
 
 // ---- plain SQL (optionally gzip/zstd) ----
 
-/** Decompress only the start of the file; a stream that fails before yielding a header is classified. */
-async function decompressHead(path: string, kind: 'gzip' | 'zstd'): Promise<string> {
+/** Decompress only the start of the file; a stream that fails before yielding a header (`marker`) is classified. */
+export async function decompressHead(path: string, kind: 'gzip' | 'zstd', marker = '-- PostgreSQL database'): Promise<string> {
   const parts: Buffer[] = [];
   let n = 0;
   let failure: string | undefined;
@@ -269,7 +269,7 @@ async function decompressHead(path: string, kind: 'gzip' | 'zstd'): Promise<stri
     if (n < HEAD_BYTES && code !== 0) failure = stderr.trim() || `zstd exited with code ${code}`;
   }
   const text = Buffer.concat(parts).toString('utf8');
-  if (failure && !text.includes('-- PostgreSQL database')) {
+  if (failure && !text.includes(marker)) {
     const cut = /unexpected end of file|premature end|truncated/i.test(failure);
     throw cut ? truncated(`${kind} stream ends before the dump header: ${failure}`) : unreadable(`${kind} data is corrupt: ${failure}`);
   }

@@ -32,10 +32,18 @@ export function createPlainScanner(format: 'plain' | 'plain-gzip' | 'plain-zstd'
       end: async () => lines.result(),
     };
   }
+  return decompressingScanner(format, lines);
+}
+
+/** What a streaming scan of dump lines needs: bytes in, a result out (with the decompressor's error, if any). */
+export interface LineConsumer<T> { feed(chunk: Buffer): void; result(error?: string): T }
+
+/** Feeds the decompressed bytes of a gzip or zstd stream to `lines`, with the stream's own backpressure. */
+export function decompressingScanner<T>(format: 'plain-gzip' | 'plain-zstd', lines: LineConsumer<T>): { write(chunk: Buffer): Promise<void>; end(): Promise<T> } {
   return format === 'plain-gzip' ? gzipScanner(lines) : zstdScanner(lines);
 }
 
-function gzipScanner(lines: LineScanner): PlainScanner {
+function gzipScanner<T>(lines: LineConsumer<T>): { write(chunk: Buffer): Promise<void>; end(): Promise<T> } {
   const gz = createGunzip();
   let error: string | undefined;
   gz.on('data', (b: Buffer) => lines.feed(b));
@@ -54,7 +62,7 @@ function gzipScanner(lines: LineScanner): PlainScanner {
   };
 }
 
-function zstdScanner(lines: LineScanner): PlainScanner {
+function zstdScanner<T>(lines: LineConsumer<T>): { write(chunk: Buffer): Promise<void>; end(): Promise<T> } {
   const child = spawn('zstd', ['-dc', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   let spawnError: string | undefined;
