@@ -65,9 +65,4 @@ printf '%s\n' "$out" | sed 's/^/  /'
 grep -qx ernstfall <<<"$out" || { echo "error: the image's user is not ernstfall" >&2; exit 1; }
 grep -q '^restic ' <<<"$out" || { echo "error: restic does not run in $TAG" >&2; exit 1; }
 grep -q '^borg ' <<<"$out" || { echo "error: borg does not run in $TAG" >&2; exit 1; }
-docker tag "$IMAGE_ID" "$TAG"
-IMAGE_ID=""
-lap "verify"
-
-size=$(docker image inspect -f '{{.Size}}' "$TAG")
-log "built $TAG (restic $restic_v, borg $borg_v, $((size / 1000000)) MB) in $((SECONDS - T0))s"
+rootfs_tag "restic $restic_v, borg $borg_v"

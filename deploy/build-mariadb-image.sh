@@ -61,14 +61,8 @@ rootfs_import \
   --message "ernstfall sandbox: mariadb-server $VERSION on Debian $SUITE"
 
 # --- 5. template data directory --------------------------------------------------
-cid=$(docker create --network none --cap-drop ALL --user mysql "$IMAGE_ID" \
-  mariadb-install-db --user=mysql --datadir=/var/lib/mysql --auth-root-authentication-method=socket --skip-test-db --skip-name-resolve)
-docker start -a "$cid" >"$STEPLOG" 2>&1 || { tail -n 40 "$STEPLOG" >&2; docker rm -f "$cid" >/dev/null; exit 1; }
-BASE_ID=$IMAGE_ID
-IMAGE_ID=$(docker commit --change "LABEL org.ernstfall.image-layout=$LAYOUT" --change 'USER root' --change 'CMD ["sleep","infinity"]' "$cid")
-docker rm -f "$cid" >/dev/null
-docker rmi "$BASE_ID" >/dev/null 2>&1 || true
-lap "template data directory"
+rootfs_template mysql "template data directory" \
+  mariadb-install-db --user=mysql --datadir=/var/lib/mysql --auth-root-authentication-method=socket --skip-test-db --skip-name-resolve
 
 # --- 6. verify -------------------------------------------------------------------
 # As the sandboxes run it: no network, no capabilities, user mysql, the server without networking.
@@ -79,9 +73,4 @@ out=$(docker run --rm --network none --cap-drop ALL --user mysql --tmpfs /tmp "$
   mariadb-admin --socket=/tmp/mysqld.sock -u mysql shutdown')
 printf '  %s\n' "$out"
 grep -q "^$MINOR.*mysql@localhost" <<<"$out" || { echo "error: the server in $TAG did not answer as MariaDB $MINOR to mysql@localhost" >&2; exit 1; }
-docker tag "$IMAGE_ID" "$TAG"
-IMAGE_ID=""
-lap "verify"
-
-size=$(docker image inspect -f '{{.Size}}' "$TAG")
-log "built $TAG (mariadb-server $VERSION, $((size / 1000000)) MB) in $((SECONDS - T0))s"
+rootfs_tag "mariadb-server $VERSION"

@@ -87,14 +87,8 @@ rootfs_import \
 # /var/lib/postgresql into each sandbox's own data area when it is created, so
 # a restore test starts its server without initdb. Made by PostgreSQL itself
 # as postgres, in a container without network, then committed as a layer.
-cid=$(docker create --network none --cap-drop ALL --user postgres "$IMAGE_ID" \
-  initdb --no-sync -D /var/lib/postgresql/ef-data -U postgres --auth=trust -E UTF8 --locale=C)
-docker start -a "$cid" >"$STEPLOG" 2>&1 || { tail -n 40 "$STEPLOG" >&2; docker rm -f "$cid" >/dev/null; exit 1; }
-BASE_ID=$IMAGE_ID
-IMAGE_ID=$(docker commit --change "LABEL org.ernstfall.image-layout=$LAYOUT" --change 'USER root' --change 'CMD ["sleep","infinity"]' "$cid")
-docker rm -f "$cid" >/dev/null
-docker rmi "$BASE_ID" >/dev/null 2>&1 || true
-lap "template cluster"
+rootfs_template postgres "template cluster" \
+  initdb --no-sync -D /var/lib/postgresql/ef-data -U postgres --auth=trust -E UTF8 --locale=C
 
 # --- 6. verify -------------------------------------------------------------------
 # As the sandboxes run it: no network, no capabilities, user postgres.
@@ -104,9 +98,4 @@ printf '%s\n' "$out" | sed 's/^/  /'
 for tool in initdb pg_restore psql; do
   grep -qE "^$tool \(PostgreSQL\) $MAJOR\." <<<"$out" || { echo "error: $tool in $TAG is not PostgreSQL $MAJOR" >&2; exit 1; }
 done
-docker tag "$IMAGE_ID" "$TAG"
-IMAGE_ID=""
-lap "verify"
-
-size=$(docker image inspect -f '{{.Size}}' "$TAG")
-log "built $TAG (PostgreSQL $PG_VERSION, $((size / 1000000)) MB) in $((SECONDS - T0))s"
+rootfs_tag "PostgreSQL $PG_VERSION"

@@ -8,6 +8,9 @@
 #   quiet in_root apt-get …     run in the root folder, output only on failure
 #   rootfs_shrink               drop apt lists, docs, logs, host details
 #   rootfs_import --change …    docker import into $IMAGE_ID (removed on exit unless IMAGE_ID is cleared)
+#   rootfs_template USER STEP ARGV…  run ARGV as USER in a container of $IMAGE_ID (no
+#                               network, no capabilities) and commit the result as the image
+#   rootfs_tag WHAT             tag the verified $IMAGE_ID as $TAG and log the size
 #   lap "step"                  log the step's seconds
 #
 # Env: ERNSTFALL_DEBIAN_MIRROR   Debian archive URL (default: the one apt uses)
@@ -133,4 +136,25 @@ rootfs_import() { # --change … (docker import's), then --message TEXT
   # Imported untagged and tagged only once verified: a failed rebuild leaves the previous image under TAG.
   IMAGE_ID=$(tar --numeric-owner -C "$ROOT" -c . | docker import "$@" -)
   lap "docker import"
+}
+
+rootfs_template() { # USER STEP ARGV…: a data directory made by the server's own tool, committed as a layer
+  local user=$1 step=$2 cid base
+  shift 2
+  cid=$(docker create --network none --cap-drop ALL --user "$user" "$IMAGE_ID" "$@")
+  docker start -a "$cid" >"$STEPLOG" 2>&1 || { tail -n 40 "$STEPLOG" >&2; docker rm -f "$cid" >/dev/null; exit 1; }
+  base=$IMAGE_ID
+  IMAGE_ID=$(docker commit --change "LABEL org.ernstfall.image-layout=$LAYOUT" --change 'USER root' --change 'CMD ["sleep","infinity"]' "$cid")
+  docker rm -f "$cid" >/dev/null
+  docker rmi "$base" >/dev/null 2>&1 || true
+  lap "$step"
+}
+
+rootfs_tag() { # WHAT: the verified image gets its tag; until here a failed rebuild left the previous one under TAG
+  local size
+  docker tag "$IMAGE_ID" "$TAG"
+  IMAGE_ID=""
+  lap "verify"
+  size=$(docker image inspect -f '{{.Size}}' "$TAG")
+  log "built $TAG ($1, $((size / 1000000)) MB) in $((SECONDS - T0))s"
 }

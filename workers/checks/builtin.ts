@@ -62,11 +62,7 @@ export function evaluateBuiltins(input: BuiltinInput): { results: BuiltinResult[
   const { profile, baseline, config } = input;
   const results: BuiltinResult[] = [];
   const findings: Finding[] = [];
-  const off = (name: BuiltinName, reason: string | undefined) => {
-    if (reason === undefined) return false;
-    results.push({ name, status: 'skipped', actual: '', message: `abgeschaltet: ${reason}` });
-    return true;
-  };
+  const off = switchedOff(results);
 
   // ---- freshness: the data's own age, not only the dump's
   if (!off('freshness', config.freshness?.off)) {
@@ -171,6 +167,18 @@ export function parseDbTime(text: string): number {
   if (!m[2]) return Date.parse(`${m[1]}T00:00:00Z`);
   const zone = !m[3] || m[3] === 'Z' ? 'Z' : m[3].length === 3 ? `${m[3]}:00` : m[3].includes(':') ? m[3] : `${m[3].slice(0, 3)}:${m[3].slice(3)}`;
   return Date.parse(`${m[1]}T${m[2]}${zone}`);
+}
+
+/**
+ * For a list of results: `off(name, reason)` records a check the plan
+ * switched off (with its reason, as `skipped`) and says whether it was.
+ */
+export function switchedOff(results: BuiltinResult[]): (name: BuiltinName, reason: string | undefined) => boolean {
+  return (name, reason) => {
+    if (reason === undefined) return false;
+    results.push({ name, status: 'skipped', actual: '', message: `abgeschaltet: ${reason}` });
+    return true;
+  };
 }
 
 function summary(p: DbProfile): string {

@@ -37,7 +37,8 @@ function refuseNonRegular(st: Stats, path: string): void {
   if (kind) throw new SourceError('SOURCE_NOT_REGULAR', `${path} is ${kind}; only regular files and folders of them are backups`);
 }
 
-function globToRegExp(glob: string): RegExp {
+/** A glob on names (`*`, `?`, `[abc]`) as a RegExp; the name is data, matched, never interpreted. */
+export function globToRegExp(glob: string): RegExp {
   let re = '';
   for (const ch of glob) {
     if (ch === '*') re += '[^/]*';

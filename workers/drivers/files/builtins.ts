@@ -1,6 +1,6 @@
 import { finding, type Finding } from '../../../services/findings.js';
 import type { BuiltinChecks } from '../../../services/plans/plan.types.js';
-import { DEFAULT_MAX_DROP_PERCENT, type BuiltinName, type BuiltinResult } from '../../checks/builtin.js';
+import { DEFAULT_MAX_DROP_PERCENT, switchedOff, type BuiltinResult } from '../../checks/builtin.js';
 import type { BuiltinOutcome } from '../driver.js';
 import type { IndicatorResult, Tally } from './indicators.js';
 import type { FilesProfile } from './inventory.js';
@@ -35,11 +35,7 @@ export function evaluateFilesBuiltins(input: {
   const { profile: p, baseline, indicators: ind, config } = input;
   const results: BuiltinResult[] = [];
   const findings: Finding[] = [];
-  const off = (name: BuiltinName, reason: string | undefined) => {
-    if (reason === undefined) return false;
-    results.push({ name, status: 'skipped', actual: '', message: `abgeschaltet: ${reason}` });
-    return true;
-  };
+  const off = switchedOff(results);
 
   if (!off('freshness', config.freshness?.off)) {
     const dumpTime = input.backupCreatedAt?.getTime() ?? Date.now();

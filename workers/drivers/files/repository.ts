@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import { finding, type Finding } from '../../../services/findings.js';
 import type { BorgSource, ResticSource } from '../../../services/plans/plan.types.js';
 import type { Sandbox } from '../../sandbox/sandbox.js';
-import { readSecretFile } from '../../sources/file.source.js';
+import { globToRegExp, readSecretFile } from '../../sources/file.source.js';
 import type { RestoreResult } from '../driver.js';
 import { showPath } from './inventory.js';
 
@@ -41,17 +41,10 @@ async function dropSecret(c: Ctx, path: string): Promise<void> {
   await c.sandbox.exec(['rm', '-f', '--', path]).catch(() => undefined);
 }
 
-/** A glob on names (`*`, `?`, `[abc]`) as a RegExp; the name is data, matched, never interpreted. */
+/** Whether a name matches a glob (`*`, `?`, `[abc]`); a pattern that is no valid class matches nothing. */
 export function globMatch(glob: string, name: string): boolean {
-  let re = '';
-  for (const ch of glob) {
-    if (ch === '*') re += '.*';
-    else if (ch === '?') re += '.';
-    else if (ch === '[' || ch === ']') re += ch;
-    else re += ch.replace(/[.+^${}()|\\]/g, '\\$&');
-  }
   try {
-    return new RegExp(`^${re}$`, 'su').test(name);
+    return globToRegExp(glob).test(name);
   } catch {
     return false;
   }
