@@ -23,7 +23,7 @@ const FOLDERS = 100;
 const TARGET_SECONDS = 60;
 const TARGET_RSS_MB = 200;
 const SECTION = '## Files: 100,000 files, inventory and ransomware indicators';
-const FIXTURE_VERSION = 1;
+const FIXTURE_VERSION = 2;
 
 interface Args { runs: number; warmup: number; write: boolean }
 function parseArgs(argv: string[]): Args {
@@ -34,7 +34,8 @@ function parseArgs(argv: string[]): Args {
 /** 100 folders of 1,000 files: text, CSV, PDF and JPEG heads, random binaries; about 4 KiB each. Cached. */
 async function ensureTree(root: string): Promise<{ dir: string; bytes: number }> {
   const dir = join(root, 'bench', 'share-100k');
-  const manifest = join(dir, '.fixture.json');
+  // beside the tree, not in it: the tree holds exactly FILES files
+  const manifest = `${dir}.fixture.json`;
   try {
     const m = JSON.parse(await readFile(manifest, 'utf8')) as { version: number; bytes: number };
     if (m.version === FIXTURE_VERSION) return { dir, bytes: m.bytes };
@@ -59,9 +60,9 @@ async function ensureTree(root: string): Promise<{ dir: string; bytes: number }>
       bytes += body.length;
     }
   }
-  await writeFile(join(tmp, '.fixture.json'), JSON.stringify({ version: FIXTURE_VERSION, bytes }));
   await rm(dir, { recursive: true, force: true });
   await rename(tmp, dir);
+  await writeFile(manifest, JSON.stringify({ version: FIXTURE_VERSION, bytes }));
   console.log(`fixture: written in ${sec(performance.now() - t0)}`);
   return { dir, bytes };
 }

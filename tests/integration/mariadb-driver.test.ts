@@ -41,6 +41,8 @@ beforeAll(async () => {
   execFileSync('gzip', ['-k', healthy]);
   execFileSync('zstd', ['-q', '-k', healthy]);
   await writeFile(join(dir, 'empty.sql'), dumpFrom('CREATE DATABASE leer; CREATE TABLE leer.t (id INT PRIMARY KEY);', 'leer'));
+  await writeFile(join(dir, 'stale.sql'), dumpFrom(`${SCHEMA} UPDATE betrieb SET angemeldet_am = angemeldet_am - INTERVAL 400 DAY;`, 'gewerbe'));
+  await writeFile(join(dir, 'lost.sql'), dumpFrom(`${SCHEMA} DROP TABLE ef_canary; DELETE FROM betrieb WHERE id % 100 <> 0;`, 'gewerbe'));
   h = await startHarness({ backupRoot: dir });
 });
 afterAll(async () => {
@@ -112,6 +114,22 @@ describe('mariadb driver', () => {
     const f = r.findings.find((x: { code: string }) => x.code === 'RESTORE_ERROR');
     expect(f.message).toMatch(/ERROR 1064 \(42000\) at line \d+/);
     expect(f.message).not.toContain('Bäckerei');
+  });
+
+  it('the built-in checks, as for PostgreSQL: a healthy dump twice fires nothing; stale data warns; a lost table and lost rows fail', async () => {
+    const builtin = (r: { restore: { builtin: { name: string; status: string }[] } }) => Object.fromEntries(r.restore.builtin.map((b) => [b.name, b.status]));
+    const first = await run('maria-bi', healthy, { checks: [] });
+    expect(first.verdict, JSON.stringify(first.findings)).toBe('passed');
+    expect(builtin(first)).toEqual({ freshness: 'passed', sequences: 'passed', schema: 'info', volume: 'info' });
+    expect(first.restore.profile.tables.map((t: { name: string; rows: number; exact: boolean }) => `${t.name}:${t.rows}:${t.exact}`)).toEqual(['gewerbe.betrieb:2500:true', 'gewerbe.ef_canary:1:true']);
+    const second = await run('maria-bi', healthy, { checks: [] });
+    expect(builtin(second)).toEqual({ freshness: 'passed', sequences: 'passed', schema: 'passed', volume: 'passed' });
+    const stale = await run('maria-stale', join(dir, 'stale.sql'), { checks: [] });
+    expect(codes(stale)).toContain('DATA_STALE_SUSPECTED');
+    const lost = await run('maria-bi', join(dir, 'lost.sql'), { checks: [] });
+    expect(lost.verdict).toBe('failed');
+    expect(codes(lost)).toEqual(expect.arrayContaining(['SCHEMA_DRIFT', 'VOLUME_DROP']));
+    expect(lost.findings.find((f: { code: string }) => f.code === 'SCHEMA_DRIFT').message).toContain('table gewerbe.ef_canary');
   });
 
   it('plans: a MariaDB version that has no image is refused by the worker; SQL checks fit, file checks do not', async () => {

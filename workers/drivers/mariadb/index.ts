@@ -3,7 +3,9 @@ import type { MariadbRestore, RestorePlan } from '../../../services/plans/plan.t
 import { sqlCheckRunner, type QueryFn } from '../../checks/checks.js';
 import { ImageError } from '../../sandbox/images.js';
 import { SandboxError, type Sandbox } from '../../sandbox/sandbox.js';
-import type { ImageChoice, Inspection, RestoreDriver, SandboxRecipe } from '../driver.js';
+import type { DriverContext, ImageChoice, Inspection, RestoreDriver, SandboxRecipe } from '../driver.js';
+import { databaseBuiltins } from '../sql-builtins.js';
+import { profileMariadb } from './profile.js';
 import { pickReading } from '../postgres/created-at.js';
 import { completedAtUtc, createMariaScanner, inspectMariaDump, type MariaDumpInfo, type MariaScan } from './dump.js';
 
@@ -172,6 +174,12 @@ export const mariadbDriver: RestoreDriver<MariaInspection> = {
 
   query(sandbox, ctx, restored) {
     return mariaQuery(sandbox, (restored.facts.database as string | undefined) ?? maria(ctx.plan).database);
+  },
+
+  builtins(sandbox, ctx, restored, input) {
+    const database = (restored.facts.database as string | undefined) ?? maria(ctx.plan).database;
+    // MariaDB reads every date/time column it can read exactly at once; the plan's freshness column or query decides as for PostgreSQL
+    return databaseBuiltins(ctx as unknown as DriverContext, mariaQuery(sandbox, database), () => profileMariadb(sandbox, database, CLIENT), input);
   },
 
   checks(sandbox, ctx, restored, { lastGood }) {

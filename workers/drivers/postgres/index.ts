@@ -4,7 +4,8 @@ import type { DriverContext, Inspection, RestoreDriver, SandboxRecipe } from '..
 import { inspectDump, type DumpInfo } from './dump-format.js';
 import { createPlainScanner, type PlainScan } from './plain-scan.js';
 import { restorePostgres, sandboxQuery } from './postgres.driver.js';
-import { postgresBuiltins } from './builtins.js';
+import { databaseBuiltins } from '../sql-builtins.js';
+import { profilePostgres } from './profile.js';
 import { sqlCheckRunner } from '../../checks/checks.js';
 import { pickReading, type CreatedAtReading } from './created-at.js';
 import { finding } from '../../../services/findings.js';
@@ -112,7 +113,7 @@ export const postgresDriver: RestoreDriver<PostgresInspection> = {
 
   builtins(sandbox, ctx, restored, input) {
     const database = (restored.facts.database as string | undefined) ?? pg(ctx.plan).database;
-    return postgresBuiltins(sandbox, ctx as DriverContext, database, sandboxQuery(sandbox, database), input);
+    return databaseBuiltins(ctx as DriverContext, sandboxQuery(sandbox, database), (needs) => profilePostgres(sandbox, database, needs), input);
   },
 };
 

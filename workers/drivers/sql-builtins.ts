@@ -1,17 +1,16 @@
-import { BUILTIN_NAMES, EMPTY_PROFILE, evaluateBuiltins, FUTURE_SLACK_MS, type DbProfile } from '../../checks/builtin.js';
-import type { Sandbox } from '../../sandbox/sandbox.js';
-import type { BuiltinInput, BuiltinOutcome, DriverContext, Inspection } from '../driver.js';
-import type { QueryFn } from '../../checks/checks.js';
-import { profilePostgres } from './profile.js';
+import { BUILTIN_NAMES, EMPTY_PROFILE, evaluateBuiltins, FUTURE_SLACK_MS, type DbProfile } from '../checks/builtin.js';
+import type { BuiltinInput, BuiltinOutcome, DriverContext, Inspection } from './driver.js';
+import type { QueryFn } from '../checks/checks.js';
+import type { ProfileNeeds } from './postgres/profile.js';
 
 /**
- * What every database restore is asked, with nothing in the plan: data
+ * What every database restore is asked (PostgreSQL, MariaDB), with nothing in the plan: data
  * freshness, sequences, schema and volume drift against the baseline's
  * profile. With every check switched off (each with its reason) nothing is
  * read; the run records them as skipped.
  */
-export async function postgresBuiltins(
-  sandbox: Sandbox, ctx: DriverContext<Inspection>, database: string, query: QueryFn, input: BuiltinInput,
+export async function databaseBuiltins(
+  ctx: DriverContext<Inspection>, query: QueryFn, readProfile: (needs: ProfileNeeds) => Promise<DbProfile>, input: BuiltinInput,
 ): Promise<BuiltinOutcome> {
   const { plan } = ctx;
   const config = plan.builtin ?? {};
@@ -21,7 +20,7 @@ export async function postgresBuiltins(
   }
   const dumpTime = (input.backupCreatedAt ?? new Date()).getTime();
   const f = config.freshness;
-  const profile = await profilePostgres(sandbox, database, {
+  const profile = await readProfile({
     freshness: f?.off === undefined && f?.sql === undefined,
     freshSince: new Date(dumpTime - plan.targets.rpoSeconds * 1000),
     notAfter: new Date(dumpTime + FUTURE_SLACK_MS),
