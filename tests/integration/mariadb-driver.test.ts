@@ -21,11 +21,14 @@ function dumpFrom(sql: string, db: string, dumpArgs: string[] = []): Buffer {
 mariadbd --no-defaults --datadir=/var/lib/mysql --socket=/tmp/s.sock --pid-file=/tmp/p --skip-networking --skip-log-bin >/tmp/err 2>&1 &
 for i in $(seq 1 100); do mariadb-admin --no-defaults --socket=/tmp/s.sock -u mysql ping >/dev/null 2>&1 && break; sleep 0.1; done
 mariadb --no-defaults --socket=/tmp/s.sock -u mysql -e "$1" >&2 || exit 3
-mariadb-dump --no-defaults --socket=/tmp/s.sock -u mysql --single-transaction $2 "$3"`;
+mariadb-dump --no-defaults --socket=/tmp/s.sock -u mysql --single-transaction $2 -- "$3"`;
   return execFileSync('docker', ['run', '--rm', '--network', 'none', '--cap-drop', 'ALL', '--user', 'mysql', '--tmpfs', '/tmp', IMAGE, 'bash', '-c', script, 'dump', sql, dumpArgs.join(' '), db],
     { maxBuffer: 256 * 1024 * 1024 });
 }
 
+const HOSTILE = "-ge`werbe $$x'; DROP";
+const HOSTILE_Q = `\`${HOSTILE.replace(/`/g, '``')}\``;
+const HOSTILE_CREATE = `CREATE DATABASE ${HOSTILE_Q}`;
 const SCHEMA = `
 CREATE DATABASE gewerbe CHARACTER SET utf8mb4;
 USE gewerbe;
@@ -41,6 +44,8 @@ beforeAll(async () => {
   execFileSync('gzip', ['-k', healthy]);
   execFileSync('zstd', ['-q', '-k', healthy]);
   await writeFile(join(dir, 'empty.sql'), dumpFrom('CREATE DATABASE leer; CREATE TABLE leer.t (id INT PRIMARY KEY);', 'leer'));
+  // a dump made with --databases names its own database: here one whose name holds a backtick, $$, a quote and a leading dash
+  await writeFile(join(dir, 'own-db.sql'), dumpFrom(SCHEMA.replace('CREATE DATABASE gewerbe', () => HOSTILE_CREATE).replace('USE gewerbe', () => `USE ${HOSTILE_Q}`), HOSTILE, ['--databases']));
   await writeFile(join(dir, 'stale.sql'), dumpFrom(`${SCHEMA} UPDATE betrieb SET angemeldet_am = angemeldet_am - INTERVAL 400 DAY;`, 'gewerbe'));
   await writeFile(join(dir, 'lost.sql'), dumpFrom(`${SCHEMA} DROP TABLE ef_canary; DELETE FROM betrieb WHERE id % 100 <> 0;`, 'gewerbe'));
   h = await startHarness({ backupRoot: dir });
@@ -130,6 +135,12 @@ describe('mariadb driver', () => {
     expect(lost.verdict).toBe('failed');
     expect(codes(lost)).toEqual(expect.arrayContaining(['SCHEMA_DRIFT', 'VOLUME_DROP']));
     expect(lost.findings.find((f: { code: string }) => f.code === 'SCHEMA_DRIFT').message).toContain('table gewerbe.ef_canary');
+  });
+
+  it('a dump that creates its own database with a hostile name: restored under that name, checks answered, nothing interpreted', async () => {
+    const r = await run('maria-own', join(dir, 'own-db.sql'));
+    expect(r.verdict, JSON.stringify({ f: r.findings, c: r.checks })).toBe('passed');
+    expect(r.restore).toMatchObject({ database: HOSTILE, tables: 2, nonEmptyTables: 2 });
   });
 
   it('plans: a MariaDB version that has no image is refused by the worker; SQL checks fit, file checks do not', async () => {

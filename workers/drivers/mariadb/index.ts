@@ -141,13 +141,18 @@ export const mariadbDriver: RestoreDriver<MariaInspection> = {
     if ((scan?.databases.length ?? 0) > 1) {
       return { restored: false, findings: [finding('DUMP_UNSUPPORTED', `the dump holds ${scan!.databases.length} databases (--all-databases or --databases); ernstfall restores one database per plan`)], facts: { format: info.format } };
     }
-    // the plan's name (letters, digits, _: checked by the plan parser), or the one database the dump switches to itself
-    const create = await sandbox.exec(['mariadb', ...CLIENT, '--execute', `CREATE DATABASE IF NOT EXISTS \`${target.replace(/`/g, '``')}\``]);
-    if (create.exitCode !== 0) throw new SandboxError(`could not create the database: ${create.stderr.slice(0, 200)}`);
+    // a dump that switches to its own database (--databases) creates it itself: its name from the backup never
+    // becomes SQL text here, only an argument; otherwise the plan's name (letters, digits, _: checked by the plan parser)
+    const own = scan?.databases.length === 1;
+    if (!own) {
+      const create = await sandbox.exec(['mariadb', ...CLIENT, '--execute', `CREATE DATABASE IF NOT EXISTS \`${target}\``]);
+      if (create.exitCode !== 0) throw new SandboxError(`could not create the database: ${create.stderr.slice(0, 200)}`);
+    }
     const dec = info.format === 'plain-gzip' ? 'gzip -dc --' : info.format === 'plain-zstd' ? 'zstd -dc -q --' : 'cat --';
     const started = Date.now();
     // the script is a constant; the path and the database name are arguments, never shell text
-    const r = await sandbox.exec(['bash', '-o', 'pipefail', '-c', `${dec} "$1" | mariadb --no-defaults --socket=${SOCKET} --user=mysql --binary-mode --max-allowed-packet=1G -- "$2"`, 'restore', sandbox.backupPath, target], { maxOutput: 256 * 1024 });
+    const client = `mariadb --no-defaults --socket=${SOCKET} --user=mysql --binary-mode --max-allowed-packet=1G`;
+    const r = await sandbox.exec(['bash', '-o', 'pipefail', '-c', own ? `${dec} "$1" | ${client}` : `${dec} "$1" | ${client} -- "$2"`, 'restore', sandbox.backupPath, target], { maxOutput: 256 * 1024 });
     const stderr = r.stderr;
     const errors = stderr.split('\n').filter((l) => ERROR_LINE.test(l) || /^(gzip|zstd|\/\*stdin\*\\)/.test(l));
     const tool = { name: 'mariadb', exitCode: r.exitCode, stderrLines: stderr.split('\n').filter(Boolean).length, ms: Date.now() - started };

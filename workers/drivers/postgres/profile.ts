@@ -102,7 +102,7 @@ select json_build_object(
 const freshSql = (level: FreshLevel) => `${ctes(level)}
 select json_build_object(${FRESH_FIELDS}
 )`;
-export const PROFILE_QUERIES = { profile: PROFILE_SQL, small: freshSql(2), stats: freshSql(3) };
+const PROFILE_QUERIES = { profile: PROFILE_SQL, small: freshSql(2), stats: freshSql(3) };
 
 /** What the profile needs besides the restored database: when the data counts as fresh, and a column the plan names. */
 export interface ProfileNeeds {
