@@ -6,8 +6,9 @@
 import { spawn, execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { join } from 'node:path';
+import { chmod, mkdir, open, rename } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -210,5 +211,40 @@ export async function startRestoreService(opts: { ownerUrl: string; appUrl: stri
   } catch (err) {
     await close();
     throw err;
+  }
+}
+
+/**
+ * Builds a database on the host cluster as the `postgres` OS user (so its
+ * objects belong to `postgres`, a role every sandbox has), dumps it with
+ * `pg_dump -Fc` into `file` (written aside, then renamed) and drops it
+ * again. `fill` runs the tool that fills it (pgbench, psql …).
+ */
+export async function dumpHostDatabase(ownerUrl: string, db: string, file: string,
+  fill: (run: (tool: string, args: string[]) => Promise<string>, port: string) => Promise<void>): Promise<void> {
+  if (process.getuid?.() !== 0) throw new BenchError('building the fixture needs root (the PostgreSQL tools run as the postgres OS user via runuser)');
+  const bin = await hostBin(ownerUrl);
+  const tool = (name: string) => (bin ? join(bin, name) : name);
+  const asPg = (name: string, args: string[], opts: { stdoutFd?: number } = {}) =>
+    sh('runuser', ['-u', 'postgres', '--', tool(name), ...args], { ...opts, cwd: tmpdir(), env: { ...process.env, TZ: 'UTC', PGOPTIONS: '' } });
+  const port = new URL(ownerUrl).port || '5432';
+  await asPg('dropdb', ['-p', port, '--if-exists', db]);
+  await asPg('createdb', ['-p', port, db]);
+  try {
+    await fill((name, args) => asPg(name, args), port);
+    await mkdir(dirname(file), { recursive: true });
+    await chmod(dirname(file), 0o755);
+    const tmp = `${file}.tmp-${process.pid}`;
+    const fh = await open(tmp, 'w', 0o644);
+    try {
+      console.log(`fixture: pg_dump -Fc ${db} > ${file} …`);
+      await asPg('pg_dump', ['-p', port, '-Fc', db], { stdoutFd: fh.fd });
+    } finally {
+      await fh.close();
+    }
+    await chmod(tmp, 0o644);
+    await rename(tmp, file);
+  } finally {
+    await asPg('dropdb', ['-p', port, '--if-exists', db]).catch(() => undefined);
   }
 }

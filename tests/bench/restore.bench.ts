@@ -15,9 +15,8 @@
  * Exit 0: target met; 1: target missed; 2: the benchmark could not measure.
  */
 import { benchArgs, writeBenchmarkSection } from './bench-doc.js';
-import { BenchError, hostBin, machineFacts, median, mib, onInterrupt, sec, sh, sleep, startRestoreService, type RunSample } from './bench-kit.js';
-import { mkdir, open, readFile, rename, stat, writeFile, chmod } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { BenchError, dumpHostDatabase, machineFacts, median, mib, onInterrupt, sec, sh, sleep, startRestoreService, type RunSample } from './bench-kit.js';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadEnvFile, repoRoot } from '../../services/config.js';
@@ -67,33 +66,11 @@ async function ensureFixture(stateDir: string, backupRoot: string, ownerUrl: str
   } catch {
     console.log('fixture: no cached dump; building it');
   }
-  if (process.getuid?.() !== 0) throw new BenchError('building the fixture needs root (pgbench and pg_dump run as the postgres OS user via runuser)');
-  const bin = await hostBin(ownerUrl);
-  const tool = (name: string) => (bin ? join(bin, name) : name);
-  const asPg = (cmd: string, args: string[], opts: { stdoutFd?: number } = {}) =>
-    sh('runuser', ['-u', 'postgres', '--', cmd, ...args], { ...opts, cwd: tmpdir(), env: { ...process.env, TZ: 'UTC', PGOPTIONS: '' } });
-  const port = new URL(ownerUrl).port || '5432';
   const t0 = performance.now();
-  await asPg(tool('dropdb'), ['-p', port, '--if-exists', SOURCE_DB]);
-  await asPg(tool('createdb'), ['-p', port, SOURCE_DB]);
-  try {
+  await dumpHostDatabase(ownerUrl, SOURCE_DB, file, async (run, port) => {
     console.log(`fixture: pgbench -i -s ${SCALE} ${SOURCE_DB} (${ROWS.toLocaleString('en')} rows) …`);
-    await asPg(tool('pgbench'), ['-p', port, '-i', '-q', '-s', String(SCALE), SOURCE_DB]);
-    await mkdir(dir, { recursive: true });
-    await chmod(dir, 0o755);
-    const tmp = `${file}.tmp-${process.pid}`;
-    const fh = await open(tmp, 'w', 0o644);
-    try {
-      console.log(`fixture: pg_dump -Fc ${SOURCE_DB} > ${file} …`);
-      await asPg(tool('pg_dump'), ['-p', port, '-Fc', SOURCE_DB], { stdoutFd: fh.fd });
-    } finally {
-      await fh.close();
-    }
-    await chmod(tmp, 0o644);
-    await rename(tmp, file);
-  } finally {
-    await asPg(tool('dropdb'), ['-p', port, '--if-exists', SOURCE_DB]).catch(() => undefined);
-  }
+    await run('pgbench', ['-p', port, '-i', '-q', '-s', String(SCALE), SOURCE_DB]);
+  });
   const st = await stat(file);
   const fixture: Fixture = { file, sizeBytes: st.size, createdAt: st.mtime.toISOString(), rows: ROWS, scale: SCALE, builtNow: true };
   await writeFile(manifestFile, `${JSON.stringify(fixture, null, 2)}\n`);
