@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { PassThrough, Readable, Writable } from 'node:stream';
+import { Duplex, PassThrough, Readable, Writable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { LABELS } from './docker.js';
@@ -67,6 +67,7 @@ function capped(limit: number): { sink: Writable; text: () => string; truncated:
 
 export class Sandbox {
   private destroying?: Promise<void>;
+  private readonly closers: Array<() => void> = [];
   constructor(
     private readonly docker: Docker,
     readonly container: Docker.Container,
@@ -176,6 +177,71 @@ export class Sandbox {
     return this.run(cmd, opts, sink);
   }
 
+  /**
+   * Starts argv with its stdin attached and hands back both directions as one
+   * duplex byte stream (stdout only; stderr is collected, capped). For a
+   * long-lived helper such as the constant socket relay that lets the worker
+   * speak a server's own protocol to it without one exec per request. The
+   * stream ends when the program exits; closing it ends the program's stdin.
+   */
+  async openStream(cmd: string[], opts: { env?: string[] } = {}): Promise<{ stream: Duplex; stderr: () => string; exited: Promise<number | null> }> {
+    const exec = await this.container.exec({
+      Cmd: cmd,
+      User: this.recipe.user,
+      Env: ['LC_MESSAGES=C', 'LC_ALL=C.UTF-8', ...(this.recipe.env ?? []), ...(opts.env ?? [])],
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+    });
+    const raw = (await exec.start({ hijack: true, stdin: true })) as Duplex;
+    const out = new PassThrough();
+    const err = capped(16 * 1024);
+    const errPipe = new PassThrough();
+    errPipe.pipe(err.sink);
+    this.docker.modem.demuxStream(raw, out, errPipe);
+    const stream = new Duplex({
+      // the program's end ends both directions, so a client on the stream sees it close
+      allowHalfOpen: false,
+      read() {
+        out.resume();
+      },
+      write(chunk: Buffer, _enc, cb) {
+        raw.write(chunk, cb);
+      },
+      final(cb) {
+        // half-close: the program sees the end of its stdin, its output still arrives
+        (raw as Duplex & { end(): void }).end();
+        cb();
+      },
+      destroy(e, cb) {
+        raw.destroy();
+        cb(e);
+      },
+    });
+    out.on('data', (chunk: Buffer) => {
+      if (!stream.push(chunk)) out.pause();
+    });
+    const ended = new Promise<void>((resolve) => {
+      let done = false;
+      const end = () => {
+        if (done) return;
+        done = true;
+        out.end();
+        errPipe.end();
+        stream.push(null);
+        resolve();
+      };
+      raw.on('end', end);
+      raw.on('close', end);
+      raw.on('error', (e) => {
+        stream.destroy(e);
+        end();
+      });
+    });
+    const exited = ended.then(async () => (await exec.inspect().catch(() => undefined))?.ExitCode ?? null);
+    return { stream, stderr: () => err.text(), exited };
+  }
+
   private async run(cmd: string[], opts: { env?: string[]; maxOutput?: number; workdir?: string }, stdoutSink: Writable): Promise<Omit<ExecResult, 'stdout' | 'stdoutTruncated'>> {
     const exec = await this.container.exec({
       Cmd: cmd,
@@ -259,12 +325,24 @@ export class Sandbox {
     return info.State.Running === true;
   }
 
+  /** Something that lives as long as the sandbox (a database session): closed first when the sandbox is destroyed. */
+  onDestroy(close: () => void): void {
+    this.closers.push(close);
+  }
+
   /**
    * Idempotent and safe to call concurrently (cancel and teardown both do):
    * every caller waits for the same removal. Kills whatever runs inside and
    * removes the container with its anonymous volumes.
    */
   destroy(): Promise<void> {
+    for (const close of this.closers.splice(0)) {
+      try {
+        close();
+      } catch {
+        // a helper that cannot close dies with the container
+      }
+    }
     this.destroying ??= this.remove().catch((err: unknown) => {
       this.destroying = undefined;
       throw err;

@@ -5,6 +5,7 @@ import type { QueryFn } from '../../checks/checks.js';
 import { classifyRestoreOutput, clean, type ToolOutcome } from './classify.js';
 import type { DumpInfo } from './dump-format.js';
 import { createPlainScanner, type PlainScan } from './plain-scan.js';
+import { SessionUnavailable, sessionRows } from './session.js';
 
 export interface RestoreInput {
   sandbox: Sandbox;
@@ -29,24 +30,43 @@ export interface RestoreOutcome {
 
 const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
-/** Runs SQL as the superuser inside the sandbox; returns the first column of the first row. */
+/** Where the sandbox's server listens (unix socket only: the sandbox has no network). */
+export const SOCKET_DIR = '/tmp';
+const CHECK_TIMEOUT_MS = 600_000;
+
+/**
+ * Runs SQL as the superuser inside the sandbox, read-only; returns the first column of the first
+ * row. Goes through a database session (session.ts); an image that cannot host the session's
+ * relay gets one psql exec per query instead.
+ */
 export function sandboxQuery(sandbox: Sandbox, database: string): QueryFn {
   return async (sql) => {
-    const r = await sandbox.exec(
-      ['psql', '-X', '-q', '-A', '-t', '-F', '\x1f', '-P', 'null=\x1e', '-v', 'ON_ERROR_STOP=1', '-d', database, '-c', sql],
-      { env: ['PGOPTIONS=-c default_transaction_read_only=on -c statement_timeout=600000'] },
-    );
-    if (r.exitCode !== 0) {
-      // first ERROR line only: DETAIL/CONTEXT lines can quote row data
-      const line = r.stderr.split('\n').find((l) => l.includes('ERROR:')) ?? r.stderr.split('\n')[0] ?? '';
-      // cleaned: error messages can quote row data (e.g. invalid input syntax … "<value>")
-      return { ok: false, error: clean(line.replace(/^.*?ERROR:\s*/, '')).slice(0, 200) || `psql exit ${r.exitCode}` };
-    }
-    const first = r.stdout.split('\n')[0];
-    if (first === undefined || r.stdout === '') return { ok: true, value: null };
-    const value = first.split('\x1f')[0]!;
-    return { ok: true, value: value === '\x1e' ? null : value };
+    const r = await sandboxRows(sandbox, database, sql);
+    if (!r.ok) return { ok: false, error: clean(r.error).slice(0, 200) };
+    return { ok: true, value: r.value[0]?.[0] ?? null };
   };
+}
+
+/** Every row of the first result with rows, values as the server's text (read-only, like sandboxQuery). */
+export async function sandboxRows(sandbox: Sandbox, database: string, sql: string, statementTimeoutMs = CHECK_TIMEOUT_MS): Promise<{ ok: true; value: (string | null)[][] } | { ok: false; error: string }> {
+  try {
+    // error messages can quote row data (e.g. invalid input syntax … "<value>"): callers clean them
+    return await sessionRows(sandbox, database, SOCKET_DIR, sql, { statementTimeoutMs });
+  } catch (err) {
+    if (!(err instanceof SessionUnavailable)) throw err;
+  }
+  const r = await sandbox.exec(
+    ['psql', '-X', '-q', '-A', '-t', '-F', '\x1f', '-P', 'null=\x1e', '-v', 'ON_ERROR_STOP=1', '-d', database, '-c', sql],
+    { env: [`PGOPTIONS=-c default_transaction_read_only=on -c statement_timeout=${statementTimeoutMs}`], maxOutput: 64 * 1024 * 1024 },
+  );
+  if (r.exitCode !== 0) {
+    // first ERROR line only: DETAIL/CONTEXT lines can quote row data
+    const line = r.stderr.split('\n').find((l) => l.includes('ERROR:')) ?? r.stderr.split('\n')[0] ?? '';
+    return { ok: false, error: line.replace(/^.*?ERROR:\s*/, '') || `psql exit ${r.exitCode}` };
+  }
+  if (r.stdoutTruncated) return { ok: false, error: 'the result is larger than 64 MiB' };
+  const rows = r.stdout === '' ? [] : r.stdout.replace(/\n$/, '').split('\n').map((l) => l.split('\x1f').map((v) => (v === '\x1e' ? null : v)));
+  return { ok: true, value: rows };
 }
 
 async function psqlAdmin(sandbox: Sandbox, sql: string, db = 'postgres') {
@@ -130,10 +150,10 @@ function restoreCommand(info: DumpInfo, path: string, database: string, jobs: nu
 
 async function countTables(sandbox: Sandbox, database: string): Promise<{ tables: number; nonEmpty: number }> {
   const q = sandboxQuery(sandbox, database);
-  const list = await sandbox.exec(['psql', '-X', '-A', '-t', '-d', database, '-c',
+  const list = await sandboxRows(sandbox, database,
     `select format('%I.%I', n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid = c.relnamespace
-     where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'`]);
-  const tables = list.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+     where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'`);
+  const tables = list.ok ? list.value.map((r) => r[0]).filter((t): t is string => !!t) : [];
   let nonEmpty = 0;
   for (let i = 0; i < tables.length; i += 200) {
     const part = tables.slice(i, i + 200).map((t) => `(select count(*) from (select 1 from ${t} limit 1) x)`).join(' + ');

@@ -1,5 +1,7 @@
 import type { DbProfile } from '../../checks/builtin.js';
 import type { Sandbox } from '../../sandbox/sandbox.js';
+import { sandboxRows } from './postgres.driver.js';
+import { clean } from './classify.js';
 
 /** Tables smaller than this on disk (and without an index) are counted exactly, and their date/time columns read exactly when it comes to that. */
 export const EXACT_BYTES_BELOW = 64 * 1024 * 1024;
@@ -169,12 +171,10 @@ async function runStatements(sandbox: Sandbox, database: string, statements: str
 }
 
 async function query<T>(sandbox: Sandbox, database: string, sql: string): Promise<T> {
-  const r = await sandbox.exec(
-    ['psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', database, '-c', sql],
-    { env: ['PGOPTIONS=-c default_transaction_read_only=on -c statement_timeout=1800000'], maxOutput: 64 * 1024 * 1024 },
-  );
-  if (r.exitCode !== 0 || r.stdoutTruncated) {
-    throw new Error(r.stdoutTruncated ? 'the database profile is larger than 64 MiB' : `profile query failed: ${r.stderr.split('\n').find((l) => l.includes('ERROR:'))?.slice(0, 200) ?? ''}`);
-  }
-  return JSON.parse(r.stdout) as T;
+  const r = await sandboxRows(sandbox, database, sql, 1_800_000);
+  if (!r.ok) throw new Error(`profile query failed: ${clean(r.error).slice(0, 200)}`);
+  const text = r.value[0]?.[0];
+  if (text === undefined || text === null) throw new Error('profile query returned nothing');
+  if (text.length > 64 * 1024 * 1024) throw new Error('the database profile is larger than 64 MiB');
+  return JSON.parse(text) as T;
 }
