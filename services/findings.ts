@@ -23,6 +23,8 @@ export const FINDINGS = {
   ARCHIVE_TRUNCATED: 'failure',
   /** members of an archive name places outside its tree (absolute, ".."): refused by the tool, never written there */
   ARCHIVE_PATHS_REFUSED: 'failure',
+  /** device nodes (or sockets) in an archive, e.g. a container's /dev: an unprivileged sandbox cannot create them; counted, the rest restored */
+  SPECIAL_FILES_SKIPPED: 'info',
   /** entries of a restored file tree that cannot be read */
   FILES_UNREADABLE: 'failure',
   /** restic/borg: the repository does not open with the password (passphrase) file's secret: nobody could restore it with it */

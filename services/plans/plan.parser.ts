@@ -42,7 +42,7 @@ const GIB = 1024 ** 3;
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 const IDENT = /^[A-Za-z_][A-Za-z0-9_$]*$/;
 const SHAPES = '{name, sql, expect}, {tableRows: {table, min}}, {tableExists: {table}}, {canary: {sql, equals | equalsSha256}} ' +
-  '(databases), {files: {min}}, {bytes: {min}}, {exists: {path}}, {manifest: {file}}, {sample: {count}}, {drift: {maxDrop}} (files)';
+  '(databases), {files: {min}}, {bytes: {min}}, {exists: {path}}, {manifest: {file | beside}}, {sample: {count}}, {drift: {maxDrop}} (files)';
 const CHECK_KINDS = ['tableRows', 'tableExists', 'canary', 'files', 'bytes', 'exists', 'manifest', 'sample', 'drift'] as const;
 
 /**
@@ -168,8 +168,20 @@ function parseCheck(ctx: Ctx, node: unknown, path: string, line: number): PlanCh
     return m ? { kind, name: name ?? `höchstens ${m[1]} % weniger als zuletzt`, maxDropPercent: Number(m[1]) } : undefined;
   }
   if (kind === 'manifest') {
-    const b = o.obj('manifest', ['file']);
-    const file = b?.has('file') ? relPaths(b, 'file')?.[0] : void b?.issue('file', 'missing required key "file": the manifest\'s path inside the backup');
+    const b = o.obj('manifest', ['file', 'beside']);
+    if (!b) return undefined;
+    if (b.has('file') === b.has('beside')) {
+      return void b.issue(b.has('file') ? 'beside' : 'file', 'a manifest needs exactly one of "file" (its path inside the backup) or "beside" (its name next to the backup, e.g. "{name}.sha256")', b.line);
+    }
+    if (b.has('beside')) {
+      const beside = b.str('beside', true);
+      if (beside === undefined) return undefined;
+      if (!beside || beside.includes('/') || beside.includes('\\') || beside.includes('\0') || beside === '.' || beside === '..' || Buffer.byteLength(beside) > 255) {
+        return void b.issue('beside', '"beside" is a file name in the backup\'s own folder (no "/"); "{name}" stands for the backup\'s name');
+      }
+      return { kind, name: name ?? `Manifest ${beside} neben der Sicherung`, beside };
+    }
+    const file = relPaths(b, 'file')?.[0];
     return file ? { kind, name: name ?? `Manifest ${file}`, file } : undefined;
   }
   const b = o.obj('canary', ['sql', 'equals', 'equalsSha256']);

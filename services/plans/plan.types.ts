@@ -160,8 +160,13 @@ export type PlanCheck =
   | { kind: 'bytes'; name: string; min: number }
   /** Files driver: each path (relative to the restored tree's root) is there. */
   | { kind: 'exists'; name: string; paths: string[] }
-  /** Files driver: every file a `sha256sum` manifest lists is there with that hash; `file` is inside the restored tree. */
-  | { kind: 'manifest'; name: string; file: string }
+  /**
+   * Files driver: every file a `sha256sum` manifest lists is there with that hash. The manifest is
+   * `file` inside the restored tree, or `beside` the backup in its folder on the host (`{name}` is the
+   * backup's file or folder name); either way its paths are relative to the restored tree's root.
+   */
+  | { kind: 'manifest'; name: string; file: string; beside?: undefined }
+  | { kind: 'manifest'; name: string; beside: string; file?: undefined }
   /** Files driver: `count` files of a known format, chosen at random, are what their name says (opened and read). */
   | { kind: 'sample'; name: string; count: number }
   /** Files driver: against the last passed run, the tree and each top-level folder lost at most this percentage of files and bytes. */

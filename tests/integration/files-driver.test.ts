@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { cp, mkdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { cp, mkdir, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { makeTempDir } from '../fixtures/host-dumps.js';
@@ -125,6 +125,83 @@ describe('files driver: a share restored and checked in its sandbox', () => {
     expect(manifest.status).toBe('failed');
     expect(manifest.message).toContain('anderer Hash: 1 (Kämmerei/Haushalt 2026.csv)');
     expect(manifest.message).toContain('fehlt: 1 (-beginnt-mit-strich.txt)');
+  });
+
+  it('a manifest beside the archive (as a backup job writes it): passed with every hash; a changed, a missing or a linked one never passes', async () => {
+    const folder = join(dir, 'beside');
+    await mkdir(folder);
+    const archive = join(folder, 'share-2026-12-06.tar.zst');
+    await cp(join(dir, 'share.tar.zst'), archive);
+    // written from the share's root, as `cd share && sha256sum ./… > ../share-….tar.zst.sha256` does
+    const listed = execFileSync('find', ['.', '-type', 'f', '!', '-name', 'MANIFEST.sha256', '-print0'], { cwd: tree }).toString().split('\0').filter(Boolean).sort();
+    const manifest = execFileSync('sha256sum', ['--', ...listed], { cwd: tree });
+    await writeFile(`${archive}.sha256`, manifest);
+    const beside = { checks: [{ manifest: { beside: '{name}.sha256' } }] };
+    const r = await run('files-beside', archive, beside);
+    expect(r.verdict, JSON.stringify(r.checks)).toBe('passed');
+    expect(r.checks[0]).toMatchObject({ status: 'passed', actual: `${listed.length} von ${listed.length}` });
+    // the manifest that judged the run is named and hashed in the result
+    const sha = createHash('sha256').update(manifest).digest('hex');
+    expect(r.checks[0].expected).toContain(`share-2026-12-06.tar.zst.sha256, sha256 ${sha.slice(0, 16)}`);
+
+    // one hash changed in the manifest (or the file in the archive, which is the same finding)
+    const changed = manifest.toString().replace(/^[0-9a-f]{64}(?=  \.\/Kämmerei)/m, '0'.repeat(64));
+    await writeFile(`${archive}.sha256`, changed);
+    const bad = await run('files-beside', archive, beside);
+    expect(bad.verdict).toBe('failed');
+    expect(bad.checks[0].message).toContain('anderer Hash: 1 (Kämmerei/Haushalt 2026.csv)');
+
+    await rm(`${archive}.sha256`);
+    const missing = await run('files-beside', archive, beside);
+    expect(missing.verdict).toBe('failed');
+    expect(missing.checks[0]).toMatchObject({ status: 'failed', message: 'das Manifest share-2026-12-06.tar.zst.sha256 fehlt neben der Sicherung' });
+
+    // a link beside the archive is not followed, wherever it points
+    await writeFile(join(dir, 'elsewhere.sha256'), manifest);
+    await symlink(join(dir, 'elsewhere.sha256'), `${archive}.sha256`);
+    const linked = await run('files-beside', archive, beside);
+    expect(linked.verdict).toBe('failed');
+    expect(linked.checks[0].message).toContain('symbolischer Link');
+  });
+
+  it('a Proxmox container backup (vzdump of an LXC: tar.zst with device nodes, a FIFO, absolute links, foreign owners): passed, the device nodes counted as skipped', async () => {
+    // laid out as vzdump writes it (numeric owners of an unprivileged container, ./etc/vzdump/pct.conf); built with Python's
+    // tarfile so the device nodes need no root here
+    const raw = join(dir, 'vzdump.tar');
+    const script = [
+      'import io, sys, tarfile',
+      'def add(t, name, kind=tarfile.REGTYPE, data=b"", **kw):',
+      '    i = tarfile.TarInfo(name); i.type = kind; i.uid = i.gid = 100000; i.mode = kw.pop("mode", 0o644); i.mtime = 1796594400',
+      '    for k, v in kw.items(): setattr(i, k, v)',
+      '    i.size = len(data) if kind == tarfile.REGTYPE else 0',
+      '    t.addfile(i, io.BytesIO(data) if kind == tarfile.REGTYPE else None)',
+      'with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:',
+      '    for d in [".", "./etc", "./etc/vzdump", "./dev", "./usr", "./usr/bin", "./var", "./var/lib", "./var/lib/app"]: add(t, d, tarfile.DIRTYPE, mode=0o755)',
+      '    add(t, "./etc/hostname", data=b"fs-bauamt\\n")',
+      '    add(t, "./etc/vzdump/pct.conf", data=b"arch: amd64\\nhostname: fs-bauamt\\nmemory: 2048\\n", uid=0, gid=0)',
+      '    add(t, "./dev/null", tarfile.CHRTYPE, devmajor=1, devminor=3, mode=0o666)',
+      '    add(t, "./dev/sda", tarfile.BLKTYPE, devmajor=8, devminor=0, mode=0o660)',
+      '    add(t, "./dev/initctl", tarfile.FIFOTYPE, mode=0o600)',
+      '    add(t, "./usr/bin/busybox", data=b"\\x7fELF" + b"\\0" * 60, mode=0o755)',
+      '    add(t, "./usr/bin/sh", tarfile.SYMTYPE, linkname="/usr/bin/busybox", mode=0o777)',
+      '    add(t, "./var/lib/app/data.csv", data=b"id;name\\n1;Akte\\n")',
+      '    add(t, "./var/lib/app/data-link.csv", tarfile.LNKTYPE, linkname="./var/lib/app/data.csv")',
+    ].join('\n');
+    execFileSync('python3', ['-c', script, raw]);
+    const archive = join(dir, 'vzdump-lxc-101-2026_12_06-22_00_03.tar.zst');
+    execFileSync('zstd', ['-q', '-f', '--rm', raw, '-o', archive]);
+    const r = await run('files-vzdump', archive, {
+      checks: [
+        { files: { min: 5 } },
+        { exists: { path: ['etc/vzdump/pct.conf', 'var/lib/app/data.csv', 'usr/bin/sh'] } },
+      ],
+    });
+    expect(r.verdict, JSON.stringify({ findings: r.findings, checks: r.checks })).toBe('passed');
+    expect(r.findings).toContainEqual(expect.objectContaining({ code: 'SPECIAL_FILES_SKIPPED', severity: 'info', message: expect.stringMatching(/^2 device node/) }));
+    expect(codes(r)).not.toContain('RESTORE_ERROR');
+    // hostname, pct.conf, busybox, data.csv and its hard link; the link and the FIFO are listed, never followed or read
+    expect(r.restore).toMatchObject({ files: 5, symlinks: 1, unreadable: 0 });
+    expect(r.restore.tool).toMatchObject({ name: 'tar', exitCode: 2 });
   });
 
   it('an empty archive: EMPTY_RESTORE; bytes that are no archive: ARCHIVE_UNREADABLE', async () => {

@@ -42,8 +42,13 @@ describe('files driver: formats, tool output, names', () => {
     expect(classifyToolOutput('zip', 9, '  End-of-central-directory signature not found.')).toMatchObject({ truncated: true });
     expect(classifyToolOutput('tar.gz', 2, 'gzip: stdin: not in gzip format\ntar: Child returned status 1')).toMatchObject({ unreadable: true, truncated: false });
     expect(classifyToolOutput('tar', 2, "tar: ../../etc/x: Member name contains '..'\ntar: Removing leading `/' from member names\ntar: Exiting with failure status due to previous errors"))
-      .toEqual({ truncated: false, unreadable: false, refusedPaths: 2, otherErrors: [] });
-    expect(classifyToolOutput('tar', 0, '')).toEqual({ truncated: false, unreadable: false, refusedPaths: 0, otherErrors: [] });
+      .toEqual({ truncated: false, unreadable: false, refusedPaths: 2, specialSkipped: 0, otherErrors: [] });
+    expect(classifyToolOutput('tar', 0, '')).toEqual({ truncated: false, unreadable: false, refusedPaths: 0, specialSkipped: 0, otherErrors: [] });
+    // device nodes of a container backup: counted, not errors; anything else beside them still is one
+    expect(classifyToolOutput('tar.zst', 2, 'tar: ./dev/null: Cannot mknod: Operation not permitted\ntar: ./dev/sda: Cannot mknod: Operation not permitted\ntar: Exiting with failure status due to previous errors'))
+      .toEqual({ truncated: false, unreadable: false, refusedPaths: 0, specialSkipped: 2, otherErrors: [] });
+    expect(classifyToolOutput('tar', 2, 'tar: ./dev/null: Cannot mknod: Operation not permitted\ntar: ./x: Cannot open: Permission denied'))
+      .toMatchObject({ specialSkipped: 1, otherErrors: ['tar: ./x: Cannot open: Permission denied'] });
   });
 
   it('names from a backup are shown escaped and bounded; extensions are lower case', () => {
@@ -75,6 +80,19 @@ describe('files plans', () => {
     expect('issues' in t && t.issues).toEqual([expect.objectContaining({ path: 'source.verifyData', line: 4, message: '"verifyData" must be true or false' })]);
     const k = plan('{ path: /srv/share.zip }', '{ driver: files }', 'checks:\n  - bytes: { min: lots }\n  - exists: { path: [ok, /etc/passwd] }\n');
     expect('issues' in k && k.issues.map((i) => `${i.path}:${i.line}`)).toEqual(['checks[0].bytes.min:7', 'checks[1].exists.path:8']);
+  });
+
+  it('a manifest is inside the backup (file) or beside it (a name in its folder), never both and never elsewhere', () => {
+    const ok = plan('{ path: /srv/share.tar.zst }', '{ driver: files }', 'checks:\n  - manifest: { beside: "{name}.sha256" }\n');
+    expect(ok).toMatchObject({ plan: { checks: [{ kind: 'manifest', beside: '{name}.sha256', name: 'Manifest {name}.sha256 neben der Sicherung' }] } });
+    const both = plan('{ path: /srv/share.tar.zst }', '{ driver: files }', 'checks:\n  - manifest: { file: M.sha256, beside: M.sha256 }\n');
+    expect('issues' in both && both.issues.map((i) => `${i.path}:${i.line}`)).toEqual(['checks[0].manifest.beside:7']);
+    const none = plan('{ path: /srv/share.tar.zst }', '{ driver: files }', 'checks:\n  - manifest: {}\n');
+    expect('issues' in none && none.issues[0]!.message).toContain('exactly one of "file"');
+    for (const bad of ['../etc/shadow', 'sub/M.sha256', '..', '""']) {
+      const r = plan('{ path: /srv/share.tar.zst }', '{ driver: files }', `checks:\n  - manifest: { beside: ${bad} }\n`);
+      expect('issues' in r && r.issues.map((i) => i.path), bad).toEqual(['checks[0].manifest.beside']);
+    }
   });
 });
 

@@ -227,7 +227,7 @@ cadence: { timezone: Mars/Olympus, schedule: "0 2 * *" }
         line: 7,
         message:
           'a check must be one of {name, sql, expect}, {tableRows: {table, min}}, {tableExists: {table}}, ' +
-          '{canary: {sql, equals | equalsSha256}} (databases), {files: {min}}, {bytes: {min}}, {exists: {path}}, {manifest: {file}}, ' +
+          '{canary: {sql, equals | equalsSha256}} (databases), {files: {min}}, {bytes: {min}}, {exists: {path}}, {manifest: {file | beside}}, ' +
           '{sample: {count}}, {drift: {maxDrop}} (files) ' +
           '(did you mean "tableRows"?)',
       },

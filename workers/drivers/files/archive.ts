@@ -46,15 +46,18 @@ export async function detectFormat(path: string): Promise<FilesFormat> {
  * tool and reported here, never followed.
  */
 export function classifyToolOutput(format: FilesFormat, exitCode: number | null, stderr: string): {
-  truncated: boolean; unreadable: boolean; refusedPaths: number; otherErrors: string[];
+  truncated: boolean; unreadable: boolean; refusedPaths: number; specialSkipped: number; otherErrors: string[];
 } {
   const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
   let refusedPaths = 0;
+  let specialSkipped = 0;
   let truncated = false;
   let unreadable = false;
   const otherErrors: string[] = [];
   for (const l of lines) {
     if (/Member name contains '\.\.'|Removing leading [`'"]?(\/|\.\.\/)|skipped "\.\.\/" path component|Removing leading .* from member names|stripped absolute path spec/i.test(l)) refusedPaths++;
+    // a device node (a container's /dev in a Proxmox vzdump, say): only root may create one
+    else if (/: Cannot mknod: Operation not permitted$|: socket ignored$/.test(l)) specialSkipped++;
     else if (/Unexpected EOF|premature end|unexpected end of (file|input)|Truncated (tar )?archive|compressed data is corrupt|invalid compressed data|Read error \(39\)|Data error|Unexpected end of input|Corrupted input|incomplete/i.test(l)) truncated = true;
     else if (/not in gzip format|Unknown frame descriptor|File format not recognized|does not look like a tar archive|This does not look like|cannot find zipfile directory|End-of-central-directory signature not found|not a zipfile|Archive contains obsolescent base-64 headers|Skipping to next header/i.test(l)) {
       // a zip told by its first bytes that lacks its directory (kept at the end) was cut short
@@ -66,5 +69,5 @@ export function classifyToolOutput(format: FilesFormat, exitCode: number | null,
   }
   // unzip 9: no archive found (a cut zip loses its central directory at the end)
   if (format === 'zip' && exitCode === 9 && !unreadable) truncated = true;
-  return { truncated, unreadable, refusedPaths, otherErrors };
+  return { truncated, unreadable, refusedPaths, specialSkipped, otherErrors };
 }

@@ -1,5 +1,7 @@
-import { randomInt } from 'node:crypto';
-import { posix } from 'node:path';
+import { createHash, randomInt } from 'node:crypto';
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, posix } from 'node:path';
 import { finding, type Finding } from '../../../services/findings.js';
 import { formatBytes } from '../../../services/sandbox-policy.js';
 import type { BorgSource, FilesRestore, PlanCheck, ResticSource, RestorePlan } from '../../../services/plans/plan.types.js';
@@ -15,6 +17,8 @@ import { evaluateFilesBuiltins } from './builtins.js';
 
 export interface FilesInspection extends Inspection {
   format: FilesFormat;
+  /** The backup on the worker's host (file, folder or repository): a manifest `beside` it lies in the same folder. */
+  hostPath: string;
 }
 
 /** The data area: owned by the image's unprivileged user; the backup's copy and the restored tree live here. */
@@ -35,7 +39,7 @@ function wantedPaths(checks: PlanCheck[]): Set<string> {
   const out = new Set<string>();
   for (const c of checks) {
     if (c.kind === 'exists') for (const p of c.paths) out.add(p);
-    if (c.kind === 'manifest') out.add(c.file);
+    if (c.kind === 'manifest' && c.file !== undefined) out.add(c.file);
   }
   return out;
 }
@@ -52,7 +56,7 @@ export const filesDriver: RestoreDriver<FilesInspection> = {
 
   async inspect(backup, plan) {
     const format: FilesFormat = plan.source.type !== 'file' ? plan.source.type : backup.isDirectory ? 'folder' : await detectFormat(backup.realPath);
-    return { format, createdAt: null, facts: { format } };
+    return { format, hostPath: backup.realPath, createdAt: null, facts: { format } };
   },
 
   chooseImage({ config, plan, policy }) {
@@ -112,9 +116,10 @@ export const filesDriver: RestoreDriver<FilesInspection> = {
       const c = classifyToolOutput(format, r.exitCode, r.stderr);
       tool = { name: argv[0], exitCode: r.exitCode, stderrLines: r.stderr.split('\n').filter(Boolean).length, ms: Date.now() - started };
       if (c.refusedPaths) findings.push(finding('ARCHIVE_PATHS_REFUSED', `${c.refusedPaths} member(s) of the archive name a place outside its own tree (an absolute path or ".."); ${argv[0]} did not write them there. A backup made by a backup tool has none: look at how it was made`));
+      if (c.specialSkipped) findings.push(finding('SPECIAL_FILES_SKIPPED', `${c.specialSkipped} device node(s) or socket(s) of the archive were not created: an unprivileged sandbox cannot, and a container runtime makes its own /dev; everything else was restored`));
       if (c.truncated) findings.push(finding('ARCHIVE_TRUNCATED', `the archive ends early or its compressed data is damaged (${argv[0]} exit ${r.exitCode}); what it restored is incomplete`));
       else if (c.unreadable) findings.push(finding('ARCHIVE_UNREADABLE', `${argv[0]} cannot read the archive as ${format} (exit ${r.exitCode})`));
-      else if (r.exitCode !== 0 && (c.otherErrors.length || !c.refusedPaths)) {
+      else if (r.exitCode !== 0 && (c.otherErrors.length || (!c.refusedPaths && !c.specialSkipped))) {
         findings.push(finding('RESTORE_ERROR', `${argv[0]} exited ${r.exitCode}: ${c.otherErrors.slice(0, 2).join(' | ').slice(0, 300)}`));
       }
       if (c.truncated || c.unreadable) return { restored: false, facts: { format, tool }, findings, log };
@@ -162,16 +167,16 @@ export const filesDriver: RestoreDriver<FilesInspection> = {
     });
   },
 
-  checks(sandbox, _ctx, restored, history) {
+  checks(sandbox, ctx, restored, history) {
     const state = states.get(restored);
     return async (check) => {
       if (!state) return { ...checkBase(check), status: 'error', actual: null, message: 'keine Bestandsaufnahme des wiederhergestellten Baums' };
-      return fileCheck(check, state, sandbox, history.lastProfile as FilesProfile | undefined);
+      return fileCheck(check, state, sandbox, history.lastProfile as FilesProfile | undefined, ctx.inspection.hostPath);
     };
   },
 };
 
-async function fileCheck(check: PlanCheck, state: FilesState, sandbox: Sandbox, last: FilesProfile | undefined): Promise<CheckResult> {
+async function fileCheck(check: PlanCheck, state: FilesState, sandbox: Sandbox, last: FilesProfile | undefined, hostPath: string): Promise<CheckResult> {
   const base = checkBase(check);
   const p = state.inventory.profile;
   switch (check.kind) {
@@ -192,8 +197,19 @@ async function fileCheck(check: PlanCheck, state: FilesState, sandbox: Sandbox, 
       };
     }
     case 'manifest': {
-      if (!state.inventory.found.has(check.file)) return { ...base, status: 'failed', actual: 'kein Manifest', message: `das Manifest ${check.file} fehlt im wiederhergestellten Baum` };
-      const m = await checkManifest(sandbox, state.root, posix.normalize(check.file));
+      let m: Awaited<ReturnType<typeof checkManifest>>;
+      if (check.beside !== undefined) {
+        // the manifest lies next to the backup on the host: read there (bounded, no links followed), hashed into the result, handed in as a file
+        const got = await readBesideManifest(hostPath, check.beside);
+        if ('missing' in got) return { ...base, status: 'failed', actual: 'kein Manifest', message: got.missing };
+        base.expected = `${base.expected} (${got.name}, sha256 ${got.sha256.slice(0, 16)}…)`;
+        const inside = `${DATA_DIR}/ef-manifest-beside`;
+        await sandbox.putFile(inside, got.content, { mode: 0o444 });
+        m = await checkManifest(sandbox, state.root, inside, state.root);
+      } else {
+        if (!state.inventory.found.has(check.file)) return { ...base, status: 'failed', actual: 'kein Manifest', message: `das Manifest ${check.file} fehlt im wiederhergestellten Baum` };
+        m = await checkManifest(sandbox, state.root, posix.normalize(check.file));
+      }
       if (m.error) return { ...base, status: 'error', actual: null, message: m.error };
       const bad = Object.entries(m.problems).filter(([, v]) => v.count > 0);
       const listed = m.ok + bad.reduce((a, [, v]) => a + v.count, 0);
@@ -240,5 +256,34 @@ async function fileCheck(check: PlanCheck, state: FilesState, sandbox: Sandbox, 
     }
     default:
       return { ...base, status: 'error', actual: null, message: `ein ${check.kind}-Check passt nicht zu Dateisicherungen` };
+  }
+}
+
+/** A manifest beside the backup may be this large; it is read whole (it names files, it is not the backup). */
+const MAX_BESIDE_MANIFEST = 64 * 1024 * 1024;
+
+/**
+ * Reads the manifest named `beside` (with `{name}` for the backup's own name) from the backup's
+ * folder on the host. The name was checked by the plan parser to stay in that folder; a symbolic
+ * link there is not followed, so it cannot lead out of the tenant's roots.
+ */
+export async function readBesideManifest(hostPath: string, beside: string): Promise<{ name: string; content: Buffer; sha256: string } | { missing: string }> {
+  const name = beside.replaceAll('{name}', basename(hostPath));
+  if (name.includes('/') || name === '.' || name === '..') return { missing: `"${name}" is not a file name` };
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(join(dirname(hostPath), name), constants.O_RDONLY | constants.O_NOFOLLOW);
+    const st = await fh.stat();
+    if (!st.isFile()) return { missing: `das Manifest ${name} neben der Sicherung ist keine Datei` };
+    if (st.size > MAX_BESIDE_MANIFEST) return { missing: `das Manifest ${name} neben der Sicherung ist größer als ${formatBytes(MAX_BESIDE_MANIFEST)}` };
+    const content = await fh.readFile();
+    return { name, content, sha256: createHash('sha256').update(content).digest('hex') };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { missing: `das Manifest ${name} fehlt neben der Sicherung` };
+    if (code === 'ELOOP') return { missing: `das Manifest ${name} neben der Sicherung ist ein symbolischer Link; ihm wird nicht gefolgt` };
+    return { missing: `das Manifest ${name} neben der Sicherung ist nicht lesbar (${code ?? 'error'})` };
+  } finally {
+    await fh?.close();
   }
 }

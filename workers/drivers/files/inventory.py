@@ -4,7 +4,9 @@
 # runs. Names and tool output are data: they are only printed, as JSON.
 #
 #   python3 -I -S inventory.py walk ROOT
-#   python3 -I -S inventory.py manifest ROOT MANIFEST
+#   python3 -I -S inventory.py manifest ROOT MANIFEST [BASE]
+#     (MANIFEST relative to ROOT, or absolute; its paths are relative to its
+#     own folder, or to BASE when given)
 #
 # One JSON array per line on stdout:
 #   ["f", path, size, mtime, head, entropy]   a regular file: first 32 bytes
@@ -115,7 +117,7 @@ def unescape(p):
     return bytes(res)
 
 
-def manifest(root, rel):
+def manifest(root, rel, base=None):
     real_root = os.path.realpath(root)
     mpath = os.path.join(root, rel)
     try:
@@ -124,7 +126,8 @@ def manifest(root, rel):
     except OSError as e:
         out(["m", e.strerror or str(e)])
         return
-    base = os.path.dirname(mpath)
+    if base is None:
+        base = os.path.dirname(mpath)
     for line in lines:
         line = line.rstrip(b"\r")
         if not line.strip():
@@ -164,7 +167,7 @@ def main():
     if mode == "walk":
         out(["e", walk(root)])
     elif mode == "manifest":
-        manifest(root, os.fsencode(sys.argv[3]))
+        manifest(root, os.fsencode(sys.argv[3]), os.fsencode(sys.argv[4]) if len(sys.argv) > 4 else None)
         out(["e", {}])
     else:
         sys.exit("unknown mode")

@@ -137,7 +137,8 @@ export interface ManifestResult {
 }
 
 /** Hashes every file the manifest (a `sha256sum` list inside the tree) names and compares. */
-export async function checkManifest(sandbox: Sandbox, root: string, manifest: string): Promise<ManifestResult> {
+/** `manifest` relative to `root` (its paths relative to its own folder), or absolute with `base` the folder its paths are relative to. */
+export async function checkManifest(sandbox: Sandbox, root: string, manifest: string, base?: string): Promise<ManifestResult> {
   const file = `${sandbox.dataDir}/ef-inventory.py`;
   await sandbox.putFile(file, await inventoryScript());
   const problems: ManifestResult['problems'] = {
@@ -147,7 +148,7 @@ export async function checkManifest(sandbox: Sandbox, root: string, manifest: st
   let ok = 0;
   let error: string | undefined;
   let complete = false;
-  const r = await sandbox.execLines(['python3', '-I', '-S', file, 'manifest', root, manifest], (line) => {
+  const r = await sandbox.execLines(['python3', '-I', '-S', file, 'manifest', root, manifest, ...(base !== undefined ? [base] : [])], (line) => {
     let row: unknown[];
     try {
       row = JSON.parse(line) as unknown[];

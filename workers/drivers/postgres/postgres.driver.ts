@@ -5,7 +5,7 @@ import type { QueryFn } from '../../checks/checks.js';
 import { classifyRestoreOutput, clean, type ToolOutcome } from './classify.js';
 import type { DumpInfo } from './dump-format.js';
 import { createPlainScanner, type PlainScan } from './plain-scan.js';
-import { SessionUnavailable, sessionRows } from './session.js';
+import { SessionUnavailable, sessionRows, warmSessions } from './session.js';
 
 export interface RestoreInput {
   sandbox: Sandbox;
@@ -256,7 +256,8 @@ export async function restorePostgres(input: RestoreInput): Promise<RestoreOutco
     return { restored: false, findings, tool: toolInfo, log };
   }
 
-  const counts = await countTables(sandbox, database);
+  // the checks (the plan's and the built-in ones, side by side) find their sessions open
+  const [counts] = await Promise.all([countTables(sandbox, database), warmSessions(sandbox, database, SOCKET_DIR, 2, { statementTimeoutMs: CHECK_TIMEOUT_MS })]);
   if (counts.tables === 0) {
     findings.push(finding('EMPTY_RESTORE', 'the restore produced no tables'));
   } else if (counts.nonEmpty === 0) {

@@ -52,6 +52,10 @@ class Pool {
 
   constructor(private readonly sandbox: Sandbox, private readonly database: string, private readonly socketDir: string, private readonly opts: SessionOptions) {}
 
+  get statementTimeoutMs(): number {
+    return this.opts.statementTimeoutMs;
+  }
+
   private async connect(): Promise<pg.Client> {
     const { stream, stderr, exited } = await this.sandbox.openStream(['perl', '-e', RELAY, '--', `${this.socketDir}/.s.PGSQL.5432`]);
     const sock = Object.assign(stream, {
@@ -110,6 +114,22 @@ class Pool {
     return got;
   }
 
+  /** Opens sessions until `n` exist (at most MAX_SESSIONS), side by side, so the first queries that run together do not each pay for one. */
+  async warm(n: number): Promise<void> {
+    const more = Math.max(0, Math.min(n, MAX_SESSIONS) - this.open);
+    await Promise.all(Array.from({ length: more }, async () => {
+      if (this.closed || this.unavailable) return;
+      this.open++;
+      try {
+        const c = await this.connect();
+        await this.release(c, true);
+      } catch (err) {
+        this.open--;
+        if (err instanceof SessionUnavailable) this.unavailable = err.message;
+      }
+    }));
+  }
+
   async release(client: pg.Client, usable: boolean): Promise<void> {
     if (usable && !this.closed) {
       try {
@@ -158,7 +178,7 @@ function poolFor(sandbox: Sandbox, database: string, socketDir: string, opts: Se
       mine.clear();
     });
   }
-  const key = `${opts.readOnly === false ? 'rw' : 'ro'}:${opts.statementTimeoutMs}:${database}`;
+  const key = `${opts.readOnly === false ? 'rw' : 'ro'}:${socketDir}:${database}`;
   let pool = byKey.get(key);
   if (!pool) {
     pool = new Pool(sandbox, database, socketDir, opts);
@@ -180,6 +200,8 @@ export async function sessionRows(sandbox: Sandbox, database: string, socketDir:
   const client = await pool.acquire();
   let usable = true;
   try {
+    // a session opened for another limit gets this query's own (DISCARD ALL puts the session's back)
+    if (pool.statementTimeoutMs !== opts.statementTimeoutMs) await client.query(`set statement_timeout = ${Math.round(opts.statementTimeoutMs)}`);
     const res = (await client.query({ text: sql, rowMode: 'array', types: TEXT })) as unknown as pg.QueryArrayResult | pg.QueryArrayResult[];
     const results = Array.isArray(res) ? res : [res];
     const first = results.find((r) => Array.isArray(r.rows) && r.rows.length > 0);
@@ -191,4 +213,9 @@ export async function sessionRows(sandbox: Sandbox, database: string, socketDir:
   } finally {
     await pool.release(client, usable);
   }
+}
+
+/** Opens `n` sessions of the sandbox's database ahead of the queries that will use them (never fails: a query opens its own). */
+export async function warmSessions(sandbox: Sandbox, database: string, socketDir: string, n: number, opts: SessionOptions): Promise<void> {
+  await poolFor(sandbox, database, socketDir, opts).warm(n);
 }
