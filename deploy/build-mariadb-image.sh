@@ -39,6 +39,11 @@ VERSION=$(in_root dpkg-query -W -f='${Version}' mariadb-server)
 UPSTREAM=${VERSION#*:}
 MINOR=$(sed -E 's/^([0-9]+\.[0-9]+).*/\1/' <<<"$UPSTREAM")
 [[ $# -eq 2 ]] || TAG="ernstfall/sandbox-mariadb:$MINOR"
+# a tag that names a version must name this one (setup asks for 11.8 from trixie: a suite that moved on says so here)
+if [[ $TAG =~ :([0-9]+\.[0-9]+)$ && ${BASH_REMATCH[1]} != "$MINOR" ]]; then
+  echo "error: $SUITE has MariaDB $MINOR, not ${BASH_REMATCH[1]} as the tag $TAG says" >&2
+  exit 1
+fi
 lap "install mariadb-server $VERSION"
 # the package's own data directory is not the template: it is made again below, as mysql, in a container
 rm -rf "$ROOT/var/lib/mysql" && install -d -m 0750 "$ROOT/var/lib/mysql"

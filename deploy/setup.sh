@@ -361,21 +361,22 @@ else
   done
   ((${#failed[@]} == 0)) || die "building sandbox image(s) for PostgreSQL ${failed[*]} failed"
 
-  # the files driver's image (archives, folders, restic, borg) and MariaDB 10.11's; layout 1 (see the build scripts)
-  for spec in "files ernstfall/sandbox-files:bookworm" "mariadb ernstfall/sandbox-mariadb:10.11"; do
-    read -r kind tag <<<"$spec"
+  # the files driver's image (archives, folders, restic, borg), MariaDB 10.11's (bookworm) and 11.8's (trixie); layout 1 (see the build scripts)
+  for spec in "files ernstfall/sandbox-files:bookworm bookworm" "mariadb ernstfall/sandbox-mariadb:10.11 bookworm" "mariadb ernstfall/sandbox-mariadb:11.8 trixie"; do
+    read -r kind tag suite <<<"$spec"
     layout=$(docker image inspect -f '{{ index .Config.Labels "org.ernstfall.image-layout" }}' "$tag" 2>/dev/null || true)
     if [[ $layout == 1 ]]; then
       say "image $tag present"
       continue
     fi
     t=$SECONDS
-    bash "$REPO/deploy/build-$kind-image.sh" bookworm >"$STATE/logs/build-sandbox-$kind.log" 2>&1 || {
-      echo "--- tail of $STATE/logs/build-sandbox-$kind.log" >&2
-      tail -n 25 "$STATE/logs/build-sandbox-$kind.log" >&2
+    log="$STATE/logs/build-sandbox-$kind-$suite.log"
+    bash "$REPO/deploy/build-$kind-image.sh" "$suite" "$tag" >"$log" 2>&1 || {
+      echo "--- tail of $log" >&2
+      tail -n 25 "$log" >&2
       die "building the sandbox image $tag failed"
     }
-    say "built image $tag from Debian bookworm in $((SECONDS - t))s"
+    say "built image $tag from Debian $suite in $((SECONDS - t))s"
   done
 fi
 

@@ -244,7 +244,7 @@ export function loadConfig(env: Env = process.env): Config {
 
   const mariadbImage = env.ERNSTFALL_MARIADB_IMAGE ?? 'ernstfall/sandbox-mariadb:{version}';
   if (!mariadbImage.includes('{version}')) problems.push('ERNSTFALL_MARIADB_IMAGE: must contain {version}, e.g. mariadb:{version}');
-  const mariadbVersions = (env.ERNSTFALL_MARIADB_VERSIONS ?? '10.11').split(',').map((s) => s.trim()).filter(Boolean);
+  const mariadbVersions = (env.ERNSTFALL_MARIADB_VERSIONS ?? '10.11,11.8').split(',').map((s) => s.trim()).filter(Boolean);
   if (mariadbVersions.some((v) => !/^\d+\.\d+$/.test(v))) problems.push(`ERNSTFALL_MARIADB_VERSIONS: "${env.ERNSTFALL_MARIADB_VERSIONS}" must be a comma-separated list of versions, e.g. 10.11,11.8`);
 
   // default label from the database's identity (never its password): two installations sharing a

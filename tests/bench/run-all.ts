@@ -19,6 +19,7 @@ const BENCHES: Bench[] = [
   { name: 'restore', file: 'tests/bench/restore.bench.ts', only: ['--jobs'] },
   { name: 'builtin', file: 'tests/bench/builtin.bench.ts', only: [] },
   { name: 'files', file: 'tests/bench/files.bench.ts', only: [] },
+  { name: 'restic', file: 'tests/bench/restic.bench.ts', only: [] },
   { name: 'evidence', file: 'tests/bench/evidence.bench.ts', only: ['--reseed'] },
   { name: 'status', file: 'tests/bench/status.bench.ts', only: [] },
   { name: 'dashboard', file: 'tests/bench/dashboard.bench.ts', only: ['--requests'] },

@@ -11,18 +11,19 @@ import { makeTempDir } from '../fixtures/host-dumps.js';
  * MariaDB on the host, nothing pulled).
  */
 const IMAGE = 'ernstfall/sandbox-mariadb:10.11';
+const IMAGE_11 = 'ernstfall/sandbox-mariadb:11.8';
 let h: Harness;
 let dir: string;
 let healthy: string;
 
 /** Runs SQL in a fresh server of the image, then mariadb-dump of `db` to stdout. */
-function dumpFrom(sql: string, db: string, dumpArgs: string[] = []): Buffer {
+function dumpFrom(sql: string, db: string, dumpArgs: string[] = [], image = IMAGE): Buffer {
   const script = `
 mariadbd --no-defaults --datadir=/var/lib/mysql --socket=/tmp/s.sock --pid-file=/tmp/p --skip-networking --skip-log-bin >/tmp/err 2>&1 &
 for i in $(seq 1 100); do mariadb-admin --no-defaults --socket=/tmp/s.sock -u mysql ping >/dev/null 2>&1 && break; sleep 0.1; done
 mariadb --no-defaults --socket=/tmp/s.sock -u mysql -e "$1" >&2 || exit 3
 mariadb-dump --no-defaults --socket=/tmp/s.sock -u mysql --single-transaction $2 -- "$3"`;
-  return execFileSync('docker', ['run', '--rm', '--network', 'none', '--cap-drop', 'ALL', '--user', 'mysql', '--tmpfs', '/tmp', IMAGE, 'bash', '-c', script, 'dump', sql, dumpArgs.join(' '), db],
+  return execFileSync('docker', ['run', '--rm', '--network', 'none', '--cap-drop', 'ALL', '--user', 'mysql', '--tmpfs', '/tmp', image, 'bash', '-c', script, 'dump', sql, dumpArgs.join(' '), db],
     { maxBuffer: 256 * 1024 * 1024 });
 }
 
@@ -47,6 +48,8 @@ beforeAll(async () => {
   // a dump made with --databases names its own database: here one whose name holds a backtick, $$, a quote and a leading dash
   await writeFile(join(dir, 'own-db.sql'), dumpFrom(SCHEMA.replace('CREATE DATABASE gewerbe', () => HOSTILE_CREATE).replace('USE gewerbe', () => `USE ${HOSTILE_Q}`), HOSTILE, ['--databases']));
   await writeFile(join(dir, 'stale.sql'), dumpFrom(`${SCHEMA} UPDATE betrieb SET angemeldet_am = angemeldet_am - INTERVAL 400 DAY;`, 'gewerbe'));
+  // MariaDB 11.8's own mariadb-dump (trixie's server): its dump needs the 11.8 image
+  await writeFile(join(dir, 'gewerbe-11.sql'), dumpFrom(SCHEMA, 'gewerbe', [], IMAGE_11));
   await writeFile(join(dir, 'lost.sql'), dumpFrom(`${SCHEMA} DROP TABLE ef_canary; DELETE FROM betrieb WHERE id % 100 <> 0;`, 'gewerbe'));
   h = await startHarness({ backupRoot: dir });
 });
@@ -83,6 +86,17 @@ describe('mariadb driver', () => {
       expect(r.checks.map((c: { status: string }) => c.status)).toEqual(['passed', 'passed', 'passed', 'passed']);
       expect(JSON.stringify(r)).not.toContain('kanarienvogel');
     });
+
+  it('a dump of MariaDB 11.8: the header\'s version picks the 11.8 image (trixie), and it passes there', async () => {
+    const r = await run('maria-11', join(dir, 'gewerbe-11.sql'));
+    expect(r.verdict, JSON.stringify({ f: r.findings, c: r.checks })).toBe('passed');
+    expect(r.backup.serverVersion).toMatch(/^11\.8\./);
+    expect(r.sandbox).toMatchObject({ image: IMAGE_11, user: 'mysql', network: 'none' });
+    expect(r.checks.map((c: { status: string }) => c.status)).toEqual(['passed', 'passed', 'passed', 'passed']);
+    // a plan that pins a version gets that image, whatever the header says
+    const pinned = await run('maria-11-pinned', join(dir, 'gewerbe-11.sql'), { restore: { driver: 'mariadb', database: 'gewerbe', version: '10.11' } });
+    expect(pinned.sandbox).toMatchObject({ image: IMAGE });
+  });
 
   it('a dump cut in half: ARCHIVE_TRUNCATED, never passed; a compressed one too', async () => {
     const cut = join(dir, 'cut.sql');

@@ -85,6 +85,15 @@ describe('database sessions into the sandbox', () => {
     expect(open).toBeLessThanOrEqual(3);
   });
 
+  it('a result heavier than the worker may hold is cut with a clear error; the next query gets a new session', async () => {
+    const q = sandboxQuery(sandbox, 'postgres');
+    const r = await q("select repeat('x', 1024 * 1024) from generate_series(1, 70)");
+    expect(r).toEqual({ ok: false, error: expect.stringContaining('larger than 64 MiB') });
+    // just below the limit is fine, and the session afterwards too
+    expect(await q("select length(string_agg(v, '')) from (select repeat('x', 1024 * 1024) v from generate_series(1, 60)) x")).toEqual({ ok: true, value: String(60 * 1024 * 1024) });
+    expect(await q('select 3')).toEqual({ ok: true, value: '3' });
+  });
+
   it('returns every row for callers that need rows', async () => {
     const r = await sandboxRows(sandbox, 'postgres', 'select g, g * 2 from generate_series(1, 3) g');
     expect(r).toEqual({ ok: true, value: [['1', '2'], ['2', '4'], ['3', '6']] });

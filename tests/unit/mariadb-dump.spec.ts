@@ -17,6 +17,10 @@ describe('mariadb dumps', () => {
     expect(await inspectMariaDump(join(dir, 'a.sql'))).toEqual({ format: 'plain', flavor: 'mariadb', dumpVersion: '10.11.6-MariaDB', serverVersion: '10.11.6', headerDatabase: 'gewerbe' });
     await writeFile(join(dir, 'b.sql.gz'), gzipSync(`-- MySQL dump 10.13  Distrib 8.0.36, for Linux (x86_64)\n-- Server version\t8.0.36\n${TAIL}`));
     expect(await inspectMariaDump(join(dir, 'b.sql.gz'))).toMatchObject({ format: 'plain-gzip', flavor: 'mysql', serverVersion: '8.0.36' });
+    // MariaDB 11.x: the client's sandbox-mode line first, the version joined to the client's
+    await writeFile(join(dir, 'd.sql'), '/*M!999999\\- enable the sandbox mode */ \n-- MariaDB dump 10.20-11.8.9-MariaDB, for debian-linux-gnu (x86_64)\n--\n' +
+      `-- Host: localhost    Database: gewerbe\n-- Server version\t11.8.9-MariaDB-0+deb13u1 from Debian\n${TAIL}`);
+    expect(await inspectMariaDump(join(dir, 'd.sql'))).toEqual({ format: 'plain', flavor: 'mariadb', dumpVersion: '11.8.9-MariaDB', serverVersion: '11.8.9', headerDatabase: 'gewerbe' });
     await writeFile(join(dir, 'c.sql'), 'SELECT 1;\n');
     await expect(inspectMariaDump(join(dir, 'c.sql'))).rejects.toMatchObject({ code: 'ARCHIVE_UNREADABLE' });
   });

@@ -27,7 +27,12 @@ export interface MariaScan {
 }
 
 const MARKER = '-- MariaDB dump';
-const HEAD = /^-- (MariaDB|MySQL) dump \d+\.\d+\s+Distrib (\S+?),/m;
+/**
+ * "-- MariaDB dump 10.19  Distrib 10.11.6-MariaDB, for …" (MariaDB up to 11.x, MySQL) or
+ * "-- MariaDB dump 10.20-11.8.9-MariaDB, for …" (MariaDB 11.x; its first line is then the
+ * client's sandbox-mode comment `/*M!999999\- enable the sandbox mode *\/`).
+ */
+const HEAD = /^-- (MariaDB|MySQL) dump \d+\.\d+(?:\s+Distrib (\S+?)|-(\S+?)),/m;
 
 /** Reads the dump's header (decompressing only its start). */
 export async function inspectMariaDump(path: string): Promise<MariaDumpInfo> {
@@ -63,7 +68,7 @@ export async function inspectMariaDump(path: string): Promise<MariaDumpInfo> {
   return {
     format,
     flavor: head[1] === 'MariaDB' || /mariadb/i.test(server ?? '') ? 'mariadb' : 'mysql',
-    dumpVersion: head[2],
+    dumpVersion: head[2] ?? head[3],
     ...(server && { serverVersion: server.replace(/-.*$/, '') }),
     ...(db && { headerDatabase: db }),
   };

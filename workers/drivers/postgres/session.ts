@@ -27,6 +27,44 @@ while (1) { for my $h ($sel->can_read) { my $n = sysread($h, my $buf, 65536); ex
   my $out = $h == $s ? \*STDOUT : $s; my $off = 0;
   while ($off < $n) { my $w = syswrite($out, $buf, $n - $off, $off); die "write: $!\n" unless defined $w; $off += $w } } }`;
 
+/**
+ * The most a query's rows may weigh on the worker (the database profile is the biggest honest
+ * answer). The pg client holds a result whole, so a check that selects a whole table, or a
+ * restored value of a gigabyte, would otherwise land in the worker's memory: the session is cut
+ * instead and the query fails saying why.
+ */
+export const MAX_RESULT_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Follows the server's messages in the byte stream (a type byte and a length each) and calls
+ * `onMessage` with every message's type and length: enough to weigh the rows of a result
+ * without parsing them.
+ */
+export function messageMeter(onMessage: (type: number, length: number) => void): (chunk: Buffer) => void {
+  let header = Buffer.alloc(0);
+  let skip = 0;
+  return (chunk) => {
+    let i = 0;
+    while (i < chunk.length) {
+      if (skip > 0) {
+        const n = Math.min(skip, chunk.length - i);
+        skip -= n;
+        i += n;
+        continue;
+      }
+      const take = Math.min(5 - header.length, chunk.length - i);
+      header = Buffer.concat([header, chunk.subarray(i, i + take)]);
+      i += take;
+      if (header.length === 5) {
+        const length = header.readUInt32BE(1);
+        onMessage(header[0]!, length);
+        skip = Math.max(0, length - 4);
+        header = Buffer.alloc(0);
+      }
+    }
+  };
+}
+
 /** Concurrent sessions per sandbox and database: the plan's checks and the built-in checks run side by side. */
 const MAX_SESSIONS = 3;
 /** Values arrive as the server's text, as psql printed them: no conversion to JS types. */
@@ -58,6 +96,15 @@ class Pool {
 
   private async connect(): Promise<pg.Client> {
     const { stream, stderr, exited } = await this.sandbox.openStream(['perl', '-e', RELAY, '--', `${this.socketDir}/.s.PGSQL.5432`]);
+    // rows since the last ReadyForQuery ('Z'): DataRow ('D') messages beyond the limit cut the session
+    let rowBytes = 0;
+    stream.on('data', messageMeter((type, length) => {
+      if (type === 0x5a) rowBytes = 0;
+      else if (type === 0x44 && (rowBytes += length) > MAX_RESULT_BYTES) {
+        tooLarge.add(client);
+        stream.destroy(new Error('result too large'));
+      }
+    }));
     const sock = Object.assign(stream, {
       connect() {
         queueMicrotask(() => stream.emit('connect'));
@@ -166,6 +213,8 @@ class Pool {
 }
 
 const pools = new WeakMap<Sandbox, Map<string, Pool>>();
+/** Sessions cut because a result outgrew MAX_RESULT_BYTES. */
+const tooLarge = new WeakSet<pg.Client>();
 
 function poolFor(sandbox: Sandbox, database: string, socketDir: string, opts: SessionOptions): Pool {
   let byKey = pools.get(sandbox);
@@ -209,6 +258,9 @@ export async function sessionRows(sandbox: Sandbox, database: string, socketDir:
   } catch (err) {
     if (serverError(err)) return { ok: false, error: (err as Error).message };
     usable = false;
+    if (tooLarge.has(client)) {
+      return { ok: false, error: `the result is larger than ${MAX_RESULT_BYTES / 2 ** 20} MiB; a check reads one value: aggregate, or add a LIMIT` };
+    }
     return { ok: false, error: `the session to the sandbox database was lost: ${(err as Error).message}`, lost: true };
   } finally {
     await pool.release(client, usable);
