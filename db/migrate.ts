@@ -17,6 +17,8 @@ export const APP_GRANTS: Record<string, string[]> = {
   // only the content may be pruned after its retention
   ledger_attachments: ['SELECT', 'INSERT', 'UPDATE (content, pruned_at)'],
   api_tokens: ['SELECT', 'INSERT', 'UPDATE (revoked_at, last_used_at)'],
+  // per-plan tokens of external plans: revoked, never deleted
+  ingest_tokens: ['SELECT', 'INSERT', 'UPDATE (revoked_at, last_used_at)'],
   users: ['SELECT', 'INSERT', 'UPDATE'],
   sessions: ['SELECT', 'INSERT', 'UPDATE'],
   provider_grants: ['SELECT', 'INSERT', 'UPDATE (revoked_at)'],

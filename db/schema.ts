@@ -65,6 +65,21 @@ export interface RunsTable {
   backup: Json<unknown> | null;
   sandbox: Json<unknown> | null;
   restore: Json<unknown> | null;
+  /** ernstfall restored it; external: another tool tested and reported (issue #12) */
+  origin: ColumnType<'ernstfall' | 'external', 'ernstfall' | 'external' | undefined, never>;
+  external_id: ColumnType<string | null, string | null | undefined, never>;
+}
+
+export interface IngestTokensTable {
+  id: string;
+  tenant_id: string;
+  plan_id: string;
+  name: string;
+  token_hash: string;
+  created_by: string;
+  created_at: Date;
+  revoked_at: Date | null;
+  last_used_at: Date | null;
 }
 
 export interface DB {
@@ -87,6 +102,7 @@ export interface DB {
   users: UsersTable;
   sessions: SessionsTable;
   provider_grants: ProviderGrantsTable;
+  ingest_tokens: IngestTokensTable;
 }
 
 export type PlanRow = Selectable<PlansTable>;

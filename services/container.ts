@@ -17,6 +17,7 @@ import { loadSigner, type Signer } from './evidence/signing-key.js';
 import { LedgerService } from './evidence/ledger.service.js';
 import { RunFinisher } from './runs/run-finisher.js';
 import { ReviewService } from './evidence/review.service.js';
+import { ExternalResultService, IngestTokenService } from './external/external.service.js';
 import { TokenService } from './auth/token.service.js';
 import { FailureNotifier } from './notify/failure-notifier.js';
 import { SessionService } from './auth/session.service.js';
@@ -41,6 +42,9 @@ export interface Container {
   finisher: RunFinisher;
   reviews: ReviewService;
   tokens: TokenService;
+  /** Results of other tools' tests (plans with kind: external) and their per-plan ingest tokens. */
+  external: ExternalResultService;
+  ingestTokens: IngestTokenService;
   sessions: SessionService;
   /** The audit trail: signed ledger records of kind `audit`. */
   audit: AuditService;
@@ -71,11 +75,13 @@ export function createContainer(config: Config, log: Logger, opts: { queuePrefix
   const runs = new RunService(db, queue, finisher, log);
   const reviews = new ReviewService(db, ledger);
   const tokens = new TokenService(db);
+  const external = new ExternalResultService(db, finisher, clock);
+  const ingestTokens = new IngestTokenService(db, clock);
   const sessions = new SessionService(db, config.auth);
   const accounts = new AccountService(db, sessions, audit, config.auth, { publicUrl: config.http.publicUrl });
   const tenants = new TenantService(db, sessions, audit, accounts);
   return {
-    config, log, db, redis, queue, docker, plans, planPolicy, runs, signer, ledger, finisher, reviews, tokens, sessions, audit, accounts, tenants,
+    config, log, db, redis, queue, docker, plans, planPolicy, runs, signer, ledger, finisher, reviews, tokens, external, ingestTokens, sessions, audit, accounts, tenants,
     readiness(roles) {
       const probes: ReadinessProbe[] = [
         { name: 'database', check: () => sql`select 1`.execute(db) },

@@ -79,6 +79,14 @@ export const FINDINGS = {
   /** the built-in checks could not run (the plan's own checks still decide) */
   BUILTIN_CHECKS_FAILED: 'warning',
   CHECK_ERROR: 'failure',
+  /** results another tool reported (plans with kind: external) */
+  EXTERNAL_PASSED: 'info',
+  EXTERNAL_FAILED: 'failure',
+  EXTERNAL_ERROR: 'error',
+  /** the tool's message could not be read (format, fields, no verdict): never a pass */
+  EXTERNAL_UNREADABLE: 'error',
+  /** the message is about another job than the plan's (Veeam JobName) */
+  EXTERNAL_UNMAPPED: 'error',
   RTO_EXCEEDED: 'failure',
   RPO_EXCEEDED: 'failure',
   TIMEOUT: 'error',

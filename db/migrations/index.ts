@@ -6,6 +6,7 @@ import * as m0004 from './20261128_0004_notifications.js';
 import * as m0005 from './20261128_0005_users.js';
 import * as m0006 from './20261128_0006_accounts.js';
 import * as m0007 from './20261206_0007_plan_baselines.js';
+import * as m0008 from './20261207_0008_external_results.js';
 
 /** Static list so migrations run the same from TypeScript sources and compiled output. Never edit a landed migration. */
 export const migrations: Record<string, Migration> = {
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   '20261128_0005_users': m0005,
   '20261128_0006_accounts': m0006,
   '20261206_0007_plan_baselines': m0007,
+  '20261207_0008_external_results': m0008,
 };

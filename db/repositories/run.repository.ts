@@ -6,7 +6,7 @@ type Db = Kysely<DB> | Transaction<DB>;
 const runColumns = [
   'id', 'tenant_id', 'plan_id', 'plan_version_hash', 'status', 'verdict', 'trigger', 'triggered_by', 'slot',
   'queued_at', 'started_at', 'finished_at', 'heartbeat_at', 'worker_id', 'attempts', 'cancel_requested_at',
-  'phases', 'checks', 'findings', 'rto', 'rpo', 'backup', 'sandbox', 'restore',
+  'phases', 'checks', 'findings', 'rto', 'rpo', 'backup', 'sandbox', 'restore', 'origin', 'external_id',
 ] as const;
 
 export interface RunFilter {
@@ -53,6 +53,12 @@ export class RunRepository {
 
   get(tenantId: string, id: string, trx: Db = this.db): Promise<RunRow | undefined> {
     return trx.selectFrom('runs').select(runColumns).where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+  }
+
+  /** The run a tool's result with this id became (a result reported twice is one run). */
+  byExternalId(tenantId: string, planId: string, externalId: string, trx: Db = this.db): Promise<RunRow | undefined> {
+    return trx.selectFrom('runs').select(runColumns)
+      .where('tenant_id', '=', tenantId).where('plan_id', '=', planId).where('external_id', '=', externalId).executeTakeFirst();
   }
 
   /** For workers, which learn the tenant from the run itself. */

@@ -21,7 +21,7 @@ const scheduleColumns = [
 export class ScheduleRepository {
   constructor(private readonly db: Kysely<DB>) {}
 
-  /** Every plan of every tenant that has a schedule; one query, however many plans. */
+  /** Every plan of every tenant that ernstfall runs itself and that has a schedule; one query, however many plans (an external plan's schedule says when its tool is expected, nothing is triggered). */
   scheduledPlans(trx: Db = this.db): Promise<ScheduledPlan[]> {
     return trx.selectFrom('plans as p')
       .leftJoin('plan_schedules as s', (j) => j.onRef('s.tenant_id', '=', 'p.tenant_id').onRef('s.plan_id', '=', 'p.id'))
@@ -31,6 +31,7 @@ export class ScheduleRepository {
         sql<string | null>`p.definition->'cadence'->>'timezone'`.as('timezone'),
       ])
       .where(sql<boolean>`p.definition->'cadence'->>'schedule' is not null`)
+      .where(sql<boolean>`p.definition->>'kind' is null`)
       .orderBy('p.tenant_id').orderBy('p.id')
       .execute();
   }

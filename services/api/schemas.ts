@@ -51,6 +51,8 @@ export const Run = Type.Object({
   findings: Type.Array(FindingSchema),
   sandbox: Type.Union([Type.Object({}, open), Type.Null()]),
   restore: Type.Union([Type.Object({}, open), Type.Null()]),
+  origin: Type.Union([Type.Literal('ernstfall'), Type.Literal('external')], { description: 'ernstfall: restored in a sandbox; external: another tool tested and reported it (POST /plans/{id}/results)' }),
+  externalId: Type.Optional(Type.String({ description: 'the reporting tool\'s id of the result (a second report with it is the same run)' })),
 }, { $id: 'Run' });
 
 export const RunList = Type.Object({ items: Type.Array(Type.Ref(Run)), nextCursor: Type.Union([Type.String(), Type.Null()]) });

@@ -13,7 +13,7 @@ export type AuditAction =
   | 'mfa.enrolled' | 'mfa.reset' | 'mfa.recovery-code-used' | 'password.changed' | 'invite.accepted'
   | 'plan.changed' | 'plan.baseline.accepted' | 'run.triggered' | 'run.cancelled' | 'schedule.paused' | 'schedule.resumed'
   | 'export.protocol' | 'export.audit-report' | 'export.evidence-bundle'
-  | 'token.created' | 'token.revoked' | 'calendar-feed.created' | 'calendar-feed.revoked'
+  | 'token.created' | 'token.revoked' | 'calendar-feed.created' | 'calendar-feed.revoked' | 'ingest-token.created' | 'ingest-token.revoked'
   | 'user.created' | 'user.changed' | 'user.disabled' | 'user.enabled'
   | 'tenant.created' | 'tenant.changed' | 'grant.created' | 'grant.revoked' | 'provider.entered-tenant' | 'provider.left-tenant'
   | 'alert.acknowledged' | 'alert.snoozed';
@@ -21,7 +21,7 @@ export type AuditAction =
 export interface AuditActor {
   /** e-mail of a user, name of a token without user, 'bootstrap-token', or 'anonymous' (failed logins) */
   name: string;
-  kind: 'session' | 'token' | 'bootstrap' | 'anonymous' | 'system';
+  kind: 'session' | 'token' | 'bootstrap' | 'anonymous' | 'system' | 'ingest';
   userId?: string;
   /** a provider admin acting in a tenant by grant */
   viaProviderGrant?: boolean;

@@ -447,7 +447,7 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
   if (doc.errors.length > 0) return { issues: byLine(ctx.issues) };
   if (doc.contents === null) return { issues: [{ path: '', line: 1, message: 'the plan is empty' }] };
 
-  const top = openMap(ctx, doc.contents, '', 1, ['id', 'title', 'system', 'targets', 'cadence', 'source', 'restore', 'sandbox', 'checks', 'controls', 'notify', 'builtin']);
+  const top = openMap(ctx, doc.contents, '', 1, ['id', 'title', 'kind', 'system', 'targets', 'cadence', 'source', 'restore', 'sandbox', 'checks', 'controls', 'notify', 'builtin', 'external']);
   if (!top) return { issues: byLine(ctx.issues) };
 
   const id = top.str('id', true, /^[a-z0-9][a-z0-9-]{1,62}$/, '"id" must be 2 to 63 characters: a-z, 0-9 and "-", not starting with "-"');
@@ -471,6 +471,53 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
   const requiredEvery = cad?.duration('requiredEvery');
   const grace = cad?.duration('grace');
   if (grace && !cad!.has('requiredEvery')) cad!.issue('grace', '"grace" only has a meaning together with "requiredEvery"');
+
+  const kind = top.enumOf('kind', ['restore', 'external'] as const, 'plan kind');
+  const controlsOf = () => {
+    const out: string[] = [];
+    for (const item of top.list('controls') ?? []) {
+      const n = resolve(ctx, item.node);
+      if (isScalar(n) && typeof n.value === 'string' && n.value.trim()) out.push(n.value.trim());
+      else ctx.issues.push({ path: item.path, line: item.line, message: 'a control must be a text like BSI-CON.3.A15' });
+    }
+    return out;
+  };
+  const head = () => ({
+    id: id!,
+    title: title!,
+    ...(sys && { system: { name: sysName!, ...(sysProcess !== undefined && { process: sysProcess }), ...(need && { protectionNeed: need }) } }),
+    targets: { rtoSeconds: rto!.seconds, rpoSeconds: rpo!.seconds },
+    cadence: {
+      ...(schedule !== undefined && { schedule: schedule.trim() }),
+      timezone: cadTz ?? DEFAULT_TZ,
+      ...(requiredEvery && { requiredEvery: requiredEvery.text }),
+      ...(grace && { grace: grace.text }),
+    },
+  });
+
+  if (kind === 'external') {
+    // another tool tests; ernstfall records its results: nothing here restores anything
+    for (const k of ['source', 'restore', 'sandbox', 'checks', 'builtin']) {
+      if (top.has(k)) top.issue(k, `an external plan has no "${k}": another tool runs the test and reports its result (POST /api/v1/plans/{id}/results)`);
+    }
+    const ex = top.obj('external', ['tool', 'veeamJob'], true);
+    const tool = ex?.str('tool', true);
+    const veeamJob = ex?.str('veeamJob');
+    if (veeamJob !== undefined && (!veeamJob.trim() || veeamJob.length > 200)) ex!.issue('veeamJob', '"veeamJob" is the name of the SureBackup job as Veeam shows it (1 to 200 characters)');
+    const controls = controlsOf();
+    const notify = parseNotify(top);
+    if (ctx.issues.length > 0) return { issues: byLine(ctx.issues) };
+    const plan: RestorePlan = {
+      ...head(),
+      kind: 'external',
+      checks: [],
+      controls,
+      ...(notify !== undefined && { notify }),
+      external: { tool: tool!.trim(), ...(veeamJob !== undefined && { veeamJob: veeamJob.trim() }) },
+    };
+    return { plan, normalized: JSON.parse(canonicalJson(plan)) as object };
+  }
+  if (top.has('external')) top.issue('external', '"external" belongs to plans with kind: external');
 
   const source = parseSource(top, policy);
 
@@ -540,27 +587,13 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
     names.set(c.name, item.path);
     checks.push(c);
   }
-  const controls: string[] = [];
-  for (const item of top.list('controls') ?? []) {
-    const n = resolve(ctx, item.node);
-    if (isScalar(n) && typeof n.value === 'string' && n.value.trim()) controls.push(n.value.trim());
-    else ctx.issues.push({ path: item.path, line: item.line, message: 'a control must be a text like BSI-CON.3.A15' });
-  }
+  const controls = controlsOf();
   const notify = parseNotify(top);
   const builtin = parseBuiltin(top, driver);
 
   if (ctx.issues.length > 0) return { issues: byLine(ctx.issues) };
   const plan: RestorePlan = {
-    id: id!,
-    title: title!,
-    ...(sys && { system: { name: sysName!, ...(sysProcess !== undefined && { process: sysProcess }), ...(need && { protectionNeed: need }) } }),
-    targets: { rtoSeconds: rto!.seconds, rpoSeconds: rpo!.seconds },
-    cadence: {
-      ...(schedule !== undefined && { schedule: schedule.trim() }),
-      timezone: cadTz ?? DEFAULT_TZ,
-      ...(requiredEvery && { requiredEvery: requiredEvery.text }),
-      ...(grace && { grace: grace.text }),
-    },
+    ...head(),
     source: source!,
     restore: driver === 'files'
       ? { driver, ...(image !== undefined && { image }) }

@@ -194,19 +194,45 @@ export interface BuiltinChecks {
   renames?: { maxSharePercent?: number; off?: string };
 }
 
+/**
+ * A plan. `kind` absent: ernstfall restores the backup in a sandbox (source, restore and sandbox
+ * are set: see SandboxPlan). `kind: external`: another tool tests, ernstfall records its results
+ * (no source, restore or sandbox; `external` says how results arrive).
+ */
 export interface RestorePlan {
   id: string;
   title: string;
+  kind?: 'external';
   system?: PlanSystem;
   targets: PlanTargets;
   cadence: PlanCadence;
-  source: PlanSource;
-  restore: PlanRestore;
-  sandbox: PlanSandbox;
+  source?: PlanSource;
+  restore?: PlanRestore;
+  sandbox?: PlanSandbox;
   checks: PlanCheck[];
   controls: string[];
   notify?: PlanNotify;
   builtin?: BuiltinChecks;
+  external?: ExternalSpec;
+}
+
+/** A plan ernstfall restores itself. */
+export type SandboxPlan = RestorePlan & { kind?: undefined; source: PlanSource; restore: PlanRestore; sandbox: PlanSandbox };
+
+export function isSandboxPlan(plan: RestorePlan): plan is SandboxPlan {
+  return plan.kind === undefined && plan.source !== undefined && plan.restore !== undefined && plan.sandbox !== undefined;
+}
+
+/** The tools whose own words ernstfall reads (besides its plain JSON result). */
+export const EXTERNAL_FORMATS = ['veeam-syslog', 'restic-check', 'borg-check', 'aws-restore-validation'] as const;
+export type ExternalFormat = typeof EXTERNAL_FORMATS[number];
+
+/** How an external plan's results arrive and are recognised. */
+export interface ExternalSpec {
+  /** The tool, as shown (e.g. "Veeam SureBackup"). */
+  tool: string;
+  /** Veeam: the JobName of the SureBackup job whose events belong to this plan. */
+  veeamJob?: string;
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from 'pino';
-import type { DB, RunRow, Verdict } from '../../db/schema.js';
+import type { DB, NewRun, RunRow, Verdict } from '../../db/schema.js';
 import { RunRepository, type RunResult } from '../../db/repositories/run.repository.js';
 import { PlanRepository } from '../../db/repositories/plan.repository.js';
 import type { Attachment, LedgerService } from '../evidence/ledger.service.js';
@@ -16,7 +16,8 @@ export function planSnapshot(plan: RestorePlan | undefined, version: string) {
   if (!plan) return { version };
   return {
     id: plan.id, title: plan.title, version, system: plan.system ?? null, targets: plan.targets,
-    cadence: plan.cadence, controls: plan.controls, restore: { driver: plan.restore.driver, ...('database' in plan.restore && { database: plan.restore.database }) },
+    cadence: plan.cadence, controls: plan.controls,
+    ...(plan.restore ? { restore: { driver: plan.restore.driver, ...('database' in plan.restore && { database: plan.restore.database }) } } : { kind: plan.kind ?? null, external: plan.external ?? null }),
   };
 }
 
@@ -73,6 +74,21 @@ export class RunFinisher {
       };
       return this.runs.finishUnclaimed(runId, full, onlyStatus, trx);
     }, [], result.finishedAt);
+  }
+
+  /**
+   * Stores a run that is already over when ernstfall hears of it (a result another tool reports):
+   * inserted finished, with its ledger record and alerts in the same transaction.
+   */
+  recordFinished(run: NewRun, result: RunResult & { verdict: Verdict; finishedAt: Date }, startedAt: Date, attachments: Attachment[] = []): Promise<RunRow> {
+    return this.finish(async (trx) => {
+      await this.runs.insert({
+        ...run, status: 'finished', verdict: result.verdict, queued_at: result.finishedAt, started_at: startedAt, finished_at: result.finishedAt,
+        ...Object.fromEntries((['phases', 'checks', 'findings', 'rto', 'rpo', 'backup', 'sandbox', 'restore'] as const)
+          .filter((k) => result[k] !== undefined).map((k) => [k, JSON.stringify(result[k])])),
+      }, trx);
+      return this.runs.getById(run.id, trx);
+    }, attachments, result.finishedAt).then((row) => row!);
   }
 
   private async finish(update: (trx: Transaction<DB>) => Promise<RunRow | undefined>, attachments: Attachment[], at?: Date): Promise<RunRow | undefined> {

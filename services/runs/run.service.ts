@@ -33,6 +33,9 @@ export class RunService {
   async trigger(tenantId: string, planId: string, by: { trigger: string; triggeredBy: string; slot?: Date }): Promise<RunRow> {
     const plan = await this.plans.get(tenantId, planId);
     if (!plan) throw new NotFound(`plan ${planId}`);
+    if ((plan.definition as { kind?: string }).kind === 'external') {
+      throw new Conflict(`plan ${planId} is tested by another tool (kind: external): it reports its results to POST /api/v1/plans/${planId}/results; ernstfall runs nothing for it`);
+    }
     const id = randomUUID();
     try {
       await this.runs.insert({

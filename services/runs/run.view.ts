@@ -22,6 +22,9 @@ export function toRunJson(r: RunRow) {
     findings: r.findings,
     sandbox: r.sandbox ?? null,
     restore: r.restore ?? null,
+    /** ernstfall: restored in a sandbox; external: another tool tested and reported the result */
+    origin: r.origin ?? 'ernstfall',
+    ...(r.external_id && { externalId: r.external_id }),
   };
 }
 

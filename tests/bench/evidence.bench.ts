@@ -285,7 +285,7 @@ async function planRun(p: PlanSpec, plan: RestorePlan, planIndex: number, day: n
   let sandbox: Record<string, unknown> | null = {
     image: 'ernstfall/sandbox-postgres:15', imageId: `sha256:${hex('sandbox-postgres:15')}`, repoDigests: [], postgresMajor: 15,
     network: 'none', user: 'postgres', capDrop: ['ALL'], capAdd: [], noNewPrivileges: true, readOnlyRootfs: true,
-    memoryBytes: plan.sandbox.memoryBytes, cpus: plan.sandbox.cpus, pids: plan.sandbox.pids, transfer: 'copy', backupMount: 'read-only',
+    memoryBytes: plan.sandbox!.memoryBytes, cpus: plan.sandbox!.cpus, pids: plan.sandbox!.pids, transfer: 'copy', backupMount: 'read-only',
     containerId, freeDiskBytes: 48_000_000_000 + Math.round(rand() * 4e9),
   };
   let restore: Record<string, unknown> | null = null;

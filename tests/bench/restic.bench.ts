@@ -129,7 +129,7 @@ async function main(): Promise<number> {
   try {
     await service.putPlan({
       id: 'bench-restic-1g', title: 'Benchmark: restic, 1 GiB', targets: { rto: '2h', rpo: '3650d' },
-      source: { type: 'restic', repository: fx.repo, passwordFile: fx.password, snapshot: 'latest' }, restore: { driver: 'files' },
+      source: { type: 'restic', repository: fx.repo, passwordFile: fx.password, snapshot: 'latest', settle: '1s' }, restore: { driver: 'files' },
       sandbox: { memory: '2g', cpus: 2, timeout: '60m' },
       checks: [{ files: { min: fx.files } }, { manifest: { file: 'MANIFEST.sha256' } }],
     });

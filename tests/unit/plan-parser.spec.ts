@@ -114,12 +114,12 @@ describe('parsePlanText: valid plans', () => {
     );
     const plan = planOf(json, 'json');
     expect(plan.targets).toEqual({ rtoSeconds: 14_400, rpoSeconds: 93_600 });
-    expect(plan.sandbox.memoryBytes).toBe(1536 * 1024 ** 2);
+    expect(plan.sandbox!.memoryBytes).toBe(1536 * 1024 ** 2);
     expect(plan.checks[0]).toEqual({ kind: 'sql', name: 'n', sql: 'select 1', expect: { op: '==', value: 1, text: '1' } });
   });
 
   it('reads memory sizes the way Docker does', () => {
-    const withMemory = (m: string): number => planOf(`${MINIMAL}sandbox: { memory: ${m} }\n`).sandbox.memoryBytes;
+    const withMemory = (m: string): number => planOf(`${MINIMAL}sandbox: { memory: ${m} }\n`).sandbox!.memoryBytes;
     expect(withMemory('512m')).toBe(512 * 1024 ** 2);
     expect(withMemory('1536M')).toBe(1536 * 1024 ** 2);
     expect(withMemory('2GiB')).toBe(2 * 1024 ** 3);

@@ -1,5 +1,5 @@
 import type { Finding } from '../../services/findings.js';
-import type { RestorePlan } from '../../services/plans/plan.types.js';
+import type { SandboxPlan } from '../../services/plans/plan.types.js';
 import type { Config } from '../../services/config.js';
 import type { TenantPlanPolicy } from '../../services/plans/plan.parser.js';
 import type { CheckRunner, LastGood, QueryFn } from '../checks/checks.js';
@@ -69,7 +69,7 @@ export interface BuiltinOutcome {
 }
 
 export interface DriverContext<I extends Inspection = Inspection> {
-  plan: RestorePlan;
+  plan: SandboxPlan;
   config: Config;
   policy: TenantPlanPolicy;
   inspection: I;
@@ -87,7 +87,7 @@ export interface DriverContext<I extends Inspection = Inspection> {
  */
 export interface RestoreDriver<I extends Inspection = Inspection> {
   readonly name: string;
-  inspect(backup: ResolvedBackup, plan: RestorePlan): Promise<I>;
+  inspect(backup: ResolvedBackup, plan: SandboxPlan): Promise<I>;
   chooseImage(ctx: Omit<DriverContext<I>, 'signal' | 'cpus'>): ImageChoice;
   sandbox(ctx: Omit<DriverContext<I>, 'signal'>): SandboxRecipe;
   /** Resolves when the sandbox's service is ready; rejects with the service's own last words. */

@@ -3,7 +3,7 @@ import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { Config } from '../../services/config.js';
 import { finding, type Finding } from '../../services/findings.js';
-import type { RestorePlan } from '../../services/plans/plan.types.js';
+import { isSandboxPlan, type RestorePlan, type SandboxPlan } from '../../services/plans/plan.types.js';
 import type { TenantPlanPolicy } from '../../services/plans/plan.parser.js';
 import type { PlanPolicyService } from '../../services/plans/plan-policy.js';
 import type { RunFinisher } from '../../services/runs/run-finisher.js';
@@ -47,7 +47,7 @@ interface Run {
   id: string;
   tenantId: string;
   planId: string;
-  plan: RestorePlan;
+  plan: SandboxPlan;
   driver: RestoreDriver<Inspection>;
   policy: TenantPlanPolicy;
   limits: EffectiveLimits;
@@ -85,10 +85,12 @@ export async function handleRestoreTest(deps: EngineDeps, runId: string): Promis
     return;
   }
   const log = deps.log.child({ runId, planId: claimed.plan_id, tenantId: claimed.tenant_id });
-  const plan = (await deps.plans.getVersion(claimed.tenant_id, claimed.plan_id, claimed.plan_version_hash)) as RestorePlan | undefined;
+  const version = (await deps.plans.getVersion(claimed.tenant_id, claimed.plan_id, claimed.plan_version_hash)) as RestorePlan | undefined;
+  // an external plan is never queued (its results come from another tool); a run of one here is a bug, not a test
+  const plan = version && isSandboxPlan(version) ? version : undefined;
   const driver = plan && driverFor(plan.restore.driver);
   if (!plan || !driver) {
-    const why = plan ? `no restore driver "${plan.restore.driver}" in this worker` : 'plan version not found';
+    const why = plan ? `no restore driver "${plan.restore.driver}" in this worker` : version ? `plan ${version.id} is ${version.kind ?? 'not restorable'}: ernstfall does not restore it` : 'plan version not found';
     await deps.finisher.finishClaimed(runId, deps.workerId, { verdict: 'error', findings: [finding('INTERNAL_ERROR', why)] });
     return;
   }

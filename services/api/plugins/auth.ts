@@ -6,6 +6,7 @@ import { Forbidden, Unauthorized } from '../../errors.js';
 import { hashToken, type TokenService } from '../../auth/token.service.js';
 import { SESSION_COOKIE, type LiveSession, type SessionService } from '../../auth/session.service.js';
 import { safeEqual } from '../../auth/crypto.js';
+import { INGEST_PREFIX, type IngestTokenService } from '../../external/external.service.js';
 
 export interface Principal {
   /** The tenant the request acts in ('' for a provider admin outside any tenant: only provider routes are open then). */
@@ -13,7 +14,9 @@ export interface Principal {
   /** The acting person or system: the user's e-mail, or the name of a token without a user. */
   name: string;
   role: UserRole;
-  kind: 'bootstrap' | 'token' | 'session';
+  kind: 'bootstrap' | 'token' | 'session' | 'ingest';
+  /** An ingest token's plan: the one plan whose results it may report, and nothing else. */
+  ingestPlanId?: string;
   tokenId?: string;
   userId?: string;
   session?: LiveSession;
@@ -32,6 +35,8 @@ declare module 'fastify' {
     partialSession?: boolean;
     /** Browser page: a missing login redirects to /login instead of answering 401. */
     page?: boolean;
+    /** The one route a plan's ingest token (`efi_…`) opens: reporting that plan's results. */
+    ingest?: boolean;
   }
 }
 
@@ -63,7 +68,7 @@ export async function sessionOf(req: FastifyRequest, sessions: SessionService | 
  * (header `x-csrf-token` or form field `_csrf`); bearer tokens are not sent
  * by browsers on their own and need none.
  */
-export default fp(async function auth(app: FastifyInstance, opts: { bootstrapToken?: string; tokens?: TokenService; sessions?: SessionService }) {
+export default fp(async function auth(app: FastifyInstance, opts: { bootstrapToken?: string; tokens?: TokenService; sessions?: SessionService; ingestTokens?: IngestTokenService }) {
   const expected = opts.bootstrapToken ? digest(opts.bootstrapToken) : undefined;
   app.decorateRequest('principal', undefined);
 
@@ -85,6 +90,13 @@ export default fp(async function auth(app: FastifyInstance, opts: { bootstrapTok
       const presented = m[1]!;
       if (expected && timingSafeEqual(digest(presented), expected)) {
         req.principal = { tenantId: DEFAULT_TENANT_ID, name: 'bootstrap-token', role: 'admin', kind: 'bootstrap' };
+        return;
+      }
+      if (presented.startsWith(INGEST_PREFIX)) {
+        // an ingest token reports one plan's results and opens nothing else, not even a read
+        const ingest = cfg.ingest && opts.ingestTokens ? await opts.ingestTokens.resolve(presented) : undefined;
+        if (!ingest) throw new Unauthorized();
+        req.principal = { tenantId: ingest.tenantId, name: `ingest:${ingest.name}`, role: 'auditor', kind: 'ingest', tokenId: ingest.id, ingestPlanId: ingest.planId };
         return;
       }
       const row = presented.startsWith('ef_') && opts.tokens ? await opts.tokens.repo.byHash(hashToken(presented)) : undefined;

@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { stringify } from 'yaml';
 import type { RunRow } from '../../../db/schema.js';
 import { toPlanView } from '../../plans/plan.service.js';
-import type { RestorePlan } from '../../plans/plan.types.js';
+import { isSandboxPlan, type RestorePlan } from '../../plans/plan.types.js';
+import type { Renderable } from '../html.js';
 import { planStatus } from '../../runs/plan-status.js';
 import { nextScheduledAt } from '../../scheduling/slots.js';
 import { Conflict } from '../../errors.js';
@@ -31,10 +32,14 @@ function planFacts(def: RestorePlan, row: { origin: string; source_file: string 
     [s.system, def.system ? `${def.system.name}${def.system.process ? ` – ${s.process}: ${def.system.process}` : ''}${def.system.protectionNeed ? ` – ${s.protectionNeed}: ${def.system.protectionNeed}` : ''}` : ''],
     [s.targets, `RTO ${formatSeconds(def.targets.rtoSeconds, lang)}, RPO ${formatSeconds(def.targets.rpoSeconds, lang)}`],
     [s.cadence, [c.schedule ? `${s.schedule}: ${c.schedule}` : s.noSchedule, c.requiredEvery ? `${s.requiredEvery}: ${c.requiredEvery}` : '', c.grace ? `${s.grace}: ${c.grace}` : '', `${s.timezone}: ${c.timezone}`].filter(Boolean).join('; ')],
-    [s.source, def.source.type === 'file' ? `file: ${def.source.path}${def.source.match ? ` (${def.source.match}, ${def.source.select})` : ''}`
-      : def.source.type === 'restic' ? `restic: ${def.source.repository} (${def.source.snapshot}${def.source.tags ? `, tags ${def.source.tags.join(', ')}` : ''}${def.source.host ? `, host ${def.source.host}` : ''})`
-      : `borg: ${def.source.repository} (${def.source.archive}${def.source.match ? `, ${def.source.match}` : ''})`],
-    [s.restore, 'database' in def.restore ? `${def.restore.driver}, ${def.restore.database}` : def.restore.driver],
+    ...(isSandboxPlan(def) ? [
+      [s.source, def.source.type === 'file' ? `file: ${def.source.path}${def.source.match ? ` (${def.source.match}, ${def.source.select})` : ''}`
+        : def.source.type === 'restic' ? `restic: ${def.source.repository} (${def.source.snapshot}${def.source.tags ? `, tags ${def.source.tags.join(', ')}` : ''}${def.source.host ? `, host ${def.source.host}` : ''})`
+        : `borg: ${def.source.repository} (${def.source.archive}${def.source.match ? `, ${def.source.match}` : ''})`],
+      [s.restore, 'database' in def.restore ? `${def.restore.driver}, ${def.restore.database}` : def.restore.driver],
+    ] as [string, Renderable][] : [
+      [s.external, `${def.external?.tool ?? ''}${def.external?.veeamJob ? ` (${s.veeamJob}: ${def.external.veeamJob})` : ''}`],
+    ] as [string, Renderable][]),
     [s.checks, def.checks.length ? html`<ul class="plain">${def.checks.map((ch) => html`<li>${ch.name} <span class="muted">(${ch.kind})</span></li>`)}</ul>` : s.none],
     [s.controls, def.controls.length ? def.controls.join(', ') : s.none],
     [s.origin, row.origin === 'file' ? fill(s.originFile, { file: row.source_file ?? '' }) : s.originApi],

@@ -4,7 +4,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, posix } from 'node:path';
 import { finding, type Finding } from '../../../services/findings.js';
 import { formatBytes } from '../../../services/sandbox-policy.js';
-import type { BorgSource, FilesRestore, PlanCheck, ResticSource, RestorePlan } from '../../../services/plans/plan.types.js';
+import type { BorgSource, FilesRestore, PlanCheck, ResticSource, SandboxPlan } from '../../../services/plans/plan.types.js';
 import { checkBase, type CheckResult } from '../../checks/checks.js';
 import { ImageError } from '../../sandbox/images.js';
 import { SandboxError, type Sandbox } from '../../sandbox/sandbox.js';
@@ -32,7 +32,7 @@ interface FilesState { root: string; inventory: Inventory; indicators: Indicator
 interface Sampled { path: string; verdict: 'ok' | 'encrypted' | 'mismatch' }
 const states = new WeakMap<RestoreResult, FilesState>();
 
-const files = (plan: RestorePlan) => plan.restore as FilesRestore;
+const files = (plan: SandboxPlan) => plan.restore as FilesRestore;
 
 /** Paths the plan's checks ask about: looked for while the tree is walked. */
 function wantedPaths(checks: PlanCheck[]): Set<string> {

@@ -1,5 +1,5 @@
 import { finding, type Finding } from '../../../services/findings.js';
-import type { MariadbRestore, RestorePlan } from '../../../services/plans/plan.types.js';
+import type { MariadbRestore, SandboxPlan } from '../../../services/plans/plan.types.js';
 import { sqlCheckRunner, type QueryFn } from '../../checks/checks.js';
 import { ImageError } from '../../sandbox/images.js';
 import { SandboxError, type Sandbox } from '../../sandbox/sandbox.js';
@@ -20,7 +20,7 @@ const SOCKET = '/tmp/mysqld.sock';
 /** Every client call: the socket, the OS user's unix_socket account, no option files. */
 const CLIENT = ['--no-defaults', `--socket=${SOCKET}`, '--user=mysql'];
 
-const maria = (plan: RestorePlan) => plan.restore as MariadbRestore;
+const maria = (plan: SandboxPlan) => plan.restore as MariadbRestore;
 
 /**
  * The server as the sandbox runs it: as `mysql`, no networking, durability

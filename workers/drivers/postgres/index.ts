@@ -9,7 +9,7 @@ import { profilePostgres } from './profile.js';
 import { sqlCheckRunner } from '../../checks/checks.js';
 import { pickReading, type CreatedAtReading } from './created-at.js';
 import { finding } from '../../../services/findings.js';
-import type { PostgresRestore, RestorePlan } from '../../../services/plans/plan.types.js';
+import type { PostgresRestore, SandboxPlan } from '../../../services/plans/plan.types.js';
 
 export interface PostgresInspection extends Inspection {
   info: DumpInfo;
@@ -41,7 +41,7 @@ exec postgres -D ${DATA_DIR} -k ${SOCKET_DIR} -c listen_addresses= -c fsync=off 
   -c log_min_messages=warning -c jit=off`;
 
 /** The plan's restore block, which the registry only hands to this driver when it names postgres. */
-const pg = (plan: RestorePlan) => plan.restore as PostgresRestore;
+const pg = (plan: SandboxPlan) => plan.restore as PostgresRestore;
 
 export const postgresDriver: RestoreDriver<PostgresInspection> = {
   name: 'postgres',
