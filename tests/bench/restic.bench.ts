@@ -196,6 +196,17 @@ async function main(): Promise<number> {
       `Worker memory: the 2 GiB backup (the tree twice in one tar, ${(fx.tarBytes / 2 ** 30).toFixed(2)} GiB, ${(2 * fx.files).toLocaleString('en')} files) took ${sec(big.wallMs)} with RSS growth **${big.rssGrowMB.toFixed(0)} MB**; ` +
         `the restic runs at most ${Math.max(...ef.map((s) => s.rssGrowMB)).toFixed(0)} MB (target < ${TARGET_RSS_MB} MB — ${rss <= TARGET_RSS_MB ? 'met' : 'not met'}).`,
       '',
+      '### How to read it',
+      '',
+      '- By hand runs as root in the container and reads the repository where it lies. ernstfall reads it three times before restic does: ' +
+        'hashed for the evidence (fetch), then copied into the sandbox and hashed again (provision) — a repository is usually readable by root only, ' +
+        'and no step that reads a backup runs as root, so the sandbox user gets its own copy. Then it does what by hand does not: `restic check`, ' +
+        'the inventory with the ransomware indicators of every file, the built-in checks, the signed record, the removal of the sandbox with its data.',
+      '- Closing the gap needs the backup read once: hashing during the copy only (about the fetch phase), and for restic the snapshot ID — ' +
+        'itself a SHA-256 over a tree of content hashes — as the evidence of what was restored instead of a hash of the whole repository. ' +
+        'Neither is built yet.',
+      '- A benchmark is not a test: `npm test` never runs it. The files driver\'s findings are tested in tests/integration/files-*.test.ts.',
+      '',
     ].join('\n');
     console.log(`\n${md}`);
     if (args.write) console.log(`written: ${await writeBenchmarkSection(SECTION, md)}`);
