@@ -115,8 +115,29 @@ export interface Config {
     /** Tenant slugs as label values (off by default: names of Kommunen are not for every scraper). */
     tenantLabels: boolean;
   };
+  /** The syslog listener for Veeam SureBackup results (ERNSTFALL_SYSLOG_LISTEN); absent: none. */
+  syslog?: { host: string; port: number; sources: Map<string, string> };
   logLevel: string;
   stateDir: string;
+}
+
+/** `host:port` and `address=tenant-slug,…` of the syslog listener, or nothing when it is not asked for. */
+function syslogConfig(env: Env, problems: string[]): Config['syslog'] {
+  const listen = env.ERNSTFALL_SYSLOG_LISTEN?.trim();
+  if (!listen) return undefined;
+  const m = /^(\[[0-9a-fA-F:]+\]|[0-9.]+|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(listen);
+  if (!m || Number(m[2]) > 65535) {
+    problems.push(`ERNSTFALL_SYSLOG_LISTEN: "${listen}" must be host:port, e.g. 0.0.0.0:6514`);
+    return undefined;
+  }
+  const sources = new Map<string, string>();
+  for (const part of (env.ERNSTFALL_SYSLOG_SOURCES ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    const e = /^([0-9a-fA-F:.]+)=([a-z0-9][a-z0-9-]{0,62})$/.exec(part);
+    if (!e) problems.push(`ERNSTFALL_SYSLOG_SOURCES: "${part}" must be address=tenant-slug, e.g. 10.0.0.5=kommune-a`);
+    else sources.set(e[1]!, e[2]!);
+  }
+  if (sources.size === 0) problems.push('ERNSTFALL_SYSLOG_SOURCES: the syslog listener needs at least one sender address mapped to a tenant (syslog has no credentials), e.g. 10.0.0.5=default');
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]), sources };
 }
 
 /** Single sign-on over OpenID Connect (Keycloak, Entra ID, AD FS …). */
@@ -413,6 +434,7 @@ export function loadConfig(env: Env = process.env): Config {
       checkpointRecipients: (env.ERNSTFALL_CHECKPOINT_RECIPIENTS ?? '').split(',').map((r) => r.trim()).filter(Boolean),
     },
     metrics: { token: metricsToken, tenantLabels: env.ERNSTFALL_METRICS_TENANT_LABELS === 'true' },
+    syslog: syslogConfig(env, problems),
     logLevel,
     stateDir,
   };

@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, loadEnvFile, repoRoot, type ProcessRole } from
 import { createLogger } from './logger.js';
 import { createContainer } from './container.js';
 import { appDeps, buildApp } from './api/app.js';
+import { VeeamSyslogListener } from './external/syslog.js';
 import { buildOpsApp } from './api/ops-app.js';
 import { startWorker } from '../workers/main.js';
 import { Scheduler } from './scheduling/scheduler.js';
@@ -66,6 +67,11 @@ export async function main(rolesOverride?: ProcessRole[]): Promise<void> {
     const app = await buildApp(deps);
     await app.listen({ host: config.http.host, port: config.http.port });
     closers.unshift(() => app.close());
+    if (config.syslog) {
+      const syslog = new VeeamSyslogListener(c.db, c.external, config.syslog, log.child({ role: 'syslog' }));
+      await syslog.start();
+      closers.unshift(() => syslog.close());
+    }
   } else {
     // scheduler and/or worker only: no API, but probes and metrics on HOST:PORT, so a scheduler that stops
     // ticking fails its own /readyz (and shows in /metrics) while the API processes stay ready

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from 'node:net';
+import { createLogger } from '../../services/logger.js';
+import { VeeamSyslogListener } from '../../services/external/syslog.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
 /**
@@ -173,5 +176,55 @@ describe('results from other tools', () => {
     const stray = await h.request('PUT', '/api/v1/plans/pg-bad', { id: 'pg-bad', title: 'x', targets: { rto: '1h', rpo: '1d' }, source: { type: 'file', path: join(h.backupRoot, 'x.dump') }, restore: { driver: 'postgres', database: 'app' }, external: { tool: 'x' } });
     expect(stray.status).toBe(400);
     expect(JSON.stringify(stray.body)).toContain('kind: external');
+  });
+});
+
+describe('the syslog listener for Veeam', () => {
+  /** Sends the messages over one TCP connection, the first octet-counted (RFC 6587), the rest ended by a line feed. */
+  async function send(port: number, messages: string[]): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const sock = connect(port, '127.0.0.1', () => {
+        messages.forEach((m, i) => sock.write(i === 0 ? `${Buffer.byteLength(m)} ${m}` : `${m}\n`));
+        sock.end();
+      });
+      sock.on('close', () => resolve());
+      sock.on('error', reject);
+    });
+  }
+
+  it('records event 390 for the plan that names the job, once per session; other events, other jobs and unmapped senders record nothing', async () => {
+    const plan = { ...SUREBACKUP, id: 'surebackup-syslog', external: { tool: 'Veeam SureBackup', veeamJob: 'SureBackup Standesamt' } };
+    expect((await h.request('PUT', `/api/v1/plans/${plan.id}`, plan)).status).toBeLessThan(300);
+    const runsBauamt = (await runsOf(SUREBACKUP.id)).length;
+    const listener = new VeeamSyslogListener(h.c.db, h.c.external, { host: '127.0.0.1', port: 0, sources: new Map([['127.0.0.1', 'default']]) }, createLogger('silent'));
+    const port = await listener.start();
+    try {
+      const other = sample('veeam-390-other-job.log').trim(); // JobName "SureBackup Standesamt": this plan's
+      const nobodys = sample('veeam-390-success.log').replace(/SureBackup Bauamt/g, 'SureBackup Nirgendwo').replace('9f1c2e7a', '12345678').trim();
+      // the Bauamt event belongs to the first test's plan and was recorded there already: the same run, nothing new
+      await send(port, [other, sample('veeam-110-backup-started.log').trim(), nobodys, sample('veeam-390-success.log').trim(), other]);
+      const deadline = Date.now() + 10_000;
+      while (listener.stats.received < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await listener.close();
+      expect(listener.stats).toMatchObject({ received: 5, recorded: 1, ignored: 1, unmapped: 1 });
+      expect((await runsOf(SUREBACKUP.id)).length).toBe(runsBauamt);
+      const runs = await runsOf(plan.id);
+      expect(runs).toHaveLength(1);
+      const run = (await h.request('GET', `/api/v1/runs/${runs[0]!.id}`)).body;
+      expect(run).toMatchObject({ verdict: 'passed', origin: 'external', triggeredBy: 'syslog:127.0.0.1', externalId: 'veeam:77aa01b2-3c4d-4e5f-8a9b-0c1d2e3f4a5b' });
+    } finally {
+      await listener.close();
+    }
+    // a sender no tenant is mapped to is turned away before it can say anything
+    const strict = new VeeamSyslogListener(h.c.db, h.c.external, { host: '127.0.0.1', port: 0, sources: new Map([['10.9.9.9', 'default']]) }, createLogger('silent'));
+    const p2 = await strict.start();
+    try {
+      await send(p2, [sample('veeam-390-other-job.log').replace('77aa01b2', '88bb01b2').trim()]);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(strict.stats).toMatchObject({ refused: 1, received: 0 });
+      expect(await runsOf(plan.id)).toHaveLength(1);
+    } finally {
+      await strict.close();
+    }
   });
 });

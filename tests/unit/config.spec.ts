@@ -15,6 +15,15 @@ describe('loadConfig', () => {
     expect(c.roles).toEqual(['api', 'worker', 'scheduler']);
   });
 
+  it('the syslog listener: off by default; host:port and at least one sender mapped to a tenant', () => {
+    expect(loadConfig(base).syslog).toBeUndefined();
+    const c = loadConfig({ ...base, ERNSTFALL_SYSLOG_LISTEN: '0.0.0.0:6514', ERNSTFALL_SYSLOG_SOURCES: '10.0.0.5=kommune-a, 127.0.0.1=default' });
+    expect(c.syslog).toEqual({ host: '0.0.0.0', port: 6514, sources: new Map([['10.0.0.5', 'kommune-a'], ['127.0.0.1', 'default']]) });
+    expect(() => loadConfig({ ...base, ERNSTFALL_SYSLOG_LISTEN: '0.0.0.0:6514' })).toThrow(/ERNSTFALL_SYSLOG_SOURCES/);
+    expect(() => loadConfig({ ...base, ERNSTFALL_SYSLOG_LISTEN: '6514' })).toThrow(/ERNSTFALL_SYSLOG_LISTEN/);
+    expect(() => loadConfig({ ...base, ERNSTFALL_SYSLOG_LISTEN: '[::]:6514', ERNSTFALL_SYSLOG_SOURCES: 'vbr01=Kommune A' })).toThrow(/address=tenant-slug/);
+  });
+
   it('names every bad variable at once and never echoes a secret', () => {
     try {
       loadConfig({ DATABASE_URL: 'mysql://u:supersecret@h/db', PORT: 'eighty', ERNSTFALL_SANDBOX_PULL: 'sometimes', ERNSTFALL_BACKUP_ROOTS: 'relative/dir', ERNSTFALL_ROLES: 'api,cook' });
