@@ -69,6 +69,14 @@ describe('results from other tools', () => {
     expect(again.body.id).toBe(r.body.id);
     expect((await runsOf(SUREBACKUP.id)).filter((x) => x.id === r.body.id)).toHaveLength(1);
     expect((await h.request('GET', '/api/v1/evidence/verify')).body).toMatchObject({ ok: true });
+    // the run page and the protocol PDF show it as what it is: reported, no sandbox, the tool's words
+    const page = await h.request('GET', `/runs/${r.body.id}`);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('gemeldet von einem anderen Werkzeug');
+    expect(page.body).toContain("SureBackup job &#39;SureBackup Bauamt&#39; finished with Success.");
+    const pdf = await h.app.inject({ method: 'GET', url: `/api/v1/runs/${r.body.id}/protocol.pdf`, headers: { authorization: `Bearer ${h.config.auth.bootstrapToken!}` } });
+    expect(pdf.statusCode).toBe(200);
+    expect(pdf.rawPayload.subarray(0, 5).toString()).toBe('%PDF-');
   });
 
   it('a warning and a failure fail (and raise the failure alert); another job\'s event and a non-result event are errors, never passes', async () => {
