@@ -65,10 +65,12 @@ export interface RunsTable {
   backup: Json<unknown> | null;
   sandbox: Json<unknown> | null;
   restore: Json<unknown> | null;
-  /** ernstfall restored it; external: another tool tested and reported (issue #12) */
-  origin: ColumnType<'ernstfall' | 'external', 'ernstfall' | 'external' | undefined, never>;
+  /** ernstfall restored it; external: another tool tested and reported; manual: people, step by step (issue #12) */
+  origin: ColumnType<RunOrigin, RunOrigin | undefined, never>;
   external_id: ColumnType<string | null, string | null | undefined, never>;
 }
+
+export type RunOrigin = 'ernstfall' | 'external' | 'manual';
 
 export interface IngestTokensTable {
   id: string;

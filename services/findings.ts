@@ -87,6 +87,10 @@ export const FINDINGS = {
   EXTERNAL_UNREADABLE: 'error',
   /** the message is about another job than the plan's (Veeam JobName) */
   EXTERNAL_UNMAPPED: 'error',
+  /** manual tests (kind: manual): a step went otherwise than written */
+  MANUAL_DEVIATION: 'failure',
+  /** a manual test was completed with steps not done: not tested completely */
+  MANUAL_STEPS_NOT_DONE: 'error',
   RTO_EXCEEDED: 'failure',
   RPO_EXCEEDED: 'failure',
   TIMEOUT: 'error',

@@ -2,14 +2,14 @@ import { sql, type Kysely } from 'kysely';
 
 /**
  * Issue #12: results of tests other tools ran (Veeam SureBackup, restic or borg
- * check, a cloud's restore validation) become runs like ernstfall's own:
- * `origin` says who tested, `external_id` makes a result that is sent twice
- * one run. Ingest tokens let a backup server report one plan's results and
+ * check, a cloud's restore validation) and restore tests people carry out by
+ * hand, step by step, become runs like ernstfall's own: `origin` says who
+ * tested, `external_id` makes a result that is sent twice one run. Ingest tokens let a backup server report one plan's results and
  * nothing else; only their SHA-256 is stored.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable('runs')
-    .addColumn('origin', 'text', (c) => c.notNull().defaultTo('ernstfall').check(sql`origin in ('ernstfall', 'external')`))
+    .addColumn('origin', 'text', (c) => c.notNull().defaultTo('ernstfall').check(sql`origin in ('ernstfall', 'external', 'manual')`))
     .addColumn('external_id', 'text')
     .execute();
   await sql`create unique index runs_external_id on runs (tenant_id, plan_id, external_id) where external_id is not null`.execute(db);

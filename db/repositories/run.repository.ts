@@ -170,7 +170,9 @@ export class RunRepository {
   /** Running runs whose worker stopped sending heartbeats; the database's clock on both sides, so hosts' clock skew does not matter. */
   stale(seconds: number, trx: Db = this.db): Promise<RunRow[]> {
     return trx.selectFrom('runs').select(runColumns)
-      .where('status', '=', 'running').where('heartbeat_at', '<', sql<Date>`now() - make_interval(secs => ${seconds})`).execute();
+      // a manual test has no worker and no heartbeat: people take their time
+      .where('status', '=', 'running').where('origin', '=', 'ernstfall')
+      .where('heartbeat_at', '<', sql<Date>`now() - make_interval(secs => ${seconds})`).execute();
   }
 
   /** Status per known run id, to tell the reaper which sandboxes to keep. */

@@ -51,7 +51,7 @@ export const Run = Type.Object({
   findings: Type.Array(FindingSchema),
   sandbox: Type.Union([Type.Object({}, open), Type.Null()]),
   restore: Type.Union([Type.Object({}, open), Type.Null()]),
-  origin: Type.Union([Type.Literal('ernstfall'), Type.Literal('external')], { description: 'ernstfall: restored in a sandbox; external: another tool tested and reported it (POST /plans/{id}/results)' }),
+  origin: Type.Union([Type.Literal('ernstfall'), Type.Literal('external'), Type.Literal('manual')], { description: 'ernstfall: restored in a sandbox; external: another tool tested and reported it (POST /plans/{id}/results); manual: people restored it step by step' }),
   externalId: Type.Optional(Type.String({ description: 'the reporting tool\'s id of the result (a second report with it is the same run)' })),
 }, { $id: 'Run' });
 

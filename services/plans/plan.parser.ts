@@ -13,7 +13,7 @@ function validCron(expr: string): boolean {
   }
 }
 import { byLine, keysOf, lineOf, openMap, resolve, suggest, type Ctx, type Obj } from './plan.reader.js';
-import type { BuiltinChecks, PlanCheck, PlanIssue, PlanNotify, ProtectionNeed, RestorePlan } from './plan.types.js';
+import type { BuiltinChecks, ManualStep, PlanCheck, PlanIssue, PlanNotify, ProtectionNeed, RestorePlan } from './plan.types.js';
 import { parseRecipient } from '../notify/types.js';
 import { DRIVER_CHECK_KINDS, DRIVER_NAMES, DRIVER_RESTORE_KEYS, type DriverName } from '../../workers/drivers/plan-parts.js';
 import { BYTE_UNITS, formatBytes, isInside, parseBytes, type SandboxMax } from '../sandbox-policy.js';
@@ -447,7 +447,7 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
   if (doc.errors.length > 0) return { issues: byLine(ctx.issues) };
   if (doc.contents === null) return { issues: [{ path: '', line: 1, message: 'the plan is empty' }] };
 
-  const top = openMap(ctx, doc.contents, '', 1, ['id', 'title', 'kind', 'system', 'targets', 'cadence', 'source', 'restore', 'sandbox', 'checks', 'controls', 'notify', 'builtin', 'external']);
+  const top = openMap(ctx, doc.contents, '', 1, ['id', 'title', 'kind', 'system', 'targets', 'cadence', 'source', 'restore', 'sandbox', 'checks', 'controls', 'notify', 'builtin', 'external', 'steps']);
   if (!top) return { issues: byLine(ctx.issues) };
 
   const id = top.str('id', true, /^[a-z0-9][a-z0-9-]{1,62}$/, '"id" must be 2 to 63 characters: a-z, 0-9 and "-", not starting with "-"');
@@ -472,7 +472,7 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
   const grace = cad?.duration('grace');
   if (grace && !cad!.has('requiredEvery')) cad!.issue('grace', '"grace" only has a meaning together with "requiredEvery"');
 
-  const kind = top.enumOf('kind', ['restore', 'external'] as const, 'plan kind');
+  const kind = top.enumOf('kind', ['restore', 'external', 'manual'] as const, 'plan kind');
   const controlsOf = () => {
     const out: string[] = [];
     for (const item of top.list('controls') ?? []) {
@@ -518,6 +518,36 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
     return { plan, normalized: JSON.parse(canonicalJson(plan)) as object };
   }
   if (top.has('external')) top.issue('external', '"external" belongs to plans with kind: external');
+  if (kind === 'manual') {
+    // people restore by a written procedure; ernstfall records each step, its time and result
+    for (const k of ['source', 'restore', 'sandbox', 'checks', 'builtin']) {
+      if (top.has(k)) top.issue(k, `a manual plan has no "${k}": people carry out its steps and record them (POST /api/v1/plans/{id}/manual-runs)`);
+    }
+    const steps: ManualStep[] = [];
+    const items = top.list('steps') ?? [];
+    if (!top.has('steps')) top.issue('steps', 'missing required key "steps": the manual test\'s steps, in order');
+    else if (items.length === 0 || items.length > 100) top.issue('steps', 'a manual test has 1 to 100 steps');
+    for (const item of items) {
+      const so = openMap(ctx, item.node, item.path, item.line, ['title', 'instructions', 'expected', 'evidenceRequired', 'restoresService']);
+      if (!so) continue;
+      const stitle = so.str('title', true);
+      const instructions = so.str('instructions');
+      const expected = so.str('expected');
+      const evidenceRequired = so.bool('evidenceRequired');
+      const restoresService = so.bool('restoresService');
+      if (stitle !== undefined) {
+        steps.push({ title: stitle.trim(), ...(instructions !== undefined && { instructions }), ...(expected !== undefined && { expected }),
+          ...(evidenceRequired && { evidenceRequired: true }), ...(restoresService && { restoresService: true }) });
+      }
+    }
+    if (steps.filter((x) => x.restoresService).length > 1) top.issue('steps', 'at most one step has "restoresService: true" (the measured RTO ends there; default the last step)');
+    const controls = controlsOf();
+    const notify = parseNotify(top);
+    if (ctx.issues.length > 0) return { issues: byLine(ctx.issues) };
+    const plan: RestorePlan = { ...head(), kind: 'manual', checks: [], controls, ...(notify !== undefined && { notify }), steps };
+    return { plan, normalized: JSON.parse(canonicalJson(plan)) as object };
+  }
+  if (top.has('steps')) top.issue('steps', '"steps" belong to plans with kind: manual');
 
   const source = parseSource(top, policy);
 

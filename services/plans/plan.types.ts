@@ -202,7 +202,7 @@ export interface BuiltinChecks {
 export interface RestorePlan {
   id: string;
   title: string;
-  kind?: 'external';
+  kind?: 'external' | 'manual';
   system?: PlanSystem;
   targets: PlanTargets;
   cadence: PlanCadence;
@@ -214,6 +214,20 @@ export interface RestorePlan {
   notify?: PlanNotify;
   builtin?: BuiltinChecks;
   external?: ExternalSpec;
+  /** kind: manual — what the people restoring do, in order. */
+  steps?: ManualStep[];
+}
+
+/** One step of a manual restore test (Wiederanlaufplan): done by a person, recorded with time, result and note. */
+export interface ManualStep {
+  title: string;
+  instructions?: string;
+  /** What the person should see when the step worked. */
+  expected?: string;
+  /** The step needs an attachment (screenshot, log) as evidence. */
+  evidenceRequired?: boolean;
+  /** The measured RTO ends when this step is done (exactly one step; default the last). */
+  restoresService?: boolean;
 }
 
 /** A plan ernstfall restores itself. */

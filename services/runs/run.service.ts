@@ -33,8 +33,12 @@ export class RunService {
   async trigger(tenantId: string, planId: string, by: { trigger: string; triggeredBy: string; slot?: Date }): Promise<RunRow> {
     const plan = await this.plans.get(tenantId, planId);
     if (!plan) throw new NotFound(`plan ${planId}`);
-    if ((plan.definition as { kind?: string }).kind === 'external') {
+    const kind = (plan.definition as { kind?: string }).kind;
+    if (kind === 'external') {
       throw new Conflict(`plan ${planId} is tested by another tool (kind: external): it reports its results to POST /api/v1/plans/${planId}/results; ernstfall runs nothing for it`);
+    }
+    if (kind === 'manual') {
+      throw new Conflict(`plan ${planId} is carried out by people (kind: manual): start it with POST /api/v1/plans/${planId}/manual-runs`);
     }
     const id = randomUUID();
     try {
@@ -89,6 +93,9 @@ export class RunService {
     if (run.status === 'queued') {
       await this.queue.removeQueued(id);
       await this.finisher.finishUnclaimed(id, { verdict: 'cancelled', findings: [] }, 'queued');
+    } else if (run.origin === 'manual') {
+      // no worker holds a manual test: it ends here, with the steps recorded so far
+      await this.finisher.finishUnclaimed(id, { verdict: 'cancelled', findings: [], checks: run.checks as unknown[] }, 'running');
     }
     return (await this.runs.get(tenantId, id))!;
   }

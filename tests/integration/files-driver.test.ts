@@ -145,7 +145,7 @@ describe('files driver: a share restored and checked in its sandbox', () => {
     expect(r.checks[0].expected).toContain(`share-2026-12-06.tar.zst.sha256, sha256 ${sha.slice(0, 16)}`);
 
     // one hash changed in the manifest (or the file in the archive, which is the same finding)
-    const changed = manifest.toString().replace(/^[0-9a-f]{64}(?=  \.\/Kämmerei)/m, '0'.repeat(64));
+    const changed = manifest.toString().replace(/^[0-9a-f]{64}(?= {2}\.\/Kämmerei)/m, '0'.repeat(64));
     await writeFile(`${archive}.sha256`, changed);
     const bad = await run('files-beside', archive, beside);
     expect(bad.verdict).toBe('failed');

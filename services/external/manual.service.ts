@@ -1,0 +1,146 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { DB, RunRow } from '../../db/schema.js';
+import { PlanRepository } from '../../db/repositories/plan.repository.js';
+import { RunRepository } from '../../db/repositories/run.repository.js';
+import { Conflict, Invalid, NotFound } from '../errors.js';
+import { finding, type Finding } from '../findings.js';
+import type { ManualStep, RestorePlan } from '../plans/plan.types.js';
+import type { RunFinisher } from '../runs/run-finisher.js';
+import { decideVerdict, measureTargets } from '../runs/verdict.js';
+
+export type StepResult = 'ok' | 'deviation' | 'not-done';
+
+/**
+ * A step as the run keeps it: a check of kind `step`, so the run page, the
+ * protocol and the reports show the procedure like any run's checks.
+ * Status: ok → passed, deviation → failed, not done (or never answered) →
+ * skipped, which keeps the run from passing.
+ */
+export interface StepCheck {
+  name: string;
+  kind: 'step';
+  status: 'passed' | 'failed' | 'skipped';
+  expected: string;
+  actual: string | null;
+  message: string;
+  step: { index: number; result: StepResult | null; at: string | null; by: string | null; restoresService: boolean; evidenceRequired: boolean };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const UNIQUE_VIOLATION = '23505';
+const WORDS: Record<StepResult, string> = { ok: 'erledigt', deviation: 'Abweichung', 'not-done': 'nicht erledigt' };
+
+function blankSteps(steps: ManualStep[]): StepCheck[] {
+  const restoring = steps.findIndex((s) => s.restoresService);
+  const rto = restoring === -1 ? steps.length - 1 : restoring;
+  return steps.map((s, index) => ({
+    name: `${index + 1}. ${s.title}`, kind: 'step', status: 'skipped', expected: s.expected ?? 'erledigt', actual: null, message: 'noch nicht bearbeitet',
+    step: { index, result: null, at: null, by: null, restoresService: index === rto, evidenceRequired: s.evidenceRequired === true },
+  }));
+}
+
+/**
+ * Restore tests people carry out by a written procedure (kind: manual): a
+ * person starts the run, records each step's result with a note (the
+ * server's clock stamps it), and completes it. The measured RTO runs from the
+ * start to the step that restores the service. The verdict follows the same
+ * rules as every run: a deviation fails it, a step not done keeps it from
+ * passing (error: not tested completely). A second person signs it off with
+ * the existing four-eyes review.
+ */
+export class ManualRunService {
+  private readonly plans: PlanRepository;
+  private readonly runs: RunRepository;
+  constructor(private readonly db: Kysely<DB>, private readonly finisher: RunFinisher, private readonly clock: () => Date) {
+    this.plans = new PlanRepository(db);
+    this.runs = new RunRepository(db);
+  }
+
+  async start(tenantId: string, planId: string, by: string): Promise<RunRow> {
+    const plan = await this.plans.get(tenantId, planId);
+    if (!plan) throw new NotFound(`plan ${planId}`);
+    const def = plan.definition as RestorePlan;
+    if (def.kind !== 'manual' || !def.steps?.length) throw new Conflict(`plan ${planId} is not a manual test (kind: manual with steps)`);
+    const id = randomUUID();
+    const now = this.clock();
+    try {
+      await this.runs.insert({
+        id, tenant_id: tenantId, plan_id: planId, plan_version_hash: plan.version_hash, status: 'running',
+        trigger: 'manual', triggered_by: by, origin: 'manual', queued_at: now, started_at: now,
+        checks: JSON.stringify(blankSteps(def.steps)) as never, phases: '[]' as never, findings: '[]' as never,
+      });
+    } catch (err) {
+      if ((err as { code?: string }).code === UNIQUE_VIOLATION) {
+        const active = await this.runs.activeForPlan(tenantId, planId);
+        throw new Conflict(`plan ${planId} already has a test in progress`, { activeRunId: active?.id ?? null });
+      }
+      throw err;
+    }
+    return (await this.runs.get(tenantId, id))!;
+  }
+
+  /** 404 before anything else (parameter and body validation included) for a run this tenant does not have. */
+  async mustExist(tenantId: string, runId: string): Promise<void> {
+    if (!(UUID.test(runId) && (await this.runs.get(tenantId, runId)))) throw new NotFound(`run ${runId}`);
+  }
+
+  private async running(tenantId: string, runId: string): Promise<RunRow> {
+    const run = UUID.test(runId) ? await this.runs.get(tenantId, runId) : undefined;
+    if (!run) throw new NotFound(`run ${runId}`);
+    if (run.origin !== 'manual') throw new Conflict(`run ${runId} is not a manual test`);
+    if (run.status !== 'running') throw new Conflict(`run ${runId} is already finished (${run.verdict})`);
+    return run;
+  }
+
+  /** Records one step's result; a step may be recorded again while the run is open (the newest counts, the time is the newest). */
+  async recordStep(tenantId: string, runId: string, index: number, input: { result: StepResult; note?: string }, by: string): Promise<RunRow> {
+    const run = await this.running(tenantId, runId);
+    const steps = run.checks as StepCheck[];
+    const s = steps[index];
+    if (!s) throw new Invalid('invalid step', [{ path: 'index', message: `the test has steps 0 to ${steps.length - 1}` }]);
+    const note = (input.note ?? '').trim().slice(0, 2000);
+    if (input.result === 'deviation' && !note) throw new Invalid('invalid step', [{ path: 'note', message: 'a deviation needs a note: what happened' }]);
+    const at = this.clock();
+    steps[index] = {
+      ...s,
+      status: input.result === 'ok' ? 'passed' : input.result === 'deviation' ? 'failed' : 'skipped',
+      actual: WORDS[input.result],
+      message: note || WORDS[input.result],
+      step: { ...s.step, result: input.result, at: at.toISOString(), by },
+    };
+    const updated = await this.db.updateTable('runs').set({ checks: JSON.stringify(steps) as never })
+      .where('tenant_id', '=', tenantId).where('id', '=', run.id).where('status', '=', 'running')
+      .returningAll().executeTakeFirst();
+    if (!updated) throw new Conflict(`run ${runId} was finished meanwhile`);
+    return (await this.runs.get(tenantId, run.id))!;
+  }
+
+  /** Ends the test: verdict, measured RTO (start → the service-restoring step), the signed record. */
+  async complete(tenantId: string, runId: string, input: { note?: string }, by: string): Promise<RunRow> {
+    const run = await this.running(tenantId, runId);
+    const plan = await this.plans.getVersion(tenantId, run.plan_id, run.plan_version_hash) as RestorePlan | undefined;
+    if (!plan) throw new NotFound(`plan ${run.plan_id}`);
+    const steps = run.checks as StepCheck[];
+    const findings: Finding[] = [];
+    const deviations = steps.filter((s) => s.step.result === 'deviation');
+    const open = steps.filter((s) => s.step.result !== 'ok' && s.step.result !== 'deviation');
+    for (const s of deviations) findings.push(finding('MANUAL_DEVIATION', `${s.name}: ${s.message}`.slice(0, 300)));
+    if (open.length) findings.push(finding('MANUAL_STEPS_NOT_DONE', `${open.length} of ${steps.length} step(s) not done: ${open.slice(0, 3).map((s) => s.name).join('; ')}${open.length > 3 ? ' …' : ''}`));
+    for (const s of steps) if (s.step.result === null) s.message = 'nicht bearbeitet';
+    const restoring = steps.find((s) => s.step.restoresService);
+    const measured = restoring?.step.result === 'ok' && restoring.step.at && run.started_at
+      ? (Date.parse(restoring.step.at) - run.started_at.getTime()) / 1000 : null;
+    const targets = measureTargets(plan.targets, measured, null);
+    if (targets.rto.met === false) findings.push(finding('RTO_EXCEEDED', `the service was back after ${Math.round(measured!)}s, RTO is ${plan.targets.rtoSeconds}s`));
+    // every step has its result; open ones already made MANUAL_STEPS_NOT_DONE, so the verdict rules see them as checks too
+    const verdict = decideVerdict({ findings, checks: steps.map((s) => ({ status: s.status })), restored: restoring?.step.result === 'ok' });
+    const finishedAt = this.clock();
+    const row = await this.finisher.finishUnclaimed(run.id, {
+      verdict, findings, checks: steps, ...targets, finishedAt,
+      restore: { procedure: plan.title, completedBy: by, ...(input.note?.trim() && { note: input.note.trim().slice(0, 2000) }), steps: steps.length, done: steps.length - open.length },
+    }, 'running');
+    if (!row) throw new Conflict(`run ${runId} was finished meanwhile`);
+    return row;
+  }
+}

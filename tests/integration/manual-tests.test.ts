@@ -1,0 +1,121 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../helpers/harness.js';
+
+/**
+ * Issue #12, manual restore tests: a plan with kind: manual and steps; a
+ * person starts it, records each step (the server's clock stamps it) and
+ * completes it; the verdict, the RTO to the service-restoring step and the
+ * signed record follow the rules of every run.
+ */
+let h: Harness;
+let now = new Date('2026-12-07T08:00:00Z');
+const clock = () => now;
+const advance = (minutes: number) => { now = new Date(now.getTime() + minutes * 60_000); };
+
+const PLAN = {
+  id: 'fachverfahren-gewerbe', title: 'Gewerbeamt – Wiederanlauf nach Herstellerverfahren', kind: 'manual',
+  targets: { rto: '4h', rpo: '26h' }, cadence: { requiredEvery: '365d' },
+  steps: [
+    { title: 'VM aus der Sicherung in das Testnetz zurückspielen', expected: 'VM startet' },
+    { title: 'Datenbankdienst starten', instructions: 'systemctl start gewerbe-db', expected: 'Dienst läuft' },
+    { title: 'Fachverfahren anmelden und Akte 2026/4711 öffnen', expected: 'Akte vollständig', restoresService: true, evidenceRequired: true },
+    { title: 'Testumgebung zurückbauen' },
+  ],
+};
+
+beforeAll(async () => {
+  h = await startHarness({ worker: false, clock });
+  const r = await h.request('PUT', `/api/v1/plans/${PLAN.id}`, PLAN);
+  expect(r.status, JSON.stringify(r.body)).toBeLessThan(300);
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+const step = (runId: string, index: number, body: unknown) => h.request('POST', `/api/v1/runs/${runId}/steps/${index}`, body);
+const codes = (run: { findings: { code: string }[] }) => run.findings.map((f) => f.code);
+
+describe('manual restore tests', () => {
+  it('every step done: passed, the RTO measured from the start to the step that brought the service back, in the signed ledger', async () => {
+    const start = await h.request('POST', `/api/v1/plans/${PLAN.id}/manual-runs`);
+    expect(start.status, JSON.stringify(start.body)).toBe(201);
+    expect(start.body).toMatchObject({ status: 'running', origin: 'manual', trigger: 'manual', startedAt: '2026-12-07T08:00:00.000Z' });
+    expect(start.body.checks.map((c: { status: string }) => c.status)).toEqual(['skipped', 'skipped', 'skipped', 'skipped']);
+    const id = start.body.id as string;
+    // a second start while one is in progress
+    expect((await h.request('POST', `/api/v1/plans/${PLAN.id}/manual-runs`)).status).toBe(409);
+    advance(40);
+    expect((await step(id, 0, { result: 'ok' })).status).toBe(200);
+    advance(15);
+    expect((await step(id, 1, { result: 'ok', note: 'nach 2 min oben' })).status).toBe(200);
+    advance(50);
+    const s2 = await step(id, 2, { result: 'ok', note: 'Akte vollständig, 14 Dokumente' });
+    expect(s2.body.checks[2]).toMatchObject({ status: 'passed', actual: 'erledigt', message: 'Akte vollständig, 14 Dokumente', step: { at: '2026-12-07T09:45:00.000Z', by: 'bootstrap-token', restoresService: true } });
+    advance(20);
+    await step(id, 3, { result: 'ok' });
+    const done = await h.request('POST', `/api/v1/runs/${id}/complete`, { note: 'Übung mit Gewerbeamt' });
+    expect(done.status, JSON.stringify(done.body)).toBe(200);
+    expect(done.body).toMatchObject({ status: 'finished', verdict: 'passed', finishedAt: '2026-12-07T10:05:00.000Z', rto: { measuredSeconds: 105 * 60, met: true } });
+    expect(done.body.restore).toMatchObject({ steps: 4, done: 4, note: 'Übung mit Gewerbeamt' });
+    const ev = await h.request('GET', `/api/v1/runs/${id}/evidence`);
+    expect(ev.body.verified).toMatchObject({ hash: true, signature: true });
+    expect(ev.body.envelope.payload.run.checks).toHaveLength(4);
+    // finished is finished
+    expect((await step(id, 0, { result: 'deviation', note: 'zu spät' })).status).toBe(409);
+    expect((await h.request('POST', `/api/v1/runs/${id}/complete`)).status).toBe(409);
+    // the person who ran it cannot sign it off (four-eyes, as for every run)
+    const review = await h.request('POST', `/api/v1/runs/${id}/reviews`, { decision: 'approved', comment: 'selbst' });
+    expect(review.status).toBe(403);
+  });
+
+  it('a deviation fails the test with its note; a step not done keeps it from passing; the RTO over the target fails it', async () => {
+    const a = (await h.request('POST', `/api/v1/plans/${PLAN.id}/manual-runs`)).body.id as string;
+    await step(a, 0, { result: 'ok' });
+    expect((await step(a, 1, { result: 'deviation' })).status).toBe(400); // a deviation needs its note
+    await step(a, 1, { result: 'deviation', note: 'Dienst startet erst nach Neuinstallation der Lizenz' });
+    await step(a, 2, { result: 'ok' });
+    await step(a, 3, { result: 'ok' });
+    const failed = (await h.request('POST', `/api/v1/runs/${a}/complete`)).body;
+    expect(failed.verdict).toBe('failed');
+    expect(codes(failed)).toEqual(['MANUAL_DEVIATION']);
+    expect(failed.findings[0].message).toContain('Neuinstallation der Lizenz');
+
+    const b = (await h.request('POST', `/api/v1/plans/${PLAN.id}/manual-runs`)).body.id as string;
+    await step(b, 0, { result: 'ok' });
+    await step(b, 1, { result: 'not-done', note: 'Techniker nicht da' });
+    const open = (await h.request('POST', `/api/v1/runs/${b}/complete`)).body;
+    expect(open.verdict).toBe('error');
+    expect(codes(open)).toEqual(['MANUAL_STEPS_NOT_DONE']);
+    expect(open.rto.measuredSeconds).toBeNull();
+
+    const c = (await h.request('POST', `/api/v1/plans/${PLAN.id}/manual-runs`)).body.id as string;
+    await step(c, 0, { result: 'ok' });
+    await step(c, 1, { result: 'ok' });
+    advance(5 * 60);
+    await step(c, 2, { result: 'ok' });
+    await step(c, 3, { result: 'ok' });
+    const slow = (await h.request('POST', `/api/v1/runs/${c}/complete`)).body;
+    expect(slow.verdict).toBe('failed');
+    expect(codes(slow)).toEqual(['RTO_EXCEEDED']);
+  });
+
+  it('cancelled while in progress: cancelled with the steps so far; bad input is 400, unknown runs 404', async () => {
+    const id = (await h.request('POST', `/api/v1/plans/${PLAN.id}/manual-runs`)).body.id as string;
+    await step(id, 0, { result: 'ok' });
+    expect((await step(id, 9, { result: 'ok' })).status).toBe(400);
+    expect((await step(id, 0, { result: 'maybe' })).status).toBe(400);
+    expect((await step('00000000-0000-4000-8000-00000000abcd', 0, { result: 'ok' })).status).toBe(404);
+    const cancel = await h.request('POST', `/api/v1/runs/${id}/cancel`);
+    expect(cancel.status).toBe(202);
+    const run = (await h.request('GET', `/api/v1/runs/${id}`)).body;
+    expect(run).toMatchObject({ status: 'finished', verdict: 'cancelled' });
+    expect(run.checks[0]).toMatchObject({ status: 'passed' });
+    // ernstfall never starts it by itself, and the plan takes no sandbox keys
+    expect((await h.request('POST', `/api/v1/plans/${PLAN.id}/runs`)).status).toBe(409);
+    const bad = await h.request('PUT', '/api/v1/plans/manual-bad', { ...PLAN, id: 'manual-bad', restore: { driver: 'files' } });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('a manual plan has no \\"restore\\"');
+    const twice = await h.request('PUT', '/api/v1/plans/manual-bad', { ...PLAN, id: 'manual-bad', steps: [{ title: 'a', restoresService: true }, { title: 'b', restoresService: true }] });
+    expect(twice.status).toBe(400);
+  });
+});
