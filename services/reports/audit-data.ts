@@ -100,8 +100,12 @@ export async function buildAuditData(
       status: 'finished', verdict: r.verdict, queued_at: new Date(r.queuedAt), started_at: r.startedAt ? new Date(r.startedAt) : null, finished_at: r.finishedAt ? new Date(r.finishedAt) : null,
     })), end);
     const last = [...runs].reverse().find((r) => r.verdict === 'passed' || r.verdict === 'failed') ?? runs.at(-1);
+    const kind = def.kind ?? 'restore';
+    const kindLabel = kind === 'external' ? t(lang, `gemeldet von ${def.external?.tool ?? 'einem anderen Werkzeug'}`, `reported by ${def.external?.tool ?? 'another tool'}`)
+      : kind === 'manual' ? t(lang, `manuell, ${def.steps?.length ?? 0} Schritte`, `manual, ${def.steps?.length ?? 0} steps`)
+        : t(lang, `Wiederherstellung in der Sandbox (${def.restore?.driver ?? '?'})`, `restored in a sandbox (${def.restore?.driver ?? '?'})`);
     systems.push({
-      planId: p.id, title: p.title, system: def.system?.name ?? null,
+      planId: p.id, title: p.title, system: def.system?.name ?? null, kind, kindLabel,
       rtoTargetSeconds: def.targets.rtoSeconds, rtoLastSeconds: last?.rto?.measuredSeconds ?? null,
       rpoTargetSeconds: def.targets.rpoSeconds, backupAgeLastSeconds: last?.rpo?.backupAgeSeconds ?? null,
       lastTestAt: last?.finishedAt ?? null, lastVerdict: last?.verdict ?? null, nextDueAt: status.nextDueAt?.toISOString() ?? null,

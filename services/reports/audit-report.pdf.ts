@@ -80,7 +80,7 @@ function systems(doc: Doc, d: AuditReportData, L: Labels): void {
     { header: `${L.plan} / ${L.system}`, width: 106 }, { header: L.lastRto, width: 71 }, { header: L.lastRpo, width: 61 },
     { header: L.lastTest, width: 76 }, { header: L.nextDue, width: 66 }, { header: L.status, width: 64 }, { header: L.counts, width: 46 },
   ], d.systems.map((s) => [
-    `${s.title}${s.system ? `\n${s.system}` : ''}`,
+    `${s.title}${s.system ? `\n${s.system}` : ''}\n${s.kindLabel}`,
     { text: `${formatSeconds(s.rtoTargetSeconds, lang)}\n${formatSeconds(s.rtoLastSeconds, lang)}`, color: over(s.rtoLastSeconds, s.rtoTargetSeconds) },
     { text: `${formatSeconds(s.rpoTargetSeconds, lang)}\n${formatSeconds(s.backupAgeLastSeconds, lang)}`, color: over(s.backupAgeLastSeconds, s.rpoTargetSeconds) },
     { text: s.lastTestAt ? `${verdictLabel(s.lastVerdict, lang)}\n${formatDateTime(s.lastTestAt, lang)}` : '—', color: verdictColor(s.lastVerdict) },

@@ -78,11 +78,11 @@ export function auditToCsv(data: AuditReportData): string {
   const header = [
     'plan_id', 'title', 'system', 'status', 'rto_target_s', 'rto_last_s', 'rpo_target_s', 'backup_age_last_s',
     'last_test_at_utc', 'last_test_at_berlin', 'last_verdict', 'next_due_at_utc', 'next_due_at_berlin',
-    'runs', 'passed', 'failed', 'errors', 'period_from_utc', 'period_to_utc',
+    'runs', 'passed', 'failed', 'errors', 'period_from_utc', 'period_to_utc', 'kind',
   ];
   return toCsv(header, data.systems.map((s) => [
     s.planId, s.title, s.system, s.status, s.rtoTargetSeconds, s.rtoLastSeconds, s.rpoTargetSeconds, s.backupAgeLastSeconds,
     utc(s.lastTestAt), berlinTime(s.lastTestAt), s.lastVerdict ?? '', utc(s.nextDueAt), berlinTime(s.nextDueAt),
-    s.runs, s.passed, s.failed, s.errors, utc(data.period.from), utc(data.period.to),
+    s.runs, s.passed, s.failed, s.errors, utc(data.period.from), utc(data.period.to), s.kind,
   ]));
 }

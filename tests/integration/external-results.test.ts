@@ -49,7 +49,7 @@ describe('results from other tools', () => {
   it('a Veeam SureBackup success through the plan\'s ingest token: a passed run of origin external, in the signed ledger; reported again, the same run', async () => {
     const { token } = await ingestToken(SUREBACKUP.id);
     expect(token).toMatch(/^efi_/);
-    const r = await report(SUREBACKUP.id, { format: 'veeam-syslog', message: sample('veeam-390-success.log') }, token);
+    const r = await report(SUREBACKUP.id, { format: 'veeam-syslog', message: sample('veeam-390-success.syslog') }, token);
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     expect(r.body).toMatchObject({
       planId: SUREBACKUP.id, status: 'finished', verdict: 'passed', origin: 'external', trigger: 'external', triggeredBy: 'ingest:VBR01',
@@ -64,7 +64,7 @@ describe('results from other tools', () => {
     expect(ev.body.envelope.payload.run).toMatchObject({ id: r.body.id, origin: 'external', verdict: 'passed' });
     expect(ev.body.attachments.map((a: { name: string }) => a.name)).toEqual(['veeam-syslog.txt']);
     // the same event again (Veeam resends, a script retries): recorded once
-    const again = await report(SUREBACKUP.id, { format: 'veeam-syslog', message: sample('veeam-390-success.log') }, token);
+    const again = await report(SUREBACKUP.id, { format: 'veeam-syslog', message: sample('veeam-390-success.syslog') }, token);
     expect(again.status).toBe(200);
     expect(again.body.id).toBe(r.body.id);
     expect((await runsOf(SUREBACKUP.id)).filter((x) => x.id === r.body.id)).toHaveLength(1);
@@ -81,18 +81,18 @@ describe('results from other tools', () => {
 
   it('a warning and a failure fail (and raise the failure alert); another job\'s event and a non-result event are errors, never passes', async () => {
     const { token } = await ingestToken(SUREBACKUP.id, 'VBR01 second');
-    const warn = await report(SUREBACKUP.id, { format: 'veeam-syslog', message: sample('veeam-390-warning.log') }, token);
+    const warn = await report(SUREBACKUP.id, { format: 'veeam-syslog', message: sample('veeam-390-warning.syslog') }, token);
     expect(warn.body).toMatchObject({ verdict: 'failed', origin: 'external' });
     expect(codes(warn.body)).toEqual(['EXTERNAL_FAILED']);
-    const failed = await report(SUREBACKUP.id, { format: 'veeam-syslog', message: sample('veeam-390-failed.log') }, token);
+    const failed = await report(SUREBACKUP.id, { format: 'veeam-syslog', message: sample('veeam-390-failed.syslog') }, token);
     expect(failed.body.verdict).toBe('failed');
     expect(failed.body.findings[0].message).toContain("VM 'db-kaemmerei' failed to boot");
-    const other = await report(SUREBACKUP.id, { format: 'veeam-syslog', message: sample('veeam-390-other-job.log') }, token);
+    const other = await report(SUREBACKUP.id, { format: 'veeam-syslog', message: sample('veeam-390-other-job.syslog') }, token);
     expect(other.status).toBe(201);
     expect(other.body.verdict).toBe('error');
     expect(codes(other.body)).toEqual(['EXTERNAL_UNMAPPED']);
     expect(other.body.findings[0].message).toContain("'SureBackup Standesamt'");
-    const notResult = await report(SUREBACKUP.id, { format: 'veeam-syslog', message: sample('veeam-110-backup-started.log') }, token);
+    const notResult = await report(SUREBACKUP.id, { format: 'veeam-syslog', message: sample('veeam-110-backup-started.syslog') }, token);
     expect(notResult.body.verdict).toBe('error');
     expect(codes(notResult.body)).toEqual(['EXTERNAL_UNREADABLE']);
     // the failure alert of a failed external test goes into the outbox like any failed run's
@@ -107,7 +107,7 @@ describe('results from other tools', () => {
   it('the ingest token opens nothing else: a wrong or revoked token is 401 and records nothing; another plan is 404; reads and triggers are 401', async () => {
     const { id, token } = await ingestToken(SUREBACKUP.id, 'VBR01 to revoke');
     const before = (await runsOf(SUREBACKUP.id)).length;
-    const body = { format: 'veeam-syslog', message: sample('veeam-390-success.log').replace('9f1c2e7a', 'aaaaaaaa') };
+    const body = { format: 'veeam-syslog', message: sample('veeam-390-success.syslog').replace('9f1c2e7a', 'aaaaaaaa') };
     expect((await report(SUREBACKUP.id, body, `${token.slice(0, -2)}xx`)).status).toBe(401);
     expect((await report(SUREBACKUP.id, body, 'efi_not-a-token')).status).toBe(401);
     expect((await report(REPO.id, { status: 'passed' }, token)).status).toBe(404);
@@ -174,6 +174,13 @@ describe('results from other tools', () => {
     expect((await h.request('POST', '/api/v1/plans/pg-own/ingest-tokens', { name: 'VBR01' })).status).toBe(409);
   });
 
+  it('the audit report counts the reported tests and names the tool', async () => {
+    const r = await h.request('GET', '/api/v1/reports/audit?from=2026-12-01&to=2026-12-31&format=json');
+    expect(r.status).toBe(200);
+    const row = r.body.systems.find((x: { planId: string }) => x.planId === SUREBACKUP.id);
+    expect(row).toMatchObject({ kind: 'external', kindLabel: 'gemeldet von Veeam SureBackup', passed: 1, failed: 2, errors: 2 });
+  });
+
   it('plans: an external plan has no source, restore, sandbox or checks; external belongs to it alone', async () => {
     const both = await h.request('PUT', '/api/v1/plans/ext-bad', { ...REPO, id: 'ext-bad', source: { type: 'file', path: '/x' }, checks: [] });
     expect(both.status).toBe(400);
@@ -207,10 +214,10 @@ describe('the syslog listener for Veeam', () => {
     const listener = new VeeamSyslogListener(h.c.db, h.c.external, { host: '127.0.0.1', port: 0, sources: new Map([['127.0.0.1', 'default']]) }, createLogger('silent'));
     const port = await listener.start();
     try {
-      const other = sample('veeam-390-other-job.log').trim(); // JobName "SureBackup Standesamt": this plan's
-      const nobodys = sample('veeam-390-success.log').replace(/SureBackup Bauamt/g, 'SureBackup Nirgendwo').replace('9f1c2e7a', '12345678').trim();
+      const other = sample('veeam-390-other-job.syslog').trim(); // JobName "SureBackup Standesamt": this plan's
+      const nobodys = sample('veeam-390-success.syslog').replace(/SureBackup Bauamt/g, 'SureBackup Nirgendwo').replace('9f1c2e7a', '12345678').trim();
       // the Bauamt event belongs to the first test's plan and was recorded there already: the same run, nothing new
-      await send(port, [other, sample('veeam-110-backup-started.log').trim(), nobodys, sample('veeam-390-success.log').trim(), other]);
+      await send(port, [other, sample('veeam-110-backup-started.syslog').trim(), nobodys, sample('veeam-390-success.syslog').trim(), other]);
       const deadline = Date.now() + 10_000;
       while (listener.stats.received < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       await listener.close();
@@ -227,7 +234,7 @@ describe('the syslog listener for Veeam', () => {
     const strict = new VeeamSyslogListener(h.c.db, h.c.external, { host: '127.0.0.1', port: 0, sources: new Map([['10.9.9.9', 'default']]) }, createLogger('silent'));
     const p2 = await strict.start();
     try {
-      await send(p2, [sample('veeam-390-other-job.log').replace('77aa01b2', '88bb01b2').trim()]);
+      await send(p2, [sample('veeam-390-other-job.syslog').replace('77aa01b2', '88bb01b2').trim()]);
       await new Promise((r) => setTimeout(r, 200));
       expect(strict.stats).toMatchObject({ refused: 1, received: 0 });
       expect(await runsOf(plan.id)).toHaveLength(1);

@@ -118,4 +118,14 @@ describe('manual restore tests', () => {
     const twice = await h.request('PUT', '/api/v1/plans/manual-bad', { ...PLAN, id: 'manual-bad', steps: [{ title: 'a', restoresService: true }, { title: 'b', restoresService: true }] });
     expect(twice.status).toBe(400);
   });
+
+  it('the audit report counts manual tests and says what kind they are', async () => {
+    const r = await h.request('GET', '/api/v1/reports/audit?from=2026-12-01&to=2026-12-31&format=json');
+    expect(r.status).toBe(200);
+    const row = r.body.systems.find((x: { planId: string }) => x.planId === PLAN.id);
+    expect(row).toMatchObject({ kind: 'manual', kindLabel: 'manuell, 4 Schritte', runs: 5, passed: 1, failed: 2, errors: 1 });
+    const csv = await h.app.inject({ method: 'GET', url: '/api/v1/reports/audit?from=2026-12-01&to=2026-12-31&format=csv', headers: { authorization: `Bearer ${h.config.auth.bootstrapToken!}` } });
+    // German Excel's CSV: semicolons, CRLF
+    expect(csv.body.split('\r\n').find((l) => l.startsWith(`${PLAN.id};`))).toMatch(/;manual$/);
+  });
 });

@@ -7,25 +7,25 @@ const sample = (name: string) => readFileSync(join(import.meta.dirname, '../fixt
 
 describe('what other tools report, read strictly', () => {
   it('Veeam event 390: JobResult 0 passes, 1 (warning) and 2 fail; the session is the result\'s id, the job is named', () => {
-    const ok = parseVeeamSyslog(sample('veeam-390-success.log'));
+    const ok = parseVeeamSyslog(sample('veeam-390-success.syslog'));
     expect(ok).toMatchObject({ status: 'passed', jobName: 'SureBackup Bauamt', externalId: 'veeam:9f1c2e7a-5b1d-4c3e-8a0f-2d6b7e9c1a44', message: "SureBackup job 'SureBackup Bauamt' finished with Success." });
     expect(ok.finishedAt?.toISOString()).toBe('2026-12-06T21:41:07.512Z');
     // Veeam's documented header (time before the priority) and a description with its reason
-    const warn = parseVeeamSyslog(sample('veeam-390-warning.log'));
+    const warn = parseVeeamSyslog(sample('veeam-390-warning.syslog'));
     expect(warn).toMatchObject({ status: 'failed', message: expect.stringContaining("heartbeat test: timed out") });
     expect(warn.finishedAt?.toISOString()).toBe('2026-12-06T21:43:51.004Z');
-    expect(parseVeeamSyslog(sample('veeam-390-failed.log'))).toMatchObject({ status: 'failed', message: expect.stringContaining('failed to boot') });
+    expect(parseVeeamSyslog(sample('veeam-390-failed.syslog'))).toMatchObject({ status: 'failed', message: expect.stringContaining('failed to boot') });
   });
 
   it('Veeam: another event, a missing or strange JobResult, or no event at all is never a pass', () => {
-    expect(() => parseVeeamSyslog(sample('veeam-110-backup-started.log'))).toThrow(/event 110 is not a SureBackup result/);
+    expect(() => parseVeeamSyslog(sample('veeam-110-backup-started.syslog'))).toThrow(/event 110 is not a SureBackup result/);
     expect(() => parseVeeamSyslog('hello')).toThrow(UnreadableResult);
     expect(() => parseVeeamSyslog('')).toThrow(UnreadableResult);
-    const odd = sample('veeam-390-success.log').replace('JobResult="0"', 'JobResult="7"');
+    const odd = sample('veeam-390-success.syslog').replace('JobResult="0"', 'JobResult="7"');
     expect(parseVeeamSyslog(odd).status).toBe('error');
-    const none = sample('veeam-390-success.log').replace(' JobResult="0"', '');
+    const none = sample('veeam-390-success.syslog').replace(' JobResult="0"', '');
     expect(parseVeeamSyslog(none)).toMatchObject({ status: 'error', message: expect.stringContaining('JobResult missing') });
-    const nojob = sample('veeam-390-success.log').replace(' JobName="SureBackup Bauamt"', '');
+    const nojob = sample('veeam-390-success.syslog').replace(' JobName="SureBackup Bauamt"', '');
     expect(parseVeeamSyslog(nojob).status).toBe('error');
   });
 

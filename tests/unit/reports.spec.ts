@@ -96,6 +96,8 @@ function auditFixture(lang: Lang, plans = 3, points?: number): AuditReportData {
     lastTestAt: ['2026-11-28T01:05:00Z', '2026-11-27T01:00:00Z', null][i % 3]!, lastVerdict: (['failed', 'passed', null] as const)[i % 3]!,
     nextDueAt: ['2026-11-29T01:00:00Z', '2026-12-04T01:00:00Z', '2026-10-01T00:00:00Z'][i % 3]!,
     status: ['failing', 'ok', 'overdue'][i % 3]!, runs: [330, 52, 0][i % 3]!, passed: [318, 51, 0][i % 3]!, failed: [9, 1, 0][i % 3]!, errors: [3, 0, 0][i % 3]!,
+    kind: (['restore', 'external', 'manual'] as const)[i % 3]!,
+    kindLabel: ['Wiederherstellung in der Sandbox (postgres)', 'gemeldet von Veeam SureBackup', 'manuell, 4 Schritte'][i % 3]!,
   }));
   return {
     lang, generatedAt: '2026-12-31T09:00:00Z', tenant: { name: 'Stadt Musterstadt' },
