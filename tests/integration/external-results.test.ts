@@ -70,6 +70,9 @@ describe('results from other tools', () => {
     expect((await runsOf(SUREBACKUP.id)).filter((x) => x.id === r.body.id)).toHaveLength(1);
     expect((await h.request('GET', '/api/v1/evidence/verify')).body).toMatchObject({ ok: true });
     // the run page and the protocol PDF show it as what it is: reported, no sandbox, the tool's words
+    const planPage = await h.request('GET', `/plans/${SUREBACKUP.id}`);
+    expect(planPage.status).toBe(200);
+    expect(planPage.body).toContain('Veeam SureBackup (Veeam-Job: SureBackup Bauamt)');
     const page = await h.request('GET', `/runs/${r.body.id}`);
     expect(page.status).toBe(200);
     expect(page.body).toContain('gemeldet von einem anderen Werkzeug');

@@ -119,6 +119,14 @@ describe('manual restore tests', () => {
     expect(twice.status).toBe(400);
   });
 
+  it('the plan page lists the steps and marks the one that ends the RTO', async () => {
+    const page = await h.request('GET', `/plans/${PLAN.id}`);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('Schritte (manueller Test)');
+    expect(page.body).toContain('Fachverfahren anmelden und Akte 2026/4711 öffnen');
+    expect(page.body).toContain('hier ist der Dienst wieder da (RTO)');
+  });
+
   it('the audit report counts manual tests and says what kind they are', async () => {
     const r = await h.request('GET', '/api/v1/reports/audit?from=2026-12-01&to=2026-12-31&format=json');
     expect(r.status).toBe(200);

@@ -37,6 +37,8 @@ function planFacts(def: RestorePlan, row: { origin: string; source_file: string 
         : def.source.type === 'restic' ? `restic: ${def.source.repository} (${def.source.snapshot}${def.source.tags ? `, tags ${def.source.tags.join(', ')}` : ''}${def.source.host ? `, host ${def.source.host}` : ''})`
         : `borg: ${def.source.repository} (${def.source.archive}${def.source.match ? `, ${def.source.match}` : ''})`],
       [s.restore, 'database' in def.restore ? `${def.restore.driver}, ${def.restore.database}` : def.restore.driver],
+    ] as [string, Renderable][] : def.kind === 'manual' ? [
+      [s.manualSteps, html`<ol class="plain">${(def.steps ?? []).map((st) => html`<li>${st.title}${st.expected ? html` <span class="muted">(${s.expectedLabel}: ${st.expected})</span>` : ''}${st.restoresService ? html` <strong>${s.restoresService}</strong>` : ''}</li>`)}</ol>`],
     ] as [string, Renderable][] : [
       [s.external, `${def.external?.tool ?? ''}${def.external?.veeamJob ? ` (${s.veeamJob}: ${def.external.veeamJob})` : ''}`],
     ] as [string, Renderable][]),
