@@ -18,20 +18,26 @@ const docker = new Docker();
 let dir: string;
 let sandbox: Sandbox;
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ef-session-'));
-  const backup = join(dir, 'empty.dump');
+/** A PostgreSQL sandbox as the worker starts one (the driver's recipe, an empty backup copied in), its server up. */
+async function startSandbox(name: string): Promise<Sandbox> {
+  const backup = join(dir, `${name}.dump`);
   await writeFile(backup, '');
   const image = 'ernstfall/sandbox-postgres:15';
   const imageId = (await docker.getImage(image).inspect()).Id;
-  sandbox = await createSandbox(docker, {
+  const s = await createSandbox(docker, {
     image, runId: `session-${randomBytes(4).toString('hex')}`, planId: 'session-test', tenantId: 'session-test',
     instance: 'ef-test-session', memoryBytes: 512 * 2 ** 20, cpus: 1, pids: 256,
     recipe: postgresDriver.sandbox({} as never), transfer: 'copy', backupPath: backup, backupIsDirectory: false,
   }, imageId, createLogger('silent'));
-  await sandbox.copyBackup({ path: backup, realPath: backup, isDirectory: false, mtime: new Date() }, new AbortController().signal);
-  await sandbox.start();
-  await waitForPostgres(sandbox, 120_000);
+  await s.copyBackup({ path: backup, realPath: backup, isDirectory: false, mtime: new Date() }, new AbortController().signal);
+  await s.start();
+  await waitForPostgres(s, 120_000);
+  return s;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ef-session-'));
+  sandbox = await startSandbox('empty');
 }, 180_000);
 
 afterAll(async () => {
@@ -111,18 +117,7 @@ describe('database sessions into the sandbox', () => {
 
 describe('when the sandbox goes away', () => {
   it('closes its sessions: a query after removal fails cleanly and nothing is left running', async () => {
-    const image = 'ernstfall/sandbox-postgres:15';
-    const imageId = (await docker.getImage(image).inspect()).Id;
-    const backup = join(dir, 'empty2.dump');
-    await writeFile(backup, '');
-    const s2 = await createSandbox(docker, {
-      image, runId: `session-${randomBytes(4).toString('hex')}`, planId: 'session-test', tenantId: 'session-test',
-      instance: 'ef-test-session', memoryBytes: 512 * 2 ** 20, cpus: 1, pids: 256,
-      recipe: postgresDriver.sandbox({} as never), transfer: 'copy', backupPath: backup, backupIsDirectory: false,
-    }, imageId, createLogger('silent'));
-    await s2.copyBackup({ path: backup, realPath: backup, isDirectory: false, mtime: new Date() }, new AbortController().signal);
-    await s2.start();
-    await waitForPostgres(s2, 120_000);
+    const s2 = await startSandbox('empty2');
     const q = sandboxQuery(s2, 'postgres');
     expect(await q('select 1')).toEqual({ ok: true, value: '1' });
     // a long query is running when the sandbox is removed

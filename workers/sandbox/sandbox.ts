@@ -185,14 +185,7 @@ export class Sandbox {
    * stream ends when the program exits; closing it ends the program's stdin.
    */
   async openStream(cmd: string[], opts: { env?: string[] } = {}): Promise<{ stream: Duplex; stderr: () => string; exited: Promise<number | null> }> {
-    const exec = await this.container.exec({
-      Cmd: cmd,
-      User: this.recipe.user,
-      Env: ['LC_MESSAGES=C', 'LC_ALL=C.UTF-8', ...(this.recipe.env ?? []), ...(opts.env ?? [])],
-      AttachStdin: true,
-      AttachStdout: true,
-      AttachStderr: true,
-    });
+    const exec = await this.createExec(cmd, { ...opts, stdin: true });
     const raw = (await exec.start({ hijack: true, stdin: true })) as Duplex;
     const out = new PassThrough();
     const err = capped(16 * 1024);
@@ -242,15 +235,21 @@ export class Sandbox {
     return { stream, stderr: () => err.text(), exited };
   }
 
-  private async run(cmd: string[], opts: { env?: string[]; maxOutput?: number; workdir?: string }, stdoutSink: Writable): Promise<Omit<ExecResult, 'stdout' | 'stdoutTruncated'>> {
-    const exec = await this.container.exec({
+  /** An exec as the recipe's user, with the sandbox's locale and environment; never as root. */
+  private createExec(cmd: string[], opts: { env?: string[]; workdir?: string; stdin?: boolean }): Promise<Docker.Exec> {
+    return this.container.exec({
       Cmd: cmd,
       User: this.recipe.user,
       Env: ['LC_MESSAGES=C', 'LC_ALL=C.UTF-8', ...(this.recipe.env ?? []), ...(opts.env ?? [])],
+      AttachStdin: opts.stdin === true,
       AttachStdout: true,
       AttachStderr: true,
       ...(opts.workdir && { WorkingDir: opts.workdir }),
     });
+  }
+
+  private async run(cmd: string[], opts: { env?: string[]; maxOutput?: number; workdir?: string }, stdoutSink: Writable): Promise<Omit<ExecResult, 'stdout' | 'stdoutTruncated'>> {
+    const exec = await this.createExec(cmd, opts);
     const stream = await exec.start({ hijack: true, stdin: false });
     const err = capped(opts.maxOutput ?? MAX_OUTPUT);
     const stdout = new PassThrough();
