@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { copyFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -123,6 +124,57 @@ describe('backup roots per tenant', () => {
     expect(codes(viaLink)).toContain('SOURCE_REFUSED');
     expect(JSON.stringify(viaLink.findings)).toContain('nachbarstadt');
     expect(await h.sandboxesLeft()).toBe(0);
+  });
+});
+
+describe('file backups per tenant: restic repositories and their password files', () => {
+  /** A restic repository of a small share in `root`, with its password file beside it. */
+  function resticRepo(root: string, name: string): { repo: string; pw: string } {
+    const share = join(root, `${name}-share`);
+    execFileSync('mkdir', ['-p', join(share, 'Akten')]);
+    execFileSync('sh', ['-c', 'printf "Bescheid\\n" > "$1/Akten/bescheid.txt"', 'x', share]);
+    const repo = join(root, `${name}-repo`);
+    const pw = join(root, `${name}.pw`);
+    execFileSync('sh', ['-c', 'printf "%s" "$1" > "$2"', 'x', randomBytes(12).toString('hex'), pw]);
+    execFileSync('restic', ['-r', repo, '--password-file', pw, 'init', '-q']);
+    execFileSync('restic', ['-r', repo, '--password-file', pw, 'backup', '-q', share]);
+    return { repo, pw };
+  }
+  const resticPlan = (id: string, repository: string, passwordFile: string) => ({
+    id, title: id, targets: { rto: '1h', rpo: '26h' }, source: { type: 'restic', repository, passwordFile, settle: '1s' },
+    restore: { driver: 'files' }, sandbox: { memory: '512m', cpus: 1, timeout: '10m' }, checks: [{ files: { min: 1 } }],
+  });
+
+  it('another tenant\'s repository or password file is refused at PUT and, behind a link, at run time; its own runs', async () => {
+    const ours = resticRepo(rootA, 'musterstadt');
+    const theirs = resticRepo(rootB, 'nachbarstadt');
+    // past the plans' settle time of 1 s: a repository just written is SOURCE_UNSETTLED, and that is not what this tests
+    await new Promise((r) => setTimeout(r, 1500));
+    const repoOut = await asOther('PUT', '/api/v1/plans/fremd-repo', resticPlan('fremd-repo', ours.repo, theirs.pw));
+    expect(repoOut.status).toBe(400);
+    expect(repoOut.body.details.map((d: { path: string }) => d.path)).toEqual(['source.repository']);
+    const pwOut = await asOther('PUT', '/api/v1/plans/fremd-pw', resticPlan('fremd-pw', theirs.repo, ours.pw));
+    expect(pwOut.status).toBe(400);
+    expect(pwOut.body.details.map((d: { path: string }) => d.path)).toEqual(['source.passwordFile']);
+
+    // links in the tenant's own root pass the PUT (the path is inside) and are refused by the worker, which resolves them
+    await symlink(ours.pw, join(rootB, 'geliehen.pw'));
+    expect((await asOther('PUT', '/api/v1/plans/link-pw', resticPlan('link-pw', theirs.repo, join(rootB, 'geliehen.pw')))).status).toBe(201);
+    const viaPw = await triggerAs('other', 'link-pw');
+    expect(viaPw.verdict).toBe('error');
+    expect(codes(viaPw)).toContain('SOURCE_REFUSED');
+    await symlink(ours.repo, join(rootB, 'geliehen-repo'));
+    expect((await asOther('PUT', '/api/v1/plans/link-repo', resticPlan('link-repo', join(rootB, 'geliehen-repo'), theirs.pw))).status).toBe(201);
+    const viaRepo = await triggerAs('other', 'link-repo');
+    expect(viaRepo.verdict).toBe('error');
+    expect(codes(viaRepo)).toContain('SOURCE_REFUSED');
+    expect(await h.sandboxesLeft()).toBe(0);
+
+    // its own repository with its own password: restored and checked
+    expect((await asOther('PUT', '/api/v1/plans/eigenes-repo', resticPlan('eigenes-repo', theirs.repo, theirs.pw))).status).toBe(201);
+    const own = await triggerAs('other', 'eigenes-repo');
+    expect(own.verdict, JSON.stringify(own.findings)).toBe('passed');
+    expect(own.restore.files).toBe(1);
   });
 });
 
