@@ -75,7 +75,7 @@ export function createContainer(config: Config, log: Logger, opts: { queuePrefix
   const plans = new PlanService(db, log, audit, clock, planPolicy);
   const failures = new FailureNotifier(db, { lang: config.notify.lang, timezone: config.notify.timezone, publicUrl: config.http.publicUrl });
   const finisher = new RunFinisher(db, ledger, log, (trx, row, plan) => failures.onRunFinished(trx, row, plan));
-  const runs = new RunService(db, queue, finisher, log);
+  const runs = new RunService(db, queue, finisher, log, clock);
   const reviews = new ReviewService(db, ledger);
   const tokens = new TokenService(db);
   const external = new ExternalResultService(db, finisher, clock);

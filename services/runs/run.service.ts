@@ -24,7 +24,11 @@ export interface ListRunsQuery {
 export class RunService {
   readonly runs: RunRepository;
   private readonly plans: PlanRepository;
-  constructor(private readonly db: Kysely<DB>, private readonly queue: RunQueue, private readonly finisher: RunFinisher, private readonly log: Logger) {
+  constructor(
+    private readonly db: Kysely<DB>, private readonly queue: RunQueue, private readonly finisher: RunFinisher, private readonly log: Logger,
+    /** Business time (when a manual test ended); leases and heartbeats keep the database's now(). */
+    private readonly clock: () => Date = () => new Date(),
+  ) {
     this.runs = new RunRepository(db);
     this.plans = new PlanRepository(db);
   }
@@ -95,7 +99,7 @@ export class RunService {
       await this.finisher.finishUnclaimed(id, { verdict: 'cancelled', findings: [] }, 'queued');
     } else if (run.origin === 'manual') {
       // no worker holds a manual test: it ends here, with the steps recorded so far
-      await this.finisher.finishUnclaimed(id, { verdict: 'cancelled', findings: [], checks: run.checks as unknown[] }, 'running');
+      await this.finisher.finishUnclaimed(id, { verdict: 'cancelled', findings: [], checks: run.checks as unknown[], finishedAt: this.clock() }, 'running');
     }
     return (await this.runs.get(tenantId, id))!;
   }

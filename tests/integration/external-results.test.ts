@@ -12,6 +12,8 @@ import { startHarness, type Harness } from '../helpers/harness.js';
  * tests/fixtures/external), runs with origin external in the signed ledger.
  */
 let h: Harness;
+// one clock for the service and the test: every result lies in December 2026, whatever today is
+const NOW = new Date('2026-12-07T12:00:00Z');
 const sample = (name: string) => readFileSync(join(import.meta.dirname, '../fixtures/external', name), 'utf8');
 
 const SUREBACKUP = {
@@ -35,7 +37,7 @@ const codes = (run: { findings: { code: string }[] }) => run.findings.map((f) =>
 const runsOf = async (planId: string) => (await h.request('GET', `/api/v1/runs?planId=${planId}&limit=100`)).body.items as { id: string }[];
 
 beforeAll(async () => {
-  h = await startHarness({ worker: false, logSink: { write: (s) => { if (s.includes("\"level\":50")) process.stderr.write(s); } } });
+  h = await startHarness({ worker: false, clock: () => NOW, logSink: { write: (s) => { if (s.includes("\"level\":50")) process.stderr.write(s); } } });
   for (const p of [SUREBACKUP, REPO]) {
     const r = await h.request('PUT', `/api/v1/plans/${p.id}`, p);
     expect(r.status, JSON.stringify(r.body)).toBeLessThan(300);
@@ -139,7 +141,7 @@ describe('results from other tools', () => {
     expect(aws.body).toMatchObject({ verdict: 'failed', externalId: 'aws:5A1B2C3D-0000-4E5F-8A9B-ABCDEF012347' });
     // 2 h of validation against an 8 h RTO: met
     expect(aws.body.rto).toMatchObject({ measuredSeconds: 7200, met: true });
-    const now = Date.now();
+    const now = NOW.getTime();
     const plain = await report(REPO.id, {
       status: 'passed', startedAt: new Date(now - 9 * 3600_000).toISOString(), finishedAt: new Date(now - 60_000).toISOString(),
       backupCreatedAt: new Date(now - 40 * 3600_000).toISOString(), message: 'restore by hand, 12 files compared',
@@ -161,7 +163,7 @@ describe('results from other tools', () => {
     const backwards = await report(REPO.id, { status: 'passed', startedAt: '2026-12-06T10:00:00Z', finishedAt: '2026-12-06T09:00:00Z' });
     expect(backwards.status).toBe(400);
     expect(JSON.stringify(backwards.body)).toContain('startedAt is after finishedAt');
-    const future = await report(REPO.id, { status: 'passed', finishedAt: new Date(Date.now() + 3600_000).toISOString() });
+    const future = await report(REPO.id, { status: 'passed', finishedAt: new Date(NOW.getTime() + 3600_000).toISOString() });
     expect(future.status).toBe(400);
     expect((await report(REPO.id, { status: 'passed', verdict: 'passed' })).status).toBe(400);
     expect((await report(REPO.id, { status: 'maybe' })).status).toBe(400);
