@@ -46,7 +46,9 @@ export const Run = Type.Object({
   }, open), Type.Null()]),
   checks: Type.Array(Check),
   backup: Type.Union([Type.Object({
-    path: Type.String(), sizeBytes: Type.Number(), sha256: Type.String(), createdAt: Type.String(),
+    path: Type.String(), createdAt: Type.String(),
+    sizeBytes: Type.Optional(Type.Number({ description: 'absent when the run ended before the backup was read whole' })),
+    sha256: Type.Optional(Type.String({ description: 'of the file, or of a folder\'s sorted `sha256  ./path` lines; absent when the run ended before the backup was read whole' })),
   }, open), Type.Null()]),
   findings: Type.Array(FindingSchema),
   sandbox: Type.Union([Type.Object({}, open), Type.Null()]),

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { cp, mkdir, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { makeTempDir } from '../fixtures/host-dumps.js';
@@ -92,6 +92,12 @@ describe('files driver: a share restored and checked in its sandbox', () => {
     const r = await run(`files-${format.replace('.', '-')}`, join(dir, name));
     expect(r.verdict, JSON.stringify({ findings: r.findings, checks: r.checks })).toBe('passed');
     expect(r.backup.format).toBe(format);
+    if (format !== 'folder') {
+      // read once: hashed on its way into the sandbox, the record still holds the file's own hash and size
+      const bytes = await readFile(join(dir, name));
+      expect(r.backup.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+      expect(r.backup.sizeBytes).toBe(bytes.length);
+    }
     expect(r.restore).toMatchObject({ files: fileCount(), unreadable: 0 });
     expect(r.restore.bytes).toBe(total + (await stat(join(tree, 'MANIFEST.sha256'))).size);
     expect(r.checks.map((c: { status: string }) => c.status)).toEqual(['passed', 'passed', 'passed', 'passed']);

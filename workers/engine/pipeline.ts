@@ -60,7 +60,8 @@ interface Run {
 interface Fetched {
   backup: ResolvedBackup;
   inspection: Inspection;
-  digest: BackupDigest;
+  /** Hashed while fetching; undefined when the copy into the sandbox hashes it (the backup is read once). */
+  digest?: BackupDigest;
   identity: string;
 }
 
@@ -150,12 +151,18 @@ async function fetch(deps: EngineDeps, run: Run): Promise<Fetched> {
   const { plan, o, ctl } = run;
   const backup = await resolveBackup(sourceLocation(plan.source), run.policy.roots, deps.config.sandbox.settleSeconds, new Date(), run.policy.tenant);
   const inspection = await run.driver.inspect(backup, plan);
-  // checked per chunk: a cancel or timeout stops hashing a large backup at once
-  const digest = await digestBackup(backup, async (c) => {
-    ctl.check();
-    await inspection.scan?.(c);
-  }, ctl.signal);
-  await inspection.endScan?.();
+  // read once: a backup copied into the sandbox is hashed on its way in, unless the driver must see every byte first
+  // (a plain dump's scan) or it is mounted in place (then the hash must come before, and its identity is compared after)
+  const hashLater = deps.config.sandbox.transfer !== 'bind' && !inspection.scan && !(plan.source.type === 'file' && plan.source.sha256);
+  let digest: (BackupDigest & { identity?: { ino: number; size: number; mtimeMs: number } }) | undefined;
+  if (!hashLater) {
+    // checked per chunk: a cancel or timeout stops hashing a large backup at once
+    digest = await digestBackup(backup, async (c) => {
+      ctl.check();
+      await inspection.scan?.(c);
+    }, ctl.signal);
+    await inspection.endScan?.();
+  }
   ctl.check();
   o.findings.push(...(inspection.findings ?? []));
   let createdAt = inspection.createdAt;
@@ -171,10 +178,20 @@ async function fetch(deps: EngineDeps, run: Run): Promise<Fetched> {
     createdAt = backup.mtime;
   }
   o.backupCreatedAt = createdAt;
-  o.backup = {
-    path: backup.path, sizeBytes: digest.sizeBytes, sha256: digest.sha256, createdAt: createdAt.toISOString(),
-    createdAtSource: createdAt === inspection.createdAt ? 'header' : 'file', ...inspection.facts,
-  };
+  o.backup = { path: backup.path, createdAt: createdAt.toISOString(), createdAtSource: createdAt === inspection.createdAt ? 'header' : 'file', ...inspection.facts };
+  if (digest) await judgeDigest(deps, run, digest);
+  // the identity of the very file that was hashed (its open descriptor), not of whatever the name points at later
+  const identity = digest?.identity
+    ? `${digest.identity.ino}:${digest.identity.size}:${digest.identity.mtimeMs}`
+    : await stat(backup.realPath).then((st) => `${st.ino}:${st.size}:${st.mtimeMs}`);
+  return { backup, inspection, digest, identity };
+}
+
+/** The backup's hash and size into the record, and what they say: not the expected size or hash, the same backup as last time. */
+async function judgeDigest(deps: EngineDeps, run: Run, digest: BackupDigest): Promise<void> {
+  const { o, plan } = run;
+  const src = plan.source.type === 'file' ? plan.source : undefined;
+  o.backup = { path: o.backup?.path, sizeBytes: digest.sizeBytes, sha256: digest.sha256, ...o.backup };
   if (src?.sizeBytes !== undefined && src.sizeBytes !== digest.sizeBytes) {
     o.findings.push(finding('BACKUP_SIZE_MISMATCH', `backup has ${digest.sizeBytes} bytes, the plan expects ${src.sizeBytes}`));
   }
@@ -185,11 +202,6 @@ async function fetch(deps: EngineDeps, run: Run): Promise<Fetched> {
   if ((last?.backup as { sha256?: string } | null)?.sha256 === digest.sha256) {
     o.findings.push(finding('BACKUP_NOT_NEW', `same backup as run ${last!.id} (SHA-256 ${digest.sha256.slice(0, 16)}…): no newer backup was written since`));
   }
-  // the identity of the very file that was hashed (its open descriptor), not of whatever the name points at later
-  const identity = digest.identity
-    ? `${digest.identity.ino}:${digest.identity.size}:${digest.identity.mtimeMs}`
-    : await stat(backup.realPath).then((st) => `${st.ino}:${st.size}:${st.mtimeMs}`);
-  return { backup, inspection, digest, identity };
 }
 
 // ---- provision: the driver's image, an isolated sandbox with the backup in it, a running service
@@ -225,7 +237,10 @@ async function provision(deps: EngineDeps, run: Run, f: Fetched): Promise<Driver
     // what is restored is what was hashed: the copy is hashed again on its way in
     // raced as well: a container removed by a stop mid-upload may leave the engine's answer pending for ever
     const copied = await raceAbort(run.sandbox.copyBackup(f.backup, ctl.signal), ctl.signal);
-    if (copied.sha256 !== f.digest.sha256 || copied.sizeBytes !== f.digest.sizeBytes) {
+    if (!f.digest) {
+      f.digest = copied;
+      await judgeDigest(deps, run, copied);
+    } else if (copied.sha256 !== f.digest.sha256 || copied.sizeBytes !== f.digest.sizeBytes) {
       o.findings.push(finding('BACKUP_CHANGED', `the backup changed between hashing (SHA-256 ${f.digest.sha256.slice(0, 16)}…) and copying it into the sandbox (${copied.sha256.slice(0, 16)}…)`));
       throw new Stop();
     }
@@ -233,7 +248,7 @@ async function provision(deps: EngineDeps, run: Run, f: Fetched): Promise<Driver
   await raceAbort(run.sandbox.start(), ctl.signal);
   const ctx: DriverContext<Inspection> = { ...base, cpus: limits.cpus, signal: ctl.signal };
   await raceAbort(run.driver.ready(run.sandbox, ctx), ctl.signal);
-  const need = f.digest.sizeBytes * config.sandbox.diskFactor;
+  const need = (f.digest?.sizeBytes ?? 0) * config.sandbox.diskFactor;
   const free = await raceAbort(freeDiskBytes(run.sandbox), ctl.signal);
   o.sandbox.freeDiskBytes = free;
   if (free !== null && free < need) {
