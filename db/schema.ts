@@ -70,7 +70,7 @@ export interface RunsTable {
   external_id: ColumnType<string | null, string | null | undefined, never>;
 }
 
-export type RunOrigin = 'ernstfall' | 'external' | 'manual';
+export type RunOrigin = 'ernstfall' | 'external' | 'manual' | 'exercise';
 
 export interface IngestTokensTable {
   id: string;
@@ -82,6 +82,22 @@ export interface IngestTokensTable {
   created_at: Date;
   revoked_at: Date | null;
   last_used_at: Date | null;
+}
+
+export interface RunUploadsTable {
+  id: string;
+  tenant_id: string;
+  run_id: string;
+  /** The manual test's step it belongs to; null for an exercise's minutes. */
+  step_index: number | null;
+  name: string;
+  media_type: string;
+  sha256: string;
+  size_bytes: number;
+  /** Null once the run is completed: the content is then a ledger attachment. */
+  content: Buffer | null;
+  uploaded_by: string;
+  uploaded_at: Date;
 }
 
 export interface DB {
@@ -105,6 +121,7 @@ export interface DB {
   sessions: SessionsTable;
   provider_grants: ProviderGrantsTable;
   ingest_tokens: IngestTokensTable;
+  run_uploads: RunUploadsTable;
 }
 
 export type PlanRow = Selectable<PlansTable>;

@@ -91,6 +91,10 @@ export const FINDINGS = {
   MANUAL_DEVIATION: 'failure',
   /** a manual test was completed with steps not done: not tested completely */
   MANUAL_STEPS_NOT_DONE: 'error',
+  /** a step that needs evidence (evidenceRequired) was marked done without an attachment: not proven */
+  MANUAL_EVIDENCE_MISSING: 'error',
+  /** an exercise brought up a finding: it became a measure with an owner and a due date */
+  EXERCISE_FINDING: 'failure',
   RTO_EXCEEDED: 'failure',
   RPO_EXCEEDED: 'failure',
   TIMEOUT: 'error',

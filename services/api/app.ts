@@ -19,6 +19,9 @@ import { ErrorBody, Plan, Run } from './schemas.js';
 import { evidenceRoutes } from './routes/evidence.routes.js';
 import { tokenRoutes } from './routes/tokens.routes.js';
 import { externalRoutes } from './routes/external.routes.js';
+import { manualRoutes } from './routes/manual.routes.js';
+import multipart from '@fastify/multipart';
+import { MAX_UPLOAD_BYTES, type UploadedFile } from '../external/manual.service.js';
 import type { ExternalResultService, IngestTokenService } from '../external/external.service.js';
 import type { ManualRunService } from '../external/manual.service.js';
 import { scheduleRoutes } from './routes/schedule.routes.js';
@@ -183,6 +186,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(cookie);
   await app.register(formbody, { bodyLimit: 64 * 1024 });
+  // file uploads from the pages (a manual test's evidence): parsed before the CSRF check reads the form's _csrf,
+  // only for signed-in requests (authentication is onRequest), one bounded file per request, held as a Buffer
+  await app.register(multipart, {
+    attachFieldsToBody: 'keyValues',
+    limits: { fileSize: MAX_UPLOAD_BYTES, files: 1, fields: 10, parts: 12, fieldSize: 16 * 1024 },
+    async onFile(part) {
+      (part as unknown as { value: UploadedFile }).value = { filename: part.filename, mimetype: part.mimetype, content: await part.toBuffer() };
+    },
+  });
   await app.register(authPlugin, { bootstrapToken: deps.bootstrapToken, tokens: deps.tokens, sessions: deps.sessions, ingestTokens: deps.ingestTokens });
   await app.register(healthRoutes, { probes: deps.readiness });
   const schedules = new ScheduleService(deps.db, deps.clock);
@@ -190,7 +202,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(runRoutes, { prefix: '/api/v1', runs: deps.runs, audit: deps.audit });
   await app.register(evidenceRoutes, { prefix: '/api/v1', db: deps.db, ledger: deps.ledger, reviews: deps.reviews, audit: deps.audit });
   await app.register(tokenRoutes, { prefix: '/api/v1', tokens: deps.tokens, audit: deps.audit });
-  if (deps.external && deps.ingestTokens && deps.manual) await app.register(externalRoutes, { prefix: '/api/v1', external: deps.external, ingestTokens: deps.ingestTokens, manual: deps.manual, audit: deps.audit });
+  if (deps.external && deps.ingestTokens) await app.register(externalRoutes, { prefix: '/api/v1', external: deps.external, ingestTokens: deps.ingestTokens, audit: deps.audit });
+  if (deps.external && deps.manual) await app.register(manualRoutes, { prefix: '/api/v1', external: deps.external, manual: deps.manual, audit: deps.audit });
   await app.register(scheduleRoutes, { prefix: '/api/v1', schedules, audit: deps.audit });
   const baselines = new BaselineService(deps.db, deps.audit, deps.clock);
   await app.register(baselineRoutes, { prefix: '/api/v1', baselines, plans: deps.plans });

@@ -20,6 +20,8 @@ export interface EvidenceConfig {
 export interface Attachment {
   name: string;
   content: Buffer;
+  /** Kept as long as the record itself (a person's evidence of a manual test), not only the attachment retention (tool output). */
+  retain?: 'record';
 }
 
 const day = (d: Date) => d.toISOString().slice(0, 10);
@@ -60,9 +62,11 @@ export class LedgerService {
     const now = e.now ?? new Date();
     const retainUntil = day(addDuration(now, this.cfg.recordRetention, 'Europe/Berlin'));
     const attachmentRetainUntil = day(addDuration(now, this.cfg.attachmentRetention, 'Europe/Berlin'));
-    const attachments = (e.attachments ?? []).map((a) => ({ ...a, sha256: createHash('sha256').update(a.content).digest('hex') }));
+    const attachments = (e.attachments ?? []).map((a) => ({
+      name: a.name, content: a.content, sha256: createHash('sha256').update(a.content).digest('hex'), retainUntil: a.retain === 'record' ? retainUntil : attachmentRetainUntil,
+    }));
     const payload = attachments.length
-      ? { ...e.payload, attachments: attachments.map((a) => ({ name: a.name, sha256: a.sha256, sizeBytes: a.content.length, retainUntil: attachmentRetainUntil })) }
+      ? { ...e.payload, attachments: attachments.map((a) => ({ name: a.name, sha256: a.sha256, sizeBytes: a.content.length, retainUntil: a.retainUntil })) }
       : e.payload;
     const record = sealRecord({
       v: 1, tenantId: e.tenantId, seq: (head?.seq ?? 0) + 1, kind: e.kind, subjectId: e.subjectId,
@@ -70,7 +74,7 @@ export class LedgerService {
     }, this.signer.privateKey, this.signer.keyId);
     await this.repo.insert(record, now, retainUntil, trx);
     for (const a of attachments) {
-      await this.repo.addAttachment({ tenantId: e.tenantId, recordHash: record.hash, name: a.name, sha256: a.sha256, content: a.content, retainUntil: attachmentRetainUntil }, trx);
+      await this.repo.addAttachment({ tenantId: e.tenantId, recordHash: record.hash, name: a.name, sha256: a.sha256, content: a.content, retainUntil: a.retainUntil }, trx);
     }
     return record;
   }

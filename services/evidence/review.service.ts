@@ -14,6 +14,22 @@ const validDate = (d: string) => DATE.test(d) && !Number.isNaN(new Date(`${d}T00
 const measureCols = ['id', 'tenant_id', 'plan_id', 'run_id', 'review_id', 'title', 'owner', 'due_date', 'status', 'closed_by_run_id', 'closed_at', 'created_by', 'created_at', 'updated_at'] as const;
 
 /**
+ * Who took part in a run and so cannot witness it: whoever started it, and for
+ * a manual test or an exercise everyone who recorded a step or an
+ * observation, or completed it.
+ */
+export function carriedOutBy(run: { triggered_by: string; checks?: unknown; restore?: unknown }): Set<string> {
+  const names = new Set([run.triggered_by]);
+  for (const c of (Array.isArray(run.checks) ? run.checks : []) as { step?: { by?: string | null }; by?: string | null }[]) {
+    if (c?.step?.by) names.add(c.step.by);
+    if (c?.by) names.add(c.by);
+  }
+  const done = (run.restore as { completedBy?: string } | null)?.completedBy;
+  if (done) names.add(done);
+  return names;
+}
+
+/**
  * Four-eyes sign-off of runs (PERS.2.3.4, DER.4.A14) and the follow-up
  * measures that deviations become. Every review and every change of a
  * measure is also a ledger record.
@@ -37,12 +53,12 @@ export class ReviewService {
     if (details.length) throw new Invalid('invalid review', details);
 
     const result = await this.db.transaction().execute(async (trx) => {
-      const run = await trx.selectFrom('runs').select(['id', 'plan_id', 'status', 'triggered_by', 'verdict'])
+      const run = await trx.selectFrom('runs').select(['id', 'plan_id', 'status', 'triggered_by', 'verdict', 'checks', 'restore'])
         .where('tenant_id', '=', tenantId).where('id', '=', runId).forUpdate().executeTakeFirst();
       if (!run) throw new NotFound(`run ${runId}`);
       if (run.status !== 'finished') throw new Conflict(`run ${runId} is not finished yet`);
-      if (run.triggered_by === reviewer) {
-        throw new Forbidden(`four-eyes principle: ${reviewer} triggered this run and cannot sign it off; another person must review it`);
+      if (carriedOutBy(run).has(reviewer)) {
+        throw new Forbidden(`four-eyes principle: ${reviewer} triggered or carried out this run and cannot sign it off; another person must review it`);
       }
       const runRecord = (await this.ledgerRepo.bySubject(tenantId, 'run', runId, trx))[0];
       const reviewId = randomUUID();

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { DB, RunRow } from '../../db/schema.js';
 import { PlanRepository } from '../../db/repositories/plan.repository.js';
@@ -24,7 +24,31 @@ export interface StepCheck {
   expected: string;
   actual: string | null;
   message: string;
-  step: { index: number; result: StepResult | null; at: string | null; by: string | null; restoresService: boolean; evidenceRequired: boolean };
+  step: {
+    index: number; result: StepResult | null; at: string | null; by: string | null; restoresService: boolean; evidenceRequired: boolean;
+    /** What was handed in for this step; the contents are hashed into the run's record at completion. */
+    attachments?: UploadRef[];
+  };
+}
+
+/** An attachment as the run names it: the name in the record, its hash and size. */
+export interface UploadRef { name: string; sha256: string; sizeBytes: number; mediaType: string }
+
+/** A file from a page's form (multipart), as the app hands it to the page. */
+export interface UploadedFile { filename: string; mimetype: string; content: Buffer }
+
+/** Limits of what people hand in: per file, and per run in all. */
+export const MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
+export const MAX_RUN_UPLOAD_BYTES = 50 * 1024 * 1024;
+const MAX_UPLOADS_PER_RUN = 100;
+/** Shown inline nowhere: every attachment is a download; these types are kept as sent, anything else is application/octet-stream. */
+const KNOWN_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'application/pdf', 'text/plain', 'text/csv', 'application/json', 'application/zip']);
+
+/** A file name as the record keeps it: letters, digits, ".", "-", "_"; everything else "_"; never hidden, never empty. */
+export function uploadName(raw: string): string {
+  const base = raw.split(/[\\/]/).pop() ?? '';
+  const clean = base.normalize('NFC').replace(/[^\p{L}\p{N}._-]+/gu, '_').replace(/^[._]+/, '').slice(-80);
+  return clean || 'datei';
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -116,6 +140,58 @@ export class ManualRunService {
     return (await this.runs.get(tenantId, run.id))!;
   }
 
+  /**
+   * Hands in a file for a step (a screenshot, a log): kept with the open run,
+   * hashed into its signed record at completion. The name is made safe and
+   * unique within the run (`step-02-screenshot.png`).
+   */
+  async attach(tenantId: string, runId: string, index: number, file: { name: string; mediaType?: string; content: Buffer }, by: string): Promise<UploadRef> {
+    const run = await this.running(tenantId, runId);
+    const steps = run.checks as StepCheck[];
+    const s = steps[index];
+    if (!s) throw new Invalid('invalid attachment', [{ path: 'index', message: `the test has steps 0 to ${steps.length - 1}` }]);
+    if (file.content.length === 0) throw new Invalid('invalid attachment', [{ path: 'file', message: 'the file is empty' }]);
+    if (file.content.length > MAX_UPLOAD_BYTES) throw new Invalid('invalid attachment', [{ path: 'file', message: `a file is at most ${MAX_UPLOAD_BYTES / 2 ** 20} MiB` }]);
+    const mediaType = KNOWN_TYPES.has((file.mediaType ?? '').toLowerCase()) ? file.mediaType!.toLowerCase() : 'application/octet-stream';
+    const sha256 = createHash('sha256').update(file.content).digest('hex');
+    return this.db.transaction().execute(async (trx) => {
+      // one upload at a time per run: the totals and the names stay exact
+      await trx.selectFrom('runs').select('id').where('id', '=', run.id).forUpdate().executeTakeFirst();
+      const have = await trx.selectFrom('run_uploads').select(['name', 'size_bytes']).where('tenant_id', '=', tenantId).where('run_id', '=', run.id).execute();
+      if (have.length >= MAX_UPLOADS_PER_RUN) throw new Invalid('invalid attachment', [{ path: 'file', message: `a test keeps at most ${MAX_UPLOADS_PER_RUN} attachments` }]);
+      const total = have.reduce((n, u) => n + u.size_bytes, 0) + file.content.length;
+      if (total > MAX_RUN_UPLOAD_BYTES) throw new Invalid('invalid attachment', [{ path: 'file', message: `a test's attachments are at most ${MAX_RUN_UPLOAD_BYTES / 2 ** 20} MiB together` }]);
+      const stem = `step-${String(index + 1).padStart(2, '0')}-${uploadName(file.name)}`;
+      const taken = new Set(have.map((u) => u.name));
+      let name = stem;
+      for (let n = 2; taken.has(name); n++) name = stem.replace(/(\.[^.]*)?$/, (ext) => `-${n}${ext}`);
+      await trx.insertInto('run_uploads').values({
+        id: randomUUID(), tenant_id: tenantId, run_id: run.id, step_index: index, name, media_type: mediaType, sha256,
+        size_bytes: file.content.length, content: file.content, uploaded_by: by, uploaded_at: this.clock(),
+      }).execute();
+      const ref: UploadRef = { name, sha256, sizeBytes: file.content.length, mediaType };
+      const current = (await trx.selectFrom('runs').select('checks').where('id', '=', run.id).executeTakeFirstOrThrow()).checks as StepCheck[];
+      const step = current[index]!;
+      step.step.attachments = [...(step.step.attachments ?? []), ref];
+      await trx.updateTable('runs').set({ checks: JSON.stringify(current) as never }).where('id', '=', run.id).where('status', '=', 'running').execute();
+      return ref;
+    });
+  }
+
+  /** An attachment's content: from the open run, or from the finished run's record (null once its retention pruned it). */
+  async attachment(tenantId: string, runId: string, name: string): Promise<{ name: string; mediaType: string; sha256: string; content: Buffer | null }> {
+    const run = UUID.test(runId) ? await this.runs.get(tenantId, runId) : undefined;
+    if (!run) throw new NotFound(`run ${runId}`);
+    const up = await this.db.selectFrom('run_uploads').select(['name', 'media_type', 'sha256', 'content'])
+      .where('tenant_id', '=', tenantId).where('run_id', '=', run.id).where('name', '=', name).executeTakeFirst();
+    if (up?.content) return { name: up.name, mediaType: up.media_type, sha256: up.sha256, content: up.content };
+    const kept = await this.db.selectFrom('ledger_attachments as a').innerJoin('ledger_records as r', (j) => j.onRef('r.hash', '=', 'a.record_hash').onRef('r.tenant_id', '=', 'a.tenant_id'))
+      .select(['a.name', 'a.sha256', 'a.content']).where('a.tenant_id', '=', tenantId).where('r.kind', '=', 'run').where('r.subject_id', '=', run.id).where('a.name', '=', name)
+      .executeTakeFirst();
+    if (!kept) throw new NotFound(`attachment ${name}`);
+    return { name: kept.name, mediaType: up?.media_type ?? 'application/octet-stream', sha256: kept.sha256, content: kept.content };
+  }
+
   /** Ends the test: verdict, measured RTO (start → the service-restoring step), the signed record. */
   async complete(tenantId: string, runId: string, input: { note?: string }, by: string): Promise<RunRow> {
     const run = await this.running(tenantId, runId);
@@ -126,6 +202,8 @@ export class ManualRunService {
     const deviations = steps.filter((s) => s.step.result === 'deviation');
     const open = steps.filter((s) => s.step.result !== 'ok' && s.step.result !== 'deviation');
     for (const s of deviations) findings.push(finding('MANUAL_DEVIATION', `${s.name}: ${s.message}`.slice(0, 300)));
+    const unproven = steps.filter((s) => s.step.evidenceRequired && s.step.result === 'ok' && !s.step.attachments?.length);
+    if (unproven.length) findings.push(finding('MANUAL_EVIDENCE_MISSING', `${unproven.length} step(s) need an attachment as evidence and have none: ${unproven.slice(0, 3).map((s) => s.name).join('; ')}${unproven.length > 3 ? ' …' : ''}`));
     if (open.length) findings.push(finding('MANUAL_STEPS_NOT_DONE', `${open.length} of ${steps.length} step(s) not done: ${open.slice(0, 3).map((s) => s.name).join('; ')}${open.length > 3 ? ' …' : ''}`));
     for (const s of steps) if (s.step.result === null) s.message = 'nicht bearbeitet';
     const restoring = steps.find((s) => s.step.restoresService);
@@ -136,11 +214,15 @@ export class ManualRunService {
     // every step has its result; open ones already made MANUAL_STEPS_NOT_DONE, so the verdict rules see them as checks too
     const verdict = decideVerdict({ findings, checks: steps.map((s) => ({ status: s.status })), restored: restoring?.step.result === 'ok' });
     const finishedAt = this.clock();
+    const uploads = await this.db.selectFrom('run_uploads').select(['name', 'content']).where('tenant_id', '=', tenantId).where('run_id', '=', run.id)
+      .where('content', 'is not', null).orderBy('step_index').orderBy('uploaded_at').orderBy('name').execute();
     const row = await this.finisher.finishUnclaimed(run.id, {
       verdict, findings, checks: steps, ...targets, finishedAt,
       restore: { procedure: plan.title, completedBy: by, ...(input.note?.trim() && { note: input.note.trim().slice(0, 2000) }), steps: steps.length, done: steps.length - open.length },
-    }, 'running');
+    }, 'running', { attachments: uploads.map((u) => ({ name: u.name, content: u.content!, retain: 'record' as const })) });
     if (!row) throw new Conflict(`run ${runId} was finished meanwhile`);
+    // the contents are the record's attachments now; the upload rows keep their names and hashes
+    await this.db.updateTable('run_uploads').set({ content: null }).where('tenant_id', '=', tenantId).where('run_id', '=', run.id).execute();
     return row;
   }
 }

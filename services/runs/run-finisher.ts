@@ -51,8 +51,8 @@ export class RunFinisher {
    */
   finishUnclaimed(
     runId: string, result: RunResult & { verdict: Verdict }, onlyStatus: 'queued' | 'running',
-    /** A lost worker's run: how many sandboxes the reaper removed for it (its teardown). */
-    opts: { reaped?: number } = {},
+    /** A lost worker's run: how many sandboxes the reaper removed for it (its teardown). Attachments: hashed into its record (a manual test's evidence). */
+    opts: { reaped?: number; attachments?: Attachment[] } = {},
   ): Promise<RunRow | undefined> {
     return this.finish(async (trx) => {
       const current = await this.runs.getById(runId, trx);
@@ -73,7 +73,7 @@ export class RunFinisher {
         ...result,
       };
       return this.runs.finishUnclaimed(runId, full, onlyStatus, trx);
-    }, [], result.finishedAt);
+    }, opts.attachments ?? [], result.finishedAt);
   }
 
   /**

@@ -14,6 +14,7 @@ import type { TenantService } from '../auth/tenant.service.js';
 import type { AlertService } from '../notify/alert.service.js';
 import type { ScheduleService } from '../scheduling/schedule.service.js';
 import type { AuditService } from '../audit/audit.service.js';
+import type { ManualRunService } from '../external/manual.service.js';
 import { DomainError, Forbidden, Unauthorized } from '../errors.js';
 import { fill, langOf, LANG_COOKIE, roleLabel, strings } from './i18n.js';
 import { safeNext } from './html.js';
@@ -44,6 +45,8 @@ export interface PagesOptions {
   sessions?: SessionService;
   /** Login, enrolment, invitations, users: absent until the account service is wired; those pages then say so. */
   accounts?: AccountApi;
+  /** Manual restore tests carried out on the run page (kind: manual). */
+  manual?: ManualRunService;
   /** Tenants and provider grants (the provider admins' page). */
   tenantAdmin?: TenantService;
   /** The audit trail: actions taken on pages are recorded like their API twins. */

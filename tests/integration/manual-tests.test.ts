@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import { startHarness, type Harness } from '../helpers/harness.js';
+import { MAX_UPLOAD_BYTES } from '../../services/external/manual.service.js';
 
 /**
  * Issue #12, manual restore tests: a plan with kind: manual and steps; a
@@ -33,6 +35,10 @@ afterAll(async () => {
 });
 
 const step = (runId: string, index: number, body: unknown) => h.request('POST', `/api/v1/runs/${runId}/steps/${index}`, body);
+/** A screenshot's stand-in: the PNG signature and some bytes. */
+const PNG = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.from('Akte 2026/4711 geöffnet')]);
+const attach = (runId: string, index: number, name = 'akte.png', content = PNG) =>
+  h.request('POST', `/api/v1/runs/${runId}/steps/${index}/attachments`, { name, mediaType: 'image/png', contentBase64: content.toString('base64') });
 const codes = (run: { findings: { code: string }[] }) => run.findings.map((f) => f.code);
 
 describe('manual restore tests', () => {
@@ -49,6 +55,7 @@ describe('manual restore tests', () => {
     advance(15);
     expect((await step(id, 1, { result: 'ok', note: 'nach 2 min oben' })).status).toBe(200);
     advance(50);
+    expect((await attach(id, 2)).status).toBe(201);
     const s2 = await step(id, 2, { result: 'ok', note: 'Akte vollständig, 14 Dokumente' });
     expect(s2.body.checks[2]).toMatchObject({ status: 'passed', actual: 'erledigt', message: 'Akte vollständig, 14 Dokumente', step: { at: '2026-12-07T09:45:00.000Z', by: 'bootstrap-token', restoresService: true } });
     advance(20);
@@ -73,6 +80,7 @@ describe('manual restore tests', () => {
     await step(a, 0, { result: 'ok' });
     expect((await step(a, 1, { result: 'deviation' })).status).toBe(400); // a deviation needs its note
     await step(a, 1, { result: 'deviation', note: 'Dienst startet erst nach Neuinstallation der Lizenz' });
+    await attach(a, 2);
     await step(a, 2, { result: 'ok' });
     await step(a, 3, { result: 'ok' });
     const failed = (await h.request('POST', `/api/v1/runs/${a}/complete`)).body;
@@ -92,6 +100,7 @@ describe('manual restore tests', () => {
     await step(c, 0, { result: 'ok' });
     await step(c, 1, { result: 'ok' });
     advance(5 * 60);
+    await attach(c, 2);
     await step(c, 2, { result: 'ok' });
     await step(c, 3, { result: 'ok' });
     const slow = (await h.request('POST', `/api/v1/runs/${c}/complete`)).body;
@@ -135,5 +144,78 @@ describe('manual restore tests', () => {
     const csv = await h.app.inject({ method: 'GET', url: '/api/v1/reports/audit?from=2026-12-01&to=2026-12-31&format=csv', headers: { authorization: `Bearer ${h.config.auth.bootstrapToken!}` } });
     // German Excel's CSV: semicolons, CRLF
     expect(csv.body.split('\r\n').find((l) => l.startsWith(`${PLAN.id};`))).toMatch(/;manual$/);
+  });
+
+  it('evidence: files handed in per step are kept with the run, hashed into its signed record at completion, and downloadable', async () => {
+    const id = (await h.request('POST', `/api/v1/plans/${PLAN.id}/manual-runs`)).body.id as string;
+    const first = await attach(id, 2, '../Bildschirm foto.png');
+    expect(first.status, JSON.stringify(first.body)).toBe(201);
+    // the name is made safe (no path, no spaces) and names the step; a second file of that name gets a number
+    expect(first.body).toEqual({ name: 'step-03-Bildschirm_foto.png', sha256: createHash('sha256').update(PNG).digest('hex'), sizeBytes: PNG.length, mediaType: 'image/png' });
+    const log = Buffer.from('gewerbe-db: started\n');
+    const second = await attach(id, 2, 'Bildschirm foto.png', log);
+    expect(second.body.name).toBe('step-03-Bildschirm_foto-2.png');
+    // an empty file, one over the limit, a step the test does not have: 400, nothing kept
+    expect((await attach(id, 2, 'leer.txt', Buffer.alloc(0))).status).toBe(400);
+    expect((await attach(id, 9)).status).toBe(400);
+    const big = await attach(id, 1, 'gross.bin', Buffer.alloc(MAX_UPLOAD_BYTES + 1, 1));
+    expect(big.status).toBe(400);
+    expect(JSON.stringify(big.body)).toContain('at most 10 MiB');
+    // while the test runs: downloadable, always as a download, never rendered
+    const dl = await h.app.inject({ method: 'GET', url: `/api/v1/runs/${id}/attachments/step-03-Bildschirm_foto.png`, headers: { authorization: `Bearer ${h.config.auth.bootstrapToken!}` } });
+    expect(dl.statusCode).toBe(200);
+    expect(dl.rawPayload.equals(PNG)).toBe(true);
+    expect(dl.headers['content-disposition']).toMatch(/^attachment; filename="step-03-Bildschirm_foto.png"/);
+    expect(dl.headers['content-security-policy']).toContain('sandbox');
+    expect(dl.headers['x-content-type-options']).toBe('nosniff');
+    for (const i of [0, 1, 2, 3]) await step(id, i, { result: 'ok' });
+    const run = (await h.request('GET', `/api/v1/runs/${id}`)).body;
+    expect(run.checks[2].step.attachments.map((a: { name: string }) => a.name)).toEqual(['step-03-Bildschirm_foto.png', 'step-03-Bildschirm_foto-2.png']);
+    const done = (await h.request('POST', `/api/v1/runs/${id}/complete`)).body;
+    expect(done.verdict, JSON.stringify(done.findings)).toBe('passed');
+    // in the signed record: each file's name, hash and size, and the bytes as the record's attachments
+    const ev = (await h.request('GET', `/api/v1/runs/${id}/evidence`)).body;
+    expect(ev.verified).toMatchObject({ hash: true, signature: true });
+    // kept as long as the record (ten years), not pruned with tool output after its shorter retention
+    const recordRetain = ev.envelope.retainUntil as string;
+    expect(ev.envelope.payload.attachments).toEqual([
+      { name: 'step-03-Bildschirm_foto-2.png', sha256: createHash('sha256').update(log).digest('hex'), sizeBytes: log.length, retainUntil: recordRetain },
+      { name: 'step-03-Bildschirm_foto.png', sha256: first.body.sha256, sizeBytes: PNG.length, retainUntil: recordRetain },
+    ]);
+    const kept = await h.tdb.db.selectFrom('run_uploads').select(['name', 'content']).where('run_id', '=', id).execute();
+    expect(kept.map((k) => k.content)).toEqual([null, null]);
+    const after = await h.app.inject({ method: 'GET', url: `/api/v1/runs/${id}/attachments/step-03-Bildschirm_foto-2.png`, headers: { authorization: `Bearer ${h.config.auth.bootstrapToken!}` } });
+    expect(after.statusCode).toBe(200);
+    expect(after.rawPayload.equals(log)).toBe(true);
+    expect((await h.request('GET', `/api/v1/runs/${id}/attachments/nope.png`)).status).toBe(404);
+    // a finished test takes no more files
+    expect((await attach(id, 2)).status).toBe(409);
+  });
+
+  it('a step that needs evidence, done without a file: not proven, never passed', async () => {
+    const id = (await h.request('POST', `/api/v1/plans/${PLAN.id}/manual-runs`)).body.id as string;
+    for (const i of [0, 1, 2, 3]) await step(id, i, { result: 'ok' });
+    const run = (await h.request('POST', `/api/v1/runs/${id}/complete`)).body;
+    expect(run.verdict).toBe('error');
+    expect(codes(run)).toEqual(['MANUAL_EVIDENCE_MISSING']);
+    expect(run.findings[0].message).toContain('3. Fachverfahren anmelden');
+  });
+
+  it('four eyes: whoever recorded a step or completed the test cannot sign it off; a third person can', async () => {
+    const tokens: Record<string, string> = {};
+    for (const [name, role] of [['Olga Operator', 'operator'], ['Adam Admin', 'admin'], ['Rita Prüferin', 'reviewer']] as const) {
+      tokens[name] = (await h.request('POST', '/api/v1/tokens', { name, role })).body.token as string;
+    }
+    const as = (who: string, method: 'POST' | 'GET', url: string, body?: unknown) => h.request(method, url, body, { authorization: `Bearer ${tokens[who]!}` });
+    const id = (await as('Olga Operator', 'POST', `/api/v1/plans/${PLAN.id}/manual-runs`)).body.id as string;
+    await as('Olga Operator', 'POST', `/api/v1/runs/${id}/steps/2/attachments`, { name: 'akte.png', contentBase64: PNG.toString('base64') });
+    for (const i of [0, 1, 3]) await as('Olga Operator', 'POST', `/api/v1/runs/${id}/steps/${i}`, { result: 'ok' });
+    await as('Adam Admin', 'POST', `/api/v1/runs/${id}/steps/2`, { result: 'ok', note: 'Akte geprüft' });
+    expect((await as('Olga Operator', 'POST', `/api/v1/runs/${id}/complete`)).body.verdict).toBe('passed');
+    const adam = await as('Adam Admin', 'POST', `/api/v1/runs/${id}/reviews`, { decision: 'approved', comment: '' });
+    expect(adam.status).toBe(403);
+    expect(adam.body.message).toContain('four-eyes');
+    const rita = await as('Rita Prüferin', 'POST', `/api/v1/runs/${id}/reviews`, { decision: 'approved', comment: 'Protokoll geprüft' });
+    expect(rita.status, JSON.stringify(rita.body)).toBe(201);
   });
 });

@@ -5,10 +5,8 @@ import { requireRole } from '../plugins/auth.js';
 import type { AuditService } from '../../audit/audit.service.js';
 import { auditFrom } from '../audit-hook.js';
 import { toRunJson } from '../../runs/run.view.js';
-import { Invalid, NotFound } from '../../errors.js';
+import { NotFound } from '../../errors.js';
 import { MAX_ATTACHMENT_BYTES, type ExternalResultService, type IngestTokenService } from '../../external/external.service.js';
-import type { ManualRunService } from '../../external/manual.service.js';
-import { RunIdParams } from '../schemas.js';
 
 const errorRef = { $ref: 'Error#' };
 const PlanParams = Type.Object({ id: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{1,62}$' }) });
@@ -50,7 +48,7 @@ function mayReport(external: ExternalResultService) {
   };
 }
 
-export async function externalRoutes(base: FastifyInstance, opts: { external: ExternalResultService; ingestTokens: IngestTokenService; manual: ManualRunService; audit: AuditService }) {
+export async function externalRoutes(base: FastifyInstance, opts: { external: ExternalResultService; ingestTokens: IngestTokenService; audit: AuditService }) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
 
   app.post('/plans/:id/results', {
@@ -96,54 +94,5 @@ export async function externalRoutes(base: FastifyInstance, opts: { external: Ex
     await opts.ingestTokens.revoke(req.principal!.tenantId, req.params.id, req.params.tokenId);
     await opts.audit.record({ ...auditFrom(req), action: 'ingest-token.revoked', subject: { type: 'ingest-token', id: req.params.tokenId }, details: { planId: req.params.id } });
     return reply.status(204).send(null);
-  });
-
-  // ---- manual tests (kind: manual): people carry out the steps, ernstfall records them
-  app.post('/plans/:id/manual-runs', {
-    preValidation: async (req) => {
-      await requireRole('operator')(req);
-      await opts.external.mustExist(req.principal!.tenantId, paramId(req));
-    },
-    schema: {
-      tags: ['manual'], summary: 'Start a manual restore test (kind: manual): a running run whose steps are recorded one by one',
-      params: PlanParams, response: { 201: { $ref: 'Run#' }, 403: errorRef, 404: errorRef, 409: errorRef },
-    },
-  }, async (req, reply) => {
-    const run = await opts.manual.start(req.principal!.tenantId, req.params.id, req.principal!.name);
-    await opts.audit.record({ ...auditFrom(req), action: 'run.triggered', subject: { type: 'run', id: run.id }, details: { planId: run.plan_id, origin: 'manual' } });
-    return reply.status(201).send(toRunJson(run));
-  });
-
-  app.post('/runs/:id/steps/:index', {
-    preValidation: async (req) => {
-      await requireRole('operator')(req);
-      await opts.manual.mustExist(req.principal!.tenantId, paramId(req));
-    },
-    schema: {
-      tags: ['manual'], summary: 'Record one step of a manual test: ok, deviation (with a note) or not-done; the server\'s clock stamps it',
-      params: Type.Object({ id: Type.String({ maxLength: 64 }), index: Type.Integer({ minimum: 0, maximum: 99 }) }),
-      body: Type.Object({
-        result: Type.Union([Type.Literal('ok'), Type.Literal('deviation'), Type.Literal('not-done')]),
-        note: Type.Optional(Type.String({ maxLength: 2000 })),
-      }, { additionalProperties: false }),
-      response: { 200: { $ref: 'Run#' }, 400: errorRef, 403: errorRef, 404: errorRef, 409: errorRef },
-    },
-  }, async (req) => toRunJson(await opts.manual.recordStep(req.principal!.tenantId, req.params.id, req.params.index, req.body, req.principal!.name)));
-
-  app.post('/runs/:id/complete', {
-    preValidation: requireRole('operator'),
-    schema: {
-      tags: ['manual'], summary: 'Complete a manual test: verdict by the steps, measured RTO to the step that restores the service, the signed record',
-      params: RunIdParams,
-      // no body schema: a plain `curl -X POST` completes; an optional {note} is checked here
-      response: { 200: { $ref: 'Run#' }, 400: errorRef, 403: errorRef, 404: errorRef, 409: errorRef },
-    },
-  }, async (req) => {
-    const body = (req.body ?? {}) as { note?: unknown };
-    const extra = typeof body === 'object' && body !== null ? Object.keys(body).filter((k) => k !== 'note') : ['body'];
-    if (extra.length || (body.note !== undefined && (typeof body.note !== 'string' || body.note.length > 2000))) {
-      throw new Invalid('invalid completion', [{ path: extra[0] ?? 'note', message: extra.length ? 'the body is at most {note}' : '"note" is a text of at most 2000 characters' }]);
-    }
-    return toRunJson(await opts.manual.complete(req.principal!.tenantId, req.params.id, { note: body.note as string | undefined }, req.principal!.name));
   });
 }

@@ -82,9 +82,12 @@ export async function planPages(app: FastifyInstance, web: Web): Promise<void> {
 <td>${typeof rpo?.backupAgeSeconds === 'number' ? formatSeconds(rpo.backupAgeSeconds, lang) : s.dash}</td></tr>`;
     });
 
-    const runForm = mayRun(req.principal!.role)
-      ? html`<form method="post" action="/plans/${encodeURIComponent(row.id)}/run" class="run-now">${csrfField(ctx)}<p class="hint" id="run-hint">${s.runNowHint}</p><button type="submit" class="primary" aria-describedby="run-hint">${s.runNow}</button></form>`
-      : html`<p class="muted">${s.runNowForbidden}</p>`;
+    const runForm = def.kind === 'external'
+      ? html`<p class="hint">${fill(s.externalNoRun, { tool: def.external?.tool ?? '', id: row.id })}</p>`
+      : !mayRun(req.principal!.role) ? html`<p class="muted">${s.runNowForbidden}</p>`
+      : def.kind === 'manual'
+        ? html`<form method="post" action="/plans/${encodeURIComponent(row.id)}/manual-run" class="run-now">${csrfField(ctx)}<p class="hint" id="run-hint">${s.startManualHint}</p><button type="submit" class="primary" aria-describedby="run-hint">${s.startManual}</button></form>`
+        : html`<form method="post" action="/plans/${encodeURIComponent(row.id)}/run" class="run-now">${csrfField(ctx)}<p class="hint" id="run-hint">${s.runNowHint}</p><button type="submit" class="primary" aria-describedby="run-hint">${s.runNow}</button></form>`;
 
     const body = html`<p class="crumbs"><a href="/">${s.navDashboard}</a> › ${s.planTitle}</p>
 <h1>${row.title} <span class="muted mono small">${row.id}</span></h1>

@@ -1,8 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { RunRow } from '../../../db/schema.js';
+import type { RestorePlan } from '../../plans/plan.types.js';
 import { requireRole } from '../../api/plugins/auth.js';
 import { auditFrom } from '../../api/audit-hook.js';
 import { runEvidenceStatus, type RunEvidenceStatus } from '../../evidence/run-evidence.js';
+import { carriedOutBy } from '../../evidence/review.service.js';
 import { html, type SafeHtml } from '../html.js';
 import {
   builtinLabel, checkStatusLabel, dateTime, decisionLabel, fill, formatBytes, formatSeconds, reportLabels, severityLabel, triggerLabel, type Lang, type Strings,
@@ -13,6 +15,7 @@ import { field, isDate, type Body } from '../forms.js';
 import type { Web } from '../pages.routes.js';
 import { phaseViews, statusText, type PhaseView } from './run.view.js';
 import { runResult } from './plan.page.js';
+import { manualPages, manualSection, type StepForm } from './manual.page.js';
 
 interface Check { name: string; kind?: string; status: string; expected?: unknown; actual?: unknown; message?: string }
 interface Finding { code: string; severity: string; message: string }
@@ -98,7 +101,7 @@ function reviewSection(ctx: PageCtx, run: RunRow, reviews: { decision: string; c
   let action: SafeHtml;
   if (run.status !== 'finished') action = html`<p>${s.reviewNotFinished}</p>`;
   else if (!mayReview(p.role)) action = html`<p class="muted">${s.reviewRole}</p>`;
-  else if (run.triggered_by === p.name) action = notice(s.fourEyes, 'warn');
+  else if (carriedOutBy(run).has(p.name)) action = notice(s.fourEyes, 'warn');
   else {
     const v = form?.values ?? {};
     const e = form?.errors;
@@ -118,7 +121,7 @@ ${input({ form: f, s, name: 'devDue', label: s.devDue, type: 'date', value: v.de
 }
 
 export async function runPages(app: FastifyInstance, web: Web): Promise<void> {
-  async function render(req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, form?: ReviewForm, status = 200) {
+  async function render(req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, forms: { review?: ReviewForm; step?: StepForm } = {}, status = 200) {
     const ctx = await web.ctx(req);
     const { s, lang } = ctx;
     const tenantId = req.principal!.tenantId;
@@ -128,7 +131,9 @@ export async function runPages(app: FastifyInstance, web: Web): Promise<void> {
     ]);
     const title = fill(s.runTitle, { plan: plan?.title ?? run.plan_id });
     const phases = phaseViews(run, s, lang, web.now());
-    const live = run.status !== 'finished';
+    // a manual test is being filled in on this very page: no reloading under the person's hands
+    const manual = run.origin === 'manual';
+    const live = run.status !== 'finished' && !manual;
     const rto = run.rto as Rto | null;
     const rpo = run.rpo as Rpo | null;
     const backup = run.backup as Backup | null;
@@ -139,15 +144,16 @@ export async function runPages(app: FastifyInstance, web: Web): Promise<void> {
 <div class="status-line">${runResult(run, s, lang)}</div>
 <p id="run-status" role="status" aria-live="polite">${statusText(run, phases, s, lang)}</p>
 ${live ? html`<p class="hint">${s.liveHint} <a href="/runs/${run.id}">${s.refresh}</a></p>` : ''}
-<h3>${s.phases}</h3>${timeline(phases)}
-${live && mayCancel(req.principal!.role) ? html`<form method="post" action="/runs/${run.id}/cancel">${csrfField(ctx)}<button type="submit" class="danger">${s.cancelRun}</button></form>` : ''}
+${run.origin === 'ernstfall' ? html`<h3>${s.phases}</h3>${timeline(phases)}` : ''}
+${run.status !== 'finished' && mayCancel(req.principal!.role) ? html`<form method="post" action="/runs/${run.id}/cancel">${csrfField(ctx)}<button type="submit" class="danger">${s.cancelRun}</button></form>` : ''}
 </section>
 ${run.status === 'finished' ? html`<section aria-labelledby="res-h"><h2 id="res-h">${reportLabels(lang).secResult}</h2>${dl([
       ['RTO', fill(s.rtoLine, { measured: formatSeconds(rto?.measuredSeconds, lang), target: formatSeconds(rto?.targetSeconds, lang) })],
       ['RPO', fill(s.rpoLine, { age: formatSeconds(rpo?.backupAgeSeconds, lang), target: formatSeconds(rpo?.targetSeconds, lang) })],
     ])}
 <p><a href="/api/v1/runs/${run.id}/protocol.pdf?lang=${lang}" download>${s.protocolPdf}</a></p></section>` : ''}
-<section aria-labelledby="chk-h"><h2 id="chk-h">${s.checks}</h2>${checksTable((run.checks as Check[]) ?? [], s, lang)}</section>
+${manual ? manualSection(ctx, run, await web.plans.repo.getVersion(tenantId, run.plan_id, run.plan_version_hash) as RestorePlan | undefined, forms.step)
+    : html`<section aria-labelledby="chk-h"><h2 id="chk-h">${s.checks}</h2>${checksTable((run.checks as Check[]) ?? [], s, lang)}</section>`}
 ${builtinTable(run.restore as Parameters<typeof builtinTable>[0], s, lang)}
 <section aria-labelledby="fnd-h"><h2 id="fnd-h">${s.findings}</h2>${findingsTable((run.findings as Finding[]) ?? [], s, lang)}</section>
 ${backup ? html`<section aria-labelledby="bak-h"><h2 id="bak-h">${s.backup}</h2>${dl([
@@ -157,7 +163,7 @@ ${backup ? html`<section aria-labelledby="bak-h"><h2 id="bak-h">${s.backup}</h2>
     ])}</section>` : ''}
 <section aria-labelledby="log-h"><h2 id="log-h">${s.logExcerpt}</h2>${logBlock(run, ev, s, lang)}</section>
 <section aria-labelledby="ev-h"><h2 id="ev-h">${s.evidence}</h2>${evidenceBlock(ev, s, lang)}</section>
-${reviewSection(ctx, run, reviews, form)}`;
+${reviewSection(ctx, run, reviews, forms.review)}`;
     return web.send(reply, ctx, { title, active: 'dashboard', body, script: live, noscriptRefresh: live ? LIVE_REFRESH_SECONDS : undefined }, status);
   }
 
@@ -200,11 +206,13 @@ ${reviewSection(ctx, run, reviews, form)}`;
     if (decision === 'approved-with-deviations' && !anyDev) errors.devTitle = s.devNeeded;
     if (decision === 'approved' && anyDev) errors.devTitle = s.devNotAllowed;
     if (decision && decision !== 'approved' && !values.comment) errors.comment = s.commentNeeded;
-    if (Object.keys(errors).length) return render(req, reply, { values, errors }, 400);
+    if (Object.keys(errors).length) return render(req, reply, { review: { values, errors } }, 400);
     await web.reviews.review(req.principal!.tenantId, req.params.id, {
       decision: decision!, comment: values.comment,
       deviations: anyDev ? [{ title: values.devTitle!, owner: values.devOwner!, dueDate: values.devDue! }] : [],
     }, req.principal!.name);
     return web.redirect(reply, `/runs/${req.params.id}#rev-h`);
   });
+
+  await manualPages(app, web, render);
 }

@@ -1,0 +1,145 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { RunRow } from '../../../db/schema.js';
+import type { ManualStep, RestorePlan } from '../../plans/plan.types.js';
+import type { StepCheck, StepResult, UploadedFile } from '../../external/manual.service.js';
+import { requireRole } from '../../api/plugins/auth.js';
+import { auditFrom } from '../../api/audit-hook.js';
+import { Conflict, DomainError, NotFound } from '../../errors.js';
+import { html, type SafeHtml } from '../html.js';
+import { dateTime, fill, formatBytes, type Lang, type Strings } from '../i18n.js';
+import { errorSummary, input, notice, radios, table, textarea, type FormErrors, type FormValues } from '../components.js';
+import { csrfField, type PageCtx } from '../layout.js';
+import { field, type Body } from '../forms.js';
+import type { Web } from '../pages.routes.js';
+
+const RESULTS: StepResult[] = ['ok', 'deviation', 'not-done'];
+const mayRun = (role: string) => role === 'operator' || role === 'admin';
+
+export function stepResultLabel(r: StepResult | null, s: Strings): string {
+  return r === null ? s.stepOpen : s.stepResults[r] ?? r;
+}
+
+/** An attachment as a download link (never shown inline), with its size and the start of its hash. */
+function attachmentLinks(run: RunRow, list: StepCheck['step']['attachments'], lang: Lang): SafeHtml | '' {
+  if (!list?.length) return '';
+  return html`<ul class="plain">${list.map((a) => html`<li><a href="/api/v1/runs/${run.id}/attachments/${encodeURIComponent(a.name)}" download>${a.name}</a> <span class="muted">(${formatBytes(a.sizeBytes, lang)}, SHA-256 <span class="mono">${a.sha256.slice(0, 12)}…</span>)</span></li>`)}</ul>`;
+}
+
+/** The steps as a timeline table: what was done, when, by whom, with which note and evidence. */
+export function stepsTable(run: RunRow, s: Strings, lang: Lang): SafeHtml {
+  const steps = (run.checks as StepCheck[]) ?? [];
+  const head = html`<tr><th scope="col">${s.colStep}</th><th scope="col">${s.colResult}</th><th scope="col">${s.colAt}</th><th scope="col">${s.colPerson}</th><th scope="col">${s.colNote}</th><th scope="col">${s.attachments}</th></tr>`;
+  const rows = steps.map((c) => html`<tr id="step-${c.step.index + 1}"><th scope="row">${c.name}${c.step.restoresService ? html`<br><span class="muted small">${s.restoresService}</span>` : ''}</th>
+<td><span class="check check-${c.status}"><span aria-hidden="true" class="check-mark"></span>${stepResultLabel(c.step.result, s)}</span></td>
+<td>${c.step.at ? dateTime(c.step.at, lang) : s.dash}</td><td>${c.step.by ?? s.dash}</td><td>${c.step.result ? c.message : ''}</td>
+<td>${attachmentLinks(run, c.step.attachments, lang) || (c.step.evidenceRequired ? html`<span class="muted">${s.evidenceNeeded}</span>` : s.dash)}</td></tr>`);
+  return table('steps', s.stepsCaption, head, rows);
+}
+
+export interface StepForm { index: number; values: FormValues; errors: FormErrors }
+
+/** The run page with a form's values and errors in place (from run.page.ts). */
+export type RenderRun = (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, forms: { step?: StepForm }, status: number) => Promise<FastifyReply>;
+
+/** One form per step: result, note, a file as evidence. Posted as multipart (the file), answered by a redirect back to the step. */
+function stepForm(ctx: PageCtx, run: RunRow, c: StepCheck, def: ManualStep | undefined, form: StepForm | undefined): SafeHtml {
+  const { s } = ctx;
+  const f = `step${c.step.index}`;
+  const mine = form?.index === c.step.index ? form : undefined;
+  const v = mine?.values ?? { result: c.step.result ?? '', note: c.step.result ? c.message : '' };
+  const e = mine?.errors;
+  return html`<li class="card step" id="step-${c.step.index + 1}"><h3>${c.name}</h3>
+${def?.instructions ? html`<p class="pre">${def.instructions}</p>` : ''}
+${def?.expected ? html`<p><strong>${s.expectedLabel}:</strong> ${def.expected}</p>` : ''}
+${c.step.restoresService ? html`<p class="muted">${s.restoresService}</p>` : ''}
+<p class="status-line">${s.colResult}: <span class="check check-${c.status}"><span aria-hidden="true" class="check-mark"></span>${stepResultLabel(c.step.result, s)}</span>${c.step.at ? html` · ${dateTime(c.step.at, ctx.lang)}, ${c.step.by ?? ''}` : ''}</p>
+${attachmentLinks(run, c.step.attachments, ctx.lang)}
+<form method="post" action="/runs/${run.id}/steps/${c.step.index}" enctype="multipart/form-data" novalidate>
+${errorSummary(f, e, s)}${csrfField(ctx)}
+${radios({ form: f, s, name: 'result', label: s.stepResultLegend, value: v.result, errors: e, required: true, options: RESULTS.map((r) => ({ value: r, label: s.stepResults[r]! })) })}
+${textarea({ form: f, s, name: 'note', label: s.stepNote, value: v.note, errors: e, hint: s.stepNoteHint, maxlength: 2000 })}
+${input({ form: f, s, name: 'file', label: c.step.evidenceRequired ? s.stepFileRequired : s.stepFile, type: 'file', errors: e, hint: s.stepFileHint })}
+<button type="submit">${s.stepSave}</button></form></li>`;
+}
+
+/** The manual test's own part of the run page: the steps to work through while it runs, the timeline when it is done. */
+export function manualSection(ctx: PageCtx, run: RunRow, plan: RestorePlan | undefined, form?: StepForm): SafeHtml {
+  const { s } = ctx;
+  const steps = (run.checks as StepCheck[]) ?? [];
+  if (run.status !== 'running' || !mayRun(ctx.principal!.role)) {
+    return html`<section aria-labelledby="steps-h"><h2 id="steps-h">${s.stepsTitle}</h2>${stepsTable(run, s, ctx.lang)}</section>`;
+  }
+  const done = steps.filter((c) => c.step.result !== null).length;
+  return html`<section aria-labelledby="steps-h"><h2 id="steps-h">${s.stepsTitle}</h2>
+<p class="hint">${fill(s.stepsProgress, { done: String(done), all: String(steps.length) })}</p>
+<ol class="plain steps">${steps.map((c) => stepForm(ctx, run, c, plan?.steps?.[c.step.index], form))}</ol></section>
+<section aria-labelledby="complete-h"><h2 id="complete-h">${s.completeTitle}</h2>
+<form method="post" action="/runs/${run.id}/complete" class="card" novalidate>${csrfField(ctx)}
+<p class="hint">${s.completeHint}</p>
+${done < steps.length ? notice(fill(s.completeOpenSteps, { n: String(steps.length - done) }), 'warn') : ''}
+${textarea({ form: 'complete', s, name: 'note', label: s.completeNote, maxlength: 2000 })}
+<button type="submit" class="primary">${s.completeButton}</button></form></section>`;
+}
+
+/**
+ * The pages' side of manual restore tests: start one from the plan page, record
+ * each step (with a file as evidence), complete it. The same service as the
+ * API (services/external/manual.service.ts), the same audit entries.
+ */
+export async function manualPages(app: FastifyInstance, web: Web, renderRun: RenderRun): Promise<void> {
+  app.post<{ Params: { id: string } }>('/plans/:id/manual-run', { config: { page: true }, preValidation: requireRole('operator') }, async (req, reply) => {
+    const p = req.principal!;
+    if (!web.manual) throw new NotFound('manual tests');
+    try {
+      const run = await web.manual.start(p.tenantId, req.params.id, p.name);
+      await web.audit?.record({ ...auditFrom(req), action: 'run.triggered', subject: { type: 'run', id: run.id }, details: { planId: run.plan_id, origin: 'manual', via: 'web' } });
+      return web.redirect(reply, `/runs/${run.id}`);
+    } catch (err) {
+      const activeRunId = err instanceof Conflict ? (err.extra?.activeRunId as string | null | undefined) : undefined;
+      if (activeRunId) return web.redirect(reply, `/runs/${activeRunId}`);
+      throw err;
+    }
+  });
+
+  app.post<{ Params: { id: string; index: string }; Body: Body | Record<string, unknown> }>('/runs/:id/steps/:index', { config: { page: true }, preValidation: requireRole('operator') }, async (req, reply) => {
+    const p = req.principal!;
+    if (!web.manual) throw new NotFound('manual tests');
+    const ctx = await web.ctx(req);
+    const s = ctx.s;
+    const index = /^\d{1,2}$/.test(req.params.index) ? Number(req.params.index) : -1;
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    const text = b as Body;
+    const values: FormValues = { result: field(text, 'result'), note: field(text, 'note', 2000) };
+    const file = b.file && typeof b.file === 'object' && 'content' in b.file ? (b.file as UploadedFile) : undefined;
+    const errors: FormErrors = {};
+    const result = RESULTS.find((r) => r === values.result);
+    if (!result) errors.result = s.chooseOne;
+    if (result === 'deviation' && !values.note) errors.note = s.deviationNeedsNote;
+    if (Object.keys(errors).length) return renderRun(req, reply, { step: { index, values, errors } }, 400);
+    await web.manual.mustExist(p.tenantId, req.params.id);
+    try {
+      if (file && file.content.length > 0) {
+        const ref = await web.manual.attach(p.tenantId, req.params.id, index, { name: file.filename, mediaType: file.mimetype, content: file.content }, p.name);
+        await web.audit?.record({ ...auditFrom(req), action: 'run.attachment-added', subject: { type: 'run', id: req.params.id }, details: { step: index, name: ref.name, sha256: ref.sha256, via: 'web' } });
+      }
+      await web.manual.recordStep(p.tenantId, req.params.id, index, { result: result!, note: values.note }, p.name);
+    } catch (err) {
+      // a limit or a wrong step: shown at the step, nothing lost of what the person wrote
+      if (err instanceof DomainError && err.statusCode === 400) {
+        const detail = (err.details as { path?: string; message?: string }[] | undefined)?.[0];
+        return renderRun(req, reply, { step: { index, values, errors: { [detail?.path === 'file' ? 'file' : '_']: detail?.message ?? err.message } } }, 400);
+      }
+      throw err;
+    }
+    // on to the next step (the last one's anchor leads to the completion form)
+    return web.redirect(reply, `/runs/${req.params.id}#step-${index + 2}`);
+  });
+
+  app.post<{ Params: { id: string }; Body: Body }>('/runs/:id/complete', { config: { page: true }, preValidation: requireRole('operator') }, async (req, reply) => {
+    const p = req.principal!;
+    if (!web.manual) throw new NotFound('manual tests');
+    const note = field(req.body, 'note', 2000);
+    const run = await web.manual.complete(p.tenantId, req.params.id, { note }, p.name);
+    return web.redirect(reply, `/runs/${run.id}`);
+  });
+}
