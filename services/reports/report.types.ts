@@ -75,8 +75,10 @@ export interface RunProtocolData {
       memoryBytes?: number; cpus?: number; pids?: number; transfer?: string; containerId?: string;
       teardown?: { removedAt: string; verified: boolean } | null;
     } | null;
-    /** The built-in checks (freshness, sequences, schema, volume) and which run they compared with. */
-    restore?: { builtin?: BuiltinData[]; baselineRunId?: string | null; baselineSource?: string | null } | null;
+    /** The built-in checks (freshness, sequences, schema, volume) and which run they compared with; a manual test's completion. */
+    restore?: { builtin?: BuiltinData[]; baselineRunId?: string | null; baselineSource?: string | null; completedBy?: string; note?: string } | null;
+    /** Who tested: ernstfall in a sandbox, another tool, people step by step (manual), an exercise. */
+    origin?: 'ernstfall' | 'external' | 'manual' | 'exercise';
   };
   record: RecordRef | null;
   reviews: ReviewData[];
@@ -84,6 +86,8 @@ export interface RunProtocolData {
   checkpoint: CheckpointRef | null;
   /** keyId and SHA-256 fingerprint of each public key that signed something shown. */
   keys: { keyId: string; fingerprint: string }[];
+  /** The files hashed into the run's record (a manual test's evidence, a tool's output). */
+  attachments: { name: string; sha256: string; sizeBytes: number }[];
 }
 
 export interface SystemRow {

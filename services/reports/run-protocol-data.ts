@@ -36,5 +36,7 @@ export async function buildRunProtocolData(db: Kysely<DB>, ledger: LedgerService
     measures: measures.map((m) => ({ id: m.id, planId: m.plan_id, runId: m.run_id, title: m.title, owner: m.owner, dueDate: m.due_date, status: m.status, closedByRunId: m.closed_by_run_id, closedAt: m.closed_at?.toISOString() ?? null })),
     checkpoint: ledger.newestCheckpoint(tenantId),
     keys: [{ keyId: record.keyId, fingerprint: key ? fingerprintOfKey(key) : 'nicht vertrauenswürdig / not trusted' }],
+    attachments: ((env.payload as { attachments?: { name: string; sha256: string; sizeBytes: number }[] }).attachments ?? [])
+      .map((a) => ({ name: a.name, sha256: a.sha256, sizeBytes: a.sizeBytes })),
   };
 }

@@ -131,8 +131,38 @@ function backupAndSandbox(doc: Doc, d: RunProtocolData, L: Labels): void {
   kvTable(doc, rows);
 }
 
+interface ManualStepData { name: string; status: string; message?: string; step: { result: string | null; at: string | null; by: string | null; restoresService?: boolean; attachments?: { name: string; sha256: string }[] } }
+
+/** A manual test's course: each step with its result, time, person, note and evidence (the files by name and hash). */
+function manualSteps(doc: Doc, d: RunProtocolData, L: Labels): void {
+  const r = d.run;
+  heading(doc, L.secSteps);
+  const steps = r.checks as unknown as ManualStepData[];
+  table(doc, [
+    { header: L.stepCol, width: 2.2 }, { header: L.stepResult, width: 1.4 }, { header: L.stepAt, width: 1.5 }, { header: L.stepBy, width: 1.6 },
+    { header: L.stepNote, width: 1.9 }, { header: L.stepEvidence, width: 2 },
+  ], steps.map((c) => [
+    `${c.name}${c.step.restoresService ? ' (RTO)' : ''}`,
+    { text: c.step.result === 'ok' ? L.stepOk : c.step.result === 'deviation' ? L.stepDeviation : c.step.result === 'not-done' ? L.stepNotDone : L.stepOpen, bold: true, color: STATUS_COLOR[c.status] },
+    formatDateTime(c.step.at, d.lang), c.step.by ?? '—', c.step.result ? c.message ?? '' : '',
+    (c.step.attachments ?? []).map((a) => `${a.name}\nSHA-256 ${a.sha256.slice(0, 16)}…`).join('\n') || '—',
+  ]));
+  paragraph(doc, L.manualRtoNote, { size: 7.5, color: COLORS.muted });
+  if (r.restore?.completedBy) {
+    kvTable(doc, [
+      { label: L.completedBy, value: `${r.restore.completedBy} · ${formatDateTime(r.finishedAt, d.lang)}` },
+      ...(r.restore.note ? [{ label: L.closingNote, value: r.restore.note }] : []),
+    ]);
+  }
+}
+
 function stepsChecksFindings(doc: Doc, d: RunProtocolData, L: Labels): void {
   const r: Run = d.run;
+  if (r.origin === 'manual') {
+    manualSteps(doc, d, L);
+    findingsTable(doc, d, L);
+    return;
+  }
   heading(doc, L.secPhases);
   table(doc, [{ header: L.phase, width: 2.2 }, { header: L.start, width: 2 }, { header: L.duration, width: 1.4, align: 'right' }, { header: L.status, width: 1.4 }],
     r.phases.map((p) => [phaseLabel(p.name, d.lang), formatDateTime(p.startedAt, d.lang), formatSeconds(p.durationMs / 1000, d.lang),
@@ -155,6 +185,11 @@ function stepsChecksFindings(doc: Doc, d: RunProtocolData, L: Labels): void {
     paragraph(doc, base ? fill(L.builtinBaseline, { run: base.slice(0, 8), source: r.restore?.baselineSource ?? '' }) : L.builtinNoBaseline, { size: 7.5, color: COLORS.muted });
   }
 
+  findingsTable(doc, d, L);
+}
+
+function findingsTable(doc: Doc, d: RunProtocolData, L: Labels): void {
+  const r = d.run;
   heading(doc, L.secFindings);
   if (!r.findings.length) paragraph(doc, L.noFindings);
   else table(doc, [{ header: L.code, width: 2 }, { header: L.severity, width: 1.6 }, { header: L.message, width: 5 }],
@@ -203,6 +238,11 @@ function evidence(doc: Doc, d: RunProtocolData, L: Labels): void {
     ], { labelWidth: 0.25 });
     paragraph(doc, L.sigB64, { size: 8.5, color: COLORS.muted });
     monoBox(doc, rec.signature);
+  }
+  if (d.attachments.length) {
+    heading(doc, L.secAttachments, 2);
+    table(doc, [{ header: L.attachmentName, width: 2.6 }, { header: L.size, width: 1 }, { header: 'SHA-256', width: 5 }],
+      d.attachments.map((a) => [a.name, formatBytes(a.sizeBytes, d.lang), { text: a.sha256, mono: true }]));
   }
   heading(doc, L.keys, 2);
   keysAndCheckpoint(doc, d.lang, d.keys, d.checkpoint);

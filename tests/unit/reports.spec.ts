@@ -75,6 +75,7 @@ function runFixture(lang: Lang): RunProtocolData {
     measures: [{ id: 'm-1', planId: 'ewo-strassen', runId: '3f1e6a52', title: 'Straßenverzeichnis-Import prüfen und nachtesten', owner: 'IT-Betrieb', dueDate: '2026-12-15', status: 'open', closedByRunId: null, closedAt: null }],
     checkpoint: { seq: 42, hash: HASH, at: '2026-11-28T05:18:11Z', keyId: KEY.keyId },
     keys: [KEY],
+    attachments: [],
   };
 }
 
@@ -174,6 +175,39 @@ describe('run protocol PDF', () => {
       expect(text, s).toContain(s);
     }
     expect(text).not.toContain('Prüfungen');
+  });
+});
+
+describe('manual test protocol', () => {
+  it('shows the step timeline: each step with result, time, person, note and its evidence by name and hash, then the record\'s attachments', async () => {
+    const base = runFixture('de');
+    const shot = hex('screenshot');
+    const step = (i: number, name: string, result: string | null, extra: Record<string, unknown> = {}) => ({
+      name, kind: 'step', status: result === 'ok' ? 'passed' : result === 'deviation' ? 'failed' : 'skipped', expected: 'erledigt', actual: null,
+      message: result === 'deviation' ? 'Lizenzserver nicht erreichbar' : 'erledigt',
+      step: { index: i, result, at: result ? `2026-12-07T${String(8 + i).padStart(2, '0')}:15:00Z` : null, by: result ? 'olga.operator@musterstadt.de' : null, restoresService: i === 2, evidenceRequired: i === 2, ...extra },
+    });
+    const run = {
+      ...base.run, origin: 'manual' as const, verdict: 'failed' as const, phases: [], backup: null, sandbox: null,
+      checks: [step(0, '1. VM zurückspielen', 'ok'), step(1, '2. Datenbankdienst starten', 'deviation'),
+        step(2, '3. Akte 2026/4711 öffnen', 'ok', { attachments: [{ name: 'step-03-akte.png', sha256: shot, sizeBytes: 2048, mediaType: 'image/png' }] }), step(3, '4. Zurückbauen', null)] as never,
+      findings: [{ code: 'MANUAL_DEVIATION', severity: 'failure', message: '2. Datenbankdienst starten: Lizenzserver nicht erreichbar' }],
+      restore: { completedBy: 'olga.operator@musterstadt.de', note: 'Übung mit dem Gewerbeamt' },
+    };
+    const text = await pdfText(await renderRunProtocolPdf({ ...base, run, attachments: [{ name: 'step-03-akte.png', sha256: shot, sizeBytes: 2048 }] }));
+    // Berlin time per step (the column wraps the date and the time)
+    for (const t of ['09:15MEZ', '10:15MEZ', '11:15MEZ']) expect(squash(text), t).toContain(t);
+    for (const s of ['Ablauf der Schritte (manueller Test)', '1. VM zurückspielen', 'olga.operator@musterstadt.de', 'Abweichung', 'Lizenzserver nicht erreichbar',
+      'step-03-akte.png', 'offen', 'Gemessene RTO = Beginn des Tests bis zum Schritt', 'Abgeschlossen von', 'Übung mit dem Gewerbeamt', 'Anhänge im Nachweis', 'MANUAL_DEVIATION']) {
+      expect(text, s).toContain(s);
+    }
+    expect(squash(text)).toContain(shot);
+    expect(squash(text)).toContain(squash('3. Akte 2026/4711'));
+    expect(text).toContain('(RTO)');
+    // no sandbox phases for a test people carried out
+    expect(text).not.toContain('Ablauf und Zeiten');
+    const en = await pdfText(await renderRunProtocolPdf({ ...base, lang: 'en', run, attachments: [] }));
+    for (const s of ['Steps as carried out (manual test)', 'deviation', 'Completed by']) expect(en, s).toContain(s);
   });
 });
 
