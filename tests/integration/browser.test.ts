@@ -1,5 +1,4 @@
 import { readFile, rm, mkdir, writeFile, stat } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +8,7 @@ import { dropHostDatabase, dumpHost, makeHostDatabase, makeTempDir } from '../fi
 import { DEFAULT_TENANT_ID } from '../../db/schema.js';
 import { TOTP_PERIOD, totpCode } from '../../services/auth/crypto.js';
 import { repoRoot } from '../../services/config.js';
+import { arrives, axe, sees } from '../helpers/browser.js';
 
 /**
  * Issue #5 "Tests": a real browser (Debian's chromium driven by
@@ -23,7 +23,6 @@ import { repoRoot } from '../../services/config.js';
 const CHROMIUM = process.env.ERNSTFALL_CHROMIUM ?? '/usr/bin/chromium';
 const SRC = 'ef_browser_src';
 const SHOTS = join(repoRoot, 'test-results', 'screenshots');
-const require = createRequire(import.meta.url);
 
 let h: Harness;
 let dir: string;
@@ -70,16 +69,6 @@ async function freshCode(who: keyof typeof USERS): Promise<string> {
   }
 }
 
-/** Waits for the address; on timeout says where the browser is and what it shows. */
-async function arrives(page: Page, url: string | RegExp | ((u: URL) => boolean), timeout = 10_000): Promise<void> {
-  try {
-    await page.waitForURL(url, { timeout });
-  } catch {
-    const text = await page.locator('body').innerText().catch(() => '');
-    throw new Error(`expected ${String(url)}, the browser is at ${page.url()} showing: ${text.replace(/\s+/g, ' ').slice(0, 500)}`);
-  }
-}
-
 /** Signs in through the real forms; sets up the second factor on the first sign-in. */
 async function signIn(page: Page, who: keyof typeof USERS): Promise<string[] | undefined> {
   const u = USERS[who];
@@ -105,17 +94,6 @@ async function signIn(page: Page, who: keyof typeof USERS): Promise<string[] | u
   return undefined;
 }
 
-let axeSource = '';
-
-/** Waits until the element's text contains `text` (playwright-core has no expect of its own). */
-async function sees(page: Page, selector: string, text: string, timeout = 10_000): Promise<void> {
-  try {
-    await page.waitForFunction(([sel, t]) => (document.querySelector(sel!)?.textContent ?? '').includes(t!), [selector, text], { timeout });
-  } catch {
-    const now = await page.locator(selector).first().innerText().catch(() => '(missing)');
-    throw new Error(`${page.url()}: "${text}" not in ${selector} within ${timeout} ms; it shows: ${now.slice(0, 400)}`);
-  }
-}
 
 /** The dashboard row of a plan: its traffic light (kind and text) and last verdict. */
 async function dashboardRow(page: Page, planId: string): Promise<{ light: string; status: string; verdict: string }> {
@@ -129,17 +107,6 @@ async function dashboardRow(page: Page, planId: string): Promise<{ light: string
   };
 }
 
-async function axe(page: Page, label: string): Promise<void> {
-  // evaluated through the DevTools protocol: a <script> tag would (rightly) be refused by the pages' CSP
-  axeSource ||= await readFile(require.resolve('axe-core/axe.min.js'), 'utf8');
-  await page.evaluate(axeSource);
-  const violations = await page.evaluate(async () => {
-    const r = await (window as unknown as { axe: { run: (c: unknown, o: unknown) => Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } })
-      .axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
-    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
-  });
-  expect(violations, `axe on ${label}`).toEqual([]);
-}
 
 async function noHorizontalScroll(page: Page, label: string): Promise<void> {
   const [sw, cw] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
