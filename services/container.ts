@@ -19,6 +19,7 @@ import { RunFinisher } from './runs/run-finisher.js';
 import { ReviewService } from './evidence/review.service.js';
 import { ExternalResultService, IngestTokenService } from './external/external.service.js';
 import { ManualRunService } from './external/manual.service.js';
+import { ExerciseService } from './external/exercise.service.js';
 import { TokenService } from './auth/token.service.js';
 import { FailureNotifier } from './notify/failure-notifier.js';
 import { SessionService } from './auth/session.service.js';
@@ -48,6 +49,8 @@ export interface Container {
   ingestTokens: IngestTokenService;
   /** Manual restore tests (kind: manual): started, stepped through and completed by people. */
   manual: ManualRunService;
+  /** Emergency and recovery exercises (kind: exercise): participants, observations, findings that become measures. */
+  exercises: ExerciseService;
   sessions: SessionService;
   /** The audit trail: signed ledger records of kind `audit`. */
   audit: AuditService;
@@ -81,11 +84,12 @@ export function createContainer(config: Config, log: Logger, opts: { queuePrefix
   const external = new ExternalResultService(db, finisher, clock);
   const ingestTokens = new IngestTokenService(db, clock);
   const manual = new ManualRunService(db, finisher, clock);
+  const exercises = new ExerciseService(db, finisher, ledger, clock);
   const sessions = new SessionService(db, config.auth);
   const accounts = new AccountService(db, sessions, audit, config.auth, { publicUrl: config.http.publicUrl });
   const tenants = new TenantService(db, sessions, audit, accounts);
   return {
-    config, log, db, redis, queue, docker, plans, planPolicy, runs, signer, ledger, finisher, reviews, tokens, external, ingestTokens, manual, sessions, audit, accounts, tenants,
+    config, log, db, redis, queue, docker, plans, planPolicy, runs, signer, ledger, finisher, reviews, tokens, external, ingestTokens, manual, exercises, sessions, audit, accounts, tenants,
     readiness(roles) {
       const probes: ReadinessProbe[] = [
         { name: 'database', check: () => sql`select 1`.execute(db) },

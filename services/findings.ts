@@ -95,6 +95,10 @@ export const FINDINGS = {
   MANUAL_EVIDENCE_MISSING: 'error',
   /** an exercise brought up a finding: it became a measure with an owner and a due date */
   EXERCISE_FINDING: 'failure',
+  /** an exercise completed without one observation: not documented */
+  EXERCISE_NOT_DOCUMENTED: 'error',
+  /** a role the exercise plan names had no participant */
+  EXERCISE_ROLE_MISSING: 'warning',
   RTO_EXCEEDED: 'failure',
   RPO_EXCEEDED: 'failure',
   TIMEOUT: 'error',

@@ -24,6 +24,7 @@ import multipart from '@fastify/multipart';
 import { MAX_UPLOAD_BYTES, type UploadedFile } from '../external/manual.service.js';
 import type { ExternalResultService, IngestTokenService } from '../external/external.service.js';
 import type { ManualRunService } from '../external/manual.service.js';
+import type { ExerciseService } from '../external/exercise.service.js';
 import { scheduleRoutes } from './routes/schedule.routes.js';
 import { calendarRoutes } from './routes/calendar.routes.js';
 import { metricsRoutes } from './routes/metrics.routes.js';
@@ -72,6 +73,7 @@ export interface AppDeps {
   external?: ExternalResultService;
   ingestTokens?: IngestTokenService;
   manual?: ManualRunService;
+  exercises?: ExerciseService;
   /** The audit trail (signed ledger records of kind `audit`). */
   audit: AuditService;
   readiness: ReadinessProbe[];
@@ -104,7 +106,7 @@ export interface AppDeps {
 export function appDeps(c: Container, roles: Config['roles'], version?: string): AppDeps {
   return {
     log: c.log, db: c.db, plans: c.plans, runs: c.runs, ledger: c.ledger, reviews: c.reviews, tokens: c.tokens, audit: c.audit, accounts: c.accounts, tenantAdmin: c.tenants,
-    external: c.external, ingestTokens: c.ingestTokens, manual: c.manual,
+    external: c.external, ingestTokens: c.ingestTokens, manual: c.manual, exercises: c.exercises,
     readiness: c.readiness(roles), bootstrapToken: c.config.auth.bootstrapToken, version, sessions: c.sessions,
     notify: { lang: c.config.notify.lang, timezone: c.config.notify.timezone, publicUrl: c.config.http.publicUrl },
     metrics: c.config.metrics, publicUrl: c.config.http.publicUrl, hsts: c.config.auth.cookieSecure, trustProxy: c.config.http.trustProxy,
@@ -203,7 +205,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(evidenceRoutes, { prefix: '/api/v1', db: deps.db, ledger: deps.ledger, reviews: deps.reviews, audit: deps.audit });
   await app.register(tokenRoutes, { prefix: '/api/v1', tokens: deps.tokens, audit: deps.audit });
   if (deps.external && deps.ingestTokens) await app.register(externalRoutes, { prefix: '/api/v1', external: deps.external, ingestTokens: deps.ingestTokens, audit: deps.audit });
-  if (deps.external && deps.manual) await app.register(manualRoutes, { prefix: '/api/v1', external: deps.external, manual: deps.manual, audit: deps.audit });
+  if (deps.external && deps.manual && deps.exercises) await app.register(manualRoutes, { prefix: '/api/v1', external: deps.external, manual: deps.manual, exercises: deps.exercises, audit: deps.audit });
   await app.register(scheduleRoutes, { prefix: '/api/v1', schedules, audit: deps.audit });
   const baselines = new BaselineService(deps.db, deps.audit, deps.clock);
   await app.register(baselineRoutes, { prefix: '/api/v1', baselines, plans: deps.plans });

@@ -53,7 +53,7 @@ export const Run = Type.Object({
   findings: Type.Array(FindingSchema),
   sandbox: Type.Union([Type.Object({}, open), Type.Null()]),
   restore: Type.Union([Type.Object({}, open), Type.Null()]),
-  origin: Type.Union([Type.Literal('ernstfall'), Type.Literal('external'), Type.Literal('manual')], { description: 'ernstfall: restored in a sandbox; external: another tool tested and reported it (POST /plans/{id}/results); manual: people restored it step by step' }),
+  origin: Type.Union([Type.Literal('ernstfall'), Type.Literal('external'), Type.Literal('manual'), Type.Literal('exercise')], { description: 'ernstfall: restored in a sandbox; external: another tool tested and reported it (POST /plans/{id}/results); manual: people restored it step by step; exercise: people rehearsed a scenario (POST /plans/{id}/exercises)' }),
   externalId: Type.Optional(Type.String({ description: 'the reporting tool\'s id of the result (a second report with it is the same run)' })),
 }, { $id: 'Run' });
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { DB, MeasureStatus, ReviewDecision } from '../../db/schema.js';
 import { LedgerRepository } from '../../db/repositories/ledger.repository.js';
 import { Conflict, Forbidden, Invalid, NotFound } from '../errors.js';
@@ -9,9 +9,28 @@ import type { LedgerRecord } from './ledger-format.js';
 export interface DeviationInput { title: string; owner: string; dueDate: string }
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
-const validDate = (d: string) => DATE.test(d) && !Number.isNaN(new Date(`${d}T00:00:00Z`).getTime()) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d);
+export const validDate = (d: string) => DATE.test(d) && !Number.isNaN(new Date(`${d}T00:00:00Z`).getTime()) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d);
 
 const measureCols = ['id', 'tenant_id', 'plan_id', 'run_id', 'review_id', 'title', 'owner', 'due_date', 'status', 'closed_by_run_id', 'closed_at', 'created_by', 'created_at', 'updated_at'] as const;
+
+/**
+ * A follow-up measure (from a review's deviation or an exercise's finding):
+ * the row and its ledger record, in the caller's transaction.
+ */
+export async function createMeasure(
+  ledger: LedgerService, trx: Transaction<DB>,
+  m: { id?: string; tenantId: string; planId: string; runId: string; reviewId: string | null; title: string; owner: string; dueDate: string; by: string; now?: Date },
+): Promise<LedgerRecord> {
+  const id = m.id ?? randomUUID();
+  await trx.insertInto('measures').values({
+    id, tenant_id: m.tenantId, plan_id: m.planId, run_id: m.runId, review_id: m.reviewId, title: m.title, owner: m.owner,
+    due_date: m.dueDate, status: 'open', created_by: m.by,
+  }).execute();
+  return ledger.append(trx, {
+    tenantId: m.tenantId, kind: 'measure', subjectId: id, now: m.now,
+    payload: { measureId: id, action: 'created', planId: m.planId, runId: m.runId, reviewId: m.reviewId, title: m.title, owner: m.owner, dueDate: m.dueDate, status: 'open', by: m.by },
+  });
+}
 
 /**
  * Who took part in a run and so cannot witness it: whoever started it, and for
@@ -70,15 +89,7 @@ export class ReviewService {
       await trx.insertInto('reviews').values({ id: reviewId, tenant_id: tenantId, run_id: runId, decision: input.decision, comment, reviewer, record_hash: record.hash }).execute();
       let last: LedgerRecord = record;
       for (const [i, d] of deviations.entries()) {
-        const id = measureIds[i]!;
-        await trx.insertInto('measures').values({
-          id, tenant_id: tenantId, plan_id: run.plan_id, run_id: runId, review_id: reviewId, title: d.title, owner: d.owner,
-          due_date: d.dueDate, status: 'open', created_by: reviewer,
-        }).execute();
-        last = await this.ledger.append(trx, {
-          tenantId, kind: 'measure', subjectId: id,
-          payload: { measureId: id, action: 'created', planId: run.plan_id, runId, reviewId, title: d.title, owner: d.owner, dueDate: d.dueDate, status: 'open', by: reviewer },
-        });
+        last = await createMeasure(this.ledger, trx, { id: measureIds[i]!, tenantId, planId: run.plan_id, runId, reviewId, title: d.title, owner: d.owner, dueDate: d.dueDate, by: reviewer });
       }
       return { reviewId, record, last, measureIds };
     });

@@ -13,7 +13,7 @@ function validCron(expr: string): boolean {
   }
 }
 import { byLine, keysOf, lineOf, openMap, resolve, suggest, type Ctx, type Obj } from './plan.reader.js';
-import type { BuiltinChecks, ManualStep, PlanCheck, PlanIssue, PlanNotify, ProtectionNeed, RestorePlan } from './plan.types.js';
+import { EXERCISE_FORMATS, type BuiltinChecks, type ManualStep, type PlanCheck, type PlanIssue, type PlanNotify, type ProtectionNeed, type RestorePlan } from './plan.types.js';
 import { parseRecipient } from '../notify/types.js';
 import { DRIVER_CHECK_KINDS, DRIVER_NAMES, DRIVER_RESTORE_KEYS, type DriverName } from '../../workers/drivers/plan-parts.js';
 import { BYTE_UNITS, formatBytes, isInside, parseBytes, type SandboxMax } from '../sandbox-policy.js';
@@ -447,7 +447,7 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
   if (doc.errors.length > 0) return { issues: byLine(ctx.issues) };
   if (doc.contents === null) return { issues: [{ path: '', line: 1, message: 'the plan is empty' }] };
 
-  const top = openMap(ctx, doc.contents, '', 1, ['id', 'title', 'kind', 'system', 'targets', 'cadence', 'source', 'restore', 'sandbox', 'checks', 'controls', 'notify', 'builtin', 'external', 'steps']);
+  const top = openMap(ctx, doc.contents, '', 1, ['id', 'title', 'kind', 'system', 'targets', 'cadence', 'source', 'restore', 'sandbox', 'checks', 'controls', 'notify', 'builtin', 'external', 'steps', 'exercise']);
   if (!top) return { issues: byLine(ctx.issues) };
 
   const id = top.str('id', true, /^[a-z0-9][a-z0-9-]{1,62}$/, '"id" must be 2 to 63 characters: a-z, 0-9 and "-", not starting with "-"');
@@ -472,7 +472,7 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
   const grace = cad?.duration('grace');
   if (grace && !cad!.has('requiredEvery')) cad!.issue('grace', '"grace" only has a meaning together with "requiredEvery"');
 
-  const kind = top.enumOf('kind', ['restore', 'external', 'manual'] as const, 'plan kind');
+  const kind = top.enumOf('kind', ['restore', 'external', 'manual', 'exercise'] as const, 'plan kind');
   const controlsOf = () => {
     const out: string[] = [];
     for (const item of top.list('controls') ?? []) {
@@ -548,6 +548,31 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
     return { plan, normalized: JSON.parse(canonicalJson(plan)) as object };
   }
   if (top.has('steps')) top.issue('steps', '"steps" belong to plans with kind: manual');
+  if (kind === 'exercise') {
+    // people rehearse a scenario; ernstfall records participants, observations and the findings that become measures
+    for (const k of ['source', 'restore', 'sandbox', 'checks', 'builtin']) {
+      if (top.has(k)) top.issue(k, `an exercise has no "${k}": people rehearse its scenario and record what they observe (POST /api/v1/plans/{id}/exercises)`);
+    }
+    const ex = top.obj('exercise', ['scenario', 'format', 'roles'], true);
+    const scenario = ex?.str('scenario', true);
+    if (scenario !== undefined && (!scenario.trim() || scenario.length > 4000)) ex!.issue('scenario', '"scenario" says what is rehearsed (1 to 4000 characters)');
+    const format = ex?.enumOf('format', EXERCISE_FORMATS, 'exercise format', true);
+    const roles: string[] = [];
+    for (const item of ex?.list('roles') ?? []) {
+      const n = resolve(ctx, item.node);
+      if (isScalar(n) && typeof n.value === 'string' && n.value.trim() && n.value.length <= 100) roles.push(n.value.trim());
+      else ctx.issues.push({ path: item.path, line: item.line, message: 'a role is a text of at most 100 characters, e.g. "Krisenstab"' });
+    }
+    const controls = controlsOf();
+    const notify = parseNotify(top);
+    if (ctx.issues.length > 0) return { issues: byLine(ctx.issues) };
+    const plan: RestorePlan = {
+      ...head(), kind: 'exercise', checks: [], controls, ...(notify !== undefined && { notify }),
+      exercise: { scenario: scenario!.trim(), format: format!, ...(roles.length && { roles }) },
+    };
+    return { plan, normalized: JSON.parse(canonicalJson(plan)) as object };
+  }
+  if (top.has('exercise')) top.issue('exercise', '"exercise" belongs to plans with kind: exercise');
 
   const source = parseSource(top, policy);
 

@@ -202,7 +202,7 @@ export interface BuiltinChecks {
 export interface RestorePlan {
   id: string;
   title: string;
-  kind?: 'external' | 'manual';
+  kind?: 'external' | 'manual' | 'exercise';
   system?: PlanSystem;
   targets: PlanTargets;
   cadence: PlanCadence;
@@ -216,6 +216,20 @@ export interface RestorePlan {
   external?: ExternalSpec;
   /** kind: manual — what the people restoring do, in order. */
   steps?: ManualStep[];
+  /** kind: exercise — the scenario people rehearse (tabletop, walk-through, simulation, full exercise). */
+  exercise?: ExerciseSpec;
+}
+
+export const EXERCISE_FORMATS = ['tabletop', 'walkthrough', 'simulation', 'full'] as const;
+export type ExerciseFormat = typeof EXERCISE_FORMATS[number];
+
+/** An emergency or recovery exercise (Notfallübung): what is rehearsed, how, and which roles take part. */
+export interface ExerciseSpec {
+  scenario: string;
+  /** tabletop (Planbesprechung/Planspiel), walkthrough (Begehung), simulation (Stabsübung), full (Vollübung). */
+  format: ExerciseFormat;
+  /** The roles the exercise needs (Krisenstab, IT-Leitung, Fachamt …): each participant names one. */
+  roles?: string[];
 }
 
 /** One step of a manual restore test (Wiederanlaufplan): done by a person, recorded with time, result and note. */

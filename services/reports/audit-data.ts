@@ -8,6 +8,7 @@ import { planStatus } from '../runs/plan-status.js';
 import { addDuration } from '../util/calendar.js';
 import type { RestorePlan } from '../plans/plan.types.js';
 import { CONTROLS } from './controls.js';
+import { exerciseFormatLabel } from './i18n.js';
 import { toAuditEntry } from '../audit/audit.service.js';
 import type { AuditReportData, Lang, MeasureData, SystemRow, VerdictName } from './report.types.js';
 
@@ -103,6 +104,7 @@ export async function buildAuditData(
     const kind = def.kind ?? 'restore';
     const kindLabel = kind === 'external' ? t(lang, `gemeldet von ${def.external?.tool ?? 'einem anderen Werkzeug'}`, `reported by ${def.external?.tool ?? 'another tool'}`)
       : kind === 'manual' ? t(lang, `manuell, ${def.steps?.length ?? 0} Schritte`, `manual, ${def.steps?.length ?? 0} steps`)
+        : kind === 'exercise' ? t(lang, `Übung (${exerciseFormatLabel(def.exercise?.format, 'de')})`, `exercise (${exerciseFormatLabel(def.exercise?.format, 'en')})`)
         : t(lang, `Wiederherstellung in der Sandbox (${def.restore?.driver ?? '?'})`, `restored in a sandbox (${def.restore?.driver ?? '?'})`);
     systems.push({
       planId: p.id, title: p.title, system: def.system?.name ?? null, kind, kindLabel,

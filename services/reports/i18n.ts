@@ -30,6 +30,9 @@ const de = {
   stepOpen: 'offen', stepOk: 'erledigt', stepDeviation: 'Abweichung', stepNotDone: 'nicht erledigt',
   manualRtoNote: 'Gemessene RTO = Beginn des Tests bis zum Schritt, an dem der Dienst wieder da ist (von Menschen ausgeführt, Zeiten von der Uhr des Servers).',
   completedBy: 'Abgeschlossen von', closingNote: 'Abschlussnotiz',
+  secExercise: 'Übung', exerciseFormat: 'Form', scenario: 'Szenario', participants: 'Teilnehmende', secObservations: 'Ablauf der Übung (Beobachtungen)',
+  obsKind: 'Art', obsText: 'Beobachtung', obsMeasure: 'Maßnahme', obsNote: 'Beobachtung', obsFinding: 'Feststellung', obsRestored: 'Dienst wieder verfügbar',
+  exerciseRtoNote: 'Gemessene RTO = Beginn der Übung bis „Dienst wieder verfügbar“; jede Feststellung ist eine Folgemaßnahme (unten).',
   secAttachments: 'Anhänge im Nachweis', attachmentName: 'Datei', noAttachments: 'Keine Anhänge.',
   secChecks: 'Prüfungen', check: 'Prüfung', kind: 'Art', expected: 'erwartet', actual: 'tatsächlich',
   secBuiltin: 'Eingebaute Prüfungen (ohne Angaben im Plan)', builtinBaseline: 'Verglichen mit Lauf {run} ({source}).', builtinNoBaseline: 'Erster Lauf mit Profil: als Basis gespeichert.',
@@ -90,6 +93,9 @@ const en: Labels = {
   stepOpen: 'open', stepOk: 'done', stepDeviation: 'deviation', stepNotDone: 'not done',
   manualRtoNote: 'Measured RTO = start of the test to the step that brought the service back (carried out by people, times from the server\'s clock).',
   completedBy: 'Completed by', closingNote: 'Closing note',
+  secExercise: 'Exercise', exerciseFormat: 'Format', scenario: 'Scenario', participants: 'Participants', secObservations: 'Course of the exercise (observations)',
+  obsKind: 'Kind', obsText: 'Observation', obsMeasure: 'Measure', obsNote: 'observation', obsFinding: 'finding', obsRestored: 'service available again',
+  exerciseRtoNote: 'Measured RTO = start of the exercise to "service available again"; every finding is a follow-up measure (below).',
   secAttachments: 'Attachments in the record', attachmentName: 'File', noAttachments: 'No attachments.',
   secChecks: 'Checks', check: 'Check', kind: 'Kind', expected: 'expected', actual: 'actual',
   secBuiltin: 'Built-in checks (nothing in the plan needed)', builtinBaseline: 'Compared with run {run} ({source}).', builtinNoBaseline: 'First run with a profile: recorded as the baseline.',
@@ -276,4 +282,16 @@ export function formatSeconds(seconds: number | null | undefined, lang: Lang): s
   let last = parts.length - 1;
   while (last > first && parts[last]![0] === 0) last--;
   return parts.slice(first, last + 1).map(([v, u], i) => `${i === 0 ? v : String(v).padStart(2, '0')} ${u}`).join(' ');
+}
+
+const EXERCISE_FORMAT: Record<string, { de: string; en: string }> = {
+  tabletop: { de: 'Planbesprechung', en: 'tabletop' },
+  walkthrough: { de: 'Begehung', en: 'walk-through' },
+  simulation: { de: 'Stabsübung', en: 'simulation' },
+  full: { de: 'Vollübung', en: 'full exercise' },
+};
+
+/** An exercise's format in words (BSI 200-4: Planbesprechung, Begehung, Stabsübung, Vollübung). */
+export function exerciseFormatLabel(format: string | undefined, lang: Lang): string {
+  return format ? EXERCISE_FORMAT[format]?.[lang] ?? format : '?';
 }

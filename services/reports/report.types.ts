@@ -94,8 +94,8 @@ export interface SystemRow {
   planId: string;
   title: string;
   system: string | null;
-  /** How the plan is tested: restored by ernstfall (`restore`), reported by another tool (`external`), carried out by people (`manual`). */
-  kind: 'restore' | 'external' | 'manual';
+  /** How the plan is tested: restored by ernstfall (`restore`), reported by another tool (`external`), carried out by people (`manual`), rehearsed (`exercise`). */
+  kind: 'restore' | 'external' | 'manual' | 'exercise';
   /** The kind in words, for the report's language (with the tool's name or the number of steps). */
   kindLabel: string;
   rtoTargetSeconds: number;

@@ -1,7 +1,7 @@
 import type { RunProtocolData, VerdictName } from './report.types.js';
 import { findControl } from './controls.js';
 import {
-  builtinLabel, checkStatusLabel, decisionLabel, fill, formatBytes, formatDateTime, formatDate, formatNumber, formatSeconds, labels,
+  builtinLabel, checkStatusLabel, decisionLabel, exerciseFormatLabel, fill, formatBytes, formatDateTime, formatDate, formatNumber, formatSeconds, labels,
   measureStatusLabel, phaseLabel, severityLabel, triggerLabel, verdictLabel, type Labels,
 } from './i18n.js';
 import {
@@ -156,8 +156,41 @@ function manualSteps(doc: Doc, d: RunProtocolData, L: Labels): void {
   }
 }
 
+interface ObservationData { status: string; message: string; observation: { kind: string; at: string; by: string; measure?: { title: string; owner: string; dueDate: string } } }
+
+/** An exercise: its form, scenario and participants, then what was observed when, by whom, and the measure each finding became. */
+function exercise(doc: Doc, d: RunProtocolData, L: Labels): void {
+  const r = d.run;
+  const facts = r.restore as { exercise?: { scenario?: string; format?: string }; participants?: { name: string; role?: string }[]; completedBy?: string; note?: string } | null | undefined;
+  heading(doc, L.secExercise);
+  kvTable(doc, [
+    { label: L.exerciseFormat, value: exerciseFormatLabel(facts?.exercise?.format, d.lang) },
+    { label: L.scenario, value: facts?.exercise?.scenario ?? '—' },
+    { label: L.participants, value: (facts?.participants ?? []).map((p) => `${p.name}${p.role ? ` – ${p.role}` : ''}`).join('\n') || '—' },
+  ]);
+  heading(doc, L.secObservations);
+  const kinds: Record<string, string> = { note: L.obsNote, finding: L.obsFinding, 'service-restored': L.obsRestored };
+  const list = r.checks as unknown as ObservationData[];
+  if (!list.length) paragraph(doc, '—');
+  else table(doc, [{ header: L.stepAt, width: 1.5 }, { header: L.obsKind, width: 1.3 }, { header: L.stepBy, width: 1.5 }, { header: L.obsText, width: 3 }, { header: L.obsMeasure, width: 2.3 }],
+    list.map((o) => [formatDateTime(o.observation.at, d.lang), { text: kinds[o.observation.kind] ?? o.observation.kind, bold: true, color: STATUS_COLOR[o.status] }, o.observation.by, o.message,
+      o.observation.measure ? `${o.observation.measure.title} (${o.observation.measure.owner}, ${formatDate(o.observation.measure.dueDate, d.lang)})` : '—']));
+  paragraph(doc, L.exerciseRtoNote, { size: 7.5, color: COLORS.muted });
+  if (facts?.completedBy) {
+    kvTable(doc, [
+      { label: L.completedBy, value: `${facts.completedBy} · ${formatDateTime(r.finishedAt, d.lang)}` },
+      ...(facts.note ? [{ label: L.closingNote, value: facts.note }] : []),
+    ]);
+  }
+}
+
 function stepsChecksFindings(doc: Doc, d: RunProtocolData, L: Labels): void {
   const r: Run = d.run;
+  if (r.origin === 'exercise') {
+    exercise(doc, d, L);
+    findingsTable(doc, d, L);
+    return;
+  }
   if (r.origin === 'manual') {
     manualSteps(doc, d, L);
     findingsTable(doc, d, L);

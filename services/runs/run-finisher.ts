@@ -4,6 +4,7 @@ import type { DB, NewRun, RunRow, Verdict } from '../../db/schema.js';
 import { RunRepository, type RunResult } from '../../db/repositories/run.repository.js';
 import { PlanRepository } from '../../db/repositories/plan.repository.js';
 import type { Attachment, LedgerService } from '../evidence/ledger.service.js';
+import type { LedgerRecord } from '../evidence/ledger-format.js';
 import type { RestorePlan } from '../plans/plan.types.js';
 import { toRunJson } from './run.view.js';
 import { measureTargets } from './verdict.js';
@@ -52,7 +53,7 @@ export class RunFinisher {
   finishUnclaimed(
     runId: string, result: RunResult & { verdict: Verdict }, onlyStatus: 'queued' | 'running',
     /** A lost worker's run: how many sandboxes the reaper removed for it (its teardown). Attachments: hashed into its record (a manual test's evidence). */
-    opts: { reaped?: number; attachments?: Attachment[] } = {},
+    opts: { reaped?: number; attachments?: Attachment[]; also?: (trx: Transaction<DB>, row: RunRow) => Promise<LedgerRecord | undefined> } = {},
   ): Promise<RunRow | undefined> {
     return this.finish(async (trx) => {
       const current = await this.runs.getById(runId, trx);
@@ -73,7 +74,7 @@ export class RunFinisher {
         ...result,
       };
       return this.runs.finishUnclaimed(runId, full, onlyStatus, trx);
-    }, opts.attachments ?? [], result.finishedAt);
+    }, opts.attachments ?? [], result.finishedAt, opts.also);
   }
 
   /**
@@ -91,7 +92,11 @@ export class RunFinisher {
     }, attachments, result.finishedAt).then((row) => row!);
   }
 
-  private async finish(update: (trx: Transaction<DB>) => Promise<RunRow | undefined>, attachments: Attachment[], at?: Date): Promise<RunRow | undefined> {
+  private async finish(
+    update: (trx: Transaction<DB>) => Promise<RunRow | undefined>, attachments: Attachment[], at?: Date,
+    /** More records that belong to the run (an exercise's measures), in the same transaction, after the run's own. */
+    also?: (trx: Transaction<DB>, row: RunRow) => Promise<LedgerRecord | undefined>,
+  ): Promise<RunRow | undefined> {
     const out = await this.db.transaction().execute(async (trx) => {
       const row = await update(trx);
       if (!row) return undefined;
@@ -102,8 +107,9 @@ export class RunFinisher {
         attachments,
         now: at,
       });
+      const last = (await also?.(trx, row)) ?? record;
       await this.onFinished?.(trx, row, plan);
-      return { row, record };
+      return { row, record: last };
     });
     if (!out) return undefined;
     this.ledger.checkpoint(out.record);

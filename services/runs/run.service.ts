@@ -44,6 +44,9 @@ export class RunService {
     if (kind === 'manual') {
       throw new Conflict(`plan ${planId} is carried out by people (kind: manual): start it with POST /api/v1/plans/${planId}/manual-runs`);
     }
+    if (kind === 'exercise') {
+      throw new Conflict(`plan ${planId} is an exercise people hold (kind: exercise): start it with POST /api/v1/plans/${planId}/exercises`);
+    }
     const id = randomUUID();
     try {
       await this.runs.insert({
@@ -97,8 +100,8 @@ export class RunService {
     if (run.status === 'queued') {
       await this.queue.removeQueued(id);
       await this.finisher.finishUnclaimed(id, { verdict: 'cancelled', findings: [] }, 'queued');
-    } else if (run.origin === 'manual') {
-      // no worker holds a manual test: it ends here, with the steps recorded so far
+    } else if (run.origin === 'manual' || run.origin === 'exercise') {
+      // no worker holds a manual test or an exercise: it ends here, with the steps or observations recorded so far
       await this.finisher.finishUnclaimed(id, { verdict: 'cancelled', findings: [], checks: run.checks as unknown[], finishedAt: this.clock() }, 'running');
     }
     return (await this.runs.get(tenantId, id))!;

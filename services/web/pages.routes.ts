@@ -15,6 +15,7 @@ import type { AlertService } from '../notify/alert.service.js';
 import type { ScheduleService } from '../scheduling/schedule.service.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { ManualRunService } from '../external/manual.service.js';
+import type { ExerciseService } from '../external/exercise.service.js';
 import { DomainError, Forbidden, Unauthorized } from '../errors.js';
 import { fill, langOf, LANG_COOKIE, roleLabel, strings } from './i18n.js';
 import { safeNext } from './html.js';
@@ -47,6 +48,8 @@ export interface PagesOptions {
   accounts?: AccountApi;
   /** Manual restore tests carried out on the run page (kind: manual). */
   manual?: ManualRunService;
+  /** Exercises held on the run page (kind: exercise). */
+  exercises?: ExerciseService;
   /** Tenants and provider grants (the provider admins' page). */
   tenantAdmin?: TenantService;
   /** The audit trail: actions taken on pages are recorded like their API twins. */

@@ -9,6 +9,7 @@ import { Invalid } from '../../errors.js';
 import type { ExternalResultService } from '../../external/external.service.js';
 import { MAX_UPLOAD_BYTES, type ManualRunService } from '../../external/manual.service.js';
 import { RunIdParams } from '../schemas.js';
+import type { ExerciseService } from '../../external/exercise.service.js';
 
 const errorRef = { $ref: 'Error#' };
 const PlanParams = Type.Object({ id: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{1,62}$' }) });
@@ -21,7 +22,7 @@ const paramId = (req: FastifyRequest) => String((req.params as { id?: string }).
  * ernstfall records each one — result, note, time, who — with the files they
  * hand in, then the verdict and the signed record (docs/manual-tests.md).
  */
-export async function manualRoutes(base: FastifyInstance, opts: { external: ExternalResultService; manual: ManualRunService; audit: AuditService }) {
+export async function manualRoutes(base: FastifyInstance, opts: { external: ExternalResultService; manual: ManualRunService; exercises: ExerciseService; audit: AuditService }) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
 
   app.post('/plans/:id/manual-runs', {
@@ -58,7 +59,7 @@ export async function manualRoutes(base: FastifyInstance, opts: { external: Exte
   app.post('/runs/:id/complete', {
     preValidation: requireRole('operator'),
     schema: {
-      tags: ['manual'], summary: 'Complete a manual test: verdict by the steps, measured RTO to the step that restores the service, the signed record',
+      tags: ['manual'], summary: 'Complete a manual test or an exercise: the verdict by its steps or observations, the measured RTO to the service\'s return, the signed record (an exercise\'s findings become measures)',
       params: RunIdParams,
       // no body schema: a plain `curl -X POST` completes; an optional {note} is checked here
       response: { 200: { $ref: 'Run#' }, 400: errorRef, 403: errorRef, 404: errorRef, 409: errorRef },
@@ -69,7 +70,11 @@ export async function manualRoutes(base: FastifyInstance, opts: { external: Exte
     if (extra.length || (body.note !== undefined && (typeof body.note !== 'string' || body.note.length > 2000))) {
       throw new Invalid('invalid completion', [{ path: extra[0] ?? 'note', message: extra.length ? 'the body is at most {note}' : '"note" is a text of at most 2000 characters' }]);
     }
-    return toRunJson(await opts.manual.complete(req.principal!.tenantId, req.params.id, { note: body.note as string | undefined }, req.principal!.name));
+    const tenantId = req.principal!.tenantId;
+    const done = await opts.exercises.isExercise(tenantId, req.params.id)
+      ? await opts.exercises.complete(tenantId, req.params.id, { note: body.note as string | undefined }, req.principal!.name)
+      : await opts.manual.complete(tenantId, req.params.id, { note: body.note as string | undefined }, req.principal!.name);
+    return toRunJson(done);
   });
 
   app.post('/runs/:id/steps/:index/attachments', {
@@ -115,4 +120,47 @@ export async function manualRoutes(base: FastifyInstance, opts: { external: Exte
       .header('digest', `sha-256=${Buffer.from(a.sha256, 'hex').toString('base64')}`)
       .send(a.content);
   });
+
+  // ---- exercises (kind: exercise): participants, observations as they happen, findings that become measures
+  app.post('/plans/:id/exercises', {
+    preValidation: async (req) => {
+      await requireRole('operator')(req);
+      await opts.external.mustExist(req.principal!.tenantId, paramId(req));
+    },
+    schema: {
+      tags: ['exercises'], summary: 'Start an exercise (kind: exercise) with its participants and their roles: a running run whose observations are recorded as they happen',
+      params: PlanParams,
+      body: Type.Object({
+        participants: Type.Array(Type.Object({
+          name: Type.String({ minLength: 1, maxLength: 200 }),
+          role: Type.Optional(Type.String({ maxLength: 100, description: 'e.g. one of the plan\'s exercise.roles' })),
+        }, { additionalProperties: false }), { minItems: 1, maxItems: 100 }),
+      }, { additionalProperties: false }),
+      response: { 201: { $ref: 'Run#' }, 400: errorRef, 403: errorRef, 404: errorRef, 409: errorRef },
+    },
+  }, async (req, reply) => {
+    const run = await opts.exercises.start(req.principal!.tenantId, req.params.id, req.body, req.principal!.name);
+    await opts.audit.record({ ...auditFrom(req), action: 'run.triggered', subject: { type: 'run', id: run.id }, details: { planId: run.plan_id, origin: 'exercise' } });
+    return reply.status(201).send(toRunJson(run));
+  });
+
+  app.post('/runs/:id/observations', {
+    preValidation: async (req) => {
+      await requireRole('operator')(req);
+      await opts.manual.mustExist(req.principal!.tenantId, paramId(req));
+    },
+    schema: {
+      tags: ['exercises'], summary: 'Record an observation of a running exercise: a note, a finding (with the measure it becomes) or the moment the service is back (ends the measured RTO); the server\'s clock stamps it',
+      params: RunIdParams,
+      body: Type.Object({
+        kind: Type.Union([Type.Literal('note'), Type.Literal('finding'), Type.Literal('service-restored')]),
+        text: Type.String({ minLength: 1, maxLength: 2000 }),
+        measure: Type.Optional(Type.Object({
+          title: Type.String({ minLength: 1, maxLength: 500 }), owner: Type.String({ minLength: 1, maxLength: 200 }),
+          dueDate: Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' }),
+        }, { additionalProperties: false, description: 'findings only: what is to be done, by whom, until when' })),
+      }, { additionalProperties: false }),
+      response: { 200: { $ref: 'Run#' }, 400: errorRef, 403: errorRef, 404: errorRef, 409: errorRef },
+    },
+  }, async (req) => toRunJson(await opts.exercises.observe(req.principal!.tenantId, req.params.id, req.body, req.principal!.name)));
 }

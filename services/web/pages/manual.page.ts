@@ -2,6 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { RunRow } from '../../../db/schema.js';
 import type { ManualStep, RestorePlan } from '../../plans/plan.types.js';
 import type { StepCheck, StepResult, UploadedFile } from '../../external/manual.service.js';
+import { OBSERVATION_KINDS, type ObservationCheck, type Participant } from '../../external/exercise.service.js';
+import { exerciseFormatLabel } from '../../reports/i18n.js';
 import { requireRole } from '../../api/plugins/auth.js';
 import { auditFrom } from '../../api/audit-hook.js';
 import { Conflict, DomainError, NotFound } from '../../errors.js';
@@ -9,7 +11,7 @@ import { html, type SafeHtml } from '../html.js';
 import { dateTime, fill, formatBytes, type Lang, type Strings } from '../i18n.js';
 import { errorSummary, input, notice, radios, table, textarea, type FormErrors, type FormValues } from '../components.js';
 import { csrfField, type PageCtx } from '../layout.js';
-import { field, type Body } from '../forms.js';
+import { field, isDate, type Body } from '../forms.js';
 import type { Web } from '../pages.routes.js';
 
 const RESULTS: StepResult[] = ['ok', 'deviation', 'not-done'];
@@ -37,9 +39,10 @@ export function stepsTable(run: RunRow, s: Strings, lang: Lang): SafeHtml {
 }
 
 export interface StepForm { index: number; values: FormValues; errors: FormErrors }
+export interface ObservationForm { values: FormValues; errors: FormErrors }
 
 /** The run page with a form's values and errors in place (from run.page.ts). */
-export type RenderRun = (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, forms: { step?: StepForm }, status: number) => Promise<FastifyReply>;
+export type RenderRun = (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, forms: { step?: StepForm; observation?: ObservationForm }, status: number) => Promise<FastifyReply>;
 
 /** One form per step: result, note, a file as evidence. Posted as multipart (the file), answered by a redirect back to the step. */
 function stepForm(ctx: PageCtx, run: RunRow, c: StepCheck, def: ManualStep | undefined, form: StepForm | undefined): SafeHtml {
@@ -73,12 +76,62 @@ export function manualSection(ctx: PageCtx, run: RunRow, plan: RestorePlan | und
   return html`<section aria-labelledby="steps-h"><h2 id="steps-h">${s.stepsTitle}</h2>
 <p class="hint">${fill(s.stepsProgress, { done: String(done), all: String(steps.length) })}</p>
 <ol class="plain steps">${steps.map((c) => stepForm(ctx, run, c, plan?.steps?.[c.step.index], form))}</ol></section>
-<section aria-labelledby="complete-h"><h2 id="complete-h">${s.completeTitle}</h2>
+${completeForm(ctx, run, done < steps.length ? notice(fill(s.completeOpenSteps, { n: String(steps.length - done) }), 'warn') : '', s.completeHint)}`;
+}
+
+function completeForm(ctx: PageCtx, run: RunRow, warning: SafeHtml | '', hint: string): SafeHtml {
+  const { s } = ctx;
+  return html`<section aria-labelledby="complete-h"><h2 id="complete-h">${s.completeTitle}</h2>
 <form method="post" action="/runs/${run.id}/complete" class="card" novalidate>${csrfField(ctx)}
-<p class="hint">${s.completeHint}</p>
-${done < steps.length ? notice(fill(s.completeOpenSteps, { n: String(steps.length - done) }), 'warn') : ''}
+<p class="hint">${hint}</p>${warning}
 ${textarea({ form: 'complete', s, name: 'note', label: s.completeNote, maxlength: 2000 })}
 <button type="submit" class="primary">${s.completeButton}</button></form></section>`;
+}
+
+/** An exercise's observations as a timeline: when, what kind, by whom, what, and the measure a finding became. */
+function observationsTable(run: RunRow, s: Strings, lang: Lang): SafeHtml {
+  const list = (run.checks as ObservationCheck[]) ?? [];
+  if (!list.length) return html`<p>${s.noObservations}</p>`;
+  const head = html`<tr><th scope="col">${s.colAt}</th><th scope="col">${s.colKind}</th><th scope="col">${s.colPerson}</th><th scope="col">${s.colObservation}</th><th scope="col">${s.colMeasure}</th></tr>`;
+  const rows = list.map((o) => html`<tr><th scope="row">${dateTime(o.observation.at, lang)}</th>
+<td><span class="check check-${o.status}"><span aria-hidden="true" class="check-mark"></span>${s.observationKinds[o.observation.kind] ?? o.observation.kind}</span></td>
+<td>${o.observation.by}</td><td class="pre">${o.message}</td>
+<td>${o.observation.measure ? `${o.observation.measure.title} (${o.observation.measure.owner}, ${o.observation.measure.dueDate})` : s.dash}</td></tr>`);
+  return table('observations', s.observationsCaption, head, rows);
+}
+
+/** The exercise's own part of the run page: scenario and participants, the timeline, and while it runs the form for the next observation. */
+export function exerciseSection(ctx: PageCtx, run: RunRow, form?: ObservationForm): SafeHtml {
+  const { s, lang } = ctx;
+  const facts = run.restore as { exercise?: { scenario?: string; format?: string }; participants?: Participant[] } | null;
+  const head = html`<section aria-labelledby="ex-h"><h2 id="ex-h">${s.exerciseTitle}</h2>
+<p><strong>${exerciseFormatLabel(facts?.exercise?.format, lang)}</strong></p><p class="pre">${facts?.exercise?.scenario ?? ''}</p>
+<h3>${s.participants}</h3><ul class="plain">${(facts?.participants ?? []).map((p) => html`<li>${p.name}${p.role ? html` <span class="muted">– ${p.role}</span>` : ''}</li>`)}</ul>
+<h3>${s.observations}</h3>${observationsTable(run, s, lang)}</section>`;
+  if (run.status !== 'running' || !mayRun(ctx.principal!.role)) return head;
+  const v = form?.values ?? {};
+  const e = form?.errors;
+  const f = 'obs';
+  return html`${head}<section aria-labelledby="obs-h"><h2 id="obs-h">${s.observeTitle}</h2>
+<form method="post" action="/runs/${run.id}/observations" class="card" novalidate>${errorSummary(f, e, s)}${csrfField(ctx)}
+<p class="hint">${s.observeHint}</p>
+${radios({ form: f, s, name: 'kind', label: s.colKind, value: v.kind ?? 'note', errors: e, required: true, options: OBSERVATION_KINDS.map((k) => ({ value: k, label: s.observationKinds[k]! })) })}
+${textarea({ form: f, s, name: 'text', label: s.colObservation, value: v.text, errors: e, maxlength: 2000 })}
+<fieldset class="group"><legend>${s.measureForFinding}</legend><p class="hint">${s.measureForFindingHint}</p>
+${input({ form: f, s, name: 'title', label: s.devTitle, value: v.title, errors: e, maxlength: 500 })}
+${input({ form: f, s, name: 'owner', label: s.devOwner, value: v.owner, errors: e, maxlength: 200 })}
+${input({ form: f, s, name: 'dueDate', label: s.devDue, type: 'date', value: v.dueDate, errors: e })}
+</fieldset>
+<button type="submit">${s.observeSave}</button></form></section>
+${completeForm(ctx, run, '', s.completeExerciseHint)}`;
+}
+
+/** "Name – Rolle" per line (also "Name, Rolle" or "Name; Rolle"): the participants of an exercise. */
+export function parseParticipants(text: string): Participant[] {
+  return text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean).slice(0, 100).map((l) => {
+    const m = /^(.+?)\s*(?:[–—;,]|\s-\s)\s*(.+)$/.exec(l);
+    return m ? { name: m[1]!.slice(0, 200), role: m[2]!.slice(0, 100) } : { name: l.slice(0, 200) };
+  });
 }
 
 /**
@@ -137,9 +190,50 @@ export async function manualPages(app: FastifyInstance, web: Web, renderRun: Ren
 
   app.post<{ Params: { id: string }; Body: Body }>('/runs/:id/complete', { config: { page: true }, preValidation: requireRole('operator') }, async (req, reply) => {
     const p = req.principal!;
-    if (!web.manual) throw new NotFound('manual tests');
+    if (!web.manual || !web.exercises) throw new NotFound('manual tests');
     const note = field(req.body, 'note', 2000);
-    const run = await web.manual.complete(p.tenantId, req.params.id, { note }, p.name);
+    const run = await web.exercises.isExercise(p.tenantId, req.params.id)
+      ? await web.exercises.complete(p.tenantId, req.params.id, { note }, p.name)
+      : await web.manual.complete(p.tenantId, req.params.id, { note }, p.name);
     return web.redirect(reply, `/runs/${run.id}`);
+  });
+
+  app.post<{ Params: { id: string }; Body: Body }>('/plans/:id/exercise', { config: { page: true }, preValidation: requireRole('operator') }, async (req, reply) => {
+    const p = req.principal!;
+    if (!web.exercises) throw new NotFound('exercises');
+    try {
+      const run = await web.exercises.start(p.tenantId, req.params.id, { participants: parseParticipants(field(req.body, 'participants', 20_000)) }, p.name);
+      await web.audit?.record({ ...auditFrom(req), action: 'run.triggered', subject: { type: 'run', id: run.id }, details: { planId: run.plan_id, origin: 'exercise', via: 'web' } });
+      return web.redirect(reply, `/runs/${run.id}`);
+    } catch (err) {
+      const activeRunId = err instanceof Conflict ? (err.extra?.activeRunId as string | null | undefined) : undefined;
+      if (activeRunId) return web.redirect(reply, `/runs/${activeRunId}`);
+      // no participants: back to the plan page, which says what is missing
+      if (err instanceof DomainError && err.statusCode === 400) return web.redirect(reply, `/plans/${encodeURIComponent(req.params.id)}?participants=missing#run-hint`);
+      throw err;
+    }
+  });
+
+  app.post<{ Params: { id: string }; Body: Body }>('/runs/:id/observations', { config: { page: true }, preValidation: requireRole('operator') }, async (req, reply) => {
+    const p = req.principal!;
+    if (!web.exercises) throw new NotFound('exercises');
+    const s = (await web.ctx(req)).s;
+    const b = req.body;
+    const values: FormValues = { kind: field(b, 'kind'), text: field(b, 'text', 2000), title: field(b, 'title', 500), owner: field(b, 'owner', 200), dueDate: field(b, 'dueDate', 10) };
+    const kind = OBSERVATION_KINDS.find((k) => k === values.kind);
+    const errors: FormErrors = {};
+    if (!kind) errors.kind = s.chooseOne;
+    if (!values.text) errors.text = s.required;
+    const anyMeasure = Boolean(values.title || values.owner || values.dueDate);
+    if (kind === 'finding') {
+      if (!values.title) errors.title = s.required;
+      if (!values.owner) errors.owner = s.required;
+      if (!isDate(values.dueDate!)) errors.dueDate = s.invalidDate;
+    } else if (anyMeasure) errors.title = s.measureOnlyForFinding;
+    if (Object.keys(errors).length) return renderRun(req, reply, { observation: { values, errors } }, 400);
+    await web.exercises.observe(p.tenantId, req.params.id, {
+      kind: kind!, text: values.text!, ...(kind === 'finding' && { measure: { title: values.title!, owner: values.owner!, dueDate: values.dueDate! } }),
+    }, p.name);
+    return web.redirect(reply, `/runs/${req.params.id}#obs-h`);
   });
 }

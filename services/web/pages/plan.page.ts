@@ -11,7 +11,8 @@ import { requireRole } from '../../api/plugins/auth.js';
 import { auditFrom } from '../../api/audit-hook.js';
 import { html } from '../html.js';
 import { dateTime, fill, formatSeconds, reportLabels, triggerLabel, type Lang, type Strings } from '../i18n.js';
-import { dl, notice, statusLight, table, verdictLight } from '../components.js';
+import { dl, notice, statusLight, table, textarea, verdictLight } from '../components.js';
+import { exerciseFormatLabel } from '../../reports/i18n.js';
 import { durationChart, type DurationPoint } from '../chart.js';
 import { csrfField } from '../layout.js';
 import type { Web } from '../pages.routes.js';
@@ -39,6 +40,10 @@ function planFacts(def: RestorePlan, row: { origin: string; source_file: string 
       [s.restore, 'database' in def.restore ? `${def.restore.driver}, ${def.restore.database}` : def.restore.driver],
     ] as [string, Renderable][] : def.kind === 'manual' ? [
       [s.manualSteps, html`<ol class="plain">${(def.steps ?? []).map((st) => html`<li>${st.title}${st.expected ? html` <span class="muted">(${s.expectedLabel}: ${st.expected})</span>` : ''}${st.restoresService ? html` <strong>${s.restoresService}</strong>` : ''}</li>`)}</ol>`],
+    ] as [string, Renderable][] : def.kind === 'exercise' ? [
+      [s.scenario, html`<span class="pre">${def.exercise?.scenario ?? ''}</span>`],
+      [s.exerciseFormat, exerciseFormatLabel(def.exercise?.format, lang)],
+      [s.exerciseRoles, def.exercise?.roles?.join(', ') ?? s.none],
     ] as [string, Renderable][] : [
       [s.external, `${def.external?.tool ?? ''}${def.external?.veeamJob ? ` (${s.veeamJob}: ${def.external.veeamJob})` : ''}`],
     ] as [string, Renderable][]),
@@ -85,6 +90,11 @@ export async function planPages(app: FastifyInstance, web: Web): Promise<void> {
     const runForm = def.kind === 'external'
       ? html`<p class="hint">${fill(s.externalNoRun, { tool: def.external?.tool ?? '', id: row.id })}</p>`
       : !mayRun(req.principal!.role) ? html`<p class="muted">${s.runNowForbidden}</p>`
+      : def.kind === 'exercise'
+        ? html`<form method="post" action="/plans/${encodeURIComponent(row.id)}/exercise" class="run-now" novalidate>${csrfField(ctx)}
+${(req.query as { participants?: string }).participants === 'missing' ? notice(s.participantsMissing, 'warn') : ''}
+${textarea({ form: 'exercise', s, name: 'participants', label: s.participants, hint: s.startExerciseHint, maxlength: 20_000, value: (def.exercise?.roles ?? []).map((r) => ` – ${r}`).join('\n') })}
+<p class="hint" id="run-hint">${def.exercise?.scenario ?? ''}</p><button type="submit" class="primary">${s.startExercise}</button></form>`
       : def.kind === 'manual'
         ? html`<form method="post" action="/plans/${encodeURIComponent(row.id)}/manual-run" class="run-now">${csrfField(ctx)}<p class="hint" id="run-hint">${s.startManualHint}</p><button type="submit" class="primary" aria-describedby="run-hint">${s.startManual}</button></form>`
         : html`<form method="post" action="/plans/${encodeURIComponent(row.id)}/run" class="run-now">${csrfField(ctx)}<p class="hint" id="run-hint">${s.runNowHint}</p><button type="submit" class="primary" aria-describedby="run-hint">${s.runNow}</button></form>`;

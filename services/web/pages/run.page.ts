@@ -15,7 +15,7 @@ import { field, isDate, type Body } from '../forms.js';
 import type { Web } from '../pages.routes.js';
 import { phaseViews, statusText, type PhaseView } from './run.view.js';
 import { runResult } from './plan.page.js';
-import { manualPages, manualSection, type StepForm } from './manual.page.js';
+import { exerciseSection, manualPages, manualSection, type ObservationForm, type StepForm } from './manual.page.js';
 
 interface Check { name: string; kind?: string; status: string; expected?: unknown; actual?: unknown; message?: string }
 interface Finding { code: string; severity: string; message: string }
@@ -121,7 +121,7 @@ ${input({ form: f, s, name: 'devDue', label: s.devDue, type: 'date', value: v.de
 }
 
 export async function runPages(app: FastifyInstance, web: Web): Promise<void> {
-  async function render(req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, forms: { review?: ReviewForm; step?: StepForm } = {}, status = 200) {
+  async function render(req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, forms: { review?: ReviewForm; step?: StepForm; observation?: ObservationForm } = {}, status = 200) {
     const ctx = await web.ctx(req);
     const { s, lang } = ctx;
     const tenantId = req.principal!.tenantId;
@@ -133,7 +133,7 @@ export async function runPages(app: FastifyInstance, web: Web): Promise<void> {
     const phases = phaseViews(run, s, lang, web.now());
     // a manual test is being filled in on this very page: no reloading under the person's hands
     const manual = run.origin === 'manual';
-    const live = run.status !== 'finished' && !manual;
+    const live = run.status !== 'finished' && run.origin === 'ernstfall';
     const rto = run.rto as Rto | null;
     const rpo = run.rpo as Rpo | null;
     const backup = run.backup as Backup | null;
@@ -152,7 +152,7 @@ ${run.status === 'finished' ? html`<section aria-labelledby="res-h"><h2 id="res-
       ['RPO', fill(s.rpoLine, { age: formatSeconds(rpo?.backupAgeSeconds, lang), target: formatSeconds(rpo?.targetSeconds, lang) })],
     ])}
 <p><a href="/api/v1/runs/${run.id}/protocol.pdf?lang=${lang}" download>${s.protocolPdf}</a></p></section>` : ''}
-${manual ? manualSection(ctx, run, await web.plans.repo.getVersion(tenantId, run.plan_id, run.plan_version_hash) as RestorePlan | undefined, forms.step)
+${run.origin === 'exercise' ? exerciseSection(ctx, run, forms.observation) : manual ? manualSection(ctx, run, await web.plans.repo.getVersion(tenantId, run.plan_id, run.plan_version_hash) as RestorePlan | undefined, forms.step)
     : html`<section aria-labelledby="chk-h"><h2 id="chk-h">${s.checks}</h2>${checksTable((run.checks as Check[]) ?? [], s, lang)}</section>`}
 ${builtinTable(run.restore as Parameters<typeof builtinTable>[0], s, lang)}
 <section aria-labelledby="fnd-h"><h2 id="fnd-h">${s.findings}</h2>${findingsTable((run.findings as Finding[]) ?? [], s, lang)}</section>
