@@ -27,6 +27,8 @@ export interface Config {
     host: string;
     port: number;
     publicUrl?: string;
+    /** How far ahead the iCalendar feeds list every scheduled slot and due date (ISO 8601 period). */
+    calendarHorizon: string;
     /** Reverse proxies whose X-Forwarded-For is believed: true, a hop count, or comma-separated addresses/CIDRs. */
     trustProxy?: boolean | string | number;
   };
@@ -294,7 +296,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
 
   const stateDir = resolve(env.ERNSTFALL_STATE_DIR ?? join(repoRoot, '.ernstfall'));
-  for (const name of ['ERNSTFALL_RECORD_RETENTION', 'ERNSTFALL_ATTACHMENT_RETENTION']) {
+  for (const name of ['ERNSTFALL_RECORD_RETENTION', 'ERNSTFALL_ATTACHMENT_RETENTION', 'ERNSTFALL_CALENDAR_HORIZON']) {
     const v = env[name];
     if (v && !/^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$/.test(v)) problems.push(`${name}: "${v}" must be an ISO 8601 period like P10Y or P90D`);
   }
@@ -379,6 +381,7 @@ export function loadConfig(env: Env = process.env): Config {
       host: env.HOST ?? '127.0.0.1',
       port: int(env, 'PORT', 8080, problems, 0, 65535),
       publicUrl,
+      calendarHorizon: env.ERNSTFALL_CALENDAR_HORIZON || 'P90D',
       trustProxy: trustProxy(env.ERNSTFALL_TRUST_PROXY, problems),
     },
     database: { url: databaseUrl ?? '', ownerUrl, poolSize: int(env, 'DATABASE_POOL_SIZE', 10, problems, 1, 200) },

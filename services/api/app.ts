@@ -20,6 +20,7 @@ import { evidenceRoutes } from './routes/evidence.routes.js';
 import { tokenRoutes } from './routes/tokens.routes.js';
 import { externalRoutes } from './routes/external.routes.js';
 import { manualRoutes } from './routes/manual.routes.js';
+import { programmeRoutes } from './routes/programme.routes.js';
 import multipart from '@fastify/multipart';
 import { MAX_UPLOAD_BYTES, type UploadedFile } from '../external/manual.service.js';
 import type { ExternalResultService, IngestTokenService } from '../external/external.service.js';
@@ -89,6 +90,8 @@ export interface AppDeps {
   metrics?: { token?: string; tenantLabels: boolean };
   /** Base URL of the web interface (ERNSTFALL_PUBLIC_URL), for calendar feed addresses and links. */
   publicUrl?: string;
+  /** How far ahead the calendar feeds list every occurrence (ISO 8601 period, default P90D). */
+  calendarHorizon?: string;
   /** Users and sign-in (/auth/*, /api/v1/users); tenants and grants (/api/v1/tenants, /grants, /provider/*). */
   accounts?: AccountService;
   tenantAdmin?: TenantService;
@@ -109,7 +112,7 @@ export function appDeps(c: Container, roles: Config['roles'], version?: string):
     external: c.external, ingestTokens: c.ingestTokens, manual: c.manual, exercises: c.exercises,
     readiness: c.readiness(roles), bootstrapToken: c.config.auth.bootstrapToken, version, sessions: c.sessions,
     notify: { lang: c.config.notify.lang, timezone: c.config.notify.timezone, publicUrl: c.config.http.publicUrl },
-    metrics: c.config.metrics, publicUrl: c.config.http.publicUrl, hsts: c.config.auth.cookieSecure, trustProxy: c.config.http.trustProxy,
+    metrics: c.config.metrics, publicUrl: c.config.http.publicUrl, calendarHorizon: c.config.http.calendarHorizon, hsts: c.config.auth.cookieSecure, trustProxy: c.config.http.trustProxy,
     oidc: createOidcService(c),
   };
 }
@@ -207,9 +210,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.external && deps.ingestTokens) await app.register(externalRoutes, { prefix: '/api/v1', external: deps.external, ingestTokens: deps.ingestTokens, audit: deps.audit });
   if (deps.external && deps.manual && deps.exercises) await app.register(manualRoutes, { prefix: '/api/v1', external: deps.external, manual: deps.manual, exercises: deps.exercises, audit: deps.audit });
   await app.register(scheduleRoutes, { prefix: '/api/v1', schedules, audit: deps.audit });
+  await app.register(programmeRoutes, { prefix: '/api/v1', db: deps.db, audit: deps.audit, clock: deps.clock });
   const baselines = new BaselineService(deps.db, deps.audit, deps.clock);
   await app.register(baselineRoutes, { prefix: '/api/v1', baselines, plans: deps.plans });
-  await app.register(calendarRoutes, { db: deps.db, audit: deps.audit, publicUrl: deps.publicUrl, clock: deps.clock });
+  await app.register(calendarRoutes, { db: deps.db, audit: deps.audit, publicUrl: deps.publicUrl, clock: deps.clock, horizon: deps.calendarHorizon });
   await app.register(metricsRoutes, { db: deps.db, metrics: deps.metrics });
   const alerts = new AlertService(deps.db, deps.ledger, deps.notify ?? { lang: 'de', timezone: 'Europe/Berlin' }, deps.clock);
   await app.register(alertRoutes, { prefix: '/api/v1', alerts });

@@ -6,6 +6,8 @@ import { PlanStatusRepository } from '../../db/repositories/plan-status.reposito
 import { hashToken } from '../auth/token.service.js';
 import { Invalid, NotFound } from '../errors.js';
 import type { RestorePlan } from '../plans/plan.types.js';
+import { loadProgramme } from './programme.js';
+import { addDuration } from '../util/calendar.js';
 import { nextScheduledAt } from '../scheduling/slots.js';
 import { buildIcs, type FeedLang, type IcsPlan } from './ics.js';
 
@@ -43,7 +45,12 @@ export class CalendarFeedService {
   private readonly publicUrl: string;
   private readonly clock: () => Date;
 
-  constructor(db: Kysely<DB>, opts: { publicUrl?: string; clock?: () => Date } = {}) {
+  private readonly horizon: string;
+  /** Per plan and kind of occurrence: a nightly schedule over a long horizon stays readable for calendar clients. */
+  static readonly MAX_EVENTS_PER_PLAN = 100;
+
+  constructor(private readonly db: Kysely<DB>, opts: { publicUrl?: string; clock?: () => Date; horizon?: string } = {}) {
+    this.horizon = opts.horizon ?? 'P90D';
     this.repo = new CalendarFeedRepository(db);
     this.statuses = new PlanStatusRepository(db);
     this.publicUrl = (opts.publicUrl ?? '').replace(/\/+$/, '');
@@ -89,9 +96,12 @@ export class CalendarFeedService {
     const feed = await this.resolve(token);
     if (!feed) return undefined;
     const now = this.clock();
-    const [tenant, plans, statuses] = await Promise.all([
+    const until = addDuration(now, this.horizon, 'Europe/Berlin');
+    const [tenant, plans, statuses, programme] = await Promise.all([
       this.repo.tenant(feed.tenant_id), this.repo.plans(feed.tenant_id), this.statuses.statusAll(feed.tenant_id, now),
+      loadProgramme(this.db, feed.tenant_id, now, until, now, CalendarFeedService.MAX_EVENTS_PER_PLAN),
     ]);
+    const ahead = new Map(programme.map((p) => [p.planId, p]));
     const byPlan = new Map(statuses.map((s) => [s.planId, s]));
     const items: IcsPlan[] = [];
     for (const p of plans) {
@@ -104,6 +114,16 @@ export class CalendarFeedService {
         hasSchedule: Boolean(cadence?.schedule),
         nextScheduledAt: cadence?.schedule && !paused ? nextScheduledAt({ cadence }, p.last_slot, now) : null,
         paused,
+        kind: ahead.get(p.id)?.kind ?? 'restore',
+        // what lies ahead: scheduled slots and due dates (an overdue one is today's overdue event instead)
+        occurrences: [
+          // the due date the status counts with, also when it has passed (the plan is overdue)
+          ...(st.nextDueAt ? [{ at: st.nextDueAt, type: 'due' as const, projected: false }] : []),
+          ...(ahead.get(p.id)?.occurrences ?? [])
+            .filter((o): o is typeof o & { type: 'scheduled' | 'due' } => (o.type === 'scheduled' || o.type === 'due') && o.state === 'planned')
+            .filter((o) => !(o.type === 'due' && st.nextDueAt && o.at.getTime() === st.nextDueAt.getTime()))
+            .map((o) => ({ at: o.at, type: o.type, projected: o.projected })),
+        ],
       });
     }
     const ics = buildIcs({

@@ -24,6 +24,10 @@ export interface IcsPlan {
   nextScheduledAt: Date | null;
   hasSchedule: boolean;
   paused: { at: Date; reason: string } | null;
+  /** How it is tested: by ernstfall in a sandbox, by another tool, by people, or an exercise. */
+  kind?: 'restore' | 'external' | 'manual' | 'exercise';
+  /** Every scheduled slot and due date in the feed's horizon (default: the next of each only). */
+  occurrences?: { at: Date; type: 'scheduled' | 'due'; projected?: boolean }[];
 }
 
 export interface IcsInput {
@@ -111,6 +115,10 @@ function dayOf(at: Date): { start: ICalTemporalZonedDateTimeStub; end: ICalTempo
 const TEXT = {
   de: {
     scheduled: 'Wiederherstellungstest', due: 'Fällig', overdue: 'ÜBERFÄLLIG',
+    kindScheduled: { restore: 'Wiederherstellungstest', external: 'Test durch ein anderes Werkzeug', manual: 'Manueller Wiederherstellungstest', exercise: 'Übung' } as Record<string, string>,
+    attend: 'Termin mit Beteiligten: der Test oder die Übung wird von Menschen durchgeführt und in ernstfall festgehalten.',
+    reported: 'Ein anderes Werkzeug testet und meldet sein Ergebnis an ernstfall.',
+    projected: 'Hochgerechnet: gilt, wenn der vorige Test an seiner Frist bestanden wird.',
     status: { failing: 'fehlgeschlagen', overdue: 'überfällig', 'never-tested': 'noch nie getestet', 'due-soon': 'bald fällig', ok: 'in Ordnung' } as Record<PlanStatus, string>,
     plan: 'Plan', statusLabel: 'Status', nextTest: 'Nächster geplanter Test', dueBy: 'Fällig bis', lastPassed: 'Zuletzt bestanden',
     neverPassed: 'Noch nie bestanden.', noSchedule: 'Kein Zeitplan: der Test wird von Hand gestartet.',
@@ -122,6 +130,10 @@ const TEXT = {
   },
   en: {
     scheduled: 'Restore test', due: 'Due', overdue: 'OVERDUE',
+    kindScheduled: { restore: 'Restore test', external: 'Test by another tool', manual: 'Manual restore test', exercise: 'Exercise' } as Record<string, string>,
+    attend: 'With people: the test or exercise is carried out by people and recorded in ernstfall.',
+    reported: 'Another tool tests and reports its result to ernstfall.',
+    projected: 'Projected: holds if the previous test passes on its due date.',
     status: { failing: 'failing', overdue: 'overdue', 'never-tested': 'never tested', 'due-soon': 'due soon', ok: 'ok' } as Record<PlanStatus, string>,
     plan: 'Plan', statusLabel: 'Status', nextTest: 'Next scheduled test', dueBy: 'Due by', lastPassed: 'Last passed',
     neverPassed: 'Never passed.', noSchedule: 'No schedule: the test is started by hand.',
@@ -145,8 +157,13 @@ function formatTime(at: Date, lang: FeedLang): string {
   return f.format(at);
 }
 
-/** Stable per plan and kind: calendar clients update the event instead of adding another one. */
-export const eventUid = (kind: 'scheduled' | 'due' | 'overdue', planId: string, tenantId: string) => `${kind}-${planId}-${tenantId}@ernstfall`;
+/**
+ * Stable per occurrence (plan, kind and the occurrence's time): a calendar
+ * client updates an event instead of adding another one, and every slot in the
+ * horizon is an event of its own.
+ */
+export const eventUid = (kind: 'scheduled' | 'due' | 'overdue', planId: string, tenantId: string, at?: Date) =>
+  `${kind}-${planId}${at ? `-${at.toISOString().replace(/[-:]/g, '').slice(0, kind === 'due' ? 8 : 13)}` : ''}-${tenantId}@ernstfall`;
 
 function describe(p: IcsPlan, lang: FeedLang, link: string | undefined, lead?: string): string {
   const t = TEXT[lang];
@@ -166,9 +183,10 @@ function describe(p: IcsPlan, lang: FeedLang, link: string | undefined, lead?: s
 }
 
 /**
- * The tenant's iCalendar feed: per plan the next scheduled restore test (a
- * 30-minute event), the due date of the next passed test (all-day), and for an
- * overdue plan an all-day event today. Only titles, ids, dates and status:
+ * The tenant's iCalendar feed: per plan every scheduled slot in the horizon (a
+ * 30-minute event; an automatic test, a manual test or an exercise), every due
+ * date of its cadence in the horizon (all-day; later ones projected), and for
+ * an overdue plan an all-day event today. Only titles, ids, dates and status:
  * never plan definitions (canary values), paths or tokens. Events are marked
  * transparent: an automatic test does not block anyone's time.
  */
@@ -189,26 +207,32 @@ export function buildIcs(input: IcsInput): string {
   for (const p of [...input.plans].sort((a, b) => a.id.localeCompare(b.id))) {
     const link = base ? `${base}/plans/${encodeURIComponent(p.id)}` : undefined;
     const common = { timezone: CALENDAR_TZ, stamp, transparency: ICalEventTransparency.TRANSPARENT, ...(link ? { url: link } : {}) };
-    if (p.nextScheduledAt && !p.paused) {
-      cal.createEvent({
-        ...common,
-        id: eventUid('scheduled', p.id, input.tenantId),
-        start: zoned(p.nextScheduledAt),
-        end: zoned(new Date(p.nextScheduledAt.getTime() + SCHEDULED_MINUTES * 60_000)),
-        summary: `${t.scheduled}: ${p.title}`,
-        description: describe(p, input.lang, link, t.automatic),
-      });
+    const kind = p.kind ?? 'restore';
+    const lead = kind === 'restore' ? t.automatic : kind === 'external' ? t.reported : t.attend;
+    const slots = p.occurrences ? p.occurrences.filter((o) => o.type === 'scheduled').map((o) => o.at) : p.nextScheduledAt ? [p.nextScheduledAt] : [];
+    if (!p.paused) {
+      for (const at of slots) {
+        cal.createEvent({
+          ...common,
+          id: eventUid('scheduled', p.id, input.tenantId, at),
+          start: zoned(at),
+          end: zoned(new Date(at.getTime() + SCHEDULED_MINUTES * 60_000)),
+          summary: `${t.kindScheduled[kind] ?? t.scheduled}: ${p.title}`,
+          description: describe(p, input.lang, link, lead),
+        });
+      }
     }
-    if (p.nextDueAt) {
-      const day = dayOf(p.nextDueAt);
+    const dues = p.occurrences ? p.occurrences.filter((o) => o.type === 'due') : p.nextDueAt ? [{ at: p.nextDueAt, projected: false }] : [];
+    for (const d of dues) {
+      const day = dayOf(d.at);
       cal.createEvent({
         ...common,
-        id: eventUid('due', p.id, input.tenantId),
+        id: eventUid('due', p.id, input.tenantId, d.at),
         allDay: true,
         start: day.start,
         end: day.end,
         summary: `${t.due}: ${p.title}`,
-        description: describe(p, input.lang, link),
+        description: describe(p, input.lang, link, d.projected ? t.projected : undefined),
       });
     }
     if (p.status === 'overdue') {

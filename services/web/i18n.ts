@@ -21,7 +21,7 @@ export function langOf(req: FastifyRequest): Lang {
 const de = {
   skip: 'Zum Inhalt springen', product: 'ernstfall', tagline: 'Wiederherstellungstests mit Nachweis', tenant: 'Mandant', signedInAs: 'Angemeldet als',
   logout: 'Abmelden', switchTo: 'English', switchToLabel: 'Switch to English', mainNav: 'Hauptnavigation',
-  navDashboard: 'Übersicht', navAlerts: 'Alarme', navReviews: 'Freigaben & Maßnahmen', navReports: 'Berichte', navAdmin: 'Verwaltung', navAccount: 'Mein Konto',
+  navDashboard: 'Übersicht', navProgramme: 'Testprogramm', navAlerts: 'Alarme', navReviews: 'Freigaben & Maßnahmen', navReports: 'Berichte', navAdmin: 'Verwaltung', navAccount: 'Mein Konto',
   navTenants: 'Mandanten', footerTimes: 'Alle Zeiten in Europe/Berlin (MEZ/MESZ).', dash: '–',
   roleAdmin: 'Administration', roleOperator: 'Betrieb', roleReviewer: 'Prüfung', roleAuditor: 'Revision', roleProvider: 'Dienstleister-Administration',
   // errors
@@ -54,6 +54,10 @@ const de = {
   chartTitle: 'Wiederherstellungsdauer im Zeitverlauf', chartSummary: '{n} Messwerte; längste Dauer {max}, zuletzt {last}; RTO-Ziel {target}; {over} Mal überschritten.',
   chartNone: 'Noch keine gemessene Wiederherstellungsdauer.', chartLegendRto: 'gestrichelt: RTO-Ziel', checkCount: '{n} Prüfungen',
   activeRun: 'Dieser Plan wird gerade getestet.',
+  // programme
+  programmeTitle: 'Testprogramm {year}', programmeIntro: 'Alle Pläne jeder Art mit ihren durchgeführten Tests, geplanten Terminen und Fristen im Jahr: auf einen Blick, was erledigt, überfällig oder fehlgeschlagen ist.',
+  programmeCaption: 'Testprogramm {year}: je Plan und Monat die Tests und Fristen', programmeYear: 'Jahr', programmeShow: 'Anzeigen',
+  programmePrev: '← {year}', programmeNext: '{year} →', programmeExports: 'Herunterladen:', programmeNone: 'Noch keine Pläne.',
   // exercises
   exerciseTitle: 'Übung', participants: 'Teilnehmende', observations: 'Beobachtungen', noObservations: 'Noch keine Beobachtungen festgehalten.',
   observationsCaption: 'Ablauf der Übung: Zeitpunkt, Art, Person, Beobachtung und die Maßnahme einer Feststellung',
@@ -162,7 +166,7 @@ export type Strings = typeof de;
 const en: Strings = {
   skip: 'Skip to content', product: 'ernstfall', tagline: 'Restore tests with evidence', tenant: 'Tenant', signedInAs: 'Signed in as',
   logout: 'Log out', switchTo: 'Deutsch', switchToLabel: 'Auf Deutsch umschalten', mainNav: 'Main navigation',
-  navDashboard: 'Dashboard', navAlerts: 'Alerts', navReviews: 'Reviews & measures', navReports: 'Reports', navAdmin: 'Admin', navAccount: 'My account',
+  navDashboard: 'Dashboard', navProgramme: 'Programme', navAlerts: 'Alerts', navReviews: 'Reviews & measures', navReports: 'Reports', navAdmin: 'Admin', navAccount: 'My account',
   navTenants: 'Tenants', footerTimes: 'All times in Europe/Berlin (CET/CEST).', dash: '–',
   roleAdmin: 'admin', roleOperator: 'operator', roleReviewer: 'reviewer', roleAuditor: 'auditor', roleProvider: 'provider admin',
   errNotFound: 'Not found', errNotFoundText: 'This page does not exist, or it does not belong to your tenant.',
@@ -192,6 +196,10 @@ const en: Strings = {
   chartTitle: 'Restore duration over time', chartSummary: '{n} measurements; longest {max}, last {last}; RTO target {target}; exceeded {over} times.',
   chartNone: 'No restore duration measured yet.', chartLegendRto: 'dashed: RTO target', checkCount: '{n} checks',
   activeRun: 'This plan is being tested right now.',
+  // programme
+  programmeTitle: 'Test programme {year}', programmeIntro: 'Every plan of every kind with its tests performed, scheduled slots and due dates in the year: at a glance what is done, overdue or failed.',
+  programmeCaption: 'Test programme {year}: tests and due dates per plan and month', programmeYear: 'Year', programmeShow: 'Show',
+  programmePrev: '← {year}', programmeNext: '{year} →', programmeExports: 'Download:', programmeNone: 'No plans yet.',
   // exercises
   exerciseTitle: 'Exercise', participants: 'Participants', observations: 'Observations', noObservations: 'No observations recorded yet.',
   observationsCaption: 'Course of the exercise: time, kind, person, observation and the measure of a finding',

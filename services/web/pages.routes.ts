@@ -27,6 +27,7 @@ import { runPages } from './pages/run.page.js';
 import { alertPages } from './pages/alerts.page.js';
 import { reviewPages } from './pages/reviews.page.js';
 import { reportPages } from './pages/reports.page.js';
+import { programmePages } from './pages/programme.page.js';
 import { adminPages } from './pages/admin.page.js';
 import { accountPages } from './pages/account.page.js';
 import { loginPages } from './pages/login.page.js';
@@ -157,7 +158,7 @@ export async function pageRoutes(app: FastifyInstance, opts: PagesOptions): Prom
     return reply.redirect(safeNext(req.query.next), 303);
   });
 
-  for (const pages of [dashboardPages, planPages, runPages, alertPages, reviewPages, reportPages, adminPages, accountPages, loginPages]) {
+  for (const pages of [dashboardPages, planPages, runPages, programmePages, alertPages, reviewPages, reportPages, adminPages, accountPages, loginPages]) {
     await app.register(async (scope) => pages(scope, web));
   }
 }

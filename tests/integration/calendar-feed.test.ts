@@ -51,7 +51,9 @@ function parseIcs(text: string): { lines: string[]; events: VEvent[] } {
   return { lines, events };
 }
 const byUid = (events: VEvent[], uid: string) => events.find((e) => e.UID === uid);
-const uid = (kind: string, planId: string, tenantId = DEFAULT_TENANT_ID) => `${kind}-${planId}-${tenantId}@ernstfall`;
+/** An occurrence's UID: kind, plan, its time (UTC; a due date by its UTC day) and the tenant; today's overdue event has no time. */
+const uid = (kind: string, planId: string, at?: string, tenantId = DEFAULT_TENANT_ID) => `${kind}-${planId}${at ? `-${at}` : ''}-${tenantId}@ernstfall`;
+const ofPlan = (events: VEvent[], kind: string, planId: string) => events.filter((e) => e.UID!.startsWith(`${kind}-${planId}-`));
 
 async function plan(id: string, title: string, cadence: Record<string, unknown> | undefined, createdAt: string, over: Record<string, unknown> = {}) {
   await h.putPlan(pgPlan(id, `geheimer-pfad/${id}.dump`, { title, ...(cadence ? { cadence } : {}), ...over }));
@@ -119,7 +121,7 @@ describe('calendar feed', () => {
     expect(lines).toContain('TZID:Europe/Berlin'); // the VTIMEZONE the events refer to
 
     // 02:00 Berlin = 01:00 UTC, the first slot after "now" (2026-12-01 00:00 UTC)
-    const nightly = byUid(events, uid('scheduled', 'nightly'))!;
+    const nightly = byUid(events, uid('scheduled', 'nightly', '20261201T0100'))!;
     expect(nightly).toMatchObject({
       SUMMARY: 'Wiederherstellungstest: Einwohnermeldewesen',
       'DTSTART;TZID=Europe/Berlin': '20261201T020000',
@@ -130,27 +132,38 @@ describe('calendar feed', () => {
     expect(nightly.DTSTAMP).toBe('20261201T000000Z');
     expect(nightly.DESCRIPTION).toContain('Status: noch nie getestet');
     expect(nightly.DESCRIPTION).toContain(`${PUBLIC_URL}/plans/nightly`);
+    // every slot in the horizon (90 days: 1 Dec to 28 Feb), each at 02:00 Berlin, winter and all
+    const slots = ofPlan(events, 'scheduled', 'nightly');
+    expect(slots).toHaveLength(90);
+    expect(new Set(slots.map((e) => e['DTSTART;TZID=Europe/Berlin']!.slice(9)))).toEqual(new Set(['020000']));
+    expect(slots.at(-1)!['DTSTART;TZID=Europe/Berlin']).toBe('20270228T020000');
     // a plan scheduled in another zone shows at the same instant, in Berlin time: 02:00 London = 03:00 Berlin
-    expect(byUid(events, uid('scheduled', 'london'))).toMatchObject({ 'DTSTART;TZID=Europe/Berlin': '20261201T030000' });
-    // due 7 days after creation (2026-11-28 00:00 UTC = 01:00 Berlin) as an all-day event
-    expect(byUid(events, uid('due', 'nightly'))).toMatchObject({ SUMMARY: 'Fällig: Einwohnermeldewesen', 'DTSTART;VALUE=DATE': '20261205', 'DTEND;VALUE=DATE': '20261206' });
+    expect(byUid(events, uid('scheduled', 'london', '20261201T0200'))).toMatchObject({ 'DTSTART;TZID=Europe/Berlin': '20261201T030000' });
+    expect(ofPlan(events, 'scheduled', 'london')).toHaveLength(90);
+    // due 7 days after creation (2026-11-28 00:00 UTC = 01:00 Berlin) as an all-day event; the schedule's slots stand for later ones
+    expect(byUid(events, uid('due', 'nightly', '20261205'))).toMatchObject({ SUMMARY: 'Fällig: Einwohnermeldewesen', 'DTSTART;VALUE=DATE': '20261205', 'DTEND;VALUE=DATE': '20261206' });
+    expect(ofPlan(events, 'due', 'nightly')).toHaveLength(1);
 
-    // overdue: the due date in the past stays, and an event today says so
-    expect(byUid(events, uid('due', 'late'))).toMatchObject({ SUMMARY: 'Fällig: Kfz-Zulassung', 'DTSTART;VALUE=DATE': '20261121' });
+    // overdue: the due date in the past stays, an event today says so, and without a schedule every later due date is projected from today
+    expect(byUid(events, uid('due', 'late', '20261121'))).toMatchObject({ SUMMARY: 'Fällig: Kfz-Zulassung', 'DTSTART;VALUE=DATE': '20261121' });
+    const lateDues = ofPlan(events, 'due', 'late');
+    expect(lateDues.slice(1).map((e) => e['DTSTART;VALUE=DATE'])).toEqual(Array.from({ length: 90 }, (_, i) => new Date(Date.UTC(2026, 11, 2 + i)).toISOString().slice(0, 10).replace(/-/g, '')));
+    expect(lateDues[1]!.DESCRIPTION).toContain('Hochgerechnet');
     const overdue = byUid(events, uid('overdue', 'late'))!;
     expect(overdue).toMatchObject({ SUMMARY: 'ÜBERFÄLLIG: Kfz-Zulassung', 'DTSTART;VALUE=DATE': '20261201', 'DTEND;VALUE=DATE': '20261202' });
     expect(overdue.DESCRIPTION).toContain('Status: überfällig');
     // not overdue: no overdue event
     expect(events.filter((e) => e.UID!.startsWith('overdue-')).map((e) => e.UID)).toEqual([uid('overdue', 'late')]);
 
-    // paused: no scheduled event; the due event says it is paused and why
-    expect(byUid(events, uid('scheduled', 'paused-plan'))).toBeUndefined();
-    const paused = byUid(events, uid('due', 'paused-plan'))!;
-    expect(paused.DESCRIPTION).toContain('Zeitplan pausiert seit 01.12.2026');
-    expect(paused.DESCRIPTION).toContain('Umzug ins neue Rechenzentrum');
+    // paused: no scheduled event; the due events say it is paused and why, and later ones are projected (30 days apart)
+    expect(ofPlan(events, 'scheduled', 'paused-plan')).toEqual([]);
+    const paused = ofPlan(events, 'due', 'paused-plan');
+    expect(paused.map((e) => e['DTSTART;VALUE=DATE'])).toEqual(['20261228', '20270127', '20270226']);
+    expect(paused[0]!.DESCRIPTION).toContain('Zeitplan pausiert seit 01.12.2026');
+    expect(paused[0]!.DESCRIPTION).toContain('Umzug ins neue Rechenzentrum');
     // no schedule and no deadline: nothing to put in a calendar
     expect(events.filter((e) => e.UID!.includes('-manual-'))).toEqual([]);
-    expect(events).toHaveLength(6);
+    expect(events).toHaveLength(90 + 1 + 90 + 91 + 1 + 3);
 
     // no canary values, no backup paths, no tokens
     expect(res.body).not.toContain(CANARY);
@@ -161,13 +174,16 @@ describe('calendar feed', () => {
     expect(list.body.items[0].lastUsedAt).not.toBeNull();
   });
 
-  it('keeps UIDs stable: a later fetch moves the event instead of adding one', async () => {
-    const before = parseIcs((await fetchFeed(feed.url)).body).events;
+  it('keeps UIDs stable: a later fetch drops the slot that passed, keeps every other occurrence as it was and adds the next one', async () => {
+    const before = parseIcs((await fetchFeed(feed.url)).body).events.filter((e) => e.UID!.startsWith('scheduled-nightly-'));
     now = new Date('2026-12-01T06:00:00Z'); // after today's 02:00 slot
-    const after = parseIcs((await fetchFeed(feed.url)).body).events;
+    const after = parseIcs((await fetchFeed(feed.url)).body).events.filter((e) => e.UID!.startsWith('scheduled-nightly-'));
     now = new Date('2026-12-01T00:00:00Z');
-    expect(after.map((e) => e.UID).sort()).toEqual(before.map((e) => e.UID).sort());
-    expect(byUid(after, uid('scheduled', 'nightly'))!['DTSTART;TZID=Europe/Berlin']).toBe('20261202T020000');
+    const was = new Map(before.map((e) => [e.UID, e['DTSTART;TZID=Europe/Berlin']]));
+    expect(after.map((e) => e.UID)).not.toContain(uid('scheduled', 'nightly', '20261201T0100'));
+    for (const e of after.slice(0, -1)) expect(e['DTSTART;TZID=Europe/Berlin']).toBe(was.get(e.UID));
+    expect(after.at(-1)!['DTSTART;TZID=Europe/Berlin']).toBe('20270301T020000');
+    expect(after).toHaveLength(before.length);
   });
 
   it('speaks English when the feed was created with lang en', async () => {
@@ -175,10 +191,10 @@ describe('calendar feed', () => {
     expect(res.status).toBe(201);
     expect(res.body.lang).toBe('en');
     const { events } = parseIcs((await fetchFeed(res.body.url)).body);
-    expect(byUid(events, uid('scheduled', 'nightly'))!.SUMMARY).toBe('Restore test: Einwohnermeldewesen');
-    expect(byUid(events, uid('due', 'late'))!.SUMMARY).toBe('Due: Kfz-Zulassung');
+    expect(byUid(events, uid('scheduled', 'nightly', '20261201T0100'))!.SUMMARY).toBe('Restore test: Einwohnermeldewesen');
+    expect(byUid(events, uid('due', 'late', '20261121'))!.SUMMARY).toBe('Due: Kfz-Zulassung');
     expect(byUid(events, uid('overdue', 'late'))!.SUMMARY).toBe('OVERDUE: Kfz-Zulassung');
-    expect(byUid(events, uid('due', 'paused-plan'))!.DESCRIPTION).toContain('Schedule paused since');
+    expect(byUid(events, uid('due', 'paused-plan', '20261228'))!.DESCRIPTION).toContain('Schedule paused since');
   });
 
   it('answers 404 alike for a revoked, an unknown and a malformed feed URL', async () => {
@@ -246,7 +262,8 @@ describe('calendar feed', () => {
     const their = await fetchFeed(theirs.body.url);
     expect(their.statusCode).toBe(200);
     const theirEvents = parseIcs(their.body).events;
-    expect(theirEvents.map((e) => e.UID).sort()).toEqual([uid('due', 'nachbar-geheim', OTHER_TENANT), uid('overdue', 'nachbar-geheim', OTHER_TENANT)].sort());
+    expect(theirEvents.every((e) => e.UID!.endsWith(`-${OTHER_TENANT}@ernstfall`) && e.UID!.includes('-nachbar-geheim-'))).toBe(true);
+    expect(theirEvents.map((e) => e.UID)).toEqual(expect.arrayContaining([uid('due', 'nachbar-geheim', '20261122', OTHER_TENANT), uid('overdue', 'nachbar-geheim', undefined, OTHER_TENANT)]));
     expect(their.body).toContain('X-WR-CALNAME:ernstfall – Nachbarstadt');
     expect(their.body).not.toContain('Einwohnermeldewesen');
     expect(ours.body).not.toContain('Geheimplan Nachbarstadt');

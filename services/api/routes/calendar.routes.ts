@@ -40,9 +40,9 @@ const redactedReq = (req: FastifyRequest) => ({
   method: req.method, url: '/calendar/[redacted].ics', host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort,
 });
 
-export async function calendarRoutes(base: FastifyInstance, opts: { db: Kysely<DB>; audit: AuditService; publicUrl?: string; clock?: () => Date }) {
+export async function calendarRoutes(base: FastifyInstance, opts: { db: Kysely<DB>; audit: AuditService; publicUrl?: string; clock?: () => Date; horizon?: string }) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
-  const feeds = new CalendarFeedService(opts.db, { publicUrl: opts.publicUrl, clock: opts.clock });
+  const feeds = new CalendarFeedService(opts.db, { publicUrl: opts.publicUrl, clock: opts.clock, horizon: opts.horizon });
 
   app.post('/api/v1/calendar-feeds', {
     preValidation: requireRole('operator'),

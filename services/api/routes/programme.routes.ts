@@ -1,0 +1,51 @@
+import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { DB } from '../../../db/schema.js';
+import type { AuditService } from '../../audit/audit.service.js';
+import { auditFrom } from '../audit-hook.js';
+import { loadProgramme, yearBounds } from '../../calendar/programme.js';
+import { programmeSummary, programmeToCsv, renderProgrammePdf, type ProgrammeData } from '../../reports/programme-report.js';
+
+const errorRef = { $ref: 'Error#' };
+
+/** The year's programme of a tenant (JSON, CSV, PDF): what is planned, due and done, for every kind of test. */
+export async function buildProgramme(db: Kysely<DB>, tenantId: string, year: number, lang: 'de' | 'en', now: Date): Promise<ProgrammeData> {
+  const { from, to } = yearBounds(year);
+  const [tenant, plans] = await Promise.all([
+    db.selectFrom('tenants').select('name').where('id', '=', tenantId).executeTakeFirstOrThrow(),
+    loadProgramme(db, tenantId, from, to, now),
+  ]);
+  return { lang, year, tenant: { name: tenant.name }, generatedAt: now.toISOString(), plans };
+}
+
+export async function programmeRoutes(base: FastifyInstance, opts: { db: Kysely<DB>; audit: AuditService; clock?: () => Date }) {
+  const app = base.withTypeProvider<TypeBoxTypeProvider>();
+  const now = () => (opts.clock ?? (() => new Date()))();
+  app.get('/programme', {
+    schema: {
+      tags: ['reports'],
+      summary: 'The year\'s test programme: every plan of every kind (sandbox, external, manual, exercise) with its runs, scheduled slots and due dates in the year (Europe/Berlin); JSON, CSV or PDF/A-2b',
+      querystring: Type.Object({
+        year: Type.Optional(Type.Integer({ minimum: 2000, maximum: 2100, description: 'default: this year' })),
+        format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('csv'), Type.Literal('pdf')], { default: 'json' })),
+        lang: Type.Optional(Type.Union([Type.Literal('de'), Type.Literal('en')])),
+      }, { additionalProperties: false }),
+      response: { 400: errorRef, 401: errorRef },
+    },
+  }, async (req, reply) => {
+    const at = now();
+    const year = req.query.year ?? Number(new Intl.DateTimeFormat('en', { timeZone: 'Europe/Berlin', year: 'numeric' }).format(at));
+    const data = await buildProgramme(opts.db, req.principal!.tenantId, year, req.query.lang ?? 'de', at);
+    const format = req.query.format ?? 'json';
+    const name = `testprogramm-${year}`;
+    if (format !== 'json') await opts.audit.record({ ...auditFrom(req), action: 'export.programme', details: { year, format } });
+    if (format === 'csv') return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}.csv"`).send(programmeToCsv(data));
+    if (format === 'pdf') return reply.type('application/pdf').header('content-disposition', `attachment; filename="${name}.pdf"`).send(await renderProgrammePdf(data));
+    return {
+      year, tenant: data.tenant.name, generatedAt: data.generatedAt, summary: programmeSummary(data.plans),
+      plans: data.plans.map((p) => ({ ...p, occurrences: p.occurrences.map((o) => ({ ...o, at: o.at.toISOString() })) })),
+    };
+  });
+}
