@@ -38,7 +38,7 @@ export const COLORS = {
 };
 export const verdictColor = (v: VerdictName | null | undefined): string => (v ? COLORS.verdict[v] : COLORS.muted);
 
-export interface DocMeta { lang: Lang; title: string; subject: string; tenant: string; generatedAt: string; shortHash?: string | null }
+export interface DocMeta { lang: Lang; title: string; subject: string; tenant: string; generatedAt: string; shortHash?: string | null; landscape?: boolean }
 const metas = new WeakMap<Doc, DocMeta>();
 
 /** XMP metadata is written unescaped by pdfkit: keep markup characters out of the document info. */
@@ -48,6 +48,7 @@ export function createDoc(meta: DocMeta): Doc {
   const created = new Date(meta.generatedAt);
   const doc = new PDFDocument({
     size: 'A4',
+    layout: meta.landscape ? 'landscape' : 'portrait',
     margins: { top: 64, bottom: 58, left: 50, right: 50 },
     subset: 'PDF/A-2b',
     pdfVersion: '1.7',

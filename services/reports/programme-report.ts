@@ -23,7 +23,7 @@ const T = {
     every: 'alle', schedule: 'Zeitplan', none: 'kein Rhythmus', paused: 'pausiert',
     statuses: { failing: 'fehlgeschlagen', overdue: 'überfällig', 'never-tested': 'nie getestet', 'due-soon': 'bald fällig', ok: 'in Ordnung' } as Record<string, string>,
     legendTitle: 'Zeichen',
-    legend: '✔ bestanden · ✖ nicht bestanden · ⚠ Fehler (nicht verifiziert) · ◷ geplante Termine des Zeitplans · ◯ Frist (TT.) · ● Frist eingehalten · ◐ Frist verspätet eingehalten · ‼ Frist überschritten · * hochgerechnet',
+    legend: '✔ bestanden · ✖ nicht bestanden · ⚠ Fehler (nicht verifiziert) · ◷ geplante Termine des Zeitplans · ◯ Frist am Tag (◯15: am 15.) · ● Frist eingehalten · ◐ Frist verspätet eingehalten · ‼ Frist überschritten · * hochgerechnet',
     note: 'Fristen nach dem Rhythmus des Plans (requiredEvery): ab dem letzten bestandenen Test; künftige Fristen hochgerechnet, als ob jeder Test an seiner Frist bestanden würde. Zeiten Europe/Berlin.',
     summary: '{plans} Pläne · {done} Tests durchgeführt ({passed} bestanden, {failed} nicht bestanden, {error} Fehler) · {overdue} Fristen überschritten · {planned} Fristen offen',
   },
@@ -35,7 +35,7 @@ const T = {
     every: 'every', schedule: 'schedule', none: 'no cadence', paused: 'paused',
     statuses: { failing: 'failing', overdue: 'overdue', 'never-tested': 'never tested', 'due-soon': 'due soon', ok: 'ok' } as Record<string, string>,
     legendTitle: 'Marks',
-    legend: '✔ passed · ✖ failed · ⚠ error (not verified) · ◷ scheduled slots · ◯ due date (DD.) · ● due date met · ◐ due date met late · ‼ due date missed · * projected',
+    legend: '✔ passed · ✖ failed · ⚠ error (not verified) · ◷ scheduled slots · ◯ due date on the day (◯15: on the 15th) · ● due date met · ◐ due date met late · ‼ due date missed · * projected',
     note: 'Due dates by the plan\'s cadence (requiredEvery): from the last passed test; later ones projected as if each test passed on its due date. Times Europe/Berlin.',
     summary: '{plans} plans · {done} tests performed ({passed} passed, {failed} failed, {error} error) · {overdue} due dates missed · {planned} due dates open',
   },
@@ -45,6 +45,10 @@ export const programmeText = (lang: Lang) => T[lang === 'en' ? 'en' : 'de'];
 
 const DUE_MARK: Record<string, string> = { planned: '◯', done: '●', late: '◐', overdue: '‼' };
 const RUN_MARK: Record<string, string> = { passed: '✔', failed: '✖', error: '⚠' };
+const DUE_WORDS: Record<Lang, Record<string, string>> = {
+  de: { planned: 'offen', done: 'eingehalten', late: 'verspätet eingehalten', overdue: 'überschritten', projected: 'hochgerechnet' },
+  en: { planned: 'open', done: 'met', late: 'met late', overdue: 'missed', projected: 'projected' },
+};
 
 /** One month of one plan, in marks: runs counted by verdict, scheduled slots counted, due dates with their day. */
 export interface MonthCell { marks: string; words: string; worst: 'failed' | 'overdue' | 'error' | 'passed' | 'planned' | '' }
@@ -70,8 +74,8 @@ export function monthCells(p: ProgrammePlan, lang: Lang): MonthCell[] {
     }
     for (const d of list.filter((o) => o.type === 'due')) {
       const day = String(wallClock(d.at, REPORT_TIME_ZONE).day);
-      marks.push(`${DUE_MARK[d.state] ?? '◯'}${day}.${d.projected ? '*' : ''}`);
-      words.push(`${lang === 'en' ? 'due' : 'Frist'} ${day}. (${d.state})`);
+      marks.push(`${DUE_MARK[d.state] ?? '◯'}${day}${d.projected ? '*' : ''}`);
+      words.push(`${lang === 'en' ? 'due' : 'Frist'} ${day}. (${DUE_WORDS[lang][d.state] ?? d.state}${d.projected ? `, ${DUE_WORDS[lang].projected}` : ''})`);
     }
     const has = (f: (o: Occurrence) => boolean) => list.some(f);
     const worst = has((o) => o.type === 'run' && o.state === 'failed') ? 'failed'
@@ -114,7 +118,7 @@ export function programmeToCsv(d: ProgrammeData): string {
 export async function renderProgrammePdf(d: ProgrammeData): Promise<Buffer> {
   const lang: Lang = d.lang === 'en' ? 'en' : 'de';
   const t = programmeText(lang);
-  const doc: Doc = createDoc({ lang, title: `${t.title} ${d.year}`, subject: t.subject, tenant: d.tenant.name, generatedAt: d.generatedAt });
+  const doc: Doc = createDoc({ lang, title: `${t.title} ${d.year}`, subject: t.subject, tenant: d.tenant.name, generatedAt: d.generatedAt, landscape: true });
   doc.font(font.bold).fontSize(18).fillColor(COLORS.text).text(`${t.title} ${d.year}`);
   doc.font(font.sans).fontSize(10).text(d.tenant.name);
   doc.fontSize(8.5).fillColor(COLORS.muted).text(formatDateTime(d.generatedAt, lang));
@@ -123,7 +127,7 @@ export async function renderProgrammePdf(d: ProgrammeData): Promise<Buffer> {
   paragraph(doc, t.note, { size: 8, color: COLORS.muted });
   const colour = { failed: COLORS.verdict.failed, overdue: COLORS.verdict.failed, error: COLORS.verdict.error, passed: COLORS.verdict.passed, planned: COLORS.text, '': COLORS.muted };
   table(doc, [
-    { header: t.plan, width: 2.6 }, { header: t.kind, width: 1.1 }, { header: t.cadence, width: 1.6 },
+    { header: t.plan, width: 2.6 }, { header: t.kind, width: 0.9 }, { header: t.cadence, width: 1.9 },
     ...t.months.map((m) => ({ header: m, width: 0.62 })),
   ], d.plans.map((p) => [
     `${p.title}\n${p.planId}${p.system ? ` · ${p.system}` : ''}`,

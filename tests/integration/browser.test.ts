@@ -249,14 +249,14 @@ describe('in the browser', () => {
     const row = await dashboardRow(page, 'ewo');
     expect([row.light, row.status]).toEqual(['light light-ok', 'in Ordnung']);
     expect(row.verdict).toMatch(/^bestanden\n/);
-    for (const [name, path] of [['alerts', '/alerts'], ['reviews', '/reviews'], ['reports', '/reports'], ['admin-users', '/admin/users'], ['admin-tokens', '/admin/tokens'], ['provider-access', '/admin/provider-access'], ['account', '/account']]) {
+    for (const [name, path] of [['programme', '/programme'], ['alerts', '/alerts'], ['reviews', '/reviews'], ['reports', '/reports'], ['admin-users', '/admin/users'], ['admin-tokens', '/admin/tokens'], ['provider-access', '/admin/provider-access'], ['account', '/account']]) {
       const res = await page.goto(`${base}${path}`);
       expect(res?.status(), path).toBe(200);
       await shot(page, name!);
       await axe(page, path!);
     }
     const phone = await newPage(375, alice);
-    for (const path of ['/', '/plans/ewo', new URL(runUrl).pathname, '/reviews', '/admin/users']) {
+    for (const path of ['/', '/programme', '/plans/ewo', new URL(runUrl).pathname, '/reviews', '/admin/users']) {
       await phone.goto(`${base}${path}`);
       await axe(phone, `${path} at 375px`);
       await noHorizontalScroll(phone, path);
