@@ -10,7 +10,7 @@ import type { RestorePlan } from '../plans/plan.types.js';
 import { CONTROLS } from './controls.js';
 import { exerciseFormatLabel } from './i18n.js';
 import { toAuditEntry } from '../audit/audit.service.js';
-import type { AuditReportData, Lang, MeasureData, SystemRow, VerdictName } from './report.types.js';
+import type { AuditReportData, KindTally, Lang, MeasureData, PlanKindName, SystemRow, VerdictName } from './report.types.js';
 
 interface RunPayload {
   run: {
@@ -88,6 +88,10 @@ export async function buildAuditData(
   const trend: AuditReportData['trend'] = [];
   let tested = 0;
   const all: RunPayload['run'][] = [];
+  /** Per kind of test, and per control (the plans that name it): plans, runs and their verdicts in the period. */
+  const tally = (): KindTally => ({ plans: 0, runs: 0, passed: 0, failed: 0, errors: 0 });
+  const byKind: Record<PlanKindName, KindTally> = { restore: tally(), external: tally(), manual: tally(), exercise: tally() };
+  const byControl = new Map<string, Record<PlanKindName, KindTally>>();
   for (const p of plans) {
     const def = p.definition as RestorePlan;
     const history = runsByPlan.get(p.id) ?? [];
@@ -106,6 +110,18 @@ export async function buildAuditData(
       : kind === 'manual' ? t(lang, `manuell, ${def.steps?.length ?? 0} Schritte`, `manual, ${def.steps?.length ?? 0} steps`)
         : kind === 'exercise' ? t(lang, `Übung (${exerciseFormatLabel(def.exercise?.format, 'de')})`, `exercise (${exerciseFormatLabel(def.exercise?.format, 'en')})`)
         : t(lang, `Wiederherstellung in der Sandbox (${def.restore?.driver ?? '?'})`, `restored in a sandbox (${def.restore?.driver ?? '?'})`);
+    const add = (t: KindTally) => {
+      t.plans++;
+      t.runs += runs.length;
+      t.passed += runs.filter((r) => r.verdict === 'passed').length;
+      t.failed += runs.filter((r) => r.verdict === 'failed').length;
+      t.errors += runs.filter((r) => r.verdict === 'error').length;
+    };
+    add(byKind[kind]);
+    for (const c of def.controls ?? []) {
+      if (!byControl.has(c)) byControl.set(c, { restore: tally(), external: tally(), manual: tally(), exercise: tally() });
+      add(byControl.get(c)![kind]);
+    }
     systems.push({
       planId: p.id, title: p.title, system: def.system?.name ?? null, kind, kindLabel,
       rtoTargetSeconds: def.targets.rtoSeconds, rtoLastSeconds: last?.rto?.measuredSeconds ?? null,
@@ -136,6 +152,7 @@ export async function buildAuditData(
     rpoMeasured: all.filter((r) => r.rpo?.met != null).length, rpoMet: all.filter((r) => r.rpo?.met === true).length,
     overduePlans: systems.filter((s) => s.status === 'overdue').length,
     openMeasures: measures.filter((m) => m.status !== 'done').length,
+    byKind,
   };
   const head = records.at(-1);
   const keyIds = [...new Set(records.map((r) => r.keyId))];
@@ -144,7 +161,7 @@ export async function buildAuditData(
     lang, generatedAt: now.toISOString(), tenant: { name: tenant.name },
     period: { from: period.from.toISOString(), to: period.to.toISOString() },
     summary,
-    controls: CONTROLS.map((c) => ({ id: c.id, title: c.title[lang], evidence: c.what[lang] })),
+    controls: CONTROLS.map((c) => ({ id: c.id, title: c.title[lang], evidence: c.what[lang], tests: byControl.get(c.id) ?? null })),
     systems, trend, deviations: reviews, measures, activity,
     ledger: {
       records: records.length, headSeq: head?.seq ?? 0, headHash: head?.hash ?? '', verified: verification.ok,

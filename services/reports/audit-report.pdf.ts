@@ -1,4 +1,4 @@
-import type { AuditReportData, Lang, VerdictName } from './report.types.js';
+import type { AuditReportData, KindTally, Lang, PlanKindName, VerdictName } from './report.types.js';
 import { controlRows, findControl } from './controls.js';
 import {
   decisionLabel, fill, formatDate, formatDateTime, formatPercent, formatSeconds, formatShortDate, labels,
@@ -48,6 +48,7 @@ function summary(doc: Doc, d: AuditReportData, L: Labels): void {
     { label: L.overdue, value: String(s.overduePlans), color: s.overduePlans ? BAD : COLORS.text },
     { label: L.openMeasures, value: String(s.openMeasures), color: s.openMeasures ? BAD : COLORS.text },
     { label: L.runsInPeriod, value: fill(L.runCounts, { runs: s.runs, passed: s.passed, failed: s.failed, errors: s.errors, cancelled: s.cancelled }) },
+    ...(s.byKind ? [{ label: L.byKind, value: tallyText(L, s.byKind, false) }] : []),
     {
       label: L.ledgerOk, bold: true, color: d.ledger.verified ? GOOD : BAD,
       value: `${d.ledger.verified ? L.yes : L.no} (${d.ledger.records} ${d.ledger.records === 1 ? L.record : L.records})${broken ? `\n${fill(L.firstBroken, { seq: broken.seq, reason: broken.reason })}` : ''}`,
@@ -59,14 +60,26 @@ function summary(doc: Doc, d: AuditReportData, L: Labels): void {
 
 function controls(doc: Doc, d: AuditReportData, L: Labels): void {
   heading(doc, L.secControls);
-  const rows = d.controls.length ? d.controls : controlRows(d.lang);
+  const rows: AuditReportData['controls'] = d.controls.length ? d.controls : controlRows(d.lang);
   // framework above the number: "BSI IT-Grundschutz\nCON.3.A15"
   const id = (s: string) => {
     const c = findControl(s);
     return c ? `${c.framework}\n${c.ref}` : s;
   };
-  table(doc, [{ header: L.control, width: 1.6 }, { header: L.title, width: 2.9 }, { header: L.evidence, width: 3.5 }],
-    rows.map((c) => [{ text: id(c.id), bold: true }, c.title, c.evidence]), { size: 7.5 });
+  table(doc, [{ header: L.control, width: 1.5 }, { header: L.title, width: 2.3 }, { header: L.evidence, width: 2.7 }, { header: L.testsInPeriod, width: 2.1 }],
+    rows.map((c) => [{ text: id(c.id), bold: true }, c.title, c.evidence, tallyText(L, c.tests ?? null, true)]), { size: 7.5 });
+}
+
+const KIND_ORDER: PlanKindName[] = ['restore', 'external', 'manual', 'exercise'];
+
+/** Per kind with plans: "Sandbox: 3 plans, 40 tests (38 passed, 1 failed, 1 error)"; short: "Sandbox 40 (✔38 ✖1 ⚠1)". */
+function tallyText(L: Labels, t: Record<PlanKindName, KindTally> | null, short: boolean): string {
+  if (!t) return L.noPlanNamesIt;
+  const name = { restore: L.kindRestore, external: L.kindExternal, manual: L.kindManual, exercise: L.kindExercise };
+  const lines = KIND_ORDER.filter((k) => t[k].plans > 0).map((k) => (short
+    ? `${name[k]}: ${t[k].runs} (✔${t[k].passed} ✖${t[k].failed} ⚠${t[k].errors})`
+    : fill(L.kindTally, { kind: name[k], plans: t[k].plans, runs: t[k].runs, passed: t[k].passed, failed: t[k].failed, errors: t[k].errors })));
+  return lines.join('\n') || L.noPlanNamesIt;
 }
 
 function systems(doc: Doc, d: AuditReportData, L: Labels): void {

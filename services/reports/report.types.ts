@@ -90,6 +90,10 @@ export interface RunProtocolData {
   attachments: { name: string; sha256: string; sizeBytes: number }[];
 }
 
+export type PlanKindName = 'restore' | 'external' | 'manual' | 'exercise';
+/** Plans of a kind and their runs in the period, by verdict. */
+export interface KindTally { plans: number; runs: number; passed: number; failed: number; errors: number }
+
 export interface SystemRow {
   planId: string;
   title: string;
@@ -136,9 +140,11 @@ export interface AuditReportData {
     rpoMet: number;
     overduePlans: number;
     openMeasures: number;
+    /** The same counted per kind of test: restored by ernstfall, reported by a tool, carried out by people, exercises. */
+    byKind?: Record<PlanKindName, KindTally>;
   };
-  /** One row per control of services/reports/controls.ts, with where the evidence is. */
-  controls: { id: string; title: string; evidence: string }[];
+  /** One row per control of services/reports/controls.ts, with where the evidence is and, when plans name it, their tests in the period by kind. */
+  controls: { id: string; title: string; evidence: string; tests?: Record<PlanKindName, KindTally> | null }[];
   systems: SystemRow[];
   trend: { planId: string; title: string; rtoTargetSeconds: number; points: { at: string; seconds: number; verdict: VerdictName }[] }[];
   deviations: { runId: string; planId: string; decision: string; comment: string; reviewer: string; at: string }[];

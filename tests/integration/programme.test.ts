@@ -33,11 +33,12 @@ function mondays(from: Date, to: Date): number {
 
 beforeAll(async () => {
   h = await startHarness({ worker: false, clock: () => now, env: { ERNSTFALL_CALENDAR_HORIZON: 'P1Y' } });
-  await put(pgPlan('ewo', 'ewo.dump', { title: 'Einwohnermeldewesen', cadence: { schedule: '0 2 * * 1', requiredEvery: 'P7D' } }), '2027-01-01T00:00:00Z');
-  await put({ id: 'veeam-vms', title: 'VMs (Veeam SureBackup)', kind: 'external', targets: { rto: '4h', rpo: '26h' }, cadence: { requiredEvery: 'P30D' }, external: { tool: 'Veeam SureBackup' } }, '2027-01-01T00:00:00Z');
-  await put({ id: 'gewerbe', title: 'Gewerbeamt – Wiederanlauf', kind: 'manual', targets: { rto: '8h', rpo: '26h' }, cadence: { requiredEvery: 'P180D' }, steps: [{ title: 'VM zurückspielen' }] }, '2027-01-01T00:00:00Z');
+  const controls = ['BSI-CON.3.A15', 'ISO27001-A.8.13'];
+  await put(pgPlan('ewo', 'ewo.dump', { title: 'Einwohnermeldewesen', cadence: { schedule: '0 2 * * 1', requiredEvery: 'P7D' }, controls }), '2027-01-01T00:00:00Z');
+  await put({ id: 'veeam-vms', title: 'VMs (Veeam SureBackup)', kind: 'external', targets: { rto: '4h', rpo: '26h' }, cadence: { requiredEvery: 'P30D' }, external: { tool: 'Veeam SureBackup' }, controls }, '2027-01-01T00:00:00Z');
+  await put({ id: 'gewerbe', title: 'Gewerbeamt – Wiederanlauf', kind: 'manual', targets: { rto: '8h', rpo: '26h' }, cadence: { requiredEvery: 'P180D' }, steps: [{ title: 'VM zurückspielen' }], controls }, '2027-01-01T00:00:00Z');
   await put({
-    id: 'uebung', title: 'Notfallübung Rechenzentrum', kind: 'exercise', targets: { rto: '8h', rpo: '26h' }, cadence: { requiredEvery: 'P365D' },
+    id: 'uebung', title: 'Notfallübung Rechenzentrum', kind: 'exercise', targets: { rto: '8h', rpo: '26h' }, cadence: { requiredEvery: 'P365D' }, controls: ['ISO22301-8.5'],
     exercise: { scenario: 'Ransomware im Rathaus', format: 'tabletop' },
   }, '2026-01-01T00:00:00Z');
   runIds.ewoPassed = await seedRun(h, { planId: 'ewo', verdict: 'passed', finishedAt: new Date('2027-03-01T01:05:00Z') });
@@ -146,5 +147,25 @@ describe('the year\'s test programme', () => {
     expect(summaries.filter((s) => s.startsWith('Fällig: VMs (Veeam SureBackup)')).length).toBe(1 + 12);
     const exercise = events.find((e) => e.SUMMARY === 'Fällig: Notfallübung Rechenzentrum')!;
     expect(exercise.DESCRIPTION).toContain('Plan: Notfallübung Rechenzentrum (uebung)');
+  });
+
+  it('the audit report counts every kind, in its summary and per control the plans name', async () => {
+    const r = await h.request('GET', '/api/v1/reports/audit?from=2026-12-01&to=2027-06-30&format=json');
+    expect(r.status).toBe(200);
+    const t = (plans: number, runs: number, passed: number, failed: number, errors: number) => ({ plans, runs, passed, failed, errors });
+    expect(r.body.summary.byKind).toEqual({ restore: t(1, 2, 1, 1, 0), external: t(1, 0, 0, 0, 0), manual: t(1, 1, 0, 0, 1), exercise: t(1, 1, 1, 0, 0) });
+    const control = (id: string) => r.body.controls.find((c: { id: string }) => c.id === id);
+    expect(control('BSI-CON.3.A15').tests).toEqual({ restore: t(1, 2, 1, 1, 0), external: t(1, 0, 0, 0, 0), manual: t(1, 1, 0, 0, 1), exercise: t(0, 0, 0, 0, 0) });
+    expect(control('ISO22301-8.5').tests).toEqual({ restore: t(0, 0, 0, 0, 0), external: t(0, 0, 0, 0, 0), manual: t(0, 0, 0, 0, 0), exercise: t(1, 1, 1, 0, 0) });
+    expect(control('BSI-DER.4.A10').tests).toBeNull();
+    const pdf = await h.app.inject({ method: 'GET', url: '/api/v1/reports/audit?from=2026-12-01&to=2027-06-30', headers: auth() });
+    const dir = mkdtempSync(join(tmpdir(), 'ef-audit-kinds-'));
+    writeFileSync(join(dir, 'a.pdf'), pdf.rawPayload);
+    const flat = execFileSync('pdftotext', ['-layout', join(dir, 'a.pdf'), '-']).toString().replace(/\s+/g, '');
+    rmSync(dir, { recursive: true, force: true });
+    for (const s of ['nach Art', 'Sandbox: 1 Pläne, 2 Tests (1 bestanden, 1 nicht bestanden, 0 Fehler)', 'manuell: 1 Pläne, 1 Tests', 'Übung: 1 Pläne, 1 Tests (1 bestanden',
+      'Tests im Zeitraum', 'Sandbox: 2 (✔1 ✖1 ⚠0)', 'Übung: 1 (✔1 ✖0 ⚠0)', 'kein Plan nennt sie']) {
+      expect(flat, s).toContain(s.replace(/\s+/g, ''));
+    }
   });
 });
