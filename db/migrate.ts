@@ -21,6 +21,8 @@ export const APP_GRANTS: Record<string, string[]> = {
   ingest_tokens: ['SELECT', 'INSERT', 'UPDATE (revoked_at, last_used_at)'],
   // what people hand in during a manual test or exercise: its content moves into the run's record at completion
   run_uploads: ['SELECT', 'INSERT', 'UPDATE (content)'],
+  // systems are changed and retired, never deleted
+  systems: ['SELECT', 'INSERT', 'UPDATE'],
   users: ['SELECT', 'INSERT', 'UPDATE'],
   sessions: ['SELECT', 'INSERT', 'UPDATE'],
   provider_grants: ['SELECT', 'INSERT', 'UPDATE (revoked_at)'],

@@ -100,6 +100,23 @@ export interface RunUploadsTable {
   uploaded_at: Date;
 }
 
+export interface SystemsTable {
+  tenant_id: string;
+  id: string;
+  name: string;
+  process: string | null;
+  protection_need: 'normal' | 'hoch' | 'sehr hoch' | null;
+  /** Restart priority: 1 first. */
+  tier: number;
+  owner: string | null;
+  /** Where the emergency manual (Notfallhandbuch) describes its restart: a section or a document. */
+  handbook_ref: string | null;
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+  retired_at: Date | null;
+}
+
 export interface DB {
   tenants: TenantsTable;
   plans: PlansTable;
@@ -122,6 +139,7 @@ export interface DB {
   provider_grants: ProviderGrantsTable;
   ingest_tokens: IngestTokensTable;
   run_uploads: RunUploadsTable;
+  systems: SystemsTable;
 }
 
 export type PlanRow = Selectable<PlansTable>;

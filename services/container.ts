@@ -20,6 +20,7 @@ import { ReviewService } from './evidence/review.service.js';
 import { ExternalResultService, IngestTokenService } from './external/external.service.js';
 import { ManualRunService } from './external/manual.service.js';
 import { ExerciseService } from './external/exercise.service.js';
+import { SystemService } from './systems/system.service.js';
 import { TokenService } from './auth/token.service.js';
 import { FailureNotifier } from './notify/failure-notifier.js';
 import { SessionService } from './auth/session.service.js';
@@ -51,6 +52,8 @@ export interface Container {
   manual: ManualRunService;
   /** Emergency and recovery exercises (kind: exercise): participants, observations, findings that become measures. */
   exercises: ExerciseService;
+  /** The tenant's systems and the restart order. */
+  systems: SystemService;
   sessions: SessionService;
   /** The audit trail: signed ledger records of kind `audit`. */
   audit: AuditService;
@@ -85,11 +88,12 @@ export function createContainer(config: Config, log: Logger, opts: { queuePrefix
   const ingestTokens = new IngestTokenService(db, clock);
   const manual = new ManualRunService(db, finisher, clock);
   const exercises = new ExerciseService(db, finisher, ledger, clock);
+  const systems = new SystemService(db, audit, clock);
   const sessions = new SessionService(db, config.auth);
   const accounts = new AccountService(db, sessions, audit, config.auth, { publicUrl: config.http.publicUrl });
   const tenants = new TenantService(db, sessions, audit, accounts);
   return {
-    config, log, db, redis, queue, docker, plans, planPolicy, runs, signer, ledger, finisher, reviews, tokens, external, ingestTokens, manual, exercises, sessions, audit, accounts, tenants,
+    config, log, db, redis, queue, docker, plans, planPolicy, runs, signer, ledger, finisher, reviews, tokens, external, ingestTokens, manual, exercises, systems, sessions, audit, accounts, tenants,
     readiness(roles) {
       const probes: ReadinessProbe[] = [
         { name: 'database', check: () => sql`select 1`.execute(db) },

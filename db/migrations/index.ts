@@ -8,6 +8,7 @@ import * as m0006 from './20261128_0006_accounts.js';
 import * as m0007 from './20261206_0007_plan_baselines.js';
 import * as m0008 from './20261207_0008_external_results.js';
 import * as m0009 from './20261207_0009_manual_evidence.js';
+import * as m0010 from './20261207_0010_systems.js';
 
 /** Static list so migrations run the same from TypeScript sources and compiled output. Never edit a landed migration. */
 export const migrations: Record<string, Migration> = {
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   '20261206_0007_plan_baselines': m0007,
   '20261207_0008_external_results': m0008,
   '20261207_0009_manual_evidence': m0009,
+  '20261207_0010_systems': m0010,
 };

@@ -26,6 +26,8 @@ import { MAX_UPLOAD_BYTES, type UploadedFile } from '../external/manual.service.
 import type { ExternalResultService, IngestTokenService } from '../external/external.service.js';
 import type { ManualRunService } from '../external/manual.service.js';
 import type { ExerciseService } from '../external/exercise.service.js';
+import type { SystemService } from '../systems/system.service.js';
+import { systemRoutes } from './routes/systems.routes.js';
 import { scheduleRoutes } from './routes/schedule.routes.js';
 import { calendarRoutes } from './routes/calendar.routes.js';
 import { metricsRoutes } from './routes/metrics.routes.js';
@@ -75,6 +77,7 @@ export interface AppDeps {
   ingestTokens?: IngestTokenService;
   manual?: ManualRunService;
   exercises?: ExerciseService;
+  systems?: SystemService;
   /** The audit trail (signed ledger records of kind `audit`). */
   audit: AuditService;
   readiness: ReadinessProbe[];
@@ -109,7 +112,7 @@ export interface AppDeps {
 export function appDeps(c: Container, roles: Config['roles'], version?: string): AppDeps {
   return {
     log: c.log, db: c.db, plans: c.plans, runs: c.runs, ledger: c.ledger, reviews: c.reviews, tokens: c.tokens, audit: c.audit, accounts: c.accounts, tenantAdmin: c.tenants,
-    external: c.external, ingestTokens: c.ingestTokens, manual: c.manual, exercises: c.exercises,
+    external: c.external, ingestTokens: c.ingestTokens, manual: c.manual, exercises: c.exercises, systems: c.systems,
     readiness: c.readiness(roles), bootstrapToken: c.config.auth.bootstrapToken, version, sessions: c.sessions,
     notify: { lang: c.config.notify.lang, timezone: c.config.notify.timezone, publicUrl: c.config.http.publicUrl },
     metrics: c.config.metrics, publicUrl: c.config.http.publicUrl, calendarHorizon: c.config.http.calendarHorizon, hsts: c.config.auth.cookieSecure, trustProxy: c.config.http.trustProxy,
@@ -211,6 +214,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.external && deps.manual && deps.exercises) await app.register(manualRoutes, { prefix: '/api/v1', external: deps.external, manual: deps.manual, exercises: deps.exercises, audit: deps.audit });
   await app.register(scheduleRoutes, { prefix: '/api/v1', schedules, audit: deps.audit });
   await app.register(programmeRoutes, { prefix: '/api/v1', db: deps.db, audit: deps.audit, clock: deps.clock });
+  if (deps.systems) await app.register(systemRoutes, { prefix: '/api/v1', systems: deps.systems });
   const baselines = new BaselineService(deps.db, deps.audit, deps.clock);
   await app.register(baselineRoutes, { prefix: '/api/v1', baselines, plans: deps.plans });
   await app.register(calendarRoutes, { db: deps.db, audit: deps.audit, publicUrl: deps.publicUrl, clock: deps.clock, horizon: deps.calendarHorizon });

@@ -11,7 +11,7 @@ export const PROVIDER_TENANT_ID = '00000000-0000-4000-8000-000000000000';
 export type AuditAction =
   | 'login.succeeded' | 'login.failed' | 'login.locked' | 'logout' | 'logout.everywhere'
   | 'mfa.enrolled' | 'mfa.reset' | 'mfa.recovery-code-used' | 'password.changed' | 'invite.accepted'
-  | 'plan.changed' | 'plan.baseline.accepted' | 'run.triggered' | 'run.cancelled' | 'run.attachment-added' | 'schedule.paused' | 'schedule.resumed'
+  | 'plan.changed' | 'system.changed' | 'plan.baseline.accepted' | 'run.triggered' | 'run.cancelled' | 'run.attachment-added' | 'schedule.paused' | 'schedule.resumed'
   | 'export.protocol' | 'export.audit-report' | 'export.evidence-bundle' | 'export.programme'
   | 'token.created' | 'token.revoked' | 'calendar-feed.created' | 'calendar-feed.revoked' | 'ingest-token.created' | 'ingest-token.revoked'
   | 'user.created' | 'user.changed' | 'user.disabled' | 'user.enabled'

@@ -37,6 +37,8 @@ export interface TenantPlanPolicy {
   max: SandboxMax;
 }
 
+/** A system's id, as a plan's id. */
+export const SYSTEM_ID = /^[a-z0-9][a-z0-9-]{1,62}$/;
 const DEFAULT_TZ = 'Europe/Berlin';
 const GIB = 1024 ** 3;
 const HEX64 = /^[0-9a-fA-F]{64}$/;
@@ -453,7 +455,11 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
   const id = top.str('id', true, /^[a-z0-9][a-z0-9-]{1,62}$/, '"id" must be 2 to 63 characters: a-z, 0-9 and "-", not starting with "-"');
   const title = top.str('title', true);
 
-  const sys = top.obj('system', ['name', 'process', 'protectionNeed']);
+  // a system is named by its id (`system: ewo`, an object of the tenant: PUT /api/v1/systems/{id}) or described in the plan
+  const sysEntry = top.entries.get('system');
+  const sysIsRef = sysEntry !== undefined && isScalar(resolve(ctx, sysEntry.node));
+  const sysRef = sysIsRef ? top.str('system', false, SYSTEM_ID, '"system" is a system\'s id (2 to 63 characters: a-z, 0-9 and "-") or {name, process, protectionNeed}') : undefined;
+  const sys = sysIsRef ? undefined : top.obj('system', ['name', 'process', 'protectionNeed']);
   const sysName = sys?.str('name', true);
   const sysProcess = sys?.str('process');
   const need = sys?.enumOf<ProtectionNeed>('protectionNeed', ['normal', 'hoch', 'sehr hoch'], 'protectionNeed');
@@ -486,6 +492,8 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
     id: id!,
     title: title!,
     ...(sys && { system: { name: sysName!, ...(sysProcess !== undefined && { process: sysProcess }), ...(need && { protectionNeed: need }) } }),
+    // filled from the system object when the plan is stored (name, process, protection need as they are then)
+    ...(sysRef && { system: { id: sysRef, name: sysRef } }),
     targets: { rtoSeconds: rto!.seconds, rpoSeconds: rpo!.seconds },
     cadence: {
       ...(schedule !== undefined && { schedule: schedule.trim() }),

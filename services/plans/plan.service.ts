@@ -7,6 +7,7 @@ import type { DB, PlanRow } from '../../db/schema.js';
 import { PlanRepository } from '../../db/repositories/plan.repository.js';
 import { Conflict, Invalid, NotFound } from '../errors.js';
 import { formatPlanIssues, parsePlanText, planContentHash, redactPlan } from './plan.parser.js';
+import { resolvePlanSystem } from '../systems/system.service.js';
 import type { PlanIssue, RestorePlan } from './plan.types.js';
 import type { AuditActor, AuditService } from '../audit/audit.service.js';
 import type { LedgerRecord } from '../evidence/ledger-format.js';
@@ -81,6 +82,7 @@ export class PlanService {
     if (parsed.plan.id !== id) {
       throw new Invalid('plan id in the body differs from the id in the URL', [{ path: 'id', line: undefined, message: `is "${parsed.plan.id}", URL says "${id}"` }]);
     }
+    parsed.plan = await resolvePlanSystem(this.db, tenantId, parsed.plan);
     const out = await this.db.transaction().execute(async (trx) => {
       // serialises concurrent PUTs of the same (possibly new) plan id
       await sql`select pg_advisory_xact_lock(hashtextextended(${`ernstfall-plan:${tenantId}:${id}`}, 0))`.execute(trx);
@@ -120,6 +122,15 @@ export class PlanService {
         continue;
       }
       const parsed = parsePlanText(await readFile(file, 'utf8'), { file: rel, policy: await this.policy?.forTenant(tenantId) });
+      if (!('issues' in parsed)) {
+        try {
+          parsed.plan = await resolvePlanSystem(this.db, tenantId, parsed.plan);
+        } catch (err) {
+          const details = (err as { details?: PlanIssue[] }).details;
+          if (!details) throw err;
+          Object.assign(parsed, { issues: details });
+        }
+      }
       if ('issues' in parsed) {
         invalid.push({ file: rel, issues: parsed.issues });
         this.log.error({ file: rel, issues: formatPlanIssues(parsed.issues, `restore-plans/${rel}`) }, 'invalid restore plan file skipped');

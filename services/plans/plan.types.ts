@@ -6,6 +6,8 @@
 export type ProtectionNeed = 'normal' | 'hoch' | 'sehr hoch';
 
 export interface PlanSystem {
+  /** The tenant's system object this plan tests (PUT /api/v1/systems/{id}); its name, process and protection need are copied in when the plan is stored. */
+  id?: string;
   name: string;
   process?: string;
   protectionNeed?: ProtectionNeed;

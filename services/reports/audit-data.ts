@@ -9,6 +9,7 @@ import { addDuration } from '../util/calendar.js';
 import type { RestorePlan } from '../plans/plan.types.js';
 import { CONTROLS } from './controls.js';
 import { exerciseFormatLabel } from './i18n.js';
+import { SystemService } from '../systems/system.service.js';
 import { toAuditEntry } from '../audit/audit.service.js';
 import type { AuditReportData, KindTally, Lang, MeasureData, PlanKindName, SystemRow, VerdictName } from './report.types.js';
 
@@ -163,6 +164,10 @@ export async function buildAuditData(
     summary,
     controls: CONTROLS.map((c) => ({ id: c.id, title: c.title[lang], evidence: c.what[lang], tests: byControl.get(c.id) ?? null })),
     systems, trend, deviations: reviews, measures, activity,
+    restartOrder: (await new SystemService(db, undefined).overview(tenantId, { at: end })).map((x) => ({
+      id: x.id, name: x.name, process: x.process, protectionNeed: x.protectionNeed, tier: x.tier, owner: x.owner, handbookRef: x.handbookRef,
+      plans: x.plans, lastPassed: x.lastPassed, lacksRecentPass: x.lacksRecentPass,
+    })),
     ledger: {
       records: records.length, headSeq: head?.seq ?? 0, headHash: head?.hash ?? '', verified: verification.ok,
       firstBroken: verification.firstBroken ? { seq: verification.firstBroken.seq, reason: verification.firstBroken.reason } : null,

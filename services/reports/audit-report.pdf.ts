@@ -82,6 +82,23 @@ function tallyText(L: Labels, t: Record<PlanKindName, KindTally> | null, short: 
   return lines.join('\n') || L.noPlanNamesIt;
 }
 
+/** The systems by restart tier, with the tier-1 systems that lack a recent passed test of any kind named first. */
+function restartOrder(doc: Doc, d: AuditReportData, L: Labels): void {
+  const rows = d.restartOrder ?? [];
+  if (!rows.length) return;
+  heading(doc, L.secRestart);
+  const lacking = rows.filter((r) => r.lacksRecentPass);
+  paragraph(doc, lacking.length ? fill(L.tier1Lacking, { names: lacking.map((r) => r.name).join(', ') }) : L.tier1AllTested, { bold: true, color: lacking.length ? BAD : GOOD });
+  table(doc, [
+    { header: L.tier, width: 0.7 }, { header: L.system, width: 2.1 }, { header: L.owner2, width: 1.3 }, { header: L.handbook, width: 1.6 },
+    { header: L.plansOf, width: 2 }, { header: L.lastPassedAny, width: 1.5 },
+  ], rows.map((r) => [
+    String(r.tier), `${r.name}${r.process ? `\n${r.process}` : ''}${r.protectionNeed ? ` · ${r.protectionNeed}` : ''}`, r.owner ?? '—', r.handbookRef ?? '—',
+    r.plans.map((p) => p.title).join('\n') || L.noPlan,
+    { text: r.lastPassed ? formatDateTime(r.lastPassed.at, d.lang) : '—', color: r.lacksRecentPass ? BAD : COLORS.text, bold: r.lacksRecentPass },
+  ]), { size: 7.5 });
+}
+
 function systems(doc: Doc, d: AuditReportData, L: Labels): void {
   const lang = d.lang;
   heading(doc, L.secSystems);
@@ -266,6 +283,7 @@ export async function renderAuditReportPdf(data: AuditReportData): Promise<Buffe
   summary(doc, d, L);
   controls(doc, d, L);
   systems(doc, d, L);
+  restartOrder(doc, d, L);
   trends(doc, d, L);
   deviationsAndMeasures(doc, d, L);
   activityLog(doc, d, L);

@@ -90,6 +90,13 @@ export interface RunProtocolData {
   attachments: { name: string; sha256: string; sizeBytes: number }[];
 }
 
+export interface RestartRow {
+  id: string; name: string; process: string | null; protectionNeed: string | null; tier: number; owner: string | null; handbookRef: string | null;
+  plans: { id: string; title: string; kind: string }[];
+  lastPassed: { runId: string; planId: string; origin: string; at: string } | null;
+  lacksRecentPass: boolean;
+}
+
 export type PlanKindName = 'restore' | 'external' | 'manual' | 'exercise';
 /** Plans of a kind and their runs in the period, by verdict. */
 export interface KindTally { plans: number; runs: number; passed: number; failed: number; errors: number }
@@ -146,6 +153,8 @@ export interface AuditReportData {
   /** One row per control of services/reports/controls.ts, with where the evidence is and, when plans name it, their tests in the period by kind. */
   controls: { id: string; title: string; evidence: string; tests?: Record<PlanKindName, KindTally> | null }[];
   systems: SystemRow[];
+  /** The tenant's systems by restart tier (at the period's end): their plans, newest passed test of any kind, tier-1 systems lacking one. */
+  restartOrder?: RestartRow[];
   trend: { planId: string; title: string; rtoTargetSeconds: number; points: { at: string; seconds: number; verdict: VerdictName }[] }[];
   deviations: { runId: string; planId: string; decision: string; comment: string; reviewer: string; at: string }[];
   measures: MeasureData[];

@@ -54,6 +54,12 @@ const de = {
   chartTitle: 'Wiederherstellungsdauer im Zeitverlauf', chartSummary: '{n} Messwerte; längste Dauer {max}, zuletzt {last}; RTO-Ziel {target}; {over} Mal überschritten.',
   chartNone: 'Noch keine gemessene Wiederherstellungsdauer.', chartLegendRto: 'gestrichelt: RTO-Ziel', checkCount: '{n} Prüfungen',
   activeRun: 'Dieser Plan wird gerade getestet.',
+  // systems
+  restartOrder: 'Wiederanlauf-Reihenfolge (Systeme)', restartCaption: 'Systeme nach Wiederanlauf-Stufe: Pläne und letzter bestandener Test jeder Art',
+  colTier: 'Stufe', colHandbook: 'Notfallhandbuch', colPlans: 'Pläne', colLastPassedAny: 'Zuletzt bestanden (jede Art)',
+  tier1Lacking: '{n} System(e) der Stufe 1 ohne bestandenen Test im letzten Jahr:', tier1NoRecentPass: 'Stufe 1 ohne bestandenen Test im letzten Jahr',
+  noPlanForSystem: 'kein Plan', kindWords: { restore: 'Sandbox', external: 'extern', manual: 'manuell', exercise: 'Übung' } as Record<string, string>,
+  originWords: { ernstfall: 'Sandbox', external: 'extern gemeldet', manual: 'manuell', exercise: 'Übung' } as Record<string, string>,
   // programme
   programmeTitle: 'Testprogramm {year}', programmeIntro: 'Alle Pläne jeder Art mit ihren durchgeführten Tests, geplanten Terminen und Fristen im Jahr: auf einen Blick, was erledigt, überfällig oder fehlgeschlagen ist.',
   programmeCaption: 'Testprogramm {year}: je Plan und Monat die Tests und Fristen', programmeYear: 'Jahr', programmeShow: 'Anzeigen',
@@ -196,6 +202,12 @@ const en: Strings = {
   chartTitle: 'Restore duration over time', chartSummary: '{n} measurements; longest {max}, last {last}; RTO target {target}; exceeded {over} times.',
   chartNone: 'No restore duration measured yet.', chartLegendRto: 'dashed: RTO target', checkCount: '{n} checks',
   activeRun: 'This plan is being tested right now.',
+  // systems
+  restartOrder: 'Restart order (systems)', restartCaption: 'Systems by restart tier: plans and the last passed test of any kind',
+  colTier: 'Tier', colHandbook: 'Emergency manual', colPlans: 'Plans', colLastPassedAny: 'Last passed (any kind)',
+  tier1Lacking: '{n} tier-1 system(s) without a passed test in the last year:', tier1NoRecentPass: 'tier 1 without a passed test in the last year',
+  noPlanForSystem: 'no plan', kindWords: { restore: 'sandbox', external: 'external', manual: 'manual', exercise: 'exercise' } as Record<string, string>,
+  originWords: { ernstfall: 'sandbox', external: 'reported', manual: 'manual', exercise: 'exercise' } as Record<string, string>,
   // programme
   programmeTitle: 'Test programme {year}', programmeIntro: 'Every plan of every kind with its tests performed, scheduled slots and due dates in the year: at a glance what is done, overdue or failed.',
   programmeCaption: 'Test programme {year}: tests and due dates per plan and month', programmeYear: 'Year', programmeShow: 'Show',

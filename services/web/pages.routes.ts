@@ -16,6 +16,7 @@ import type { ScheduleService } from '../scheduling/schedule.service.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { ManualRunService } from '../external/manual.service.js';
 import type { ExerciseService } from '../external/exercise.service.js';
+import type { SystemService } from '../systems/system.service.js';
 import { DomainError, Forbidden, Unauthorized } from '../errors.js';
 import { fill, langOf, LANG_COOKIE, roleLabel, strings } from './i18n.js';
 import { safeNext } from './html.js';
@@ -51,6 +52,8 @@ export interface PagesOptions {
   manual?: ManualRunService;
   /** Exercises held on the run page (kind: exercise). */
   exercises?: ExerciseService;
+  /** The tenant's systems: the dashboard's restart order. */
+  systems?: SystemService;
   /** Tenants and provider grants (the provider admins' page). */
   tenantAdmin?: TenantService;
   /** The audit trail: actions taken on pages are recorded like their API twins. */

@@ -42,7 +42,7 @@ const ADMIN_READS = new Set([
 const KIND: [RegExp, string][] = [
   [/\/plans\/:id/, 'plan'], [/\/runs\/:id/, 'run'], [/\/alerts\/:id/, 'alert'], [/\/notifications\/:id/, 'notification'],
   [/\/measures\/:id/, 'measure'], [/\/calendar-feeds\/:id/, 'feed'], [/\/tokens\/:id/, 'token'], [/\/users\/:id/, 'user'],
-  [/\/grants\/:id/, 'grant'], [/\/provider-access\/:id/, 'grant'], [/\/tenants\/:id/, 'tenant'], [/\/calendar\/:file/, 'file'], [/\/invite\/:token/, 'invite'], [/\/assets\/:file/, 'asset'],
+  [/\/grants\/:id/, 'grant'], [/\/provider-access\/:id/, 'grant'], [/\/tenants\/:id/, 'tenant'], [/\/calendar\/:file/, 'file'], [/\/invite\/:token/, 'invite'], [/\/assets\/:file/, 'asset'], [/\/systems\/:id/, 'system'],
 ];
 
 function fill(url: string): string {
@@ -88,6 +88,8 @@ beforeAll(async () => {
   ids.user = (await users.insert({ tenant_id: DEFAULT_TENANT_ID, email: 'op@musterstadt.de', name: 'Op', role: 'operator', created_by: 'test' })).id;
   ids.grant = (await h.tdb.db.insertInto('provider_grants').values({ tenant_id: DEFAULT_TENANT_ID, role: 'auditor', reason: 'x', granted_by: 'a', expires_at: new Date(Date.now() + 86_400_000) }).returning('id').executeTakeFirstOrThrow()).id;
   ids.tenant = DEFAULT_TENANT_ID;
+  ids.system = 'ewo-system';
+  expect((await h.request('PUT', '/api/v1/systems/ewo-system', { name: 'Einwohnermeldewesen', tier: 1 })).status).toBe(201);
   const auditor = await users.insert({ tenant_id: DEFAULT_TENANT_ID, email: 'pruefer@rechnungspruefung.de', name: 'Carla Prüferin', role: 'auditor', created_by: 'test' });
   auditorToken = (await h.c.tokens.create(DEFAULT_TENANT_ID, { name: 'carla-cli', role: 'auditor' }, auditor.email, auditor.id)).token;
   const s = await h.c.sessions.start(auditor, { stage: 'full', method: 'password' });

@@ -28,7 +28,7 @@ let adminToken = '';
 const KIND: [RegExp, string][] = [
   [/\/plans\/:id/, 'plan'], [/\/runs\/:id/, 'run'], [/\/alerts\/:id/, 'alert'], [/\/notifications\/:id/, 'notification'],
   [/\/measures\/:id/, 'measure'], [/\/calendar-feeds\/:id/, 'feed'], [/\/tokens\/:id/, 'token'], [/\/users\/:id/, 'user'],
-  [/\/grants\/:id/, 'grant'], [/\/provider-access\/:id/, 'grant'], [/\/tenants\/:id/, 'tenant'],
+  [/\/grants\/:id/, 'grant'], [/\/provider-access\/:id/, 'grant'], [/\/tenants\/:id/, 'tenant'], [/\/systems\/:id/, 'system'],
 ];
 /** Parameterised routes that are not about a tenant's objects: public secrets (a guessed secret is a 404 like any unknown one) and static files. */
 const NOT_TENANT_OBJECTS = ['/calendar/:file', '/invite/:token', '/assets/:file', '/docs/*', '/docs/static/*'];
@@ -47,6 +47,7 @@ function bodyFor(method: string, url: string): Record<string, unknown> | undefin
   if (url === '/admin/users/:id') return { role: 'auditor', disabled: '1' };
   if (/users\/:id$/.test(url)) return { name: 'Hijack', role: 'auditor', disabled: true };
   if (url === '/api/v1/plans/:id') return pgPlan('secret-plan', 's.dump');
+  if (url === '/api/v1/systems/:id') return { name: 'Eigenes System A', tier: 2 };
   if (/tenants\/:id$/.test(url)) return { name: 'Hijack' };
   return {};
 }
@@ -89,6 +90,8 @@ beforeAll(async () => {
   ids.user = (await users.insert({ tenant_id: B, email: 'b-operator@nachbarstadt.de', name: 'B Operator', role: 'operator', created_by: 'test' })).id;
   ids.grant = (await db.insertInto('provider_grants').values({ tenant_id: B, role: 'auditor', reason: 'x', granted_by: 'b-admin', expires_at: new Date(Date.now() + 86_400_000) }).returning('id').executeTakeFirstOrThrow()).id;
   ids.tenant = B;
+  ids.system = 'b-fachverfahren';
+  await db.insertInto('systems').values({ tenant_id: B, id: ids.system, name: 'Geheimer Plan B System', tier: 1, created_by: 'b-admin', created_at: new Date(), updated_at: new Date() }).execute();
   // an admin of tenant A with a browser session, for the pages
   const alice = await users.insert({ tenant_id: DEFAULT_TENANT_ID, email: 'alice@musterstadt.de', name: 'Alice', role: 'admin', created_by: 'test' });
   const { token, session } = await h.c.sessions.start(alice, { stage: 'full', method: 'password' });
@@ -105,7 +108,7 @@ describe('tenant isolation on every route', () => {
   it('answers 404 for tenant B\'s objects on every route with an id, API and pages, as tenant A\'s admin', async () => {
     await h.app.ready();
     // the PUT of B's plan id creates tenant A's own plan of that id (ids are per tenant): it goes last
-    const isPut = (r: { method: string; url: string }) => r.method === 'PUT' && r.url === '/api/v1/plans/:id';
+    const isPut = (r: { method: string; url: string }) => r.method === 'PUT' && (r.url === '/api/v1/plans/:id' || r.url === '/api/v1/systems/:id');
     const routes = h.app.routeList.filter((r) => r.method !== 'HEAD' && r.url.includes(':')).sort((a, b) => Number(isPut(a)) - Number(isPut(b)));
     expect(routes.length).toBeGreaterThan(40);
     const unknown: string[] = [];
@@ -122,7 +125,8 @@ describe('tenant isolation on every route', () => {
       const page = !r.url.startsWith('/api/') && !r.url.startsWith('/auth/');
       const res = await call(r.method, url, bodyFor(r.method, r.url), page);
       checked++;
-      const expected = PROVIDER_ONLY.includes(r.url) ? 403 : r.method === 'PUT' && r.url === '/api/v1/plans/:id' ? 201 : 404;
+      // a PUT of B's plan or system id makes tenant A's own object of that id (ids are per tenant)
+      const expected = PROVIDER_ONLY.includes(r.url) ? 403 : isPut(r) ? 201 : 404;
       if (res.status !== expected) wrong.push(`${r.method} ${url} → ${res.status} (expected ${expected}) ${typeof res.body === 'string' ? res.body.slice(0, 120) : JSON.stringify(res.body).slice(0, 120)}`);
       // the answer never names B's data
       const text = typeof res.body === 'string' ? res.body : JSON.stringify(res.body);
@@ -150,18 +154,18 @@ describe('tenant isolation on every route', () => {
 
   it('never lists tenant B\'s objects', async () => {
     const lists = ['/api/v1/plans', '/api/v1/runs?limit=500', '/api/v1/alerts?state=all', '/api/v1/notifications?limit=500', '/api/v1/measures',
-      '/api/v1/calendar-feeds', '/api/v1/tokens', '/api/v1/users', '/api/v1/grants', '/api/v1/audit?limit=500'];
+      '/api/v1/calendar-feeds', '/api/v1/tokens', '/api/v1/users', '/api/v1/grants', '/api/v1/audit?limit=500', '/api/v1/systems?retired=true', '/api/v1/programme'];
     for (const url of lists) {
       const res = await h.request('GET', url, undefined, { authorization: `Bearer ${adminToken}` });
       expect(res.status, url).toBe(200);
       const text = JSON.stringify(res.body);
-      for (const [kind, id] of Object.entries(ids)) if (kind !== 'plan') expect(text, `${url} shows B's ${kind}`).not.toContain(id);
+      for (const [kind, id] of Object.entries(ids)) if (kind !== 'plan' && kind !== 'system') expect(text, `${url} shows B's ${kind}`).not.toContain(id);
       expect(text).not.toContain('Geheimer Plan B');
     }
-    for (const url of ['/', '/alerts', '/reviews', '/reports', '/admin/users', '/admin/tokens', '/account']) {
+    for (const url of ['/', '/programme', '/alerts', '/reviews', '/reports', '/admin/users', '/admin/tokens', '/account']) {
       const res = await call('GET', url, undefined, true);
       expect(res.status, url).toBe(200);
-      for (const [kind, id] of Object.entries(ids)) if (kind !== 'plan') expect(res.body, `${url} shows B's ${kind}`).not.toContain(id);
+      for (const [kind, id] of Object.entries(ids)) if (kind !== 'plan' && kind !== 'system') expect(res.body, `${url} shows B's ${kind}`).not.toContain(id);
       expect(res.body).not.toContain('Geheimer Plan B');
     }
   });

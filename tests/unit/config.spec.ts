@@ -9,7 +9,7 @@ const base = { DATABASE_URL: 'postgres://app:pw@127.0.0.1:5432/ernstfall', ERNST
 describe('loadConfig', () => {
   it('gives the documented defaults', () => {
     const c = loadConfig(base);
-    expect(c.http).toEqual({ host: '127.0.0.1', port: 8080, publicUrl: undefined });
+    expect(c.http).toEqual({ host: '127.0.0.1', port: 8080, publicUrl: undefined, calendarHorizon: 'P90D' });
     expect(c.sandbox.pull).toBe('never');
     expect(c.redis.url).toBe('redis://127.0.0.1:6379');
     expect(c.roles).toEqual(['api', 'worker', 'scheduler']);

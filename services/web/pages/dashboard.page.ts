@@ -93,12 +93,23 @@ export async function dashboardPages(app: FastifyInstance, web: Web): Promise<vo
 <td>${headroomText(r.headroomSeconds, s, lang)}</td>
 <td>${alertCell(r.alert, s, now)}</td>
 </tr>`);
+    const systems = (await web.systems?.overview(req.principal!.tenantId, { at: now })) ?? [];
+    const lacking = systems.filter((x) => x.lacksRecentPass);
+    const restart = systems.length ? html`<section aria-labelledby="restart-h"><h2 id="restart-h">${s.restartOrder}</h2>
+${lacking.length ? html`<div class="banner banner-danger" role="status"><p><strong>${fill(s.tier1Lacking, { n: lacking.length })}</strong> ${lacking.map((x) => x.name).join(', ')}</p></div>` : ''}
+${table('restart', s.restartCaption, html`<tr><th scope="col">${s.colTier}</th><th scope="col">${s.system}</th><th scope="col">${s.colOwner}</th><th scope="col">${s.colHandbook}</th><th scope="col">${s.colPlans}</th><th scope="col">${s.colLastPassedAny}</th></tr>`,
+      systems.map((x) => html`<tr${x.lacksRecentPass ? html` class="row-bad"` : ''}><td class="num">${x.tier}</td><th scope="row">${x.name}${x.process ? html`<br><span class="muted small">${x.process}${x.protectionNeed ? ` · ${s.protectionNeed}: ${x.protectionNeed}` : ''}</span>` : ''}</th>
+<td>${x.owner ?? s.dash}</td><td>${x.handbookRef ?? s.dash}</td>
+<td>${x.plans.length ? html`<ul class="plain">${x.plans.map((p) => html`<li><a href="/plans/${encodeURIComponent(p.id)}">${p.title}</a> <span class="muted small">(${s.kindWords[p.kind] ?? p.kind})</span></li>`)}</ul>` : html`<span class="bad">${s.noPlanForSystem}</span>`}</td>
+<td>${x.lastPassed ? html`<a href="/runs/${x.lastPassed.runId}">${dateTime(x.lastPassed.at, lang)}</a> <span class="muted small">(${s.originWords[x.lastPassed.origin] ?? x.lastPassed.origin})</span>` : s.dash}${x.lacksRecentPass ? html`<br><span class="bad"><span aria-hidden="true">▲ </span>${s.tier1NoRecentPass}</span>` : ''}</td></tr>`))}
+</section>` : '';
     const body = html`<h1>${s.dashTitle}</h1>
 ${banner}
 ${summary}
 <section aria-labelledby="plans-h"><h2 id="plans-h">${s.plansCaption}</h2>
 ${data.rows.length === 0 ? notice(s.noPlans) : table('plans', html`${s.plansCaption}. ${s.statusHelp}`, head, rows, { captionHidden: true })}
-</section>`;
+</section>
+${restart}`;
     return web.send(reply, ctx, { title: s.dashTitle, active: 'dashboard', body });
   });
 }
