@@ -21,7 +21,7 @@ export function langOf(req: FastifyRequest): Lang {
 const de = {
   skip: 'Zum Inhalt springen', product: 'ernstfall', tagline: 'Wiederherstellungstests mit Nachweis', tenant: 'Mandant', signedInAs: 'Angemeldet als',
   logout: 'Abmelden', switchTo: 'English', switchToLabel: 'Switch to English', mainNav: 'Hauptnavigation',
-  navDashboard: 'Übersicht', navProgramme: 'Testprogramm', navAlerts: 'Alarme', navReviews: 'Freigaben & Maßnahmen', navReports: 'Berichte', navAdmin: 'Verwaltung', navAccount: 'Mein Konto',
+  navDashboard: 'Übersicht', navProgramme: 'Testprogramm', navSystems: 'Systeme', navAlerts: 'Alarme', navReviews: 'Freigaben & Maßnahmen', navReports: 'Berichte', navAdmin: 'Verwaltung', navAccount: 'Mein Konto',
   navTenants: 'Mandanten', footerTimes: 'Alle Zeiten in Europe/Berlin (MEZ/MESZ).', dash: '–',
   roleAdmin: 'Administration', roleOperator: 'Betrieb', roleReviewer: 'Prüfung', roleAuditor: 'Revision', roleProvider: 'Dienstleister-Administration',
   // errors
@@ -55,6 +55,11 @@ const de = {
   chartNone: 'Noch keine gemessene Wiederherstellungsdauer.', chartLegendRto: 'gestrichelt: RTO-Ziel', checkCount: '{n} Prüfungen',
   activeRun: 'Dieser Plan wird gerade getestet.',
   // systems
+  systemsTitle: 'Systeme', systemsIntro: 'Die Systeme des Mandanten in der Reihenfolge des Wiederanlaufs, mit ihren Plänen und dem letzten bestandenen Test jeder Art. Pläne nennen ihr System mit „system: <Kennung>“.',
+  noSystems: 'Noch keine Systeme.', systemNew: 'Neues System', systemId: 'Kennung', systemIdHint: '2 bis 63 Zeichen: a–z, 0–9 und „-“; so nennen Pläne das System.',
+  systemIdTaken: 'Diese Kennung gibt es schon.', systemName: 'Name', tierHint: 'Wiederanlauf-Stufe: 1 (zuerst) bis 9.', handbookHint: 'Abschnitt oder Dokument, das den Wiederanlauf beschreibt.',
+  retireSystem: 'Außer Betrieb (bleibt für die Nachweise erhalten)', retired: 'außer Betrieb', systemCreate: 'System anlegen', systemSave: 'Speichern',
+  systemEditRole: 'Systeme ändern dürfen Betrieb und Administration.',
   restartOrder: 'Wiederanlauf-Reihenfolge (Systeme)', restartCaption: 'Systeme nach Wiederanlauf-Stufe: Pläne und letzter bestandener Test jeder Art',
   colTier: 'Stufe', colHandbook: 'Notfallhandbuch', colPlans: 'Pläne', colLastPassedAny: 'Zuletzt bestanden (jede Art)',
   tier1Lacking: '{n} System(e) der Stufe 1 ohne bestandenen Test im letzten Jahr:', tier1NoRecentPass: 'Stufe 1 ohne bestandenen Test im letzten Jahr',
@@ -172,7 +177,7 @@ export type Strings = typeof de;
 const en: Strings = {
   skip: 'Skip to content', product: 'ernstfall', tagline: 'Restore tests with evidence', tenant: 'Tenant', signedInAs: 'Signed in as',
   logout: 'Log out', switchTo: 'Deutsch', switchToLabel: 'Auf Deutsch umschalten', mainNav: 'Main navigation',
-  navDashboard: 'Dashboard', navProgramme: 'Programme', navAlerts: 'Alerts', navReviews: 'Reviews & measures', navReports: 'Reports', navAdmin: 'Admin', navAccount: 'My account',
+  navDashboard: 'Dashboard', navProgramme: 'Programme', navSystems: 'Systems', navAlerts: 'Alerts', navReviews: 'Reviews & measures', navReports: 'Reports', navAdmin: 'Admin', navAccount: 'My account',
   navTenants: 'Tenants', footerTimes: 'All times in Europe/Berlin (CET/CEST).', dash: '–',
   roleAdmin: 'admin', roleOperator: 'operator', roleReviewer: 'reviewer', roleAuditor: 'auditor', roleProvider: 'provider admin',
   errNotFound: 'Not found', errNotFoundText: 'This page does not exist, or it does not belong to your tenant.',
@@ -203,6 +208,11 @@ const en: Strings = {
   chartNone: 'No restore duration measured yet.', chartLegendRto: 'dashed: RTO target', checkCount: '{n} checks',
   activeRun: 'This plan is being tested right now.',
   // systems
+  systemsTitle: 'Systems', systemsIntro: 'The tenant\'s systems in restart order, with their plans and the last passed test of any kind. Plans name their system with "system: <id>".',
+  noSystems: 'No systems yet.', systemNew: 'New system', systemId: 'Id', systemIdHint: '2 to 63 characters: a–z, 0–9 and "-"; how plans name the system.',
+  systemIdTaken: 'This id exists already.', systemName: 'Name', tierHint: 'Restart tier: 1 (first) to 9.', handbookHint: 'Section or document that describes the restart.',
+  retireSystem: 'Retired (kept for the evidence)', retired: 'retired', systemCreate: 'Create system', systemSave: 'Save',
+  systemEditRole: 'Operators and admins may change systems.',
   restartOrder: 'Restart order (systems)', restartCaption: 'Systems by restart tier: plans and the last passed test of any kind',
   colTier: 'Tier', colHandbook: 'Emergency manual', colPlans: 'Plans', colLastPassedAny: 'Last passed (any kind)',
   tier1Lacking: '{n} tier-1 system(s) without a passed test in the last year:', tier1NoRecentPass: 'tier 1 without a passed test in the last year',

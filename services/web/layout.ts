@@ -13,7 +13,7 @@ export interface PageCtx {
   tenantName?: string;
 }
 
-export type NavKey = 'dashboard' | 'programme' | 'alerts' | 'reviews' | 'reports' | 'admin' | 'account' | 'tenants';
+export type NavKey = 'dashboard' | 'programme' | 'systems' | 'alerts' | 'reviews' | 'reports' | 'admin' | 'account' | 'tenants';
 
 export interface PageOpts {
   title: string;
@@ -39,7 +39,7 @@ function navItems(ctx: PageCtx): { key: NavKey; href: string; label: string }[] 
   if (!p) return [];
   const items: { key: NavKey; href: string; label: string }[] = [];
   if (p.tenantId) {
-    items.push({ key: 'dashboard', href: '/', label: s.navDashboard }, { key: 'programme', href: '/programme', label: s.navProgramme }, { key: 'alerts', href: '/alerts', label: s.navAlerts },
+    items.push({ key: 'dashboard', href: '/', label: s.navDashboard }, { key: 'programme', href: '/programme', label: s.navProgramme }, { key: 'systems', href: '/systems', label: s.navSystems }, { key: 'alerts', href: '/alerts', label: s.navAlerts },
       { key: 'reviews', href: '/reviews', label: s.navReviews }, { key: 'reports', href: '/reports', label: s.navReports });
     if (p.role === 'admin') items.push({ key: 'admin', href: '/admin/users', label: s.navAdmin });
   }

@@ -29,6 +29,7 @@ import { alertPages } from './pages/alerts.page.js';
 import { reviewPages } from './pages/reviews.page.js';
 import { reportPages } from './pages/reports.page.js';
 import { programmePages } from './pages/programme.page.js';
+import { systemPages } from './pages/systems.page.js';
 import { adminPages } from './pages/admin.page.js';
 import { accountPages } from './pages/account.page.js';
 import { loginPages } from './pages/login.page.js';
@@ -161,7 +162,7 @@ export async function pageRoutes(app: FastifyInstance, opts: PagesOptions): Prom
     return reply.redirect(safeNext(req.query.next), 303);
   });
 
-  for (const pages of [dashboardPages, planPages, runPages, programmePages, alertPages, reviewPages, reportPages, adminPages, accountPages, loginPages]) {
+  for (const pages of [dashboardPages, planPages, runPages, programmePages, systemPages, alertPages, reviewPages, reportPages, adminPages, accountPages, loginPages]) {
     await app.register(async (scope) => pages(scope, web));
   }
 }

@@ -137,6 +137,8 @@ beforeAll(async () => {
     title: 'Einwohnermeldewesen', system: { name: 'OK.EWO', protectionNeed: 'hoch' },
     cadence: { requiredEvery: 'P1D' }, checks: [{ tableRows: { table: 'einwohner', min: 3000 } }, { name: 'Meldungen', sql: 'select count(*) from meldung', expect: '>= 1000' }],
   }));
+  // a system, so the dashboard's and the systems page's restart order render (and are checked by axe)
+  expect((await h.request('PUT', '/api/v1/systems/ok-ewo', { name: 'OK.EWO', process: 'Meldewesen', protectionNeed: 'hoch', tier: 1, owner: 'Bürgeramt', handbookRef: 'Kap. 4.2' })).status).toBe(201);
   const bootstrap = { tenantId: DEFAULT_TENANT_ID, name: 'bootstrap-token', role: 'admin' as const, kind: 'bootstrap' as const };
   for (const u of Object.values(USERS)) {
     const inv = await h.c.accounts.invite(bootstrap, { email: u.email, name: u.name, role: u.role }, {});
@@ -249,7 +251,7 @@ describe('in the browser', () => {
     const row = await dashboardRow(page, 'ewo');
     expect([row.light, row.status]).toEqual(['light light-ok', 'in Ordnung']);
     expect(row.verdict).toMatch(/^bestanden\n/);
-    for (const [name, path] of [['programme', '/programme'], ['alerts', '/alerts'], ['reviews', '/reviews'], ['reports', '/reports'], ['admin-users', '/admin/users'], ['admin-tokens', '/admin/tokens'], ['provider-access', '/admin/provider-access'], ['account', '/account']]) {
+    for (const [name, path] of [['programme', '/programme'], ['systems', '/systems'], ['alerts', '/alerts'], ['reviews', '/reviews'], ['reports', '/reports'], ['admin-users', '/admin/users'], ['admin-tokens', '/admin/tokens'], ['provider-access', '/admin/provider-access'], ['account', '/account']]) {
       const res = await page.goto(`${base}${path}`);
       expect(res?.status(), path).toBe(200);
       await shot(page, name!);

@@ -104,4 +104,26 @@ describe('systems and the restart order', () => {
       expect(flat, t).toContain(t.replace(/\s+/g, ''));
     }
   });
+
+  it('the systems page lists the order and lets an operator add and change a system with the same checks', async () => {
+    const form = (url: string, fields: Record<string, string>, token = operator) => h.app.inject({
+      method: 'POST', url, payload: new URLSearchParams(fields).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${token}` },
+    });
+    const bad = await form('/systems', { id: 'Mail Server', name: '', tier: '0', protectionNeed: 'hoch' });
+    expect(bad.statusCode).toBe(400);
+    for (const f of ['sys-id-err', 'sys-name-err', 'sys-tier-err']) expect(bad.body, f).toContain(f);
+    expect((await form('/systems', { id: 'ewo', name: 'Doppelt', tier: '1', protectionNeed: '' })).body).toContain('Diese Kennung gibt es schon.');
+    const created = await form('/systems', { id: 'mail', name: 'E-Mail (Exchange)', tier: '2', protectionNeed: 'hoch', owner: 'IT-Betrieb', handbookRef: 'Kap. 5', process: '' });
+    expect(created.statusCode).toBe(303);
+    expect((await h.request('GET', '/api/v1/systems/mail')).body).toMatchObject({ name: 'E-Mail (Exchange)', tier: 2, protectionNeed: 'hoch', owner: 'IT-Betrieb', handbookRef: 'Kap. 5', process: null });
+    expect((await form('/systems/mail', { name: 'E-Mail (Exchange)', tier: '1', protectionNeed: 'hoch', owner: 'IT-Betrieb', handbookRef: 'Kap. 5' })).statusCode).toBe(303);
+    expect((await h.request('GET', '/api/v1/systems/mail')).body.tier).toBe(1);
+    expect((await form('/systems/nope', { name: 'x', tier: '1', protectionNeed: '' })).statusCode).toBe(404);
+    expect((await form('/systems', { id: 'x2', name: 'x', tier: '1', protectionNeed: '' }, auditor)).statusCode).toBe(403);
+    const page = await h.request('GET', '/systems');
+    for (const t of ['Wiederanlauf-Reihenfolge (Systeme)', 'E-Mail (Exchange)', 'href="/systems/mail"', 'Altes Archiv', 'außer Betrieb', 'Neues System']) expect(page.body, t).toContain(t);
+    const edit = await h.request('GET', '/systems/mail');
+    expect(edit.body).toContain('value="E-Mail (Exchange)"');
+  });
 });

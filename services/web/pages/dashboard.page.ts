@@ -7,6 +7,7 @@ import { html, type SafeHtml } from '../html.js';
 import { dateTime, fill, formatSeconds, type Lang, type Strings } from '../i18n.js';
 import { notice, statusLight, table, verdictLight } from '../components.js';
 import type { Web } from '../pages.routes.js';
+import { restartSection } from './systems.page.js';
 
 const ORDER = ['failing', 'overdue', 'never-tested', 'due-soon', 'ok'] as const;
 /** A scheduler leader that has not ticked for this long counts as stopped (as in the plan API and /readyz). */
@@ -94,15 +95,7 @@ export async function dashboardPages(app: FastifyInstance, web: Web): Promise<vo
 <td>${alertCell(r.alert, s, now)}</td>
 </tr>`);
     const systems = (await web.systems?.overview(req.principal!.tenantId, { at: now })) ?? [];
-    const lacking = systems.filter((x) => x.lacksRecentPass);
-    const restart = systems.length ? html`<section aria-labelledby="restart-h"><h2 id="restart-h">${s.restartOrder}</h2>
-${lacking.length ? html`<div class="banner banner-danger" role="status"><p><strong>${fill(s.tier1Lacking, { n: lacking.length })}</strong> ${lacking.map((x) => x.name).join(', ')}</p></div>` : ''}
-${table('restart', s.restartCaption, html`<tr><th scope="col">${s.colTier}</th><th scope="col">${s.system}</th><th scope="col">${s.colOwner}</th><th scope="col">${s.colHandbook}</th><th scope="col">${s.colPlans}</th><th scope="col">${s.colLastPassedAny}</th></tr>`,
-      systems.map((x) => html`<tr${x.lacksRecentPass ? html` class="row-bad"` : ''}><td class="num">${x.tier}</td><th scope="row">${x.name}${x.process ? html`<br><span class="muted small">${x.process}${x.protectionNeed ? ` · ${s.protectionNeed}: ${x.protectionNeed}` : ''}</span>` : ''}</th>
-<td>${x.owner ?? s.dash}</td><td>${x.handbookRef ?? s.dash}</td>
-<td>${x.plans.length ? html`<ul class="plain">${x.plans.map((p) => html`<li><a href="/plans/${encodeURIComponent(p.id)}">${p.title}</a> <span class="muted small">(${s.kindWords[p.kind] ?? p.kind})</span></li>`)}</ul>` : html`<span class="bad">${s.noPlanForSystem}</span>`}</td>
-<td>${x.lastPassed ? html`<a href="/runs/${x.lastPassed.runId}">${dateTime(x.lastPassed.at, lang)}</a> <span class="muted small">(${s.originWords[x.lastPassed.origin] ?? x.lastPassed.origin})</span>` : s.dash}${x.lacksRecentPass ? html`<br><span class="bad"><span aria-hidden="true">▲ </span>${s.tier1NoRecentPass}</span>` : ''}</td></tr>`))}
-</section>` : '';
+    const restart = restartSection(ctx, systems);
     const body = html`<h1>${s.dashTitle}</h1>
 ${banner}
 ${summary}
