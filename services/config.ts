@@ -50,6 +50,8 @@ export interface Config {
     oidc?: OidcConfig;
   };
   instance: string;
+  /** ernstfall backs itself up daily into this folder and restore-tests it (ERNSTFALL_SELF_BACKUP_DIR); off when unset. */
+  selfBackup?: { dir: string; keep: number; time: string };
   /** Backup roots of the default tenant (ERNSTFALL_BACKUP_ROOTS); every tenant's in `policy.tenantRoots`. */
   backupRoots: string[];
   /** What the operator allows plans: backup roots per tenant, images, upper bounds of sandbox limits. */
@@ -315,6 +317,10 @@ export function loadConfig(env: Env = process.env): Config {
   } catch {
     problems.push(`ERNSTFALL_TIMEZONE: "${timezone}" is not an IANA time zone like Europe/Berlin`);
   }
+  const selfBackupDir = env.ERNSTFALL_SELF_BACKUP_DIR ? resolve(env.ERNSTFALL_SELF_BACKUP_DIR) : undefined;
+  const selfBackupTime = env.ERNSTFALL_SELF_BACKUP_TIME ?? '02:30';
+  if (!/^([01]\d|2[0-3]):[0-5]\d$/.test(selfBackupTime)) problems.push(`ERNSTFALL_SELF_BACKUP_TIME: "${selfBackupTime}" must be HH:MM`);
+  const selfBackupKeep = int(env, 'ERNSTFALL_SELF_BACKUP_KEEP', 7, problems, 1, 365);
   const digestTime = env.ERNSTFALL_DIGEST_TIME ?? '07:00';
   if (!/^([01]\d|2[0-3]):[0-5]\d$/.test(digestTime)) problems.push(`ERNSTFALL_DIGEST_TIME: "${digestTime}" must be HH:MM`);
   const retryFor = env.ERNSTFALL_NOTIFY_RETRY_FOR ?? 'P3D';
@@ -399,6 +405,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     instance,
     backupRoots: policy.tenantRoots.get('default') ?? [],
+    ...(selfBackupDir && { selfBackup: { dir: selfBackupDir, keep: selfBackupKeep, time: selfBackupTime } }),
     policy,
     plansDir: resolve(env.ERNSTFALL_PLANS_DIR ?? join(repoRoot, 'restore-plans')),
     sandbox: {

@@ -9,6 +9,8 @@ import { VeeamSyslogListener } from './external/syslog.js';
 import { buildOpsApp } from './api/ops-app.js';
 import { startWorker } from '../workers/main.js';
 import { Scheduler } from './scheduling/scheduler.js';
+import { ensureSelfTestPlan, SelfBackupSchedule, SELF_TEST_PLAN_ID } from './ops/self-backup.js';
+import { DEFAULT_TENANT_ID } from '../db/schema.js';
 import { formatPlanIssues } from './plans/plan.parser.js';
 import { ReminderEngine } from './notify/reminders.js';
 import { NotificationDispatcher } from './notify/dispatcher.js';
@@ -59,6 +61,19 @@ export async function main(rolesOverride?: ProcessRole[]): Promise<void> {
     dispatcher.start();
     closers.push(() => dispatcher.stop());
     if (!config.notify.smtpUrl) slog.warn('ERNSTFALL_SMTP_URL is not set: mail notifications cannot be delivered (they are kept as failed)');
+    if (config.selfBackup) {
+      // ernstfall backs itself up and restore-tests the dump with a built-in plan (docs/operations.md)
+      const created = await ensureSelfTestPlan(c.plans, DEFAULT_TENANT_ID, config.selfBackup.dir).catch((err: Error) => {
+        slog.error({ err: err.message, dir: config.selfBackup!.dir }, 'the self-test plan could not be created (is ERNSTFALL_SELF_BACKUP_DIR inside ERNSTFALL_BACKUP_ROOTS?)');
+        return 'failed';
+      });
+      slog.info({ plan: SELF_TEST_PLAN_ID, state: created }, 'self-test plan');
+      const job = new SelfBackupSchedule({
+        ...config.selfBackup, databaseUrl: config.database.ownerUrl ?? config.database.url, trustedKeysDir: config.evidence.trustedKeysDir,
+      }, () => new Date(), slog);
+      job.start();
+      closers.push(async () => job.stop());
+    }
   }
   if (config.roles.includes('api')) {
     const deps = appDeps(c, config.roles, version);
