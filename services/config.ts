@@ -300,7 +300,8 @@ export function loadConfig(env: Env = process.env): Config {
   const stateDir = resolve(env.ERNSTFALL_STATE_DIR ?? join(repoRoot, '.ernstfall'));
   for (const name of ['ERNSTFALL_RECORD_RETENTION', 'ERNSTFALL_ATTACHMENT_RETENTION', 'ERNSTFALL_CALENDAR_HORIZON']) {
     const v = env[name];
-    if (v && !/^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$/.test(v)) problems.push(`${name}: "${v}" must be an ISO 8601 period like P10Y or P90D`);
+    // a period of at least a day ("P" alone or "P0D" would break every feed and every record)
+    if (v && (!/^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$/.test(v) || !/[1-9]/.test(v))) problems.push(`${name}: "${v}" must be an ISO 8601 period of at least a day, like P10Y or P90D`);
   }
 
   const smtpUrl = secret(env, 'ERNSTFALL_SMTP_URL', problems);

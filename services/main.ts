@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { sql } from 'kysely';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, loadEnvFile, repoRoot, type ProcessRole } from './config.js';
@@ -68,11 +69,20 @@ export async function main(rolesOverride?: ProcessRole[]): Promise<void> {
         return 'failed';
       });
       slog.info({ plan: SELF_TEST_PLAN_ID, state: created }, 'self-test plan');
-      const job = new SelfBackupSchedule({
-        ...config.selfBackup, databaseUrl: config.database.ownerUrl ?? config.database.url, trustedKeysDir: config.evidence.trustedKeysDir,
-      }, () => new Date(), slog);
-      job.start();
-      closers.push(async () => job.stop());
+      if (!config.database.ownerUrl) {
+        // the app role may not read every table (the migrations): the dump would fail every minute
+        slog.error('ERNSTFALL_SELF_BACKUP_DIR is set but DATABASE_OWNER_URL is not: the self-backup needs the owner; it does not run, and the self-test plan will go overdue');
+      } else {
+        const job = new SelfBackupSchedule({
+          ...config.selfBackup, databaseUrl: config.database.ownerUrl, trustedKeysDir: config.evidence.trustedKeysDir,
+        }, () => new Date(), slog, (fn) => c.db.transaction().execute(async (trx) => {
+          // one scheduler of several makes the day's dump
+          const got = await sql<{ ok: boolean }>`select pg_try_advisory_xact_lock(hashtextextended('ernstfall-self-backup', 0)) as ok`.execute(trx);
+          return got.rows[0]?.ok ? fn() : undefined;
+        }));
+        job.start();
+        closers.push(async () => job.stop());
+      }
     }
   }
   if (config.roles.includes('api')) {

@@ -3,7 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
-import { DomainError } from '../errors.js';
+import { DomainError, Forbidden } from '../errors.js';
 import type { PlanService } from '../plans/plan.service.js';
 import type { RunService } from '../runs/run.service.js';
 import authPlugin from './plugins/auth.js';
@@ -194,12 +194,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(cookie);
   await app.register(formbody, { bodyLimit: 64 * 1024 });
-  // file uploads from the pages (a manual test's evidence): parsed before the CSRF check reads the form's _csrf,
-  // only for signed-in requests (authentication is onRequest), one bounded file per request, held as a Buffer
+  // file uploads from the pages (a manual test's evidence): parsed before the CSRF check reads the form's _csrf; a file
+  // only for signed-in requests on routes with config.upload (see onFile), one bounded file per request, held as a Buffer
   await app.register(multipart, {
     attachFieldsToBody: 'keyValues',
     limits: { fileSize: MAX_UPLOAD_BYTES, files: 1, fields: 10, parts: 12, fieldSize: 16 * 1024 },
     async onFile(part) {
+      // a file is read only for a signed-in person on a route that takes one; anywhere else it is refused unread
+      if (!this.principal || !this.routeOptions.config.upload) {
+        part.file.resume();
+        throw new Forbidden('no file upload here');
+      }
       (part as unknown as { value: UploadedFile }).value = { filename: part.filename, mimetype: part.mimetype, content: await part.toBuffer() };
     },
   });

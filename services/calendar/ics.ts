@@ -158,12 +158,13 @@ function formatTime(at: Date, lang: FeedLang): string {
 }
 
 /**
- * Stable per occurrence (plan, kind and the occurrence's time): a calendar
+ * Stable per occurrence (plan, kind and the occurrence's time to the minute, UTC; due dates too, as a
+ * cadence shorter than a day has several a day): a calendar
  * client updates an event instead of adding another one, and every slot in the
  * horizon is an event of its own.
  */
 export const eventUid = (kind: 'scheduled' | 'due' | 'overdue', planId: string, tenantId: string, at?: Date) =>
-  `${kind}-${planId}${at ? `-${at.toISOString().replace(/[-:]/g, '').slice(0, kind === 'due' ? 8 : 13)}` : ''}-${tenantId}@ernstfall`;
+  `${kind}-${planId}${at ? `-${at.toISOString().replace(/[-:]/g, '').slice(0, 13)}` : ''}-${tenantId}@ernstfall`;
 
 function describe(p: IcsPlan, lang: FeedLang, link: string | undefined, lead?: string): string {
   const t = TEXT[lang];

@@ -119,7 +119,10 @@ export function planProgramme(p: PlanInput, runs: RunInput[], from: Date, to: Da
     .map((r) => ({ at: r.startedAt ?? r.queuedAt, type: 'run' as const, state: r.verdict!, runId: r.id }));
   const occurrences = [...done.slice(0, cap), ...scheduled(def, p, from, to, now, cap), ...dues(def, p, passed, from, to, now, cap)]
     .sort((a, b) => a.at.getTime() - b.at.getTime() || a.type.localeCompare(b.type));
-  const status = planStatus(def, p.createdAt, mine.map((r) => ({ status: 'finished', verdict: r.verdict, queued_at: r.queuedAt, started_at: r.startedAt, finished_at: r.finishedAt })), now).status;
+  // as it stood at the period's end (a past year), or today
+  const asOf = now < to ? now : to;
+  const status = planStatus(def, p.createdAt, mine.filter((r) => !r.finishedAt || r.finishedAt <= asOf)
+    .map((r) => ({ status: 'finished', verdict: r.verdict, queued_at: r.queuedAt, started_at: r.startedAt, finished_at: r.finishedAt })), asOf).status;
   return {
     planId: p.id, title: p.title, kind: planKind(def), system: def.system?.name ?? null, schedule: def.cadence.schedule ?? null,
     requiredEvery: def.cadence.requiredEvery ?? null, timezone: def.cadence.timezone, paused: p.paused, status, occurrences,
@@ -137,11 +140,20 @@ export async function loadProgramme(db: Kysely<DB>, tenantId: string, from: Date
     .leftJoin('plan_schedules as s', (j) => j.onRef('s.tenant_id', '=', 'p.tenant_id').onRef('s.plan_id', '=', 'p.id'))
     .select(['p.id', 'p.title', 'p.definition', 'p.created_at', 's.last_slot', 's.paused_at'])
     .where('p.tenant_id', '=', tenantId).orderBy('p.id').execute();
-  // the due chain needs every passed test up to the end; the period's runs of every verdict
-  const runs = await db.selectFrom('runs').select(['id', 'plan_id', 'verdict', 'started_at', 'queued_at', 'finished_at'])
-    .where('tenant_id', '=', tenantId).where('status', '=', 'finished').where('queued_at', '<=', to)
-    .where((eb) => eb.or([eb('verdict', 'in', ['passed', 'failed']), eb('finished_at', '>=', from)]))
-    .orderBy('queued_at').execute();
+  // bounded by the period, whatever the history: the period's finished runs, and per plan the newest passed run
+  // before it (where the period's first due date counts from) and the newest decisive one (for the status)
+  const cols = ['id', 'plan_id', 'verdict', 'started_at', 'queued_at', 'finished_at'] as const;
+  const [inPeriod, passedBefore, decisive] = await Promise.all([
+    db.selectFrom('runs').select(cols).where('tenant_id', '=', tenantId).where('status', '=', 'finished')
+      .where('finished_at', '>=', from).where('finished_at', '<=', to).orderBy('queued_at').execute(),
+    db.selectFrom('runs').select(cols).distinctOn('plan_id').where('tenant_id', '=', tenantId).where('status', '=', 'finished')
+      .where('verdict', '=', 'passed').where('finished_at', '<', from).orderBy('plan_id').orderBy('queued_at', 'desc').execute(),
+    db.selectFrom('runs').select(cols).distinctOn('plan_id').where('tenant_id', '=', tenantId).where('status', '=', 'finished')
+      .where('verdict', 'in', ['passed', 'failed']).where('finished_at', '<=', now < to ? now : to).orderBy('plan_id').orderBy('queued_at', 'desc').execute(),
+  ]);
+  const seen = new Set<string>();
+  const runs = [...passedBefore, ...decisive, ...inPeriod].filter((r) => !seen.has(r.id) && seen.add(r.id))
+    .sort((a, b) => a.queued_at.getTime() - b.queued_at.getTime());
   const input: RunInput[] = runs.map((r) => ({ id: r.id, planId: r.plan_id, verdict: r.verdict, startedAt: r.started_at, queuedAt: r.queued_at, finishedAt: r.finished_at }));
   return plans.map((p) => planProgramme({
     id: p.id, title: p.title, definition: p.definition as RestorePlan, createdAt: p.created_at, lastSlot: p.last_slot ?? null, paused: p.paused_at !== null && p.paused_at !== undefined,

@@ -39,8 +39,9 @@ export async function createMeasure(
  */
 export function carriedOutBy(run: { triggered_by: string; checks?: unknown; restore?: unknown }): Set<string> {
   const names = new Set([run.triggered_by]);
-  for (const c of (Array.isArray(run.checks) ? run.checks : []) as { step?: { by?: string | null }; by?: string | null }[]) {
+  for (const c of (Array.isArray(run.checks) ? run.checks : []) as { step?: { by?: string | null }; observation?: { by?: string | null }; by?: string | null }[]) {
     if (c?.step?.by) names.add(c.step.by);
+    if (c?.observation?.by) names.add(c.observation.by);
     if (c?.by) names.add(c.by);
   }
   const done = (run.restore as { completedBy?: string } | null)?.completedBy;

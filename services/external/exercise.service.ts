@@ -136,6 +136,7 @@ export class ExerciseService {
   /** Ends the exercise: verdict, measured RTO (start → the first "service restored"), the signed record and the measures. */
   async complete(tenantId: string, runId: string, input: { note?: string }, by: string): Promise<RunRow> {
     const run = await this.running(tenantId, runId);
+    const seen = JSON.stringify(run.checks);
     const plan = await this.plans.getVersion(tenantId, run.plan_id, run.plan_version_hash) as RestorePlan | undefined;
     if (!plan) throw new NotFound(`plan ${run.plan_id}`);
     const list = run.checks as ObservationCheck[];
@@ -161,6 +162,10 @@ export class ExerciseService {
       verdict, findings, checks: list, ...targets, finishedAt,
       restore: { ...facts, completedBy: by, observations: list.length, ...(input.note?.trim() && { note: input.note.trim().slice(0, 2000) }) },
     }, 'running', {
+      // an observation recorded while this was decided (a finding among them) is never dropped: complete again
+      before: async (_trx, current) => {
+        if (JSON.stringify(current.checks) !== seen) throw new Conflict(`run ${runId} changed while it was being completed (an observation was recorded); complete it again`);
+      },
       also: async (trx) => {
         let last: LedgerRecord | undefined;
         for (const o of found) {

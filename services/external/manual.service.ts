@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { DB, RunRow } from '../../db/schema.js';
 import { PlanRepository } from '../../db/repositories/plan.repository.js';
 import { RunRepository } from '../../db/repositories/run.repository.js';
@@ -119,25 +119,32 @@ export class ManualRunService {
 
   /** Records one step's result; a step may be recorded again while the run is open (the newest counts, the time is the newest). */
   async recordStep(tenantId: string, runId: string, index: number, input: { result: StepResult; note?: string }, by: string): Promise<RunRow> {
-    const run = await this.running(tenantId, runId);
-    const steps = run.checks as StepCheck[];
-    const s = steps[index];
-    if (!s) throw new Invalid('invalid step', [{ path: 'index', message: `the test has steps 0 to ${steps.length - 1}` }]);
+    await this.running(tenantId, runId);
     const note = (input.note ?? '').trim().slice(0, 2000);
     if (input.result === 'deviation' && !note) throw new Invalid('invalid step', [{ path: 'note', message: 'a deviation needs a note: what happened' }]);
-    const at = this.clock();
-    steps[index] = {
-      ...s,
-      status: input.result === 'ok' ? 'passed' : input.result === 'deviation' ? 'failed' : 'skipped',
-      actual: WORDS[input.result],
-      message: note || WORDS[input.result],
-      step: { ...s.step, result: input.result, at: at.toISOString(), by },
-    };
-    const updated = await this.db.updateTable('runs').set({ checks: JSON.stringify(steps) as never })
-      .where('tenant_id', '=', tenantId).where('id', '=', run.id).where('status', '=', 'running')
-      .returningAll().executeTakeFirst();
-    if (!updated) throw new Conflict(`run ${runId} was finished meanwhile`);
-    return (await this.runs.get(tenantId, run.id))!;
+    await this.db.transaction().execute(async (trx) => {
+      // read-modify-write of the steps under the run's lock: a file handed in at the same time is not lost
+      const steps = (await this.lockRunning(trx, tenantId, runId)).checks as StepCheck[];
+      const s = steps[index];
+      if (!s) throw new Invalid('invalid step', [{ path: 'index', message: `the test has steps 0 to ${steps.length - 1}` }]);
+      steps[index] = {
+        ...s,
+        status: input.result === 'ok' ? 'passed' : input.result === 'deviation' ? 'failed' : 'skipped',
+        actual: WORDS[input.result],
+        message: note || WORDS[input.result],
+        step: { ...s.step, result: input.result, at: this.clock().toISOString(), by },
+      };
+      await trx.updateTable('runs').set({ checks: JSON.stringify(steps) as never }).where('tenant_id', '=', tenantId).where('id', '=', runId).execute();
+    });
+    return (await this.runs.get(tenantId, runId))!;
+  }
+
+  /** The run's row, locked, if it is this tenant's open manual test; Conflict once it is finished. */
+  private async lockRunning(trx: Transaction<DB>, tenantId: string, runId: string): Promise<RunRow> {
+    const run = await trx.selectFrom('runs').selectAll().where('tenant_id', '=', tenantId).where('id', '=', runId).forUpdate().executeTakeFirst();
+    if (!run) throw new NotFound(`run ${runId}`);
+    if (run.status !== 'running') throw new Conflict(`run ${runId} was finished meanwhile`);
+    return run;
   }
 
   /**
@@ -155,8 +162,8 @@ export class ManualRunService {
     const mediaType = KNOWN_TYPES.has((file.mediaType ?? '').toLowerCase()) ? file.mediaType!.toLowerCase() : 'application/octet-stream';
     const sha256 = createHash('sha256').update(file.content).digest('hex');
     return this.db.transaction().execute(async (trx) => {
-      // one upload at a time per run: the totals and the names stay exact
-      await trx.selectFrom('runs').select('id').where('id', '=', run.id).forUpdate().executeTakeFirst();
+      // one upload at a time per run, and none after the test was completed: the totals, the names and the record stay exact
+      await this.lockRunning(trx, tenantId, run.id);
       const have = await trx.selectFrom('run_uploads').select(['name', 'size_bytes']).where('tenant_id', '=', tenantId).where('run_id', '=', run.id).execute();
       if (have.length >= MAX_UPLOADS_PER_RUN) throw new Invalid('invalid attachment', [{ path: 'file', message: `a test keeps at most ${MAX_UPLOADS_PER_RUN} attachments` }]);
       const total = have.reduce((n, u) => n + u.size_bytes, 0) + file.content.length;
@@ -170,10 +177,10 @@ export class ManualRunService {
         size_bytes: file.content.length, content: file.content, uploaded_by: by, uploaded_at: this.clock(),
       }).execute();
       const ref: UploadRef = { name, sha256, sizeBytes: file.content.length, mediaType };
-      const current = (await trx.selectFrom('runs').select('checks').where('id', '=', run.id).executeTakeFirstOrThrow()).checks as StepCheck[];
+      const current = (await trx.selectFrom('runs').select('checks').where('tenant_id', '=', tenantId).where('id', '=', run.id).executeTakeFirstOrThrow()).checks as StepCheck[];
       const step = current[index]!;
       step.step.attachments = [...(step.step.attachments ?? []), ref];
-      await trx.updateTable('runs').set({ checks: JSON.stringify(current) as never }).where('id', '=', run.id).where('status', '=', 'running').execute();
+      await trx.updateTable('runs').set({ checks: JSON.stringify(current) as never }).where('tenant_id', '=', tenantId).where('id', '=', run.id).execute();
       return ref;
     });
   }
@@ -195,6 +202,7 @@ export class ManualRunService {
   /** Ends the test: verdict, measured RTO (start → the service-restoring step), the signed record. */
   async complete(tenantId: string, runId: string, input: { note?: string }, by: string): Promise<RunRow> {
     const run = await this.running(tenantId, runId);
+    const seen = JSON.stringify(run.checks);
     const plan = await this.plans.getVersion(tenantId, run.plan_id, run.plan_version_hash) as RestorePlan | undefined;
     if (!plan) throw new NotFound(`plan ${run.plan_id}`);
     const steps = run.checks as StepCheck[];
@@ -214,15 +222,28 @@ export class ManualRunService {
     // every step has its result; open ones already made MANUAL_STEPS_NOT_DONE, so the verdict rules see them as checks too
     const verdict = decideVerdict({ findings, checks: steps.map((s) => ({ status: s.status })), restored: restoring?.step.result === 'ok' });
     const finishedAt = this.clock();
-    const uploads = await this.db.selectFrom('run_uploads').select(['name', 'content']).where('tenant_id', '=', tenantId).where('run_id', '=', run.id)
+    const uploads = await this.db.selectFrom('run_uploads').select(['id', 'name', 'content']).where('tenant_id', '=', tenantId).where('run_id', '=', run.id)
       .where('content', 'is not', null).orderBy('step_index').orderBy('uploaded_at').orderBy('name').execute();
+    const ids = uploads.map((u) => u.id);
     const row = await this.finisher.finishUnclaimed(run.id, {
       verdict, findings, checks: steps, ...targets, finishedAt,
       restore: { procedure: plan.title, completedBy: by, ...(input.note?.trim() && { note: input.note.trim().slice(0, 2000) }), steps: steps.length, done: steps.length - open.length },
-    }, 'running', { attachments: uploads.map((u) => ({ name: u.name, content: u.content!, retain: 'record' as const })) });
+    }, 'running', {
+      attachments: uploads.map((u) => ({ name: u.name, content: u.content!, retain: 'record' as const })),
+      // a step or a file recorded while this was decided: nothing is signed without it (the person completes again)
+      before: async (trx, current) => {
+        const now = await trx.selectFrom('run_uploads').select('id').where('tenant_id', '=', tenantId).where('run_id', '=', run.id).where('content', 'is not', null).execute();
+        if (JSON.stringify(current.checks) !== seen || now.length !== ids.length || now.some((u) => !ids.includes(u.id))) {
+          throw new Conflict(`run ${runId} changed while it was being completed (a step or a file was recorded); complete it again`);
+        }
+      },
+      // the contents are the record's attachments now; the upload rows keep their names and hashes
+      also: async (trx) => {
+        if (ids.length) await trx.updateTable('run_uploads').set({ content: null }).where('tenant_id', '=', tenantId).where('id', 'in', ids).execute();
+        return undefined;
+      },
+    });
     if (!row) throw new Conflict(`run ${runId} was finished meanwhile`);
-    // the contents are the record's attachments now; the upload rows keep their names and hashes
-    await this.db.updateTable('run_uploads').set({ content: null }).where('tenant_id', '=', tenantId).where('run_id', '=', run.id).execute();
     return row;
   }
 }

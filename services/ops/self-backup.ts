@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { PlanService } from '../plans/plan.service.js';
@@ -9,6 +9,8 @@ import type { PlanService } from '../plans/plan.service.js';
 /** The built-in plan that restore-tests ernstfall's own backup (docs/operations.md "ernstfall tests its own backup"). */
 export const SELF_TEST_PLAN_ID = 'ernstfall-selbsttest';
 const PREFIX = 'ernstfall-';
+/** Only dumps this module wrote: an operator's own `ernstfall-before-upgrade.dump` is never counted or removed. */
+const OURS = /^ernstfall-\d{8}T\d{6}Z\.dump$/;
 
 export interface SelfBackupConfig {
   /** Where the dumps go; inside the default tenant's backup roots, so the built-in plan may read them. */
@@ -53,6 +55,8 @@ export async function selfBackup(cfg: SelfBackupConfig, now: Date, log?: Logger)
   const name = `${PREFIX}${stamp}.dump`;
   const file = join(cfg.dir, name);
   const partial = `${file}.partial`;
+  // created owner-only before pg_dump writes into it (it truncates, the mode stays): never readable by others, not even while written
+  await (await open(partial, 'wx', 0o600)).close();
   const { args, env } = pgDumpCommand(cfg.databaseUrl, partial);
   await new Promise<void>((resolve, reject) => {
     const child = spawn('pg_dump', args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_MESSAGES: 'C', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -81,7 +85,7 @@ export async function selfBackup(cfg: SelfBackupConfig, now: Date, log?: Logger)
     keys.push(k);
   }
 
-  const dumps = (await readdir(cfg.dir)).filter((n) => n.startsWith(PREFIX) && n.endsWith('.dump')).sort();
+  const dumps = (await readdir(cfg.dir)).filter((n) => OURS.test(n)).sort();
   const removed = dumps.slice(0, Math.max(0, dumps.length - Math.max(1, cfg.keep)));
   for (const old of removed) {
     await rm(join(cfg.dir, old), { force: true });
@@ -99,7 +103,8 @@ export function selfTestPlan(dir: string, schedule = '30 3 * * *'): Record<strin
     system: { name: 'ernstfall', process: 'Nachweis der Wiederherstellungstests', protectionNeed: 'hoch' },
     targets: { rto: '1h', rpo: '26h' },
     cadence: { schedule, timezone: 'Europe/Berlin', requiredEvery: 'P1D', grace: 'PT12H' },
-    source: { type: 'file', path: dir, match: `${PREFIX}*.dump` },
+    // the dumps this module writes (ernstfall-20261207T013000Z.dump), not an operator's own ernstfall-*.dump
+    source: { type: 'file', path: dir, match: `${PREFIX}2*Z.dump` },
     restore: { driver: 'postgres', database: 'ernstfall' },
     checks: [
       { tableExists: { table: 'public.runs' } },
@@ -128,7 +133,11 @@ export class SelfBackupSchedule {
   private timer?: NodeJS.Timeout;
   private lastDay: string | undefined;
   private running = false;
-  constructor(private readonly cfg: SelfBackupConfig & { time: string }, private readonly clock: () => Date, private readonly log: Logger) {}
+  constructor(
+    private readonly cfg: SelfBackupConfig & { time: string }, private readonly clock: () => Date, private readonly log: Logger,
+    /** Runs the backup only where this lock is had (one scheduler of several); default: always. */
+    private readonly exclusive: <T>(fn: () => Promise<T>) => Promise<T | undefined> = (fn) => fn(),
+  ) {}
 
   private day(at: Date): string {
     return new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/Berlin' }).format(at);
@@ -142,14 +151,19 @@ export class SelfBackupSchedule {
     const today = this.day(now);
     if (this.lastDay === undefined) {
       // after a restart: today's dump may exist already (the newest file's time, in Berlin)
-      const dumps = (await readdir(this.cfg.dir).catch(() => [] as string[])).filter((n) => n.startsWith(PREFIX) && n.endsWith('.dump')).sort();
+      const dumps = (await readdir(this.cfg.dir).catch(() => [] as string[])).filter((n) => OURS.test(n)).sort();
       const newest = dumps.at(-1);
       this.lastDay = newest ? this.day((await stat(join(this.cfg.dir, newest))).mtime) : '';
     }
     if (this.lastDay === today || hm < this.cfg.time) return undefined;
     this.running = true;
     try {
-      const r = await selfBackup(this.cfg, now, this.log);
+      const r = await this.exclusive(async () => {
+        // another scheduler may have made today's while this one waited
+        const newest = (await readdir(this.cfg.dir).catch(() => [] as string[])).filter((n) => OURS.test(n)).sort().at(-1);
+        if (newest && this.day((await stat(join(this.cfg.dir, newest))).mtime) === today) return undefined;
+        return selfBackup(this.cfg, now, this.log);
+      });
       this.lastDay = today;
       return r;
     } catch (err) {

@@ -69,7 +69,7 @@ export interface RunProtocolData {
     rpo: { targetSeconds: number; backupAgeSeconds: number | null; met: boolean | null } | null;
     checks: CheckData[];
     findings: FindingData[];
-    backup: { path: string; sizeBytes: number; sha256: string; createdAt: string; format?: string; dumpVersion?: string | null; snapshotId?: string; archive?: string } | null;
+    backup: { path: string; sizeBytes?: number; sha256?: string; createdAt: string; format?: string; dumpVersion?: string | null; snapshotId?: string; archive?: string } | null;
     sandbox: {
       image?: string; imageId?: string; network?: string; capDrop?: string[]; capAdd?: string[];
       memoryBytes?: number; cpus?: number; pids?: number; transfer?: string; containerId?: string;

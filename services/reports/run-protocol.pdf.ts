@@ -97,8 +97,9 @@ function backupAndSandbox(doc: Doc, d: RunProtocolData, L: Labels): void {
     kvTable(doc, [
       { label: L.path, value: b.path, mono: true },
       { label: L.format, value: b.format ?? '—' },
-      { label: L.size, value: `${formatBytes(b.sizeBytes, d.lang)} (${formatNumber(b.sizeBytes, d.lang, 0)} Bytes)` },
-      { label: 'SHA-256', value: b.sha256, mono: true },
+      // absent when the run ended before the backup was read whole
+      { label: L.size, value: b.sizeBytes === undefined ? '—' : `${formatBytes(b.sizeBytes, d.lang)} (${formatNumber(b.sizeBytes, d.lang, 0)} Bytes)` },
+      { label: 'SHA-256', value: b.sha256 ?? '—', mono: true },
       { label: L.createdAt, value: formatDateTime(b.createdAt, d.lang) },
       b.snapshotId ? { label: L.snapshot, value: b.snapshotId, mono: true }
         : b.archive ? { label: L.archive, value: b.archive, mono: true }

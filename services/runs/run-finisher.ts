@@ -53,11 +53,19 @@ export class RunFinisher {
   finishUnclaimed(
     runId: string, result: RunResult & { verdict: Verdict }, onlyStatus: 'queued' | 'running',
     /** A lost worker's run: how many sandboxes the reaper removed for it (its teardown). Attachments: hashed into its record (a manual test's evidence). */
-    opts: { reaped?: number; attachments?: Attachment[]; also?: (trx: Transaction<DB>, row: RunRow) => Promise<LedgerRecord | undefined> } = {},
+    opts: {
+      reaped?: number; attachments?: Attachment[];
+      /** Runs first in the transaction, with the run's row locked: throws if what the caller decided on has changed meanwhile. */
+      before?: (trx: Transaction<DB>, current: RunRow) => Promise<void>;
+      also?: (trx: Transaction<DB>, row: RunRow) => Promise<LedgerRecord | undefined>;
+    } = {},
   ): Promise<RunRow | undefined> {
     return this.finish(async (trx) => {
-      const current = await this.runs.getById(runId, trx);
+      const current = opts.before
+        ? await trx.selectFrom('runs').selectAll().where('id', '=', runId).forUpdate().executeTakeFirst()
+        : await this.runs.getById(runId, trx);
       if (!current) return undefined;
+      await opts.before?.(trx, current);
       const plan = (await this.plans.getVersion(current.tenant_id, current.plan_id, current.plan_version_hash, trx)) as RestorePlan | undefined;
       const reason = result.verdict === 'cancelled' ? 'abgebrochen' : 'nicht ausgeführt: Test nicht abgeschlossen';
       // a phase a heartbeat stored as running ended with the worker's last sign of life

@@ -101,8 +101,17 @@ export class RunService {
       await this.queue.removeQueued(id);
       await this.finisher.finishUnclaimed(id, { verdict: 'cancelled', findings: [] }, 'queued');
     } else if (run.origin === 'manual' || run.origin === 'exercise') {
-      // no worker holds a manual test or an exercise: it ends here, with the steps or observations recorded so far
-      await this.finisher.finishUnclaimed(id, { verdict: 'cancelled', findings: [], checks: run.checks as unknown[], finishedAt: this.clock() }, 'running');
+      // no worker holds a manual test or an exercise: it ends here, with the steps or observations recorded so far,
+      // and the files handed in go into its record like at completion (never left outside it)
+      const uploads = await this.db.selectFrom('run_uploads').select(['id', 'name', 'content']).where('tenant_id', '=', tenantId).where('run_id', '=', id)
+        .where('content', 'is not', null).orderBy('step_index').orderBy('uploaded_at').orderBy('name').execute();
+      await this.finisher.finishUnclaimed(id, { verdict: 'cancelled', findings: [], checks: run.checks as unknown[], finishedAt: this.clock() }, 'running', {
+        attachments: uploads.map((u) => ({ name: u.name, content: u.content!, retain: 'record' as const })),
+        also: async (trx) => {
+          if (uploads.length) await trx.updateTable('run_uploads').set({ content: null }).where('tenant_id', '=', tenantId).where('id', 'in', uploads.map((u) => u.id)).execute();
+          return undefined;
+        },
+      });
     }
     return (await this.runs.get(tenantId, id))!;
   }

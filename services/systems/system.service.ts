@@ -114,10 +114,12 @@ export class SystemService {
       if (sid) linked.set(sid, [...(linked.get(sid) ?? []), { id: p.id, title: p.title, kind: def.kind ?? 'restore' }]);
     }
     const planIds = [...linked.values()].flat().map((p) => p.id);
+    // the newest passed run per plan (one row each, however long the history), newest first
     const passed = planIds.length
-      ? await this.db.selectFrom('runs').select(['id', 'plan_id', 'origin', 'started_at', 'queued_at'])
+      ? (await this.db.selectFrom('runs').select(['id', 'plan_id', 'origin', 'started_at', 'queued_at']).distinctOn('plan_id')
         .where('tenant_id', '=', tenantId).where('verdict', '=', 'passed').where('plan_id', 'in', planIds).where('queued_at', '<=', at)
-        .orderBy('queued_at', 'desc').execute()
+        .orderBy('plan_id').orderBy('queued_at', 'desc').execute())
+        .sort((a, b) => b.queued_at.getTime() - a.queued_at.getTime())
       : [];
     return systems.map((sys) => {
       const mine = new Set((linked.get(sys.id) ?? []).map((p) => p.id));

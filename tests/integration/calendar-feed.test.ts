@@ -51,7 +51,7 @@ function parseIcs(text: string): { lines: string[]; events: VEvent[] } {
   return { lines, events };
 }
 const byUid = (events: VEvent[], uid: string) => events.find((e) => e.UID === uid);
-/** An occurrence's UID: kind, plan, its time (UTC; a due date by its UTC day) and the tenant; today's overdue event has no time. */
+/** An occurrence's UID: kind, plan, its time (UTC, to the minute) and the tenant; today's overdue event has no time. */
 const uid = (kind: string, planId: string, at?: string, tenantId = DEFAULT_TENANT_ID) => `${kind}-${planId}${at ? `-${at}` : ''}-${tenantId}@ernstfall`;
 const ofPlan = (events: VEvent[], kind: string, planId: string) => events.filter((e) => e.UID!.startsWith(`${kind}-${planId}-`));
 
@@ -141,11 +141,11 @@ describe('calendar feed', () => {
     expect(byUid(events, uid('scheduled', 'london', '20261201T0200'))).toMatchObject({ 'DTSTART;TZID=Europe/Berlin': '20261201T030000' });
     expect(ofPlan(events, 'scheduled', 'london')).toHaveLength(90);
     // due 7 days after creation (2026-11-28 00:00 UTC = 01:00 Berlin) as an all-day event; the schedule's slots stand for later ones
-    expect(byUid(events, uid('due', 'nightly', '20261205'))).toMatchObject({ SUMMARY: 'Fällig: Einwohnermeldewesen', 'DTSTART;VALUE=DATE': '20261205', 'DTEND;VALUE=DATE': '20261206' });
+    expect(byUid(events, uid('due', 'nightly', '20261205T0000'))).toMatchObject({ SUMMARY: 'Fällig: Einwohnermeldewesen', 'DTSTART;VALUE=DATE': '20261205', 'DTEND;VALUE=DATE': '20261206' });
     expect(ofPlan(events, 'due', 'nightly')).toHaveLength(1);
 
     // overdue: the due date in the past stays, an event today says so, and without a schedule every later due date is projected from today
-    expect(byUid(events, uid('due', 'late', '20261121'))).toMatchObject({ SUMMARY: 'Fällig: Kfz-Zulassung', 'DTSTART;VALUE=DATE': '20261121' });
+    expect(byUid(events, uid('due', 'late', '20261121T1000'))).toMatchObject({ SUMMARY: 'Fällig: Kfz-Zulassung', 'DTSTART;VALUE=DATE': '20261121' });
     const lateDues = ofPlan(events, 'due', 'late');
     expect(lateDues.slice(1).map((e) => e['DTSTART;VALUE=DATE'])).toEqual(Array.from({ length: 90 }, (_, i) => new Date(Date.UTC(2026, 11, 2 + i)).toISOString().slice(0, 10).replace(/-/g, '')));
     expect(lateDues[1]!.DESCRIPTION).toContain('Hochgerechnet');
@@ -192,9 +192,9 @@ describe('calendar feed', () => {
     expect(res.body.lang).toBe('en');
     const { events } = parseIcs((await fetchFeed(res.body.url)).body);
     expect(byUid(events, uid('scheduled', 'nightly', '20261201T0100'))!.SUMMARY).toBe('Restore test: Einwohnermeldewesen');
-    expect(byUid(events, uid('due', 'late', '20261121'))!.SUMMARY).toBe('Due: Kfz-Zulassung');
+    expect(byUid(events, uid('due', 'late', '20261121T1000'))!.SUMMARY).toBe('Due: Kfz-Zulassung');
     expect(byUid(events, uid('overdue', 'late'))!.SUMMARY).toBe('OVERDUE: Kfz-Zulassung');
-    expect(byUid(events, uid('due', 'paused-plan', '20261228'))!.DESCRIPTION).toContain('Schedule paused since');
+    expect(byUid(events, uid('due', 'paused-plan', '20261228T0000'))!.DESCRIPTION).toContain('Schedule paused since');
   });
 
   it('answers 404 alike for a revoked, an unknown and a malformed feed URL', async () => {
@@ -263,7 +263,7 @@ describe('calendar feed', () => {
     expect(their.statusCode).toBe(200);
     const theirEvents = parseIcs(their.body).events;
     expect(theirEvents.every((e) => e.UID!.endsWith(`-${OTHER_TENANT}@ernstfall`) && e.UID!.includes('-nachbar-geheim-'))).toBe(true);
-    expect(theirEvents.map((e) => e.UID)).toEqual(expect.arrayContaining([uid('due', 'nachbar-geheim', '20261122', OTHER_TENANT), uid('overdue', 'nachbar-geheim', undefined, OTHER_TENANT)]));
+    expect(theirEvents.map((e) => e.UID)).toEqual(expect.arrayContaining([uid('due', 'nachbar-geheim', '20261122T1000', OTHER_TENANT), uid('overdue', 'nachbar-geheim', undefined, OTHER_TENANT)]));
     expect(their.body).toContain('X-WR-CALNAME:ernstfall – Nachbarstadt');
     expect(their.body).not.toContain('Einwohnermeldewesen');
     expect(ours.body).not.toContain('Geheimplan Nachbarstadt');

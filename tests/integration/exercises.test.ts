@@ -109,6 +109,17 @@ describe('exercises', () => {
     expect(closed.body).toMatchObject({ status: 'done', closedByRunId: again });
   });
 
+  it('four eyes: whoever recorded an observation cannot witness the exercise', async () => {
+    const token = (await h.request('POST', '/api/v1/tokens', { name: 'Frau Schulz (Beobachterin)', role: 'admin' })).body.token as string;
+    const id = (await h.request('POST', `/api/v1/plans/${PLAN.id}/exercises`, { participants: PEOPLE })).body.id as string;
+    const seen = await h.request('POST', `/api/v1/runs/${id}/observations`, { kind: 'note', text: 'Meldekette geprüft' }, { authorization: `Bearer ${token}` });
+    expect(seen.status).toBe(200);
+    expect((await h.request('POST', `/api/v1/runs/${id}/complete`)).body.verdict).toBe('passed');
+    const review = await h.request('POST', `/api/v1/runs/${id}/reviews`, { decision: 'approved', comment: '' }, { authorization: `Bearer ${token}` });
+    expect(review.status).toBe(403);
+    expect(review.body.message).toContain('four-eyes');
+  });
+
   it('no observation is not a documented exercise; a role nobody filled is named', async () => {
     const id = (await h.request('POST', `/api/v1/plans/${PLAN.id}/exercises`, { participants: [{ name: 'Herr Yılmaz', role: 'IT-Leitung' }] })).body.id as string;
     const run = (await h.request('POST', `/api/v1/runs/${id}/complete`)).body;
@@ -123,7 +134,7 @@ describe('exercises', () => {
   it('the audit report counts exercises and says what kind they are; the plan and run pages show them', async () => {
     const r = await h.request('GET', '/api/v1/reports/audit?from=2026-12-01&to=2027-01-31&format=json');
     const row = r.body.systems.find((x: { planId: string }) => x.planId === PLAN.id);
-    expect(row).toMatchObject({ kind: 'exercise', kindLabel: 'Übung (Planbesprechung)', runs: 3, passed: 1, failed: 1, errors: 1 });
+    expect(row).toMatchObject({ kind: 'exercise', kindLabel: 'Übung (Planbesprechung)', runs: 4, passed: 2, failed: 1, errors: 1 });
     const csv = await h.app.inject({ method: 'GET', url: '/api/v1/reports/audit?from=2026-12-01&to=2027-01-31&format=csv', headers: { authorization: `Bearer ${h.config.auth.bootstrapToken!}` } });
     expect(csv.body.split('\r\n').find((l) => l.startsWith(`${PLAN.id};`))).toMatch(/;exercise$/);
     const plan = await h.request('GET', `/plans/${PLAN.id}`);

@@ -218,4 +218,16 @@ describe('manual restore tests', () => {
     const rita = await as('Rita Prüferin', 'POST', `/api/v1/runs/${id}/reviews`, { decision: 'approved', comment: 'Protokoll geprüft' });
     expect(rita.status, JSON.stringify(rita.body)).toBe(201);
   });
+
+  it('a file is read only where a form takes one: elsewhere, signed in or not, a multipart upload is refused unread', async () => {
+    const boundary = 'ef-test-boundary';
+    const body = [`--${boundary}`, 'Content-Disposition: form-data; name="email"', '', 'a@b.de', `--${boundary}`,
+      'Content-Disposition: form-data; name="file"; filename="gross.bin"', 'Content-Type: application/octet-stream', '', 'x'.repeat(4096), `--${boundary}--`, ''].join('\r\n');
+    const headers = { 'content-type': `multipart/form-data; boundary=${boundary}` };
+    // a public page (no session): never buffered
+    expect((await h.app.inject({ method: 'POST', url: '/login', payload: body, headers })).statusCode).toBe(403);
+    // an API route, signed in: not a route that takes a file
+    const api = await h.app.inject({ method: 'POST', url: '/api/v1/tokens', payload: body, headers: { ...headers, authorization: `Bearer ${h.config.auth.bootstrapToken!}` } });
+    expect(api.statusCode).toBe(403);
+  });
 });

@@ -53,7 +53,13 @@ describe('ernstfall backs itself up and restore-tests the dump', () => {
     await selfBackup(cfg(), new Date('2026-12-06T01:30:00Z'));
     const third = await selfBackup(cfg(), new Date('2026-12-07T01:30:00Z'));
     expect(third.removed).toEqual(['ernstfall-20261205T013000Z.dump']);
-    expect((await readdir(dir)).filter((n) => n.endsWith('.dump')).sort()).toEqual(['ernstfall-20261206T013000Z.dump', 'ernstfall-20261207T013000Z.dump']);
+    // an operator's own dump of that prefix is neither counted nor removed
+    await writeFile(join(dir, 'ernstfall-vor-dem-upgrade.dump'), 'x');
+    const fourth = await selfBackup(cfg(), new Date('2026-12-07T02:30:00Z'));
+    expect(fourth.removed).toEqual(['ernstfall-20261206T013000Z.dump']);
+    expect(await readdir(dir)).toContain('ernstfall-vor-dem-upgrade.dump');
+    await rm(join(dir, 'ernstfall-vor-dem-upgrade.dump'));
+    expect((await readdir(dir)).filter((n) => n.endsWith('.dump')).sort()).toEqual(['ernstfall-20261207T013000Z.dump', 'ernstfall-20261207T023000Z.dump']);
     await rm(join(h.config.evidence.trustedKeysDir, 'zz-mistake.pem'));
   });
 

@@ -28,7 +28,7 @@ describe('buildIcs', () => {
       tenantId: 't', tenantName: 'T', lang: 'de', now: new Date('2026-07-01T00:00:00Z'),
       plans: [plan({ nextScheduledAt: new Date('2026-07-02T00:00:00Z'), nextDueAt: new Date('2026-07-10T00:00:00Z'), paused: { at: new Date('2026-06-30T08:00:00Z'), reason: 'Migration' } })],
     }));
-    expect(ics.filter((l) => l.startsWith('UID:'))).toEqual(['UID:due-ewo-20260710-t@ernstfall']);
+    expect(ics.filter((l) => l.startsWith('UID:'))).toEqual(['UID:due-ewo-20260710T0000-t@ernstfall']);
     expect(ics.find((l) => l.startsWith('DESCRIPTION:'))).toContain('Zeitplan pausiert seit 30.06.2026\\, 10:00 MESZ (Grund: Migration)');
   });
 });

@@ -43,6 +43,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...base, ERNSTFALL_BOOTSTRAP_TOKEN_FILE: join(dir, 'missing') })).toThrow(/ERNSTFALL_BOOTSTRAP_TOKEN_FILE/);
   });
 
+  it('the calendar horizon and the self-backup: periods of at least a day, a time of day, a keep count', () => {
+    expect(loadConfig({ ...base, ERNSTFALL_CALENDAR_HORIZON: 'P1Y' }).http.calendarHorizon).toBe('P1Y');
+    for (const bad of ['P', 'P0D', '90D', 'PT6H']) expect(() => loadConfig({ ...base, ERNSTFALL_CALENDAR_HORIZON: bad }), bad).toThrow(/ERNSTFALL_CALENDAR_HORIZON/);
+    expect(loadConfig(base).selfBackup).toBeUndefined();
+    expect(loadConfig({ ...base, ERNSTFALL_SELF_BACKUP_DIR: '/srv/backups/ernstfall' }).selfBackup).toEqual({ dir: '/srv/backups/ernstfall', keep: 7, time: '02:30' });
+    expect(() => loadConfig({ ...base, ERNSTFALL_SELF_BACKUP_DIR: '/x', ERNSTFALL_SELF_BACKUP_TIME: '25:00' })).toThrow(/ERNSTFALL_SELF_BACKUP_TIME/);
+    expect(() => loadConfig({ ...base, ERNSTFALL_SELF_BACKUP_DIR: '/x', ERNSTFALL_SELF_BACKUP_KEEP: '0' })).toThrow(/ERNSTFALL_SELF_BACKUP_KEEP/);
+  });
+
   it('requires DATABASE_URL', () => {
     expect(() => loadConfig({})).toThrow(/DATABASE_URL: required/);
   });

@@ -153,7 +153,7 @@ async function fetch(deps: EngineDeps, run: Run): Promise<Fetched> {
   const inspection = await run.driver.inspect(backup, plan);
   // read once: a backup copied into the sandbox is hashed on its way in, unless the driver must see every byte first
   // (a plain dump's scan) or it is mounted in place (then the hash must come before, and its identity is compared after)
-  const hashLater = deps.config.sandbox.transfer !== 'bind' && !inspection.scan && !(plan.source.type === 'file' && plan.source.sha256);
+  const hashLater = deps.config.sandbox.transfer !== 'bind' && !inspection.scan && !(plan.source.type === 'file' && (plan.source.sha256 || plan.source.sizeBytes !== undefined));
   let digest: (BackupDigest & { identity?: { ino: number; size: number; mtimeMs: number } }) | undefined;
   if (!hashLater) {
     // checked per chunk: a cancel or timeout stops hashing a large backup at once
@@ -238,8 +238,15 @@ async function provision(deps: EngineDeps, run: Run, f: Fetched): Promise<Driver
     // raced as well: a container removed by a stop mid-upload may leave the engine's answer pending for ever
     const copied = await raceAbort(run.sandbox.copyBackup(f.backup, ctl.signal), ctl.signal);
     if (!f.digest) {
+      // read once: the copy's hash is the backup's; the file copied must be the one fetch found and read the header of
+      const copiedIdentity = copied.identity ? `${copied.identity.ino}:${copied.identity.size}:${copied.identity.mtimeMs}` : undefined;
+      if (copiedIdentity && copiedIdentity !== f.identity) {
+        o.findings.push(finding('BACKUP_CHANGED', 'the backup file was replaced or changed between finding it and copying it into the sandbox; its header and its content may differ'));
+        throw new Stop();
+      }
       f.digest = copied;
       await judgeDigest(deps, run, copied);
+      if (blocking(o.findings)) throw new Stop();
     } else if (copied.sha256 !== f.digest.sha256 || copied.sizeBytes !== f.digest.sizeBytes) {
       o.findings.push(finding('BACKUP_CHANGED', `the backup changed between hashing (SHA-256 ${f.digest.sha256.slice(0, 16)}…) and copying it into the sandbox (${copied.sha256.slice(0, 16)}…)`));
       throw new Stop();

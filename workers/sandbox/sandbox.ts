@@ -4,7 +4,7 @@ import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { LABELS } from './docker.js';
 import type { SandboxRecipe } from '../drivers/driver.js';
-import type { BackupDigest, ResolvedBackup } from '../sources/file.source.js';
+import type { BackupDigest, FileIdentity, ResolvedBackup } from '../sources/file.source.js';
 import { BACKUP_NAME, copyIntoSandbox } from './transfer.js';
 
 export interface SandboxSpec {
@@ -84,7 +84,7 @@ export class Sandbox {
   }
 
   /** Streams the backup into the data area, hashing it on the way (before the sandbox starts). */
-  copyBackup(backup: ResolvedBackup, signal: AbortSignal): Promise<BackupDigest> {
+  copyBackup(backup: ResolvedBackup, signal: AbortSignal): Promise<BackupDigest & { identity?: FileIdentity }> {
     return copyIntoSandbox(this.container, backup, this.recipe.dataDir, BACKUP_DIR, signal, this.recipe.backupOwner);
   }
 

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import tar from 'tar-stream';
 import type Docker from 'dockerode';
-import { listBackupFiles, SourceError, type BackupDigest, type ResolvedBackup } from '../sources/file.source.js';
+import { listBackupFiles, SourceError, type BackupDigest, type FileIdentity, type ResolvedBackup } from '../sources/file.source.js';
 
 /** The backup's name inside the sandbox: fixed, so no name from the backup's host ever reaches a tool's argv. */
 export const BACKUP_NAME = 'backup';
@@ -27,7 +27,7 @@ export async function copyIntoSandbox(
   signal: AbortSignal,
   /** Owned by this user and writable for it; default root's and read-only. */
   owner?: { uid: number; gid: number },
-): Promise<BackupDigest> {
+): Promise<BackupDigest & { identity?: FileIdentity }> {
   const uid = owner?.uid ?? 0;
   const gid = owner?.gid ?? 0;
   const dirMode = owner ? 0o755 : 0o555;
@@ -37,6 +37,7 @@ export async function copyIntoSandbox(
   const files = backup.isDirectory ? await listBackupFiles(backup.realPath) : [''];
   const manifest = createHash('sha256');
   let single: string | undefined;
+  let identity: FileIdentity | undefined;
   let size = 0;
   const mtime = new Date(0);
 
@@ -84,7 +85,10 @@ export async function copyIntoSandbox(
         const digest = hash.digest('hex');
         size += n;
         if (backup.isDirectory) manifest.update(`${digest}  ./${rel}\n`);
-        else single = digest;
+        else {
+          single = digest;
+          identity = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
+        }
       } finally {
         await fh.close();
       }
@@ -104,5 +108,5 @@ export async function copyIntoSandbox(
   } finally {
     signal.removeEventListener('abort', onAbort);
   }
-  return { sha256: single ?? manifest.digest('hex'), sizeBytes: size };
+  return { sha256: single ?? manifest.digest('hex'), sizeBytes: size, ...(identity && { identity }) };
 }

@@ -37,6 +37,8 @@ declare module 'fastify' {
     page?: boolean;
     /** The one route a plan's ingest token (`efi_…`) opens: reporting that plan's results. */
     ingest?: boolean;
+    /** A page form that takes a file (multipart): the only routes where an uploaded file is read at all. */
+    upload?: boolean;
   }
 }
 

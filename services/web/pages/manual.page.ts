@@ -154,7 +154,7 @@ export async function manualPages(app: FastifyInstance, web: Web, renderRun: Ren
     }
   });
 
-  app.post<{ Params: { id: string; index: string }; Body: Body | Record<string, unknown> }>('/runs/:id/steps/:index', { config: { page: true }, preValidation: requireRole('operator') }, async (req, reply) => {
+  app.post<{ Params: { id: string; index: string }; Body: Body | Record<string, unknown> }>('/runs/:id/steps/:index', { config: { page: true, upload: true }, preValidation: requireRole('operator') }, async (req, reply) => {
     const p = req.principal!;
     if (!web.manual) throw new NotFound('manual tests');
     const ctx = await web.ctx(req);
