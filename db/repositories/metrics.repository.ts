@@ -31,4 +31,13 @@ export class MetricsRepository {
       .executeTakeFirst();
     return Math.max(0, row?.age ?? 0);
   }
+
+  /** Seconds the oldest queued restore test has waited for a worker (database clock); 0 when none waits. */
+  async oldestQueuedAgeSeconds(): Promise<number> {
+    const row = await this.db.selectFrom('runs')
+      .select(sql<number | null>`extract(epoch from now() - min(queued_at))::float8`.as('age'))
+      .where('status', '=', 'queued').where('origin', '=', 'ernstfall')
+      .executeTakeFirst();
+    return Math.max(0, row?.age ?? 0);
+  }
 }

@@ -73,6 +73,15 @@ export function buildMetricsRegistry(opts: MetricsOptions): Registry {
   });
 
   new Gauge({
+    name: 'ernstfall_queue_oldest_waiting_age_seconds',
+    help: 'Seconds the oldest queued restore test has waited for a worker (database clock); 0 when none waits. A growing value: no worker takes jobs',
+    registers,
+    async collect() {
+      this.set(await repo.oldestQueuedAgeSeconds());
+    },
+  });
+
+  new Gauge({
     name: 'ernstfall_runs_finished_total',
     help: 'Finished runs by verdict (a count of the runs table, all time)',
     labelNames: ['verdict'],
