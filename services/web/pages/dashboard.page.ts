@@ -78,8 +78,12 @@ export async function dashboardPages(app: FastifyInstance, web: Web): Promise<vo
   app.get('/', { config: { page: true } }, async (req, reply) => {
     const ctx = await web.ctx(req);
     const { s, lang } = ctx;
-    const data = await loadDashboard(web, req.principal!.tenantId);
     const now = web.now();
+    // the restart order is read alongside the plans, not after them
+    const [data, systems] = await Promise.all([
+      loadDashboard(web, req.principal!.tenantId),
+      web.systems?.overview(req.principal!.tenantId, { at: now }) ?? Promise.resolve([]),
+    ]);
     const banner = data.scheduler.needed && !data.scheduler.healthy
       ? html`<div class="banner banner-danger" role="alert"><p><strong>${s.schedulerDown}</strong> ${data.scheduler.lastTickAt ? fill(s.schedulerLast, { at: dateTime(data.scheduler.lastTickAt, lang) }) : s.schedulerNever}</p></div>`
       : '';
@@ -94,7 +98,6 @@ export async function dashboardPages(app: FastifyInstance, web: Web): Promise<vo
 <td>${headroomText(r.headroomSeconds, s, lang)}</td>
 <td>${alertCell(r.alert, s, now)}</td>
 </tr>`);
-    const systems = (await web.systems?.overview(req.principal!.tenantId, { at: now })) ?? [];
     const restart = restartSection(ctx, systems);
     const body = html`<h1>${s.dashTitle}</h1>
 ${banner}
