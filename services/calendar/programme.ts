@@ -129,6 +129,9 @@ export function planProgramme(p: PlanInput, runs: RunInput[], from: Date, to: Da
   };
 }
 
+/** The year of an instant in Europe/Berlin (the programme's default year). */
+export const berlinYear = (at: Date) => Number(new Intl.DateTimeFormat('en', { timeZone: 'Europe/Berlin', year: 'numeric' }).format(at));
+
 /** The calendar year in Europe/Berlin: [1 Jan 00:00, 31 Dec 24:00). */
 export function yearBounds(year: number): { from: Date; to: Date } {
   return { from: zonedToUtc(year, 1, 1, 0, 0, 0, 'Europe/Berlin'), to: new Date(zonedToUtc(year + 1, 1, 1, 0, 0, 0, 'Europe/Berlin').getTime() - 1) };

@@ -25,6 +25,8 @@ export async function createMeasure(
   await trx.insertInto('measures').values({
     id, tenant_id: m.tenantId, plan_id: m.planId, run_id: m.runId, review_id: m.reviewId, title: m.title, owner: m.owner,
     due_date: m.dueDate, status: 'open', created_by: m.by,
+    // business time: a re-test closes it only when it finished later (on the same clock as the run that made it)
+    ...(m.now && { created_at: m.now, updated_at: m.now }),
   }).execute();
   return ledger.append(trx, {
     tenantId: m.tenantId, kind: 'measure', subjectId: id, now: m.now,

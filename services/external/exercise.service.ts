@@ -11,6 +11,7 @@ import { decideVerdict, measureTargets } from '../runs/verdict.js';
 import type { LedgerService } from '../evidence/ledger.service.js';
 import type { LedgerRecord } from '../evidence/ledger-format.js';
 import { createMeasure, validDate } from '../evidence/review.service.js';
+import { startPeopleRun } from './manual.service.js';
 
 export type ObservationKind = 'note' | 'finding' | 'service-restored';
 export const OBSERVATION_KINDS: ObservationKind[] = ['note', 'finding', 'service-restored'];
@@ -34,7 +35,6 @@ export interface ObservationCheck {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const UNIQUE_VIOLATION = '23505';
 const MAX_OBSERVATIONS = 500;
 const WORDS: Record<ObservationKind, string> = { note: 'Beobachtung', finding: 'Feststellung', 'service-restored': 'Dienst wieder verfügbar' };
 
@@ -65,23 +65,7 @@ export class ExerciseService {
     const problems = participants.flatMap((p, i) => (p.name ? [] : [{ path: `participants[${i}].name`, message: 'a name' }]));
     if (participants.length === 0) problems.push({ path: 'participants', message: 'at least one participant: who takes part, in which role' });
     if (problems.length) throw new Invalid('invalid exercise', problems);
-    const id = randomUUID();
-    const now = this.clock();
-    try {
-      await this.runs.insert({
-        id, tenant_id: tenantId, plan_id: planId, plan_version_hash: plan.version_hash, status: 'running',
-        trigger: 'manual', triggered_by: by, origin: 'exercise', queued_at: now, started_at: now,
-        checks: '[]' as never, phases: '[]' as never, findings: '[]' as never,
-        restore: JSON.stringify({ exercise: def.exercise, participants }) as never,
-      });
-    } catch (err) {
-      if ((err as { code?: string }).code === UNIQUE_VIOLATION) {
-        const active = await this.runs.activeForPlan(tenantId, planId);
-        throw new Conflict(`plan ${planId} already has an exercise in progress`, { activeRunId: active?.id ?? null });
-      }
-      throw err;
-    }
-    return (await this.runs.get(tenantId, id))!;
+    return startPeopleRun(this.runs, { tenantId, planId, versionHash: plan.version_hash, by, origin: 'exercise', at: this.clock(), checks: [], restore: { exercise: def.exercise, participants } });
   }
 
   /** Whether the run is one of this tenant's exercises (404 for a run the tenant does not have). */

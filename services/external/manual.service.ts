@@ -65,6 +65,34 @@ function blankSteps(steps: ManualStep[]): StepCheck[] {
 }
 
 /**
+ * A test people carry out (a manual test, an exercise) begins as a running
+ * run of its origin, stamped by the business clock; one at a time per plan
+ * (the database's unique active-run index), else 409 naming the one in
+ * progress.
+ */
+export async function startPeopleRun(
+  runs: RunRepository,
+  r: { tenantId: string; planId: string; versionHash: string; by: string; origin: 'manual' | 'exercise'; at: Date; checks: unknown[]; restore?: unknown },
+): Promise<RunRow> {
+  const id = randomUUID();
+  try {
+    await runs.insert({
+      id, tenant_id: r.tenantId, plan_id: r.planId, plan_version_hash: r.versionHash, status: 'running',
+      trigger: 'manual', triggered_by: r.by, origin: r.origin, queued_at: r.at, started_at: r.at,
+      checks: JSON.stringify(r.checks) as never, phases: '[]' as never, findings: '[]' as never,
+      ...(r.restore !== undefined && { restore: JSON.stringify(r.restore) as never }),
+    });
+  } catch (err) {
+    if ((err as { code?: string }).code === UNIQUE_VIOLATION) {
+      const active = await runs.activeForPlan(r.tenantId, r.planId);
+      throw new Conflict(`plan ${r.planId} already has ${r.origin === 'exercise' ? 'an exercise' : 'a test'} in progress`, { activeRunId: active?.id ?? null });
+    }
+    throw err;
+  }
+  return (await runs.get(r.tenantId, id))!;
+}
+
+/**
  * Restore tests people carry out by a written procedure (kind: manual): a
  * person starts the run, records each step's result with a note (the
  * server's clock stamps it), and completes it. The measured RTO runs from the
@@ -86,22 +114,7 @@ export class ManualRunService {
     if (!plan) throw new NotFound(`plan ${planId}`);
     const def = plan.definition as RestorePlan;
     if (def.kind !== 'manual' || !def.steps?.length) throw new Conflict(`plan ${planId} is not a manual test (kind: manual with steps)`);
-    const id = randomUUID();
-    const now = this.clock();
-    try {
-      await this.runs.insert({
-        id, tenant_id: tenantId, plan_id: planId, plan_version_hash: plan.version_hash, status: 'running',
-        trigger: 'manual', triggered_by: by, origin: 'manual', queued_at: now, started_at: now,
-        checks: JSON.stringify(blankSteps(def.steps)) as never, phases: '[]' as never, findings: '[]' as never,
-      });
-    } catch (err) {
-      if ((err as { code?: string }).code === UNIQUE_VIOLATION) {
-        const active = await this.runs.activeForPlan(tenantId, planId);
-        throw new Conflict(`plan ${planId} already has a test in progress`, { activeRunId: active?.id ?? null });
-      }
-      throw err;
-    }
-    return (await this.runs.get(tenantId, id))!;
+    return startPeopleRun(this.runs, { tenantId, planId, versionHash: plan.version_hash, by, origin: 'manual', at: this.clock(), checks: blankSteps(def.steps) });
   }
 
   /** 404 before anything else (parameter and body validation included) for a run this tenant does not have. */

@@ -10,7 +10,13 @@ import type { PlanService } from '../plans/plan.service.js';
 export const SELF_TEST_PLAN_ID = 'ernstfall-selbsttest';
 const PREFIX = 'ernstfall-';
 /** Only dumps this module wrote: an operator's own `ernstfall-before-upgrade.dump` is never counted or removed. */
-const OURS = /^ernstfall-\d{8}T\d{6}Z\.dump$/;
+const OURS = /^ernstfall-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z\.dump$/;
+
+/** When a dump was made, by the business clock that named it (not the file's time). */
+function dumpTime(name: string): Date | undefined {
+  const m = OURS.exec(name);
+  return m ? new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!)) : undefined;
+}
 
 export interface SelfBackupConfig {
   /** Where the dumps go; inside the default tenant's backup roots, so the built-in plan may read them. */
@@ -143,6 +149,13 @@ export class SelfBackupSchedule {
     return new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/Berlin' }).format(at);
   }
 
+  /** The Berlin day of the newest dump, by its name. */
+  private async newestDay(): Promise<string | undefined> {
+    const newest = (await readdir(this.cfg.dir).catch(() => [] as string[])).filter((n) => OURS.test(n)).sort().at(-1);
+    const at = newest ? dumpTime(newest) : undefined;
+    return at ? this.day(at) : undefined;
+  }
+
   /** Runs the backup when today's is due and not done; returns the result if it ran. */
   async tick(): Promise<SelfBackupResult | undefined> {
     if (this.running) return undefined;
@@ -151,17 +164,14 @@ export class SelfBackupSchedule {
     const today = this.day(now);
     if (this.lastDay === undefined) {
       // after a restart: today's dump may exist already (the newest file's time, in Berlin)
-      const dumps = (await readdir(this.cfg.dir).catch(() => [] as string[])).filter((n) => OURS.test(n)).sort();
-      const newest = dumps.at(-1);
-      this.lastDay = newest ? this.day((await stat(join(this.cfg.dir, newest))).mtime) : '';
+      this.lastDay = (await this.newestDay()) ?? '';
     }
     if (this.lastDay === today || hm < this.cfg.time) return undefined;
     this.running = true;
     try {
       const r = await this.exclusive(async () => {
         // another scheduler may have made today's while this one waited
-        const newest = (await readdir(this.cfg.dir).catch(() => [] as string[])).filter((n) => OURS.test(n)).sort().at(-1);
-        if (newest && this.day((await stat(join(this.cfg.dir, newest))).mtime) === today) return undefined;
+        if ((await this.newestDay()) === today) return undefined;
         return selfBackup(this.cfg, now, this.log);
       });
       this.lastDay = today;

@@ -1,7 +1,7 @@
 import type { Occurrence, ProgrammePlan } from '../calendar/programme.js';
 import { wallClock } from '../util/calendar.js';
 import { berlinTime, toCsv } from './csv.js';
-import { formatDateTime, REPORT_TIME_ZONE } from './i18n.js';
+import { fill, formatDateTime, REPORT_TIME_ZONE } from './i18n.js';
 import { COLORS, createDoc, font, heading, paragraph, renderToBuffer, table, type Doc } from './pdf-common.js';
 import type { Lang } from './report.types.js';
 
@@ -104,8 +104,6 @@ export function programmeSummary(plans: ProgrammePlan[]) {
   };
 }
 
-const fillIn = (s: string, v: Record<string, number | string>) => s.replace(/\{(\w+)\}/g, (_, k: string) => String(v[k] ?? ''));
-
 /** One line per occurrence: plan, kind, type, state, time (UTC and Berlin), the run. */
 export function programmeToCsv(d: ProgrammeData): string {
   const rows = d.plans.flatMap((p) => p.occurrences.map((o) => [
@@ -123,7 +121,7 @@ export async function renderProgrammePdf(d: ProgrammeData): Promise<Buffer> {
   doc.font(font.sans).fontSize(10).text(d.tenant.name);
   doc.fontSize(8.5).fillColor(COLORS.muted).text(formatDateTime(d.generatedAt, lang));
   doc.moveDown(0.5);
-  paragraph(doc, fillIn(t.summary, programmeSummary(d.plans)), { bold: true });
+  paragraph(doc, fill(t.summary, programmeSummary(d.plans)), { bold: true });
   paragraph(doc, t.note, { size: 8, color: COLORS.muted });
   const colour = { failed: COLORS.verdict.failed, overdue: COLORS.verdict.failed, error: COLORS.verdict.error, passed: COLORS.verdict.passed, planned: COLORS.text, '': COLORS.muted };
   table(doc, [

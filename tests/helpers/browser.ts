@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { expect } from 'vitest';
-import type { Page } from 'playwright-core';
+import { stat } from 'node:fs/promises';
+import type { Browser, Page } from 'playwright-core';
 
 /** What the browser tests share: waiting for an address or a text, and axe-core's WCAG check. */
 const require = createRequire(import.meta.url);
@@ -38,4 +39,19 @@ export async function axe(page: Page, label: string): Promise<void> {
     return r.violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
   });
   expect(violations, `axe on ${label}`).toEqual([]);
+}
+
+/** Debian's chromium (ERNSTFALL_CHROMIUM to override); missing, the suite fails with how to get it. */
+export const CHROMIUM = process.env.ERNSTFALL_CHROMIUM ?? '/usr/bin/chromium';
+
+/** Headless chromium without any network of its own (no updates, no sync, no QUIC): the tests talk to loopback only. */
+export async function launchChromium(): Promise<Browser> {
+  const { chromium } = await import('playwright-core');
+  await stat(CHROMIUM).catch(() => {
+    throw new Error(`${CHROMIUM} is missing: the browser tests need Debian's chromium (npm run setup installs it)`);
+  });
+  return chromium.launch({
+    executablePath: CHROMIUM, headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
 }

@@ -8,7 +8,7 @@ import { dropHostDatabase, dumpHost, makeHostDatabase, makeTempDir } from '../fi
 import { DEFAULT_TENANT_ID } from '../../db/schema.js';
 import { TOTP_PERIOD, totpCode } from '../../services/auth/crypto.js';
 import { repoRoot } from '../../services/config.js';
-import { arrives, axe, sees } from '../helpers/browser.js';
+import { arrives, axe, launchChromium, sees } from '../helpers/browser.js';
 
 /**
  * Issue #5 "Tests": a real browser (Debian's chromium driven by
@@ -20,7 +20,6 @@ import { arrives, axe, sees } from '../helpers/browser.js';
  * page may break the Content-Security-Policy. Missing chromium fails the suite.
  */
 
-const CHROMIUM = process.env.ERNSTFALL_CHROMIUM ?? '/usr/bin/chromium';
 const SRC = 'ef_browser_src';
 const SHOTS = join(repoRoot, 'test-results', 'screenshots');
 
@@ -124,10 +123,6 @@ async function shot(page: Page, name: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  const { chromium } = await import('playwright-core');
-  await stat(CHROMIUM).catch(() => {
-    throw new Error(`${CHROMIUM} is missing: the browser tests need Debian's chromium (npm run setup installs it)`);
-  });
   await mkdir(SHOTS, { recursive: true });
   dir = await makeTempDir('ef-browser-');
   await makeHostDatabase(SRC, { rows: 3000 });
@@ -146,10 +141,7 @@ beforeAll(async () => {
   }
   await h.app.listen({ host: '127.0.0.1', port: 0 });
   base = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM, headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 }, 180_000);
 
 afterAll(async () => {

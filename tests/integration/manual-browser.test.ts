@@ -1,13 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { makeTempDir } from '../fixtures/host-dumps.js';
-import { arrives, axe, sees } from '../helpers/browser.js';
+import { arrives, axe, launchChromium, sees } from '../helpers/browser.js';
 import { DEFAULT_TENANT_ID, type UserRole } from '../../db/schema.js';
 import { UserRepository } from '../../db/repositories/user.repository.js';
 import { SESSION_COOKIE } from '../../services/auth/session.service.js';
@@ -21,7 +21,6 @@ import { SESSION_COOKIE } from '../../services/auth/session.service.js';
  * PDF protocol shows the step timeline and the screenshot's hash. Missing
  * chromium fails the suite.
  */
-const CHROMIUM = process.env.ERNSTFALL_CHROMIUM ?? '/usr/bin/chromium';
 
 const PLAN = {
   id: 'gewerbe-wiederanlauf', title: 'Gewerbeamt – Wiederanlauf', kind: 'manual',
@@ -59,10 +58,6 @@ async function pageAs(who: 'olga' | 'bob'): Promise<Page> {
 }
 
 beforeAll(async () => {
-  const { chromium } = await import('playwright-core');
-  await stat(CHROMIUM).catch(() => {
-    throw new Error(`${CHROMIUM} is missing: the browser tests need Debian's chromium (npm run setup installs it)`);
-  });
   dir = await makeTempDir('ef-manual-browser-');
   h = await startHarness({ worker: false });
   const put = await h.request('PUT', `/api/v1/plans/${PLAN.id}`, PLAN);
@@ -71,10 +66,7 @@ beforeAll(async () => {
   people.bob = await person('bob.pruefer@musterstadt.de', 'reviewer');
   await h.app.listen({ host: '127.0.0.1', port: 0 });
   base = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM, headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {

@@ -5,7 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { DB } from '../../../db/schema.js';
 import type { AuditService } from '../../audit/audit.service.js';
 import { auditFrom } from '../audit-hook.js';
-import { loadProgramme, yearBounds } from '../../calendar/programme.js';
+import { berlinYear, loadProgramme, yearBounds } from '../../calendar/programme.js';
 import { programmeSummary, programmeToCsv, renderProgrammePdf, type ProgrammeData } from '../../reports/programme-report.js';
 
 const errorRef = { $ref: 'Error#' };
@@ -36,7 +36,7 @@ export async function programmeRoutes(base: FastifyInstance, opts: { db: Kysely<
     },
   }, async (req, reply) => {
     const at = now();
-    const year = req.query.year ?? Number(new Intl.DateTimeFormat('en', { timeZone: 'Europe/Berlin', year: 'numeric' }).format(at));
+    const year = req.query.year ?? berlinYear(at);
     const data = await buildProgramme(opts.db, req.principal!.tenantId, year, req.query.lang ?? 'de', at);
     const format = req.query.format ?? 'json';
     const name = `testprogramm-${year}`;

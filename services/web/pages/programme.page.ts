@@ -4,9 +4,9 @@ import { fill } from '../i18n.js';
 import { statusLight, table } from '../components.js';
 import type { Web } from '../pages.routes.js';
 import { buildProgramme } from '../../api/routes/programme.routes.js';
+import { berlinYear } from '../../calendar/programme.js';
 import { cadenceText, monthCells, programmeSummary, programmeText } from '../../reports/programme-report.js';
 
-const thisYear = (at: Date) => Number(new Intl.DateTimeFormat('en', { timeZone: 'Europe/Berlin', year: 'numeric' }).format(at));
 
 /**
  * The year's test programme (issue #12): one row per plan of every kind,
@@ -19,7 +19,7 @@ export async function programmePages(app: FastifyInstance, web: Web): Promise<vo
     const { s, lang } = ctx;
     const now = web.now();
     const asked = Number(req.query.year);
-    const year = Number.isInteger(asked) && asked >= 2000 && asked <= 2100 ? asked : thisYear(now);
+    const year = Number.isInteger(asked) && asked >= 2000 && asked <= 2100 ? asked : berlinYear(now);
     const data = await buildProgramme(web.db, req.principal!.tenantId, year, lang, now);
     const t = programmeText(lang);
     const sum = programmeSummary(data.plans);
@@ -32,7 +32,7 @@ ${monthCells(p, lang).map((c) => html`<td class="month month-${c.worst || 'none'
 <p>${s.programmeIntro}</p>
 <p class="status-line"><a href="/programme?year=${year - 1}">${fill(s.programmePrev, { year: year - 1 })}</a> · <a href="/programme?year=${year + 1}">${fill(s.programmeNext, { year: year + 1 })}</a>
  · ${s.programmeExports} <a href="${base}&format=pdf" download>PDF</a>, <a href="${base}&format=csv" download>CSV</a>, <a href="${base}&format=json">JSON</a></p>
-<p><strong>${t.summary.replace(/\{(\w+)\}/g, (_, k: string) => String((sum as Record<string, number>)[k] ?? ''))}</strong></p>
+<p><strong>${fill(t.summary, sum)}</strong></p>
 ${data.plans.length ? table('programme', fill(s.programmeCaption, { year }), head, rows) : html`<p>${s.programmeNone}</p>`}
 <p class="hint">${t.legend}</p><p class="hint">${t.note}</p>`;
     return web.send(reply, ctx, { title: fill(s.programmeTitle, { year }), active: 'programme', body });
