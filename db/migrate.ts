@@ -21,6 +21,8 @@ export const APP_GRANTS: Record<string, string[]> = {
   ingest_tokens: ['SELECT', 'INSERT', 'UPDATE (revoked_at, last_used_at)'],
   // what people hand in during a manual test or exercise: its content moves into the run's record at completion
   run_uploads: ['SELECT', 'INSERT', 'UPDATE (content)'],
+  // a worker's outcome waits here for a process with the signing key; signed, it gives up its content
+  run_outcomes: ['SELECT', 'INSERT', 'UPDATE (outcome, signed_at)'],
   // systems are changed and retired, never deleted
   systems: ['SELECT', 'INSERT', 'UPDATE'],
   users: ['SELECT', 'INSERT', 'UPDATE'],

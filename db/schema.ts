@@ -117,6 +117,17 @@ export interface SystemsTable {
   retired_at: Date | null;
 }
 
+/** A worker's outcome of a test, waiting for a process that holds the signing key (central signing, issue #13). */
+export interface RunOutcomesTable {
+  run_id: string;
+  tenant_id: string;
+  worker_id: string;
+  /** Null once signed: the run row and its ledger record carry it then. */
+  outcome: Json<unknown> | null;
+  submitted_at: Timestamp;
+  signed_at: NullableTimestamp;
+}
+
 export interface DB {
   tenants: TenantsTable;
   plans: PlansTable;
@@ -140,6 +151,7 @@ export interface DB {
   ingest_tokens: IngestTokensTable;
   run_uploads: RunUploadsTable;
   systems: SystemsTable;
+  run_outcomes: RunOutcomesTable;
 }
 
 export type PlanRow = Selectable<PlansTable>;

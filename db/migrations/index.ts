@@ -9,6 +9,7 @@ import * as m0007 from './20261206_0007_plan_baselines.js';
 import * as m0008 from './20261207_0008_external_results.js';
 import * as m0009 from './20261207_0009_manual_evidence.js';
 import * as m0010 from './20261207_0010_systems.js';
+import * as m0011 from './20261208_0011_run_outcomes.js';
 
 /** Static list so migrations run the same from TypeScript sources and compiled output. Never edit a landed migration. */
 export const migrations: Record<string, Migration> = {
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '20261207_0008_external_results': m0008,
   '20261207_0009_manual_evidence': m0009,
   '20261207_0010_systems': m0010,
+  '20261208_0011_run_outcomes': m0011,
 };
