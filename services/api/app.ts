@@ -32,7 +32,8 @@ import { scheduleRoutes } from './routes/schedule.routes.js';
 import { calendarRoutes } from './routes/calendar.routes.js';
 import { metricsRoutes } from './routes/metrics.routes.js';
 import { alertRoutes } from './routes/alerts.routes.js';
-import { authRoutes, type AuthRateLimit } from './routes/auth.routes.js';
+import { authRoutes, type AuthRateLimit, type RateLimitStore } from './routes/auth.routes.js';
+import { Redis } from 'ioredis';
 import { userRoutes } from './routes/users.routes.js';
 import { providerRoutes } from './routes/provider.routes.js';
 import type { AccountService } from '../auth/account.service.js';
@@ -100,6 +101,12 @@ export interface AppDeps {
   tenantAdmin?: TenantService;
   /** Attempts per client address and minute on /auth/login, /auth/code, /auth/invite (default 10). */
   authRateLimit?: AuthRateLimit;
+  /**
+   * Count sign-in attempts in this Redis under `prefix` (the installation's
+   * ERNSTFALL_QUEUE_PREFIX), so all API processes share one limit; without
+   * it each process counts in its own memory.
+   */
+  sharedLimits?: { redisUrl: string; prefix: string };
   /** Served over HTTPS (config.auth.cookieSecure): send Strict-Transport-Security. */
   hsts?: boolean;
   /** ERNSTFALL_TRUST_PROXY: take the client address from X-Forwarded-For (audit trail, sign-in rate limits) behind these proxies. */
@@ -116,7 +123,7 @@ export function appDeps(c: Container, roles: Config['roles'], version?: string):
     readiness: c.readiness(roles), bootstrapToken: c.config.auth.bootstrapToken, version, sessions: c.sessions,
     notify: { lang: c.config.notify.lang, timezone: c.config.notify.timezone, publicUrl: c.config.http.publicUrl },
     metrics: c.config.metrics, publicUrl: c.config.http.publicUrl, calendarHorizon: c.config.http.calendarHorizon, hsts: c.config.auth.cookieSecure, trustProxy: c.config.http.trustProxy,
-    oidc: createOidcService(c),
+    oidc: createOidcService(c), sharedLimits: { redisUrl: c.config.redis.url, prefix: c.config.redis.prefix },
   };
 }
 
@@ -192,6 +199,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'NotFound', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
+  // the sign-in limits live in Redis (one connection of the app's own, closed with it): any API process may answer any attempt
+  let limitStore: RateLimitStore | undefined;
+  if (deps.sharedLimits) {
+    // fail fast while Redis is down (the limit then lets attempts through; the account lock-out still counts them)
+    const redis = new Redis(deps.sharedLimits.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 3000, commandTimeout: 1000 });
+    redis.on('error', () => undefined); // reported by the container's connection and /readyz
+    app.addHook('onClose', async () => {
+      redis.disconnect();
+    });
+    limitStore = { redis, nameSpace: `${deps.sharedLimits.prefix}:sign-in-limit:` };
+  }
+
   await app.register(cookie);
   await app.register(formbody, { bodyLimit: 64 * 1024 });
   // file uploads from the pages (a manual test's evidence): parsed before the CSRF check reads the form's _csrf; a file
@@ -226,12 +245,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(metricsRoutes, { db: deps.db, metrics: deps.metrics });
   const alerts = new AlertService(deps.db, deps.ledger, deps.notify ?? { lang: 'de', timezone: 'Europe/Berlin' }, deps.clock);
   await app.register(alertRoutes, { prefix: '/api/v1', alerts });
-  if (deps.accounts && deps.sessions) await app.register(authRoutes, { accounts: deps.accounts, sessions: deps.sessions, rateLimit: deps.authRateLimit });
+  if (deps.accounts && deps.sessions) await app.register(authRoutes, { accounts: deps.accounts, sessions: deps.sessions, rateLimit: deps.authRateLimit, store: limitStore });
   if (deps.accounts) await app.register(userRoutes, { prefix: '/api/v1', accounts: deps.accounts });
   if (deps.tenantAdmin && deps.sessions) await app.register(providerRoutes, { prefix: '/api/v1', tenants: deps.tenantAdmin, sessions: deps.sessions });
   await app.register(auditRoutes, { prefix: '/api/v1', audit: deps.audit });
   if (deps.oidc) await app.register(oidcRoutes, { oidc: deps.oidc });
-  await app.register((await import('../web/pages.routes.js')).pageRoutes, { ...deps, alerts, schedules, baselines });
+  await app.register((await import('../web/pages.routes.js')).pageRoutes, { ...deps, alerts, schedules, baselines, authRateLimitStore: limitStore });
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
   return app as unknown as FastifyInstance;
 }

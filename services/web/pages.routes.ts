@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.js';
 import { WebRepository } from '../../db/repositories/web.repository.js';
+import type { RateLimitStore } from '../api/routes/auth.routes.js';
 import type { BaselineService } from '../runs/baseline.service.js';
 import type { PlanService } from '../plans/plan.service.js';
 import type { RunService } from '../runs/run.service.js';
@@ -61,6 +62,8 @@ export interface PagesOptions {
   audit?: AuditService;
   /** Attempts per client address and minute on the sign-in forms (as for /auth/login; default 10). */
   authRateLimit?: { max: number; timeWindowMs: number };
+  /** The sign-in attempts counted in Redis, shared with every API process (as for /auth/login). */
+  authRateLimitStore?: RateLimitStore;
   /** Single sign-on: a button to /auth/oidc/start when configured (config.auth.oidc). */
   oidc?: { label: string };
   clock?: () => Date;

@@ -8,6 +8,7 @@ import { createContainer, type Container } from '../../services/container.js';
 import { appDeps, buildApp } from '../../services/api/app.js';
 import { startWorker, type RunningWorker } from '../../workers/main.js';
 import { LABELS } from '../../workers/sandbox/docker.js';
+import type { OutcomeSigner } from '../../services/runs/outcome-signer.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 import { TEST_TOKEN, testConfig, uniquePrefix } from './config.js';
 
@@ -17,6 +18,8 @@ export interface Harness {
   c: Container;
   app: FastifyInstance;
   worker?: RunningWorker;
+  /** Ends the runs workers hand over, signing their records. */
+  signer: OutcomeSigner;
   backupRoot: string;
   prefix: string;
   request(method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Record<string, unknown> }>;
@@ -34,16 +37,20 @@ export async function startHarness(opts: { worker?: boolean; env?: Record<string
   const tdb = await createTestDatabase();
   const backupRoot = opts.backupRoot ?? await mkdtemp(join(tmpdir(), 'ef-backups-'));
   await chmod(backupRoot, 0o755);
-  const config = testConfig({ databaseUrl: tdb.appUrl, backupRoot, env: opts.env });
-  const log = createLogger(config.logLevel, 'ernstfall', opts.logSink);
+  // the Redis prefix of this test's installation: its queue, and the sign-in limits its app shares (not with other test files)
   const prefix = uniquePrefix();
+  const config = testConfig({ databaseUrl: tdb.appUrl, backupRoot, env: { ERNSTFALL_QUEUE_PREFIX: prefix, ...opts.env } });
+  const log = createLogger(config.logLevel, 'ernstfall', opts.logSink);
   const c = createContainer(config, log, { queuePrefix: prefix, clock: opts.clock });
   await c.ledger.init();
   const app = await buildApp({ ...appDeps(c, ['api', 'worker']), clock: opts.clock });
-  const worker = opts.worker === false ? undefined : await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix, finisher: c.finisher, ledger: c.ledger });
+  const worker = opts.worker === false ? undefined : await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix });
+  // central signing: workers hand outcomes over; this process holds the key and signs them (as the API role does)
+  const signer = c.outcomeSigner({ pollMs: 500 });
+  await signer.start();
 
   const h: Harness = {
-    config, tdb, c, app, worker, backupRoot, prefix,
+    config, tdb, c, app, worker, signer, backupRoot, prefix,
     async request(method, url, body, headers = {}) {
       const isText = typeof body === 'string';
       const res = await app.inject({
@@ -89,6 +96,7 @@ export async function startHarness(opts: { worker?: boolean; env?: Record<string
     },
     async close() {
       await worker?.close();
+      await signer.stop();
       await app.close();
       await Promise.race([c.queue.queue.obliterate({ force: true }).catch(() => undefined), new Promise((r) => setTimeout(r, 3000).unref())]);
       await c.close();

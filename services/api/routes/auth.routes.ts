@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Redis } from 'ioredis';
 import type { AccountService } from '../../auth/account.service.js';
 import { SESSION_COOKIE, type LiveSession, type SessionService } from '../../auth/session.service.js';
 import type { RequestContext } from '../../auth/account.types.js';
@@ -12,6 +13,22 @@ export interface AuthRateLimit {
   /** attempts per address and route within the window (login, code, invitation) */
   max: number;
   timeWindowMs: number;
+}
+
+/**
+ * Where the sign-in attempts are counted: in Redis, shared by every API
+ * process of the installation (behind a load balancer an attacker's guesses
+ * reach all of them), under `nameSpace` (the installation's Redis prefix).
+ * Without it each process counts for itself (tests, the ops app).
+ */
+export interface RateLimitStore {
+  redis: Redis;
+  nameSpace: string;
+}
+
+/** @fastify/rate-limit options for a store: Redis counters; while Redis is unreachable sign-in stays open (the account lock-out in PostgreSQL still counts every failure). */
+export function rateLimitStoreOptions(store: RateLimitStore | undefined): { redis?: Redis; nameSpace?: string; skipOnError?: boolean } {
+  return store ? { redis: store.redis, nameSpace: store.nameSpace, skipOnError: true } : {};
 }
 
 const SignedIn = Type.Object({
@@ -44,12 +61,13 @@ const locked = (reply: FastifyReply, seconds = 60) => reply.status(423).header('
  * and accepting an invitation. The session lives in the HTTP-only cookie
  * `ef_session`; every unsafe request of a session must send its CSRF token.
  */
-export async function authRoutes(base: FastifyInstance, opts: { accounts: AccountService; sessions: SessionService; rateLimit?: AuthRateLimit }) {
+export async function authRoutes(base: FastifyInstance, opts: { accounts: AccountService; sessions: SessionService; rateLimit?: AuthRateLimit; store?: RateLimitStore }) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   const limit = { max: opts.rateLimit?.max ?? 10, timeWindow: opts.rateLimit?.timeWindowMs ?? 60_000 };
   // per client address, counted in onRequest, so every attempt counts whatever it ends in (401 included)
   await app.register(rateLimit, {
     global: false,
+    ...rateLimitStoreOptions(opts.store),
     errorResponseBuilder: (_req, c) => new DomainError(429, 'TooManyRequests', `too many attempts from this address; try again in ${c.after}`, undefined, { retryAfterSeconds: Math.ceil(c.ttl / 1000) }),
   });
 

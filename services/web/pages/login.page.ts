@@ -3,6 +3,7 @@ import rateLimit from '@fastify/rate-limit';
 import { DomainError } from '../../errors.js';
 import { SESSION_COOKIE } from '../../auth/session.service.js';
 import { sessionOf } from '../../api/plugins/auth.js';
+import { rateLimitStoreOptions } from '../../api/routes/auth.routes.js';
 import type { SessionStage } from '../../../db/schema.js';
 import { html, qs, safeNext, trusted, type SafeHtml } from '../html.js';
 import { fill, formatSeconds, langOf, strings } from '../i18n.js';
@@ -38,7 +39,7 @@ export function qrMarkup(svg: string, label: string): SafeHtml | '' {
 export async function loginPages(app: FastifyInstance, web: Web): Promise<void> {
   const rc = (req: FastifyRequest) => ({ ip: req.ip, userAgent: req.headers['user-agent'] });
   // guessing passwords and codes is slowed per client address, like the JSON sign-in (the account lock-out comes on top)
-  await app.register(rateLimit, { global: false, errorResponseBuilder: (_req, c) => new DomainError(429, 'TooManyRequests', `too many attempts; try again in ${c.after}`) });
+  await app.register(rateLimit, { global: false, ...rateLimitStoreOptions(web.authRateLimitStore), errorResponseBuilder: (_req, c) => new DomainError(429, 'TooManyRequests', `too many attempts; try again in ${c.after}`) });
   const limited = { max: web.authRateLimit?.max ?? 10, timeWindow: web.authRateLimit?.timeWindowMs ?? 60_000 };
   const bareCtx = (req: FastifyRequest): PageCtx => {
     const lang = langOf(req);
