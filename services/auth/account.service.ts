@@ -33,6 +33,14 @@ export function userView(u: UserRow, now = new Date()): UserView {
 const userActor = (u: UserRow): AuditActor => ({ name: u.email, kind: 'session', userId: u.id });
 const ANONYMOUS: AuditActor = { name: 'anonymous', kind: 'anonymous' };
 
+/**
+ * A provider admin acting inside a tenant by the tenant's grant (the principal's role is the grant's). Whatever such a
+ * person creates there must not outlive the grant: no users, no admins, no reset second factors (like tokens and grants).
+ */
+export const actsByGrant = (by: Principal): boolean => by.session?.user.role === 'provider-admin' && !!by.tenantId;
+
+const BY_GRANT = 'only the tenant\'s own admins may do this: a provider admin acting by a grant cannot create users or admins, or reset second factors (they would outlive the grant)';
+
 /** The users a principal administers: a tenant's (its admins), or outside every tenant the provider's own admins. */
 export function adminScope(by: Principal): string | null {
   if (by.role === 'provider-admin' && !by.tenantId) return null;
@@ -297,6 +305,8 @@ export class AccountService implements AccountApi {
 
   async invite(by: Principal, input: { email: string; name: string; role: Role | UserRole }, ctx: RequestContext): Promise<Invitation> {
     const tenantId = adminScope(by);
+    // an account invited by grant would let the provider back in after the grant ends (an admin could even grant anew)
+    if (actsByGrant(by)) throw new Forbidden(BY_GRANT);
     let role = input.role;
     if (tenantId === null) {
       // outside every tenant a provider admin invites only further provider admins
@@ -356,6 +366,7 @@ export class AccountService implements AccountApi {
 
   async changeUser(by: Principal, userId: string, patch: { role?: Role; disabled?: boolean; resetMfa?: boolean; name?: string }, ctx: RequestContext): Promise<UserView> {
     const tenantId = adminScope(by);
+    if (patch.resetMfa && actsByGrant(by)) throw new Forbidden(BY_GRANT);
     const { user, recs } = await this.db.transaction().execute(async (trx) => {
       const admins = await this.repo.enabledAdminsForUpdate(tenantId, trx);
       const u = await this.users.inTenant(tenantId, userId, trx);
@@ -366,6 +377,8 @@ export class AccountService implements AccountApi {
       const changed: Record<string, { from: unknown; to: unknown }> = {};
       if (patch.name !== undefined && patch.name !== u.name) { set.name = patch.name; changed.name = { from: u.name, to: patch.name }; }
       if (patch.role !== undefined && patch.role !== u.role) { set.role = patch.role; changed.role = { from: u.role, to: patch.role }; }
+      // making someone admin by grant is creating an admin (the form sends the unchanged role along: only a change counts)
+      if (set.role === 'admin' && actsByGrant(by)) throw new Forbidden(BY_GRANT);
       if (Object.keys(changed).length) events.push({ action: 'user.changed', details: changed });
       if (patch.disabled === true && !u.disabled_at) { set.disabled_at = this.clock(); events.push({ action: 'user.disabled' }); }
       if (patch.disabled === false && u.disabled_at) { Object.assign(set, { disabled_at: null, failed_logins: 0, locked_until: null }); events.push({ action: 'user.enabled' }); }

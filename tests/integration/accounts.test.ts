@@ -493,6 +493,61 @@ describe('tenants and provider grants', () => {
   });
 });
 
+describe('a provider admin by grant creates nothing that outlives the grant', () => {
+  const TOWN = { email: 'admin@stadt-b.example', name: 'Bea Admin', password: keep('Stadt-B-Passwort-2026!') };
+  const OPER_B = { email: 'betrieb@stadt-b.example', name: 'Bernd Betrieb', password: keep('Kennwort-Stadt-B-2026!') };
+
+  it('with an admin grant: inviting (any role), promoting to admin and resetting second factors are 403; the tenant\'s own admin does them; other changes by grant work', async () => {
+    const created = await send(h, prov, 'POST', '/api/v1/tenants', { slug: 'stadt-b', name: 'Stadt B', firstAdmin: { email: TOWN.email, name: TOWN.name } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const townId = created.body.tenant.id as string;
+    keep(created.body.invitation.inviteToken);
+    expect((await send(h, undefined, 'POST', '/auth/invite', { token: created.body.invitation.inviteToken, password: TOWN.password })).status).toBe(200);
+    const town = await login(h, TOWN.email, TOWN.password);
+    keep((await enrol(h, town)).secret);
+    const as = (m: 'POST', u: string, b: unknown) => send(h, town, m, u, b);
+    const operBId = await inviteAndAccept(as, OPER_B, 'operator');
+    // the tenant's admin holds a second factor: the one a grant must not be able to reset
+    const townAdminId = (await userRow(TOWN.email)).id;
+
+    const grant = await send(h, town, 'POST', '/api/v1/grants', { role: 'admin', reason: 'Einrichtung durch den Dienstleister', expiresAt: new Date(Date.now() + 86_400_000).toISOString() });
+    expect(grant.status, JSON.stringify(grant.body)).toBe(201);
+    expect((await send(h, prov, 'POST', '/api/v1/provider/enter', { tenantId: townId })).status).toBe(200);
+    expect((await send(h, prov, 'GET', '/auth/me')).body).toMatchObject({ role: 'admin', viaProviderGrant: true });
+    const before = (await h.tdb.db.selectFrom('users').select('id').where('tenant_id', '=', townId).execute()).length;
+
+    // failing input: an admin (or any account) of the provider's own making, a promotion, a reset second factor
+    for (const role of ['admin', 'operator']) {
+      const inv = await send(h, prov, 'POST', '/api/v1/users', { email: `hintertuer-${role}@dienstleister.example`, name: 'Hintertür', role });
+      expect(inv.status, JSON.stringify(inv.body)).toBe(403);
+    }
+    // the page's form is refused as well (same rule in the service)
+    const page = await h.app.inject({ method: 'POST', url: '/admin/users/invite', headers: { cookie: `ef_session=${prov.cookie}`, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: `_csrf=${encodeURIComponent(prov.csrf)}&email=hintertuer%40dienstleister.example&name=H&role=admin` });
+    expect(page.statusCode).toBe(403);
+    expect((await send(h, prov, 'PATCH', `/api/v1/users/${operBId}`, { role: 'admin' })).status).toBe(403);
+    expect((await send(h, prov, 'PATCH', `/api/v1/users/${townAdminId}`, { resetMfa: true })).status).toBe(403);
+    expect((await send(h, prov, 'PATCH', `/api/v1/users/${operBId}`, { resetMfa: true })).status).toBe(403);
+    expect((await h.tdb.db.selectFrom('users').select('id').where('tenant_id', '=', townId).execute()).length).toBe(before);
+    expect((await userRow(OPER_B.email)).role).toBe('operator');
+    expect((await userRow(TOWN.email)).totp_enabled_at).not.toBeNull();
+
+    // healthy input: what does not outlive the grant still works for the provider; the tenant's own admin may do all of it
+    const renamed = await send(h, prov, 'PATCH', `/api/v1/users/${operBId}`, { name: 'Bernd B. Betrieb', role: 'reviewer' });
+    expect(renamed.status, JSON.stringify(renamed.body)).toBe(200);
+    expect(renamed.body).toMatchObject({ name: 'Bernd B. Betrieb', role: 'reviewer' });
+    expect((await send(h, prov, 'PATCH', `/api/v1/users/${townAdminId}`, { role: 'admin', name: TOWN.name })).status).toBe(200);
+    const own = await send(h, town, 'POST', '/api/v1/users', { email: 'zweite-admin@stadt-b.example', name: 'Zweite Admin', role: 'admin' });
+    expect(own.status, JSON.stringify(own.body)).toBe(201);
+    keep(own.body.inviteToken);
+    expect((await send(h, town, 'PATCH', `/api/v1/users/${operBId}`, { role: 'admin' })).status).toBe(200);
+    expect((await send(h, town, 'PATCH', `/api/v1/users/${operBId}`, { resetMfa: true })).status).toBe(200);
+
+    expect((await send(h, town, 'DELETE', `/api/v1/grants/${grant.body.id as string}`)).status).toBe(204);
+    expect((await send(h, prov, 'POST', '/api/v1/provider/leave')).status).toBe(200);
+  });
+});
+
 describe('replacing the authenticator app', () => {
   it('a new secret from a signed-in session takes over only when confirmed; the old one stops working then', async () => {
     const before = await userRow(PROV.email);

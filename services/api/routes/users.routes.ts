@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { AccountService } from '../../auth/account.service.js';
+import { actsByGrant, type AccountService } from '../../auth/account.service.js';
 import { Forbidden, Unauthorized } from '../../errors.js';
 import { AnyRole, InvitationSchema, NewUserBody, TenantRole, UserViewSchema, errorRef } from '../account-schemas.js';
 
@@ -10,6 +10,12 @@ async function adminOrProvider(req: FastifyRequest): Promise<void> {
   const p = req.principal;
   if (!p) throw new Unauthorized();
   if (p.role !== 'admin' && p.role !== 'provider-admin') throw new Forbidden(`this needs the role admin; you have ${p.role}`);
+}
+
+/** Inviting, before the body is looked at: a provider admin inside a tenant by its grant may not (the account would outlive the grant). */
+async function inviter(req: FastifyRequest): Promise<void> {
+  await adminOrProvider(req);
+  if (actsByGrant(req.principal!)) throw new Forbidden('only the tenant\'s own admins invite users: a provider admin acting by a grant cannot (the account would outlive the grant)');
 }
 
 /** Users of the tenant (or, for provider admins outside a tenant, the provider's admins): list, invite, change. */
@@ -25,9 +31,9 @@ export async function userRoutes(base: FastifyInstance, opts: { accounts: Accoun
 
   app.post('/users', {
     config: { provider: true },
-    preValidation: adminOrProvider,
+    preValidation: inviter,
     schema: {
-      tags: ['users'], summary: 'Invite a user: returns a one-time link (72 h) to set a password, shown only now',
+      tags: ['users'], summary: 'Invite a user: returns a one-time link (72 h) to set a password, shown only now (not by a provider admin acting by a grant: 403)',
       body: Type.Object({ ...NewUserBody.properties, role: AnyRole }, { additionalProperties: false }),
       response: { 201: InvitationSchema, 400: errorRef, 403: errorRef, 409: errorRef },
     },
@@ -37,7 +43,7 @@ export async function userRoutes(base: FastifyInstance, opts: { accounts: Accoun
     config: { provider: true },
     preValidation: adminOrProvider,
     schema: {
-      tags: ['users'], summary: 'Change a user: name, role, disable/enable (ends their sessions; their API tokens stop working), reset the second factor',
+      tags: ['users'], summary: 'Change a user: name, role, disable/enable (ends their sessions; their API tokens stop working), reset the second factor (a provider admin acting by a grant may not make admins or reset second factors: 403)',
       params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
       body: Type.Object({
         name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
