@@ -17,8 +17,8 @@ export interface RunFilter {
   from?: Date;
   to?: Date;
   limit: number;
-  /** Keyset cursor: runs strictly older than this (queued_at, id). */
-  before?: { queuedAt: Date; id: string };
+  /** Keyset cursor: runs strictly older than this (queued_at as text with the database's microseconds, id). */
+  before?: { queuedAt: string; id: string };
 }
 
 /** What a finished (or progressing) run writes back. */
@@ -108,8 +108,11 @@ export class RunRepository {
       .orderBy('finished_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
   }
 
-  list(f: RunFilter, trx: Db = this.db): Promise<RunRow[]> {
-    let q = trx.selectFrom('runs').select(runColumns).where('tenant_id', '=', f.tenantId);
+  list(f: RunFilter, trx: Db = this.db): Promise<(RunRow & { queued_at_us: string })[]> {
+    let q = trx.selectFrom('runs').select(runColumns)
+      // a Date keeps milliseconds, the column microseconds: the cursor takes the full value as text (runs in one millisecond stay apart)
+      .select(sql<string>`to_char(queued_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('queued_at_us'))
+      .where('tenant_id', '=', f.tenantId);
     if (f.planId) q = q.where('plan_id', '=', f.planId);
     if (f.verdict) q = q.where('verdict', '=', f.verdict);
     if (f.status) q = q.where('status', '=', f.status as RunRow['status']);
@@ -117,9 +120,10 @@ export class RunRepository {
     if (f.to) q = q.where('queued_at', '<', f.to);
     if (f.before) {
       const b = f.before;
+      const at = sql<Date>`${b.queuedAt}::timestamptz`;
       q = q.where((eb) => eb.or([
-        eb('queued_at', '<', b.queuedAt),
-        eb.and([eb('queued_at', '=', b.queuedAt), eb('id', '<', b.id)]),
+        eb('queued_at', '<', at),
+        eb.and([eb('queued_at', '=', at), eb('id', '<', b.id)]),
       ]));
     }
     return q.orderBy('queued_at', 'desc').orderBy('id', 'desc').limit(f.limit).execute();

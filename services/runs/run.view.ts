@@ -30,16 +30,21 @@ export function toRunJson(r: RunRow) {
 
 export type RunJson = ReturnType<typeof toRunJson>;
 
-export function encodeCursor(r: Pick<RunRow, 'queued_at' | 'id'>): string {
-  return Buffer.from(`${r.queued_at.toISOString()}|${r.id}`).toString('base64url');
+/** Where the next page starts: the last run's queued_at with the database's microseconds (when the query selected them) and its id. */
+export function encodeCursor(r: Pick<RunRow, 'queued_at' | 'id'> & { queued_at_us?: string }): string {
+  return Buffer.from(`${r.queued_at_us ?? r.queued_at.toISOString()}|${r.id}`).toString('base64url');
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** UTC, up to microseconds (cursors of earlier versions carry milliseconds and stay valid). */
+const UTC_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z$/;
 
-export function decodeCursor(c: string): { queuedAt: Date; id: string } | undefined {
-  const [ts, id] = Buffer.from(c, 'base64url').toString('utf8').split('|');
-  const queuedAt = new Date(ts ?? '');
-  const year = queuedAt.getUTCFullYear();
-  if (!id || Number.isNaN(queuedAt.getTime()) || year < 2000 || year > 9999 || !UUID.test(id)) return undefined;
-  return { queuedAt, id };
+export function decodeCursor(c: string): { queuedAt: string; id: string } | undefined {
+  const [ts, id, ...rest] = Buffer.from(c, 'base64url').toString('utf8').split('|');
+  if (!ts || !id || rest.length || !UTC_TIME.test(ts) || !UUID.test(id)) return undefined;
+  // the text goes to PostgreSQL as it is: a date JavaScript cannot read is no cursor
+  const at = new Date(ts.replace(/(\.\d{3})\d*Z$/, '$1Z'));
+  const year = at.getUTCFullYear();
+  if (Number.isNaN(at.getTime()) || year < 2000 || year > 9999 || at.toISOString().slice(0, 19) !== ts.slice(0, 19)) return undefined;
+  return { queuedAt: ts, id };
 }

@@ -217,6 +217,38 @@ describe('runs over the API', () => {
     expect((await h.request('GET', `/api/v1/runs?cursor=${hyphens}`)).status).toBe(400);
   });
 
+  it('pages through runs queued within one millisecond without losing any (the cursor keeps the microseconds)', async () => {
+    await h.putPlan(pgPlan('same-ms-plan', 'p.dump'));
+    const plan = await h.tdb.db.selectFrom('plans').select('version_hash').where('id', '=', 'same-ms-plan').executeTakeFirstOrThrow();
+    // five runs in one millisecond (microseconds apart, two at the very same microsecond), ids against the time order
+    const at = ['.000100', '.000200', '.000300', '.000300', '.000900'];
+    const ids = at.map((_, i) => `00000000-0000-4000-8000-1000000000${String(9 - i).padStart(2, '0')}`);
+    for (const [i, us] of at.entries()) {
+      await h.tdb.db.insertInto('runs').values({
+        id: ids[i]!, tenant_id: DEFAULT_TENANT_ID, plan_id: 'same-ms-plan', plan_version_hash: plan.version_hash, status: 'finished', verdict: 'passed',
+        trigger: 'api', triggered_by: 'test', queued_at: sql<Date>`${`2026-02-01 08:00:00${us}+00`}::timestamptz`, finished_at: new Date(Date.UTC(2026, 1, 1, 9)),
+      }).execute();
+    }
+    // newest first; at the same microsecond the higher id first
+    const expected = [ids[4], ids[2], ids[3], ids[1], ids[0]];
+    for (const limit of [1, 2, 3]) {
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const res: { status: number; body: { items: { id: string }[]; nextCursor: string | null } } = await h.request('GET', `/api/v1/runs?planId=same-ms-plan&limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`);
+        expect(res.status).toBe(200);
+        seen.push(...res.body.items.map((r) => r.id));
+        cursor = res.body.nextCursor;
+      } while (cursor);
+      expect(seen, `limit ${limit}`).toEqual(expected);
+    }
+    // a cursor of an earlier version (milliseconds) still works; one with a date that does not exist is refused
+    const old = Buffer.from(`2026-02-01T08:00:00.001Z|${'f'.repeat(8)}-ffff-4fff-8fff-${'f'.repeat(12)}`).toString('base64url');
+    expect((await h.request('GET', `/api/v1/runs?planId=same-ms-plan&cursor=${old}`)).body.items).toHaveLength(5);
+    const feb30 = Buffer.from(`2026-02-30T08:00:00.000100Z|${ids[0]!}`).toString('base64url');
+    expect((await h.request('GET', `/api/v1/runs?planId=same-ms-plan&cursor=${feb30}`)).status).toBe(400);
+  });
+
   it('pages through runs with a cursor, newest first, and filters by plan and verdict', async () => {
     await h.putPlan(pgPlan('page-plan', 'p.dump'));
     const plan = await h.tdb.db.selectFrom('plans').select('version_hash').where('id', '=', 'page-plan').executeTakeFirstOrThrow();
