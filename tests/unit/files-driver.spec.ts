@@ -32,7 +32,7 @@ describe('files driver: formats, tool output, names', () => {
 
   it('the tools get fixed paths and flags only; zip and tar refuse members outside the tree themselves', () => {
     expect(extractArgv('tar.zst', '/srv/ef/ef-backup/backup', '/srv/ef/restored')).toEqual(
-      ['tar', '-x', '--zstd', '-f', '/srv/ef/ef-backup/backup', '-C', '/srv/ef/restored', '--no-same-owner', '--no-same-permissions', '--delay-directory-restore']);
+      ['tar', '-x', '--zstd', '-f', '/srv/ef/ef-backup/backup', '-C', '/srv/ef/restored', '--no-same-owner', '--no-same-permissions', '--delay-directory-restore', '--']);
     expect(extractArgv('zip', '/b', '/r')).toEqual(['unzip', '-qq', '-o', '/b', '-d', '/r']);
     expect(extractArgv('unknown', '/b', '/r')).toBeNull();
   });

@@ -6,7 +6,7 @@ export type FilesFormat = 'folder' | 'tar' | 'tar.gz' | 'tar.zst' | 'tar.xz' | '
 /** The restore tool's argv for a format, reading the backup at `file` into `dest`; both are fixed paths of the sandbox. */
 export function extractArgv(format: FilesFormat, file: string, dest: string): string[] | null {
   // GNU tar: never the archive's owners or modes; a member named outside dest (absolute, "..") is refused by tar itself
-  const tar = (flag?: string) => ['tar', '-x', ...(flag ? [flag] : []), '-f', file, '-C', dest, '--no-same-owner', '--no-same-permissions', '--delay-directory-restore'];
+  const tar = (flag?: string) => ['tar', '-x', ...(flag ? [flag] : []), '-f', file, '-C', dest, '--no-same-owner', '--no-same-permissions', '--delay-directory-restore', '--'];
   switch (format) {
     case 'tar': return tar();
     case 'tar.gz': return tar('--gzip');

@@ -186,7 +186,7 @@ export async function restorePostgres(input: RestoreInput): Promise<RestoreOutco
     // unpacked into the data area (bounded), not /tmp; tar reads the archive by its fixed in-sandbox name
     const dir = posix.join(sandbox.dataDir, 'ef-dir');
     const mk = await sandbox.exec(['mkdir', '-p', '--', dir]);
-    const r = mk.exitCode === 0 ? await sandbox.exec(['tar', '--no-same-owner', '--no-same-permissions', '-x', '-f', path, '-C', dir]) : mk;
+    const r = mk.exitCode === 0 ? await sandbox.exec(['tar', '--no-same-owner', '--no-same-permissions', '-x', '-f', path, '-C', dir, '--']) : mk;
     if (r.exitCode !== 0) {
       const truncated = /unexpected EOF|Unexpected EOF|truncated/i.test(r.stderr);
       return { restored: false, findings: [finding(truncated ? 'ARCHIVE_TRUNCATED' : 'ARCHIVE_UNREADABLE', `tar could not unpack the folder dump: ${r.stderr.split('\n')[0]?.slice(0, 200) ?? ''}`)] };
