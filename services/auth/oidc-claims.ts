@@ -47,6 +47,18 @@ export function emailOf(claims: Claims): string | undefined {
   return undefined;
 }
 
+/**
+ * The address the IdP vouches for: the `email` claim, and only when `email_verified` is true (boolean, or the string
+ * "true" some IdPs send). Never `preferred_username`/`upn`: they are login names, which many IdPs let anyone choose or
+ * an administrator set to any address. Only this address may link an existing local account (decision 008).
+ */
+export function verifiedEmailOf(claims: Claims): string | undefined {
+  const verified = claims.email_verified === true || claims.email_verified === 'true';
+  const v = claims.email;
+  if (!verified || typeof v !== 'string' || v.length > 254 || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v.trim())) return undefined;
+  return v.trim().toLowerCase();
+}
+
 /** A display name, at most 200 characters. */
 export function nameOf(claims: Claims, email: string): string {
   const str = (k: string) => (typeof claims[k] === 'string' ? (claims[k] as string).trim() : '');

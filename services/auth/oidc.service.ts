@@ -13,7 +13,7 @@ import { DomainError } from '../errors.js';
 import type { RequestContext } from './account.types.js';
 import { MFA_ROLES, type SessionService } from './session.service.js';
 import { SecretBox, safeEqual } from './crypto.js';
-import { amrOf, claimAt, claimValues, emailOf, mapRole, nameOf } from './oidc-claims.js';
+import { amrOf, claimAt, claimValues, emailOf, mapRole, nameOf, verifiedEmailOf } from './oidc-claims.js';
 
 export const OIDC_COOKIE = 'ef_oidc';
 const STATE_SECONDS = 600;
@@ -22,7 +22,7 @@ const DISCOVERY_MAX_AGE_MS = 24 * 3600 * 1000;
 /** Why a single sign-on was refused; each has its own test (tests/integration/oidc.test.ts). */
 export type SsoReason =
   | 'SSO_STATE_INVALID' | 'SSO_IDP_ERROR' | 'SSO_RESPONSE_INVALID' | 'SSO_UNAVAILABLE'
-  | 'SSO_TENANT_UNKNOWN' | 'SSO_TENANT_MISMATCH' | 'SSO_NO_ROLE' | 'SSO_NO_EMAIL' | 'SSO_EMAIL_TAKEN'
+  | 'SSO_TENANT_UNKNOWN' | 'SSO_TENANT_MISMATCH' | 'SSO_NO_ROLE' | 'SSO_NO_EMAIL' | 'SSO_EMAIL_TAKEN' | 'SSO_EMAIL_UNVERIFIED'
   | 'SSO_USER_DISABLED' | 'SSO_MFA_MISSING';
 
 export class SsoError extends DomainError {
@@ -175,6 +175,8 @@ export class OidcService {
     const { claims, amr } = await this.claims(config, tokens);
     const sub = String(claims.sub);
     const email = emailOf(claims);
+    // the address counts as the person's only when the IdP says it verified it (not preferred_username/upn, not an unverified email)
+    const emailVerified = email !== undefined && verifiedEmailOf(claims) === email;
     let user = await this.users.byOidc(issuer, sub);
     // like a failed password login: anonymous actor, the claimed identity in the details
     const refuse = async (reason: SsoReason, message: string, tenantId: string | null, extra: Record<string, unknown> = {}): Promise<never> => {
@@ -201,6 +203,10 @@ export class OidcService {
       if (link && (link.tenant_id !== tenant.id || link.oidc_subject !== null)) {
         return refuse('SSO_EMAIL_TAKEN', 'another account here already uses your e-mail address; ask your administrator', tenant.id);
       }
+      // linking takes the local account over (its password goes): only by an address the IdP verified, never by a login name
+      if (link && !emailVerified) {
+        return refuse('SSO_EMAIL_UNVERIFIED', 'an account here has your e-mail address, but the identity provider does not confirm that the address is yours (email_verified); ask your administrator', tenant.id);
+      }
     }
     const target = user ?? link;
     if (target?.disabled_at) return refuse('SSO_USER_DISABLED', 'your ernstfall account is disabled; ask your administrator', tenant.id);
@@ -208,7 +214,7 @@ export class OidcService {
       return refuse('SSO_MFA_MISSING', `the role ${role} needs a second factor: sign in at your organisation's login with a second factor (${this.cfg.mfaAmr.join(', ')}) and try again`, tenant.id, { role, amr });
     }
 
-    user = await this.provision({ issuer, sub, email, name: nameOf(claims, email), role, tenant, existing: user, link });
+    user = await this.provision({ issuer, sub, email, emailVerified, name: nameOf(claims, email), role, tenant, existing: user, link });
     const { token } = await this.sessions.start(user, { stage: 'full', method: 'oidc', ip: ctx.ip, userAgent: ctx.userAgent });
     await this.audit.record({
       tenantId: user.tenant_id, action: 'login.succeeded', actor: { name: user.email, kind: 'session', userId: user.id },
@@ -231,14 +237,14 @@ export class OidcService {
   }
 
   /** Creates, links or updates the user; the IdP's role and name win on every login. */
-  private async provision(p: { issuer: string; sub: string; email: string; name: string; role: Role; tenant: TenantRow; existing?: UserRow; link?: UserRow }): Promise<UserRow> {
+  private async provision(p: { issuer: string; sub: string; email: string; emailVerified: boolean; name: string; role: Role; tenant: TenantRow; existing?: UserRow; link?: UserRow }): Promise<UserRow> {
     const records: LedgerRecord[] = [];
     const system = { name: `sso:${p.issuer}`, kind: 'system' as const };
     const user = await this.db.transaction().execute(async (trx) => {
       const now = new Date();
       if (p.existing) {
-        // the address follows the IdP too, unless another account already has it
-        const email = p.email !== p.existing.email && !(await this.users.byEmail(p.email, trx)) ? p.email : p.existing.email;
+        // the address follows the IdP too when the IdP verified it, unless another account already has it
+        const email = p.email !== p.existing.email && p.emailVerified && !(await this.users.byEmail(p.email, trx)) ? p.email : p.existing.email;
         const u = (await this.users.update(p.existing.id, { role: p.role, name: p.name, email, last_login_at: now }, trx))!;
         if (u.role !== p.existing.role || u.email !== p.existing.email) {
           records.push(await this.audit.record({ tenantId: u.tenant_id, action: 'user.changed', actor: system, subject: { type: 'user', id: u.id },

@@ -13,6 +13,12 @@ export interface IdpAccount {
   amr?: string[];
   /** Entra-style: the groups reach only the userinfo endpoint, not the ID token */
   groupsOnlyInUserinfo?: boolean;
+  /** the `email_verified` claim (default true) */
+  emailVerified?: boolean;
+  /** no `email` claim at all (Entra ID often sends none): the address then comes from preferred_username/upn */
+  noEmailClaim?: boolean;
+  preferredUsername?: string;
+  upn?: string;
 }
 
 export interface TestIdp {
@@ -83,7 +89,7 @@ export async function startTestIdp(opts: { redirectUri: string; clientId?: strin
     jwks: { keys: [{ ...key, kid: 'test-1', alg: 'RS256', use: 'sig' }] },
     cookies: { keys: [randomBytes(16).toString('hex')] },
     // amr always in the ID token (as Entra ID and Keycloak's AMR mapper do), not only when asked for with the claims parameter
-    claims: { acr: null, amr: null, sid: null, auth_time: null, iss: null, openid: ['sub', 'amr'], email: ['email', 'email_verified'], profile: ['name', 'groups', 'tenant'] },
+    claims: { acr: null, amr: null, sid: null, auth_time: null, iss: null, openid: ['sub', 'amr'], email: ['email', 'email_verified'], profile: ['name', 'groups', 'tenant', 'preferred_username', 'upn'] },
     // like Keycloak: the scope's claims in the ID token too, not only at userinfo
     conformIdTokenClaims: false,
     features: { devInteractions: { enabled: false } },
@@ -95,7 +101,10 @@ export async function startTestIdp(opts: { redirectUri: string; clientId?: strin
         accountId: sub,
         async claims(use: string) {
           const groups = acc.groupsOnlyInUserinfo && use === 'id_token' ? undefined : acc.groups;
-          return { sub, email: acc.email, email_verified: true, name: acc.name, ...(groups !== undefined && { groups }), ...(acc.tenant && { tenant: acc.tenant }) };
+          return {
+            sub, ...(!acc.noEmailClaim && { email: acc.email, email_verified: acc.emailVerified ?? true }), name: acc.name, ...(groups !== undefined && { groups }), ...(acc.tenant && { tenant: acc.tenant }),
+            ...(acc.preferredUsername && { preferred_username: acc.preferredUsername }), ...(acc.upn && { upn: acc.upn }),
+          };
         },
       };
     },

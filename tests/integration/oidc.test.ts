@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { startHarness, type Harness } from '../helpers/harness.js';
-import { startTestIdp, type TestIdp } from '../helpers/oidc-idp.js';
+import { startTestIdp, type IdpAccount, type TestIdp } from '../helpers/oidc-idp.js';
 import { DEFAULT_TENANT_ID } from '../../db/schema.js';
 import { OidcService, SsoError } from '../../services/auth/oidc.service.js';
 import { SESSION_COOKIE } from '../../services/auth/session.service.js';
@@ -226,6 +226,51 @@ describe('single sign-on over OpenID Connect (real provider)', () => {
     expect(r.status).toBe(403);
     expect(r.json).toMatchObject({ reason: 'SSO_EMAIL_TAKEN' });
     expect(await userBySub('judy-sub')).toBeUndefined();
+  }, T);
+
+  it('a local account is linked only by an address the IdP verified (not an unverified email, preferred_username or upn); a stored subject signs in whatever the address claims say', async () => {
+    const HASH = 'scrypt$32768$8$1$AAAA$BBBB';
+    const local = (email: string) => h.tdb.db.insertInto('users').values({ tenant_id: DEFAULT_TENANT_ID, email, name: 'Lokal', role: 'admin', password_hash: HASH, created_by: 'test' }).returning('id').executeTakeFirstOrThrow();
+    const byEmail = (email: string) => h.tdb.db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirstOrThrow();
+
+    // failing input: someone else's address as an unverified email, as preferred_username, as upn
+    const victim = 'kaemmerer@musterstadt.example';
+    await local(victim);
+    const claims: [string, IdpAccount][] = [
+      ['mallory-1', { email: victim, emailVerified: false, name: 'Mallory', groups: ['ef-operators'] }],
+      ['mallory-2', { email: 'x@x.example', noEmailClaim: true, preferredUsername: victim, name: 'Mallory', groups: ['ef-operators'] }],
+      ['mallory-3', { email: 'x@x.example', noEmailClaim: true, upn: 'Kaemmerer@Musterstadt.example', name: 'Mallory', groups: ['ef-operators'] }],
+    ];
+    for (const [sub, acc] of claims) {
+      idp.accounts.set(sub, acc);
+      const r = await login(sub);
+      expect(r.status, sub).toBe(403);
+      expect(r.json, sub).toMatchObject({ reason: 'SSO_EMAIL_UNVERIFIED' });
+      expect(r.session).toBeUndefined();
+      expect(await userBySub(sub)).toBeUndefined();
+    }
+    expect(await byEmail(victim)).toMatchObject({ oidc_subject: null, role: 'admin', password_hash: HASH });
+    expect((await audits()).filter((x) => x.action === 'login.failed' && x.details?.reason === 'sso-email-unverified').map((x) => x.details?.subject))
+      .toEqual(['mallory-1', 'mallory-2', 'mallory-3']);
+
+    // healthy input: a verified address links (the password goes) ...
+    const kasse = 'stadtkasse@musterstadt.example';
+    const kasseId = (await local(kasse)).id;
+    idp.accounts.set('sabine-sub', { email: kasse, name: 'Sabine', groups: ['ef-operators'] });
+    expect((await login('sabine-sub')).status).toBe(303);
+    expect(await userBySub('sabine-sub')).toMatchObject({ id: kasseId, email: kasse, password_hash: null });
+    // ... the stored subject signs in later even without a verified address, which the account then does not follow ...
+    idp.accounts.set('sabine-sub', { email: 'sabine@anderswo.example', emailVerified: false, name: 'Sabine', groups: ['ef-operators'] });
+    expect((await login('sabine-sub')).status).toBe(303);
+    expect((await userBySub('sabine-sub'))?.email).toBe(kasse);
+    // ... but a verified new address it does
+    idp.accounts.set('sabine-sub', { email: 'sabine.neu@musterstadt.example', name: 'Sabine', groups: ['ef-operators'] });
+    expect((await login('sabine-sub')).status).toBe(303);
+    expect((await userBySub('sabine-sub'))?.email).toBe('sabine.neu@musterstadt.example');
+    // an address from upn that no account has yet: a new user, nobody's account is taken over
+    idp.accounts.set('uwe-sub', { email: 'x@x.example', noEmailClaim: true, upn: 'Uwe@Musterstadt.example', name: 'Uwe', groups: ['ef-auditors'] });
+    expect((await login('uwe-sub')).status).toBe(303);
+    expect(await userBySub('uwe-sub')).toMatchObject({ email: 'uwe@musterstadt.example', role: 'auditor' });
   }, T);
 
   it('the tenant from a claim: known tenant ok, unknown or disabled tenant refused', async () => {
