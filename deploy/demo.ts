@@ -87,7 +87,9 @@ async function main(): Promise<number> {
     console.error(`demo: restore-plans/demo-ewo.yaml did not load: ${JSON.stringify(sync.invalid)}`);
     return 2;
   }
-  const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, finisher: c.finisher, ledger: c.ledger });
+  const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log });
+  const signer = c.outcomeSigner();
+  await signer.start();
   const app = await buildApp(appDeps(c, ['api', 'worker']));
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   const headers = { authorization: `Bearer ${config.auth.bootstrapToken}` };
@@ -118,6 +120,7 @@ async function main(): Promise<number> {
   } finally {
     await app.close();
     await worker.close();
+    await signer.stop();
     await c.close();
   }
 }

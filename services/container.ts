@@ -13,9 +13,10 @@ import { PlanPolicyService } from './plans/plan-policy.js';
 import { TenantRepository } from '../db/repositories/tenant.repository.js';
 import { RunService } from './runs/run.service.js';
 import type { ReadinessProbe } from './api/routes/health.routes.js';
-import { loadSigner, type Signer } from './evidence/signing-key.js';
+import { loadSigner, noSigner, type Signer } from './evidence/signing-key.js';
 import { LedgerService } from './evidence/ledger.service.js';
 import { RunFinisher } from './runs/run-finisher.js';
+import { OutcomeSigner } from './runs/outcome-signer.js';
 import { ReviewService } from './evidence/review.service.js';
 import { ExternalResultService, IngestTokenService } from './external/external.service.js';
 import { ManualRunService } from './external/manual.service.js';
@@ -61,11 +62,20 @@ export interface Container {
   accounts: AccountService;
   /** Tenants, provider grants, provider admins entering a tenant. */
   tenants: TenantService;
+  /** The signing side of central signing (a process with the key ends the runs workers hand over); call start(). */
+  outcomeSigner(opts?: { pollMs?: number }): OutcomeSigner;
   readiness(roles: Config['roles']): ReadinessProbe[];
   close(): Promise<void>;
 }
 
-export function createContainer(config: Config, log: Logger, opts: { queuePrefix?: string; clock?: () => Date } = {}): Container {
+export function createContainer(
+  config: Config, log: Logger,
+  opts: {
+    queuePrefix?: string; clock?: () => Date;
+    /** False in a worker-only process: it loads no signing key, and anything that would sign fails loudly. */
+    signing?: boolean;
+  } = {},
+): Container {
   const clock = opts.clock ?? (() => new Date());
   const db = createDb(config.database.url, config.database.poolSize);
   const redis = redisConnection(config.redis.url);
@@ -74,7 +84,9 @@ export function createContainer(config: Config, log: Logger, opts: { queuePrefix
   producer.on('error', () => undefined); // reported through `redis` and /readyz
   const queue = new RunQueue(producer, opts.queuePrefix ?? config.redis.prefix);
   const docker = createDocker(config.docker.host);
-  const signer = loadSigner(config.evidence.signingKeyFile);
+  const signer = opts.signing === false
+    ? noSigner('this process runs only the worker role and holds no signing key: outcomes are signed by the API or scheduler role')
+    : loadSigner(config.evidence.signingKeyFile);
   const ledger = new LedgerService(db, signer, config.evidence, log);
   const audit = new AuditService(ledger);
   const planPolicy = new PlanPolicyService(new TenantRepository(db), config.policy);
@@ -94,6 +106,11 @@ export function createContainer(config: Config, log: Logger, opts: { queuePrefix
   const tenants = new TenantService(db, sessions, audit, accounts);
   return {
     config, log, db, redis, queue, docker, plans, planPolicy, runs, signer, ledger, finisher, reviews, tokens, external, ingestTokens, manual, exercises, systems, sessions, audit, accounts, tenants,
+    outcomeSigner(o = {}) {
+      return new OutcomeSigner(db, finisher, log.child({ role: 'signer' }), {
+        databaseUrl: config.database.url, orphanSeconds: config.sandbox.staleSeconds * 3 + 60, ledger, pollMs: o.pollMs,
+      });
+    },
     readiness(roles) {
       const probes: ReadinessProbe[] = [
         { name: 'database', check: () => sql`select 1`.execute(db) },

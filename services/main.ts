@@ -32,23 +32,34 @@ export async function main(rolesOverride?: ProcessRole[]): Promise<void> {
   }
   const log = createLogger(config.logLevel);
   const version = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
-  const c = createContainer(config, log);
-  await c.ledger.init();
+  // central signing: only the API and scheduler roles hold the signing key; a worker-only process hands its outcomes over
+  const signs = config.roles.includes('api') || config.roles.includes('scheduler');
+  const c = createContainer(config, log, { signing: signs });
+  if (signs) await c.ledger.init();
   const closers: (() => Promise<void>)[] = [];
 
   if (config.auth.bootstrapToken) {
     log.warn('ERNSTFALL_BOOTSTRAP_TOKEN is set: it grants full API access; remove it once real users and tokens exist');
   }
 
-  const sync = await c.plans.syncFromDir(config.plansDir);
-  log.info({ loaded: sync.loaded.length, invalid: sync.invalid.length, dir: config.plansDir }, 'restore plans synced from files');
-  for (const bad of sync.invalid) {
-    for (const line of formatPlanIssues(bad.issues, `restore-plans/${bad.file}`)) log.error(line);
+  if (signs) {
+    // a plan change is an audit record, signed: the worker reads plans from the database
+    const sync = await c.plans.syncFromDir(config.plansDir);
+    log.info({ loaded: sync.loaded.length, invalid: sync.invalid.length, dir: config.plansDir }, 'restore plans synced from files');
+    for (const bad of sync.invalid) {
+      for (const line of formatPlanIssues(bad.issues, `restore-plans/${bad.file}`)) log.error(line);
+    }
   }
 
   if (config.roles.includes('worker')) {
-    const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, finisher: c.finisher, ledger: c.ledger });
+    const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log });
     closers.push(() => worker.close());
+  }
+  if (signs) {
+    // after the worker in closers: the outcomes of tests the worker stops on shutdown are still signed
+    const signer = c.outcomeSigner();
+    await signer.start();
+    closers.push(() => signer.stop());
   }
   let scheduler: Scheduler | undefined;
   if (config.roles.includes('scheduler')) {

@@ -7,15 +7,13 @@ import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { Kysely } from 'kysely';
 import type { Config } from '../services/config.js';
-import { finding } from '../services/findings.js';
 import type { DB } from '../db/schema.js';
 import { PlanRepository } from '../db/repositories/plan.repository.js';
 import { RunRepository } from '../db/repositories/run.repository.js';
 import { TenantRepository } from '../db/repositories/tenant.repository.js';
 import { BaselineRepository } from '../db/repositories/baseline.repository.js';
 import { PlanPolicyService } from '../services/plans/plan-policy.js';
-import type { RunFinisher } from '../services/runs/run-finisher.js';
-import type { LedgerService } from '../services/evidence/ledger.service.js';
+import { lostRunResult, OutcomeHandover } from '../services/runs/outcome-handover.js';
 import { JOB_NAMES, QUEUE_NAME, type JobPayloads } from './jobs.js';
 import type { RunQueue } from './queue.js';
 import { handleRestoreTest } from './engine/pipeline.js';
@@ -28,8 +26,6 @@ export interface WorkerDeps {
   queue: RunQueue;
   docker: Docker;
   log: Logger;
-  finisher: RunFinisher;
-  ledger?: LedgerService;
   prefix?: string;
 }
 
@@ -49,17 +45,16 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const plans = new PlanRepository(deps.db);
   const policy = new PlanPolicyService(new TenantRepository(deps.db), config.policy);
   const baselines = new BaselineRepository(deps.db);
+  // no signing key here: outcomes go to a process that holds it (central signing, docs/security.md)
+  const outcomes = new OutcomeHandover(deps.db);
 
   async function maintain(): Promise<void> {
     // a run whose worker stopped sending heartbeats is over: it ends as `error`, never stays `running`
     const stale = await runs.stale(config.sandbox.staleSeconds);
     for (const r of stale) {
       const reaped = await removeSandboxesOfRun(docker, config.instance, r.id).catch(() => undefined);
-      const ended = await deps.finisher.finishUnclaimed(r.id, {
-        verdict: 'error',
-        findings: [...((r.findings as unknown[]) ?? []), finding('WORKER_LOST', `the worker running this test (${r.worker_id ?? 'unknown'}) stopped responding; the test did not complete`)],
-      }, 'running', { reaped });
-      if (ended) log.warn({ runId: r.id, planId: r.plan_id }, 'run declared lost: worker stopped responding');
+      const reported = await outcomes.unclaimed(r.id, id, lostRunResult(r), 'running', { reaped });
+      if (reported) log.warn({ runId: r.id, planId: r.plan_id }, 'run declared lost: worker stopped responding');
     }
     // a queued run whose job vanished from Redis (flushed, restored) is enqueued again
     for (const r of await runs.queuedOlderThan(new Date(Date.now() - 30_000))) {
@@ -69,11 +64,6 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       }
     }
     await reapSandboxes(docker, config.instance, (ids) => runs.statuses(ids), log);
-    // raw tool output past its retention: content pruned, hash stays in the record
-    if (deps.ledger) {
-      const pruned = await deps.ledger.repo.pruneAttachments(new Date().toISOString().slice(0, 10));
-      if (pruned) log.info({ pruned }, 'evidence attachments pruned after their retention');
-    }
   }
 
   // a Docker engine or Redis that is down must not keep the process (and its API) from starting
@@ -84,7 +74,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     QUEUE_NAME,
     async (job) => {
       if (job.name !== JOB_NAMES.restoreTest) throw new Error(`unknown job ${job.name}`);
-      await handleRestoreTest({ config, docker, runs, plans, baselines, policy, finisher: deps.finisher, log, workerId: id, heartbeatMs: config.sandbox.heartbeatMs, shutdown: shutdown.signal }, job.data.runId);
+      await handleRestoreTest({ config, docker, runs, plans, baselines, policy, outcomes, log, workerId: id, heartbeatMs: config.sandbox.heartbeatMs, shutdown: shutdown.signal }, job.data.runId);
     },
     { connection: deps.redis, prefix: deps.prefix ?? config.redis.prefix, concurrency: config.sandbox.concurrency, lockDuration: 60_000 },
   );

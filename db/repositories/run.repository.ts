@@ -176,7 +176,10 @@ export class RunRepository {
     return trx.selectFrom('runs').select(runColumns)
       // a manual test has no worker and no heartbeat: people take their time
       .where('status', '=', 'running').where('origin', '=', 'ernstfall')
-      .where('heartbeat_at', '<', sql<Date>`now() - make_interval(secs => ${seconds})`).execute();
+      .where('heartbeat_at', '<', sql<Date>`now() - make_interval(secs => ${seconds})`)
+      // a worker that handed its outcome over sends no more heartbeats: the run waits for a signer, it is not lost
+      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('run_outcomes').select('run_id').whereRef('run_outcomes.run_id', '=', 'runs.id'))))
+      .execute();
   }
 
   /** Status per known run id, to tell the reaper which sandboxes to keep. */

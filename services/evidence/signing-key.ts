@@ -30,6 +30,23 @@ export function loadSigner(file: string): Signer {
   };
 }
 
+/**
+ * Stands in for the key in a process that must not sign (a worker-only process,
+ * central signing): every use throws, so nothing is signed there by mistake.
+ */
+export function noSigner(why: string): Signer {
+  const refuse = (): never => {
+    throw new SigningKeyError(why);
+  };
+  return {
+    get privateKey() { return refuse(); },
+    get publicKey() { return refuse(); },
+    get keyId() { return refuse(); },
+    get fingerprint() { return refuse(); },
+    get publicPem() { return refuse(); },
+  };
+}
+
 /** Writes the public key into the trusted-keys folder, so it stays trusted after a rotation. */
 export function publishPublicKey(signer: Signer, trustedDir: string): void {
   mkdirSync(trustedDir, { recursive: true });

@@ -4,6 +4,7 @@ import type { DB, NotificationStatus, Verdict } from '../../db/schema.js';
 import { MetricsRepository } from '../../db/repositories/metrics.repository.js';
 import { PlanStatusRepository } from '../../db/repositories/plan-status.repository.js';
 import { ScheduleRepository } from '../../db/repositories/schedule.repository.js';
+import { OutcomeRepository } from '../../db/repositories/outcome.repository.js';
 import type { PlanStatus } from '../runs/plan-status.js';
 
 /** A scheduler is healthy when a leader ticked within this many seconds (same rule as the plan views). */
@@ -36,6 +37,7 @@ export function buildMetricsRegistry(opts: MetricsOptions): Registry {
   const repo = new MetricsRepository(opts.db);
   const statuses = new PlanStatusRepository(opts.db);
   const schedules = new ScheduleRepository(opts.db);
+  const outcomes = new OutcomeRepository(opts.db);
   const clock = opts.clock ?? (() => new Date());
   const registers = [registry];
 
@@ -78,6 +80,24 @@ export function buildMetricsRegistry(opts: MetricsOptions): Registry {
     registers,
     async collect() {
       this.set(await repo.oldestQueuedAgeSeconds());
+    },
+  });
+
+  new Gauge({
+    name: 'ernstfall_outcomes_unsigned',
+    help: 'Outcomes workers handed over that no process with the signing key has signed yet (their runs still show running). Growing: no API or scheduler process runs',
+    registers,
+    async collect() {
+      this.set((await outcomes.backlog()).count);
+    },
+  });
+
+  new Gauge({
+    name: 'ernstfall_outcomes_oldest_unsigned_age_seconds',
+    help: 'Seconds the oldest unsigned outcome has waited for a signer (database clock); 0 when none waits',
+    registers,
+    async collect() {
+      this.set((await outcomes.backlog()).oldestAgeSeconds);
     },
   });
 

@@ -3,10 +3,13 @@ import type { Logger } from 'pino';
 import type { DB, NewRun, RunRow, Verdict } from '../../db/schema.js';
 import { RunRepository, type RunResult } from '../../db/repositories/run.repository.js';
 import { PlanRepository } from '../../db/repositories/plan.repository.js';
+import { OutcomeRepository } from '../../db/repositories/outcome.repository.js';
+import { parseStoredOutcome } from './outcome-handover.js';
 import type { Attachment, LedgerService } from '../evidence/ledger.service.js';
 import type { LedgerRecord } from '../evidence/ledger-format.js';
 import type { RestorePlan } from '../plans/plan.types.js';
 import { toRunJson } from './run.view.js';
+import { finding } from '../findings.js';
 import { measureTargets } from './verdict.js';
 import { skippedChecks } from '../../workers/checks/checks.js';
 import { completePhases, type Phase } from '../../workers/engine/phases.js';
@@ -22,6 +25,18 @@ export function planSnapshot(plan: RestorePlan | undefined, version: string) {
   };
 }
 
+/** What a way of ending a run hands to the one transaction that stores it and its record. */
+interface Finished {
+  row: RunRow;
+  attachments?: Attachment[];
+  /** The record's time; default this process's clock. */
+  at?: Date;
+  /** The worker that handed the outcome over (central signing): named in the record. */
+  reportedBy?: string;
+  /** More records that belong to the run (an exercise's measures), in the same transaction, after the run's own. */
+  also?: (trx: Transaction<DB>, row: RunRow) => Promise<LedgerRecord | undefined>;
+}
+
 /**
  * Every way a run ends goes through here: the run row becomes `finished` and
  * its evidence record is appended in the same transaction, so there is never
@@ -30,6 +45,7 @@ export function planSnapshot(plan: RestorePlan | undefined, version: string) {
 export class RunFinisher {
   private readonly runs: RunRepository;
   private readonly plans: PlanRepository;
+  private readonly outcomes: OutcomeRepository;
   constructor(
     private readonly db: Kysely<DB>,
     private readonly ledger: LedgerService,
@@ -39,10 +55,43 @@ export class RunFinisher {
   ) {
     this.runs = new RunRepository(db);
     this.plans = new PlanRepository(db);
+    this.outcomes = new OutcomeRepository(db);
   }
 
   finishClaimed(runId: string, workerId: string, result: RunResult & { verdict: Verdict }, attachments: Attachment[] = []): Promise<RunRow | undefined> {
-    return this.finish((trx) => this.runs.finish(runId, workerId, result, trx), attachments, result.finishedAt);
+    return this.finish(async (trx) => {
+      const row = await this.runs.finish(runId, workerId, result, trx);
+      return row && { row, attachments, at: result.finishedAt };
+    });
+  }
+
+  /**
+   * Central signing: ends the run a worker handed over (run_outcomes) and
+   * signs its record, in one transaction that marks the outcome signed; a
+   * second signer finds it signed and does nothing. The record's time is this
+   * process's clock, and the record names the worker that reported it.
+   */
+  finishOutcome(runId: string): Promise<RunRow | undefined> {
+    return this.finish(async (trx) => {
+      const taken = await this.outcomes.take(runId, trx);
+      if (!taken) return undefined;
+      let o;
+      try {
+        o = parseStoredOutcome(taken.outcome);
+      } catch (err) {
+        // a malformed outcome is no evidence: the run ends as `error`, saying so
+        this.log.error({ runId, workerId: taken.workerId, err: (err as Error).message }, 'a worker handed over an outcome that cannot be read');
+        const row = await this.unclaimed(trx, runId, {
+          verdict: 'error', findings: [finding('INTERNAL_ERROR', `the worker's outcome could not be read: ${(err as Error).message}`)],
+        }, 'running');
+        return row && { row, reportedBy: taken.workerId };
+      }
+      const row = o.mode === 'claimed'
+        ? await this.runs.finish(runId, taken.workerId, o.result, trx)
+        : await this.unclaimed(trx, runId, o.result, o.onlyStatus, { reaped: o.reaped });
+      if (!row) this.log.warn({ runId, workerId: taken.workerId }, 'a handed-over outcome arrived for a run that had ended otherwise; it is kept unused');
+      return row && { row, attachments: o.attachments, reportedBy: taken.workerId };
+    });
   }
 
   /**
@@ -61,28 +110,36 @@ export class RunFinisher {
     } = {},
   ): Promise<RunRow | undefined> {
     return this.finish(async (trx) => {
-      const current = opts.before
-        ? await trx.selectFrom('runs').selectAll().where('id', '=', runId).forUpdate().executeTakeFirst()
-        : await this.runs.getById(runId, trx);
-      if (!current) return undefined;
-      await opts.before?.(trx, current);
-      const plan = (await this.plans.getVersion(current.tenant_id, current.plan_id, current.plan_version_hash, trx)) as RestorePlan | undefined;
-      const reason = result.verdict === 'cancelled' ? 'abgebrochen' : 'nicht ausgeführt: Test nicht abgeschlossen';
-      // a phase a heartbeat stored as running ended with the worker's last sign of life
-      const lastSeen = current.heartbeat_at ?? new Date();
-      const phases = completePhases((current.phases as Phase[] | null) ?? [], lastSeen, 'the worker stopped responding during this phase');
-      if (opts.reaped !== undefined) {
-        const teardown = phases.find((p) => p.name === 'teardown')!;
-        Object.assign(teardown, { status: 'ok', startedAt: new Date().toISOString(), durationMs: 0, note: `the reaper removed ${opts.reaped} sandbox(es) of this run` });
-      }
-      const full: RunResult & { verdict: Verdict } = {
-        phases,
-        checks: plan ? skippedChecks(plan.checks, reason) : [],
-        ...(plan ? measureTargets(plan.targets, null, null) : {}),
-        ...result,
-      };
-      return this.runs.finishUnclaimed(runId, full, onlyStatus, trx);
-    }, opts.attachments ?? [], result.finishedAt, opts.also);
+      const row = await this.unclaimed(trx, runId, result, onlyStatus, opts);
+      return row && { row, attachments: opts.attachments, at: result.finishedAt, also: opts.also };
+    });
+  }
+
+  private async unclaimed(
+    trx: Transaction<DB>, runId: string, result: RunResult & { verdict: Verdict }, onlyStatus: 'queued' | 'running',
+    opts: { reaped?: number; before?: (trx: Transaction<DB>, current: RunRow) => Promise<void> } = {},
+  ): Promise<RunRow | undefined> {
+    const current = opts.before
+      ? await trx.selectFrom('runs').selectAll().where('id', '=', runId).forUpdate().executeTakeFirst()
+      : await this.runs.getById(runId, trx);
+    if (!current) return undefined;
+    await opts.before?.(trx, current);
+    const plan = (await this.plans.getVersion(current.tenant_id, current.plan_id, current.plan_version_hash, trx)) as RestorePlan | undefined;
+    const reason = result.verdict === 'cancelled' ? 'abgebrochen' : 'nicht ausgeführt: Test nicht abgeschlossen';
+    // a phase a heartbeat stored as running ended with the worker's last sign of life
+    const lastSeen = current.heartbeat_at ?? new Date();
+    const phases = completePhases((current.phases as Phase[] | null) ?? [], lastSeen, 'the worker stopped responding during this phase');
+    if (opts.reaped !== undefined) {
+      const teardown = phases.find((p) => p.name === 'teardown')!;
+      Object.assign(teardown, { status: 'ok', startedAt: new Date().toISOString(), durationMs: 0, note: `the reaper removed ${opts.reaped} sandbox(es) of this run` });
+    }
+    const full: RunResult & { verdict: Verdict } = {
+      phases,
+      checks: plan ? skippedChecks(plan.checks, reason) : [],
+      ...(plan ? measureTargets(plan.targets, null, null) : {}),
+      ...result,
+    };
+    return this.runs.finishUnclaimed(runId, full, onlyStatus, trx);
   }
 
   /**
@@ -96,26 +153,24 @@ export class RunFinisher {
         ...Object.fromEntries((['phases', 'checks', 'findings', 'rto', 'rpo', 'backup', 'sandbox', 'restore'] as const)
           .filter((k) => result[k] !== undefined).map((k) => [k, JSON.stringify(result[k])])),
       }, trx);
-      return this.runs.getById(run.id, trx);
-    }, attachments, result.finishedAt).then((row) => row!);
+      const row = await this.runs.getById(run.id, trx);
+      return row && { row, attachments, at: result.finishedAt };
+    }).then((row) => row!);
   }
 
-  private async finish(
-    update: (trx: Transaction<DB>) => Promise<RunRow | undefined>, attachments: Attachment[], at?: Date,
-    /** More records that belong to the run (an exercise's measures), in the same transaction, after the run's own. */
-    also?: (trx: Transaction<DB>, row: RunRow) => Promise<LedgerRecord | undefined>,
-  ): Promise<RunRow | undefined> {
+  private async finish(update: (trx: Transaction<DB>) => Promise<Finished | undefined>): Promise<RunRow | undefined> {
     const out = await this.db.transaction().execute(async (trx) => {
-      const row = await update(trx);
-      if (!row) return undefined;
+      const done = await update(trx);
+      if (!done) return undefined;
+      const { row } = done;
       const plan = (await this.plans.getVersion(row.tenant_id, row.plan_id, row.plan_version_hash, trx)) as RestorePlan | undefined;
       const record = await this.ledger.append(trx, {
         tenantId: row.tenant_id, kind: 'run', subjectId: row.id,
-        payload: { run: toRunJson(row), plan: planSnapshot(plan, row.plan_version_hash) },
-        attachments,
-        now: at,
+        payload: { run: toRunJson(row), plan: planSnapshot(plan, row.plan_version_hash), ...(done.reportedBy && { reportedBy: { worker: done.reportedBy } }) },
+        attachments: done.attachments ?? [],
+        now: done.at,
       });
-      const last = (await also?.(trx, row)) ?? record;
+      const last = (await done.also?.(trx, row)) ?? record;
       await this.onFinished?.(trx, row, plan);
       return { row, record: last };
     });

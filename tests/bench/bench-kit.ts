@@ -154,12 +154,15 @@ export async function startRestoreService(opts: { ownerUrl: string; appUrl: stri
     const log = createLogger(config.logLevel);
     const c = createContainer(config, log, { queuePrefix: prefix });
     await c.ledger.init();
-    const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix, finisher: c.finisher, ledger: c.ledger });
+    const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix });
+    const signer = c.outcomeSigner({ pollMs: 500 });
+    await signer.start();
     const app = await buildApp(appDeps(c, ['api', 'worker']));
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
     close = async () => {
       await app.close().catch(() => undefined);
       await worker.close().catch(() => undefined);
+      await signer.stop().catch(() => undefined);
       await c.queue.queue.obliterate({ force: true }).catch(() => undefined);
       // the handler removes its sandboxes; this only catches an interrupted run
       const left = await c.docker.listContainers({ all: true, filters: { label: [`${LABELS.instance}=${instance}`] } }).catch(() => []);

@@ -6,7 +6,7 @@ import { finding, type Finding } from '../../services/findings.js';
 import { isSandboxPlan, type RestorePlan, type SandboxPlan } from '../../services/plans/plan.types.js';
 import type { TenantPlanPolicy } from '../../services/plans/plan.parser.js';
 import type { PlanPolicyService } from '../../services/plans/plan-policy.js';
-import type { RunFinisher } from '../../services/runs/run-finisher.js';
+import type { OutcomeHandover } from '../../services/runs/outcome-handover.js';
 import type { PlanRepository } from '../../db/repositories/plan.repository.js';
 import type { RunRepository } from '../../db/repositories/run.repository.js';
 import type { BaselineRepository } from '../../db/repositories/baseline.repository.js';
@@ -32,7 +32,8 @@ export interface EngineDeps {
   plans: PlanRepository;
   /** Accepted baselines of the built-in drift checks. */
   baselines: BaselineRepository;
-  finisher: RunFinisher;
+  /** Where the outcome goes: a process holding the signing key ends the run and signs its record (the worker holds no key). */
+  outcomes: OutcomeHandover;
   /** The operator's policy for the run's tenant: its backup roots, allowed images, limit bounds. */
   policy: PlanPolicyService;
   log: Logger;
@@ -72,15 +73,15 @@ const blocking = (fs: Finding[]) => fs.some((f) => f.severity === 'error' || f.s
 /**
  * One restore test, top to bottom: claim the run, then fetch -> provision ->
  * restore -> verify -> teardown, each a function that adds its part to one
- * RunOutcome; `concludeRun` decides the verdict and the finisher stores it
- * with its ledger record. Never leaves a sandbox behind.
+ * RunOutcome; `concludeRun` decides the verdict, and the outcome is handed
+ * over to a process with the signing key, which stores it with its record. Never leaves a sandbox behind.
  */
 export async function handleRestoreTest(deps: EngineDeps, runId: string): Promise<void> {
   const claimed = await deps.runs.claim(runId, deps.workerId);
   if (!claimed) {
     const current = await deps.runs.getById(runId);
     if (current?.status === 'queued' && current.cancel_requested_at) {
-      await deps.finisher.finishUnclaimed(runId, { verdict: 'cancelled', findings: [] }, 'queued');
+      await deps.outcomes.unclaimed(runId, deps.workerId, { verdict: 'cancelled', findings: [] }, 'queued');
     }
     deps.log.info({ runId, status: current?.status }, 'run is not queued any more (cancelled or taken); nothing to do');
     return;
@@ -92,7 +93,7 @@ export async function handleRestoreTest(deps: EngineDeps, runId: string): Promis
   const driver = plan && driverFor(plan.restore.driver);
   if (!plan || !driver) {
     const why = plan ? `no restore driver "${plan.restore.driver}" in this worker` : version ? `plan ${version.id} is ${version.kind ?? 'not restorable'}: ernstfall does not restore it` : 'plan version not found';
-    await deps.finisher.finishClaimed(runId, deps.workerId, { verdict: 'error', findings: [finding('INTERNAL_ERROR', why)] });
+    await deps.outcomes.claimed(runId, deps.workerId, { verdict: 'error', findings: [finding('INTERNAL_ERROR', why)] });
     return;
   }
   const policy = await deps.policy.forTenant(claimed.tenant_id);
@@ -138,12 +139,12 @@ export async function handleRestoreTest(deps: EngineDeps, runId: string): Promis
   const end = concludeRun(o, plan, new Date(), { timeoutSeconds: limits.timeoutSeconds });
   // the restore tool's own output is kept as a prunable attachment: it may quote personal data
   const attachments = o.toolLog ? [{ name: 'restore-tool.log', content: Buffer.from(o.toolLog, 'utf8') }] : [];
-  const stored = await deps.finisher.finishClaimed(runId, deps.workerId, {
+  const stored = await deps.outcomes.claimed(runId, deps.workerId, {
     verdict: end.verdict, phases: end.phases, checks: end.checks, findings: end.findings, rto: end.rto, rpo: end.rpo,
     backup: o.backup, sandbox: o.sandbox, restore: o.restore,
   }, attachments);
   run.ctl.close();
-  log.info({ verdict: end.verdict, findings: end.findings.map((f) => f.code), stored: stored !== undefined }, 'restore test finished');
+  log.info({ verdict: end.verdict, findings: end.findings.map((f) => f.code), handedOver: stored }, 'restore test finished; outcome handed over for signing');
 }
 
 // ---- fetch: find the backup, let the driver read its header, hash it while streaming
