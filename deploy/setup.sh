@@ -8,7 +8,15 @@
 #      ERNSTFALL_SKIP_IMAGES=1  do not build the sandbox images
 #      ERNSTFALL_PARALLEL_IMAGES=0|1  build missing images side by side (default 1)
 #      DOCKER_HOST           use that engine; no local dockerd is started
+# Args: --systemd            also install and enable the systemd units (deploy/install-systemd.sh)
 set -Eeuo pipefail
+SYSTEMD=0
+for arg in "$@"; do
+  case $arg in
+    --systemd) SYSTEMD=1 ;;
+    *) echo "usage: npm run setup [-- --systemd]" >&2; exit 2 ;;
+  esac
+done
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=${ERNSTFALL_STATE_DIR:-$REPO/.ernstfall}
@@ -378,6 +386,24 @@ else
     }
     say "built image $tag from Debian $suite in $((SECONDS - t))s"
   done
+
+  # the base of ernstfall's own container image (Dockerfile ARG BASE): Debian bookworm + Node 24 from the npm registry
+  if docker image inspect ernstfall/node-base:24 >/dev/null 2>&1; then
+    say "image ernstfall/node-base:24 present"
+  else
+    t=$SECONDS
+    log=$STATE/logs/build-node-base.log
+    bash "$REPO/deploy/build-node-base.sh" >"$log" 2>&1 || { echo "--- tail of $log" >&2; tail -n 25 "$log" >&2; die "building the image ernstfall/node-base:24 failed"; }
+    say "built image ernstfall/node-base:24 in $((SECONDS - t))s"
+  fi
+fi
+
+# --- 10. systemd units (npm run setup -- --systemd; deploy/install-systemd.sh) -----------------
+if [[ $SYSTEMD == 1 ]]; then
+  bash "$REPO/deploy/install-systemd.sh" || die "installing the systemd units failed"
+elif [[ -f ${ERNSTFALL_SYSTEMD_DIR:-/etc/systemd/system}/ernstfall-api.service ]] && getent passwd ernstfall >/dev/null; then
+  # installed before: this run may have rewritten env as root-only, and the service user reads it
+  bash "$REPO/deploy/install-systemd.sh" --permissions || die "re-applying the state folder's permissions for the ernstfall user failed"
 fi
 
 # --- summary ------------------------------------------------------------------------------------
