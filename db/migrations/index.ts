@@ -10,6 +10,8 @@ import * as m0008 from './20261207_0008_external_results.js';
 import * as m0009 from './20261207_0009_manual_evidence.js';
 import * as m0010 from './20261207_0010_systems.js';
 import * as m0011 from './20261208_0011_run_outcomes.js';
+import * as m0014 from './20261208_0014_worker_pools.js';
+import * as m0012 from './20261208_0012_status_indexes.js';
 
 /** Static list so migrations run the same from TypeScript sources and compiled output. Never edit a landed migration. */
 export const migrations: Record<string, Migration> = {
@@ -24,4 +26,6 @@ export const migrations: Record<string, Migration> = {
   '20261207_0009_manual_evidence': m0009,
   '20261207_0010_systems': m0010,
   '20261208_0011_run_outcomes': m0011,
+  '20261208_0012_status_indexes': m0012,
+  '20261208_0014_worker_pools': m0014,
 };

@@ -12,7 +12,12 @@ export interface ScheduledPlan {
   created_at: Date;
   last_slot: Date | null;
   paused_at: Date | null;
+  /** The first slot after last_slot as a tick computed it; null when not known (new plan, changed schedule or zone). */
+  next_slot: Date | null;
 }
+
+/** What a stored next slot was computed for: the schedule and the zone (a change of either makes it unknown). */
+export const nextSlotKey = (schedule: string, timezone: string | null) => `${schedule}|${timezone ?? ''}`;
 
 const scheduleColumns = [
   'tenant_id', 'plan_id', 'last_slot', 'last_missed_slot', 'last_missed_reason', 'paused_at', 'paused_reason', 'paused_by', 'updated_at',
@@ -21,19 +26,41 @@ const scheduleColumns = [
 export class ScheduleRepository {
   constructor(private readonly db: Kysely<DB>) {}
 
-  /** Every plan of every tenant that ernstfall runs itself and that has a schedule; one query, however many plans (an external plan's schedule says when its tool is expected, nothing is triggered). */
-  scheduledPlans(trx: Db = this.db): Promise<ScheduledPlan[]> {
+  /**
+   * The scheduled plans a tick must look at: those whose stored next slot
+   * has come, and those whose next slot is not known for their current
+   * schedule and zone (first tick after the upgrade, a new or changed plan).
+   * Every other scheduled plan is decided without leaving the database: one
+   * query, however many plans. Known-due plans first. Only plans ernstfall
+   * runs itself (an external plan's schedule says when its tool is expected,
+   * nothing is triggered).
+   */
+  duePlans(now: Date, trx: Db = this.db): Promise<ScheduledPlan[]> {
     return trx.selectFrom('plans as p')
       .leftJoin('plan_schedules as s', (j) => j.onRef('s.tenant_id', '=', 'p.tenant_id').onRef('s.plan_id', '=', 'p.id'))
       .select([
         'p.tenant_id', 'p.id as plan_id', 'p.created_at', 's.last_slot', 's.paused_at',
         sql<string>`p.definition->'cadence'->>'schedule'`.as('schedule'),
         sql<string | null>`p.definition->'cadence'->>'timezone'`.as('timezone'),
+        sql<Date | null>`case when s.next_slot_key = (p.definition->'cadence'->>'schedule') || '|' || coalesce(p.definition->'cadence'->>'timezone', '') then s.next_slot end`.as('next_slot'),
       ])
       .where(sql<boolean>`p.definition->'cadence'->>'schedule' is not null`)
       .where(sql<boolean>`p.definition->>'kind' is null`)
-      .orderBy('p.tenant_id').orderBy('p.id')
+      .where(sql<boolean>`(s.next_slot is null or s.next_slot <= ${now}::timestamptz
+        or s.next_slot_key is distinct from (p.definition->'cadence'->>'schedule') || '|' || coalesce(p.definition->'cadence'->>'timezone', ''))`)
+      .orderBy(sql`s.next_slot is null`).orderBy('p.tenant_id').orderBy('p.id')
       .execute();
+  }
+
+  /** Stores next slots in one statement (null: the schedule never fires again, stored as infinity). */
+  async setNextSlots(rows: { tenantId: string; planId: string; nextSlot: Date | null; key: string }[], trx: Db = this.db): Promise<void> {
+    for (let i = 0; i < rows.length; i += 5000) {
+      const chunk = rows.slice(i, i + 5000);
+      await sql`insert into plan_schedules (tenant_id, plan_id, next_slot, next_slot_key)
+        select t, p, coalesce(n, 'infinity'), k from unnest(${chunk.map((r) => r.tenantId)}::uuid[], ${chunk.map((r) => r.planId)}::text[],
+          ${chunk.map((r) => r.nextSlot?.toISOString() ?? null)}::timestamptz[], ${chunk.map((r) => r.key)}::text[]) as x(t, p, n, k)
+        on conflict (tenant_id, plan_id) do update set next_slot = excluded.next_slot, next_slot_key = excluded.next_slot_key`.execute(trx);
+    }
   }
 
   listForTenant(tenantId: string, trx: Db = this.db): Promise<PlanScheduleRow[]> {

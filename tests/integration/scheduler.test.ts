@@ -224,4 +224,35 @@ describe('scheduler', () => {
     expect(await slots('dst')).toEqual(['2026-03-29T01:30:00.000Z']);
     await s.stop();
   });
+  it('keeps each plan\'s next slot in the database: a tick looks only at plans whose slot has come or whose schedule changed', async () => {
+    await plan('next-a', '15 4 * * *', '2026-11-30T12:00:00Z');
+    await plan('next-b', '45 4 * * *', '2026-11-30T12:00:00Z');
+    const s = scheduler('next');
+    const nextOf = async (id: string) => (await sql<{ next_slot: Date; next_slot_key: string }>`select next_slot, next_slot_key from plan_schedules where plan_id = ${id}`.execute(h.tdb.db)).rows[0];
+    at('2026-12-02T00:00:00Z');
+    await s.tick(); // 1 December's slots (the plans were created the day before), and the next slots worked out
+    expect([...await slots('next-a'), ...await slots('next-b')]).toEqual(['2026-12-01T03:15:00.000Z', '2026-12-01T03:45:00.000Z']);
+    await finishRuns('next-a');
+    await finishRuns('next-b');
+    expect(await nextOf('next-a')).toEqual({ next_slot: new Date('2026-12-02T03:15:00Z'), next_slot_key: '15 4 * * *|Europe/Berlin' });
+    expect((await nextOf('next-b'))!.next_slot).toEqual(new Date('2026-12-02T03:45:00Z'));
+    // nothing due, nothing unknown: the tick looks at no plan of these (others may be in the database)
+    at('2026-12-02T03:00:00Z');
+    await s.tick();
+    expect([...await slots('next-a'), ...await slots('next-b')]).toHaveLength(2);
+    at('2026-12-02T03:15:00Z');
+    await s.tick();
+    expect(await slots('next-a')).toEqual(['2026-12-01T03:15:00.000Z', '2026-12-02T03:15:00.000Z']);
+    expect((await nextOf('next-a'))!.next_slot).toEqual(new Date('2026-12-03T03:15:00Z'));
+    await finishRuns('next-a');
+    // a changed schedule makes the stored next slot unknown: the next tick works it out again
+    await h.putPlan(pgPlan('next-b', 'next-b.dump', { cadence: { schedule: '20 4 * * *', timezone: TZ } }));
+    at('2026-12-02T03:20:00Z');
+    await s.tick();
+    expect(await slots('next-b')).toEqual(['2026-12-01T03:45:00.000Z', '2026-12-02T03:20:00.000Z']);
+    expect(await nextOf('next-b')).toEqual({ next_slot: new Date('2026-12-03T03:20:00Z'), next_slot_key: '20 4 * * *|Europe/Berlin' });
+    await finishRuns('next-b');
+    for (const id of ['next-a', 'next-b']) expect((await h.request('POST', `/api/v1/plans/${id}/pause`, { reason: 'nur für diesen Test' })).status).toBe(200);
+    await s.stop();
+  });
 });
