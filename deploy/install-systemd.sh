@@ -119,7 +119,9 @@ deps=()
 for d in postgresql redis-server docker; do
   [[ -f /lib/systemd/system/$d.service || -f /usr/lib/systemd/system/$d.service || -f $UNIT_DIR/$d.service ]] && deps+=("$d.service")
 done
-if [[ -d /run/systemd/system ]]; then
+if [[ $UNIT_DIR != /etc/systemd/system ]]; then
+  say "units written to $UNIT_DIR (ERNSTFALL_SYSTEMD_DIR): not enabled, nothing started"
+elif [[ -d /run/systemd/system ]]; then
   systemctl daemon-reload
   systemctl enable "${deps[@]}" "${UNITS[@]/%/.service}" 2>&1 | sed 's/^/  /'
   # migrations first (the three Require= it and are restarted after it), then the processes
