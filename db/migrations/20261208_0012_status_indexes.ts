@@ -20,9 +20,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     include (finished_at, started_at, queued_at) where status = 'finished' and verdict = 'passed'`.execute(db);
   await sql`alter table plan_schedules add column next_slot timestamptz, add column next_slot_key text`.execute(db);
   await sql`create index plan_schedules_next_slot on plan_schedules (next_slot)`.execute(db);
+  // the reminder tick asks once for today's digest keys of all tenants (a prefix search), not once per tenant
+  await sql`create index notifications_key_prefix on notifications (dedupe_key text_pattern_ops)`.execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`drop index if exists notifications_key_prefix`.execute(db);
   await sql`alter table plan_schedules drop column if exists next_slot, drop column if exists next_slot_key`.execute(db);
   await sql`drop index if exists runs_plan_passed`.execute(db);
   await sql`drop index if exists runs_plan_decisive`.execute(db);

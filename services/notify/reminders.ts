@@ -67,17 +67,36 @@ export class ReminderEngine {
     const tenants = await this.db.selectFrom('tenants').select(['id', 'slug', 'name']).execute();
     const plans = await this.plans();
     const open = new Map((await this.repo.openAlerts()).map((a) => [`${a.tenant_id}/${a.plan_id}`, a]));
+    // the status of every plan of every tenant in one query (a provider's 2,000 tenants are not 2,000 queries)
+    const statusesOf = new Map<string, PlanStatusRow[]>();
+    for (const st of await this.status.statusAllTenants(now)) {
+      const list = statusesOf.get(st.tenantId) ?? [];
+      if (!list.length) statusesOf.set(st.tenantId, list);
+      list.push(st);
+    }
+    const plansOf = new Map<string, PlanInfo[]>();
+    for (const p of plans) {
+      const list = plansOf.get(p.tenant_id) ?? [];
+      if (!list.length) plansOf.set(p.tenant_id, list);
+      list.push(p);
+    }
+    // the newest failed run of every failing plan with an open alert, in one query for all tenants (a newer failure joins the alert)
+    const latestFailed = await this.latestFailedRuns([...statusesOf.entries()].flatMap(([t, list]) => list
+      .filter((st) => st.status === 'failing' && open.has(`${t}/${st.planId}`)).map((st) => ({ tenantId: t, planId: st.planId }))));
+    // today's digests already written, for all tenants in one query (once the digest time has passed)
+    const today = plans.some((p) => p.notify?.digest?.length) ? this.dailyDate(now) : undefined;
+    const digestsDone = today ? await this.repo.existingKeysAllTenants(`digest:${today}|`) : new Map<string, Set<string>>();
     for (const tenant of tenants) {
-      const statuses = await this.status.statusAll(tenant.id, now);
-      const byPlan = new Map(plans.filter((p) => p.tenant_id === tenant.id).map((p) => [p.id, p]));
+      const statuses = (statusesOf.get(tenant.id) ?? []).sort((a, b) => (a.planId < b.planId ? -1 : a.planId > b.planId ? 1 : 0));
+      const byPlan = new Map((plansOf.get(tenant.id) ?? []).map((p) => [p.id, p]));
+      // nothing to remind of in a tenant without plans
+      if (!statuses.length && !byPlan.size) continue;
       // due-soon reminders already sent, looked up for all plans at once (most ticks find nothing new)
-      const sent = await this.repo.existing(tenant.id, statuses.flatMap((st) => {
+      const soon = statuses.flatMap((st) => {
         const p = byPlan.get(st.planId);
         return st.status === 'due-soon' && st.nextDueAt && p ? dueSoonRecipients(p).map((r) => `${dueSoonKey(p.id, st.nextDueAt!)}|${r}`) : [];
-      }));
-      // the newest failed run of every failing plan, in one query (a newer failure joins the open alert)
-      const failing = statuses.some((st) => st.status === 'failing' && open.has(`${tenant.id}/${st.planId}`));
-      const latestFailed = failing ? await this.latestFailedRuns(tenant.id) : new Map<string, string>();
+      });
+      const sent = soon.length ? await this.repo.existing(tenant.id, soon) : new Set<string>();
       for (const st of statuses) {
         const plan = byPlan.get(st.planId);
         if (!plan) continue;
@@ -89,7 +108,7 @@ export class ReminderEngine {
         }
       }
       try {
-        result.digests += await this.digest(tenant, [...byPlan.values()], statuses, now);
+        result.digests += await this.digest(tenant, [...byPlan.values()], statuses, now, digestsDone.get(tenant.id) ?? new Set());
       } catch (err) {
         this.log.error({ tenantId: tenant.id, err: (err as Error).message }, 'daily digest failed; trying again next tick');
       }
@@ -177,7 +196,7 @@ export class ReminderEngine {
       if (current) result.opened++;
       return; // escalation counts from `since`; a step already due is taken on the next tick
     }
-    const failedId = st.status === 'failing' ? latestFailed.get(plan.id) : undefined;
+    const failedId = st.status === 'failing' ? latestFailed.get(`${tenant.id}/${plan.id}`) : undefined;
     if (failedId && failedId !== current.run_id) await this.linkFailure(tenant.id, failedId, current);
     if (await this.escalateIfDue(tenant.id, plan, current, notify, tz, ctx, st, now)) result.escalated++;
   }
@@ -215,11 +234,17 @@ export class ReminderEngine {
     });
   }
 
-  private async latestFailedRuns(tenantId: string): Promise<Map<string, string>> {
-    const rows = await this.db.selectFrom('runs').select(['plan_id', 'id']).distinctOn('plan_id')
-      .where('tenant_id', '=', tenantId).where('status', '=', 'finished').where('verdict', '=', 'failed')
-      .orderBy('plan_id').orderBy(sql`coalesce(finished_at, started_at, queued_at)`, 'desc').execute();
-    return new Map(rows.map((r) => [r.plan_id, r.id]));
+  /** The newest failed run of each of these plans, in one query for all tenants (one index step per plan). */
+  private async latestFailedRuns(plans: { tenantId: string; planId: string }[]): Promise<Map<string, string>> {
+    if (!plans.length) return new Map();
+    const res = await sql<{ tenant_id: string; plan_id: string; id: string }>`
+      select x.t as tenant_id, x.p as plan_id, f.id from unnest(${plans.map((p) => p.tenantId)}::uuid[], ${plans.map((p) => p.planId)}::text[]) as x(t, p)
+      cross join lateral (
+        select r.id from runs r
+        where r.tenant_id = x.t and r.plan_id = x.p and r.status = 'finished' and r.verdict in ('passed', 'failed') and r.verdict = 'failed'
+        order by coalesce(r.finished_at, r.started_at, r.queued_at) desc, r.id desc limit 1
+      ) f`.execute(this.db);
+    return new Map(res.rows.map((r) => [`${r.tenant_id}/${r.plan_id}`, r.id]));
   }
 
   /** A newer failed run during an open alert: its failure recipients get the all-clear too. */
@@ -294,13 +319,12 @@ export class ReminderEngine {
   }
 
   /** Once a day after ERNSTFALL_DIGEST_TIME (local): one summary per recipient of the plans that name them under notify.digest. */
-  private async digest(tenant: { id: string; slug: string; name: string }, plans: PlanInfo[], statuses: PlanStatusRow[], now: Date): Promise<number> {
+  private async digest(tenant: { id: string; slug: string; name: string }, plans: PlanInfo[], statuses: PlanStatusRow[], now: Date, done: Set<string>): Promise<number> {
     const wanted = plans.filter((p) => p.notify?.digest?.length);
     if (!wanted.length) return 0;
     const parts = this.dailyDate(now);
     if (!parts) return 0;
     const prefix = `digest:${parts}|`;
-    const done = await this.repo.existingKeys(tenant.id, prefix);
     const byPlan = new Map(statuses.map((s) => [s.planId, s]));
     const recipients = [...new Set(wanted.flatMap((p) => p.notify!.digest))].filter((r) => !done.has(`${prefix}${r}`));
     let n = 0;

@@ -4,7 +4,7 @@
  * Runs every benchmark in sequence, each in a process of its own, with the
  * same flags: --write, --runs and --warmup go to all of them; a flag only one
  * benchmark knows goes only to that one (--jobs: restore; --reseed: evidence;
- * --requests: dashboard).
+ * --requests: dashboard, provider).
  * Every benchmark runs even when an earlier one misses its target.
  *
  * Exit 0: every target met; 1: a target missed; 2: a benchmark could not measure.
@@ -23,6 +23,7 @@ const BENCHES: Bench[] = [
   { name: 'evidence', file: 'tests/bench/evidence.bench.ts', only: ['--reseed'] },
   { name: 'status', file: 'tests/bench/status.bench.ts', only: [] },
   { name: 'dashboard', file: 'tests/bench/dashboard.bench.ts', only: ['--requests'] },
+  { name: 'provider', file: 'tests/bench/provider.bench.ts', only: ['--requests'] },
 ];
 const SHARED = ['--write', '--runs', '--warmup'];
 const WITH_VALUE = new Set(['--runs', '--warmup', '--jobs', '--requests']);
