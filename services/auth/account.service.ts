@@ -13,6 +13,7 @@ import {
   SecretBox, hashPassword, newRecoveryCodes, newTotpSecret, normaliseRecoveryCode, passwordProblem, randomToken, sha256, totpStep, totpUri, verifyPassword,
 } from './crypto.js';
 import { MFA_ROLES, stageAfterPassword, type LiveSession, type SessionService } from './session.service.js';
+import { LoginLimits, type LoginLimitsConfig } from './login-limits.js';
 import type { AccountApi, CodeResult, Enrolment, Invitation, LoginResult, RequestContext, UserView } from './account.types.js';
 
 export const INVITE_HOURS = 72;
@@ -56,6 +57,8 @@ export function adminScope(by: Principal): string | null {
 export class AccountService implements AccountApi {
   readonly users: UserRepository;
   readonly repo: AccountRepository;
+  /** Failed sign-ins per account key (a keyed hash of what was typed), across API processes; flood records aggregated. */
+  readonly limits: LoginLimits;
   private readonly clock: () => Date;
   private readonly publicUrl: string;
   private box?: SecretBox;
@@ -65,36 +68,51 @@ export class AccountService implements AccountApi {
     private readonly sessions: SessionService,
     private readonly audit: AuditService,
     private readonly cfg: Config['auth'],
-    opts: { publicUrl?: string; clock?: () => Date } = {},
+    opts: { publicUrl?: string; clock?: () => Date; loginLimits?: LoginLimitsConfig } = {},
   ) {
     this.users = new UserRepository(db);
     this.repo = new AccountRepository(db);
     this.clock = opts.clock ?? (() => new Date());
     this.publicUrl = (opts.publicUrl ?? '').replace(/\/+$/, '');
+    this.limits = new LoginLimits(cfg.secretKey, opts.loginLimits);
   }
 
   // ---- sign-in ------------------------------------------------------------------------------------
 
   async login(email: string, password: string, ctx: RequestContext): Promise<LoginResult> {
     const typed = normaliseEmail(email).slice(0, 200);
+    // what was typed is never stored (it may be a password typed into the wrong field): the account is its keyed hash
+    const account = this.limits.accountKey(typed);
+    const throttled = await this.limits.blockedSeconds(account, ctx.counters);
+    if (throttled > 0) {
+      // the same for known and unknown addresses; counted for the account key's next record
+      await this.limits.unrecorded(account, ctx.counters);
+      return { ok: false, reason: 'throttled', retryAfterSeconds: throttled };
+    }
     const user = await this.users.byEmail(typed);
     if (!user) {
       await verifyPassword(password, null); // same time as a real check: no user enumeration by timing
-      await this.record({ tenantId: null, action: 'login.failed', actor: ANONYMOUS, details: { email: typed, reason: 'unknown-user' }, ip: ctx.ip });
+      await this.limits.failed(account, ctx.counters);
+      await this.floodRecord(account, ctx, { tenantId: null, action: 'login.failed', actor: ANONYMOUS, details: { account, reason: 'unknown-user' }, ip: ctx.ip });
       return { ok: false, reason: 'invalid' };
     }
     const lockedFor = this.lockedSeconds(user);
     if (lockedFor > 0) {
-      await this.record({ tenantId: user.tenant_id, action: 'login.failed', actor: ANONYMOUS, subject: subj(user), details: { email: typed, reason: 'locked' }, ip: ctx.ip });
+      await this.limits.failed(account, ctx.counters);
+      await this.floodRecord(account, ctx, { tenantId: user.tenant_id, action: 'login.failed', actor: ANONYMOUS, subject: subj(user), details: { email: user.email, reason: 'locked' }, ip: ctx.ip });
       return { ok: false, reason: 'locked', retryAfterSeconds: lockedFor };
     }
     const ok = await verifyPassword(password, user.password_hash);
     const tenantOff = user.tenant_id !== null && (await this.repo.tenant(user.tenant_id))?.disabled_at;
     if (user.disabled_at || tenantOff) {
-      await this.record({ tenantId: user.tenant_id, action: 'login.failed', actor: ANONYMOUS, subject: subj(user), details: { email: typed, reason: 'disabled' }, ip: ctx.ip });
+      await this.limits.failed(account, ctx.counters);
+      await this.floodRecord(account, ctx, { tenantId: user.tenant_id, action: 'login.failed', actor: ANONYMOUS, subject: subj(user), details: { email: user.email, reason: 'disabled' }, ip: ctx.ip });
       return { ok: false, reason: 'invalid' };
     }
-    if (!ok) return this.failure(user, 'password', ctx);
+    if (!ok) {
+      await this.limits.failed(account, ctx.counters);
+      return this.failure(user, 'password', ctx);
+    }
 
     const stage = stageAfterPassword(user);
     const done = await this.db.transaction().execute(async (trx) => {
@@ -407,6 +425,16 @@ export class AccountService implements AccountApi {
   }
 
   // ---- helpers ------------------------------------------------------------------------------------
+
+  /**
+   * A failed sign-in that can come in floods (unknown address, locked or disabled account): at most one record per
+   * account key and window; the record carries how many failures of the key got none of their own since its previous one.
+   */
+  private async floodRecord(account: string, ctx: RequestContext, e: AuditEvent): Promise<void> {
+    const slot = await this.limits.recordSlot(account, ctx.counters);
+    if (!slot.record) return;
+    await this.record({ ...e, details: { ...e.details, ...(slot.unrecordedBefore > 0 && { unrecordedBefore: slot.unrecordedBefore }) } });
+  }
 
   /** Records an event in a transaction of its own (login events: the attempt already happened, whatever the ledger says). */
   private async record(e: AuditEvent): Promise<void> {

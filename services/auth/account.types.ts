@@ -8,17 +8,23 @@ import type { Role, SessionStage, UserRole } from '../../db/schema.js';
 import type { UserRow } from '../../db/repositories/user.repository.js';
 import type { LiveSession } from './session.service.js';
 import type { Principal } from '../api/plugins/auth.js';
+import type { SharedCounters } from './login-limits.js';
 
 export interface RequestContext {
   ip?: string;
   userAgent?: string;
+  /** Where failed sign-ins per account are counted across API processes (the app's Redis); without it in this process's memory. */
+  counters?: SharedCounters;
 }
 
 export type LoginResult =
   /** `token` is the new session cookie value; `stage` says what comes next (code, enrolment, or signed in). */
   | { ok: true; token: string; stage: SessionStage; user: UserRow }
-  /** Same answer for an unknown e-mail and a wrong password; `locked` carries when to try again. */
-  | { ok: false; reason: 'invalid' | 'locked'; retryAfterSeconds?: number };
+  /**
+   * Same answer for an unknown e-mail and a wrong password; `locked` (the account) and `throttled` (too many failures
+   * for what was typed as e-mail, known or not) carry when to try again.
+   */
+  | { ok: false; reason: 'invalid' | 'locked' | 'throttled'; retryAfterSeconds?: number };
 
 export type CodeResult =
   | { ok: true; token: string; usedRecoveryCode: boolean; recoveryCodesLeft: number }

@@ -7,6 +7,8 @@ import { enrol, login, send, sessionCookie, someIp, type Session } from '../help
 import { totpCode } from '../../services/auth/crypto.js';
 import { appDeps, buildApp } from '../../services/api/app.js';
 import { PROVIDER_TENANT_ID } from '../../services/audit/audit.service.js';
+import { AccountService } from '../../services/auth/account.service.js';
+import { LOGIN_LIMITS } from '../../services/auth/login-limits.js';
 import { DEFAULT_TENANT_ID } from '../../db/schema.js';
 
 let h: Harness;
@@ -247,10 +249,65 @@ describe('guessing: lockout and rate limit', () => {
     const wrong = await send(h, undefined, 'POST', '/auth/login', { email: OPER.email, password: 'irgendwas-langes' }, { ip: someIp() });
     expect(unknown.status).toBe(401);
     expect(unknown.body).toEqual(wrong.body);
-    const rec = (await audit(PROVIDER_TENANT_ID)).filter((e) => e.action === 'login.failed' && e.details?.email === 'niemand@example.org');
+    const key = h.c.accounts.limits.accountKey('niemand@example.org');
+    const rec = (await audit(PROVIDER_TENANT_ID)).filter((e) => e.action === 'login.failed' && e.details?.account === key);
     expect(rec.length).toBeGreaterThan(0);
-    expect(rec[0]!.details?.reason).toBe('unknown-user');
+    expect(rec[0]!.details).toEqual({ account: key, reason: 'unknown-user' });
     await h.tdb.db.updateTable('users').set({ failed_logins: 0 }).where('id', '=', operId).execute();
+  });
+
+  it('an unknown address: only a keyed hash of what was typed is recorded, one record per window, then 429 for that account key across API processes', async () => {
+    // failing input: a password typed into the e-mail field, again and again, spread over two API processes
+    const typed = keep('Mein-Passwort-Im-Falschen-Feld-2026!');
+    const key = h.c.accounts.limits.accountKey(typed.toLowerCase());
+    expect(key).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
+    const other = await buildApp(appDeps(h.c, ['api']));
+    try {
+      const attempt = (app: typeof other, email: string, password = 'irgendwas') => app.inject({ method: 'POST', url: '/auth/login', remoteAddress: someIp(), headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ email, password }) });
+      for (let i = 0; i < LOGIN_LIMITS.maxFailures; i++) expect((await attempt(i % 2 ? other : h.app, typed)).statusCode).toBe(401);
+      for (const app of [h.app, other]) {
+        const limited = await attempt(app, typed);
+        expect(limited.statusCode).toBe(429);
+        expect(JSON.parse(limited.body)).toMatchObject({ error: 'TooManyRequests', reason: 'throttled' });
+        expect(Number(limited.headers['retry-after'])).toBeGreaterThan(LOGIN_LIMITS.windowSeconds - 60);
+      }
+      // the sign-in page answers the same
+      const page = await h.app.inject({ method: 'POST', url: '/login', remoteAddress: someIp(), headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' },
+        payload: `email=${encodeURIComponent(typed)}&password=irgendwas` });
+      expect(page.statusCode).toBe(429);
+      expect(Number(page.headers['retry-after'])).toBeGreaterThan(0);
+      const records = (await audit(PROVIDER_TENANT_ID)).filter((e) => e.action === 'login.failed' && e.details?.account === key);
+      expect(records).toHaveLength(1);
+      expect(records[0]!.details).toEqual({ account: key, reason: 'unknown-user' });
+      const ledger = (await h.tdb.db.selectFrom('ledger_records').select('canonical').execute()).map((r) => r.canonical).join('\n');
+      expect(ledger).not.toContain(typed.toLowerCase());
+
+      // healthy input: another address fails and is recorded on its own; a person who knows the password signs in;
+      // a wrong password of a known account is recorded as before (under the account's address, not what was typed)
+      const elseKey = h.c.accounts.limits.accountKey('jemand-anders@example.org');
+      expect((await attempt(other, 'Jemand-Anders@Example.org')).statusCode).toBe(401);
+      expect((await audit(PROVIDER_TENANT_ID)).filter((e) => e.details?.account === elseKey)).toHaveLength(1);
+      expect((await attempt(h.app, OPER.email, 'falsch-falsch-falsch')).statusCode).toBe(401);
+      expect((await audit(DEFAULT_TENANT_ID)).filter((e) => e.action === 'login.failed').at(-1)?.details).toMatchObject({ email: OPER.email, reason: 'wrong-password' });
+      expect((await attempt(other, OPER.email, OPER.password)).statusCode).toBe(200);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('a flood of one account key: the next window\'s record carries how many failures got no record of their own (counted in Redis)', async () => {
+    const accounts = new AccountService(h.c.db, h.c.sessions, h.c.audit, h.config.auth, { loginLimits: { maxFailures: 3, windowSeconds: 4, auditWindowSeconds: 4 } });
+    const counters = { redis: h.c.redis, nameSpace: `${h.prefix}:flood-test:` };
+    const key = accounts.limits.accountKey('flut@example.org');
+    const records = async () => (await audit(PROVIDER_TENANT_ID)).filter((e) => e.details?.account === key).map((e) => e.details);
+    for (let i = 0; i < 3; i++) expect(await accounts.login('Flut@Example.org', 'x', { ip: '10.9.9.9', counters })).toEqual({ ok: false, reason: 'invalid' });
+    expect(await accounts.login('flut@example.org', 'x', { counters })).toMatchObject({ ok: false, reason: 'throttled' });
+    expect(await records()).toEqual([{ account: key, reason: 'unknown-user' }]);
+    // both windows over (4 s: long enough for three sign-ins under load): one record more, with the two aggregated failures and the throttled attempt
+    await new Promise((r) => setTimeout(r, 4100));
+    expect(await accounts.login('flut@example.org', 'x', { counters })).toEqual({ ok: false, reason: 'invalid' });
+    expect(await records()).toEqual([{ account: key, reason: 'unknown-user' }, { account: key, reason: 'unknown-user', unrecordedBefore: 3 }]);
+    expect(await h.c.redis.get(`${counters.nameSpace}account-failures:${key.slice('hmac-sha256:'.length)}`)).toBe('1');
   });
 
   it('a login form posted cross-site (not JSON) is refused', async () => {

@@ -52,6 +52,10 @@ async function jsonOnly(req: FastifyRequest): Promise<void> {
   }
 }
 
+/** Too many failed sign-ins for what was typed as e-mail (whether an account has it or not: the answer is the same). */
+const throttled = (reply: FastifyReply, seconds = 60) => reply.status(429).header('retry-after', String(seconds))
+  .send({ error: 'TooManyRequests', message: `too many failed sign-ins for this account; try again in ${seconds} s`, reason: 'throttled', retryAfterSeconds: seconds });
+
 const locked = (reply: FastifyReply, seconds = 60) => reply.status(423).header('retry-after', String(seconds))
   .send({ error: 'Locked', message: `too many failed attempts: this account is locked for ${seconds} s`, reason: 'locked', retryAfterSeconds: seconds });
 
@@ -90,9 +94,11 @@ export async function authRoutes(base: FastifyInstance, opts: { accounts: Accoun
       response: { 200: SignedIn, 401: Failed, 423: Failed, 429: errorRef },
     },
   }, async (req, reply) => {
-    const r = await opts.accounts.login(req.body.email, req.body.password, ctxOf(req));
+    // failures per account are counted where the per-address limit is: in the app's Redis, shared by every API process
+    const r = await opts.accounts.login(req.body.email, req.body.password, { ...ctxOf(req), counters: opts.store });
     if (!r.ok) {
       if (r.reason === 'locked') return locked(reply, r.retryAfterSeconds);
+      if (r.reason === 'throttled') return throttled(reply, r.retryAfterSeconds);
       return reply.status(401).send({ error: 'Unauthorized', message: 'wrong e-mail or password', reason: 'invalid' });
     }
     return { stage: r.stage, csrfToken: await issue(reply, r.token) };

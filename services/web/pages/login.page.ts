@@ -87,9 +87,13 @@ ${web.oidc ? html`<p class="or">${s.or}</p><p><a class="button" href="/auth/oidc
     if (!email) errors.email = s.required;
     if (!password) errors.password = s.required;
     if (Object.keys(errors).length) return loginForm(reply, ctx, { email, next, errors }, 400);
-    const res = await web.accounts.login(email, password, rc(req));
+    const res = await web.accounts.login(email, password, { ...rc(req), counters: web.authRateLimitStore });
     if (!res.ok) {
       // one message for an unknown address and a wrong password: nobody learns who has an account
+      if (res.reason === 'throttled') {
+        reply.header('retry-after', String(Math.max(1, Math.ceil(res.retryAfterSeconds ?? 60))));
+        return loginForm(reply, ctx, { email, next, errors: { _: fill(s.loginThrottled, { wait: formatSeconds(Math.max(60, res.retryAfterSeconds ?? 60), lang) }) } }, 429);
+      }
       if (res.reason === 'locked') {
         reply.header('retry-after', String(Math.max(1, Math.ceil(res.retryAfterSeconds ?? 60))));
         return loginForm(reply, ctx, { email, next, errors: { _: fill(s.loginLocked, { wait: formatSeconds(Math.max(60, res.retryAfterSeconds ?? 60), lang) }) } }, 423);
