@@ -29,7 +29,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import pg from 'pg';
@@ -505,7 +505,7 @@ async function main(): Promise<number> {
     SECTION, '',
     `Measured ${new Date().toISOString().replace('T', ' ').slice(0, 16)} UTC with`, '',
     '```sh', cmd, '```', '',
-    `- Machine: ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, PostgreSQL ${pg15} (default settings: shared_buffers 128 MB, work_mem 4 MB) on the same host, Node ${process.version}; other work ran on the machine meanwhile (load ~2–4).`,
+    `- Machine: ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, PostgreSQL ${pg15} (default settings: shared_buffers 128 MB, work_mem 4 MB) on the same host, Node ${process.version}; other work ran on the machine meanwhile (load average ${loadavg().map((x) => x.toFixed(1)).join(' / ')} at the end).`,
     `- Data (\`${BENCH_DB}\`, seeded by INSERT … SELECT generate_series${seedMs ? ` in ${(seedMs / 1000).toFixed(0)} s` : ''}, cached between runs): ${n(counts.tenants)} tenants, ${n(PLANS)} plans, ${n(counts.runs)} finished runs. The default tenant has ${BIG_PLANS} plans with ${BIG_RUNS_PER_PLAN} runs each (${n(counts.big)} runs); the other plans go round-robin to the other tenants (~50 each) with 4–5 runs each. Cadences P1D/PT6H (nightly cron), P7D/P1D (weekly cron), P7D/P1D, P3M/P7D, none, in turn; half the plans have a \`notify\` block. Evaluated at ${NOW.toISOString()}${statusLine ? `: ${statusLine}` : ''}.`,
     '',
     '| measured | n | min | median | max | target |',
@@ -513,7 +513,7 @@ async function main(): Promise<number> {
     ...results.flatMap((r) => r.lines.filter((l) => l.startsWith('|') && !l.includes('p50'))),
     '',
     ...(dash ? [
-      `Dashboard (${dash.lines.find((l) => l.startsWith('HTML'))} of HTML), autocannon on loopback, ${requests} requests after 20 unmeasured ones:`, '',
+      `Dashboard (${dash.lines.find((l) => l.startsWith('HTML'))!.slice(5)} of HTML), autocannon on loopback, ${requests} requests after 20 unmeasured ones:`, '',
       '| | requests | p50 | p95 | p99 | target |',
       '|---|---:|---:|---:|---:|---|',
       ...dash.lines.filter((l) => l.includes('p50')),
