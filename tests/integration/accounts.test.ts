@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
+import { Redis } from 'ioredis';
 import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
 import { TEST_TOKEN } from '../helpers/config.js';
 import { enrol, login, send, sessionCookie, someIp, type Session } from '../helpers/session.js';
@@ -308,6 +309,24 @@ describe('guessing: lockout and rate limit', () => {
     expect(await accounts.login('flut@example.org', 'x', { counters })).toEqual({ ok: false, reason: 'invalid' });
     expect(await records()).toEqual([{ account: key, reason: 'unknown-user' }, { account: key, reason: 'unknown-user', unrecordedBefore: 3 }]);
     expect(await h.c.redis.get(`${counters.nameSpace}account-failures:${key.slice('hmac-sha256:'.length)}`)).toBe('1');
+  });
+
+  it('while Redis is unreachable the counts fall back to the process\'s memory: sign-in still answers, records and throttles', async () => {
+    const down = new Redis('redis://127.0.0.1:1', { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    down.on('error', () => undefined);
+    try {
+      const accounts = new AccountService(h.c.db, h.c.sessions, h.c.audit, h.config.auth, { loginLimits: { maxFailures: 2, windowSeconds: 60, auditWindowSeconds: 60 } });
+      const counters = { redis: down, nameSpace: `${h.prefix}:down:` };
+      const key = accounts.limits.accountKey('ohne-redis@example.org');
+      expect(await accounts.login('ohne-redis@example.org', 'x', { counters })).toEqual({ ok: false, reason: 'invalid' });
+      expect(await accounts.login('ohne-redis@example.org', 'x', { counters })).toEqual({ ok: false, reason: 'invalid' });
+      expect(await accounts.login('ohne-redis@example.org', 'x', { counters })).toMatchObject({ ok: false, reason: 'throttled' });
+      expect((await audit(PROVIDER_TENANT_ID)).filter((e) => e.details?.account === key)).toHaveLength(1);
+      // a person with the right password is not held up
+      expect(await accounts.login(OPER.email, OPER.password, { counters })).toMatchObject({ ok: true });
+    } finally {
+      down.disconnect();
+    }
   });
 
   it('a login form posted cross-site (not JSON) is refused', async () => {
