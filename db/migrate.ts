@@ -51,7 +51,8 @@ export async function migrate(ownerUrl: string, appRole: string): Promise<string
   const pool = new pg.Pool({ connectionString: ownerUrl, max: 1 });
   const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
   try {
-    const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+    // migrations made side by side may land out of name order; each is independent, so a missing earlier one still runs
+    const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, allowUnorderedMigrations: true });
     const { error, results } = await migrator.migrateToLatest();
     const applied = (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
     if (error) throw error instanceof Error ? error : new Error(String(error));

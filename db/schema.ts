@@ -68,6 +68,8 @@ export interface RunsTable {
   /** ernstfall restored it; external: another tool tested and reported; manual: people, step by step (issue #12) */
   origin: ColumnType<RunOrigin, RunOrigin | undefined, never>;
   external_id: ColumnType<string | null, string | null | undefined, never>;
+  /** The worker pool whose queue the run waits in (the plan's sandbox.pool when it was queued). */
+  pool: ColumnType<string, string | undefined, never>;
 }
 
 export type RunOrigin = 'ernstfall' | 'external' | 'manual' | 'exercise';

@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadWebhooks, type WebhookConfig } from './notify/webhook-config.js';
 import { parseRecipient } from './notify/types.js';
-import { loadSandboxPolicy, type SandboxPolicy } from './sandbox-policy.js';
+import { DEFAULT_POOL, loadSandboxPolicy, poolList, type SandboxPolicy } from './sandbox-policy.js';
 
 /** The folder with package.json above this module: the repository, or the app folder of a compiled build (dist/ below it). */
 function findRoot(): string {
@@ -69,7 +69,10 @@ export interface Config {
     mariadbImage: string;
     /** MariaDB versions that have an image, e.g. 10.11. */
     mariadbVersions: string[];
+    /** Sandboxes this worker runs at once, over all its pools (ERNSTFALL_WORKER_CONCURRENCY). */
     concurrency: number;
+    /** The worker pools this worker serves (ERNSTFALL_WORKER_POOLS, default `default`); its Docker engine is theirs. */
+    pools: string[];
     settleSeconds: number;
     /** Free disk needed in the sandbox, as a multiple of the backup size. */
     diskFactor: number;
@@ -417,6 +420,7 @@ export function loadConfig(env: Env = process.env): Config {
       mariadbImage,
       mariadbVersions,
       concurrency: int(env, 'ERNSTFALL_WORKER_CONCURRENCY', 2, problems, 1, 64),
+      pools: env.ERNSTFALL_WORKER_POOLS?.trim() ? poolList(env.ERNSTFALL_WORKER_POOLS, 'ERNSTFALL_WORKER_POOLS', problems) : [DEFAULT_POOL],
       settleSeconds: int(env, 'ERNSTFALL_SETTLE_SECONDS', 60, problems, 0, 86_400),
       diskFactor,
       transfer,

@@ -17,6 +17,7 @@ import { loadSigner, noSigner, type Signer } from './evidence/signing-key.js';
 import { LedgerService } from './evidence/ledger.service.js';
 import { RunFinisher } from './runs/run-finisher.js';
 import { OutcomeSigner } from './runs/outcome-signer.js';
+import { PoolService } from './runs/pools.js';
 import { ReviewService } from './evidence/review.service.js';
 import { ExternalResultService, IngestTokenService } from './external/external.service.js';
 import { ManualRunService } from './external/manual.service.js';
@@ -64,6 +65,8 @@ export interface Container {
   tenants: TenantService;
   /** The signing side of central signing (a process with the key ends the runs workers hand over); call start(). */
   outcomeSigner(opts?: { pollMs?: number }): OutcomeSigner;
+  /** Worker pools: live workers and waiting runs per pool. */
+  pools: PoolService;
   readiness(roles: Config['roles']): ReadinessProbe[];
   close(): Promise<void>;
 }
@@ -105,6 +108,7 @@ export function createContainer(
   const accounts = new AccountService(db, sessions, audit, config.auth, { publicUrl: config.http.publicUrl });
   const tenants = new TenantService(db, sessions, audit, accounts);
   return {
+    pools: new PoolService(db, queue, config.policy.pools),
     config, log, db, redis, queue, docker, plans, planPolicy, runs, signer, ledger, finisher, reviews, tokens, external, ingestTokens, manual, exercises, systems, sessions, audit, accounts, tenants,
     outcomeSigner(o = {}) {
       return new OutcomeSigner(db, finisher, log.child({ role: 'signer' }), {

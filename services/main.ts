@@ -99,7 +99,7 @@ export async function main(rolesOverride?: ProcessRole[]): Promise<void> {
   if (config.roles.includes('api')) {
     const deps = appDeps(c, config.roles, version);
     // the scheduler's health is part of this process's readiness only when it runs here
-    if (scheduler) deps.readiness.push(scheduler.readinessProbe());
+    if (scheduler) deps.readiness.push(scheduler.readinessProbe(), c.pools.readinessProbe());
     const app = await buildApp(deps);
     await app.listen({ host: config.http.host, port: config.http.port });
     closers.unshift(() => app.close());
@@ -112,8 +112,9 @@ export async function main(rolesOverride?: ProcessRole[]): Promise<void> {
     // scheduler and/or worker only: no API, but probes and metrics on HOST:PORT, so a scheduler that stops
     // ticking fails its own /readyz (and shows in /metrics) while the API processes stay ready
     const readiness = c.readiness(config.roles);
-    if (scheduler) readiness.push(scheduler.readinessProbe());
-    const ops = await buildOpsApp({ log, db: c.db, readiness, metrics: config.metrics, hsts: config.auth.cookieSecure, trustProxy: config.http.trustProxy });
+    // a pool with work and no live worker: its tests would wait for ever (the scheduler's /readyz names it)
+    if (scheduler) readiness.push(scheduler.readinessProbe(), c.pools.readinessProbe());
+    const ops = await buildOpsApp({ log, db: c.db, readiness, metrics: { ...config.metrics, pools: c.pools }, hsts: config.auth.cookieSecure, trustProxy: config.http.trustProxy });
     await ops.listen({ host: config.http.host, port: config.http.port });
     closers.unshift(() => ops.close());
   }

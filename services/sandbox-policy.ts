@@ -15,6 +15,19 @@ export interface SandboxPolicy {
   /** Images a plan may name in `restore.image`, besides the driver's own images. */
   allowedImages: string[];
   max: SandboxMax;
+  /** Worker pools a plan may name in `sandbox.pool` (ERNSTFALL_POOLS); always includes `default`. */
+  pools: string[];
+}
+
+/** A worker pool's name: a queue name part and a metric label. */
+export const POOL_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
+export const DEFAULT_POOL = 'default';
+
+/** A comma-separated list of pool names, checked. */
+export function poolList(raw: string | undefined, name: string, problems: string[]): string[] {
+  const pools = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const p of pools) if (!POOL_NAME.test(p)) problems.push(`${name}: "${p}" is not a pool name (lower-case letters, digits and -, at most 32)`);
+  return [...new Set(pools.filter((p) => POOL_NAME.test(p)))];
 }
 
 export interface SandboxMax {
@@ -69,6 +82,7 @@ function rootList(value: unknown, where: string, problems: string[]): string[] {
  *   ERNSTFALL_TENANT_ROOTS_FILE    YAML: `<tenant slug>: [/root, …]` for the other tenants
  *   ERNSTFALL_SANDBOX_IMAGES       comma-separated images plans may name (restore.image)
  *   ERNSTFALL_SANDBOX_MAX_MEMORY / _MAX_CPUS / _MAX_PIDS / _MAX_TIMEOUT / _MAX_DISK
+ *   ERNSTFALL_POOLS                comma-separated worker pools plans may name (sandbox.pool); `default` always
  * Roots of two tenants may not overlap: a folder belongs to one tenant.
  */
 export function loadSandboxPolicy(env: Env, problems: string[], durationSeconds: (name: string, def: number, min: number, max: number) => number): SandboxPolicy {
@@ -124,9 +138,11 @@ export function loadSandboxPolicy(env: Env, problems: string[], durationSeconds:
   const pidsRaw = env.ERNSTFALL_SANDBOX_MAX_PIDS || '4096';
   const pids = Number(pidsRaw);
   if (!(Number.isInteger(pids) && pids >= 16 && pids <= 1_000_000)) problems.push(`ERNSTFALL_SANDBOX_MAX_PIDS: "${pidsRaw}" must be a whole number from 16 to 1000000`);
+  const pools = [DEFAULT_POOL, ...poolList(env.ERNSTFALL_POOLS, 'ERNSTFALL_POOLS', problems).filter((p) => p !== DEFAULT_POOL)];
   return {
     tenantRoots,
     allowedImages,
+    pools,
     max: {
       memoryBytes: bytes('ERNSTFALL_SANDBOX_MAX_MEMORY', '8g', 64 * 1024 ** 2),
       cpus: cpus > 0 && cpus <= 256 ? cpus : 4,

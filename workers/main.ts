@@ -14,10 +14,32 @@ import { TenantRepository } from '../db/repositories/tenant.repository.js';
 import { BaselineRepository } from '../db/repositories/baseline.repository.js';
 import { PlanPolicyService } from '../services/plans/plan-policy.js';
 import { lostRunResult, OutcomeHandover } from '../services/runs/outcome-handover.js';
-import { JOB_NAMES, QUEUE_NAME, type JobPayloads } from './jobs.js';
+import { JOB_NAMES, queueNameForPool, type JobPayloads } from './jobs.js';
 import type { RunQueue } from './queue.js';
 import { handleRestoreTest } from './engine/pipeline.js';
 import { reapSandboxes, removeSandboxesOfRun } from './sandbox/reaper.js';
+
+/** A counting semaphore: the sandboxes one worker runs at once, whichever pool's queue the job came from. */
+export class Capacity {
+  private used = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly size: number) {}
+  get inUse(): number {
+    return this.used;
+  }
+  async acquire(): Promise<() => void> {
+    if (this.used >= this.size) await new Promise<void>((r) => this.waiting.push(r));
+    else this.used++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next(); // the slot passes on directly
+      else this.used--;
+    };
+  }
+}
 
 export interface WorkerDeps {
   config: Config;
@@ -31,7 +53,8 @@ export interface WorkerDeps {
 
 export interface RunningWorker {
   id: string;
-  worker: Worker;
+  /** One BullMQ worker per pool this worker serves. */
+  workers: Worker[];
   /** One maintenance pass: lost runs, orphaned jobs, orphaned sandboxes. */
   maintain(): Promise<void>;
   close(): Promise<void>;
@@ -58,8 +81,8 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     }
     // a queued run whose job vanished from Redis (flushed, restored) is enqueued again
     for (const r of await runs.queuedOlderThan(new Date(Date.now() - 30_000))) {
-      if (!(await deps.queue.pending(r.id))) {
-        await deps.queue.enqueueRestoreTest({ runId: r.id, tenantId: r.tenant_id });
+      if (!(await deps.queue.pending(r.id, r.pool))) {
+        await deps.queue.enqueueRestoreTest({ runId: r.id, tenantId: r.tenant_id }, r.pool);
         log.warn({ runId: r.id }, 're-enqueued a queued run whose job was missing');
       }
     }
@@ -70,16 +93,26 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const shutdown = new AbortController();
   await maintain().catch((err: Error) => log.error({ err: err.message }, 'first maintenance pass failed; retrying periodically'));
 
-  const worker = new Worker<JobPayloads['restore-test']>(
-    QUEUE_NAME,
-    async (job) => {
-      if (job.name !== JOB_NAMES.restoreTest) throw new Error(`unknown job ${job.name}`);
-      await handleRestoreTest({ config, docker, runs, plans, baselines, policy, outcomes, log, workerId: id, heartbeatMs: config.sandbox.heartbeatMs, shutdown: shutdown.signal }, job.data.runId);
-    },
-    { connection: deps.redis, prefix: deps.prefix ?? config.redis.prefix, concurrency: config.sandbox.concurrency, lockDuration: 60_000 },
-  );
-  worker.on('failed', (job, err) => log.error({ jobId: job?.id, err: err.message }, 'job failed'));
-  worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
+  // one BullMQ worker per pool, all sharing this worker's capacity: at most `concurrency` sandboxes at once
+  const capacity = new Capacity(config.sandbox.concurrency);
+  const workers = config.sandbox.pools.map((pool) => {
+    const w = new Worker<JobPayloads['restore-test']>(
+      queueNameForPool(pool),
+      async (job) => {
+        if (job.name !== JOB_NAMES.restoreTest) throw new Error(`unknown job ${job.name}`);
+        const release = await capacity.acquire();
+        try {
+          await handleRestoreTest({ config, docker, runs, plans, baselines, policy, outcomes, log: log.child({ pool }), workerId: id, heartbeatMs: config.sandbox.heartbeatMs, shutdown: shutdown.signal }, job.data.runId);
+        } finally {
+          release();
+        }
+      },
+      { connection: deps.redis, prefix: deps.prefix ?? config.redis.prefix, concurrency: config.sandbox.concurrency, lockDuration: 60_000, name: id },
+    );
+    w.on('failed', (job, err) => log.error({ jobId: job?.id, pool, err: err.message }, 'job failed'));
+    w.on('error', (err) => log.error({ pool, err: err.message }, 'worker error'));
+    return w;
+  });
 
   const every = Math.max(1000, Math.floor((config.sandbox.staleSeconds * 1000) / 2));
   let maintaining = false;
@@ -89,17 +122,17 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     maintain().catch((err: Error) => log.warn({ err: err.message }, 'maintenance pass failed')).finally(() => { maintaining = false; });
   }, every);
 
-  log.info({ concurrency: config.sandbox.concurrency, instance: config.instance }, 'worker started');
+  log.info({ concurrency: config.sandbox.concurrency, pools: config.sandbox.pools, instance: config.instance }, 'worker started');
   return {
     id,
-    worker,
+    workers,
     maintain,
     async close() {
       clearInterval(timer);
       // running tests stop now (a container stop or systemd would kill them mid-restore anyway):
       // each removes its sandbox and ends as `error` (INTERRUPTED); then the worker closes
       shutdown.abort();
-      await worker.close();
+      await Promise.all(workers.map((w) => w.close()));
     },
   };
 }

@@ -1,6 +1,7 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { Redis } from 'ioredis';
-import { JOB_NAMES, QUEUE_NAME, jobIdForRun, type JobPayloads } from './jobs.js';
+import { JOB_NAMES, jobIdForRun, queueNameForPool, type JobPayloads } from './jobs.js';
+import { DEFAULT_POOL } from '../services/sandbox-policy.js';
 
 export function redisConnection(url: string): Redis {
   // BullMQ workers need maxRetriesPerRequest null (blocking commands).
@@ -30,16 +31,33 @@ function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 const QUEUE_TIMEOUT_MS = 5000;
 
+/**
+ * One BullMQ queue per worker pool: a run waits in its pool's queue until a
+ * worker of that pool takes it. Queues are made on first use.
+ */
 export class RunQueue {
-  readonly queue: Queue;
-  constructor(connection: ConnectionOptions, prefix = 'ernstfall') {
-    this.queue = new Queue(QUEUE_NAME, { connection, prefix });
-    // Redis errors are reported by the connection's owner; an unhandled 'error' event would crash the process
-    this.queue.on('error', () => undefined);
+  private readonly queues = new Map<string, Queue>();
+  constructor(private readonly connection: ConnectionOptions, private readonly prefix = 'ernstfall') {}
+
+  /** The queue of a pool (the default pool's keeps the queue name of before pools). */
+  forPool(pool: string = DEFAULT_POOL): Queue {
+    let q = this.queues.get(pool);
+    if (!q) {
+      q = new Queue(queueNameForPool(pool), { connection: this.connection, prefix: this.prefix });
+      // Redis errors are reported by the connection's owner; an unhandled 'error' event would crash the process
+      q.on('error', () => undefined);
+      this.queues.set(pool, q);
+    }
+    return q;
   }
 
-  async enqueueRestoreTest(payload: JobPayloads['restore-test']): Promise<void> {
-    await bounded(this.queue.add(JOB_NAMES.restoreTest, payload, {
+  /** The default pool's queue. */
+  get queue(): Queue {
+    return this.forPool(DEFAULT_POOL);
+  }
+
+  async enqueueRestoreTest(payload: JobPayloads['restore-test'], pool: string = DEFAULT_POOL): Promise<void> {
+    await bounded(this.forPool(pool).add(JOB_NAMES.restoreTest, payload, {
       jobId: jobIdForRun(payload.runId),
       // the run itself is never retried blindly: a lost worker ends the run as `error`
       attempts: 1,
@@ -48,9 +66,19 @@ export class RunQueue {
     }), QUEUE_TIMEOUT_MS, 'enqueue');
   }
 
+  /** Live workers of a pool (connected to its queue in Redis). */
+  workers(pool: string): Promise<number> {
+    return bounded(this.forPool(pool).getWorkersCount(), QUEUE_TIMEOUT_MS, 'worker count');
+  }
+
+  /** Waiting, active and failed jobs of a pool's queue. */
+  counts(pool: string): Promise<{ waiting: number; active: number; failed: number; delayed: number }> {
+    return bounded(this.forPool(pool).getJobCounts('waiting', 'active', 'failed', 'delayed'), QUEUE_TIMEOUT_MS, 'job counts') as never;
+  }
+
   /** Removes a job that has not started; false when it is running or gone. */
-  async removeQueued(runId: string): Promise<boolean> {
-    const job = await bounded(this.queue.getJob(jobIdForRun(runId)), QUEUE_TIMEOUT_MS, 'job lookup').catch(() => undefined);
+  async removeQueued(runId: string, pool: string = DEFAULT_POOL): Promise<boolean> {
+    const job = await bounded(this.forPool(pool).getJob(jobIdForRun(runId)), QUEUE_TIMEOUT_MS, 'job lookup').catch(() => undefined);
     if (!job) return false;
     try {
       await job.remove();
@@ -61,8 +89,8 @@ export class RunQueue {
   }
 
   /** Whether a job for the run is still waiting or active (a failed or completed one does not count). */
-  async pending(runId: string): Promise<boolean> {
-    const job = await bounded(this.queue.getJob(jobIdForRun(runId)), QUEUE_TIMEOUT_MS, 'job lookup');
+  async pending(runId: string, pool: string = DEFAULT_POOL): Promise<boolean> {
+    const job = await bounded(this.forPool(pool).getJob(jobIdForRun(runId)), QUEUE_TIMEOUT_MS, 'job lookup');
     if (!job) return false;
     const state = await job.getState();
     if (state === 'failed' || state === 'completed' || state === 'unknown') {
@@ -73,7 +101,12 @@ export class RunQueue {
     return true;
   }
 
-  close(): Promise<void> {
-    return bounded(this.queue.close(), QUEUE_TIMEOUT_MS, 'close').catch(() => undefined);
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => bounded(q.close(), QUEUE_TIMEOUT_MS, 'close').catch(() => undefined)));
+  }
+
+  /** Removes every pool's jobs (tests and benchmarks clean up their prefix). */
+  async obliterate(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.obliterate({ force: true }).catch(() => undefined)));
   }
 }

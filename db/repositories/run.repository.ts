@@ -6,7 +6,7 @@ type Db = Kysely<DB> | Transaction<DB>;
 const runColumns = [
   'id', 'tenant_id', 'plan_id', 'plan_version_hash', 'status', 'verdict', 'trigger', 'triggered_by', 'slot',
   'queued_at', 'started_at', 'finished_at', 'heartbeat_at', 'worker_id', 'attempts', 'cancel_requested_at',
-  'phases', 'checks', 'findings', 'rto', 'rpo', 'backup', 'sandbox', 'restore', 'origin', 'external_id',
+  'phases', 'checks', 'findings', 'rto', 'rpo', 'backup', 'sandbox', 'restore', 'origin', 'external_id', 'pool',
 ] as const;
 
 export interface RunFilter {

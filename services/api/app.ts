@@ -31,6 +31,7 @@ import { systemRoutes } from './routes/systems.routes.js';
 import { scheduleRoutes } from './routes/schedule.routes.js';
 import { calendarRoutes } from './routes/calendar.routes.js';
 import { metricsRoutes } from './routes/metrics.routes.js';
+import type { PoolService } from '../runs/pools.js';
 import { alertRoutes } from './routes/alerts.routes.js';
 import { authRoutes, type AuthRateLimit, type RateLimitStore } from './routes/auth.routes.js';
 import { Redis } from 'ioredis';
@@ -91,7 +92,7 @@ export interface AppDeps {
   /** Language, display zone and link base of notifications (test messages). */
   notify?: { lang: 'de' | 'en'; timezone: string; publicUrl?: string };
   /** config.metrics: GET /metrics exists only with a token. */
-  metrics?: { token?: string; tenantLabels: boolean };
+  metrics?: { token?: string; tenantLabels: boolean; pools?: PoolService };
   /** Base URL of the web interface (ERNSTFALL_PUBLIC_URL), for calendar feed addresses and links. */
   publicUrl?: string;
   /** How far ahead the calendar feeds list every occurrence (ISO 8601 period, default P90D). */
@@ -122,7 +123,7 @@ export function appDeps(c: Container, roles: Config['roles'], version?: string):
     external: c.external, ingestTokens: c.ingestTokens, manual: c.manual, exercises: c.exercises, systems: c.systems,
     readiness: c.readiness(roles), bootstrapToken: c.config.auth.bootstrapToken, version, sessions: c.sessions,
     notify: { lang: c.config.notify.lang, timezone: c.config.notify.timezone, publicUrl: c.config.http.publicUrl },
-    metrics: c.config.metrics, publicUrl: c.config.http.publicUrl, calendarHorizon: c.config.http.calendarHorizon, hsts: c.config.auth.cookieSecure, trustProxy: c.config.http.trustProxy,
+    metrics: { ...c.config.metrics, pools: c.pools }, publicUrl: c.config.http.publicUrl, calendarHorizon: c.config.http.calendarHorizon, hsts: c.config.auth.cookieSecure, trustProxy: c.config.http.trustProxy,
     oidc: createOidcService(c), sharedLimits: { redisUrl: c.config.redis.url, prefix: c.config.redis.prefix },
   };
 }

@@ -5,6 +5,7 @@ import type { DB } from '../../db/schema.js';
 import { DomainError } from '../errors.js';
 import { healthRoutes, type ReadinessProbe } from './routes/health.routes.js';
 import { metricsRoutes } from './routes/metrics.routes.js';
+import type { PoolService } from '../runs/pools.js';
 import securityHeaders from './plugins/security-headers.js';
 
 export interface OpsAppDeps {
@@ -12,7 +13,7 @@ export interface OpsAppDeps {
   db: Kysely<DB>;
   /** This process's own dependencies, incl. the scheduler's probe when it runs here. */
   readiness: ReadinessProbe[];
-  metrics?: { token?: string; tenantLabels: boolean };
+  metrics?: { token?: string; tenantLabels: boolean; pools?: PoolService };
   hsts?: boolean;
   trustProxy?: boolean | string | number;
 }

@@ -5,6 +5,7 @@ import { MetricsRepository } from '../../db/repositories/metrics.repository.js';
 import { PlanStatusRepository } from '../../db/repositories/plan-status.repository.js';
 import { ScheduleRepository } from '../../db/repositories/schedule.repository.js';
 import { OutcomeRepository } from '../../db/repositories/outcome.repository.js';
+import type { PoolService, PoolState } from '../runs/pools.js';
 import type { PlanStatus } from '../runs/plan-status.js';
 
 /** A scheduler is healthy when a leader ticked within this many seconds (same rule as the plan views). */
@@ -22,6 +23,8 @@ export interface MetricsOptions {
   clock?: () => Date;
   /** prom-client's process metrics (CPU, memory, event loop, GC); on by default. */
   defaultMetrics?: boolean;
+  /** Worker pools (live workers need Redis); without it no per-pool gauges. */
+  pools?: PoolService;
 }
 
 /**
@@ -82,6 +85,31 @@ export function buildMetricsRegistry(opts: MetricsOptions): Registry {
       this.set(await repo.oldestQueuedAgeSeconds());
     },
   });
+
+  if (opts.pools) {
+    const pools = opts.pools;
+    // one read per scrape, shared by the four gauges (each collect() would otherwise ask Redis and the database again)
+    let scrape: { at: number; states: Promise<PoolState[]> } | undefined;
+    const states = () => {
+      if (!scrape || Date.now() - scrape.at > 250) scrape = { at: Date.now(), states: pools.states() };
+      return scrape.states;
+    };
+    const perPool = (name: string, help: string, value: (s: PoolState) => number | null) => new Gauge({
+      name, help, labelNames: ['pool'], registers,
+      async collect() {
+        const all = await states();
+        this.reset();
+        for (const s of all) {
+          const v = value(s);
+          if (v !== null) this.set({ pool: s.pool }, v);
+        }
+      },
+    });
+    perPool('ernstfall_pool_workers', 'Live workers per pool (connected to its queue); 0 with work waiting: nothing runs it', (s) => s.workers);
+    perPool('ernstfall_pool_queued', 'Restore tests waiting in the pool\'s queue', (s) => s.queued);
+    perPool('ernstfall_pool_sandboxes_in_use', 'Restore tests running in the pool (one sandbox each)', (s) => s.running);
+    perPool('ernstfall_pool_oldest_waiting_age_seconds', 'Seconds the pool\'s oldest queued restore test has waited (database clock); 0 when none waits', (s) => s.oldestQueuedAgeSeconds);
+  }
 
   new Gauge({
     name: 'ernstfall_outcomes_unsigned',

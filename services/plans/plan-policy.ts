@@ -12,6 +12,6 @@ export class PlanPolicyService {
 
   async forTenant(tenantId: string): Promise<TenantPlanPolicy> {
     const slug = (await this.tenants.byId(tenantId))?.slug ?? tenantId;
-    return { tenant: slug, roots: this.policy.tenantRoots.get(slug) ?? [], allowedImages: this.policy.allowedImages, max: this.policy.max };
+    return { tenant: slug, roots: this.policy.tenantRoots.get(slug) ?? [], allowedImages: this.policy.allowedImages, max: this.policy.max, pools: this.policy.pools };
   }
 }

@@ -16,7 +16,7 @@ import { byLine, keysOf, lineOf, openMap, resolve, suggest, type Ctx, type Obj }
 import { EXERCISE_FORMATS, type BuiltinChecks, type ManualStep, type PlanCheck, type PlanIssue, type PlanNotify, type ProtectionNeed, type RestorePlan } from './plan.types.js';
 import { parseRecipient } from '../notify/types.js';
 import { DRIVER_CHECK_KINDS, DRIVER_NAMES, DRIVER_RESTORE_KEYS, type DriverName } from '../../workers/drivers/plan-parts.js';
-import { BYTE_UNITS, formatBytes, isInside, parseBytes, type SandboxMax } from '../sandbox-policy.js';
+import { BYTE_UNITS, DEFAULT_POOL, formatBytes, isInside, parseBytes, POOL_NAME, type SandboxMax } from '../sandbox-policy.js';
 
 /**
  * Restore plans from YAML or JSON (JSON is YAML). Every problem is collected
@@ -35,6 +35,8 @@ export interface TenantPlanPolicy {
   roots: string[];
   allowedImages: string[];
   max: SandboxMax;
+  /** Worker pools a plan may name (sandbox.pool). */
+  pools: string[];
 }
 
 /** A system's id, as a plan's id. */
@@ -613,8 +615,12 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
   const mariaVersion = driver === 'mariadb' ? rs?.str('version', false, /^\d+\.\d+$/, '"version" is a MariaDB version like 10.11') : undefined;
   if ((version !== undefined || mariaVersion !== undefined) && image !== undefined) rs!.issue('version', '"version" and "image" exclude each other: the image decides the version');
 
-  const sb = top.obj('sandbox', ['network', 'memory', 'cpus', 'pids', 'timeout', 'disk']);
+  const sb = top.obj('sandbox', ['network', 'memory', 'cpus', 'pids', 'timeout', 'disk', 'pool']);
   sb?.enumOf('network', ['none'] as const, 'sandbox network');
+  const pool = sb?.str('pool', false, POOL_NAME, '"pool" is a pool name: lower-case letters, digits and -, at most 32');
+  if (policy && pool !== undefined && POOL_NAME.test(pool) && !policy.pools.includes(pool)) {
+    sb!.issue('pool', `"${pool}" is not a worker pool the operator set up (ERNSTFALL_POOLS: ${policy.pools.join(', ')})`);
+  }
   const memory = sb ? memoryBytes(sb) : GIB;
   const cpus = sb?.num('cpus', { gt: 0, max: 256 });
   const pids = sb?.num('pids', { int: true, min: 1 });
@@ -663,7 +669,7 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
       : driver === 'mariadb'
         ? { driver, database: database!, ...(image !== undefined && { image }), ...(mariaVersion !== undefined && { version: mariaVersion }) }
         : { driver: 'postgres', database: database!, ...(image !== undefined && { image }), ...(jobs !== undefined && { jobs }), ...(version !== undefined && { version }) },
-    sandbox: { network: 'none', memoryBytes: memory!, cpus: cpus ?? 1, pids: pids ?? 512, timeoutSeconds: timeout?.seconds ?? 7200, ...(disk !== undefined && { diskBytes: disk }) },
+    sandbox: { network: 'none', memoryBytes: memory!, cpus: cpus ?? 1, pids: pids ?? 512, timeoutSeconds: timeout?.seconds ?? 7200, ...(disk !== undefined && { diskBytes: disk }), ...(pool !== undefined && pool !== DEFAULT_POOL && { pool }) },
     checks,
     controls,
     ...(notify !== undefined && { notify }),

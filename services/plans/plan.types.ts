@@ -126,6 +126,8 @@ export interface PlanSandbox {
   timeoutSeconds: number;
   /** Size of the sandbox's writable data area in bytes (the backup's copy plus what it restores into); default the operator's bound. */
   diskBytes?: number;
+  /** The worker pool (a Docker engine, a server room) that runs it; absent: the default pool. */
+  pool?: string;
 }
 
 export type ExpectOp = '==' | '!=' | '>=' | '<=' | '>' | '<';

@@ -47,7 +47,9 @@ export class OutcomeSigner {
     this.runs = new RunRepository(db);
   }
 
+  /** Starts listening and polling; a second call while started does nothing. */
   async start(): Promise<void> {
+    if (this.timer) return;
     this.stopped = false;
     await this.listen();
     this.timer = setInterval(() => this.kick(), this.opts.pollMs ?? 2000);
@@ -136,10 +138,16 @@ export class OutcomeSigner {
     try {
       await client.connect();
       await client.query(`LISTEN ${OUTCOME_CHANNEL}`);
+      // stopped (or started again) while connecting: this connection is not needed
+      if (this.stopped || this.listener) {
+        await client.end().catch(() => undefined);
+        return;
+      }
       this.listener = client;
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'outcome signer could not LISTEN; polling only until it can');
       await client.end().catch(() => undefined);
+      if (this.stopped) return;
+      this.log.warn({ err: (err as Error).message }, 'outcome signer could not LISTEN; polling only until it can');
       setTimeout(() => void this.listen().catch(() => undefined), 5000).unref();
     }
   }

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { DB, RunRow, Verdict } from '../../db/schema.js';
 import { PlanRepository } from '../../db/repositories/plan.repository.js';
+import { DEFAULT_POOL } from '../sandbox-policy.js';
 import { RunRepository } from '../../db/repositories/run.repository.js';
 import type { RunQueue } from '../../workers/queue.js';
 import { Conflict, Invalid, NotFound } from '../errors.js';
@@ -48,10 +49,12 @@ export class RunService {
       throw new Conflict(`plan ${planId} is an exercise people hold (kind: exercise): start it with POST /api/v1/plans/${planId}/exercises`);
     }
     const id = randomUUID();
+    // the run waits in the queue of the plan's worker pool until a worker of that pool takes it
+    const pool = (plan.definition as { sandbox?: { pool?: string } }).sandbox?.pool ?? DEFAULT_POOL;
     try {
       await this.runs.insert({
         id, tenant_id: tenantId, plan_id: planId, plan_version_hash: plan.version_hash, status: 'queued',
-        trigger: by.trigger, triggered_by: by.triggeredBy, slot: by.slot ?? null,
+        trigger: by.trigger, triggered_by: by.triggeredBy, slot: by.slot ?? null, pool,
       });
     } catch (err) {
       if ((err as { code?: string }).code === UNIQUE_VIOLATION) {
@@ -61,12 +64,12 @@ export class RunService {
       throw err;
     }
     try {
-      await this.queue.enqueueRestoreTest({ runId: id, tenantId });
+      await this.queue.enqueueRestoreTest({ runId: id, tenantId }, pool);
     } catch (err) {
       // the run stays queued; a worker's maintenance pass enqueues it again when Redis is back
       this.log.error({ runId: id, err: (err as Error).message }, 'enqueue failed; run stays queued');
     }
-    this.log.info({ runId: id, planId, tenantId, trigger: by.trigger }, 'run queued');
+    this.log.info({ runId: id, planId, tenantId, trigger: by.trigger, pool }, 'run queued');
     return (await this.runs.get(tenantId, id))!;
   }
 
@@ -98,7 +101,7 @@ export class RunService {
     if (run.status === 'finished') throw new Conflict(`run ${id} is already finished (${run.verdict})`);
     await this.runs.requestCancel(tenantId, id);
     if (run.status === 'queued') {
-      await this.queue.removeQueued(id);
+      await this.queue.removeQueued(id, run.pool);
       await this.finisher.finishUnclaimed(id, { verdict: 'cancelled', findings: [] }, 'queued');
     } else if (run.origin === 'manual' || run.origin === 'exercise') {
       // no worker holds a manual test or an exercise: it ends here, with the steps or observations recorded so far,

@@ -163,7 +163,7 @@ export async function startRestoreService(opts: { ownerUrl: string; appUrl: stri
       await app.close().catch(() => undefined);
       await worker.close().catch(() => undefined);
       await signer.stop().catch(() => undefined);
-      await c.queue.queue.obliterate({ force: true }).catch(() => undefined);
+      await c.queue.obliterate();
       // the handler removes its sandboxes; this only catches an interrupted run
       const left = await c.docker.listContainers({ all: true, filters: { label: [`${LABELS.instance}=${instance}`] } }).catch(() => []);
       for (const l of left) await c.docker.getContainer(l.Id).remove({ force: true, v: true }).catch(() => undefined);

@@ -98,7 +98,7 @@ export async function startHarness(opts: { worker?: boolean; env?: Record<string
       await worker?.close();
       await signer.stop();
       await app.close();
-      await Promise.race([c.queue.queue.obliterate({ force: true }).catch(() => undefined), new Promise((r) => setTimeout(r, 3000).unref())]);
+      await Promise.race([c.queue.obliterate(), new Promise((r) => setTimeout(r, 3000).unref())]);
       await c.close();
       await tdb.drop();
       await rm(backupRoot, { recursive: true, force: true });

@@ -14,6 +14,8 @@ import { buildOpsApp } from '../../services/api/ops-app.js';
 import { Scheduler } from '../../services/scheduling/scheduler.js';
 import { repoRoot } from '../../services/config.js';
 import { DEFAULT_TENANT_ID } from '../../db/schema.js';
+import { startWorker } from '../../workers/main.js';
+import { createLogger } from '../../services/logger.js';
 
 const METRICS_TOKEN = 'metrics-token-0123456789abcdef';
 const OTHER_TENANT = '00000000-0000-4000-8000-00000000face';
@@ -246,18 +248,34 @@ describe('scheduler health', () => {
     child.stdout!.on('data', (d) => { output += d; });
     child.stderr!.on('data', (d) => { output += d; });
     const base = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 60_000;
-    let ready: Response | undefined;
-    while (Date.now() < deadline && child.exitCode === null) {
-      ready = await fetch(`${base}/readyz`).catch(() => undefined);
-      if (ready?.status === 200) break;
-      await new Promise((r) => setTimeout(r, 200));
+    const readyz = async (want: (r: { status: number; checks: Record<string, string> }) => boolean) => {
+      const deadline = Date.now() + 60_000;
+      let last: { status: number; checks: Record<string, string> } | undefined;
+      while (Date.now() < deadline && child.exitCode === null) {
+        const res = await fetch(`${base}/readyz`).catch(() => undefined);
+        if (res) last = { status: res.status, checks: ((await res.json()) as { checks: Record<string, string> }).checks };
+        if (last && want(last)) return last;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      throw new Error(`readyz: ${JSON.stringify(last)}\n${output}`);
+    };
+    // the plans here are the default pool's, and no worker serves it: their tests would wait for ever, and /readyz says so
+    const unserved = await readyz((r) => r.checks.scheduler === 'ok');
+    expect(unserved.status).toBe(503);
+    expect(unserved.checks).toMatchObject({ database: 'ok', redis: 'ok', scheduler: 'ok', pools: expect.stringMatching(/^failing: pool default: no live worker/) });
+    const scrapeOps = async () => (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+    expect(value(await scrapeOps(), 'ernstfall_pool_workers{pool="default"}')).toBe(0);
+    const worker = await startWorker({ config: h.config, db: h.c.db, redis: h.c.redis, queue: h.c.queue, docker: h.c.docker, log: createLogger('silent'), prefix: h.prefix });
+    try {
+      const ready = await readyz((r) => r.status === 200);
+      expect(ready.checks).toEqual({ database: 'ok', redis: 'ok', scheduler: 'ok', pools: 'ok' });
+      await new Promise((r) => setTimeout(r, 300)); // past the gauges' shared read of one scrape
+      const text = await scrapeOps();
+      expect(value(text, 'ernstfall_pool_workers{pool="default"}')).toBe(1);
+      expect(value(text, 'ernstfall_scheduler_healthy')).toBe(1);
+    } finally {
+      await worker.close();
     }
-    expect(ready?.status, output).toBe(200);
-    expect(((await ready!.json()) as { checks: unknown }).checks).toEqual({ database: 'ok', redis: 'ok', scheduler: 'ok' });
-    const m = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
-    expect(m.status).toBe(200);
-    expect(value(await m.text(), 'ernstfall_scheduler_healthy')).toBe(1);
     expect((await fetch(`${base}/metrics`)).status).toBe(401);
     expect((await fetch(`${base}/api/v1/plans`)).status).toBe(404);
 

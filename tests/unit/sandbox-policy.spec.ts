@@ -60,7 +60,7 @@ describe('limits: the lower of plan and operator', () => {
 });
 
 describe('plans against a tenant\'s policy', () => {
-  const policy: TenantPlanPolicy = { tenant: 'nachbarstadt', roots: ['/srv/b'], allowedImages: ['postgis/postgis:16'], max: { memoryBytes: 2 * 1024 ** 3, cpus: 2, pids: 512, timeoutSeconds: 3600, diskBytes: 1024 ** 4 } };
+  const policy: TenantPlanPolicy = { tenant: 'nachbarstadt', roots: ['/srv/b'], allowedImages: ['postgis/postgis:16'], max: { memoryBytes: 2 * 1024 ** 3, cpus: 2, pids: 512, timeoutSeconds: 3600, diskBytes: 1024 ** 4 }, pools: ['default', 'rz2'] };
   const plan = (source: string, extra = '') => `id: p1\ntitle: T\ntargets: { rto: 1h, rpo: 1d }\nsource: { type: file, path: ${source} }\nrestore: { driver: postgres, database: app${extra} }\n`;
   it('accepts paths under the tenant\'s roots, relative paths, and allowed images', () => {
     for (const text of [plan('/srv/b/x.dump'), plan('x.dump'), plan('/srv/b/x.dump', ', image: "postgis/postgis:16"')]) {
@@ -73,6 +73,21 @@ describe('plans against a tenant\'s policy', () => {
       { path: 'source.path', line: 4, message: expect.stringContaining('outside the backup roots of tenant nachbarstadt (/srv/b)') },
       { path: 'restore.image', line: 5, message: expect.stringContaining('"evil/img:1" is not among the images the operator allows') },
     ]);
+  });
+  it('a plan names a worker pool the operator set up; default is the default pool and is not stored', () => {
+    const r = parsePlanText(`${plan('x.dump')}sandbox: { pool: rz2 }\n`, { policy });
+    expect('plan' in r && r.plan.sandbox?.pool).toBe('rz2');
+    const d = parsePlanText(plan('x.dump'), { policy });
+    expect('plan' in d && d.plan.sandbox?.pool).toBeUndefined();
+    // naming the default explicitly changes nothing (the same version hash as leaving it out)
+    const e = parsePlanText(`${plan('x.dump')}sandbox: { pool: default }\n`, { policy });
+    expect('normalized' in e && e.normalized).toEqual('normalized' in d && d.normalized);
+  });
+  it('refuses an unknown pool and a malformed pool name, with line and path', () => {
+    const r = parsePlanText(`${plan('x.dump')}sandbox: { pool: rz3 }\n`, { policy });
+    expect('issues' in r && r.issues).toEqual([{ path: 'sandbox.pool', line: 6, message: expect.stringContaining('"rz3" is not a worker pool the operator set up (ERNSTFALL_POOLS: default, rz2)') }]);
+    const m = parsePlanText(`${plan('x.dump')}sandbox: { pool: "RZ 2" }\n`);
+    expect('issues' in m && m.issues[0]).toMatchObject({ path: 'sandbox.pool', message: expect.stringContaining('pool name') });
   });
   it('without a policy (plans:check) only the shape counts', () => {
     expect('plan' in parsePlanText(plan('/srv/a/x.dump', ', image: "evil/img:1"'))).toBe(true);

@@ -3,12 +3,13 @@ import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { DB } from '../../../db/schema.js';
 import { Unauthorized } from '../../errors.js';
+import type { PoolService } from '../../runs/pools.js';
 import { buildMetricsRegistry } from '../../metrics/metrics.js';
 
 export interface MetricsRouteOptions {
   db: Kysely<DB>;
   /** config.metrics: without a token /metrics answers as an unknown path does (404). */
-  metrics?: { token?: string; tenantLabels: boolean };
+  metrics?: { token?: string; tenantLabels: boolean; pools?: PoolService };
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -21,7 +22,7 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 export async function metricsRoutes(app: FastifyInstance, opts: MetricsRouteOptions) {
   const token = opts.metrics?.token;
   const expected = token ? digest(token) : undefined;
-  const registry = token ? buildMetricsRegistry({ db: opts.db, tenantLabels: opts.metrics?.tenantLabels ?? false }) : undefined;
+  const registry = token ? buildMetricsRegistry({ db: opts.db, tenantLabels: opts.metrics?.tenantLabels ?? false, pools: opts.metrics?.pools }) : undefined;
   if (registry) app.addHook('onClose', async () => registry.clear());
 
   app.get('/metrics', {
