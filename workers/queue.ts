@@ -101,6 +101,54 @@ export class RunQueue {
     return true;
   }
 
+  /**
+   * Jobs of a pool's queue in one state, as plain facts (no payload beyond
+   * runId/tenantId: that is all a job holds). Waiting and active oldest first,
+   * failed newest first; `start`/`end` as in BullMQ (inclusive).
+   */
+  async jobs(pool: string, state: 'waiting' | 'active' | 'failed', start: number, end: number): Promise<QueueJobFacts[]> {
+    const list = await bounded(this.forPool(pool).getJobs([state], start, end, state !== 'failed'), QUEUE_TIMEOUT_MS, 'job list');
+    return list.filter((j) => j !== undefined && j !== null).map((j) => jobFacts(j as never, state));
+  }
+
+  /** The run's job in a pool's queue and its state; undefined when there is none. */
+  async jobOfRun(runId: string, pool: string = DEFAULT_POOL): Promise<QueueJobFacts | undefined> {
+    const job = await bounded(this.forPool(pool).getJob(jobIdForRun(runId)), QUEUE_TIMEOUT_MS, 'job lookup');
+    if (!job) return undefined;
+    const state = await bounded(job.getState(), QUEUE_TIMEOUT_MS, 'job state');
+    return jobFacts(job as never, state as QueueJobState);
+  }
+
+  /**
+   * Moves the run's failed job back to waiting (same job id, attempts reset).
+   * False when there is no failed job (gone, or in another state meanwhile).
+   */
+  async retryFailed(runId: string, pool: string = DEFAULT_POOL): Promise<boolean> {
+    const job = await bounded(this.forPool(pool).getJob(jobIdForRun(runId)), QUEUE_TIMEOUT_MS, 'job lookup');
+    if (!job || (await bounded(job.getState(), QUEUE_TIMEOUT_MS, 'job state')) !== 'failed') return false;
+    try {
+      // BullMQ checks the state again inside Redis: a job no longer failed is refused there
+      await bounded(job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }), QUEUE_TIMEOUT_MS, 'job retry');
+      return true;
+    } catch (err) {
+      if (/queue not reachable/.test((err as Error).message)) throw err;
+      return false;
+    }
+  }
+
+  /** Removes the run's failed job; false when there is no failed job. */
+  async removeFailed(runId: string, pool: string = DEFAULT_POOL): Promise<boolean> {
+    const job = await bounded(this.forPool(pool).getJob(jobIdForRun(runId)), QUEUE_TIMEOUT_MS, 'job lookup');
+    if (!job || (await bounded(job.getState(), QUEUE_TIMEOUT_MS, 'job state')) !== 'failed') return false;
+    try {
+      await bounded(job.remove(), QUEUE_TIMEOUT_MS, 'job remove');
+      return true;
+    } catch (err) {
+      if (/queue not reachable/.test((err as Error).message)) throw err;
+      return false;
+    }
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.queues.values()].map((q) => bounded(q.close(), QUEUE_TIMEOUT_MS, 'close').catch(() => undefined)));
   }
@@ -109,4 +157,37 @@ export class RunQueue {
   async obliterate(): Promise<void> {
     await Promise.all([...this.queues.values()].map((q) => q.obliterate({ force: true }).catch(() => undefined)));
   }
+}
+
+/** The job states the queue view shows. */
+export type QueueJobState = 'waiting' | 'active' | 'failed' | 'completed' | 'delayed' | 'prioritized' | 'waiting-children' | 'unknown';
+
+/** What the queue knows of one job. */
+export interface QueueJobFacts {
+  jobId: string;
+  /** From the payload; undefined for a job of another shape. */
+  runId?: string;
+  tenantId?: string;
+  state: QueueJobState;
+  enqueuedAt: Date;
+  startedAt?: Date;
+  finishedAt?: Date;
+  /** The error the job failed with, as BullMQ stored it (untrimmed). */
+  failedReason?: string;
+  attemptsMade: number;
+}
+
+function jobFacts(j: { id?: string; data?: unknown; timestamp: number; processedOn?: number; finishedOn?: number; failedReason?: string; attemptsMade?: number }, state: QueueJobState): QueueJobFacts {
+  const data = (j.data ?? {}) as { runId?: unknown; tenantId?: unknown };
+  return {
+    jobId: String(j.id ?? ''),
+    ...(typeof data.runId === 'string' && { runId: data.runId }),
+    ...(typeof data.tenantId === 'string' && { tenantId: data.tenantId }),
+    state,
+    enqueuedAt: new Date(j.timestamp),
+    ...(j.processedOn && { startedAt: new Date(j.processedOn) }),
+    ...(j.finishedOn && { finishedAt: new Date(j.finishedOn) }),
+    ...(state === 'failed' && j.failedReason !== undefined && { failedReason: String(j.failedReason) }),
+    attemptsMade: j.attemptsMade ?? 0,
+  };
 }

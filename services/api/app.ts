@@ -32,6 +32,8 @@ import { scheduleRoutes } from './routes/schedule.routes.js';
 import { calendarRoutes } from './routes/calendar.routes.js';
 import { metricsRoutes } from './routes/metrics.routes.js';
 import type { PoolService } from '../runs/pools.js';
+import { QueueOpsService } from '../runs/queue-ops.js';
+import { queueRoutes } from './routes/queue.routes.js';
 import { alertRoutes } from './routes/alerts.routes.js';
 import { authRoutes, type AuthRateLimit, type RateLimitStore } from './routes/auth.routes.js';
 import { Redis } from 'ioredis';
@@ -114,6 +116,8 @@ export interface AppDeps {
   trustProxy?: boolean | string | number;
   /** Single sign-on (ERNSTFALL_OIDC_ISSUER); without it /auth/oidc/* does not exist. */
   oidc?: OidcService;
+  /** The queue view for admins (/api/v1/queue, /admin/queue); without it those routes do not exist. */
+  queueOps?: QueueOpsService;
 }
 
 /** The app's dependencies from the wired container. */
@@ -125,6 +129,7 @@ export function appDeps(c: Container, roles: Config['roles'], version?: string):
     notify: { lang: c.config.notify.lang, timezone: c.config.notify.timezone, publicUrl: c.config.http.publicUrl },
     metrics: { ...c.config.metrics, pools: c.pools }, publicUrl: c.config.http.publicUrl, calendarHorizon: c.config.http.calendarHorizon, hsts: c.config.auth.cookieSecure, trustProxy: c.config.http.trustProxy,
     oidc: createOidcService(c), sharedLimits: { redisUrl: c.config.redis.url, prefix: c.config.redis.prefix },
+    queueOps: new QueueOpsService(c.db, c.queue, c.pools, c.config.policy.pools, c.audit),
   };
 }
 
@@ -250,6 +255,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.accounts) await app.register(userRoutes, { prefix: '/api/v1', accounts: deps.accounts });
   if (deps.tenantAdmin && deps.sessions) await app.register(providerRoutes, { prefix: '/api/v1', tenants: deps.tenantAdmin, sessions: deps.sessions });
   await app.register(auditRoutes, { prefix: '/api/v1', audit: deps.audit });
+  if (deps.queueOps) await app.register(queueRoutes, { prefix: '/api/v1', queueOps: deps.queueOps });
   if (deps.oidc) await app.register(oidcRoutes, { oidc: deps.oidc });
   await app.register((await import('../web/pages.routes.js')).pageRoutes, { ...deps, alerts, schedules, baselines, authRateLimitStore: limitStore });
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());

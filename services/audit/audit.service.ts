@@ -16,7 +16,8 @@ export type AuditAction =
   | 'token.created' | 'token.revoked' | 'calendar-feed.created' | 'calendar-feed.revoked' | 'ingest-token.created' | 'ingest-token.revoked'
   | 'user.created' | 'user.changed' | 'user.disabled' | 'user.enabled'
   | 'tenant.created' | 'tenant.changed' | 'grant.created' | 'grant.revoked' | 'provider.entered-tenant' | 'provider.left-tenant'
-  | 'alert.acknowledged' | 'alert.snoozed';
+  | 'alert.acknowledged' | 'alert.snoozed'
+  | 'queue.job-retried' | 'queue.job-removed';
 
 export interface AuditActor {
   /** e-mail of a user, name of a token without user, 'bootstrap-token', or 'anonymous' (failed logins) */
