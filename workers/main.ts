@@ -73,7 +73,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
 
   async function maintain(): Promise<void> {
     // a run whose worker stopped sending heartbeats is over: it ends as `error`, never stays `running`
-    const stale = await runs.stale(config.sandbox.staleSeconds);
+    const stale = await runs.stale(config.sandbox.staleSeconds, { pools: config.sandbox.pools });
     for (const r of stale) {
       const reaped = await removeSandboxesOfRun(docker, config.instance, r.id).catch(() => undefined);
       const reported = await outcomes.unclaimed(r.id, id, lostRunResult(r), 'running', { reaped });
@@ -102,7 +102,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
         if (job.name !== JOB_NAMES.restoreTest) throw new Error(`unknown job ${job.name}`);
         const release = await capacity.acquire();
         try {
-          await handleRestoreTest({ config, docker, runs, plans, baselines, policy, outcomes, log: log.child({ pool }), workerId: id, heartbeatMs: config.sandbox.heartbeatMs, shutdown: shutdown.signal }, job.data.runId);
+          await handleRestoreTest({ config, docker, runs, plans, baselines, policy, outcomes, log: log.child({ pool }), pool, workerId: id, heartbeatMs: config.sandbox.heartbeatMs, shutdown: shutdown.signal }, job.data.runId);
         } finally {
           release();
         }

@@ -172,8 +172,11 @@ export class RunRepository {
   }
 
   /** Running runs whose worker stopped sending heartbeats; the database's clock on both sides, so hosts' clock skew does not matter. */
-  stale(seconds: number, trx: Db = this.db): Promise<RunRow[]> {
-    return trx.selectFrom('runs').select(runColumns)
+  stale(seconds: number, opts: { pools?: string[] } = {}, trx: Db = this.db): Promise<RunRow[]> {
+    let q = trx.selectFrom('runs').select(runColumns);
+    // a worker judges only its own pools' runs: another pool's sandbox is on an engine it cannot see
+    if (opts.pools) q = q.where('pool', 'in', opts.pools);
+    return q
       // a manual test has no worker and no heartbeat: people take their time
       .where('status', '=', 'running').where('origin', '=', 'ernstfall')
       .where('heartbeat_at', '<', sql<Date>`now() - make_interval(secs => ${seconds})`)

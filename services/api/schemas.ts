@@ -55,6 +55,7 @@ export const Run = Type.Object({
   restore: Type.Union([Type.Object({}, open), Type.Null()]),
   origin: Type.Union([Type.Literal('ernstfall'), Type.Literal('external'), Type.Literal('manual'), Type.Literal('exercise')], { description: 'ernstfall: restored in a sandbox; external: another tool tested and reported it (POST /plans/{id}/results); manual: people restored it step by step; exercise: people rehearsed a scenario (POST /plans/{id}/exercises)' }),
   externalId: Type.Optional(Type.String({ description: 'the reporting tool\'s id of the result (a second report with it is the same run)' })),
+  pool: Type.Optional(Type.String({ description: 'the worker pool whose queue it waits or ran in (the plan\'s sandbox.pool); absent for the default pool' })),
 }, { $id: 'Run' });
 
 export const RunList = Type.Object({ items: Type.Array(Type.Ref(Run)), nextCursor: Type.Union([Type.String(), Type.Null()]) });

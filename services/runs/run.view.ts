@@ -25,6 +25,8 @@ export function toRunJson(r: RunRow) {
     /** ernstfall: restored in a sandbox; external: another tool tested and reported the result */
     origin: r.origin ?? 'ernstfall',
     ...(r.external_id && { externalId: r.external_id }),
+    /** The worker pool it waits or ran in; absent for the default pool. */
+    ...(r.pool && r.pool !== 'default' && { pool: r.pool }),
   };
 }
 

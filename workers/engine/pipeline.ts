@@ -41,6 +41,23 @@ export interface EngineDeps {
   heartbeatMs?: number;
   /** Aborted when the worker shuts down: running tests end as `error` (INTERRUPTED) with their sandbox removed. */
   shutdown?: AbortSignal;
+  /** The worker pool whose queue the job came from; recorded with the sandbox. */
+  pool?: string;
+}
+
+/**
+ * Which Docker engine ran the sandbox, for the record: the worker's DOCKER_HOST (`local`: the default
+ * socket) and the engine's own name and id (asked once per engine; two engines on one host may share both).
+ */
+const engines = new WeakMap<Docker, Promise<{ host: string; name: string; id: string }>>();
+function engineOf(docker: Docker, host: string | undefined): Promise<{ host: string; name: string; id: string }> {
+  let e = engines.get(docker);
+  if (!e) {
+    e = docker.info().then((i: { ID?: string; Name?: string }) => ({ host: host ?? 'local', name: String(i.Name ?? ''), id: String(i.ID ?? '') }));
+    e.catch(() => engines.delete(docker));
+    engines.set(docker, e);
+  }
+  return e;
 }
 
 /** Everything the phases of one run share. */
@@ -216,7 +233,9 @@ async function provision(deps: EngineDeps, run: Run, f: Fetched): Promise<Driver
   const recipe = run.driver.sandbox({ ...base, cpus: limits.cpus });
   // a backup the sandbox's tool must write to (a borg repository) is always a copy: a bind mount is the original
   const transfer = config.sandbox.transfer === 'auto' || recipe.backupOwner ? 'copy' : config.sandbox.transfer;
+  const engine = await raceAbort(engineOf(docker, config.docker.host), ctl.signal);
   o.sandbox = {
+    pool: deps.pool ?? 'default', engine,
     image: choice.image, imageId: image.id, repoDigests: image.repoDigests, ...choice.facts,
     network: 'none', user: recipe.user, capDrop: ['ALL'], capAdd: [], noNewPrivileges: true, readOnlyRootfs: true,
     memoryBytes: limits.memoryBytes, cpus: limits.cpus, pids: limits.pids, timeoutSeconds: limits.timeoutSeconds, dataAreaBytes: limits.diskBytes,
