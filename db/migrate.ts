@@ -38,6 +38,8 @@ export const APP_GRANTS: Record<string, string[]> = {
   calendar_feeds: ['SELECT', 'INSERT', 'UPDATE (revoked_at, last_used_at)'],
   // accepted baselines of the built-in drift checks: a record, never changed
   plan_baselines: ['SELECT', 'INSERT'],
+  // per plan: its newest decisive and passed run (kept by triggers on runs) and the cached due dates; never deleted
+  plan_states: ['SELECT', 'INSERT', 'UPDATE'],
 };
 
 export function roleFromUrl(url: string): string {

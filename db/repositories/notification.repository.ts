@@ -34,6 +34,21 @@ export class NotificationRepository {
       .execute();
   }
 
+  /** enqueue() for many changes in one statement (per 1,000 rows): a key already there is left alone. Returns the number inserted. */
+  async enqueueMany(list: NewNotification[], trx: Db = this.db): Promise<number> {
+    const rows = list.flatMap((n) => n.recipients.map((r) => ({
+      tenant_id: n.tenantId, plan_id: n.planId ?? null, alert_id: n.alertId ?? null, run_id: n.runId ?? null,
+      event: n.event, dedupe_key: `${n.key}|${r}`, recipient: r, message: JSON.stringify(n.message),
+    })));
+    let inserted = 0;
+    for (let i = 0; i < rows.length; i += 1000) {
+      const res = await trx.insertInto('notifications').values(rows.slice(i, i + 1000))
+        .onConflict((oc) => oc.columns(['tenant_id', 'dedupe_key']).doNothing()).executeTakeFirst();
+      inserted += Number(res.numInsertedOrUpdatedRows ?? 0);
+    }
+    return inserted;
+  }
+
   /** Which of these full keys (`key|recipient`) exist already: one query instead of an insert attempt per plan and tick. */
   async existing(tenantId: string, keys: string[], trx: Db = this.db): Promise<Set<string>> {
     if (keys.length === 0) return new Set();
@@ -127,6 +142,14 @@ export class NotificationRepository {
   async linkRunToAlert(tenantId: string, runId: string, alertId: string, trx: Db = this.db): Promise<void> {
     await trx.updateTable('notifications').set({ alert_id: alertId })
       .where('tenant_id', '=', tenantId).where('run_id', '=', runId).where('alert_id', 'is', null).execute();
+  }
+
+  /** linkRunToAlert() for many runs in one statement (index notifications_run). */
+  async linkRunsToAlerts(links: { tenantId: string; runId: string; alertId: string }[], trx: Db = this.db): Promise<void> {
+    if (!links.length) return;
+    await sql`update notifications n set alert_id = x.a
+      from unnest(${links.map((l) => l.tenantId)}::uuid[], ${links.map((l) => l.runId)}::uuid[], ${links.map((l) => l.alertId)}::uuid[]) as x(t, r, a)
+      where n.tenant_id = x.t and n.run_id = x.r and n.alert_id is null`.execute(trx);
   }
 
   // ---- alerts ----

@@ -65,77 +65,136 @@ function applyDurationSql(ts: string, kind: string, iv: string, tz: string, a: s
 }
 
 /**
- * The status query. `where` selects the plans (SQL of this file).
- * - One tenant (`lateral`): per plan, the newest decisive run (passed or
- *   failed) and the newest passed run are one step each down an index
- *   (db/migrations/20261208_0012: runs_plan_decisive, runs_plan_passed, both
- *   ordered by the run's end and carrying the columns read: index-only), so
- *   the cost follows the plans, not the length of their history.
- * - All tenants: the same indexes read once from end to end (DISTINCT ON in
- *   index order, merged with the plans by key): cheaper than 200,000 single
- *   lookups.
- * Each distinct duration (`P1D`, `PT6H` …; a handful however many plans) is
- * parsed once, not once per plan.
+ * The plans with what their status is made of: the newest decisive and
+ * passed run come from plan_states (one row per plan, kept current by
+ * triggers on runs: db/migrations/20261208_0015_plan_states.ts), not from the
+ * run history; the due dates cached there count only while they were
+ * computed from the plan's current requiredEvery|grace|zone (`key`) and due
+ * clock start (`stale` otherwise). `where` selects the plans (SQL of this file).
  */
-function statusSql(where: string, mode: 'lateral' | 'scan'): string {
-  const runs = mode === 'lateral'
-    ? `
-  left join lateral (
-    select r.verdict from runs r
-    where r.tenant_id = pl.tenant_id and r.plan_id = pl.id and r.status = 'finished' and r.verdict in ('passed', 'failed')
-    order by coalesce(r.finished_at, r.started_at, r.queued_at) desc, r.id desc limit 1
-  ) d on true
-  left join lateral (
-    select r.finished_at, coalesce(r.started_at, r.queued_at) as clock_start from runs r
-    where r.tenant_id = pl.tenant_id and r.plan_id = pl.id and r.status = 'finished' and r.verdict = 'passed'
-    order by coalesce(r.finished_at, r.started_at, r.queued_at) desc, r.id desc limit 1
-  ) p on true`
-    : `
-  left join (
-    select distinct on (r.tenant_id, r.plan_id) r.tenant_id, r.plan_id, r.verdict from runs r
-    where r.status = 'finished' and r.verdict in ('passed', 'failed')
-    order by r.tenant_id, r.plan_id, coalesce(r.finished_at, r.started_at, r.queued_at) desc, r.id desc
-  ) d on d.tenant_id = pl.tenant_id and d.plan_id = pl.id
-  left join (
-    select distinct on (r.tenant_id, r.plan_id) r.tenant_id, r.plan_id, r.finished_at, coalesce(r.started_at, r.queued_at) as clock_start from runs r
-    where r.status = 'finished' and r.verdict = 'passed'
-    order by r.tenant_id, r.plan_id, coalesce(r.finished_at, r.started_at, r.queued_at) desc, r.id desc
-  ) p on p.tenant_id = pl.tenant_id and p.plan_id = pl.id`;
+function baseSql(where: string): string {
   return `
-with base as materialized (
-  select pl.tenant_id, pl.id as plan_id, d.verdict as last_verdict, p.finished_at as last_passed_at,
-    coalesce(p.clock_start, pl.created_at) as clock_start,
-    coalesce(pl.definition->'cadence'->>'timezone', '${DEFAULT_TZ}') as tz,
-    btrim(pl.definition->'cadence'->>'requiredEvery') as every,
-    btrim(pl.definition->'cadence'->>'grace') as grace
-  from plans pl${runs}
-  where ${where}
-), durations as materialized (
+  select x.*, (x.due_key is distinct from x.key or x.due_clock_start is distinct from x.clock_start) as stale from (
+    select pl.tenant_id, pl.id as plan_id, s.last_verdict, s.passed_finished_at as last_passed_at, s.decisive_id, s.passed_id,
+      coalesce(s.passed_clock_start, pl.created_at) as clock_start,
+      coalesce(pl.definition->'cadence'->>'timezone', '${DEFAULT_TZ}') as tz,
+      btrim(pl.definition->'cadence'->>'requiredEvery') as every,
+      btrim(pl.definition->'cadence'->>'grace') as grace,
+      coalesce(btrim(pl.definition->'cadence'->>'requiredEvery'), '') || '|' || coalesce(btrim(pl.definition->'cadence'->>'grace'), '')
+        || '|' || coalesce(pl.definition->'cadence'->>'timezone', '${DEFAULT_TZ}') as key,
+      s.due_key, s.due_clock_start, s.next_due_at, s.overdue_at, s.due_soon_epoch
+    from plans pl
+    left join plan_states s on s.tenant_id = pl.tenant_id and s.plan_id = pl.id
+    where ${where}
+  ) x`;
+}
+
+/**
+ * The due dates of the rows of `stale` (a CTE with baseSql's columns), as the
+ * cache holds them: next due date, overdue point (due date + grace) and the
+ * start of the due-soon window in epoch seconds (numeric, exactly as the
+ * status compares it). Each distinct duration (`P1D`, `PT6H` …; a handful
+ * however many plans) is parsed once, not once per plan.
+ */
+function dueDatesSql(stale: string): string {
+  return `
+durations as materialized (
   -- a handful of rows; the limit only tells the planner so (a CTE has no statistics), so it hashes them
-  select x.dur, x_k.kind, x_i.iv from (select every as dur from base union select grace from base) x
+  select x.dur, x_k.kind, x_i.iv from (select every as dur from ${stale} union select grace from ${stale}) x
   ${parseDurationSql('x.dur', 'x')}
   where x.dur is not null
   limit 10000
-)
-select ${mode === 'scan' ? 'b.tenant_id as "tenantId", ' : ''}b.plan_id as "planId", b.last_verdict as "lastVerdict", b.last_passed_at as "lastPassedAt", due.result as "nextDueAt",
-  case
-    when b.last_verdict = 'failed' then 'failing'
-    when due.result is not null and $1::timestamptz > coalesce(od.result, due.result) then 'overdue'
-    when b.last_verdict is null then 'never-tested'
-    when due.result is not null and extract(epoch from $1::timestamptz) >= extract(epoch from due.result)
-      - least((extract(epoch from due.result) - extract(epoch from b.clock_start)) * 0.2, 604800) then 'due-soon'
-    else 'ok'
-  end as status
-from base b
-left join durations de on de.dur = b.every
-left join durations dg on dg.dur = b.grace
-${applyDurationSql('b.clock_start', 'de.kind', 'de.iv', 'b.tz', 'due')}
-${applyDurationSql('due.result', 'dg.kind', 'dg.iv', 'b.tz', 'od')}
-${mode === 'scan' ? '' : 'order by b.plan_id'}`;
+), computed as (
+  select b.tenant_id, b.plan_id, b.key, b.clock_start, due.result as next_due_at, coalesce(od.result, due.result) as overdue_at,
+    case when due.result is not null then extract(epoch from due.result)
+      - least((extract(epoch from due.result) - extract(epoch from b.clock_start)) * 0.2, 604800) end as due_soon_epoch
+  from ${stale} b
+  left join durations de on de.dur = b.every
+  left join durations dg on dg.dur = b.grace
+  ${applyDurationSql('b.clock_start', 'de.kind', 'de.iv', 'b.tz', 'due')}
+  ${applyDurationSql('due.result', 'dg.kind', 'dg.iv', 'b.tz', 'od')}
+)`;
 }
 
-const STATUS_SQL = statusSql('pl.tenant_id = $2', 'lateral');
-const STATUS_ALL_TENANTS_SQL = statusSql('true', 'scan');
+/** The status from the due dates (same rules as planStatus()): `$1` is now. */
+export const STATUS_CASE = `case
+    when d.last_verdict = 'failed' then 'failing'
+    when d.overdue_at is not null and $1::timestamptz > d.overdue_at then 'overdue'
+    when d.last_verdict is null then 'never-tested'
+    when d.due_soon_epoch is not null and extract(epoch from $1::timestamptz) >= d.due_soon_epoch then 'due-soon'
+    else 'ok'
+  end`;
+
+/**
+ * The status query: cached due dates where they are current, the rest
+ * computed here (after an upgrade, a changed plan, a new passed run).
+ * Extra columns (`extra`) for the reminder tick.
+ */
+/**
+ * `with base …, dated as (…)`: every plan `where` selects with its last
+ * verdict, last passed run, decisive and passed run ids and its due dates
+ * (cached where current, computed otherwise). Follow with `, x as (…)` or a
+ * select from `dated d` (STATUS_CASE gives the status; `$1` is now).
+ */
+export function datedPlansSql(where: string): string {
+  return `
+with base as materialized (${baseSql(where)}
+), stale as materialized (select * from base where stale),
+${dueDatesSql('stale')},
+dated as (
+  select b.tenant_id, b.plan_id, b.last_verdict, b.last_passed_at, b.decisive_id, b.passed_id, b.next_due_at, b.overdue_at, b.due_soon_epoch
+  from base b where not b.stale
+  union all
+  select b.tenant_id, b.plan_id, b.last_verdict, b.last_passed_at, b.decisive_id, b.passed_id, c.next_due_at, c.overdue_at, c.due_soon_epoch
+  from stale b join computed c on c.tenant_id = b.tenant_id and c.plan_id = b.plan_id
+)`;
+}
+
+/** `${a}.result` = addDuration(ts, dur, tz), for a few rows (each duration parsed per row): lateral joins, SQL of the caller. */
+export function addDurationSql(ts: string, dur: string, tz: string, a: string): string {
+  return `${parseDurationSql(dur, a)}
+  ${applyDurationSql(ts, `${a}_k.kind`, `${a}_i.iv`, tz, a)}`;
+}
+
+/**
+ * The status query: cached due dates where they are current, the rest
+ * computed here (after an upgrade, a changed plan, a new passed run).
+ * Extra columns (`extra`) for the reminder tick.
+ */
+function statusSql(where: string, o: { tenant: boolean; order: boolean; extra?: boolean }): string {
+  return `${datedPlansSql(where)}
+select ${o.tenant ? 'd.tenant_id as "tenantId", ' : ''}d.plan_id as "planId", d.last_verdict as "lastVerdict", d.last_passed_at as "lastPassedAt", d.next_due_at as "nextDueAt",
+  ${STATUS_CASE} as status${o.extra ? ', d.decisive_id as "decisiveRunId", d.passed_id as "passedRunId"' : ''}
+from dated d
+${o.order ? 'order by d.plan_id' : ''}`;
+}
+
+const STATUS_SQL = statusSql('pl.tenant_id = $2', { tenant: false, order: true });
+const STATUS_ALL_TENANTS_SQL = statusSql('true', { tenant: true, order: false });
+const STATUS_OF_TENANTS_SQL = statusSql('pl.tenant_id = any($2::uuid[])', { tenant: true, order: false, extra: true });
+
+/**
+ * Stores the due dates of up to $1 plans whose cache is missing or stale
+ * (only the due_* columns: what the triggers keep is not touched; a plan
+ * without runs gets its row here). A run or an edit meanwhile only makes
+ * the row stale again: its inputs are stored with it.
+ */
+const REFRESH_SQL = `
+with stale as materialized (select * from (${baseSql('true')}) b where b.stale limit $1),
+${dueDatesSql('stale')}
+insert into plan_states as s (tenant_id, plan_id, due_key, due_clock_start, next_due_at, overdue_at, due_soon_epoch)
+select c.tenant_id, c.plan_id, c.key, c.clock_start, c.next_due_at, c.overdue_at, c.due_soon_epoch from computed c
+on conflict (tenant_id, plan_id) do update set due_key = excluded.due_key, due_clock_start = excluded.due_clock_start,
+  next_due_at = excluded.next_due_at, overdue_at = excluded.overdue_at, due_soon_epoch = excluded.due_soon_epoch`;
+
+/** A status row with the runs it was decided from (the reminder tick). */
+export interface PlanStatusDetail extends PlanStatusRow {
+  tenantId: string;
+  /** The newest passed or failed run (for a failing plan: its newest failed run). */
+  decisiveRunId: string | null;
+  /** The newest passed run. */
+  passedRunId: string | null;
+}
 
 /** The status of every plan of a tenant in one set-based query (docs/ARCHITECTURE.md "Plan status"; same rules as planStatus()). */
 export class PlanStatusRepository {
@@ -147,14 +206,37 @@ export class PlanStatusRepository {
   }
 
   /**
-   * Every plan of every tenant in one query (the reminder tick), in no
-   * particular order. Without JIT compilation: for this one big query it
-   * costs more than it saves (measured: 2.2 s with, 1.4 s without, 100,000 plans).
+   * Every plan of every tenant in one query, in no particular order.
+   * Without JIT compilation: for this one big query it costs more than it
+   * saves (measured: 2.2 s with, 1.4 s without, 100,000 plans).
    */
   statusAllTenants(now: Date): Promise<(PlanStatusRow & { tenantId: string })[]> {
+    return this.noJit(STATUS_ALL_TENANTS_SQL, [now]);
+  }
+
+  /** Every plan of these tenants, with the runs the status was decided from. */
+  statusOfTenants(tenantIds: string[], now: Date): Promise<PlanStatusDetail[]> {
+    if (!tenantIds.length) return Promise.resolve([]);
+    return this.noJit(STATUS_OF_TENANTS_SQL, [now, tenantIds]);
+  }
+
+  /**
+   * Computes and stores the due dates of at most `limit` plans whose cached
+   * ones are missing or stale (the reminder tick, before it decides); the
+   * number stored. Status queries are right without it, only slower.
+   */
+  async refreshDueDates(limit: number): Promise<number> {
+    const res = await this.db.transaction().execute(async (trx) => {
+      await trx.executeQuery(CompiledQuery.raw('set local jit = off'));
+      return trx.executeQuery(CompiledQuery.raw(REFRESH_SQL, [limit]));
+    });
+    return Number(res.numAffectedRows ?? 0);
+  }
+
+  private noJit<T>(text: string, params: unknown[]): Promise<T[]> {
     return this.db.transaction().execute(async (trx) => {
       await trx.executeQuery(CompiledQuery.raw('set local jit = off'));
-      return (await trx.executeQuery<PlanStatusRow & { tenantId: string }>(CompiledQuery.raw(STATUS_ALL_TENANTS_SQL, [now]))).rows;
+      return (await trx.executeQuery<T>(CompiledQuery.raw(text, params))).rows;
     });
   }
 }

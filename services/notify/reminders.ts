@@ -1,8 +1,8 @@
-import { sql, type Kysely } from 'kysely';
+import { CompiledQuery, sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { DB } from '../../db/schema.js';
-import { PlanStatusRepository, type PlanStatusRow } from '../../db/repositories/plan-status.repository.js';
-import { NotificationRepository, type AlertRow } from '../../db/repositories/notification.repository.js';
+import { PlanStatusRepository, STATUS_CASE, addDurationSql, datedPlansSql, type PlanStatusRow } from '../../db/repositories/plan-status.repository.js';
+import { NotificationRepository, type AlertRow, type NewNotification } from '../../db/repositories/notification.repository.js';
 import type { PlanNotify } from '../plans/plan.types.js';
 import { addDuration, zonedToUtc } from '../util/calendar.js';
 import { buildMessage, messageAlert, messageRun, type MessageContext } from './messages.js';
@@ -21,7 +21,26 @@ export interface ReminderConfig {
   publicUrl?: string;
   /** Daily signed chain head per tenant to these recipients (ERNSTFALL_CHECKPOINT_RECIPIENTS). */
   checkpoints?: { recipients: string[]; sign: (tenantId: string) => Promise<Checkpoint | null> };
+  /** At most this many plans decided on per tick (default DECISIONS_PER_TICK); the rest on the next ticks. */
+  decisionsPerTick?: number;
+  /** At most this many tenants' daily digests per tick (default DIGEST_TENANTS_PER_TICK). */
+  digestTenantsPerTick?: number;
 }
+
+/**
+ * Plans one tick decides on at most (open, resolve, link, escalate, due-soon):
+ * after an upgrade or an import tens of thousands of plans may need an alert
+ * at once; they are opened set-based, this many per tick, oldest decisions
+ * first (every other kind before openings), the rest on the next ticks.
+ * Nothing is lost: a plan that was left stays a candidate until decided.
+ */
+export const DECISIONS_PER_TICK = 1000;
+/** Tenants whose daily digest one tick writes at most (2,000 tenants at the digest time: two ticks). */
+export const DIGEST_TENANTS_PER_TICK = 1000;
+/** Due dates cached per tick at most (plans new, changed or with a new passed run since; after an upgrade: all). */
+export const DUE_DATES_PER_TICK = 20_000;
+/** Alerts opened per transaction (one statement each for alerts, notifications, links). */
+const OPEN_BATCH = 500;
 
 export interface ReminderResult {
   dueSoon: number;
@@ -42,6 +61,90 @@ interface PlanInfo {
   notify: PlanNotify | null;
   paused: boolean;
 }
+
+/** A plan that needs a decision (candidates()): its status, plan, tenant and open alert. */
+interface Candidate {
+  tenant_id: string;
+  plan_id: string;
+  status: PlanStatusRow['status'];
+  next_due_at: Date | null;
+  last_passed_at: Date | null;
+  last_verdict: 'passed' | 'failed' | null;
+  /** The newest passed or failed run: a failing plan's newest failed run. */
+  decisive_id: string | null;
+  /** The newest passed run. */
+  passed_id: string | null;
+  alert_id: string | null;
+  title: string;
+  system_name: string | null;
+  timezone: string | null;
+  grace: string | null;
+  notify: PlanNotify | null;
+  paused: boolean;
+  slug: string;
+  tenant_name: string;
+  action: 'open' | 'plan';
+  total: string;
+}
+
+const PROBLEM = `('overdue', 'failing')`;
+/** JS toISOString() of a timestamptz (the due-soon key). */
+const ISO = (ts: string) => `to_char(${ts} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+/**
+ * candidates(): $1 now, $2 limit. The status of every plan comes from
+ * plan_states (cached due dates, the rest computed), so a steady minute
+ * compares stored values and returns nothing; plans and alerts are read
+ * into the process only for the plans returned.
+ */
+const CANDIDATES_SQL = `${datedPlansSql('true')},
+st as (select d.*, ${STATUS_CASE} as status from dated d),
+c1 as materialized (
+  select st.tenant_id, st.plan_id, st.status, st.next_due_at, st.last_passed_at, st.last_verdict, st.decisive_id, st.passed_id,
+    a.id as alert_id, a.run_id as alert_run_id, a.since as alert_since, a.escalation_level, a.acknowledged_at, a.snoozed_until,
+    ps.paused_at is not null as paused
+  from st
+  left join alerts a on a.tenant_id = st.tenant_id and a.plan_id = st.plan_id and a.resolved_at is null
+  left join plan_schedules ps on ps.tenant_id = st.tenant_id and ps.plan_id = st.plan_id
+  where (a.id is not null and st.status not in ${PROBLEM})
+    or (ps.paused_at is null and (
+      (a.id is null and st.status in ${PROBLEM})
+      or (a.id is not null and st.status = 'failing' and st.decisive_id is distinct from a.run_id)
+      or (a.id is not null and st.status in ${PROBLEM} and a.acknowledged_at is null and (a.snoozed_until is null or a.snoozed_until <= $1::timestamptz))
+      or (st.status = 'due-soon' and st.next_due_at is not null)))
+),
+c2 as materialized (
+  select c1.*, p.title, p.definition->'system'->>'name' as system_name, p.definition->'cadence'->>'timezone' as timezone,
+    p.definition->'cadence'->>'grace' as grace, p.definition->'notify' as notify,
+    (c1.alert_id is not null and c1.status not in ${PROBLEM})
+      or (not c1.paused and c1.alert_id is null and c1.status in ${PROBLEM})
+      or (not c1.paused and c1.alert_id is not null and c1.status = 'failing' and c1.decisive_id is distinct from c1.alert_run_id)
+      or (not c1.paused and c1.status = 'due-soon' and exists (
+        select 1 from jsonb_array_elements_text(case when jsonb_typeof(coalesce(nullif(p.definition->'notify'->'dueSoon', 'null'::jsonb), p.definition->'notify'->'overdue')) = 'array'
+          then coalesce(nullif(p.definition->'notify'->'dueSoon', 'null'::jsonb), p.definition->'notify'->'overdue') else '[]'::jsonb end) r(recipient)
+        where not exists (select 1 from notifications n where n.tenant_id = c1.tenant_id
+          and n.dedupe_key = 'due-soon:' || c1.plan_id || ':' || ${ISO('c1.next_due_at')} || '|' || r.recipient))) as decide,
+    -- the next escalation step's delay, when there is one (checked below for these rows only)
+    case when not c1.paused and c1.alert_id is not null and c1.status in ${PROBLEM} and c1.acknowledged_at is null
+      and jsonb_typeof(p.definition->'notify'->'escalate') = 'array' and c1.escalation_level < jsonb_array_length(p.definition->'notify'->'escalate')
+      then btrim(p.definition->'notify'->'escalate'->c1.escalation_level->>'after') end as step_after
+  from c1 join plans p on p.tenant_id = c1.tenant_id and p.id = c1.plan_id
+),
+c3 as (
+  select c2.* from c2 where c2.decide
+  union all
+  select c2.* from (select * from c2 where not c2.decide and c2.step_after is not null) c2
+  ${addDurationSql('c2.alert_since', 'c2.step_after', `coalesce(c2.timezone, 'Europe/Berlin')`, 'esc')}
+  -- due within the hour (or not computable here): plan() decides with addDuration
+  where esc.result is null or esc.result <= $1::timestamptz + interval '1 hour'
+)
+select c3.tenant_id, c3.plan_id, c3.status, c3.next_due_at, c3.last_passed_at, c3.last_verdict, c3.decisive_id, c3.passed_id, c3.alert_id,
+  c3.title, c3.system_name, c3.timezone, c3.grace, c3.notify, c3.paused, t.slug, t.name as tenant_name,
+  case when c3.alert_id is null and c3.status in ${PROBLEM} then 'open' else 'plan' end as action,
+  count(*) over () as total
+from c3 join tenants t on t.id = c3.tenant_id
+order by (c3.alert_id is null and c3.status in ${PROBLEM}), c3.tenant_id, c3.plan_id
+limit $2`;
 
 /**
  * Turns plan status into reminders, alerts and all-clears (docs/ARCHITECTURE.md
@@ -64,56 +167,53 @@ export class ReminderEngine {
 
   async evaluate(now: Date): Promise<ReminderResult> {
     const result: ReminderResult = { dueSoon: 0, opened: 0, escalated: 0, resolved: 0, digests: 0, checkpoints: 0 };
-    const tenants = await this.db.selectFrom('tenants').select(['id', 'slug', 'name']).execute();
-    const plans = await this.plans();
-    const open = new Map((await this.repo.openAlerts()).map((a) => [`${a.tenant_id}/${a.plan_id}`, a]));
-    // the status of every plan of every tenant in one query (a provider's 2,000 tenants are not 2,000 queries)
-    const statusesOf = new Map<string, PlanStatusRow[]>();
-    for (const st of await this.status.statusAllTenants(now)) {
-      const list = statusesOf.get(st.tenantId) ?? [];
-      if (!list.length) statusesOf.set(st.tenantId, list);
-      list.push(st);
+    // cache the due dates of plans that are new, changed or passed since (bounded; statuses are right without it, only slower)
+    try {
+      await this.status.refreshDueDates(DUE_DATES_PER_TICK);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'caching due dates failed; trying again next tick');
     }
-    const plansOf = new Map<string, PlanInfo[]>();
-    for (const p of plans) {
-      const list = plansOf.get(p.tenant_id) ?? [];
-      if (!list.length) plansOf.set(p.tenant_id, list);
-      list.push(p);
+    // only the plans that need a decision, picked by the database (set-based), at most decisionsPerTick of them
+    const limit = this.cfg.decisionsPerTick ?? DECISIONS_PER_TICK;
+    const cands = await this.candidates(now, limit);
+    const total = cands[0] ? Number(cands[0].total) : 0;
+    const alertIds = cands.flatMap((c) => (c.alert_id ? [c.alert_id] : []));
+    const alerts = new Map((alertIds.length ? await this.db.selectFrom('alerts').selectAll().where('id', 'in', alertIds).execute() : []).map((a) => [a.id, a]));
+    const opens = cands.filter((c) => c.action === 'open');
+    const others = cands.filter((c) => c.action !== 'open');
+    // due-soon reminders already sent, looked up per tenant for all its candidates at once
+    const sent = new Set<string>();
+    const soonByTenant = new Map<string, string[]>();
+    for (const c of others) {
+      if (c.status !== 'due-soon' || !c.next_due_at) continue;
+      const keys = dueSoonRecipients(c).map((r) => `${dueSoonKey(c.plan_id, c.next_due_at!)}|${r}`);
+      soonByTenant.set(c.tenant_id, [...(soonByTenant.get(c.tenant_id) ?? []), ...keys]);
     }
-    // the newest failed run of every failing plan with an open alert, in one query for all tenants (a newer failure joins the alert)
-    const latestFailed = await this.latestFailedRuns([...statusesOf.entries()].flatMap(([t, list]) => list
-      .filter((st) => st.status === 'failing' && open.has(`${t}/${st.planId}`)).map((st) => ({ tenantId: t, planId: st.planId }))));
-    // today's digests already written, for all tenants in one query (once the digest time has passed)
-    const today = plans.some((p) => p.notify?.digest?.length) ? this.dailyDate(now) : undefined;
-    const digestsDone = today ? await this.repo.existingKeysAllTenants(`digest:${today}|`) : new Map<string, Set<string>>();
-    for (const tenant of tenants) {
-      const statuses = (statusesOf.get(tenant.id) ?? []).sort((a, b) => (a.planId < b.planId ? -1 : a.planId > b.planId ? 1 : 0));
-      const byPlan = new Map((plansOf.get(tenant.id) ?? []).map((p) => [p.id, p]));
-      // nothing to remind of in a tenant without plans
-      if (!statuses.length && !byPlan.size) continue;
-      // due-soon reminders already sent, looked up for all plans at once (most ticks find nothing new)
-      const soon = statuses.flatMap((st) => {
-        const p = byPlan.get(st.planId);
-        return st.status === 'due-soon' && st.nextDueAt && p ? dueSoonRecipients(p).map((r) => `${dueSoonKey(p.id, st.nextDueAt!)}|${r}`) : [];
-      });
-      const sent = soon.length ? await this.repo.existing(tenant.id, soon) : new Set<string>();
-      for (const st of statuses) {
-        const plan = byPlan.get(st.planId);
-        if (!plan) continue;
-        try {
-          await this.plan(tenant, plan, st, open.get(`${tenant.id}/${plan.id}`), now, result, sent, latestFailed);
-        } catch (err) {
-          // one plan's trouble must not silence the others; the next tick tries again (nothing was recorded)
-          this.log.error({ tenantId: tenant.id, planId: plan.id, err: (err as Error).message }, 'reminders for the plan failed; trying again next tick');
-        }
-      }
+    for (const [t, keys] of soonByTenant) for (const k of await this.repo.existing(t, keys)) sent.add(k);
+    for (const c of others) {
       try {
-        result.digests += await this.digest(tenant, [...byPlan.values()], statuses, now, digestsDone.get(tenant.id) ?? new Set());
+        await this.plan(c, alerts.get(c.alert_id ?? ''), now, result, sent);
       } catch (err) {
-        this.log.error({ tenantId: tenant.id, err: (err as Error).message }, 'daily digest failed; trying again next tick');
+        // one plan's trouble must not silence the others; the next tick tries again (nothing was recorded)
+        this.log.error({ tenantId: c.tenant_id, planId: c.plan_id, err: (err as Error).message }, 'reminders for the plan failed; trying again next tick');
       }
+    }
+    for (let i = 0; i < opens.length; i += OPEN_BATCH) {
+      const batch = opens.slice(i, i + OPEN_BATCH);
+      try {
+        result.opened += await this.openMany(batch, now);
+      } catch (err) {
+        this.log.error({ plans: batch.length, err: (err as Error).message }, 'opening alerts failed; trying again next tick');
+      }
+    }
+    if (total > cands.length) this.log.info({ decided: cands.length, deferred: total - cands.length }, 'reminders: more plans need a decision; the next ticks take them');
+    try {
+      result.digests += await this.digests(now);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'daily digests failed; trying again next tick');
     }
     if (this.cfg.checkpoints?.recipients.length) {
+      const tenants = await this.db.selectFrom('tenants').select(['id', 'slug', 'name']).execute();
       for (const tenant of tenants) {
         try {
           result.checkpoints += await this.checkpoint(tenant, now);
@@ -126,18 +226,28 @@ export class ReminderEngine {
     return result;
   }
 
-  private plans(): Promise<PlanInfo[]> {
-    return this.db.selectFrom('plans as p')
-      .leftJoin('plan_schedules as s', (j) => j.onRef('s.tenant_id', '=', 'p.tenant_id').onRef('s.plan_id', '=', 'p.id'))
-      .select([
-        'p.tenant_id', 'p.id', 'p.title',
-        sql<string | null>`p.definition->'system'->>'name'`.as('system_name'),
-        sql<string | null>`p.definition->'cadence'->>'timezone'`.as('timezone'),
-        sql<string | null>`p.definition->'cadence'->>'grace'`.as('grace'),
-        sql<PlanNotify | null>`p.definition->'notify'`.as('notify'),
-        sql<boolean>`s.paused_at is not null`.as('paused'),
-      ])
-      .execute();
+  /**
+   * The plans that need a decision now, with everything deciding needs; the
+   * rest (in a steady minute: all) stay in the database. A superset of what
+   * plan() acts on — it decides, the query only narrows:
+   * - an open alert whose plan is no longer overdue or failing (resolve);
+   * - not paused: a problem without an open alert (open), a failing plan
+   *   whose newest failed run is not the alert's (link), an open alert not
+   *   acknowledged nor snoozed whose next escalation step is due (or within
+   *   the hour), a due-soon plan with a recipient not reminded yet.
+   * Openings come last; `total` counts them all before the limit.
+   */
+  private async candidates(now: Date, limit: number): Promise<Candidate[]> {
+    const res = await this.db.transaction().execute(async (trx) => {
+      await sql`set local jit = off`.execute(trx);
+      return trx.executeQuery<Candidate>(CompiledQuery.raw(CANDIDATES_SQL, [now, limit]));
+    });
+    return res.rows;
+  }
+
+  /** Plans left to the JS side by candidates(): as plan() reads them. */
+  private info(c: Candidate): PlanInfo {
+    return { tenant_id: c.tenant_id, id: c.plan_id, title: c.title, system_name: c.system_name, timezone: c.timezone, grace: c.grace, notify: c.notify, paused: c.paused };
   }
 
   private ctx(tenant: { slug: string; name: string }, plan: PlanInfo): MessageContext {
@@ -150,7 +260,10 @@ export class ReminderEngine {
     };
   }
 
-  private async plan(tenant: { id: string; slug: string; name: string }, plan: PlanInfo, st: PlanStatusRow, alert: AlertRow | undefined, now: Date, result: ReminderResult, sent: Set<string>, latestFailed: Map<string, string>) {
+  private async plan(c: Candidate, alert: AlertRow | undefined, now: Date, result: ReminderResult, sent: Set<string>) {
+    const tenant = { id: c.tenant_id, slug: c.slug, name: c.tenant_name };
+    const plan = this.info(c);
+    const st: PlanStatusRow = { planId: c.plan_id, status: c.status, nextDueAt: c.next_due_at, lastPassedAt: c.last_passed_at, lastVerdict: c.last_verdict };
     const notify = plan.notify;
     const tz = plan.timezone ?? DEFAULT_TZ;
     const ctx = this.ctx(tenant, plan);
@@ -159,15 +272,12 @@ export class ReminderEngine {
 
     // recovered (or the plan changed so that it is no longer overdue): close the episode, all-clear to everyone told
     if (alert && !problem) {
-      const lastPassed = await this.db.selectFrom('runs').select('id')
-        .where('tenant_id', '=', tenant.id).where('plan_id', '=', plan.id).where('status', '=', 'finished').where('verdict', '=', 'passed')
-        .orderBy(sql`coalesce(finished_at, started_at, queued_at)`, 'desc').limit(1).executeTakeFirst();
-      const passedAfter = lastPassed && st.lastPassedAt && st.lastPassedAt >= alert.since;
+      const passedAfter = c.passed_id && st.lastPassedAt && st.lastPassedAt >= alert.since ? c.passed_id : null;
       await this.db.transaction().execute(async (trx) => {
-        if (!(await this.repo.resolve(alert.id, now, passedAfter ? lastPassed.id : null, trx))) return;
+        if (!(await this.repo.resolve(alert.id, now, passedAfter, trx))) return;
         const to = await this.repo.alertRecipients(alert.id, trx);
         await this.repo.enqueue({
-          tenantId: tenant.id, planId: plan.id, alertId: alert.id, runId: passedAfter ? lastPassed.id : null, event: 'recovered', key: `recovered:${alert.id}`, recipients: to,
+          tenantId: tenant.id, planId: plan.id, alertId: alert.id, runId: passedAfter, event: 'recovered', key: `recovered:${alert.id}`, recipients: to,
           message: buildMessage(ctx, 'recovered', now, { status: st.status, dueAt, alert: messageAlert(alert), resolution: passedAfter ? 'passed' : 'plan-changed' }),
         }, trx);
         result.resolved++;
@@ -189,62 +299,69 @@ export class ReminderEngine {
       return;
     }
 
-    if (!problem) return;
-    let current = alert;
-    if (!current) {
-      current = await this.open(tenant.id, plan, st, tz, ctx, now);
-      if (current) result.opened++;
-      return; // escalation counts from `since`; a step already due is taken on the next tick
-    }
-    const failedId = st.status === 'failing' ? latestFailed.get(`${tenant.id}/${plan.id}`) : undefined;
-    if (failedId && failedId !== current.run_id) await this.linkFailure(tenant.id, failedId, current);
-    if (await this.escalateIfDue(tenant.id, plan, current, notify, tz, ctx, st, now)) result.escalated++;
+    // a problem without an alert is opened by openMany(); escalation counts from `since`, a step already due is taken on the next tick
+    if (!problem || !alert) return;
+    const failedId = st.status === 'failing' ? c.decisive_id : null;
+    if (failedId && failedId !== alert.run_id) await this.linkFailure(tenant.id, failedId, alert);
+    if (await this.escalateIfDue(tenant.id, plan, alert, notify, tz, ctx, st, now)) result.escalated++;
   }
 
-  /** Opens the alert: overdue (message to notify.overdue) or failing (the run's failure message went out already). */
-  private async open(tenantId: string, plan: PlanInfo, st: PlanStatusRow, tz: string, ctx: MessageContext, now: Date): Promise<AlertRow | undefined> {
-    const dueAt = st.nextDueAt?.toISOString() ?? null;
-    return this.db.transaction().execute(async (trx) => {
-      if (st.status === 'overdue') {
-        const since = plan.grace ? addDuration(st.nextDueAt!, plan.grace, tz) : st.nextDueAt!;
-        const alert = await this.repo.openAlert({ tenantId, planId: plan.id, kind: 'overdue', since, openedAt: now }, trx);
-        if (!alert) return undefined;
-        await this.repo.enqueue({
-          tenantId, planId: plan.id, alertId: alert.id, event: 'overdue', key: `overdue:${alert.id}`, recipients: plan.notify?.overdue ?? [],
-          message: buildMessage(ctx, 'overdue', now, { status: st.status, dueAt, overdueSince: since.toISOString(), alert: messageAlert(alert) }),
-        }, trx);
-        return alert;
-      }
-      const failed = await trx.selectFrom('runs').select(['id', 'verdict', 'finished_at', 'findings'])
-        .where('tenant_id', '=', tenantId).where('plan_id', '=', plan.id).where('status', '=', 'finished').where('verdict', '=', 'failed')
-        .orderBy(sql`coalesce(finished_at, started_at, queued_at)`, 'desc').limit(1).executeTakeFirst();
-      const since = failed?.finished_at ?? now;
-      const alert = await this.repo.openAlert({ tenantId, planId: plan.id, kind: 'failing', since, openedAt: now, runId: failed?.id ?? null }, trx);
-      if (!alert || !failed) return alert;
-      await this.repo.linkRunToAlert(tenantId, failed.id, alert.id, trx);
-      // normally the run's failure message went out when it ended; if the plan had no failure recipients, the
-      // overdue recipients still hear about it (a failing plan must not stay silent)
-      if (!plan.notify?.failure.length && plan.notify?.overdue.length) {
-        await this.repo.enqueue({
-          tenantId, planId: plan.id, alertId: alert.id, runId: failed.id, event: 'failure', key: `failure:${failed.id}`, recipients: plan.notify.overdue,
-          message: buildMessage(ctx, 'failure', now, { status: st.status, dueAt, run: messageRun(failed), alert: messageAlert(alert) }),
-        }, trx);
-      }
-      return alert;
+  /**
+   * Opens the alerts of these plans, set-based, in one transaction: one
+   * statement inserts the alerts (a plan with one open already is skipped:
+   * unique partial index), one the notifications (overdue: to notify.overdue;
+   * failing: the run's failure message went out when it ended — if the plan
+   * had no failure recipients, the overdue recipients hear of it), one links
+   * the failed runs' notifications to the new alerts. Returns the number opened.
+   */
+  private async openMany(batch: Candidate[], now: Date): Promise<number> {
+    const failedIds = batch.flatMap((c) => (c.status === 'failing' && c.decisive_id ? [c.decisive_id] : []));
+    const failed = new Map((failedIds.length
+      ? await this.db.selectFrom('runs').select(['id', 'verdict', 'finished_at', 'findings']).where('id', 'in', failedIds).where('verdict', '=', 'failed').execute()
+      : []).map((r) => [r.id, r]));
+    const rows = batch.map((c) => {
+      const run = c.status === 'failing' && c.decisive_id ? failed.get(c.decisive_id) : undefined;
+      const since = c.status === 'overdue'
+        ? (c.grace ? addDuration(c.next_due_at!, c.grace, c.timezone ?? DEFAULT_TZ) : c.next_due_at!)
+        : (run?.finished_at ?? now);
+      return { c, run, kind: c.status === 'overdue' ? 'overdue' : 'failing', since };
     });
-  }
-
-  /** The newest failed run of each of these plans, in one query for all tenants (one index step per plan). */
-  private async latestFailedRuns(plans: { tenantId: string; planId: string }[]): Promise<Map<string, string>> {
-    if (!plans.length) return new Map();
-    const res = await sql<{ tenant_id: string; plan_id: string; id: string }>`
-      select x.t as tenant_id, x.p as plan_id, f.id from unnest(${plans.map((p) => p.tenantId)}::uuid[], ${plans.map((p) => p.planId)}::text[]) as x(t, p)
-      cross join lateral (
-        select r.id from runs r
-        where r.tenant_id = x.t and r.plan_id = x.p and r.status = 'finished' and r.verdict in ('passed', 'failed') and r.verdict = 'failed'
-        order by coalesce(r.finished_at, r.started_at, r.queued_at) desc, r.id desc limit 1
-      ) f`.execute(this.db);
-    return new Map(res.rows.map((r) => [`${r.tenant_id}/${r.plan_id}`, r.id]));
+    return this.db.transaction().execute(async (trx) => {
+      const opened = await sql<AlertRow>`
+        insert into alerts (tenant_id, plan_id, kind, since, opened_at, run_id)
+        select t, p, k, s, ${now}::timestamptz, r from unnest(${rows.map((x) => x.c.tenant_id)}::uuid[], ${rows.map((x) => x.c.plan_id)}::text[],
+          ${rows.map((x) => x.kind)}::text[], ${rows.map((x) => x.since.toISOString())}::timestamptz[], ${rows.map((x) => x.run?.id ?? null)}::uuid[]) as x(t, p, k, s, r)
+        on conflict (tenant_id, plan_id) where resolved_at is null do nothing
+        returning *`.execute(trx);
+      const byPlan = new Map(rows.map((x) => [`${x.c.tenant_id}/${x.c.plan_id}`, x]));
+      const out: NewNotification[] = [];
+      const links: { tenantId: string; runId: string; alertId: string }[] = [];
+      for (const alert of opened.rows) {
+        const { c, run } = byPlan.get(`${alert.tenant_id}/${alert.plan_id}`)!;
+        const plan = this.info(c);
+        const ctx = this.ctx({ slug: c.slug, name: c.tenant_name }, plan);
+        const dueAt = c.next_due_at?.toISOString() ?? null;
+        if (alert.kind === 'overdue') {
+          out.push({
+            tenantId: c.tenant_id, planId: c.plan_id, alertId: alert.id, event: 'overdue', key: `overdue:${alert.id}`, recipients: plan.notify?.overdue ?? [],
+            message: buildMessage(ctx, 'overdue', now, { status: c.status, dueAt, overdueSince: alert.since.toISOString(), alert: messageAlert(alert) }),
+          });
+          continue;
+        }
+        if (!run) continue;
+        links.push({ tenantId: c.tenant_id, runId: run.id, alertId: alert.id });
+        if (!plan.notify?.failure.length && plan.notify?.overdue.length) {
+          out.push({
+            tenantId: c.tenant_id, planId: c.plan_id, alertId: alert.id, runId: run.id, event: 'failure', key: `failure:${run.id}`, recipients: plan.notify.overdue,
+            message: buildMessage(ctx, 'failure', now, { status: c.status, dueAt, run: messageRun(run), alert: messageAlert(alert) }),
+          });
+        }
+      }
+      // the failure notifications the runs sent when they ended belong to the alert (its all-clear reaches them)
+      await this.repo.linkRunsToAlerts(links, trx);
+      await this.repo.enqueueMany(out, trx);
+      return opened.rows.length;
+    });
   }
 
   /** A newer failed run during an open alert: its failure recipients get the all-clear too. */
@@ -318,15 +435,64 @@ export class ReminderEngine {
     return rows.length;
   }
 
+  /**
+   * The daily digests still to write today (after ERNSTFALL_DIGEST_TIME): the
+   * database names the tenants and recipients without one (one query; none
+   * in a steady tick), then those tenants' plans and statuses are read, at
+   * most digestTenantsPerTick tenants per tick.
+   */
+  private async digests(now: Date): Promise<number> {
+    const date = this.dailyDate(now);
+    if (!date) return 0;
+    const prefix = `digest:${date}|`;
+    const missing = await sql<{ tenant_id: string; recipient: string }>`
+      select w.tenant_id, w.recipient from (
+        select distinct p.tenant_id, r.recipient from plans p
+        cross join lateral jsonb_array_elements_text(case when jsonb_typeof(p.definition->'notify'->'digest') = 'array'
+          then p.definition->'notify'->'digest' else '[]'::jsonb end) as r(recipient)
+      ) w
+      where not exists (select 1 from notifications n where n.tenant_id = w.tenant_id and n.dedupe_key = ${prefix} || w.recipient)`.execute(this.db);
+    if (!missing.rows.length) return 0;
+    const todo = new Map<string, Set<string>>();
+    for (const r of missing.rows) todo.set(r.tenant_id, (todo.get(r.tenant_id) ?? new Set()).add(r.recipient));
+    const tenantIds = [...todo.keys()].sort().slice(0, this.cfg.digestTenantsPerTick ?? DIGEST_TENANTS_PER_TICK);
+    const [tenants, plans, statuses] = await Promise.all([
+      this.db.selectFrom('tenants').select(['id', 'slug', 'name']).where('id', 'in', tenantIds).orderBy('id').execute(),
+      this.db.selectFrom('plans as p')
+        .leftJoin('plan_schedules as s', (j) => j.onRef('s.tenant_id', '=', 'p.tenant_id').onRef('s.plan_id', '=', 'p.id'))
+        .select([
+          'p.tenant_id', 'p.id', 'p.title',
+          sql<string | null>`p.definition->'system'->>'name'`.as('system_name'),
+          sql<string | null>`p.definition->'cadence'->>'timezone'`.as('timezone'),
+          sql<string | null>`p.definition->'cadence'->>'grace'`.as('grace'),
+          sql<PlanNotify | null>`p.definition->'notify'`.as('notify'),
+          sql<boolean>`s.paused_at is not null`.as('paused'),
+        ])
+        .where('p.tenant_id', 'in', tenantIds)
+        .execute(),
+      this.status.statusOfTenants(tenantIds, now),
+    ]);
+    let n = 0;
+    for (const tenant of tenants) {
+      try {
+        n += await this.digest(tenant, plans.filter((p) => p.tenant_id === tenant.id), statuses.filter((s) => s.tenantId === tenant.id), now, todo.get(tenant.id)!);
+      } catch (err) {
+        this.log.error({ tenantId: tenant.id, err: (err as Error).message }, 'daily digest failed; trying again next tick');
+      }
+    }
+    if (todo.size > tenantIds.length) this.log.info({ written: tenantIds.length, deferred: todo.size - tenantIds.length }, 'daily digests: more tenants on the next ticks');
+    return n;
+  }
+
   /** Once a day after ERNSTFALL_DIGEST_TIME (local): one summary per recipient of the plans that name them under notify.digest. */
-  private async digest(tenant: { id: string; slug: string; name: string }, plans: PlanInfo[], statuses: PlanStatusRow[], now: Date, done: Set<string>): Promise<number> {
+  private async digest(tenant: { id: string; slug: string; name: string }, plans: PlanInfo[], statuses: PlanStatusRow[], now: Date, todo: Set<string>): Promise<number> {
     const wanted = plans.filter((p) => p.notify?.digest?.length);
     if (!wanted.length) return 0;
     const parts = this.dailyDate(now);
     if (!parts) return 0;
-    const prefix = `digest:${parts}|`;
     const byPlan = new Map(statuses.map((s) => [s.planId, s]));
-    const recipients = [...new Set(wanted.flatMap((p) => p.notify!.digest))].filter((r) => !done.has(`${prefix}${r}`));
+    // the recipients without today's digest (digests() asked the database)
+    const recipients = [...new Set(wanted.flatMap((p) => p.notify!.digest))].filter((r) => todo.has(r));
     let n = 0;
     for (const r of recipients) {
       const items: DigestItem[] = wanted.filter((p) => p.notify!.digest.includes(r)).map((p) => {

@@ -1,0 +1,159 @@
+import { sql, type Kysely } from 'kysely';
+
+/**
+ * Issue 13, provider scale: one row per plan with what its status is made
+ * of, kept current by triggers on `runs` in the transaction that writes the
+ * run (every way a run ends, and rows written by hand or by tests, go
+ * through them):
+ *
+ * - the newest decisive run (passed or failed; ordered by the run's end,
+ *   then id, as the status rules and the indexes runs_plan_decisive /
+ *   runs_plan_passed order them): its time, id and verdict;
+ * - the newest passed run: its time, id, end and clock start (started_at or
+ *   queued_at: the due clock).
+ *
+ * A finished decisive run that arrives only replaces what is there when it
+ * is newer (compared with the row as committed, so two runs of a plan ending
+ * at once cannot leave the older one in place); a decisive run that changes
+ * or goes (never by the app: no DELETE) makes the row be read again from the
+ * two indexes.
+ *
+ * The due dates are cached in the same row by the reminder tick
+ * (db/repositories/plan-status.repository.ts refreshDueDates): next due
+ * date, overdue point and the start of the due-soon window, with the inputs
+ * they were computed from (`due_key`: requiredEvery|grace|zone of the
+ * definition, `due_clock_start`); a status query uses them only while both
+ * still match and computes the rest on the fly. So the cache is never
+ * trusted when stale, and nothing has to invalidate it.
+ *
+ * Plus an index on notifications (run_id): the reminder tick links the
+ * failure notifications of a batch of runs to their new alerts in one
+ * statement.
+ */
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await sql`create table plan_states (
+    tenant_id uuid not null,
+    plan_id text not null,
+    decisive_at timestamptz,
+    decisive_id uuid,
+    last_verdict text,
+    passed_at timestamptz,
+    passed_id uuid,
+    passed_finished_at timestamptz,
+    passed_clock_start timestamptz,
+    due_key text,
+    due_clock_start timestamptz,
+    next_due_at timestamptz,
+    overdue_at timestamptz,
+    due_soon_epoch numeric,
+    primary key (tenant_id, plan_id)
+  )`.execute(db);
+
+  // a plan's row read again from the two partial indexes (a decisive run changed or went)
+  await sql`create function plan_states_recompute(t uuid, p text) returns void language sql as $fn$
+    insert into plan_states as s (tenant_id, plan_id, decisive_at, decisive_id, last_verdict, passed_at, passed_id, passed_finished_at, passed_clock_start)
+    select t, p, d.ord, d.id, d.verdict, pa.ord, pa.id, pa.finished_at, pa.clock_start
+    from (select 1) one
+    left join lateral (
+      select coalesce(r.finished_at, r.started_at, r.queued_at) as ord, r.id, r.verdict from runs r
+      where r.tenant_id = t and r.plan_id = p and r.status = 'finished' and r.verdict in ('passed', 'failed')
+      order by coalesce(r.finished_at, r.started_at, r.queued_at) desc, r.id desc limit 1) d on true
+    left join lateral (
+      select coalesce(r.finished_at, r.started_at, r.queued_at) as ord, r.id, r.finished_at, coalesce(r.started_at, r.queued_at) as clock_start from runs r
+      where r.tenant_id = t and r.plan_id = p and r.status = 'finished' and r.verdict = 'passed'
+      order by coalesce(r.finished_at, r.started_at, r.queued_at) desc, r.id desc limit 1) pa on true
+    on conflict (tenant_id, plan_id) do update set
+      decisive_at = excluded.decisive_at, decisive_id = excluded.decisive_id, last_verdict = excluded.last_verdict,
+      passed_at = excluded.passed_at, passed_id = excluded.passed_id, passed_finished_at = excluded.passed_finished_at,
+      passed_clock_start = excluded.passed_clock_start
+  $fn$`.execute(db);
+
+  await sql`create function plan_states_from_runs() returns trigger language plpgsql as $fn$
+    declare
+      new_counts boolean := tg_op <> 'DELETE' and new.status = 'finished' and new.verdict in ('passed', 'failed');
+      old_counts boolean := tg_op <> 'INSERT' and old.status = 'finished' and old.verdict in ('passed', 'failed');
+      ts timestamptz;
+    begin
+      if old_counts then
+        if new_counts and new.tenant_id = old.tenant_id and new.plan_id = old.plan_id and new.id = old.id and new.verdict = old.verdict
+          and new.finished_at is not distinct from old.finished_at and new.started_at is not distinct from old.started_at
+          and new.queued_at is not distinct from old.queued_at then
+          return null; -- nothing the status reads changed
+        end if;
+        perform plan_states_recompute(old.tenant_id, old.plan_id);
+        if new_counts and (new.tenant_id, new.plan_id) <> (old.tenant_id, old.plan_id) then
+          perform plan_states_recompute(new.tenant_id, new.plan_id);
+        end if;
+        return null;
+      end if;
+      if not new_counts then
+        return null;
+      end if;
+      ts := coalesce(new.finished_at, new.started_at, new.queued_at);
+      insert into plan_states as s (tenant_id, plan_id, decisive_at, decisive_id, last_verdict, passed_at, passed_id, passed_finished_at, passed_clock_start)
+      values (new.tenant_id, new.plan_id, ts, new.id, new.verdict,
+        case when new.verdict = 'passed' then ts end, case when new.verdict = 'passed' then new.id end,
+        case when new.verdict = 'passed' then new.finished_at end, case when new.verdict = 'passed' then coalesce(new.started_at, new.queued_at) end)
+      on conflict (tenant_id, plan_id) do update set
+        decisive_at = case when (s.decisive_id is null or (excluded.decisive_at, excluded.decisive_id) > (s.decisive_at, s.decisive_id))
+          then excluded.decisive_at else s.decisive_at end,
+        decisive_id = case when (s.decisive_id is null or (excluded.decisive_at, excluded.decisive_id) > (s.decisive_at, s.decisive_id))
+          then excluded.decisive_id else s.decisive_id end,
+        last_verdict = case when (s.decisive_id is null or (excluded.decisive_at, excluded.decisive_id) > (s.decisive_at, s.decisive_id))
+          then excluded.last_verdict else s.last_verdict end,
+        passed_at = case when (excluded.passed_id is not null and (s.passed_id is null or (excluded.passed_at, excluded.passed_id) > (s.passed_at, s.passed_id)))
+          then excluded.passed_at else s.passed_at end,
+        passed_id = case when (excluded.passed_id is not null and (s.passed_id is null or (excluded.passed_at, excluded.passed_id) > (s.passed_at, s.passed_id)))
+          then excluded.passed_id else s.passed_id end,
+        passed_finished_at = case when (excluded.passed_id is not null and (s.passed_id is null or (excluded.passed_at, excluded.passed_id) > (s.passed_at, s.passed_id)))
+          then excluded.passed_finished_at else s.passed_finished_at end,
+        passed_clock_start = case when (excluded.passed_id is not null and (s.passed_id is null or (excluded.passed_at, excluded.passed_id) > (s.passed_at, s.passed_id)))
+          then excluded.passed_clock_start else s.passed_clock_start end;
+      return null;
+    end
+  $fn$`.execute(db);
+
+  await sql`create trigger runs_plan_states_insert after insert on runs for each row
+    when (new.status = 'finished') execute function plan_states_from_runs()`.execute(db);
+  await sql`create trigger runs_plan_states_update after update on runs for each row
+    when (old.status = 'finished' or new.status = 'finished') execute function plan_states_from_runs()`.execute(db);
+  await sql`create trigger runs_plan_states_delete after delete on runs for each row
+    when (old.status = 'finished') execute function plan_states_from_runs()`.execute(db);
+  await sql`create function plan_states_truncate() returns trigger language plpgsql as $fn$
+    begin
+      update plan_states set decisive_at = null, decisive_id = null, last_verdict = null,
+        passed_at = null, passed_id = null, passed_finished_at = null, passed_clock_start = null;
+      return null;
+    end
+  $fn$`.execute(db);
+  await sql`create trigger runs_plan_states_truncate after truncate on runs for each statement execute function plan_states_truncate()`.execute(db);
+
+  // backfill: one pass over each of the two indexes (DISTINCT ON in index order)
+  await sql`insert into plan_states (tenant_id, plan_id, decisive_at, decisive_id, last_verdict, passed_at, passed_id, passed_finished_at, passed_clock_start)
+    select d.tenant_id, d.plan_id, d.ord, d.id, d.verdict, pa.ord, pa.id, pa.finished_at, pa.clock_start
+    from (
+      select distinct on (r.tenant_id, r.plan_id) r.tenant_id, r.plan_id, coalesce(r.finished_at, r.started_at, r.queued_at) as ord, r.id, r.verdict from runs r
+      where r.status = 'finished' and r.verdict in ('passed', 'failed')
+      order by r.tenant_id, r.plan_id, coalesce(r.finished_at, r.started_at, r.queued_at) desc, r.id desc
+    ) d
+    left join (
+      select distinct on (r.tenant_id, r.plan_id) r.tenant_id, r.plan_id, coalesce(r.finished_at, r.started_at, r.queued_at) as ord, r.id, r.finished_at,
+        coalesce(r.started_at, r.queued_at) as clock_start from runs r
+      where r.status = 'finished' and r.verdict = 'passed'
+      order by r.tenant_id, r.plan_id, coalesce(r.finished_at, r.started_at, r.queued_at) desc, r.id desc
+    ) pa on pa.tenant_id = d.tenant_id and pa.plan_id = d.plan_id`.execute(db);
+
+  await sql`create index notifications_run on notifications (tenant_id, run_id) where run_id is not null`.execute(db);
+}
+
+export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`drop index if exists notifications_run`.execute(db);
+  await sql`drop trigger if exists runs_plan_states_truncate on runs`.execute(db);
+  await sql`drop trigger if exists runs_plan_states_delete on runs`.execute(db);
+  await sql`drop trigger if exists runs_plan_states_update on runs`.execute(db);
+  await sql`drop trigger if exists runs_plan_states_insert on runs`.execute(db);
+  await sql`drop function if exists plan_states_truncate()`.execute(db);
+  await sql`drop function if exists plan_states_from_runs()`.execute(db);
+  await sql`drop function if exists plan_states_recompute(uuid, text)`.execute(db);
+  await sql`drop table if exists plan_states`.execute(db);
+}
