@@ -18,6 +18,7 @@ import type { AuditService } from '../audit/audit.service.js';
 import type { ManualRunService } from '../external/manual.service.js';
 import type { ExerciseService } from '../external/exercise.service.js';
 import type { SystemService } from '../systems/system.service.js';
+import type { QueueOpsService } from '../runs/queue-ops.js';
 import { DomainError, Forbidden, Unauthorized } from '../errors.js';
 import { fill, langOf, LANG_COOKIE, roleLabel, strings } from './i18n.js';
 import { safeNext } from './html.js';
@@ -67,6 +68,8 @@ export interface PagesOptions {
   /** Single sign-on: a button to /auth/oidc/start when configured (config.auth.oidc). */
   oidc?: { label: string };
   clock?: () => Date;
+  /** The queue view for admins (/admin/queue). */
+  queueOps?: QueueOpsService;
 }
 
 /** The pages' shared tools. */

@@ -13,6 +13,7 @@ import { csrfField, type PageCtx } from '../layout.js';
 import { field, isDate, isEmail, isUuid, type Body } from '../forms.js';
 import { setFlash, takeFlash } from '../flash.js';
 import type { Web } from '../pages.routes.js';
+import { queuePages } from './queue.page.js';
 
 type Form = { values: FormValues; errors: FormErrors };
 const roleOptions = (s: Strings) => ROLES.map((r) => ({ value: r, label: roleLabel(r, s) }));
@@ -29,10 +30,10 @@ export function domainErrors(err: unknown, fields: string[]): FormErrors | undef
   return out;
 }
 
-export function adminNav(ctx: PageCtx, active: 'users' | 'tokens' | 'access') {
+export function adminNav(ctx: PageCtx, active: 'users' | 'tokens' | 'access' | 'queue') {
   const { s } = ctx;
   const link = (key: string, href: string, label: string) => html`<li><a href="${href}"${key === active ? html` aria-current="page"` : ''}>${label}</a></li>`;
-  return html`<nav class="sub-nav" aria-label="${s.adminTitle}"><ul>${link('users', '/admin/users', s.users)}${link('tokens', '/admin/tokens', s.tokens)}${link('access', '/admin/provider-access', s.providerAccess)}</ul></nav>`;
+  return html`<nav class="sub-nav" aria-label="${s.adminTitle}"><ul>${link('users', '/admin/users', s.users)}${link('tokens', '/admin/tokens', s.tokens)}${link('access', '/admin/provider-access', s.providerAccess)}${link('queue', '/admin/queue', s.queueTitle)}</ul></nav>`;
 }
 
 /** A tenant's admin lets the service provider in: role, reason, until when; and ends it. */
@@ -253,6 +254,7 @@ export async function tenantPages(app: FastifyInstance, web: Web): Promise<void>
     const e = form?.errors;
     const body = html`<h1>${s.tenants}</h1>
 ${p.tenantId ? html`${notice(fill(s.actingIn, { name: ctx.tenantName ?? '', role: roleLabel(p.role, s) }))}<form method="post" action="/admin/tenants/leave">${csrfField(ctx)}<button type="submit">${s.leaveTenant}</button></form>` : html`<p>${s.chooseTenant}</p>`}
+<p><a href="/admin/queue">${s.queueTitle}</a></p>
 ${invited ? html`<div class="notice notice-ok secret" role="status"><p>${fill(s.inviteLink, { until: dateTime(invited.expiresAt, lang) })}</p><p><code class="break">${invited.inviteUrl}</code></p><p class="hint">${s.inviteCopy}</p></div>` : ''}
 ${table('tenants', s.tenantsCaption, head, rows)}
 <form method="post" action="/admin/tenants" class="card" novalidate><h2>${s.createTenant}</h2>${errorSummary('ten', e, s)}${csrfField(ctx)}
@@ -310,4 +312,5 @@ export async function adminPages(app: FastifyInstance, web: Web): Promise<void> 
   await userPages(app, web);
   await tenantPages(app, web);
   await grantPages(app, web);
+  await queuePages(app, web);
 }
