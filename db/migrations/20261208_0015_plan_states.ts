@@ -28,7 +28,7 @@ import { sql, type Kysely } from 'kysely';
  *
  * Plus an index on notifications (run_id): the reminder tick links the
  * failure notifications of a batch of runs to their new alerts in one
- * statement.
+ * statement; and statistics on the plan expressions the scheduler filters by.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`create table plan_states (
@@ -144,9 +144,14 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     ) pa on pa.tenant_id = d.tenant_id and pa.plan_id = d.plan_id`.execute(db);
 
   await sql`create index notifications_run on notifications (tenant_id, run_id) where run_id is not null`.execute(db);
+  // the scheduler's query filters plans by these expressions: without statistics on them the planner guesses
+  // ~200 of 100,000 rows and joins plan_schedules by 40,000 index lookups instead of one hash join
+  await sql`create statistics if not exists plans_cadence_stats on ((definition->'cadence'->>'schedule')), ((definition->>'kind')) from plans`.execute(db);
+  await sql`analyze plans`.execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`drop statistics if exists plans_cadence_stats`.execute(db);
   await sql`drop index if exists notifications_run`.execute(db);
   await sql`drop trigger if exists runs_plan_states_truncate on runs`.execute(db);
   await sql`drop trigger if exists runs_plan_states_delete on runs`.execute(db);

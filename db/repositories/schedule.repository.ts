@@ -28,28 +28,32 @@ export class ScheduleRepository {
 
   /**
    * The scheduled plans a tick must look at: those whose stored next slot
-   * has come, and those whose next slot is not known for their current
-   * schedule and zone (first tick after the upgrade, a new or changed plan).
-   * Every other scheduled plan is decided without leaving the database: one
-   * query, however many plans. Known-due plans first. Only plans ernstfall
-   * runs itself (an external plan's schedule says when its tool is expected,
+   * has come, and at most `unknownLimit` of those whose next slot is not
+   * known for their current schedule and zone (first tick after the upgrade,
+   * a new or changed plan; `unknownTotal` counts them all). Every other
+   * scheduled plan is decided without leaving the database: one query,
+   * however many plans. Known-due plans first. Only plans ernstfall runs
+   * itself (an external plan's schedule says when its tool is expected,
    * nothing is triggered).
    */
-  duePlans(now: Date, trx: Db = this.db): Promise<ScheduledPlan[]> {
-    return trx.selectFrom('plans as p')
-      .leftJoin('plan_schedules as s', (j) => j.onRef('s.tenant_id', '=', 'p.tenant_id').onRef('s.plan_id', '=', 'p.id'))
-      .select([
-        'p.tenant_id', 'p.id as plan_id', 'p.created_at', 's.last_slot', 's.paused_at',
-        sql<string>`p.definition->'cadence'->>'schedule'`.as('schedule'),
-        sql<string | null>`p.definition->'cadence'->>'timezone'`.as('timezone'),
-        sql<Date | null>`case when s.next_slot_key = (p.definition->'cadence'->>'schedule') || '|' || coalesce(p.definition->'cadence'->>'timezone', '') then s.next_slot end`.as('next_slot'),
-      ])
-      .where(sql<boolean>`p.definition->'cadence'->>'schedule' is not null`)
-      .where(sql<boolean>`p.definition->>'kind' is null`)
-      .where(sql<boolean>`(s.next_slot is null or s.next_slot <= ${now}::timestamptz
-        or s.next_slot_key is distinct from (p.definition->'cadence'->>'schedule') || '|' || coalesce(p.definition->'cadence'->>'timezone', ''))`)
-      .orderBy(sql`s.next_slot is null`).orderBy('p.tenant_id').orderBy('p.id')
-      .execute();
+  async duePlans(now: Date, unknownLimit = Number.MAX_SAFE_INTEGER, trx: Db = this.db): Promise<{ plans: ScheduledPlan[]; unknownTotal: number }> {
+    const res = await sql<ScheduledPlan & { known: boolean; unknown_total: string | null }>`
+      with scheduled as (
+        select p.tenant_id, p.id as plan_id, p.created_at, s.last_slot, s.paused_at,
+          p.definition->'cadence'->>'schedule' as schedule, p.definition->'cadence'->>'timezone' as timezone,
+          case when s.next_slot_key = (p.definition->'cadence'->>'schedule') || '|' || coalesce(p.definition->'cadence'->>'timezone', '') then s.next_slot end as next_slot
+        from plans p
+        left join plan_schedules s on s.tenant_id = p.tenant_id and s.plan_id = p.id
+        where p.definition->'cadence'->>'schedule' is not null and p.definition->>'kind' is null
+          and (s.next_slot is null or s.next_slot <= ${now}::timestamptz
+            or s.next_slot_key is distinct from (p.definition->'cadence'->>'schedule') || '|' || coalesce(p.definition->'cadence'->>'timezone', ''))
+      )
+      (select *, true as known, null::bigint as unknown_total from scheduled where next_slot is not null order by tenant_id, plan_id)
+      union all
+      (select *, false, count(*) over () from scheduled where next_slot is null order by tenant_id, plan_id limit ${unknownLimit})`.execute(trx);
+    const unknown = res.rows.filter((r) => !r.known);
+    const strip = ({ known: _k, unknown_total: _u, ...r }: ScheduledPlan & { known: boolean; unknown_total: string | null }): ScheduledPlan => r;
+    return { plans: res.rows.map(strip), unknownTotal: unknown.length ? Number(unknown[0]!.unknown_total) : 0 };
   }
 
   /** Stores next slots in one statement (null: the schedule never fires again, stored as infinity). */
