@@ -37,12 +37,13 @@ const SELF_SERVICE = new Set([
 /** Reading that is not for auditors: administration. */
 const ADMIN_READS = new Set([
   'GET /api/v1/users', 'GET /api/v1/grants', 'GET /api/v1/tenants', 'GET /admin/users', 'GET /admin/tokens', 'GET /admin/tenants', 'GET /admin/provider-access',
+  'GET /api/v1/queue', 'GET /admin/queue',
 ]);
 
 const KIND: [RegExp, string][] = [
   [/\/plans\/:id/, 'plan'], [/\/runs\/:id/, 'run'], [/\/alerts\/:id/, 'alert'], [/\/notifications\/:id/, 'notification'],
   [/\/measures\/:id/, 'measure'], [/\/calendar-feeds\/:id/, 'feed'], [/\/tokens\/:id/, 'token'], [/\/users\/:id/, 'user'],
-  [/\/grants\/:id/, 'grant'], [/\/provider-access\/:id/, 'grant'], [/\/tenants\/:id/, 'tenant'], [/\/calendar\/:file/, 'file'], [/\/invite\/:token/, 'invite'], [/\/assets\/:file/, 'asset'], [/\/systems\/:id/, 'system'],
+  [/\/queue\/(failed\/)?:id/, 'run'], [/\/grants\/:id/, 'grant'], [/\/provider-access\/:id/, 'grant'], [/\/tenants\/:id/, 'tenant'], [/\/calendar\/:file/, 'file'], [/\/invite\/:token/, 'invite'], [/\/assets\/:file/, 'asset'], [/\/systems\/:id/, 'system'],
 ];
 
 function fill(url: string): string {

@@ -29,6 +29,7 @@ const KIND: [RegExp, string][] = [
   [/\/plans\/:id/, 'plan'], [/\/runs\/:id/, 'run'], [/\/alerts\/:id/, 'alert'], [/\/notifications\/:id/, 'notification'],
   [/\/measures\/:id/, 'measure'], [/\/calendar-feeds\/:id/, 'feed'], [/\/tokens\/:id/, 'token'], [/\/users\/:id/, 'user'],
   [/\/grants\/:id/, 'grant'], [/\/provider-access\/:id/, 'grant'], [/\/tenants\/:id/, 'tenant'], [/\/systems\/:id/, 'system'],
+  [/\/queue\/(failed\/)?:id/, 'run'],
 ];
 /** Parameterised routes that are not about a tenant's objects: public secrets (a guessed secret is a 404 like any unknown one) and static files. */
 const NOT_TENANT_OBJECTS = ['/calendar/:file', '/invite/:token', '/assets/:file', '/docs/*', '/docs/static/*'];
@@ -154,7 +155,7 @@ describe('tenant isolation on every route', () => {
 
   it('never lists tenant B\'s objects', async () => {
     const lists = ['/api/v1/plans', '/api/v1/runs?limit=500', '/api/v1/alerts?state=all', '/api/v1/notifications?limit=500', '/api/v1/measures',
-      '/api/v1/calendar-feeds', '/api/v1/tokens', '/api/v1/users', '/api/v1/grants', '/api/v1/audit?limit=500', '/api/v1/systems?retired=true', '/api/v1/programme'];
+      '/api/v1/calendar-feeds', '/api/v1/tokens', '/api/v1/users', '/api/v1/grants', '/api/v1/audit?limit=500', '/api/v1/systems?retired=true', '/api/v1/programme', '/api/v1/queue'];
     for (const url of lists) {
       const res = await h.request('GET', url, undefined, { authorization: `Bearer ${adminToken}` });
       expect(res.status, url).toBe(200);
@@ -162,7 +163,7 @@ describe('tenant isolation on every route', () => {
       for (const [kind, id] of Object.entries(ids)) if (kind !== 'plan' && kind !== 'system') expect(text, `${url} shows B's ${kind}`).not.toContain(id);
       expect(text).not.toContain('Geheimer Plan B');
     }
-    for (const url of ['/', '/programme', '/alerts', '/reviews', '/reports', '/admin/users', '/admin/tokens', '/account']) {
+    for (const url of ['/', '/programme', '/alerts', '/reviews', '/reports', '/admin/users', '/admin/tokens', '/admin/queue', '/account']) {
       const res = await call('GET', url, undefined, true);
       expect(res.status, url).toBe(200);
       for (const [kind, id] of Object.entries(ids)) if (kind !== 'plan' && kind !== 'system') expect(res.body, `${url} shows B's ${kind}`).not.toContain(id);
