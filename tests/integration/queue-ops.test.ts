@@ -138,6 +138,14 @@ describe('the queue per worker pool', () => {
     expect(rz2.failed.jobs.find((j: any) => j.runId === runs.done)).toMatchObject({ runStatus: 'finished', verdict: 'error' });
   });
 
+  it('is described in /openapi.json', async () => {
+    const doc = (await api('GET', '/openapi.json')).body;
+    expect(Object.keys(doc.paths['/api/v1/queue'])).toEqual(['get']);
+    expect(Object.keys(doc.paths['/api/v1/queue/failed/{id}/retry'])).toEqual(['post']);
+    expect(Object.keys(doc.paths['/api/v1/queue/failed/{id}'])).toEqual(['delete']);
+    expect(Object.keys(doc.paths['/api/v1/queue/failed/{id}/retry'].post.responses).sort()).toEqual(['200', '401', '403', '404', '409', '503']);
+  });
+
   it('counts a live worker of a pool', async () => {
     const connection = redisConnection(h.config.redis.url);
     connections.push(connection);
