@@ -1,9 +1,17 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Three tiers (`npm test` runs all three):
+ *   unit         pure logic; no PostgreSQL, Redis or Docker (`npm run test:unit` on a bare machine)
+ *   integration  the real stack: PostgreSQL, Redis, Docker (`npm run test:integration`)
+ *   browser      the web interface in Debian's chromium (`npm run test:browser`)
+ * The two tiers with a database share one migrated template per test run (tests/helpers/global-setup.ts).
+ */
+const DB_SETUP = ['tests/helpers/global-setup.ts'];
+const BROWSER = ['tests/integration/browser.test.ts', 'tests/integration/manual-browser.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['tests/**/*.spec.ts', 'tests/**/*.test.ts'],
-    globalSetup: ['tests/helpers/global-setup.ts'],
     testTimeout: 180_000,
     hookTimeout: 180_000,
     pool: 'forks',
@@ -11,5 +19,10 @@ export default defineConfig({
     maxWorkers: 2,
     minWorkers: 1,
     reporters: ['default'],
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['tests/unit/**/*.spec.ts'] } },
+      { extends: true, test: { name: 'integration', include: ['tests/integration/**/*.test.ts'], exclude: BROWSER, globalSetup: DB_SETUP } },
+      { extends: true, test: { name: 'browser', include: BROWSER, globalSetup: DB_SETUP } },
+    ],
   },
 });

@@ -29,6 +29,12 @@ export default async function setup(): Promise<() => Promise<void>> {
   process.env.ERNSTFALL_TEST_RUN = String(process.pid);
   const admin = new pg.Client({ connectionString: ownerUrl });
   await admin.connect();
+  // the integration and browser tiers share one template: the second tier's set-up finds it made
+  const made = await admin.query(`select 1 from pg_database where datname = $1`, [template]);
+  if (made.rowCount) {
+    await admin.end();
+    return async () => undefined;
+  }
   try {
     const old = await admin.query<{ datname: string }>(`select datname from pg_database where datname like 'ernstfall\\_test\\_%'`);
     for (const r of old.rows) {
