@@ -82,6 +82,8 @@ export interface AppDeps {
   manual?: ManualRunService;
   exercises?: ExerciseService;
   systems?: SystemService;
+  /** Worker pools: live workers and waiting runs per pool (dashboard). */
+  pools?: PoolService;
   /** The audit trail (signed ledger records of kind `audit`). */
   audit: AuditService;
   readiness: ReadinessProbe[];
@@ -124,7 +126,7 @@ export interface AppDeps {
 export function appDeps(c: Container, roles: Config['roles'], version?: string): AppDeps {
   return {
     log: c.log, db: c.db, plans: c.plans, runs: c.runs, ledger: c.ledger, reviews: c.reviews, tokens: c.tokens, audit: c.audit, accounts: c.accounts, tenantAdmin: c.tenants,
-    external: c.external, ingestTokens: c.ingestTokens, manual: c.manual, exercises: c.exercises, systems: c.systems,
+    external: c.external, ingestTokens: c.ingestTokens, manual: c.manual, exercises: c.exercises, systems: c.systems, pools: c.pools,
     readiness: c.readiness(roles), bootstrapToken: c.config.auth.bootstrapToken, version, sessions: c.sessions,
     notify: { lang: c.config.notify.lang, timezone: c.config.notify.timezone, publicUrl: c.config.http.publicUrl },
     metrics: { ...c.config.metrics, pools: c.pools }, publicUrl: c.config.http.publicUrl, calendarHorizon: c.config.http.calendarHorizon, hsts: c.config.auth.cookieSecure, trustProxy: c.config.http.trustProxy,
@@ -238,7 +240,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const schedules = new ScheduleService(deps.db, deps.clock);
   await app.register(planRoutes, { prefix: '/api/v1', plans: deps.plans, runs: deps.runs, schedules, db: deps.db, audit: deps.audit, clock: deps.clock });
   await app.register(runRoutes, { prefix: '/api/v1', runs: deps.runs, audit: deps.audit });
-  await app.register(evidenceRoutes, { prefix: '/api/v1', db: deps.db, ledger: deps.ledger, reviews: deps.reviews, audit: deps.audit });
+  await app.register(evidenceRoutes, { prefix: '/api/v1', db: deps.db, ledger: deps.ledger, reviews: deps.reviews, audit: deps.audit, clock: deps.clock });
   await app.register(tokenRoutes, { prefix: '/api/v1', tokens: deps.tokens, audit: deps.audit });
   if (deps.external && deps.ingestTokens) await app.register(externalRoutes, { prefix: '/api/v1', external: deps.external, ingestTokens: deps.ingestTokens, audit: deps.audit });
   if (deps.external && deps.manual && deps.exercises) await app.register(manualRoutes, { prefix: '/api/v1', external: deps.external, manual: deps.manual, exercises: deps.exercises, audit: deps.audit });

@@ -39,6 +39,7 @@ const de = {
   noPlans: 'Noch keine Pläne. Pläne entstehen als YAML-Dateien in restore-plans/ oder über die API (PUT /api/v1/plans/{id}).',
   schedulerDown: 'Der Zeitplaner läuft nicht: geplante Tests starten nicht und Erinnerungen werden nicht verschickt.',
   schedulerLast: 'Letzter Takt: {at}.', schedulerNever: 'Es hat noch nie ein Zeitplaner getaktet.',
+  poolUnserved: 'Für den Worker-Pool „{pool}“ läuft kein Worker: Tests von Plänen dieses Pools warten, bis einer läuft.',
   alertOpen: 'offen', alertAcknowledged: 'bestätigt', alertSnoozed: 'zurückgestellt', runningNow: 'Test läuft', queuedNow: 'Test wartet',
   statusHelp: 'Ampel: in Ordnung, bald fällig, überfällig, fehlgeschlagen, nie getestet.',
   // plan
@@ -207,6 +208,7 @@ const en: Strings = {
   noPlans: 'No plans yet. Plans are YAML files in restore-plans/ or are created over the API (PUT /api/v1/plans/{id}).',
   schedulerDown: 'The scheduler is not running: scheduled tests do not start and reminders are not sent.',
   schedulerLast: 'Last tick: {at}.', schedulerNever: 'No scheduler has ever ticked.',
+  poolUnserved: 'No worker is running for the worker pool "{pool}": tests of plans in this pool wait until one runs.',
   alertOpen: 'open', alertAcknowledged: 'acknowledged', alertSnoozed: 'snoozed', runningNow: 'test running', queuedNow: 'test queued',
   statusHelp: 'Traffic light: ok, due soon, overdue, failing, never tested.',
   planTitle: 'Plan', planSummary: 'Summary', planDefinition: 'Definition', definitionNote: 'Stored form (normalised); canary values are redacted.',

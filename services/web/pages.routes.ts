@@ -18,6 +18,7 @@ import type { AuditService } from '../audit/audit.service.js';
 import type { ManualRunService } from '../external/manual.service.js';
 import type { ExerciseService } from '../external/exercise.service.js';
 import type { SystemService } from '../systems/system.service.js';
+import type { PoolService } from '../runs/pools.js';
 import type { QueueOpsService } from '../runs/queue-ops.js';
 import { DomainError, Forbidden, Unauthorized } from '../errors.js';
 import { fill, langOf, LANG_COOKIE, roleLabel, strings } from './i18n.js';
@@ -57,6 +58,8 @@ export interface PagesOptions {
   exercises?: ExerciseService;
   /** The tenant's systems: the dashboard's restart order. */
   systems?: SystemService;
+  /** Worker pools: the dashboard names a pool the tenant's plans use that no live worker serves. */
+  pools?: PoolService;
   /** Tenants and provider grants (the provider admins' page). */
   tenantAdmin?: TenantService;
   /** The audit trail: actions taken on pages are recorded like their API twins. */

@@ -10,6 +10,9 @@ import { createLogger } from '../../services/logger.js';
 import { startWorker, type RunningWorker } from '../../workers/main.js';
 import { LABELS } from '../../workers/sandbox/docker.js';
 import type Docker from 'dockerode';
+import { UserRepository } from '../../db/repositories/user.repository.js';
+import { SESSION_COOKIE } from '../../services/auth/session.service.js';
+import { DEFAULT_TENANT_ID } from '../../db/schema.js';
 
 /**
  * Two worker pools on two real Docker engines (a second dockerd on this
@@ -90,6 +93,17 @@ function startRz2Worker(): ChildProcess {
   return child;
 }
 
+/** The dashboard as the tenant's admin sees it. */
+async function dashboard(lang?: 'en'): Promise<string> {
+  const user = await new UserRepository(h.tdb.db).insert({ tenant_id: DEFAULT_TENANT_ID, email: `it-${Date.now()}-${Math.random()}@musterstadt.de`, name: 'IT', role: 'admin', created_by: 'test', password_hash: null });
+  const { token } = await h.c.sessions.start(user, { stage: 'full', method: 'password' });
+  const res = await h.app.inject({ method: 'GET', url: '/', headers: { cookie: `${SESSION_COOKIE}=${token}${lang ? `; lang=${lang}` : ''}` } });
+  expect(res.statusCode).toBe(200);
+  return res.body;
+}
+const BANNER_DE = 'Für den Worker-Pool „rz2“ läuft kein Worker';
+const BANNER_EN = 'No worker is running for the worker pool &quot;rz2&quot;';
+
 async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -119,6 +133,8 @@ describe('worker pools on two Docker engines', () => {
     expect(a0 < b1 && b0 < a1, JSON.stringify({ a: [runA.startedAt, runA.finishedAt], b: [runB.startedAt, runB.finishedAt] })).toBe(true);
     expect(await sandboxesOn(h.c.docker)).toEqual([]);
     expect(await sandboxesOn(engine2.docker)).toEqual([]);
+    // both pools served: no warning
+    expect(await dashboard()).not.toContain('Worker-Pool');
     first.kill('SIGTERM');
     await new Promise((r) => first.once('exit', r));
   });
@@ -141,6 +157,11 @@ describe('worker pools on two Docker engines', () => {
     expect(await sandboxesOn(h.c.docker)).toEqual([]);
     expect((await h.c.pools.unserved()).map((p) => p.pool)).toEqual(['rz2']);
     expect((await h.c.queue.counts('rz2')).waiting).toBe(1);
+    // the dashboard says so, in both languages; the served default pool is not named
+    const de = await dashboard();
+    expect(de).toContain(BANNER_DE);
+    expect(de).not.toContain('„default“');
+    expect(await dashboard('en')).toContain(BANNER_EN);
 
     // a worker of the pool comes back: the lost test ends (its sandbox reaped on its engine), the waiting one runs there
     startRz2Worker();
@@ -152,6 +173,7 @@ describe('worker pools on two Docker engines', () => {
     expect(ran.verdict, JSON.stringify(ran.findings)).toBe('passed');
     expect(ran.sandbox.engine.host).toBe(engine2.host);
     expect(await h.c.pools.unserved()).toEqual([]);
+    expect(await dashboard()).not.toContain(BANNER_DE);
     await until('no sandbox left on the second engine', async () => ((await sandboxesOn(engine2.docker)).length === 0 ? true : undefined), 30_000);
     expect(await sandboxesOn(h.c.docker)).toEqual([]);
   });

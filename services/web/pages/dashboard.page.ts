@@ -80,13 +80,15 @@ export async function dashboardPages(app: FastifyInstance, web: Web): Promise<vo
     const { s, lang } = ctx;
     const now = web.now();
     // the restart order is read alongside the plans, not after them
-    const [data, systems] = await Promise.all([
+    const [data, systems, unserved] = await Promise.all([
       loadDashboard(web, req.principal!.tenantId),
       web.systems?.overview(req.principal!.tenantId, { at: now }) ?? Promise.resolve([]),
+      // a pool this tenant's plans name and no live worker serves: their tests wait for ever (Redis down: not known, no banner)
+      web.pools?.unserved(req.principal!.tenantId).catch(() => []) ?? Promise.resolve([]),
     ]);
-    const banner = data.scheduler.needed && !data.scheduler.healthy
+    const banner = html`${data.scheduler.needed && !data.scheduler.healthy
       ? html`<div class="banner banner-danger" role="alert"><p><strong>${s.schedulerDown}</strong> ${data.scheduler.lastTickAt ? fill(s.schedulerLast, { at: dateTime(data.scheduler.lastTickAt, lang) }) : s.schedulerNever}</p></div>`
-      : '';
+      : ''}${unserved.map((p) => html`<div class="banner banner-danger" role="alert"><p><strong>${fill(s.poolUnserved, { pool: p.pool })}</strong></p></div>`)}`;
     const summary = html`<section aria-labelledby="sum-h"><h2 id="sum-h">${s.summary}</h2>
 <ul class="summary">${ORDER.map((k) => html`<li>${statusLight(k, lang)} <strong class="count">${data.counts[k] ?? 0}</strong></li>`)}<li><span class="light">${s.plansTotal}</span> <strong class="count">${data.rows.length}</strong></li></ul></section>`;
     const head = html`<tr><th scope="col">${s.colPlan}</th><th scope="col">${s.colStatus}</th><th scope="col">${s.colNextDue}</th><th scope="col">${s.colLastVerdict}</th><th scope="col"><abbr title="${s.headroomHint}">${s.colHeadroom}</abbr></th><th scope="col">${s.colAlert}</th></tr>`;
