@@ -12,7 +12,8 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { loadConfig } from '../../services/config.js';
+import { loadConfig, type Config } from '../../services/config.js';
+import { initSigningKey } from '../../services/evidence/signing-key.js';
 import { createLogger } from '../../services/logger.js';
 import { createContainer } from '../../services/container.js';
 import { appDeps, buildApp } from '../../services/api/app.js';
@@ -110,6 +111,24 @@ export interface RestoreService {
   /** POST a run and poll (every 100 ms) until its verdict is stored; a verdict other than `passed` is a BenchError. */
   runToVerdict(planId: string, timeoutMs?: number): Promise<RunSample>;
   close(): Promise<void>;
+  /** The service's configuration, queue prefix and database URL (app role, the bench database): for workers in other processes. */
+  config: Config;
+  prefix: string;
+  databaseUrl: string;
+}
+
+export interface RestoreServiceOptions {
+  ownerUrl: string;
+  appUrl: string;
+  stateDir: string;
+  benchDb: string;
+  /** More environment for the service's configuration (e.g. ERNSTFALL_WORKER_CONCURRENCY, ERNSTFALL_POOLS); wins over process.env. */
+  env?: Record<string, string | undefined>;
+  /**
+   * A folder for the signing key (made there if missing), the trusted keys and the checkpoints, instead of
+   * the installation's (ERNSTFALL_SIGNING_KEY_FILE …): runs are signed by a key of the benchmark's own.
+   */
+  evidenceDir?: string;
 }
 
 /**
@@ -117,8 +136,8 @@ export interface RestoreService {
  * API, queue and worker in this process, with their own instance name and
  * queue prefix, so no other test's rows or jobs are seen.
  */
-export async function startRestoreService(opts: { ownerUrl: string; appUrl: string; stateDir: string; benchDb: string }): Promise<RestoreService> {
-  const { ownerUrl, appUrl, stateDir, benchDb } = opts;
+export async function startRestoreService(opts: RestoreServiceOptions): Promise<RestoreService> {
+  const { ownerUrl, appUrl, stateDir, benchDb, evidenceDir } = opts;
   const owner = async (sql: string) => {
     const c = new pg.Client({ connectionString: ownerUrl });
     await c.connect();
@@ -139,6 +158,7 @@ export async function startRestoreService(opts: { ownerUrl: string; appUrl: stri
   let close: () => Promise<void> = dropDb;
   try {
     await migrate(withDb(ownerUrl, benchDb), roleFromUrl(appUrl));
+    if (evidenceDir) initSigningKey(join(evidenceDir, 'signing-key.pem'));
     const config = loadConfig({
       ...process.env,
       DATABASE_URL: withDb(appUrl, benchDb),
@@ -149,6 +169,12 @@ export async function startRestoreService(opts: { ownerUrl: string; appUrl: stri
       ERNSTFALL_INSTANCE: instance,
       ERNSTFALL_QUEUE_PREFIX: prefix,
       ERNSTFALL_PLANS_DIR: join(stateDir, 'bench', 'no-plans'),
+      ...(evidenceDir && {
+        ERNSTFALL_SIGNING_KEY_FILE: join(evidenceDir, 'signing-key.pem'),
+        ERNSTFALL_TRUSTED_KEYS_DIR: join(evidenceDir, 'keys'),
+        ERNSTFALL_CHECKPOINT_DIR: join(evidenceDir, 'checkpoints'),
+      }),
+      ...opts.env,
     });
     if (!config.auth.bootstrapToken) throw new BenchError('no bootstrap token (ERNSTFALL_BOOTSTRAP_TOKEN_FILE); run npm run setup');
     const log = createLogger(config.logLevel);
@@ -210,6 +236,9 @@ export async function startRestoreService(opts: { ownerUrl: string; appUrl: stri
         }
       },
       close: () => close(),
+      config,
+      prefix,
+      databaseUrl: withDb(appUrl, benchDb),
     };
   } catch (err) {
     await close();
