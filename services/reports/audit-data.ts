@@ -8,6 +8,7 @@ import { planStatus } from '../runs/plan-status.js';
 import { addDuration } from '../util/calendar.js';
 import type { RestorePlan } from '../plans/plan.types.js';
 import { CONTROLS } from './controls.js';
+import { periodDays } from './period.js';
 import { exerciseFormatLabel } from './i18n.js';
 import { SystemService } from '../systems/system.service.js';
 import { toAuditEntry } from '../audit/audit.service.js';
@@ -43,9 +44,15 @@ export function testedInTime(plan: RestorePlan, createdAt: Date, passedStarts: D
   return true;
 }
 
-/** Everything the audit report shows, read from the verified ledger (not from mutable tables where evidence exists). */
+/**
+ * Everything the audit report shows, read from the verified ledger (not from
+ * mutable tables where evidence exists). `period` is from (inclusive) to
+ * (exclusive) as instants — for dates, reportPeriod() (local midnight to local
+ * midnight in Europe/Berlin); `now` is the report's time ("generated at", the
+ * end of a period not over yet) from the caller's clock.
+ */
 export async function buildAuditData(
-  db: Kysely<DB>, ledger: LedgerService, tenantId: string, period: { from: Date; to: Date }, lang: Lang, now = new Date(),
+  db: Kysely<DB>, ledger: LedgerService, tenantId: string, period: { from: Date; to: Date; firstDay?: string; lastDay?: string }, lang: Lang, now = new Date(),
 ): Promise<AuditReportData> {
   const tenant = await db.selectFrom('tenants').select('name').where('id', '=', tenantId).executeTakeFirstOrThrow();
   const records = await ledger.repo.list(tenantId);
@@ -160,7 +167,7 @@ export async function buildAuditData(
   const trustedKeys = ledger.trusted();
   return {
     lang, generatedAt: now.toISOString(), tenant: { name: tenant.name },
-    period: { from: period.from.toISOString(), to: period.to.toISOString() },
+    period: { from: period.from.toISOString(), to: period.to.toISOString(), ...(period.firstDay && period.lastDay ? { firstDay: period.firstDay, lastDay: period.lastDay } : periodDays(period)) },
     summary,
     controls: CONTROLS.map((c) => ({ id: c.id, title: c.title[lang], evidence: c.what[lang], tests: byControl.get(c.id) ?? null })),
     systems, trend, deviations: reviews, measures, activity,

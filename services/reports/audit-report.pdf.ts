@@ -8,6 +8,7 @@ import {
   COLORS, contentWidth, createDoc, ensureSpace, fitText, font, heading, howToVerify, keysAndCheckpoint, kvTable,
   paragraph, renderToBuffer, signatureBlock, table, verdictColor, type Doc,
 } from './pdf-common.js';
+import { periodDays } from './period.js';
 
 /**
  * The audit report for a period: management summary, control matrix, one row
@@ -19,6 +20,12 @@ const VERDICTS: VerdictName[] = ['passed', 'failed', 'error', 'cancelled'];
 const BAD = COLORS.verdict.failed;
 const GOOD = COLORS.verdict.passed;
 
+/** "01.01.2026 – 31.12.2026": the period's days (both inclusive, local midnight to local midnight in Berlin). */
+function periodText(d: AuditReportData): string {
+  const days = d.period.firstDay && d.period.lastDay ? { firstDay: d.period.firstDay, lastDay: d.period.lastDay } : periodDays(d.period);
+  return `${formatDate(days.firstDay, d.lang)} – ${formatDate(days.lastDay, d.lang)}`;
+}
+
 const ratio = (L: Labels, lang: Lang, x: number, y: number) => `${fill(L.xOfY, { x, y })} (${formatPercent(y ? x / y : null, lang)})`;
 
 function cover(doc: Doc, d: AuditReportData, L: Labels): void {
@@ -28,7 +35,7 @@ function cover(doc: Doc, d: AuditReportData, L: Labels): void {
   doc.moveDown(0.4).font(font.sans).fontSize(16).text(d.tenant.name);
   doc.moveDown(1.5);
   kvTable(doc, [
-    { label: L.period, value: `${formatDateTime(d.period.from, d.lang)} – ${formatDateTime(d.period.to, d.lang)}` },
+    { label: L.period, value: `${periodText(d)}\n${L.periodNote}` },
     { label: L.generatedAt, value: formatDateTime(d.generatedAt, d.lang) },
     { label: L.ledgerHead, value: `${L.seq} ${d.ledger.headSeq}` },
     { label: L.hash, value: d.ledger.headHash, mono: true, size: 8.5 },
@@ -172,7 +179,8 @@ function chart(doc: Doc, t: Trend, box: { x: number; y: number; w: number; h: nu
   }
   for (let i = 0; i <= 3; i++) {
     const ms = t0 + ((t1 - t0) * i) / 3;
-    const label = formatShortDate(new Date(ms).toISOString(), lang);
+    // the end of the axis is midnight after the last day: label it with that last day
+    const label = formatShortDate(new Date(i === 3 ? ms - 1 : ms).toISOString(), lang);
     const lx = sx(ms);
     doc.moveTo(lx, py + ph).lineTo(lx, py + ph + 2).lineWidth(0.4).strokeColor(COLORS.muted).stroke();
     const bx = i === 0 ? lx - 4 : i === 3 ? lx - 56 : lx - 30;
@@ -275,7 +283,7 @@ export async function renderAuditReportPdf(data: AuditReportData): Promise<Buffe
   const d: AuditReportData = { ...data, lang };
   const L = labels(lang);
   const doc = createDoc({
-    lang, title: L.auditTitle, subject: `${L.auditSubject}: ${formatDate(d.period.from, lang)} – ${formatDate(d.period.to, lang)}`,
+    lang, title: L.auditTitle, subject: `${L.auditSubject}: ${periodText(d)}`,
     tenant: d.tenant.name, generatedAt: d.generatedAt, shortHash: d.ledger.headHash ? d.ledger.headHash.slice(0, 12) : null,
   });
   cover(doc, d, L);

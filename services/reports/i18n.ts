@@ -52,7 +52,7 @@ const de = {
   noCheckpoint: 'Kein Checkpoint vorhanden.', keys: 'Schlüssel', howTo: 'So prüfen Sie diesen Nachweis',
   // audit report
   auditTitle: 'Prüfbericht Wiederherstellungstests', auditSubject: 'Nachweis regelmäßiger Wiederherstellungstests',
-  period: 'Berichtszeitraum', secSummary: 'Management-Zusammenfassung', inTime: 'Pläne fristgerecht getestet',
+  period: 'Berichtszeitraum', periodNote: 'ganze Tage, 0 bis 24 Uhr deutscher Zeit (MEZ/MESZ)', secSummary: 'Management-Zusammenfassung', inTime: 'Pläne fristgerecht getestet',
   passRate: 'Erfolgsquote (bestanden von durchgeführten Tests)', rtoCompliance: 'RTO eingehalten',
   rpoCompliance: 'RPO eingehalten', overdue: 'Pläne mit überfälligem Test', openMeasures: 'Offene Maßnahmen',
   runsInPeriod: 'Läufe im Zeitraum', ledgerOk: 'Nachweiskette geprüft', ledgerHead: 'Kopf der Kette',
@@ -118,7 +118,7 @@ const en: Labels = {
   noRecord: 'There is no ledger record for this run yet.', checkpoint: 'Newest checkpoint',
   noCheckpoint: 'No checkpoint yet.', keys: 'Keys', howTo: 'How to verify this evidence',
   auditTitle: 'Audit report: restore tests', auditSubject: 'Evidence of regular restore tests',
-  period: 'Period', secSummary: 'Management summary', inTime: 'Plans tested in time',
+  period: 'Period', periodNote: 'whole days, midnight to midnight German time (CET/CEST)', secSummary: 'Management summary', inTime: 'Plans tested in time',
   passRate: 'Pass rate (passed of performed tests)', rtoCompliance: 'RTO met',
   rpoCompliance: 'RPO met', overdue: 'Plans with an overdue test', openMeasures: 'Open measures',
   runsInPeriod: 'Runs in the period', ledgerOk: 'Evidence chain verified', ledgerHead: 'Chain head',

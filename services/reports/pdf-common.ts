@@ -116,33 +116,167 @@ export function monoLines(text: string, width: number, size: number): string {
 
 export type Cell = string | { text: string; color?: string; bold?: boolean; mono?: boolean; size?: number };
 export interface Column { header: string; width: number; mono?: boolean; align?: 'left' | 'right' | 'center' }
-interface CellStyle { text: string; fontName: string; color: string; align: 'left' | 'right' | 'center'; size: number }
+interface CellStyle { text: string; fontName: string; color: string; align: 'left' | 'right' | 'center'; size: number; mono: boolean }
 
-function style(cell: Cell, col: Column, w: number, tableSize: number, header: boolean): CellStyle {
+const LETTER = /[\p{L}]/u;
+const WORDCHAR = /[\p{L}\p{N}]/u;
+const HYPHENS = new Set(['-', '\u2010']);
+
+/**
+ * The pieces of one line of text between the places where it may wrap: after
+ * a run of spaces, and after a hyphen between a letter or digit and a letter
+ * ("Wiederanlauf-Reihenfolge", not "2026-11-28" or "-v"). Each piece keeps
+ * its trailing spaces or hyphen; joined they give the line back.
+ */
+export function breakPieces(line: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  const chars = [...line];
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i]!;
+    cur += c;
+    const next = chars[i + 1];
+    if (next === undefined) break;
+    const spaceEnds = /\s/.test(c) && !/\s/.test(next);
+    const hyphenBreak = HYPHENS.has(c) && i > 0 && WORDCHAR.test(chars[i - 1]!) && LETTER.test(next);
+    if (spaceEnds || hyphenBreak) {
+      out.push(cur);
+      cur = '';
+    }
+  }
+  if (cur) out.push(cur);
+  return out;
+}
+
+/** The widest piece (see breakPieces) in the doc's current font and size: the narrowest width the text fits without breaking a word. */
+export function widestPiece(doc: Doc, text: string): number {
+  let max = 0;
+  for (const line of text.split('\n')) for (const p of breakPieces(line)) max = Math.max(max, doc.widthOfString(p.trimEnd()));
+  return max;
+}
+
+/**
+ * Wraps text to `width` in the doc's current font and size, only at spaces
+ * and after hyphens (breakPieces). `fits` is false when a piece is wider than
+ * the width; with `force` such a piece is then cut where it must (the last
+ * resort, for a "word" longer than any column, such as a URL).
+ */
+export function wrapWords(doc: Doc, text: string, width: number, force = false): { text: string; fits: boolean } {
+  const out: string[] = [];
+  let fits = true;
+  const w = (s: string) => doc.widthOfString(s.trimEnd());
+  for (const para of text.split('\n')) {
+    let line = '';
+    // measured as pdfkit measures a line: its words one by one, each with its trailing space, the last without
+    let lineWidth = 0;
+    for (let piece of breakPieces(para)) {
+      if (w(piece) > width) {
+        fits = false;
+        if (force) {
+          if (line) out.push(line.trimEnd());
+          line = '';
+          let chunk = '';
+          for (const ch of piece) {
+            if (chunk && w(chunk + ch) > width) { out.push(chunk); chunk = ''; }
+            chunk += ch;
+          }
+          piece = chunk;
+          lineWidth = 0;
+        }
+      }
+      // as pdfkit does, a word's trailing space counts (so a break falls where pdfkit would put it)
+      if (line === '' || lineWidth + doc.widthOfString(piece) <= width) {
+        line += piece;
+        lineWidth += doc.widthOfString(piece);
+      } else {
+        out.push(line.trimEnd());
+        line = piece;
+        lineWidth = doc.widthOfString(piece);
+      }
+    }
+    out.push(line.trimEnd());
+  }
+  return { text: out.join('\n'), fits };
+}
+
+/** Smallest size a cell's text is shrunk to so that its longest word fits its column. */
+const MIN_CELL_SIZE = 5;
+/** pdfkit may split our words finer (after "/"), losing a kerning pair: a little room so it never wraps a line again. */
+const WRAP_SLACK = 0.25;
+
+/**
+ * A cell's font, size and text, wrapped to the column: never inside a word.
+ * A word wider than the column makes the cell's font smaller (down to
+ * MIN_CELL_SIZE) until it fits. Mono cells (hashes, signatures, paths) break
+ * anywhere, as monoLines does.
+ */
+function style(doc: Doc, cell: Cell, col: Column, w: number, tableSize: number, header: boolean): CellStyle {
   const c = typeof cell === 'string' ? { text: cell } : cell;
   const mono = !header && (c.mono ?? col.mono ?? false);
-  const size = c.size ?? tableSize;
-  return {
-    text: mono ? monoLines(c.text, w, size) : c.text,
-    fontName: header || c.bold ? font.bold : mono ? font.mono : font.sans,
+  const fontName = header || c.bold ? font.bold : mono ? font.mono : font.sans;
+  const base = {
+    fontName,
     color: header ? COLORS.text : c.color ?? COLORS.text,
     align: col.align ?? 'left',
-    size,
+    mono,
   };
+  let size = c.size ?? tableSize;
+  if (mono) return { ...base, text: monoLines(c.text, w, size), size };
+  const width = w - WRAP_SLACK;
+  doc.font(fontName);
+  for (;;) {
+    doc.fontSize(size);
+    const wrapped = wrapWords(doc, c.text, width, size <= MIN_CELL_SIZE);
+    if (wrapped.fits || size <= MIN_CELL_SIZE) return { ...base, text: wrapped.text, size };
+    // the size at which the widest word just fits, at least a quarter point smaller
+    const ratio = width / widestPiece(doc, c.text);
+    size = Math.max(MIN_CELL_SIZE, Math.min(size - 0.25, Math.floor(size * ratio * 4) / 4));
+  }
+}
+
+/**
+ * Column widths that let every column hold its longest word at the table's
+ * size: a column too narrow for one of its words takes width from columns
+ * with room to spare (more than their own longest word needs). What cannot be
+ * given that way is left to the cell's smaller font (style()).
+ */
+export function fitColumns(doc: Doc, columns: Column[], rows: Cell[][], widths: number[], size: number, pad: number, header: boolean): number[] {
+  const need = columns.map((col, i) => {
+    let max = 0;
+    const cells: { cell: Cell; header: boolean }[] = [...(header ? [{ cell: col.header as Cell, header: true }] : []), ...rows.map((r) => ({ cell: r[i] ?? '', header: false }))];
+    for (const { cell, header: isHeader } of cells) {
+      const c = typeof cell === 'string' ? { text: cell } : cell;
+      if (!isHeader && (c.mono ?? col.mono)) continue;
+      doc.font(isHeader || c.bold ? font.bold : font.sans).fontSize(c.size ?? size);
+      max = Math.max(max, widestPiece(doc, c.text));
+    }
+    // one pathological "word" (a URL, a path) must not take the whole table: beyond 45 % of it, the font shrinks instead
+    return Math.min(max + 2 * pad + WRAP_SLACK + 0.5, Math.max(widths[i]!, 0.45 * widths.reduce((a, b) => a + b, 0)));
+  });
+  const deficit = widths.map((w, i) => Math.max(0, need[i]! - w));
+  const totalDeficit = deficit.reduce((a, b) => a + b, 0);
+  if (totalDeficit === 0) return widths;
+  const slack = widths.map((w, i) => (deficit[i]! > 0 ? 0 : Math.max(0, w - need[i]!)));
+  const totalSlack = slack.reduce((a, b) => a + b, 0);
+  if (totalSlack === 0) return widths;
+  const moved = Math.min(totalDeficit, totalSlack);
+  return widths.map((w, i) => w + (deficit[i]! / totalDeficit) * moved - (slack[i]! / totalSlack) * moved);
 }
 
 /**
  * A table with relative column widths (scaled to the page), wrapped cells and
- * automatic page breaks that repeat the header row.
+ * automatic page breaks that repeat the header row. Cells wrap only at spaces
+ * and hyphens: a word too long for its column widens the column (fitColumns)
+ * or, where no other column can spare the room, is set smaller (style()).
  */
 export function table(doc: Doc, columns: Column[], rows: Cell[][], opts: { size?: number; headerRow?: boolean } = {}): void {
   const size = opts.size ?? 8;
   const pad = 3;
   const left = doc.page.margins.left;
   const total = columns.reduce((s, c) => s + c.width, 0);
-  const widths = columns.map((c) => (c.width / total) * contentWidth(doc));
+  const widths = fitColumns(doc, columns, rows, columns.map((c) => (c.width / total) * contentWidth(doc)), size, pad, opts.headerRow !== false);
   const measure = (cells: Cell[], header: boolean) => {
-    const styled = columns.map((col, i) => style(cells[i] ?? '', col, widths[i]! - 2 * pad, size, header));
+    const styled = columns.map((col, i) => style(doc, cells[i] ?? '', col, widths[i]! - 2 * pad, size, header));
     const h = Math.max(...styled.map((s, i) => doc.font(s.fontName).fontSize(s.size).heightOfString(s.text || ' ', { width: widths[i]! - 2 * pad })));
     return { styled, h: h + 2 * pad };
   };

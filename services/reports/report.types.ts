@@ -127,7 +127,12 @@ export interface AuditReportData {
   lang: Lang;
   generatedAt: string;
   tenant: { name: string };
-  period: { from: string; to: string };
+  /**
+   * `from` (inclusive) and `to` (exclusive) as UTC instants: local midnight
+   * to local midnight in Europe/Berlin; `firstDay`/`lastDay` the calendar
+   * days they cover, both inclusive (YYYY-MM-DD), as the report shows them.
+   */
+  period: { from: string; to: string; firstDay?: string; lastDay?: string };
   summary: {
     plans: number;
     /** plans with a passed or failed run in every required interval of the period (or, without cadence, at least one) */

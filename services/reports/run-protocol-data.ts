@@ -6,8 +6,8 @@ import { fingerprintOfKey } from '../evidence/signing-key.js';
 import { Conflict, NotFound } from '../errors.js';
 import type { Lang, RunProtocolData } from './report.types.js';
 
-/** The Wiederherstellungsprotokoll's data: the run as its signed record says, plus reviews and measures. */
-export async function buildRunProtocolData(db: Kysely<DB>, ledger: LedgerService, tenantId: string, runId: string, lang: Lang): Promise<RunProtocolData> {
+/** The Wiederherstellungsprotokoll's data: the run as its signed record says, plus reviews and measures; `now` ("generated at") from the caller's clock. */
+export async function buildRunProtocolData(db: Kysely<DB>, ledger: LedgerService, tenantId: string, runId: string, lang: Lang, now = new Date()): Promise<RunProtocolData> {
   const run = await db.selectFrom('runs').select(['id', 'status']).where('tenant_id', '=', tenantId).where('id', '=', runId).executeTakeFirst();
   if (!run) throw new NotFound(`run ${runId}`);
   const record = (await ledger.repo.bySubject(tenantId, 'run', runId))[0];
@@ -23,7 +23,7 @@ export async function buildRunProtocolData(db: Kysely<DB>, ledger: LedgerService
   const key = trusted.get(record.keyId);
   return {
     lang,
-    generatedAt: new Date().toISOString(),
+    generatedAt: now.toISOString(),
     tenant: { name: tenant.name },
     plan: {
       id: payload.plan.id ?? payload.run.planId, title: payload.plan.title ?? payload.run.planId, version: payload.plan.version,

@@ -14,6 +14,7 @@ import { buildAuditData } from '../../reports/audit-data.js';
 import { renderRunProtocolPdf } from '../../reports/run-protocol.pdf.js';
 import { renderAuditReportPdf } from '../../reports/audit-report.pdf.js';
 import { auditToCsv } from '../../reports/csv.js';
+import { reportPeriod } from '../../reports/period.js';
 import { requireRole } from '../plugins/auth.js';
 import { RunIdParams } from '../schemas.js';
 import type { AuditService } from '../../audit/audit.service.js';
@@ -31,9 +32,11 @@ function measureJson(m: { id: string; plan_id: string; run_id: string; review_id
 const Lang = Type.Optional(Type.Union([Type.Literal('de'), Type.Literal('en')], { default: 'de' }));
 const open = { additionalProperties: true } as const;
 
-export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<DB>; ledger: LedgerService; reviews: ReviewService; audit: AuditService }) {
+export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<DB>; ledger: LedgerService; reviews: ReviewService; audit: AuditService; clock?: () => Date }) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   const { db, ledger } = opts;
+  /** the app's clock (tests fix it): "generated at" of reports and the end of a period not over yet */
+  const now = () => (opts.clock ?? (() => new Date()))();
 
   app.get('/runs/:id/evidence', {
     schema: {
@@ -141,7 +144,7 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
   app.get('/runs/:id/protocol.pdf', {
     schema: { tags: ['reports'], summary: 'Wiederherstellungsprotokoll (PDF/A-2b); lang=de|en', params: RunIdParams, querystring: Type.Object({ lang: Lang }, { additionalProperties: false }) },
   }, async (req, reply) => {
-    const data = await buildRunProtocolData(db, ledger, req.principal!.tenantId, req.params.id, req.query.lang ?? 'de');
+    const data = await buildRunProtocolData(db, ledger, req.principal!.tenantId, req.params.id, req.query.lang ?? 'de', now());
     const pdf = await renderRunProtocolPdf(data);
     await opts.audit.record({ ...auditFrom(req), action: 'export.protocol', subject: { type: 'run', id: req.params.id }, details: { lang: data.lang } });
     return reply.type('application/pdf').header('content-disposition', `attachment; filename="wiederherstellungsprotokoll-${req.params.id}.pdf"`).send(pdf);
@@ -157,10 +160,15 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
       }, { additionalProperties: false }),
     },
   }, async (req, reply) => {
-    const from = new Date(`${req.query.from}T00:00:00Z`);
-    const to = new Date(new Date(`${req.query.to}T00:00:00Z`).getTime() + 86_400_000);
-    if (!(from < to)) throw new Invalid('invalid period', [{ path: 'to', message: 'must not be before from' }]);
-    const data = await buildAuditData(db, ledger, req.principal!.tenantId, { from, to }, req.query.lang ?? 'de');
+    // the days from..to (inclusive) in Europe/Berlin: local midnight of `from` up to local midnight after `to`
+    let period: ReturnType<typeof reportPeriod>;
+    try {
+      period = reportPeriod(req.query.from, req.query.to);
+    } catch (err) {
+      throw new Invalid('invalid period', [{ path: 'from', message: (err as Error).message }]);
+    }
+    if (!(period.from < period.to)) throw new Invalid('invalid period', [{ path: 'to', message: 'must not be before from' }]);
+    const data = await buildAuditData(db, ledger, req.principal!.tenantId, period, req.query.lang ?? 'de', now());
     const name = `pruefbericht-${req.query.from}-${req.query.to}`;
     await opts.audit.record({ ...auditFrom(req), action: 'export.audit-report', details: { from: req.query.from, to: req.query.to, format: req.query.format ?? 'pdf' } });
     if (req.query.format === 'json') return data;
