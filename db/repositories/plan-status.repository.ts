@@ -82,7 +82,9 @@ function baseSql(where: string): string {
       btrim(pl.definition->'cadence'->>'grace') as grace,
       coalesce(btrim(pl.definition->'cadence'->>'requiredEvery'), '') || '|' || coalesce(btrim(pl.definition->'cadence'->>'grace'), '')
         || '|' || coalesce(pl.definition->'cadence'->>'timezone', '${DEFAULT_TZ}') as key,
-      s.due_key, s.due_clock_start, s.next_due_at, s.overdue_at, s.due_soon_epoch
+      s.due_key, s.due_clock_start, s.next_due_at, s.overdue_at, s.due_soon_epoch,
+      -- for the reminder tick: how many escalation steps the plan has (read here, where the definition is read anyway)
+      case when jsonb_typeof(pl.definition->'notify'->'escalate') = 'array' then jsonb_array_length(pl.definition->'notify'->'escalate') else 0 end as esc_steps
     from plans pl
     left join plan_states s on s.tenant_id = pl.tenant_id and s.plan_id = pl.id
     where ${where}
@@ -142,10 +144,10 @@ with base as materialized (${baseSql(where)}
 ), stale as materialized (select * from base where stale),
 ${dueDatesSql('stale')},
 dated as (
-  select b.tenant_id, b.plan_id, b.last_verdict, b.last_passed_at, b.decisive_id, b.passed_id, b.next_due_at, b.overdue_at, b.due_soon_epoch
+  select b.tenant_id, b.plan_id, b.last_verdict, b.last_passed_at, b.decisive_id, b.passed_id, b.esc_steps, b.next_due_at, b.overdue_at, b.due_soon_epoch
   from base b where not b.stale
   union all
-  select b.tenant_id, b.plan_id, b.last_verdict, b.last_passed_at, b.decisive_id, b.passed_id, c.next_due_at, c.overdue_at, c.due_soon_epoch
+  select b.tenant_id, b.plan_id, b.last_verdict, b.last_passed_at, b.decisive_id, b.passed_id, b.esc_steps, c.next_due_at, c.overdue_at, c.due_soon_epoch
   from stale b join computed c on c.tenant_id = b.tenant_id and c.plan_id = b.plan_id
 )`;
 }

@@ -97,54 +97,59 @@ const ISO = (ts: string) => `to_char(${ts} at time zone 'UTC', 'YYYY-MM-DD"T"HH2
  * compares stored values and returns nothing; plans and alerts are read
  * into the process only for the plans returned.
  */
-const CANDIDATES_SQL = `${datedPlansSql('true')},
-st as (select d.*, ${STATUS_CASE} as status from dated d),
+export const CANDIDATES_SQL = `${datedPlansSql('true')},
 c1 as materialized (
-  select st.tenant_id, st.plan_id, st.status, st.next_due_at, st.last_passed_at, st.last_verdict, st.decisive_id, st.passed_id,
-    a.id as alert_id, a.run_id as alert_run_id, a.since as alert_since, a.escalation_level, a.acknowledged_at, a.snoozed_until,
-    ps.paused_at is not null as paused
-  from st
-  left join alerts a on a.tenant_id = st.tenant_id and a.plan_id = st.plan_id and a.resolved_at is null
-  left join plan_schedules ps on ps.tenant_id = st.tenant_id and ps.plan_id = st.plan_id
-  where (a.id is not null and st.status not in ${PROBLEM})
-    or (ps.paused_at is null and (
-      (a.id is null and st.status in ${PROBLEM})
-      or (a.id is not null and st.status = 'failing' and st.decisive_id is distinct from a.run_id)
-      or (a.id is not null and st.status in ${PROBLEM} and a.acknowledged_at is null and (a.snoozed_until is null or a.snoozed_until <= $1::timestamptz))
-      or (st.status = 'due-soon' and st.next_due_at is not null)))
+  -- from the stored values only (no plan definition): every plan that may need a decision, and which kind
+  select x.*,
+    (x.alert_id is not null and x.status not in ${PROBLEM})
+      or (not x.paused and x.alert_id is null and x.status in ${PROBLEM})
+      or (not x.paused and x.alert_id is not null and x.status = 'failing' and x.decisive_id is distinct from x.alert_run_id) as decide,
+    not x.paused and x.status = 'due-soon' and x.next_due_at is not null as soon,
+    not x.paused and x.alert_id is not null and x.status in ${PROBLEM} and x.acknowledged_at is null
+      and (x.snoozed_until is null or x.snoozed_until <= $1::timestamptz) and x.escalation_level < x.esc_steps as esc
+  from (
+    select d.tenant_id, d.plan_id, ${STATUS_CASE} as status, d.next_due_at, d.last_passed_at, d.last_verdict, d.decisive_id, d.passed_id, d.esc_steps,
+      a.id as alert_id, a.run_id as alert_run_id, a.since as alert_since, a.escalation_level, a.acknowledged_at, a.snoozed_until,
+      ps.paused_at is not null as paused
+    from dated d
+    left join alerts a on a.tenant_id = d.tenant_id and a.plan_id = d.plan_id and a.resolved_at is null
+    left join plan_schedules ps on ps.tenant_id = d.tenant_id and ps.plan_id = d.plan_id
+  ) x
 ),
-c2 as materialized (
-  select c1.*, p.title, p.definition->'system'->>'name' as system_name, p.definition->'cadence'->>'timezone' as timezone,
-    p.definition->'cadence'->>'grace' as grace, p.definition->'notify' as notify,
-    (c1.alert_id is not null and c1.status not in ${PROBLEM})
-      or (not c1.paused and c1.alert_id is null and c1.status in ${PROBLEM})
-      or (not c1.paused and c1.alert_id is not null and c1.status = 'failing' and c1.decisive_id is distinct from c1.alert_run_id)
-      or (not c1.paused and c1.status = 'due-soon' and exists (
-        select 1 from jsonb_array_elements_text(case when jsonb_typeof(coalesce(nullif(p.definition->'notify'->'dueSoon', 'null'::jsonb), p.definition->'notify'->'overdue')) = 'array'
-          then coalesce(nullif(p.definition->'notify'->'dueSoon', 'null'::jsonb), p.definition->'notify'->'overdue') else '[]'::jsonb end) r(recipient)
-        where not exists (select 1 from notifications n where n.tenant_id = c1.tenant_id
-          and n.dedupe_key = 'due-soon:' || c1.plan_id || ':' || ${ISO('c1.next_due_at')} || '|' || r.recipient))) as decide,
-    -- the next escalation step's delay, when there is one (checked below for these rows only)
-    case when not c1.paused and c1.alert_id is not null and c1.status in ${PROBLEM} and c1.acknowledged_at is null
-      and jsonb_typeof(p.definition->'notify'->'escalate') = 'array' and c1.escalation_level < jsonb_array_length(p.definition->'notify'->'escalate')
-      then btrim(p.definition->'notify'->'escalate'->c1.escalation_level->>'after') end as step_after
-  from c1 join plans p on p.tenant_id = c1.tenant_id and p.id = c1.plan_id
-),
-c3 as (
-  select c2.* from c2 where c2.decide
+checked as (
+  -- due-soon and escalation need the plan's notify block: read for those few plans only
+  -- (lateral: one index step per plan, never a pass over all plans)
+  select c.* from (select * from c1 where not c1.decide and c1.soon) c
+  cross join lateral (select pl.definition from plans pl where pl.tenant_id = c.tenant_id and pl.id = c.plan_id offset 0) p
+  where exists (
+    select 1 from jsonb_array_elements_text(case when jsonb_typeof(coalesce(nullif(p.definition->'notify'->'dueSoon', 'null'::jsonb), p.definition->'notify'->'overdue')) = 'array'
+      then coalesce(nullif(p.definition->'notify'->'dueSoon', 'null'::jsonb), p.definition->'notify'->'overdue') else '[]'::jsonb end) r(recipient)
+    where not exists (select 1 from notifications n where n.tenant_id = c.tenant_id
+      and n.dedupe_key = 'due-soon:' || c.plan_id || ':' || ${ISO('c.next_due_at')} || '|' || r.recipient))
   union all
-  select c2.* from (select * from c2 where not c2.decide and c2.step_after is not null) c2
-  ${addDurationSql('c2.alert_since', 'c2.step_after', `coalesce(c2.timezone, 'Europe/Berlin')`, 'esc')}
-  -- due within the hour (or not computable here): plan() decides with addDuration
+  select c.* from (select * from c1 where not c1.decide and not c1.soon and c1.esc) c
+  cross join lateral (select pl.definition from plans pl where pl.tenant_id = c.tenant_id and pl.id = c.plan_id offset 0) p
+  ${addDurationSql('c.alert_since', `btrim(p.definition->'notify'->'escalate'->c.escalation_level->>'after')`, `coalesce(p.definition->'cadence'->>'timezone', 'Europe/Berlin')`, 'esc')}
+  -- the next step due within the hour (or not computable here): plan() decides with addDuration
   where esc.result is null or esc.result <= $1::timestamptz + interval '1 hour'
+),
+picked as (
+  select c.*, count(*) over () as total from (
+    select c1.* from c1 where c1.decide
+    union all
+    select * from checked
+  ) c
+  order by (c.alert_id is null and c.status in ${PROBLEM}), c.tenant_id, c.plan_id
+  limit $2
 )
-select c3.tenant_id, c3.plan_id, c3.status, c3.next_due_at, c3.last_passed_at, c3.last_verdict, c3.decisive_id, c3.passed_id, c3.alert_id,
-  c3.title, c3.system_name, c3.timezone, c3.grace, c3.notify, c3.paused, t.slug, t.name as tenant_name,
-  case when c3.alert_id is null and c3.status in ${PROBLEM} then 'open' else 'plan' end as action,
-  count(*) over () as total
-from c3 join tenants t on t.id = c3.tenant_id
-order by (c3.alert_id is null and c3.status in ${PROBLEM}), c3.tenant_id, c3.plan_id
-limit $2`;
+select c.tenant_id, c.plan_id, c.status, c.next_due_at, c.last_passed_at, c.last_verdict, c.decisive_id, c.passed_id, c.alert_id,
+  p.title, p.definition->'system'->>'name' as system_name, p.definition->'cadence'->>'timezone' as timezone,
+  p.definition->'cadence'->>'grace' as grace, p.definition->'notify' as notify, c.paused, t.slug, t.name as tenant_name,
+  case when c.alert_id is null and c.status in ${PROBLEM} then 'open' else 'plan' end as action, c.total
+from picked c
+cross join lateral (select pl.title, pl.definition from plans pl where pl.tenant_id = c.tenant_id and pl.id = c.plan_id offset 0) p
+cross join lateral (select tn.slug, tn.name from tenants tn where tn.id = c.tenant_id offset 0) t
+order by (c.alert_id is null and c.status in ${PROBLEM}), c.tenant_id, c.plan_id`;
 
 /**
  * Turns plan status into reminders, alerts and all-clears (docs/ARCHITECTURE.md
