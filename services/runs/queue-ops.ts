@@ -13,6 +13,8 @@ import type { PoolService } from './pools.js';
  * Whose jobs a principal sees. The installation (every tenant, every pool)
  * is the service provider's: a provider admin, or the bootstrap token, which
  * the code treats as the installation's set-up admin (it may create tenants).
+ * It shows jobs by tenant, run and state, never which plan they test: that is
+ * the tenant's data, which a provider admin sees only inside the tenant under its grant.
  * A tenant's admin sees only jobs of the tenant's runs. Everyone else: 403.
  */
 export type QueueScope = { kind: 'installation' } | { kind: 'tenant'; tenantId: string };
@@ -205,8 +207,9 @@ export class QueueOpsService {
       jobId: f.jobId,
       runId: run?.id ?? f.runId ?? null,
       pool, state,
-      planId: run?.planId ?? null,
-      planTitle: run?.planTitle ?? null,
+      // the installation's view is the provider's: which plan a job tests is the tenant's data (seen only under a grant, inside the tenant)
+      planId: withTenant ? null : run?.planId ?? null,
+      planTitle: withTenant ? null : run?.planTitle ?? null,
       ...(withTenant && { tenant: run ? { id: run.tenantId, slug: run.tenantSlug, name: run.tenantName } : null }),
       runStatus: run?.status ?? null,
       verdict: run?.verdict ?? null,

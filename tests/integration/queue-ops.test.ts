@@ -120,7 +120,7 @@ describe('the queue per worker pool', () => {
     expect(def.workers).toBe(0);
     expect(rz2.workers).toBe(0);
     expect([def.waiting.count, def.active.count, def.failed.count]).toEqual([1, 0, 0]);
-    expect(def.waiting.jobs[0]).toMatchObject({ runId: runs.wait, planId: 'ewo', planTitle: 'Einwohnermeldewesen', state: 'waiting', runStatus: 'queued', jobId: `run-${runs.wait}`, failedReason: null });
+    expect(def.waiting.jobs[0]).toMatchObject({ runId: runs.wait, planId: null, planTitle: null, state: 'waiting', runStatus: 'queued', jobId: `run-${runs.wait}`, failedReason: null });
     expect(def.waiting.jobs[0].tenant).toMatchObject({ id: DEFAULT_TENANT_ID, slug: 'default' });
     expect(def.waiting.jobs[0].ageSeconds).toBeGreaterThanOrEqual(0);
     expect([rz2.waiting.count, rz2.active.count, rz2.failed.count]).toEqual([1, 0, 5]);
@@ -178,6 +178,8 @@ describe('the queue per worker pool', () => {
     expect(text).not.toContain(B);
     expect(text).not.toContain('Geheimer Plan B');
     expect(text).not.toContain('"tenant":');
+    // the tenant's own admin sees which plan each job tests
+    expect(pool(res.body, 'default').waiting.jobs[0]).toMatchObject({ planId: 'ewo', planTitle: 'Einwohnermeldewesen' });
   });
 
   it('refuses without a login (401), to an auditor and an operator (403)', async () => {
@@ -293,6 +295,8 @@ describe('the page /admin/queue', () => {
     expect(res.status).toBe(200);
     expect(res.body).toContain('Nachbarstadt');
     expect(res.body).toContain(`action="/admin/queue/${runs.other}/remove"`);
+    // which plan a job tests is the tenant's data: not in the provider's view without a grant
+    expect(res.body).not.toContain('Einwohnermeldewesen');
     expect((await page(as.provider, '/admin/tenants')).body).toContain('href="/admin/queue"');
     expect((await post(as.provider, `/admin/queue/${runs.other}/remove`)).status).toBe(303);
     const trail = await h.c.audit.list(B, { action: 'queue.job-removed' });
