@@ -14,6 +14,8 @@ export const APP_GRANTS: Record<string, string[]> = {
   signing_keys: ['SELECT', 'INSERT'],
   // append-only: no UPDATE, no DELETE (and a trigger refuses both for everyone)
   ledger_records: ['SELECT', 'INSERT'],
+  // a chain's ledger id: made once, never changed (trigger as on ledger_records)
+  ledger_chains: ['SELECT', 'INSERT'],
   // only the content may be pruned after its retention
   ledger_attachments: ['SELECT', 'INSERT', 'UPDATE (content, pruned_at)'],
   api_tokens: ['SELECT', 'INSERT', 'UPDATE (revoked_at, last_used_at)'],

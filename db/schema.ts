@@ -137,6 +137,7 @@ export interface DB {
   runs: RunsTable;
   signing_keys: SigningKeysTable;
   ledger_records: LedgerRecordsTable;
+  ledger_chains: LedgerChainsTable;
   ledger_attachments: LedgerAttachmentsTable;
   api_tokens: ApiTokensTable;
   reviews: ReviewsTable;
@@ -166,6 +167,13 @@ export interface SigningKeysTable {
   key_id: string;
   public_key_pem: string;
   fingerprint: string;
+  created_at: Generated<Date>;
+}
+
+/** One row per tenant chain of this database: the ledger id its records and checkpoints name (never changed). */
+export interface LedgerChainsTable {
+  tenant_id: string;
+  ledger_id: string;
   created_at: Generated<Date>;
 }
 

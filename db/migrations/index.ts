@@ -13,6 +13,7 @@ import * as m0011 from './20261208_0011_run_outcomes.js';
 import * as m0014 from './20261208_0014_worker_pools.js';
 import * as m0012 from './20261208_0012_status_indexes.js';
 import * as m0015 from './20261208_0015_plan_states.js';
+import * as m0016 from './20261208_0016_ledger_ids.js';
 
 /** Static list so migrations run the same from TypeScript sources and compiled output. Never edit a landed migration. */
 export const migrations: Record<string, Migration> = {
@@ -30,4 +31,5 @@ export const migrations: Record<string, Migration> = {
   '20261208_0012_status_indexes': m0012,
   '20261208_0014_worker_pools': m0014,
   '20261208_0015_plan_states': m0015,
+  '20261208_0016_ledger_ids': m0016,
 };

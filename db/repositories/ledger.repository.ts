@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { DB } from '../schema.js';
 import type { LedgerRecord } from '../../services/evidence/ledger-format.js';
@@ -30,6 +31,36 @@ export class LedgerRepository {
     const r = await trx.selectFrom('ledger_records').select(['seq', 'hash']).where('tenant_id', '=', tenantId)
       .orderBy('seq', 'desc').limit(1).executeTakeFirst();
     return r ? { seq: Number(r.seq), hash: r.hash } : undefined;
+  }
+
+  /** The ledger id of the tenant's chain in this database, or undefined before its first record names one. */
+  async findLedgerId(tenantId: string, trx: Db = this.db): Promise<string | undefined> {
+    const r = await trx.selectFrom('ledger_chains').select('ledger_id').where('tenant_id', '=', tenantId).executeTakeFirst();
+    return r?.ledger_id;
+  }
+
+  /** The ledger id of the tenant's chain, made (once, never changed) if there is none yet. */
+  async ledgerId(tenantId: string, trx: Db = this.db): Promise<string> {
+    await trx.insertInto('ledger_chains').values({ tenant_id: tenantId, ledger_id: randomUUID() })
+      .onConflict((oc) => oc.column('tenant_id').doNothing()).execute();
+    const id = await this.findLedgerId(tenantId, trx);
+    if (!id) throw new Error(`no ledger id for tenant ${tenantId}`);
+    return id;
+  }
+
+  /** seq → hash of the given records (to compare checkpoints with records verified before). */
+  async hashes(tenantId: string, seqs: number[], trx: Db = this.db): Promise<Map<number, string>> {
+    if (seqs.length === 0) return new Map();
+    const rows = await trx.selectFrom('ledger_records').select(['seq', 'hash']).where('tenant_id', '=', tenantId).where('seq', 'in', seqs).execute();
+    return new Map(rows.map((r) => [Number(r.seq), r.hash]));
+  }
+
+  /** Records per signing key over all tenants (set-up: is this database's ledger signed by keys we trust?). */
+  async recordsByKey(trx: Db = this.db): Promise<{ keyId: string; records: number; tenants: number; fingerprint: string | null }[]> {
+    const rows = await trx.selectFrom('ledger_records as r').leftJoin('signing_keys as k', 'k.key_id', 'r.key_id')
+      .select(['r.key_id', 'k.fingerprint', sql<string>`count(*)`.as('n'), sql<string>`count(distinct r.tenant_id)`.as('t')])
+      .groupBy(['r.key_id', 'k.fingerprint']).orderBy('r.key_id').execute();
+    return rows.map((r) => ({ keyId: r.key_id, records: Number(r.n), tenants: Number(r.t), fingerprint: r.fingerprint ?? null }));
   }
 
   async insert(rec: LedgerRecord, createdAt: Date, retainUntil: string, trx: Db): Promise<void> {

@@ -37,6 +37,13 @@ export interface Envelope {
   retainUntil: string;
   /** hash of the record seq - 1; ZERO_HASH for seq 1 */
   prevHash: string;
+  /**
+   * The ledger this record belongs to: a uuid made once per database and tenant
+   * chain (table ledger_chains). Records written before migration 0016 have none;
+   * from the first record that has one, every later record carries the same.
+   * docs/decisions/015-ledger-id.md
+   */
+  ledgerId?: string;
   payload: Record<string, unknown>;
 }
 
@@ -51,6 +58,8 @@ export interface CheckpointBody {
   v: 1;
   type: 'checkpoint';
   tenantId: string;
+  /** The ledger the checkpoint vouches for (absent in checkpoints written before migration 0016). */
+  ledgerId?: string;
   seq: number;
   hash: string;
   at: string;
@@ -73,6 +82,8 @@ export interface Bundle {
   format: 'ernstfall-evidence-bundle';
   version: 1;
   tenantId: string;
+  /** The ledger the records belong to (absent in bundles exported before migration 0016). */
+  ledgerId?: string;
   exportedAt: string;
   /** prevHash expected for the first record; ZERO_HASH when the segment starts at seq 1 */
   anchorPrevHash: string;
@@ -117,8 +128,8 @@ export function sealRecord(env: Envelope, privateKey: KeyObject, keyId: string):
   };
 }
 
-export function sealCheckpoint(head: { tenantId: string; seq: number; hash: string; at: string }, privateKey: KeyObject, keyId: string): Checkpoint {
-  const body: CheckpointBody = { v: 1, type: 'checkpoint', tenantId: head.tenantId, seq: head.seq, hash: head.hash, at: head.at };
+export function sealCheckpoint(head: { tenantId: string; ledgerId?: string; seq: number; hash: string; at: string }, privateKey: KeyObject, keyId: string): Checkpoint {
+  const body: CheckpointBody = { v: 1, type: 'checkpoint', tenantId: head.tenantId, ledgerId: head.ledgerId, seq: head.seq, hash: head.hash, at: head.at };
   const canonical = canonicalJson(body);
   return { canonical, signature: sign(null, Buffer.from(canonical, 'utf8'), privateKey).toString('base64'), keyId };
 }
@@ -152,8 +163,8 @@ export function parseEnvelope(record: Pick<LedgerRecord, 'canonical'> & { seq?: 
 export function parseCheckpoint(cp: Pick<Checkpoint, 'canonical'>): CheckpointBody {
   const b = parseObject(cp.canonical, 'checkpoint');
   if (b.v !== 1 || b.type !== 'checkpoint' || typeof b.tenantId !== 'string' || !Number.isSafeInteger(b.seq) || (b.seq as number) < 1
-    || typeof b.hash !== 'string' || typeof b.at !== 'string') {
-    throw new LedgerFormatError('checkpoint: not a v1 checkpoint {v, type, tenantId, seq, hash, at}');
+    || typeof b.hash !== 'string' || typeof b.at !== 'string' || (b.ledgerId !== undefined && typeof b.ledgerId !== 'string')) {
+    throw new LedgerFormatError('checkpoint: not a v1 checkpoint {v, type, tenantId, ledgerId?, seq, hash, at}');
   }
   return b as unknown as CheckpointBody;
 }

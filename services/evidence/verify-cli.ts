@@ -3,7 +3,9 @@
  *
  * `--checkpoint` adds signed checkpoints kept outside the server (the daily
  * checkpoint mails' attachments): the bundle must then reach and match them,
- * even if the server's own checkpoint folder was rewritten.
+ * even if the server's own checkpoint folder was rewritten. A checkpoint of
+ * another ledger (another database's chain with the same tenant id) is listed
+ * as foreign and not compared (docs/decisions/015-ledger-id.md).
  *
  * Verifies an evidence bundle completely offline: no database, no server, no
  * network. Exit 0: the chain is valid; 1: it is broken (the first broken
@@ -68,7 +70,7 @@ function readBundle(file: string): Bundle {
   } catch {
     throw new UsageError(`${file} ist kein JSON / is not JSON`);
   }
-  if (!isObject(b) || b.format !== BUNDLE_FORMAT || b.version !== 1 || typeof b.tenantId !== 'string'
+  if (!isObject(b) || b.format !== BUNDLE_FORMAT || b.version !== 1 || typeof b.tenantId !== 'string' || (b.ledgerId !== undefined && typeof b.ledgerId !== 'string')
     || typeof b.anchorPrevHash !== 'string' || !Array.isArray(b.records) || !b.records.every(isObject)) {
     throw new UsageError(`${file} ist kein Nachweisbündel / is not an evidence bundle (format "${BUNDLE_FORMAT}", version 1, tenantId, anchorPrevHash, records[])`);
   }
@@ -173,6 +175,7 @@ function report(file: string, bundle: Bundle, result: VerifyResult, keys: KeyInf
   const last = bundle.records.at(-1);
   out(`Ernstfall-Nachweisbündel / evidence bundle: ${file}`);
   out(`  Mandant / tenant: ${bundle.tenantId}, exportiert / exported: ${String(bundle.exportedAt)}`);
+  out(`  Ledger: ${result.ledgerId ?? bundle.ledgerId ?? '– (vor / before 0016)'}${result.ledgerId ? ' (aus den signierten Einträgen / from the signed records)' : bundle.ledgerId ? ' (laut Bündel, kein Eintrag nennt es / as the bundle says, no record names it)' : ''}`);
   if (first && last) out(`  Einträge / records: seq ${first.seq}–${last.seq}, Anker-prevHash / anchor prevHash ${bundle.anchorPrevHash}`);
   if (first && first.seq > 1) {
     out(`  Segment ab seq ${first.seq}: den Anker mit dem Hash von seq ${first.seq - 1} aus einem früheren Bündel oder Bericht vergleichen`);
@@ -188,6 +191,10 @@ function report(file: string, bundle: Bundle, result: VerifyResult, keys: KeyInf
   const cps = result.checkpoints;
   out(`Prüfpunkte / checkpoints: ${bundle.checkpoints.length} im Bündel / in the bundle, ${cps.checked} mit der Kette verglichen / compared with the chain, neuester / newest seq ${cps.newestSeq ?? '–'}`);
   if (bundle.checkpoints.length === 0) out('  ohne Prüfpunkte ist das Löschen der neuesten Einträge nicht erkennbar / without checkpoints, deleting the newest records cannot be detected');
+  for (const f of result.foreign) {
+    out(`  fremd / foreign-checkpoint: ${f.count} Prüfpunkt(e) bis seq ${f.newestSeq} gehören zu Ledger ${f.ledgerId}, nicht zu dieser Kette – nicht verglichen, ohne Einfluss auf das Ergebnis`);
+    out(`      ${f.message}`);
+  }
   out(`Anhänge / attachments: ${bundle.attachments.length} (Inhalte nicht im Bündel / contents not in the bundle), ${attachmentProblems.length ? `${attachmentProblems.length} fehlerhaft / inconsistent` : 'alle zu Einträgen des Bündels / all refer to records in the bundle'}`);
   for (const p of attachmentProblems) out(`  ${p}`);
   for (const w of warnings) out(`Warnung / warning: ${w}`);
@@ -237,13 +244,13 @@ function main(argv: string[]): number {
   }
   const result = verifyChain(bundle.records, {
     trustedKeys: trusted, anchorPrevHash: bundle.anchorPrevHash, // the segment starts at the first record's seq
-    checkpoints: bundle.checkpoints, tenantId: bundle.tenantId,
+    checkpoints: bundle.checkpoints, tenantId: bundle.tenantId, ledgerId: bundle.ledgerId,
   });
   const attachmentProblems = checkAttachments(bundle);
   const ok = result.ok && attachmentProblems.length === 0;
   if (args.values.json) {
     out(JSON.stringify({
-      ok, bundle: file, tenantId: bundle.tenantId, exportedAt: bundle.exportedAt, anchorPrevHash: bundle.anchorPrevHash,
+      ok, bundle: file, tenantId: bundle.tenantId, ledgerId: result.ledgerId ?? bundle.ledgerId ?? null, exportedAt: bundle.exportedAt, anchorPrevHash: bundle.anchorPrevHash,
       result, keys: [...keys.values()], attachments: { count: bundle.attachments.length, problems: attachmentProblems }, warnings,
     }, null, 2));
   } else {

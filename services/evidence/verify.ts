@@ -21,6 +21,21 @@ export interface Broken {
   message: string;
 }
 
+/**
+ * Checkpoints of another ledger (another database's chain of the same tenant
+ * id, e.g. a benchmark's or a second checkout's): listed, never counted as
+ * tampering and never compared with this chain. docs/decisions/015-ledger-id.md
+ */
+export interface ForeignCheckpoints {
+  reason: 'foreign-checkpoint';
+  ledgerId: string;
+  /** how many checkpoints of that ledger were found */
+  count: number;
+  /** the highest seq they claim */
+  newestSeq: number;
+  message: string;
+}
+
 export interface VerifyResult {
   ok: boolean;
   /** records given */
@@ -31,7 +46,11 @@ export interface VerifyResult {
   /** the lowest seq at which the chain is broken, null when it is whole */
   firstBroken: Broken | null;
   /** checked: checkpoints compared with a record of the chain; newestSeq: the highest seq any readable checkpoint claims */
-  checkpoints: { checked: number; newestSeq: number | null };
+  checkpoints: { checked: number; newestSeq: number | null; foreign: number };
+  /** the ledger id the chain's own signed records name (null: no verified record carries one, e.g. a chain older than migration 0016) */
+  ledgerId: string | null;
+  /** checkpoints of other ledgers, one entry per ledger: not part of the verdict */
+  foreign: ForeignCheckpoints[];
 }
 
 export interface VerifyOptions {
@@ -44,6 +63,17 @@ export interface VerifyOptions {
   checkpoints?: Checkpoint[];
   /** when given, every record and checkpoint must belong to this tenant */
   tenantId?: string;
+  /**
+   * The ledger the records are said to belong to (the database's ledger_chains
+   * row, a bundle's ledgerId): a record naming another ledger is an
+   * envelope-mismatch. Not trusted for classifying checkpoints: only the
+   * records' signed envelopes (or knownLedgerId) say which ledger this is.
+   */
+  ledgerId?: string;
+  /** The ledger id established by signed records verified before this segment (incremental verification). */
+  knownLedgerId?: string;
+  /** seq → hash of records before this segment that were verified already: checkpoints naming them are compared with these. */
+  priorHashes?: Map<number, string>;
 }
 
 const signatureValid = (data: Buffer, key: KeyObject, signature: unknown): boolean => {
@@ -59,7 +89,7 @@ const signatureValid = (data: Buffer, key: KeyObject, signature: unknown): boole
  * Checks one record at position `expectedSeq`; returns why it is broken or null.
  * Order as in the spec: hash, envelope, seq, prevHash, key, signature.
  */
-function checkRecord(rec: LedgerRecord, expectedSeq: number, expectedPrev: string | undefined, opts: VerifyOptions): Broken | null {
+function checkRecord(rec: LedgerRecord, expectedSeq: number, expectedPrev: string | undefined, chainLedgerId: string | undefined, opts: VerifyOptions, seen: { ledgerId?: string }): Broken | null {
   const at = (reason: Reason, message: string): Broken => ({ seq: expectedSeq, reason, message });
   if (typeof rec.canonical !== 'string' || typeof rec.hash !== 'string') return at('hash-mismatch', `record ${expectedSeq} has no canonical text or no hash`);
   const bytes = Buffer.from(rec.canonical, 'utf8');
@@ -80,6 +110,16 @@ function checkRecord(rec: LedgerRecord, expectedSeq: number, expectedPrev: strin
   if (opts.tenantId !== undefined && rec.tenantId !== opts.tenantId) {
     return at('envelope-mismatch', `record belongs to tenant ${rec.tenantId}, not to ${opts.tenantId}`);
   }
+  if (env.ledgerId !== undefined && typeof env.ledgerId !== 'string') return at('envelope-mismatch', 'ledgerId in the signed envelope is not a string');
+  if (env.ledgerId !== undefined && opts.ledgerId !== undefined && env.ledgerId !== opts.ledgerId) {
+    return at('envelope-mismatch', `record belongs to ledger ${env.ledgerId}, not to ${opts.ledgerId}`);
+  }
+  seen.ledgerId = env.ledgerId;
+  if (chainLedgerId !== undefined && env.ledgerId !== chainLedgerId) {
+    return at('envelope-mismatch', env.ledgerId === undefined
+      ? `record names no ledger, but the records before it belong to ledger ${chainLedgerId}`
+      : `record belongs to ledger ${env.ledgerId}, but the records before it to ledger ${chainLedgerId}`);
+  }
 
   if (rec.seq !== expectedSeq) {
     return at('seq-gap', rec.seq > expectedSeq
@@ -90,7 +130,10 @@ function checkRecord(rec: LedgerRecord, expectedSeq: number, expectedPrev: strin
     return at('prev-hash-mismatch', `prevHash is ${String(env.prevHash)}, the previous record's hash is ${expectedPrev}`);
   }
   const key = typeof rec.keyId === 'string' ? opts.trustedKeys.get(rec.keyId) : undefined;
-  if (!key) return at('unknown-key', `signed with key ${String(rec.keyId)}, which is not a trusted key`);
+  if (!key) {
+    return at('unknown-key', `signed with key ${String(rec.keyId)}, which is not a trusted key (if the database is shared with another installation, `
+      + 'this record was signed by that installation\'s key: docs/operations.md#one-database-one-signing-key)');
+  }
   if (!signatureValid(bytes, key, rec.signature)) return at('bad-signature', `the signature does not verify with key ${rec.keyId}`);
   return null;
 }
@@ -118,17 +161,21 @@ export function verifyChain(records: LedgerRecord[], opts: VerifyOptions): Verif
   const firstSeq = opts.firstSeq ?? (opts.anchorPrevHash !== undefined && Number.isSafeInteger(claimed) && claimed! >= 1 ? claimed! : 1);
   let broken: Broken | null = null;
   let prevHash: string | undefined = firstSeq === 1 ? ZERO_HASH : opts.anchorPrevHash;
+  // the chain's ledger id, as its own verified records name it
+  let ledgerId: string | undefined = opts.knownLedgerId;
   for (let i = 0; i < records.length; i++) {
     const rec = records[i]!;
-    broken = checkRecord(rec, firstSeq + i, prevHash, opts);
+    const seen: { ledgerId?: string } = {};
+    broken = checkRecord(rec, firstSeq + i, prevHash, ledgerId, opts, seen);
     if (broken) break;
     prevHash = rec.hash;
+    ledgerId ??= seen.ledgerId;
   }
   const last = records.at(-1);
   // the chain is verified for seq < verifiedEnd; findings at or beyond a broken record cannot name a lower seq
   const verifiedEnd = broken ? broken.seq : firstSeq + records.length;
 
-  const cps = checkCheckpoints(records, firstSeq, verifiedEnd, opts);
+  const cps = checkCheckpoints(records, firstSeq, verifiedEnd, ledgerId, opts);
   let firstBroken = broken;
   if (cps.finding && (!firstBroken || cps.finding.seq < firstBroken.seq)) firstBroken = cps.finding;
   return {
@@ -137,7 +184,9 @@ export function verifyChain(records: LedgerRecord[], opts: VerifyOptions): Verif
     headSeq: last ? last.seq : null,
     headHash: last ? last.hash : null,
     firstBroken,
-    checkpoints: { checked: cps.checked, newestSeq: cps.newestSeq },
+    checkpoints: { checked: cps.checked, newestSeq: cps.newestSeq, foreign: cps.foreign.reduce((n, f) => n + f.count, 0) },
+    ledgerId: ledgerId ?? null,
+    foreign: cps.foreign,
   };
 }
 
@@ -149,7 +198,7 @@ export function verifyChain(records: LedgerRecord[], opts: VerifyOptions): Verif
  * own trusted signature adds no claim, so its signature is not re-checked
  * (that halves the cost: there is a checkpoint per append).
  */
-function checkCheckpoints(records: LedgerRecord[], firstSeq: number, verifiedEnd: number, opts: VerifyOptions): { finding: Broken | null; checked: number; newestSeq: number | null } {
+function checkCheckpoints(records: LedgerRecord[], firstSeq: number, verifiedEnd: number, chainLedgerId: string | undefined, opts: VerifyOptions): { finding: Broken | null; checked: number; newestSeq: number | null; foreign: ForeignCheckpoints[] } {
   const list: ReadCheckpoint[] = (opts.checkpoints ?? []).map((cp) => {
     try {
       return { cp, body: parseCheckpoint(cp) };
@@ -158,8 +207,15 @@ function checkCheckpoints(records: LedgerRecord[], firstSeq: number, verifiedEnd
     }
   });
   const tenantId = opts.tenantId ?? records[0]?.tenantId;
+  // another ledger's checkpoint only when this chain's own signed records name a different ledger;
+  // without that (an old chain, an old checkpoint) it is compared by seq and hash as before
+  const isForeign = (b: CheckpointBody | null): boolean => b !== null && b.ledgerId !== undefined && chainLedgerId !== undefined && b.ledgerId !== chainLedgerId;
+  const foreign = new Map<string, ForeignCheckpoints>();
   let newest: ReadCheckpoint | null = null;
-  for (const c of list) if (c.body && (tenantId === undefined || c.body.tenantId === tenantId) && (!newest || c.body.seq > newest.body!.seq)) newest = c;
+  for (const c of list) {
+    if (!c.body || isForeign(c.body) || (tenantId !== undefined && c.body.tenantId !== tenantId)) continue;
+    if (!newest || c.body.seq > newest.body!.seq) newest = c;
+  }
 
   let finding: Broken | null = null;
   const report = (b: Broken) => {
@@ -178,14 +234,32 @@ function checkCheckpoints(records: LedgerRecord[], firstSeq: number, verifiedEnd
       continue;
     }
     const { seq, hash } = c.body;
+    if (isForeign(c.body)) {
+      const id = c.body.ledgerId!;
+      const f = foreign.get(id) ?? { reason: 'foreign-checkpoint' as const, ledgerId: id, count: 0, newestSeq: 0, message: '' };
+      f.count++;
+      f.newestSeq = Math.max(f.newestSeq, seq);
+      f.message = `${f.count} checkpoint(s) up to seq ${f.newestSeq} belong to ledger ${id}, not to this chain's ledger ${chainLedgerId!} `
+        + '(another database\'s chain of the same tenant id, e.g. a benchmark or a second installation): not compared, not part of the verdict';
+      foreign.set(id, f);
+      continue;
+    }
     if (verifiedEnd <= reach && seq >= verifiedEnd) continue; // at or after a broken record: that record is named
     if (tenantId !== undefined && c.body.tenantId !== tenantId) {
       report({ seq, reason: 'checkpoint-mismatch', message: `the checkpoint for seq ${seq} belongs to tenant ${c.body.tenantId}, not to ${tenantId}` });
       continue;
     }
     if (seq < firstSeq) {
+      const prior = opts.priorHashes?.get(seq);
+      if (prior !== undefined) {
+        checked++;
+        if (prior !== hash) {
+          if (signed(c, seq)) report({ seq, reason: 'checkpoint-mismatch', message: `record ${seq} has hash ${prior}, the checkpoint of ${c.body.at} says ${hash}` });
+          continue;
+        }
+      }
       if (c === newest) signed(c, seq);
-      continue; // before this segment: nothing to compare with
+      continue; // before this segment: nothing (more) to compare with
     }
     if (seq > reach) {
       if (!signed(c, seq)) continue;
@@ -200,5 +274,5 @@ function checkCheckpoints(records: LedgerRecord[], firstSeq: number, verifiedEnd
       signed(c, seq);
     }
   }
-  return { finding, checked, newestSeq: newest ? newest.body!.seq : null };
+  return { finding, checked, newestSeq: newest ? newest.body!.seq : null, foreign: [...foreign.values()] };
 }

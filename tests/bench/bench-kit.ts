@@ -6,7 +6,7 @@
 import { spawn, execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, open, rename } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, rename, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -125,8 +125,9 @@ export interface RestoreServiceOptions {
   /** More environment for the service's configuration (e.g. ERNSTFALL_WORKER_CONCURRENCY, ERNSTFALL_POOLS); wins over process.env. */
   env?: Record<string, string | undefined>;
   /**
-   * A folder for the signing key (made there if missing), the trusted keys and the checkpoints, instead of
-   * the installation's (ERNSTFALL_SIGNING_KEY_FILE …): runs are signed by a key of the benchmark's own.
+   * A folder for the signing key (made there if missing), the trusted keys and the checkpoints. Without
+   * it, a temporary folder (removed on close): a benchmark never signs with the installation's key nor
+   * writes into its checkpoint folder (issue #14: the bench's chain has the same default tenant id).
    */
   evidenceDir?: string;
 }
@@ -137,7 +138,9 @@ export interface RestoreServiceOptions {
  * queue prefix, so no other test's rows or jobs are seen.
  */
 export async function startRestoreService(opts: RestoreServiceOptions): Promise<RestoreService> {
-  const { ownerUrl, appUrl, stateDir, benchDb, evidenceDir } = opts;
+  const { ownerUrl, appUrl, stateDir, benchDb } = opts;
+  const tempEvidence = opts.evidenceDir ? undefined : await mkdtemp(join(tmpdir(), 'ef-bench-evidence-'));
+  const evidenceDir = opts.evidenceDir ?? tempEvidence!;
   const owner = async (sql: string) => {
     const c = new pg.Client({ connectionString: ownerUrl });
     await c.connect();
@@ -149,8 +152,11 @@ export async function startRestoreService(opts: RestoreServiceOptions): Promise<
   };
   await owner(`drop database if exists ${benchDb} with (force)`);
   await owner(`create database ${benchDb}`);
-  const dropDb = () => owner(`drop database if exists ${benchDb} with (force)`)
-    .catch((err: Error) => console.error(`bench: could not drop ${benchDb}: ${err.message}`));
+  const dropDb = async () => {
+    await owner(`drop database if exists ${benchDb} with (force)`)
+      .catch((err: Error) => console.error(`bench: could not drop ${benchDb}: ${err.message}`));
+    if (tempEvidence) await rm(tempEvidence, { recursive: true, force: true });
+  };
 
   const suffix = randomBytes(3).toString('hex');
   const instance = `bench-${suffix}`;
@@ -158,7 +164,7 @@ export async function startRestoreService(opts: RestoreServiceOptions): Promise<
   let close: () => Promise<void> = dropDb;
   try {
     await migrate(withDb(ownerUrl, benchDb), roleFromUrl(appUrl));
-    if (evidenceDir) initSigningKey(join(evidenceDir, 'signing-key.pem'));
+    initSigningKey(join(evidenceDir, 'signing-key.pem'));
     const config = loadConfig({
       ...process.env,
       DATABASE_URL: withDb(appUrl, benchDb),
@@ -169,11 +175,9 @@ export async function startRestoreService(opts: RestoreServiceOptions): Promise<
       ERNSTFALL_INSTANCE: instance,
       ERNSTFALL_QUEUE_PREFIX: prefix,
       ERNSTFALL_PLANS_DIR: join(stateDir, 'bench', 'no-plans'),
-      ...(evidenceDir && {
-        ERNSTFALL_SIGNING_KEY_FILE: join(evidenceDir, 'signing-key.pem'),
-        ERNSTFALL_TRUSTED_KEYS_DIR: join(evidenceDir, 'keys'),
-        ERNSTFALL_CHECKPOINT_DIR: join(evidenceDir, 'checkpoints'),
-      }),
+      ERNSTFALL_SIGNING_KEY_FILE: join(evidenceDir, 'signing-key.pem'),
+      ERNSTFALL_TRUSTED_KEYS_DIR: join(evidenceDir, 'keys'),
+      ERNSTFALL_CHECKPOINT_DIR: join(evidenceDir, 'checkpoints'),
       ...opts.env,
     });
     if (!config.auth.bootstrapToken) throw new BenchError('no bootstrap token (ERNSTFALL_BOOTSTRAP_TOKEN_FILE); run npm run setup');

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPairSync, sign } from 'node:crypto';
@@ -11,7 +11,10 @@ import { seedRun } from '../helpers/seed.js';
 import { hostPsql } from '../fixtures/host-dumps.js';
 import { DEFAULT_TENANT_ID } from '../../db/schema.js';
 import { repoRoot } from '../../services/config.js';
-import { rotateSigningKey } from '../../services/evidence/signing-key.js';
+import { loadSigner, rotateSigningKey } from '../../services/evidence/signing-key.js';
+import { LedgerService } from '../../services/evidence/ledger.service.js';
+import { sealCheckpoint } from '../../services/evidence/ledger-format.js';
+import { createTestDatabase } from '../helpers/db.js';
 
 let h: Harness;
 const T = DEFAULT_TENANT_ID;
@@ -20,8 +23,9 @@ const ids: string[] = [];
 /** As the PostgreSQL superuser, bypassing the append-only trigger the way an attacker with full access could. */
 const asSuperuser = (statement: string) => hostPsql(`set session_replication_role = replica; ${statement}`, h.tdb.name);
 
+/** A full verification (admin): tampering below the head verified last is found only by a full one. */
 async function verify() {
-  return (await h.request('GET', '/api/v1/evidence/verify')).body;
+  return (await h.request('GET', '/api/v1/evidence/verify?full=true')).body;
 }
 
 /** Runs `tamper`, checks what verification says, then puts the original rows back. */
@@ -160,3 +164,108 @@ describe('keys, bundles, retention', () => {
     expect(await h.c.ledger.repo.pruneAttachments(new Date().toISOString().slice(0, 10))).toBe(0);
   });
 });
+
+describe('anchors that cannot be crossed, incremental verification (issue #14)', () => {
+  const cpFile = () => join(h.config.evidence.checkpointDir, `${T}.jsonl`);
+
+  it('every record and checkpoint names the ledger id made for this database\'s chain', async () => {
+    const row = await h.tdb.db.selectFrom('ledger_chains').select('ledger_id').where('tenant_id', '=', T).executeTakeFirstOrThrow();
+    const records = await h.c.ledger.repo.list(T);
+    expect(records.every((r) => JSON.parse(r.canonical).ledgerId === row.ledger_id)).toBe(true);
+    const lines = readFileSync(cpFile(), 'utf8').trim().split('\n').map((l) => JSON.parse(JSON.parse(l).canonical));
+    expect(lines.every((b) => b.ledgerId === row.ledger_id)).toBe(true);
+    const v = await verify();
+    expect(v).toMatchObject({ ok: true, ledgerId: row.ledger_id, foreign: [], mode: 'full' });
+    const bundle = (await h.request('GET', '/api/v1/evidence/bundle')).body;
+    expect(bundle.ledgerId).toBe(row.ledger_id);
+    // the app role cannot change it (and a trigger refuses it for everyone)
+    await expect(sql`update ledger_chains set ledger_id = gen_random_uuid()`.execute(h.tdb.db)).rejects.toThrow(/permission denied/);
+  });
+
+  it('a second database\'s chain of the same tenant, anchored in the same folder with the same key, is reported as foreign, never as tampering', async () => {
+    const other = await createTestDatabase();
+    try {
+      // what `npm run bench:restore` did: its own database, the installation's key and checkpoint folder
+      const bench = new LedgerService(other.db, loadSigner(h.config.evidence.signingKeyFile), h.config.evidence, h.c.log);
+      await bench.init();
+      const head = (await h.c.ledger.repo.head(T))!.seq;
+      for (let i = 0; i < head + 5; i++) await bench.appendNow({ tenantId: T, kind: 'audit', subjectId: `bench-${i}`, payload: { action: 'bench' } });
+      const otherId = (await other.db.selectFrom('ledger_chains').select('ledger_id').where('tenant_id', '=', T).executeTakeFirstOrThrow()).ledger_id;
+
+      const v = await verify();
+      expect(v.ok, JSON.stringify(v.firstBroken)).toBe(true);
+      expect(v.foreign).toEqual([expect.objectContaining({ reason: 'foreign-checkpoint', ledgerId: otherId, count: head + 5, newestSeq: head + 5 })]);
+      expect(v.checkpoint.seq).toBe(head); // the newest checkpoint shown is this chain's, not the longer foreign one
+      expect(v.checkpoint.ledgerId).toBe(v.ledgerId);
+      // the bench's chain in turn sees ours as foreign
+      expect(await bench.verify(T, { full: true })).toMatchObject({ ok: true, foreign: [expect.objectContaining({ ledgerId: v.ledgerId })] });
+      // a bundle carries only its own ledger's checkpoints
+      const bundle = (await h.request('GET', '/api/v1/evidence/bundle')).body;
+      expect(bundle.checkpoints.every((cp: { canonical: string }) => JSON.parse(cp.canonical).ledgerId === v.ledgerId)).toBe(true);
+    } finally {
+      await other.drop();
+    }
+  });
+
+  it('an old checkpoint without a ledger id is compared by seq and hash as before', async () => {
+    const signer = loadSigner(h.config.evidence.signingKeyFile);
+    const head = (await h.c.ledger.repo.head(T))!;
+    const before = readFileSync(cpFile(), 'utf8');
+    try {
+      appendFileSync(cpFile(), `${JSON.stringify(sealCheckpoint({ tenantId: T, seq: head.seq, hash: head.hash, at: new Date().toISOString() }, signer.privateKey, signer.keyId))}\n`);
+      expect(await verify()).toMatchObject({ ok: true });
+      appendFileSync(cpFile(), `${JSON.stringify(sealCheckpoint({ tenantId: T, seq: head.seq + 50, hash: 'ab'.repeat(32), at: new Date().toISOString() }, signer.privateKey, signer.keyId))}\n`);
+      expect((await verify()).firstBroken).toMatchObject({ seq: head.seq + 1, reason: 'missing-after-checkpoint' });
+    } finally {
+      writeFileSync(cpFile(), before);
+    }
+  });
+
+  it('readers take the checkpoint with the highest seq, not the last line (processes append out of order)', async () => {
+    const ledgerId = (await verify()).ledgerId as string;
+    const before = readFileSync(cpFile(), 'utf8');
+    try {
+      const lines = before.trim().split('\n');
+      // the newest line first, older ones after it: as two processes finishing in the other order write them
+      writeFileSync(cpFile(), `${[lines.at(-1), ...lines.slice(0, -1).reverse()].join('\n')}\n`);
+      const head = (await h.c.ledger.repo.head(T))!;
+      expect(h.c.ledger.newestCheckpoint(T)).toMatchObject({ seq: head.seq, hash: head.hash, ledgerId });
+      expect(await verify()).toMatchObject({ ok: true, checkpoints: { newestSeq: head.seq } });
+      const ev = await h.request('GET', `/api/v1/runs/${ids[0]}/evidence`);
+      expect(ev.body.checkpoint.seq).toBe(head.seq);
+    } finally {
+      writeFileSync(cpFile(), before);
+    }
+  });
+
+  it('GET /evidence/verify is incremental; full=true is for admins only; deleted newest records are still caught', async () => {
+    h.c.ledger.forgetVerified(T);
+    const first = (await h.request('GET', '/api/v1/evidence/verify')).body;
+    expect(first).toMatchObject({ ok: true, mode: 'full' });
+    const again = (await h.request('GET', '/api/v1/evidence/verify')).body;
+    expect(again).toMatchObject({ ok: true, mode: 'incremental', verifiedFromSeq: null, records: first.records, headSeq: first.headSeq });
+    const rec = await h.c.ledger.appendNow({ tenantId: T, kind: 'audit', subjectId: 'incremental', payload: { action: 'test' } });
+    const next = (await h.request('GET', '/api/v1/evidence/verify')).body;
+    expect(next).toMatchObject({ ok: true, mode: 'incremental', verifiedFromSeq: rec.seq, headSeq: rec.seq, records: first.records + 1 });
+    expect(next.checkpoints.checked).toBeGreaterThan(first.checkpoints.checked);
+
+    // the newest record deleted: the verified head is gone, a full verification follows and names it
+    const saved = await h.tdb.db.selectFrom('ledger_records').selectAll().where('tenant_id', '=', T).where('seq', '=', rec.seq).executeTakeFirstOrThrow();
+    await asSuperuser(`delete from ledger_records where tenant_id = '${T}' and seq = ${rec.seq}`);
+    try {
+      const cut = (await h.request('GET', '/api/v1/evidence/verify')).body;
+      expect(cut).toMatchObject({ ok: false, mode: 'full', firstBroken: { seq: rec.seq, reason: 'missing-after-checkpoint' } });
+    } finally {
+      const r = saved;
+      await asSuperuser(`insert into ledger_records values ('${r.tenant_id}', ${r.seq}, '${r.kind}', '${r.subject_id}', $ef$${r.canonical}$ef$, '${r.hash}', '${r.signature}', '${r.key_id}', '${r.created_at.toISOString()}', '${r.retain_until}')`);
+    }
+    expect((await h.request('GET', '/api/v1/evidence/verify')).body).toMatchObject({ ok: true });
+
+    const auditor = await h.request('POST', '/api/v1/tokens', { name: 'auditor-verify', role: 'auditor' });
+    expect(auditor.status).toBe(201);
+    const asAuditor = (url: string) => h.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${auditor.body.token as string}` } });
+    expect((await asAuditor('/api/v1/evidence/verify')).statusCode).toBe(200);
+    expect((await asAuditor('/api/v1/evidence/verify?full=true')).statusCode).toBe(403);
+  });
+});
+

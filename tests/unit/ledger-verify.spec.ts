@@ -76,7 +76,7 @@ describe('ledger format', () => {
 
 describe('verifyChain', () => {
   it('accepts the healthy chain, with and without checkpoints', () => {
-    expect(verify(CHAIN)).toEqual({ ok: true, records: 50, headSeq: 50, headHash: bySeq(50).hash, firstBroken: null, checkpoints: { checked: 0, newestSeq: null } });
+    expect(verify(CHAIN)).toEqual({ ok: true, records: 50, headSeq: 50, headHash: bySeq(50).hash, firstBroken: null, checkpoints: { checked: 0, newestSeq: null, foreign: 0 }, ledgerId: null, foreign: [] });
     const r = verify(CHAIN, { checkpoints: CHAIN.map((x) => checkpointOf(x)) });
     expect(r).toMatchObject({ ok: true, firstBroken: null, checkpoints: { checked: 50, newestSeq: 50 } });
     expect(verify([])).toMatchObject({ ok: true, records: 0, headSeq: null, headHash: null });
@@ -149,7 +149,7 @@ describe('verifyChain', () => {
     const cps = CHAIN.map((x) => checkpointOf(x));
     const b = broken(recs, { checkpoints: cps });
     expect(b).toMatchObject({ seq: 48, reason: 'missing-after-checkpoint' });
-    expect(verify(recs, { checkpoints: cps }).checkpoints).toEqual({ checked: 47, newestSeq: 50 });
+    expect(verify(recs, { checkpoints: cps }).checkpoints).toEqual({ checked: 47, newestSeq: 50, foreign: 0 });
   });
 
   it('a checkpoint with a wrong hash → checkpoint-mismatch at its seq, signed or forged', () => {
@@ -225,5 +225,81 @@ describe('verifyChain', () => {
     // CPU time of this process: the wall clock also counts other jobs on the shared 2-core machine
     expect(cpuMs).toBeLessThan(2000);
     console.log(`verifyChain: 7300 records + 7300 checkpoints in ${cpuMs.toFixed(0)} ms CPU, ${wallMs.toFixed(0)} ms wall`);
+  });
+});
+
+describe('ledger ids (issue #14: anchors that cannot be crossed)', () => {
+  const LEDGER = '7d1e0f52-1111-4a8e-9a43-000000000001';
+  const OTHER_LEDGER = '7d1e0f52-2222-4a8e-9a43-000000000002';
+  /** A chain whose records 1..old carry no ledger id (written before migration 0016), the later ones `ledger`. */
+  function chainWithLedger(n: number, old: number, ledger = LEDGER): LedgerRecord[] {
+    const out: LedgerRecord[] = [];
+    let prev = ZERO_HASH;
+    for (let seq = 1; seq <= n; seq++) {
+      const env = envelope(seq, prev);
+      if (seq > old) env.ledgerId = ledger;
+      const rec = sealRecord(env, main.privateKey, KEY_ID);
+      out.push(rec);
+      prev = rec.hash;
+    }
+    return out;
+  }
+  const cpOf = (rec: Pick<LedgerRecord, 'seq' | 'hash'>, ledgerId?: string) =>
+    sealCheckpoint({ tenantId: TENANT, ledgerId, seq: rec.seq, hash: rec.hash, at: '2026-12-08T10:00:00.000Z' }, main.privateKey, KEY_ID);
+
+  it('the chain\'s ledger id comes from its signed records; checkpoints of another ledger are listed as foreign, not as tampering', () => {
+    const own = chainWithLedger(20, 5);
+    // another database's chain with the same tenant id, longer than ours (the benchmark's, seen in issue #14: seq 242 vs head 189)
+    const other = chainWithLedger(40, 0, OTHER_LEDGER);
+    const cps = [...own.map((r) => cpOf(r, LEDGER)), ...other.map((r) => cpOf(r, OTHER_LEDGER))];
+    const r = verify(own, { checkpoints: cps, ledgerId: LEDGER });
+    expect(r.ok).toBe(true);
+    expect(r.ledgerId).toBe(LEDGER);
+    expect(r.checkpoints).toEqual({ checked: 20, newestSeq: 20, foreign: 40 });
+    expect(r.foreign).toEqual([expect.objectContaining({ reason: 'foreign-checkpoint', ledgerId: OTHER_LEDGER, count: 40, newestSeq: 40 })]);
+    // the same chain with the newest records deleted is still caught by its own checkpoints
+    expect(broken(own.slice(0, 17), { checkpoints: cps })).toMatchObject({ seq: 18, reason: 'missing-after-checkpoint' });
+  });
+
+  it('old checkpoints without a ledger id belong to the chain when seq and hash match, else are reported as before', () => {
+    const own = chainWithLedger(20, 5);
+    expect(verify(own, { checkpoints: own.map((r) => cpOf(r)) })).toMatchObject({ ok: true, checkpoints: { checked: 20, foreign: 0 } });
+    const crossed = cpOf({ seq: 30, hash: 'ab'.repeat(32) });
+    expect(broken(own, { checkpoints: [crossed] })).toMatchObject({ seq: 21, reason: 'missing-after-checkpoint' });
+    expect(broken(own, { checkpoints: [cpOf({ seq: 3, hash: 'ab'.repeat(32) })] })).toMatchObject({ seq: 3, reason: 'checkpoint-mismatch' });
+  });
+
+  it('while no verified record names a ledger, a checkpoint naming one is compared by seq and hash (never waved through as foreign)', () => {
+    const oldChain = chainWithLedger(10, 10);
+    expect(verify(oldChain, { checkpoints: oldChain.map((r) => cpOf(r, LEDGER)) })).toMatchObject({ ok: true, ledgerId: null, checkpoints: { checked: 10 } });
+    // the database's (or bundle's) ledger id is a claim only: it does not make checkpoints foreign
+    const b = broken(oldChain, { ledgerId: OTHER_LEDGER, checkpoints: [cpOf({ seq: 12, hash: 'cd'.repeat(32) }, LEDGER)] });
+    expect(b).toMatchObject({ seq: 11, reason: 'missing-after-checkpoint' });
+  });
+
+  it('a record naming another ledger than the expected one, or than the records before it → envelope-mismatch', () => {
+    const own = chainWithLedger(12, 5);
+    expect(broken(own, { ledgerId: OTHER_LEDGER })).toMatchObject({ seq: 6, reason: 'envelope-mismatch' });
+    const switched = [...own];
+    switched[9] = reseal(switched[9]!, (e) => { e.ledgerId = OTHER_LEDGER; });
+    // re-link the rest so only the ledger id is wrong
+    for (let i = 10; i < switched.length; i++) switched[i] = reseal(switched[i]!, (e) => { e.prevHash = switched[i - 1]!.hash; });
+    expect(broken(switched)).toMatchObject({ seq: 10, reason: 'envelope-mismatch' });
+    const dropped = [...own];
+    dropped[7] = reseal(dropped[7]!, (e) => { delete e.ledgerId; });
+    for (let i = 8; i < dropped.length; i++) dropped[i] = reseal(dropped[i]!, (e) => { e.prevHash = dropped[i - 1]!.hash; });
+    expect(broken(dropped)).toMatchObject({ seq: 8, reason: 'envelope-mismatch' });
+  });
+
+  it('incremental: a segment after a verified head compares new checkpoints naming earlier records with their known hashes', () => {
+    const own = chainWithLedger(30, 0);
+    const seg = own.slice(20);
+    const prior = new Map(own.slice(0, 20).map((r) => [r.seq, r.hash]));
+    const opts = { anchorPrevHash: own[19]!.hash, firstSeq: 21, knownLedgerId: LEDGER, priorHashes: prior };
+    expect(verify(seg, { ...opts, checkpoints: [cpOf(own[4]!, LEDGER), cpOf(own[29]!, LEDGER)] })).toMatchObject({ ok: true, checkpoints: { checked: 2, newestSeq: 30 } });
+    expect(broken(seg, { ...opts, checkpoints: [cpOf({ seq: 5, hash: 'ef'.repeat(32) }, LEDGER)] })).toMatchObject({ seq: 5, reason: 'checkpoint-mismatch' });
+    // nothing new: the chain must still reach the newest checkpoint seen
+    expect(broken([], { ...opts, firstSeq: 31, anchorPrevHash: own[29]!.hash, checkpoints: [cpOf({ seq: 33, hash: 'ef'.repeat(32) }, LEDGER)] }))
+      .toMatchObject({ seq: 31, reason: 'missing-after-checkpoint' });
   });
 });

@@ -61,10 +61,17 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
   });
 
   app.get('/evidence/verify', {
-    schema: { tags: ['evidence'], summary: "Verifies the tenant's whole chain (hashes, order, signatures, checkpoints); names the first broken record", response: { 200: Type.Object({}, open) } },
+    schema: {
+      tags: ['evidence'],
+      summary: "Verifies the tenant's chain (hashes, order, signatures, checkpoints); names the first broken record. Incremental by default (from the head this process verified last); full=true (admins) verifies every record",
+      querystring: Type.Object({ full: Type.Optional(Type.Boolean({ default: false })) }, { additionalProperties: false }),
+      response: { 200: Type.Object({}, open), 403: errorRef },
+    },
   }, async (req) => {
     const tenantId = req.principal!.tenantId;
-    const result = await ledger.verify(tenantId);
+    // a full verification reads and checks every record: only admins may ask for it (everyone else gets the incremental one)
+    if (req.query.full) await requireRole('admin')(req);
+    const result = await ledger.verify(tenantId, { full: req.query.full === true });
     return { ...result, checkpoint: ledger.newestCheckpoint(tenantId), verifiedAt: new Date().toISOString() };
   });
 
