@@ -335,34 +335,73 @@ export function signatureBlock(doc: Doc, titles: string[], lineLabels: string[])
   doc.font(font.sans).fontSize(9).fillColor(COLORS.text);
 }
 
-/** "How to verify": offline CLI, then by hand with sha256sum and openssl (details: docs/verify-by-hand.md). */
-export function howToVerify(doc: Doc, lang: Lang, subject: { hash?: string | null; runId?: string }): void {
-  const api = `GET /api/v1/runs/${subject.runId ?? '{id}'}/evidence`;
-  const h = subject.hash ? ` (${subject.hash.slice(0, 16)}…)` : '';
-  const cmd = {
-    cli: 'npm run evidence:verify -- bundle.json --trust key.pem',
-    save: "printf '%s' '<canonical>' > record.json\njq -j '.records[0].canonical' bundle.json > record.json",
-    sig: "printf '%s' '<signature>' | base64 -d > sig.bin",
-    verify: 'openssl pkey -pubin -in key.pem -outform DER | sha256sum\nopenssl pkeyutl -verify -pubin -inkey key.pem -rawin -in record.json -sigfile sig.bin',
+/**
+ * The commands of the verification annex, the same JSON paths as the API and
+ * docs/verify-by-hand.md: a run's record is `.record` in the answer of
+ * GET /runs/{id}/evidence (evidence.json) and the element of `.records[]` with
+ * kind "run" and its id as subjectId in a bundle (bundle.json); the chain head
+ * is the bundle's last record, `.records[-1]`. tests/integration/
+ * verify-by-hand-instance.test.ts runs them on a test instance's exports.
+ */
+export function verifyCommands(subject: { runId?: string }): { export: string; save: string; hash: string; sig: string; verify: string } {
+  const auth = 'curl -H "Authorization: Bearer $TOKEN"';
+  if (!subject.runId) {
+    return {
+      export: `${auth} "$URL/api/v1/evidence/bundle" > bundle.json`,
+      save: "jq -j '.records[-1].canonical' bundle.json > record.json",
+      hash: 'sha256sum record.json',
+      sig: "jq -r '.records[-1].signature' bundle.json | base64 -d > sig.bin",
+      verify: VERIFY,
+    };
+  }
+  return {
+    export: `RUN=${subject.runId}\n${auth} "$URL/api/v1/runs/$RUN/evidence" > evidence.json\n${auth} "$URL/api/v1/evidence/bundle" > bundle.json`,
+    // from evidence.json (first line), or the run's record out of the bundle (kind "run", subjectId = the run id) and from it
+    save: "jq -j '.record.canonical' evidence.json > record.json\n"
+      + 'jq --arg id "$RUN" \'.records[]|select(.kind=="run" and .subjectId==$id)\' bundle.json > run.json\n'
+      + "jq -j '.canonical' run.json > record.json",
+    hash: 'sha256sum record.json',
+    sig: "jq -r '.record.signature' evidence.json | base64 -d > sig.bin\njq -r '.signature' run.json | base64 -d > sig.bin",
+    verify: VERIFY,
   };
+}
+const VERIFY = 'openssl pkey -pubin -in key.pem -outform DER | sha256sum\nopenssl pkeyutl -verify -pubin -inkey key.pem -rawin -in record.json -sigfile sig.bin';
+
+/** "How to verify": offline CLI, then by hand with jq, sha256sum and openssl (details: docs/verify-by-hand.md). */
+export function howToVerify(doc: Doc, lang: Lang, subject: { hash?: string | null; runId?: string }): void {
+  const h = subject.hash ? ` (${subject.hash.slice(0, 16)}…)` : '';
+  const cmd = verifyCommands(subject);
+  const cli = 'npm run evidence:verify -- bundle.json --trust key.pem';
+  const run = subject.runId;
   const steps: [string, string | null][] = lang === 'en' ? [
-    [`1. Export the evidence bundle (${api} or GET /api/v1/evidence/bundle), get the public key key.pem independently of it (npm run keys -- show on the server) and verify offline:`, cmd.cli],
-    ['2. By hand: save the record\'s "canonical" value byte for byte, without a trailing newline, as record.json (either line):', cmd.save],
-    [`3. Its SHA-256 must equal the record hash${h}:`, 'sha256sum record.json'],
-    ['4. Decode the signature (base64):', cmd.sig],
-    ['5. The key\'s fingerprint must equal the one in this report; then the signature must verify ("Signature Verified Successfully"):', cmd.verify],
-    ['6. The chain: each record\'s prevHash is the previous record\'s hash; the newest checkpoint (kept outside the database) must match the record with its number. Step by step: docs/verify-by-hand.md.', null],
+    [run
+      ? '1. Export the run\'s record (GET /api/v1/runs/{id}/evidence: the record is ".record") and the evidence bundle (GET /api/v1/evidence/bundle: records under ".records[]", the run\'s with kind "run" and the run id as subjectId):'
+      : '1. Export the evidence bundle (GET /api/v1/evidence/bundle; records under ".records[]", the chain head — the record this report names — is the last one, ".records[-1]"):', cmd.export],
+    ['2. Get the public key key.pem independently of it (npm run keys -- show on the server, or GET /api/v1/evidence/keys) and verify the bundle offline:', cli],
+    [run
+      ? '3. By hand: save the record\'s "canonical" value byte for byte, without a trailing newline, as record.json: from evidence.json (first line) or from the bundle, taking the run\'s record out as run.json (the other two lines); the same bytes:'
+      : '3. By hand: save the head record\'s "canonical" value byte for byte, without a trailing newline, as record.json:', cmd.save],
+    [`4. Its SHA-256 must equal the record hash${h}:`, cmd.hash],
+    [run ? '5. Decode the record\'s signature (base64), from evidence.json or run.json:' : '5. Decode the record\'s signature (base64):', cmd.sig],
+    ['6. The key\'s fingerprint must equal the one in this report; then the signature must verify ("Signature Verified Successfully"):', cmd.verify],
+    ['7. The chain: each record\'s prevHash is the hash of the record before it in ".records[]"; the newest checkpoint (kept outside the database) must match the record with its number. Step by step: docs/verify-by-hand.md.', null],
   ] : [
-    [`1. Nachweispaket exportieren (${api} oder GET /api/v1/evidence/bundle), den öffentlichen Schlüssel key.pem unabhängig davon beschaffen (npm run keys -- show auf dem Server) und offline prüfen:`, cmd.cli],
-    ['2. Von Hand: den Wert „canonical“ des Datensatzes byteweise unverändert, ohne Zeilenumbruch am Ende, als record.json speichern (eine der Zeilen):', cmd.save],
-    [`3. Der SHA-256 muss dem Hash des Datensatzes entsprechen${h}:`, 'sha256sum record.json'],
-    ['4. Signatur (Base64) dekodieren:', cmd.sig],
-    ['5. Der Fingerabdruck des Schlüssels muss dem in diesem Bericht entsprechen; dann muss die Signatur gültig sein („Signature Verified Successfully“):', cmd.verify],
-    ['6. Die Kette: prevHash jedes Datensatzes ist der Hash des vorigen; der neueste Checkpoint (außerhalb der Datenbank) muss mit dem Datensatz gleicher Nummer übereinstimmen. Schritt für Schritt: docs/verify-by-hand.md.', null],
+    [run
+      ? '1. Den Datensatz des Laufs (GET /api/v1/runs/{id}/evidence: der Datensatz steht unter „.record“) und das Nachweispaket exportieren (GET /api/v1/evidence/bundle: Datensätze unter „.records[]“, der des Laufs mit kind "run" und der Lauf-ID als subjectId):'
+      : '1. Das Nachweispaket exportieren (GET /api/v1/evidence/bundle; Datensätze unter „.records[]“, der Kopf der Kette – der in diesem Bericht genannte Datensatz – ist der letzte, „.records[-1]“):', cmd.export],
+    ['2. Den öffentlichen Schlüssel key.pem unabhängig davon beschaffen (npm run keys -- show auf dem Server oder GET /api/v1/evidence/keys) und das Paket offline prüfen:', cli],
+    [run
+      ? '3. Von Hand: den Wert „canonical“ des Datensatzes byteweise unverändert, ohne Zeilenumbruch am Ende, als record.json speichern: aus evidence.json (erste Zeile) oder aus dem Paket, dessen Datensatz des Laufs als run.json (die beiden anderen Zeilen); dieselben Bytes:'
+      : '3. Von Hand: den Wert „canonical“ des Kopf-Datensatzes byteweise unverändert, ohne Zeilenumbruch am Ende, als record.json speichern:', cmd.save],
+    [`4. Der SHA-256 muss dem Hash des Datensatzes entsprechen${h}:`, cmd.hash],
+    [run ? '5. Die Signatur des Datensatzes (Base64) dekodieren, aus evidence.json oder run.json:' : '5. Die Signatur des Datensatzes (Base64) dekodieren:', cmd.sig],
+    ['6. Der Fingerabdruck des Schlüssels muss dem in diesem Bericht entsprechen; dann muss die Signatur gültig sein („Signature Verified Successfully“):', cmd.verify],
+    ['7. Die Kette: prevHash jedes Datensatzes ist der Hash des vorigen in „.records[]“; der neueste Checkpoint (außerhalb der Datenbank) muss mit dem Datensatz gleicher Nummer übereinstimmen. Schritt für Schritt: docs/verify-by-hand.md.', null],
   ];
   for (const [text, command] of steps) {
     paragraph(doc, text, { size: 8.5 });
-    if (command) monoBox(doc, command);
+    // 7.5 pt: every command fits one line of the page (a wrapped command would not paste)
+    if (command) monoBox(doc, command, 7.5);
   }
 }
 

@@ -86,7 +86,7 @@ describe('docs/verify-by-hand.md, run for real', () => {
   });
 
   it('with jq: hash, fingerprint, signature, chain link and envelope check out', () => {
-    const r = bash(['extract-jq', 'hash', 'hash-compare-jq', 'signature-jq', 'key-jq', 'fingerprint', 'verify', 'prev-jq'].map(step).join('\n'));
+    const r = bash(['choose', 'extract-jq', 'hash', 'hash-compare-jq', 'signature-jq', 'key-jq', 'fingerprint', 'verify', 'prev-jq'].map(step).join('\n'));
     expect(r.status, r.out).toBe(0);
     expect(readFileSync(join(dir, 'record.json'), 'utf8')).toBe(REC.canonical);
     expect(r.out).toContain(`${REC.hash}  record.json`);
@@ -100,7 +100,7 @@ describe('docs/verify-by-hand.md, run for real', () => {
   });
 
   it('with jq: a changed byte fails the signature check', () => {
-    const r = bash(`${step('extract-jq')}\n${step('signature-jq')}\nsed -i 's/passed/failed/' record.json\n${step('verify')}`);
+    const r = bash(`${step('choose')}\n${step('extract-jq')}\n${step('signature-jq')}\nsed -i 's/passed/failed/' record.json\n${step('verify')}`);
     expect(r.status).not.toBe(0);
     expect(r.out).toContain('Signature Verification Failure');
   });
@@ -108,7 +108,7 @@ describe('docs/verify-by-hand.md, run for real', () => {
   it.each(['node', 'python'])('without jq (%s): the same bytes, hash and verified signature', (variant) => {
     rmSync(join(dir, 'record.json'), { force: true });
     rmSync(join(dir, 'sig.bin'), { force: true });
-    const r = bash([`extract-${variant}`, 'hash', 'fingerprint', 'verify'].map(step).join('\n'));
+    const r = bash(['choose', `extract-${variant}`, 'hash', 'fingerprint', 'verify'].map(step).join('\n'));
     expect(r.status, r.out).toBe(0);
     expect(readFileSync(join(dir, 'record.json'), 'utf8')).toBe(REC.canonical);
     expect(r.out).toContain(`hash      ${REC.hash}`);

@@ -159,7 +159,7 @@ describe('run protocol PDF', () => {
     const text = await pdfText(pdf);
     for (const s of ['Wiederherstellungsprotokoll', 'Straßenverzeichnis', 'Prüfungen', 'Ergebnis: nicht bestanden', 'Feststellungen', 'Folgemaßnahmen',
       '28.11.2026, 02:05 MEZ', '4 h 12 min 03 s', 'nicht eingehalten', 'CON.3.A15', 'A.8.13', 'freigegeben mit Abweichungen', 'So prüfen Sie diesen Nachweis',
-      'npm run evidence:verify -- bundle.json --trust key.pem', 'sha256sum record.json', "printf '%s' '<canonical>' > record.json", 'openssl pkeyutl -verify -pubin -inkey key.pem -rawin -in record.json -sigfile sig.bin']) {
+      'npm run evidence:verify -- bundle.json --trust key.pem', 'sha256sum record.json', "jq -j '.record.canonical' evidence.json > record.json", 'openssl pkeyutl -verify -pubin -inkey key.pem -rawin -in record.json -sigfile sig.bin']) {
       expect(text, s).toContain(s);
     }
     expect(text).not.toContain('01:05 MEZ');
