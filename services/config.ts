@@ -174,9 +174,18 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
-/** `X` or the content of the file named by `X_FILE` (secrets stay out of the environment). */
+/**
+ * `X` or the content of the file named by `X_FILE` (secrets stay out of the
+ * environment). Both set is an error naming both: which one was meant cannot
+ * be guessed. (An explicitly set `X` or `X_FILE` already replaces the other
+ * half of the pair from the env file: see loadEnvFile.)
+ */
 function secret(env: Env, name: string, problems: string[]): string | undefined {
   const file = env[`${name}_FILE`];
+  if (file && env[name]) {
+    problems.push(`${name} and ${name}_FILE are both set: set only one of them (either one set in the environment replaces the other from ${ENV_FILE_HINT})`);
+    return undefined;
+  }
   if (file) {
     try {
       return readFileSync(file, 'utf8').trim();
@@ -187,6 +196,8 @@ function secret(env: Env, name: string, problems: string[]): string | undefined 
   }
   return env[name] || undefined;
 }
+
+const ENV_FILE_HINT = '.ernstfall/env';
 
 function int(env: Env, name: string, def: number, problems: string[], min = 0, max = 1_000_000): number {
   const raw = env[name];
@@ -210,21 +221,39 @@ function url(env: Env, name: string, value: string | undefined, protocols: strin
   }
 }
 
+/** Which variables of an environment object came from the env file (loadEnvFile may run several times on process.env). */
+const loadedFromFile = new WeakMap<Env, Set<string>>();
+
 /**
  * Loads `<stateDir>/env` (written by `npm run setup`) underneath the real
- * environment: variables already set win. The owner role's URL lives in
- * `owner.env`, loaded only by tools that need it (migrations, set-up, tests,
- * demo), never by the running service: the app must not hold the password
- * of the role that could change the ledger's table.
+ * environment: what is set explicitly wins, for plain variables and `_FILE`
+ * pairs alike. A variable the environment sets (even to the empty string) is
+ * not taken from the file, and neither is the other half of its pair: an
+ * explicit `ERNSTFALL_BOOTSTRAP_TOKEN` makes the file's
+ * `ERNSTFALL_BOOTSTRAP_TOKEN_FILE` not count, and an explicit `X_FILE` the
+ * file's `X`. (`X` and `X_FILE` both set explicitly is a start-up error:
+ * loadConfig.) The owner role's URL lives in `owner.env`, loaded only by
+ * tools that need it (migrations, set-up, tests, demo), never by the running
+ * service: the app must not hold the password of the role that could change
+ * the ledger's table.
  */
 export function loadEnvFile(env: Env = process.env, opts: { owner?: boolean } = {}): void {
   const stateDir = env.ERNSTFALL_STATE_DIR ?? join(repoRoot, '.ernstfall');
+  let fromFile = loadedFromFile.get(env);
+  if (!fromFile) loadedFromFile.set(env, (fromFile = new Set()));
   for (const name of opts.owner ? ['env', 'owner.env'] : ['env']) {
     const file = join(stateDir, name);
     if (!existsSync(file)) continue;
     for (const line of readFileSync(file, 'utf8').split('\n')) {
       const m = /^\s*([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line);
-      if (m && env[m[1]!] === undefined) env[m[1]!] = m[2]!.replace(/^"(.*)"$/, '$1');
+      if (!m) continue;
+      const key = m[1]!;
+      if (env[key] !== undefined) continue;
+      const pair = key.endsWith('_FILE') ? key.slice(0, -'_FILE'.length) : `${key}_FILE`;
+      // the other half set in the environment (not by this file, read earlier): that one was meant
+      if (env[pair] !== undefined && !fromFile.has(pair)) continue;
+      env[key] = m[2]!.replace(/^"(.*)"$/, '$1');
+      fromFile.add(key);
     }
   }
 }

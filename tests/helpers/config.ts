@@ -13,8 +13,11 @@ export function testConfig(over: { databaseUrl: string; backupRoot: string; env?
   // each test file signs with a key of its own and anchors checkpoints in its own folder
   const evidenceDir = mkdtempSync(join(tmpdir(), 'ef-evidence-'));
   initSigningKey(join(evidenceDir, 'signing-key.pem'));
+  // what a test sets replaces both halves of a secret pair from the installation's env (X and X_FILE both set is an error)
+  const pairs = Object.fromEntries(Object.keys(over.env ?? {}).filter((k) => !k.endsWith('_FILE') && !(`${k}_FILE` in (over.env ?? {}))).map((k) => [`${k}_FILE`, undefined]));
   return loadConfig({
     ...process.env,
+    ...pairs,
     DATABASE_URL: over.databaseUrl,
     DATABASE_URL_FILE: undefined,
     ERNSTFALL_BOOTSTRAP_TOKEN: TEST_TOKEN,

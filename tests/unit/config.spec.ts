@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../../services/config.js';
+import { ConfigError, loadConfig, loadEnvFile } from '../../services/config.js';
 
 const base = { DATABASE_URL: 'postgres://app:pw@127.0.0.1:5432/ernstfall', ERNSTFALL_BACKUP_ROOTS: '/srv/backups' };
 
@@ -62,3 +62,83 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...base, DOCKER_HOST: 'tcp://10.0.0.9:2376' }).sandbox.transfer).toBe('auto');
   });
 });
+
+describe('configuration precedence (issue #14 item 3): explicit environment beats the generated env file', () => {
+  /** A state folder whose env file is what `npm run setup` writes: the secrets as *_FILE. */
+  function state(extra = '') {
+    const dir = mkdtempSync(join(tmpdir(), 'ef-env-'));
+    writeFileSync(join(dir, 'file-token'), 'token-from-the-env-files-secret\n');
+    writeFileSync(join(dir, 'env'), [
+      '# Written by deploy/setup.sh',
+      'DATABASE_URL=postgres://app:pw@127.0.0.1:5432/ernstfall',
+      `ERNSTFALL_BOOTSTRAP_TOKEN_FILE=${join(dir, 'file-token')}`,
+      'ERNSTFALL_SANDBOX_PULL=never',
+      'REDIS_URL=redis://127.0.0.1:6379',
+      extra,
+    ].join('\n'));
+    return dir;
+  }
+  const load = (env: Record<string, string | undefined>) => {
+    loadEnvFile(env);
+    return env;
+  };
+
+  it('without anything explicit, the env file applies (the _FILE secret is read)', () => {
+    const env = load({ ERNSTFALL_STATE_DIR: state() });
+    expect(loadConfig(env).auth.bootstrapToken).toBe('token-from-the-env-files-secret');
+  });
+
+  it('an explicit plain variable beats the file\'s plain variable', () => {
+    const env = load({ ERNSTFALL_STATE_DIR: state(), ERNSTFALL_SANDBOX_PULL: 'missing', REDIS_URL: 'redis://10.0.0.7:6379' });
+    const c = loadConfig(env);
+    expect(c.sandbox.pull).toBe('missing');
+    expect(c.redis.url).toBe('redis://10.0.0.7:6379');
+  });
+
+  it('an explicit X beats the file\'s X_FILE (ERNSTFALL_BOOTSTRAP_TOKEN=… npm start after setup)', () => {
+    const env = load({ ERNSTFALL_STATE_DIR: state(), ERNSTFALL_BOOTSTRAP_TOKEN: 'explicit-token-0123456789' });
+    expect(env.ERNSTFALL_BOOTSTRAP_TOKEN_FILE).toBeUndefined();
+    expect(loadConfig(env).auth.bootstrapToken).toBe('explicit-token-0123456789');
+  });
+
+  it('an explicit X_FILE beats the file\'s X, and the file\'s X_FILE', () => {
+    const dir = state('ERNSTFALL_METRICS_TOKEN=metrics-token-from-the-file');
+    writeFileSync(join(dir, 'other-token'), 'explicit-token-from-a-file\n');
+    writeFileSync(join(dir, 'metrics'), 'metrics-token-from-explicit-file\n');
+    const env = load({ ERNSTFALL_STATE_DIR: dir, ERNSTFALL_BOOTSTRAP_TOKEN_FILE: join(dir, 'other-token'), ERNSTFALL_METRICS_TOKEN_FILE: join(dir, 'metrics') });
+    expect(env.ERNSTFALL_METRICS_TOKEN).toBeUndefined();
+    const c = loadConfig(env);
+    expect(c.auth.bootstrapToken).toBe('explicit-token-from-a-file');
+    expect(c.metrics.token).toBe('metrics-token-from-explicit-file');
+  });
+
+  it('an explicitly empty X switches the file\'s secret off', () => {
+    const env = load({ ERNSTFALL_STATE_DIR: state(), ERNSTFALL_BOOTSTRAP_TOKEN: '' });
+    expect(loadConfig(env).auth.bootstrapToken).toBeUndefined();
+  });
+
+  it('X and X_FILE both set explicitly is a start-up error naming both, without echoing the secret', () => {
+    const dir = state();
+    const env = load({ ERNSTFALL_STATE_DIR: dir, ERNSTFALL_BOOTSTRAP_TOKEN: 'explicit-token-0123456789', ERNSTFALL_BOOTSTRAP_TOKEN_FILE: join(dir, 'file-token') });
+    try {
+      loadConfig(env);
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const text = (err as ConfigError).message;
+      expect(text).toMatch(/ERNSTFALL_BOOTSTRAP_TOKEN and ERNSTFALL_BOOTSTRAP_TOKEN_FILE are both set/);
+      expect(text).not.toContain('explicit-token-0123456789');
+    }
+    expect(() => loadConfig({ ...base, DATABASE_URL_FILE: join(dir, 'file-token') })).toThrow(/DATABASE_URL and DATABASE_URL_FILE are both set/);
+  });
+
+  it('loading the env file twice (tools call it more than once) changes nothing', () => {
+    const env = load({ ERNSTFALL_STATE_DIR: state(), ERNSTFALL_BOOTSTRAP_TOKEN: 'explicit-token-0123456789' });
+    loadEnvFile(env);
+    expect(env.ERNSTFALL_BOOTSTRAP_TOKEN_FILE).toBeUndefined();
+    const fromFile = load({ ERNSTFALL_STATE_DIR: state() });
+    loadEnvFile(fromFile);
+    expect(loadConfig(fromFile).auth.bootstrapToken).toBe('token-from-the-env-files-secret');
+  });
+});
+
