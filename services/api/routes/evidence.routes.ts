@@ -160,9 +160,10 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
   app.get('/reports/audit', {
     preValidation: requireRole('auditor'),
     schema: {
-      tags: ['reports'], summary: 'Audit report for a period: PDF/A-2b, CSV (systems table) or JSON; lang=de|en',
+      tags: ['reports'], summary: 'Audit report for a period of whole days in Europe/Berlin: PDF/A-2b, CSV (systems table) or JSON; lang=de|en',
       querystring: Type.Object({
-        from: Type.String({ format: 'date' }), to: Type.String({ format: 'date', description: 'inclusive' }),
+        from: Type.String({ format: 'date', description: 'first day, from 00:00 Europe/Berlin' }),
+        to: Type.String({ format: 'date', description: 'last day, inclusive: up to 24:00 Europe/Berlin' }),
         format: Type.Optional(Type.Union([Type.Literal('pdf'), Type.Literal('csv'), Type.Literal('json')], { default: 'pdf' })), lang: Lang,
       }, { additionalProperties: false }),
     },
