@@ -30,10 +30,21 @@ import { sql, type Kysely } from 'kysely';
  * failure notifications of a batch of runs to their new alerts in one
  * statement; and statistics on the plan expressions the scheduler filters by.
  */
+/** What plan_states copies of the plan (`pl`: a row with `definition` and `created_at`); the same expressions as the status query used. */
+const PLAN_COLUMNS = 'plan_created_at, tz, every, grace, esc_steps';
+const PLAN_VALUES = `pl.created_at, coalesce(pl.definition->'cadence'->>'timezone', 'Europe/Berlin'),
+  btrim(pl.definition->'cadence'->>'requiredEvery'), btrim(pl.definition->'cadence'->>'grace'),
+  case when jsonb_typeof(pl.definition->'notify'->'escalate') = 'array' then jsonb_array_length(pl.definition->'notify'->'escalate') else 0 end`;
+
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`create table plan_states (
     tenant_id uuid not null,
     plan_id text not null,
+    plan_created_at timestamptz not null,
+    tz text not null,
+    every text,
+    grace text,
+    esc_steps integer not null default 0,
     decisive_at timestamptz,
     decisive_id uuid,
     last_verdict text,
@@ -51,9 +62,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   // a plan's row read again from the two partial indexes (a decisive run changed or went)
   await sql`create function plan_states_recompute(t uuid, p text) returns void language sql as $fn$
-    insert into plan_states as s (tenant_id, plan_id, decisive_at, decisive_id, last_verdict, passed_at, passed_id, passed_finished_at, passed_clock_start)
-    select t, p, d.ord, d.id, d.verdict, pa.ord, pa.id, pa.finished_at, pa.clock_start
-    from (select 1) one
+    insert into plan_states as s (tenant_id, plan_id, ${sql.raw(PLAN_COLUMNS)}, decisive_at, decisive_id, last_verdict, passed_at, passed_id, passed_finished_at, passed_clock_start)
+    select t, p, ${sql.raw(PLAN_VALUES)}, d.ord, d.id, d.verdict, pa.ord, pa.id, pa.finished_at, pa.clock_start
+    from plans pl
     left join lateral (
       select coalesce(r.finished_at, r.started_at, r.queued_at) as ord, r.id, r.verdict from runs r
       where r.tenant_id = t and r.plan_id = p and r.status = 'finished' and r.verdict in ('passed', 'failed')
@@ -62,6 +73,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       select coalesce(r.finished_at, r.started_at, r.queued_at) as ord, r.id, r.finished_at, coalesce(r.started_at, r.queued_at) as clock_start from runs r
       where r.tenant_id = t and r.plan_id = p and r.status = 'finished' and r.verdict = 'passed'
       order by coalesce(r.finished_at, r.started_at, r.queued_at) desc, r.id desc limit 1) pa on true
+    where pl.tenant_id = t and pl.id = p
     on conflict (tenant_id, plan_id) do update set
       decisive_at = excluded.decisive_at, decisive_id = excluded.decisive_id, last_verdict = excluded.last_verdict,
       passed_at = excluded.passed_at, passed_id = excluded.passed_id, passed_finished_at = excluded.passed_finished_at,
@@ -90,10 +102,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         return null;
       end if;
       ts := coalesce(new.finished_at, new.started_at, new.queued_at);
-      insert into plan_states as s (tenant_id, plan_id, decisive_at, decisive_id, last_verdict, passed_at, passed_id, passed_finished_at, passed_clock_start)
-      values (new.tenant_id, new.plan_id, ts, new.id, new.verdict,
+      insert into plan_states as s (tenant_id, plan_id, ${sql.raw(PLAN_COLUMNS)}, decisive_at, decisive_id, last_verdict, passed_at, passed_id, passed_finished_at, passed_clock_start)
+      select new.tenant_id, new.plan_id, ${sql.raw(PLAN_VALUES)}, ts, new.id, new.verdict,
         case when new.verdict = 'passed' then ts end, case when new.verdict = 'passed' then new.id end,
-        case when new.verdict = 'passed' then new.finished_at end, case when new.verdict = 'passed' then coalesce(new.started_at, new.queued_at) end)
+        case when new.verdict = 'passed' then new.finished_at end, case when new.verdict = 'passed' then coalesce(new.started_at, new.queued_at) end
+      from plans pl where pl.tenant_id = new.tenant_id and pl.id = new.plan_id
       on conflict (tenant_id, plan_id) do update set
         decisive_at = case when (s.decisive_id is null or (excluded.decisive_at, excluded.decisive_id) > (s.decisive_at, s.decisive_id))
           then excluded.decisive_at else s.decisive_at end,
@@ -128,20 +141,38 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   $fn$`.execute(db);
   await sql`create trigger runs_plan_states_truncate after truncate on runs for each statement execute function plan_states_truncate()`.execute(db);
 
+  // the plan's side: created with the plan, its cadence (and escalation steps) copied on every change of the definition
+  await sql`create function plan_states_from_plans() returns trigger language plpgsql as $fn$
+    begin
+      if tg_op = 'DELETE' then
+        delete from plan_states where tenant_id = old.tenant_id and plan_id = old.id;
+        return null;
+      end if;
+      insert into plan_states as s (tenant_id, plan_id, ${sql.raw(PLAN_COLUMNS)})
+      select new.tenant_id, new.id, ${sql.raw(PLAN_VALUES)} from (select new.definition, new.created_at) pl
+      on conflict (tenant_id, plan_id) do update set
+        plan_created_at = excluded.plan_created_at, tz = excluded.tz, every = excluded.every, grace = excluded.grace, esc_steps = excluded.esc_steps;
+      return null;
+    end
+  $fn$`.execute(db);
+  await sql`create trigger plans_plan_states after insert or update of definition, created_at on plans for each row execute function plan_states_from_plans()`.execute(db);
+  await sql`create trigger plans_plan_states_delete after delete on plans for each row execute function plan_states_from_plans()`.execute(db);
+
   // backfill: one pass over each of the two indexes (DISTINCT ON in index order)
-  await sql`insert into plan_states (tenant_id, plan_id, decisive_at, decisive_id, last_verdict, passed_at, passed_id, passed_finished_at, passed_clock_start)
-    select d.tenant_id, d.plan_id, d.ord, d.id, d.verdict, pa.ord, pa.id, pa.finished_at, pa.clock_start
-    from (
+  await sql`insert into plan_states (tenant_id, plan_id, ${sql.raw(PLAN_COLUMNS)}, decisive_at, decisive_id, last_verdict, passed_at, passed_id, passed_finished_at, passed_clock_start)
+    select pl.tenant_id, pl.id, ${sql.raw(PLAN_VALUES)}, d.ord, d.id, d.verdict, pa.ord, pa.id, pa.finished_at, pa.clock_start
+    from plans pl
+    left join (
       select distinct on (r.tenant_id, r.plan_id) r.tenant_id, r.plan_id, coalesce(r.finished_at, r.started_at, r.queued_at) as ord, r.id, r.verdict from runs r
       where r.status = 'finished' and r.verdict in ('passed', 'failed')
       order by r.tenant_id, r.plan_id, coalesce(r.finished_at, r.started_at, r.queued_at) desc, r.id desc
-    ) d
+    ) d on d.tenant_id = pl.tenant_id and d.plan_id = pl.id
     left join (
       select distinct on (r.tenant_id, r.plan_id) r.tenant_id, r.plan_id, coalesce(r.finished_at, r.started_at, r.queued_at) as ord, r.id, r.finished_at,
         coalesce(r.started_at, r.queued_at) as clock_start from runs r
       where r.status = 'finished' and r.verdict = 'passed'
       order by r.tenant_id, r.plan_id, coalesce(r.finished_at, r.started_at, r.queued_at) desc, r.id desc
-    ) pa on pa.tenant_id = d.tenant_id and pa.plan_id = d.plan_id`.execute(db);
+    ) pa on pa.tenant_id = pl.tenant_id and pa.plan_id = pl.id`.execute(db);
 
   await sql`create index notifications_run on notifications (tenant_id, run_id) where run_id is not null`.execute(db);
   // the scheduler's query filters plans by these expressions: without statistics on them the planner guesses
@@ -153,6 +184,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`drop statistics if exists plans_cadence_stats`.execute(db);
   await sql`drop index if exists notifications_run`.execute(db);
+  await sql`drop trigger if exists plans_plan_states_delete on plans`.execute(db);
+  await sql`drop trigger if exists plans_plan_states on plans`.execute(db);
+  await sql`drop function if exists plan_states_from_plans()`.execute(db);
   await sql`drop trigger if exists runs_plan_states_truncate on runs`.execute(db);
   await sql`drop trigger if exists runs_plan_states_delete on runs`.execute(db);
   await sql`drop trigger if exists runs_plan_states_update on runs`.execute(db);

@@ -13,8 +13,6 @@ export interface PlanStatusRow {
   lastVerdict: 'passed' | 'failed' | null;
 }
 
-/** Same default as the plan parser, for definitions written before it set one. */
-const DEFAULT_TZ = 'Europe/Berlin';
 /** services/util/duration.ts SHORT_RE: units largest first, each at most once. */
 const SHORT_RE = String.raw`^(\d+(\.\d+)?w)?(\d+(\.\d+)?d)?(\d+(\.\d+)?h)?(\d+(\.\d+)?m)?(\d+(\.\d+)?s)?(\d+ms)?$`;
 /** services/util/calendar.ts: ISO durations whose date part has whole numbers, not all zero, are added on the wall clock. */
@@ -65,28 +63,25 @@ function applyDurationSql(ts: string, kind: string, iv: string, tz: string, a: s
 }
 
 /**
- * The plans with what their status is made of: the newest decisive and
- * passed run come from plan_states (one row per plan, kept current by
- * triggers on runs: db/migrations/20261208_0015_plan_states.ts), not from the
- * run history; the due dates cached there count only while they were
- * computed from the plan's current requiredEvery|grace|zone (`key`) and due
- * clock start (`stale` otherwise). `where` selects the plans (SQL of this file).
+ * The plans with what their status is made of, from plan_states alone (one
+ * narrow row per plan, db/migrations/20261208_0015_plan_states.ts): triggers
+ * keep in it the newest decisive and passed run (on runs) and the plan's
+ * creation, zone, requiredEvery and grace (on plans), in the transaction
+ * that changes them; the plan definitions are not read. The due dates cached
+ * there count only while they were computed from the row's current
+ * requiredEvery|grace|zone (`key`) and due clock start (`stale` otherwise).
+ * `where` selects the plans (SQL of this file, on `s`).
  */
 function baseSql(where: string): string {
   return `
   select x.*, (x.due_key is distinct from x.key or x.due_clock_start is distinct from x.clock_start) as stale from (
-    select pl.tenant_id, pl.id as plan_id, s.last_verdict, s.passed_finished_at as last_passed_at, s.decisive_id, s.passed_id,
-      coalesce(s.passed_clock_start, pl.created_at) as clock_start,
-      coalesce(pl.definition->'cadence'->>'timezone', '${DEFAULT_TZ}') as tz,
-      btrim(pl.definition->'cadence'->>'requiredEvery') as every,
-      btrim(pl.definition->'cadence'->>'grace') as grace,
-      coalesce(btrim(pl.definition->'cadence'->>'requiredEvery'), '') || '|' || coalesce(btrim(pl.definition->'cadence'->>'grace'), '')
-        || '|' || coalesce(pl.definition->'cadence'->>'timezone', '${DEFAULT_TZ}') as key,
+    select s.tenant_id, s.plan_id, s.last_verdict, s.passed_finished_at as last_passed_at, s.decisive_id, s.passed_id,
+      coalesce(s.passed_clock_start, s.plan_created_at) as clock_start, s.tz, s.every, s.grace,
+      coalesce(s.every, '') || '|' || coalesce(s.grace, '') || '|' || s.tz as key,
       s.due_key, s.due_clock_start, s.next_due_at, s.overdue_at, s.due_soon_epoch,
-      -- for the reminder tick: how many escalation steps the plan has (read here, where the definition is read anyway)
-      case when jsonb_typeof(pl.definition->'notify'->'escalate') = 'array' then jsonb_array_length(pl.definition->'notify'->'escalate') else 0 end as esc_steps
-    from plans pl
-    left join plan_states s on s.tenant_id = pl.tenant_id and s.plan_id = pl.id
+      -- for the reminder tick: how many escalation steps the plan has
+      s.esc_steps
+    from plan_states s
     where ${where}
   ) x`;
 }
@@ -136,11 +131,13 @@ export const STATUS_CASE = `case
  * `with base …, dated as (…)`: every plan `where` selects with its last
  * verdict, last passed run, decisive and passed run ids and its due dates
  * (cached where current, computed otherwise). Follow with `, x as (…)` or a
- * select from `dated d` (STATUS_CASE gives the status; `$1` is now).
+ * select from `dated d` (STATUS_CASE gives the status; `$1` is now). `base`
+ * is read twice rather than collected: the current rows stream straight
+ * from plan_states, only the stale ones are collected (few, once cached).
  */
 export function datedPlansSql(where: string): string {
   return `
-with base as materialized (${baseSql(where)}
+with base as not materialized (${baseSql(where)}
 ), stale as materialized (select * from base where stale),
 ${dueDatesSql('stale')},
 dated as (
@@ -171,23 +168,22 @@ from dated d
 ${o.order ? 'order by d.plan_id' : ''}`;
 }
 
-const STATUS_SQL = statusSql('pl.tenant_id = $2', { tenant: false, order: true });
+const STATUS_SQL = statusSql('s.tenant_id = $2', { tenant: false, order: true });
 const STATUS_ALL_TENANTS_SQL = statusSql('true', { tenant: true, order: false });
-const STATUS_OF_TENANTS_SQL = statusSql('pl.tenant_id = any($2::uuid[])', { tenant: true, order: false, extra: true });
+const STATUS_OF_TENANTS_SQL = statusSql('s.tenant_id = any($2::uuid[])', { tenant: true, order: false, extra: true });
 
 /**
  * Stores the due dates of up to $1 plans whose cache is missing or stale
- * (only the due_* columns: what the triggers keep is not touched; a plan
- * without runs gets its row here). A run or an edit meanwhile only makes
- * the row stale again: its inputs are stored with it.
+ * (only the due_* columns: what the triggers keep is not touched). A run or
+ * an edit meanwhile only makes the row stale again: the inputs the dates
+ * were computed from are stored with them.
  */
 const REFRESH_SQL = `
 with stale as materialized (select * from (${baseSql('true')}) b where b.stale limit $1),
 ${dueDatesSql('stale')}
-insert into plan_states as s (tenant_id, plan_id, due_key, due_clock_start, next_due_at, overdue_at, due_soon_epoch)
-select c.tenant_id, c.plan_id, c.key, c.clock_start, c.next_due_at, c.overdue_at, c.due_soon_epoch from computed c
-on conflict (tenant_id, plan_id) do update set due_key = excluded.due_key, due_clock_start = excluded.due_clock_start,
-  next_due_at = excluded.next_due_at, overdue_at = excluded.overdue_at, due_soon_epoch = excluded.due_soon_epoch`;
+update plan_states s set due_key = c.key, due_clock_start = c.clock_start,
+  next_due_at = c.next_due_at, overdue_at = c.overdue_at, due_soon_epoch = c.due_soon_epoch
+from computed c where s.tenant_id = c.tenant_id and s.plan_id = c.plan_id`;
 
 /** A status row with the runs it was decided from (the reminder tick). */
 export interface PlanStatusDetail extends PlanStatusRow {

@@ -6,22 +6,26 @@ import { planStatusLabel, verdictLabel, type Lang, type Strings } from './i18n.j
  * has its own shape (icon, hidden from screen readers) and its text.
  */
 const svg = (body: string) => `<svg class="icon" viewBox="0 0 16 16" width="16" height="16" aria-hidden="true" focusable="false">${body}</svg>`;
-const ICONS: Record<string, string> = {
+const ICON_BODIES: Record<string, string> = {
   // filled circle with a tick
-  ok: svg('<circle cx="8" cy="8" r="8" fill="currentColor"/><path d="M4.3 8.4l2.4 2.4 5-5.3" fill="none" stroke="#fff" stroke-width="2"/>'),
+  ok: '<circle cx="8" cy="8" r="8" fill="currentColor"/><path d="M4.3 8.4l2.4 2.4 5-5.3" fill="none" stroke="#fff" stroke-width="2"/>',
   // triangle with an exclamation mark
-  'due-soon': svg('<path d="M8 .8l7.6 14H.4z" fill="currentColor"/><path d="M8 5.5v4.5M8 11.5v1.6" stroke="#fff" stroke-width="1.8"/>'),
+  'due-soon': '<path d="M8 .8l7.6 14H.4z" fill="currentColor"/><path d="M8 5.5v4.5M8 11.5v1.6" stroke="#fff" stroke-width="1.8"/>',
   // diamond with a clock hand
-  overdue: svg('<path d="M8 0l8 8-8 8-8-8z" fill="currentColor"/><path d="M8 4v4.5l2.6 1.6" fill="none" stroke="#fff" stroke-width="1.8"/>'),
+  overdue: '<path d="M8 0l8 8-8 8-8-8z" fill="currentColor"/><path d="M8 4v4.5l2.6 1.6" fill="none" stroke="#fff" stroke-width="1.8"/>',
   // filled circle with a cross
-  failing: svg('<circle cx="8" cy="8" r="8" fill="currentColor"/><path d="M5 5l6 6M11 5l-6 6" stroke="#fff" stroke-width="2"/>'),
+  failing: '<circle cx="8" cy="8" r="8" fill="currentColor"/><path d="M5 5l6 6M11 5l-6 6" stroke="#fff" stroke-width="2"/>',
   // hollow dashed circle
-  'never-tested': svg('<circle cx="8" cy="8" r="6.5" fill="none" stroke="currentColor" stroke-width="2.4" stroke-dasharray="3 2"/>'),
+  'never-tested': '<circle cx="8" cy="8" r="6.5" fill="none" stroke="currentColor" stroke-width="2.4" stroke-dasharray="3 2"/>',
 };
+const ICONS: Record<string, string> = Object.fromEntries(Object.entries(ICON_BODIES).map(([k, body]) => [k, svg(body)]));
+/** The same icon as a reference to lightSymbols() (about 100 bytes instead of 250–300). */
+const ICON_REFS: Record<string, string> = Object.fromEntries(Object.keys(ICON_BODIES).map((k) => [k,
+  `<svg class="icon" width="16" height="16" aria-hidden="true" focusable="false"><use href="#light-${k}"/></svg>`]));
 const VERDICT_LIGHT: Record<string, string> = { passed: 'ok', failed: 'failing', error: 'overdue', cancelled: 'never-tested' };
 
-function light(kind: string, text: string): SafeHtml {
-  return html`<span class="light light-${kind}">${trusted(ICONS[kind] ?? ICONS['never-tested']!)}<span>${text}</span></span>`;
+function light(kind: string, text: string, icons: Record<string, string> = ICONS): SafeHtml {
+  return html`<span class="light light-${kind}">${trusted(icons[kind] ?? icons['never-tested']!)}<span>${text}</span></span>`;
 }
 
 /** Traffic light of a plan status: failing, overdue, never-tested, due-soon, ok. */
@@ -33,6 +37,27 @@ export function statusLight(status: string, lang: Lang): SafeHtml {
 export function verdictLight(verdict: string | null | undefined, lang: Lang, fallback?: string): SafeHtml | string {
   if (!verdict) return fallback ?? '–';
   return light(VERDICT_LIGHT[verdict] ?? 'never-tested', verdictLabel(verdict as never, lang));
+}
+
+/**
+ * The light icons once, as SVG symbols, for a page with many lights (the
+ * dashboard's 200 plans): statusLightRef() and verdictLightRef() then refer
+ * to them. Same shapes, colours and text as statusLight() and verdictLight().
+ */
+export function lightSymbols(): SafeHtml {
+  return trusted(`<svg class="visually-hidden" aria-hidden="true" focusable="false">${Object.entries(ICON_BODIES)
+    .map(([k, body]) => `<symbol id="light-${k}" viewBox="0 0 16 16">${body}</symbol>`).join('')}</svg>`);
+}
+
+/** statusLight() with its icon from lightSymbols() (which the page must contain). */
+export function statusLightRef(status: string, lang: Lang): SafeHtml {
+  return light(ICONS[status] ? status : 'never-tested', planStatusLabel(status, lang), ICON_REFS);
+}
+
+/** verdictLight() with its icon from lightSymbols() (which the page must contain). */
+export function verdictLightRef(verdict: string | null | undefined, lang: Lang, fallback?: string): SafeHtml | string {
+  if (!verdict) return fallback ?? '–';
+  return light(VERDICT_LIGHT[verdict] ?? 'never-tested', verdictLabel(verdict as never, lang), ICON_REFS);
 }
 
 /** A scrollable, keyboard-reachable table frame; the caption names the region. */

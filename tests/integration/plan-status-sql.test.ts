@@ -153,3 +153,53 @@ describe('PlanStatusRepository.statusAll', () => {
     expect(rows.get('st-sixhours-amb2-pass')!.nextDueAt).toEqual(new Date('2026-10-25T07:30:00Z'));
   });
 });
+
+describe('plan_states: the cached due dates and the runs kept by triggers', () => {
+  it('with every due date cached (refreshDueDates) the status is the same as computed, at every moment', async () => {
+    const computed = await Promise.all(NOWS.map((n) => repo.statusAll(DEFAULT_TENANT_ID, new Date(n))));
+    let stored = 0;
+    for (let n; (n = await repo.refreshDueDates(7)) > 0;) stored += n; // in bites, as a tick does
+    expect(stored).toBeGreaterThanOrEqual(PLANS.length);
+    expect(await repo.refreshDueDates(1000)).toBe(0); // all current now
+    const cached = await Promise.all(NOWS.map((n) => repo.statusAll(DEFAULT_TENANT_ID, new Date(n))));
+    expect(cached).toEqual(computed);
+    // and statusAllTenants agrees with the per-tenant query
+    const all = (await repo.statusAllTenants(new Date(NOWS[5]!))).filter((r) => r.tenantId === DEFAULT_TENANT_ID)
+      .sort((a, b) => (a.planId < b.planId ? -1 : 1)).map(({ tenantId: _t, ...r }) => r);
+    expect(all).toEqual(computed[5]);
+  });
+
+  it('a changed cadence or a new passed run is never answered from the old cached date', async () => {
+    const id = 'st-weekly-fresh';
+    const at = new Date('2026-03-28T12:00:00Z');
+    await repo.refreshDueDates(1000);
+    const before = (await repo.statusAll(DEFAULT_TENANT_ID, at)).find((r) => r.planId === id)!;
+    expect(before.nextDueAt).toEqual(addDuration(new Date(HISTORIES.fresh!.createdAt), 'P7D', 'Europe/Berlin'));
+    // the cadence changes (the trigger on plans copies it): the cached date no longer counts
+    const plan = await h.tdb.db.selectFrom('plans').select('definition').where('id', '=', id).executeTakeFirstOrThrow();
+    const def = plan.definition as { cadence: Cadence };
+    await h.tdb.db.updateTable('plans').set({ definition: JSON.stringify({ ...def, cadence: { ...def.cadence, requiredEvery: 'P1D' } }) }).where('id', '=', id).execute();
+    const changed = (await repo.statusAll(DEFAULT_TENANT_ID, at)).find((r) => r.planId === id)!;
+    expect(changed.nextDueAt).toEqual(addDuration(new Date(HISTORIES.fresh!.createdAt), 'P1D', 'Europe/Berlin'));
+    // a passed run moves the due clock: the cached date no longer counts either
+    await seedRun(h, { planId: id, verdict: 'passed', finishedAt: new Date('2026-03-28T10:01:00Z'), rtoSeconds: 60 });
+    const passed = (await repo.statusAll(DEFAULT_TENANT_ID, at)).find((r) => r.planId === id)!;
+    expect(passed).toMatchObject({ lastVerdict: 'passed', lastPassedAt: new Date('2026-03-28T10:01:00Z'), nextDueAt: addDuration(new Date('2026-03-28T10:00:00Z'), 'P1D', 'Europe/Berlin') });
+    expect(await repo.refreshDueDates(1000)).toBe(1);
+    expect((await repo.statusAll(DEFAULT_TENANT_ID, at)).find((r) => r.planId === id)).toEqual(passed);
+  });
+
+  it('an older run finishing late does not replace the newest; a changed decisive run is read again from the runs', async () => {
+    const id = 'st-daily-fresh';
+    const at = new Date('2026-11-01T00:00:00Z');
+    const newest = await seedRun(h, { planId: id, verdict: 'failed', finishedAt: new Date('2026-10-30T10:00:00Z') });
+    await seedRun(h, { planId: id, verdict: 'passed', finishedAt: new Date('2026-10-29T10:00:00Z') }); // reported late, older
+    const st = () => repo.statusAll(DEFAULT_TENANT_ID, at).then((rows) => rows.find((r) => r.planId === id)!);
+    expect(await st()).toMatchObject({ status: 'failing', lastVerdict: 'failed', lastPassedAt: new Date('2026-10-29T10:00:00Z') });
+    // by hand: the newest run's verdict corrected
+    await sql`update runs set verdict = 'error' where id = ${newest}`.execute(h.tdb.db);
+    expect(await st()).toMatchObject({ lastVerdict: 'passed', lastPassedAt: new Date('2026-10-29T10:00:00Z') });
+    const js = (await jsStatus(at)).find((r) => r.planId === id)!;
+    expect((await st()).status).toBe(js.status);
+  });
+});

@@ -5,7 +5,7 @@ import { NotificationRepository, type AlertRow } from '../../../db/repositories/
 import type { LastRunRow, PlanSummaryRow } from '../../../db/repositories/web.repository.js';
 import { html, type SafeHtml } from '../html.js';
 import { dateTime, fill, formatSeconds, type Lang, type Strings } from '../i18n.js';
-import { notice, statusLight, table, verdictLight } from '../components.js';
+import { lightSymbols, notice, statusLight, statusLightRef, table, verdictLightRef } from '../components.js';
 import type { Web } from '../pages.routes.js';
 import { restartSection } from './systems.page.js';
 
@@ -94,9 +94,9 @@ export async function dashboardPages(app: FastifyInstance, web: Web): Promise<vo
     const head = html`<tr><th scope="col">${s.colPlan}</th><th scope="col">${s.colStatus}</th><th scope="col">${s.colNextDue}</th><th scope="col">${s.colLastVerdict}</th><th scope="col"><abbr title="${s.headroomHint}">${s.colHeadroom}</abbr></th><th scope="col">${s.colAlert}</th></tr>`;
     const rows = data.rows.map((r) => html`<tr>
 <th scope="row"><a href="/plans/${encodeURIComponent(r.plan.id)}">${r.plan.title}</a><br><span class="muted mono">${r.plan.id}</span></th>
-<td>${statusLight(r.status, lang)}${r.active ? html`<br><a href="/runs/${r.active.id}" class="small">${r.active.status === 'running' ? s.runningNow : s.queuedNow}</a>` : ''}</td>
+<td>${statusLightRef(r.status, lang)}${r.active ? html`<br><a href="/runs/${r.active.id}" class="small">${r.active.status === 'running' ? s.runningNow : s.queuedNow}</a>` : ''}</td>
 <td>${r.nextDueAt ? dateTime(r.nextDueAt, lang) : s.dash}</td>
-<td>${r.last ? html`${verdictLight(r.last.verdict, lang)}<br><a href="/runs/${r.last.id}" class="small">${dateTime(r.last.finished_at, lang)}</a>` : s.dash}</td>
+<td>${r.last ? html`${verdictLightRef(r.last.verdict, lang)}<br><a href="/runs/${r.last.id}" class="small">${dateTime(r.last.finished_at, lang)}</a>` : s.dash}</td>
 <td>${headroomText(r.headroomSeconds, s, lang)}</td>
 <td>${alertCell(r.alert, s, now)}</td>
 </tr>`);
@@ -105,6 +105,7 @@ export async function dashboardPages(app: FastifyInstance, web: Web): Promise<vo
 ${banner}
 ${summary}
 <section aria-labelledby="plans-h"><h2 id="plans-h">${s.plansCaption}</h2>
+${data.rows.length ? lightSymbols() : ''}
 ${data.rows.length === 0 ? notice(s.noPlans) : table('plans', html`${s.plansCaption}. ${s.statusHelp}`, head, rows, { captionHidden: true })}
 </section>
 ${restart}`;
