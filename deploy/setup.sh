@@ -321,9 +321,13 @@ else
   say "migrations: skipped (db/migrate.ts does not exist yet)"
 fi
 
-# evidence signing key (Ed25519): created once, never overwritten; its public key is trusted for verification
-(cd "$REPO" && set -a && . "$ENV_FILE" && set +a && npx --no-install tsx services/evidence/keys-cli.ts init) 2>&1 | sed 's/^/  /' ||
-  die "could not create the evidence signing key (npm run keys -- init)"
+# evidence signing key (Ed25519): created once, never overwritten; its public key is trusted for verification.
+# Refused (exit 3, the way out printed) when the database's ledger was signed by keys this installation does not
+# trust, e.g. a second checkout sharing the database `ernstfall` (services/evidence/key-check.ts).
+key_rc=0
+(cd "$REPO" && set -a && . "$ENV_FILE" && set +a && npx --no-install tsx services/evidence/keys-cli.ts init) 2>&1 | sed 's/^/  /' || key_rc=${PIPESTATUS[0]}
+((key_rc == 3)) && die "no new signing key for a database whose ledger another key signed: see the ways out above"
+((key_rc == 0)) || die "could not create the evidence signing key (npm run keys -- init)"
 
 # --- 9. offline sandbox images -----------------------------------------------------------------
 IMAGES=("15 bookworm" "17 trixie")

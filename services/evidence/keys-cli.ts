@@ -5,15 +5,36 @@
  *   show    key id and fingerprint (compare with the ones printed in reports)
  */
 import { loadConfig, loadEnvFile } from '../config.js';
+import { createDb } from '../../db/database.js';
 import { initSigningKey, loadSigner, publishPublicKey, rotateSigningKey, trustedKeys } from './signing-key.js';
 import { fingerprintOfKey } from './signing-key.js';
+import { checkSigningKey } from './key-check.js';
 
 loadEnvFile();
-const config = loadConfig({ ...process.env, DATABASE_URL: process.env.DATABASE_URL ?? 'postgres://unused@127.0.0.1/unused' });
+const hasDatabase = Boolean(process.env.DATABASE_URL || process.env.DATABASE_URL_FILE);
+const config = loadConfig(hasDatabase ? process.env : { ...process.env, DATABASE_URL: 'postgres://unused@127.0.0.1/unused' });
 const { signingKeyFile, trustedKeysDir } = config.evidence;
 const cmd = process.argv[2] ?? 'show';
 
+/** Exit code of `init` when it refuses to make a key for a database whose ledger another key signed. */
+const REFUSED = 3;
+
 if (cmd === 'init') {
+  // with a database (npm run setup): never a new key for a ledger signed by keys we do not trust
+  if (hasDatabase) {
+    const db = createDb(config.database.url, 1);
+    try {
+      const u = new URL(config.database.url);
+      const check = await checkSigningKey(db, { signingKeyFile, trustedKeysDir, database: `${u.pathname.slice(1)} on ${u.hostname}:${u.port || 5432}` });
+      if (check.action === 'refuse') {
+        console.error(check.message);
+        process.exit(REFUSED);
+      }
+      if (check.message) console.error(check.message);
+    } finally {
+      await db.destroy();
+    }
+  }
   const created = initSigningKey(signingKeyFile);
   const s = loadSigner(signingKeyFile);
   publishPublicKey(s, trustedKeysDir);
