@@ -9,6 +9,13 @@ import { defineConfig } from 'vitest/config';
  */
 const DB_SETUP = ['tests/helpers/global-setup.ts'];
 const BROWSER = ['tests/integration/browser.test.ts', 'tests/integration/manual-browser.test.ts'];
+/**
+ * The fault campaign (`npm run test:faults`, issue 14): restarts Redis, PostgreSQL and a Docker engine of
+ * its own during restores, so it is not part of `npm test`; its files run one after the other.
+ */
+const FAULTS = process.env.ERNSTFALL_FAULTS === '1'
+  ? [{ extends: true, test: { name: 'faults', include: ['tests/faults/**/*.fault.ts'], fileParallelism: false, testTimeout: 240_000 } }]
+  : [];
 
 export default defineConfig({
   test: {
@@ -23,6 +30,7 @@ export default defineConfig({
       { extends: true, test: { name: 'unit', include: ['tests/unit/**/*.spec.ts'] } },
       { extends: true, test: { name: 'integration', include: ['tests/integration/**/*.test.ts'], exclude: BROWSER, globalSetup: DB_SETUP } },
       { extends: true, test: { name: 'browser', include: BROWSER, globalSetup: DB_SETUP } },
+      ...FAULTS,
     ],
   },
 });
