@@ -16,7 +16,7 @@ import { PlanPolicyService } from '../services/plans/plan-policy.js';
 import { lostRunResult, OutcomeHandover } from '../services/runs/outcome-handover.js';
 import { JOB_NAMES, queueNameForPool, type JobPayloads } from './jobs.js';
 import type { RunQueue } from './queue.js';
-import { handleRestoreTest } from './engine/pipeline.js';
+import { databasePort, handleRestoreTest } from './engine/pipeline.js';
 import { reapSandboxes, removeSandboxesOfRun } from './sandbox/reaper.js';
 
 /** A counting semaphore: the sandboxes one worker runs at once, whichever pool's queue the job came from. */
@@ -69,12 +69,20 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const policy = new PlanPolicyService(new TenantRepository(deps.db), config.policy);
   const baselines = new BaselineRepository(deps.db);
   // no signing key here: outcomes go to a process that holds it (central signing, docs/security.md)
-  const outcomes = new OutcomeHandover(deps.db);
+  const outcomes = new OutcomeHandover(deps.db, undefined, { dbPort: databasePort(config), log });
+  // runs this process is working on (or handing over): never declared lost by its own maintenance pass
+  const active = new Set<string>();
 
   async function maintain(): Promise<void> {
     // a run whose worker stopped sending heartbeats is over: it ends as `error`, never stays `running`
+    // outcomes the database was not there for: handed over first, so those runs end with their own verdict
+    if (outcomes.pendingRuns().length) {
+      const flushed = await outcomes.flushPending();
+      if (flushed) log.warn({ flushed }, 'outcomes kept while the database was unreachable were handed over');
+    }
     const stale = await runs.stale(config.sandbox.staleSeconds, { pools: config.sandbox.pools });
     for (const r of stale) {
+      if (r.worker_id === id && (active.has(r.id) || outcomes.pendingRuns().includes(r.id))) continue;
       const reaped = await removeSandboxesOfRun(docker, config.instance, r.id).catch(() => undefined);
       const reported = await outcomes.unclaimed(r.id, id, lostRunResult(r), 'running', { reaped });
       if (reported) log.warn({ runId: r.id, planId: r.plan_id }, 'run declared lost: worker stopped responding');
@@ -101,9 +109,11 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       async (job) => {
         if (job.name !== JOB_NAMES.restoreTest) throw new Error(`unknown job ${job.name}`);
         const release = await capacity.acquire();
+        active.add(job.data.runId);
         try {
           await handleRestoreTest({ config, docker, runs, plans, baselines, policy, outcomes, log: log.child({ pool }), pool, workerId: id, heartbeatMs: config.sandbox.heartbeatMs, shutdown: shutdown.signal }, job.data.runId);
         } finally {
+          active.delete(job.data.runId);
           release();
         }
       },

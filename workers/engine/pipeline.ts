@@ -6,7 +6,7 @@ import { finding, type Finding } from '../../services/findings.js';
 import { isSandboxPlan, type RestorePlan, type SandboxPlan } from '../../services/plans/plan.types.js';
 import type { TenantPlanPolicy } from '../../services/plans/plan.parser.js';
 import type { PlanPolicyService } from '../../services/plans/plan-policy.js';
-import type { OutcomeHandover } from '../../services/runs/outcome-handover.js';
+import { isDatabaseUnavailable, type OutcomeHandover } from '../../services/runs/outcome-handover.js';
 import type { PlanRepository } from '../../db/repositories/plan.repository.js';
 import type { RunRepository } from '../../db/repositories/run.repository.js';
 import type { BaselineRepository } from '../../db/repositories/baseline.repository.js';
@@ -156,11 +156,17 @@ export async function handleRestoreTest(deps: EngineDeps, runId: string): Promis
   const end = concludeRun(o, plan, new Date(), { timeoutSeconds: limits.timeoutSeconds });
   // the restore tool's own output is kept as a prunable attachment: it may quote personal data
   const attachments = o.toolLog ? [{ name: 'restore-tool.log', content: Buffer.from(o.toolLog, 'utf8') }] : [];
-  const stored = await deps.outcomes.claimed(runId, deps.workerId, {
-    verdict: end.verdict, phases: end.phases, checks: end.checks, findings: end.findings, rto: end.rto, rpo: end.rpo,
-    backup: o.backup, sandbox: o.sandbox, restore: o.restore,
-  }, attachments);
-  run.ctl.close();
+  let stored: boolean;
+  try {
+    // retried with backoff while the database is away; heartbeats go on meanwhile (the run is still being handed over)
+    stored = await deps.outcomes.claimed(runId, deps.workerId, {
+      verdict: end.verdict, phases: end.phases, checks: end.checks, findings: end.findings, rto: end.rto, rpo: end.rpo,
+      backup: o.backup, sandbox: o.sandbox, restore: o.restore,
+    }, attachments);
+  } finally {
+    // never beat on for a run whose hand-over failed: that would keep it `running` for ever
+    run.ctl.close();
+  }
   log.info({ verdict: end.verdict, findings: end.findings.map((f) => f.code), handedOver: stored }, 'restore test finished; outcome handed over for signing');
 }
 
@@ -396,6 +402,12 @@ async function recordFailure(deps: EngineDeps, run: Run, err: unknown): Promise<
     o.findings.push(finding(err.code, err.message));
     return;
   }
+  if (isDatabaseUnavailable(err, databasePort(deps.config))) {
+    // ernstfall's own database, not the engine (both refuse with ECONNREFUSED): name the one that was away
+    o.findings.push(finding('INTERNAL_ERROR', `ernstfall's database could not be reached during the test (${(err as { code?: string }).code ?? (err as Error).message.slice(0, 100)}): the test could not read what it compares with; nothing about the backup was decided`));
+    run.log.warn({ err: (err as Error).message }, 'the database was unreachable during the test');
+    return;
+  }
   if (isEngineUnavailable(err) || !(await deps.docker.ping().then(() => true, () => false))) {
     o.findings.push(finding('ENGINE_UNAVAILABLE', `the Docker engine could not be reached (${(err as { code?: string }).code ?? (err as Error).message.slice(0, 100)}); nothing about the backup was learned`));
     return;
@@ -407,6 +419,15 @@ async function recordFailure(deps: EngineDeps, run: Run, err: unknown): Promise<
   const e = err as Error;
   o.findings.push(finding('INTERNAL_ERROR', `unexpected error: ${e.message.slice(0, 200)}`));
   run.log.error({ err: e.message, stack: e.stack }, 'restore test failed unexpectedly');
+}
+
+/** The port of ernstfall's database, to tell its connection errors from the Docker engine's. */
+export function databasePort(config: Pick<Config, 'database'>): number | undefined {
+  try {
+    return Number(new URL(config.database.url).port || 5432);
+  } catch {
+    return undefined;
+  }
 }
 
 async function freeDiskBytes(sandbox: Sandbox): Promise<number | null> {
