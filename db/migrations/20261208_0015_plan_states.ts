@@ -1,31 +1,35 @@
 import { sql, type Kysely } from 'kysely';
 
 /**
- * Issue 13, provider scale: one row per plan with what its status is made
- * of, kept current by triggers on `runs` in the transaction that writes the
- * run (every way a run ends, and rows written by hand or by tests, go
- * through them):
+ * Issue 13, provider scale: one row per plan (plan_states) with everything
+ * its status is made of, so the status of 100,000 plans reads one narrow
+ * table instead of the plans' definitions and the run history. Kept by
+ * triggers in the transaction that changes the source (every way a run
+ * ends or a plan is saved, and rows written by hand or by tests, go through
+ * them):
  *
- * - the newest decisive run (passed or failed; ordered by the run's end,
- *   then id, as the status rules and the indexes runs_plan_decisive /
- *   runs_plan_passed order them): its time, id and verdict;
- * - the newest passed run: its time, id, end and clock start (started_at or
- *   queued_at: the due clock).
- *
- * A finished decisive run that arrives only replaces what is there when it
- * is newer (compared with the row as committed, so two runs of a plan ending
- * at once cannot leave the older one in place); a decisive run that changes
- * or goes (never by the app: no DELETE) makes the row be read again from the
- * two indexes.
+ * - on plans (insert, change of definition or created_at; delete): the
+ *   plan's creation, zone, requiredEvery, grace (trimmed, as the status
+ *   reads them) and number of escalation steps;
+ * - on runs: the newest decisive run (passed or failed; ordered by the
+ *   run's end, then id, as the status rules and the indexes
+ *   runs_plan_decisive / runs_plan_passed order them): its time, id and
+ *   verdict; the newest passed run: its time, id, end and clock start
+ *   (started_at or queued_at: the due clock). A run that arrives replaces
+ *   what is there only when it is newer (compared with the row as
+ *   committed, so two runs of a plan ending at once cannot leave the older
+ *   one in place); a decisive run that changes or goes (never by the app:
+ *   no DELETE) makes the row be read again from the two indexes.
  *
  * The due dates are cached in the same row by the reminder tick
  * (db/repositories/plan-status.repository.ts refreshDueDates): next due
  * date, overdue point and the start of the due-soon window, with the inputs
- * they were computed from (`due_key`: requiredEvery|grace|zone of the
- * definition, `due_clock_start`); a status query uses them only while both
- * still match and computes the rest on the fly. So the cache is never
- * trusted when stale, and nothing has to invalidate it.
+ * they were computed from (`due_key`: requiredEvery|grace|zone,
+ * `due_clock_start`); a status query uses them only while both still match
+ * the row's current values and computes the rest on the fly. So the cache
+ * is never trusted when stale, and nothing has to invalidate it.
  *
+ * Backfilled here from plans and runs (one pass over each run index).
  * Plus an index on notifications (run_id): the reminder tick links the
  * failure notifications of a batch of runs to their new alerts in one
  * statement; and statistics on the plan expressions the scheduler filters by.

@@ -109,8 +109,8 @@ const ISO = (ts: string) => `to_char(${ts} at time zone 'UTC', 'YYYY-MM-DD"T"HH2
  */
 export const CANDIDATES_SQL = `${datedPlansSql('true')},
 c1 as materialized (
-  -- from the stored values only (no plan definition): every plan that may need a decision, and which kind
-  select x.*,
+  -- from the stored values only (no plan definition): the plans that may need a decision, and which kind (only these are collected)
+  select * from (select x.*,
     (x.alert_id is not null and x.status not in ${PROBLEM})
       or (not x.paused and x.alert_id is null and x.status in ${PROBLEM})
       or (not x.paused and x.alert_id is not null and x.status = 'failing' and x.decisive_id is distinct from x.alert_run_id) as decide,
@@ -124,7 +124,8 @@ c1 as materialized (
     from dated d
     left join alerts a on a.tenant_id = d.tenant_id and a.plan_id = d.plan_id and a.resolved_at is null
     left join plan_schedules ps on ps.tenant_id = d.tenant_id and ps.plan_id = d.plan_id
-  ) x
+  ) x) f
+  where f.decide or f.soon or f.esc
 ),
 checked as (
   -- due-soon and escalation need the plan's notify block: read for those few plans only
@@ -206,6 +207,23 @@ export class ReminderEngine {
       soonByTenant.set(c.tenant_id, [...(soonByTenant.get(c.tenant_id) ?? []), ...keys]);
     }
     for (const [t, keys] of soonByTenant) for (const k of await this.repo.existing(t, keys)) sent.add(k);
+    // a newer failed run joins its open alert: all of them in one transaction (after an import: thousands)
+    const links = others.flatMap((c) => {
+      const a = alerts.get(c.alert_id ?? '');
+      return a && !c.paused && c.status === 'failing' && c.decisive_id && c.decisive_id !== a.run_id ? [{ c, a, runId: c.decisive_id }] : [];
+    });
+    if (links.length) {
+      try {
+        await this.db.transaction().execute(async (trx) => {
+          await this.repo.linkRunsToAlerts(links.map((l) => ({ tenantId: l.c.tenant_id, runId: l.runId, alertId: l.a.id })), trx);
+          await sql`update alerts a set run_id = x.r from unnest(${links.map((l) => l.a.id)}::uuid[], ${links.map((l) => l.runId)}::uuid[]) as x(a, r)
+            where a.id = x.a and a.resolved_at is null`.execute(trx);
+        });
+        for (const l of links) l.a.run_id = l.runId;
+      } catch (err) {
+        this.log.error({ alerts: links.length, err: (err as Error).message }, 'linking newer failed runs to their alerts failed; trying again next tick');
+      }
+    }
     for (const c of others) {
       try {
         await this.plan(c, alerts.get(c.alert_id ?? ''), now, result, sent);

@@ -343,8 +343,11 @@ async function measureReminders(db: ReturnType<typeof createDb>, e: Env, runs: n
   const c = new pg.Client({ connectionString: owner });
   await c.connect();
   try {
-    await c.query(`insert into alerts (tenant_id, plan_id, kind, since, opened_at, escalation_level)
-      select t, p, k, $4::timestamptz, $4::timestamptz, 1 from unnest($1::uuid[], $2::text[], $3::text[]) as x(t, p, k)
+    // a failing plan's alert names its newest failed run, as the engine opens it
+    await c.query(`insert into alerts (tenant_id, plan_id, kind, since, opened_at, escalation_level, run_id)
+      select t, p, k, $4::timestamptz, $4::timestamptz, 1,
+        case when k = 'failing' then (select s.decisive_id from plan_states s where s.tenant_id = x.t and s.plan_id = x.p) end
+      from unnest($1::uuid[], $2::text[], $3::text[]) as x(t, p, k)
       where not exists (select 1 from alerts a where a.tenant_id = x.t and a.plan_id = x.p and a.resolved_at is null)`,
     [problems.map((x) => x.tenantId), problems.map((x) => x.planId), problems.map((x) => x.status), NOW]);
     await c.query('update alerts set escalation_level = 1 where resolved_at is null');
