@@ -10,7 +10,7 @@ import { sql, type Kysely } from 'kysely';
  *
  * - on plans (insert, change of definition or created_at; delete): the
  *   plan's creation, zone, requiredEvery, grace (trimmed, as the status
- *   reads them) and number of escalation steps;
+ *   reads them), number of escalation steps and digest recipients;
  * - on runs: the newest decisive run (passed or failed; ordered by the
  *   run's end, then id, as the status rules and the indexes
  *   runs_plan_decisive / runs_plan_passed order them): its time, id and
@@ -35,10 +35,12 @@ import { sql, type Kysely } from 'kysely';
  * statement; and statistics on the plan expressions the scheduler filters by.
  */
 /** What plan_states copies of the plan (`pl`: a row with `definition` and `created_at`); the same expressions as the status query used. */
-const PLAN_COLUMNS = 'plan_created_at, tz, every, grace, esc_steps';
+const PLAN_COLUMNS = 'plan_created_at, tz, every, grace, esc_steps, digest';
 const PLAN_VALUES = `pl.created_at, coalesce(pl.definition->'cadence'->>'timezone', 'Europe/Berlin'),
   btrim(pl.definition->'cadence'->>'requiredEvery'), btrim(pl.definition->'cadence'->>'grace'),
-  case when jsonb_typeof(pl.definition->'notify'->'escalate') = 'array' then jsonb_array_length(pl.definition->'notify'->'escalate') else 0 end`;
+  case when jsonb_typeof(pl.definition->'notify'->'escalate') = 'array' then jsonb_array_length(pl.definition->'notify'->'escalate') else 0 end,
+  case when jsonb_typeof(pl.definition->'notify'->'digest') = 'array' and pl.definition->'notify'->'digest' <> '[]'::jsonb
+    then array(select jsonb_array_elements_text(pl.definition->'notify'->'digest')) end`;
 
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`create table plan_states (
@@ -49,6 +51,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     every text,
     grace text,
     esc_steps integer not null default 0,
+    digest text[],
     decisive_at timestamptz,
     decisive_id uuid,
     last_verdict text,
@@ -155,7 +158,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       insert into plan_states as s (tenant_id, plan_id, ${sql.raw(PLAN_COLUMNS)})
       select new.tenant_id, new.id, ${sql.raw(PLAN_VALUES)} from (select new.definition, new.created_at) pl
       on conflict (tenant_id, plan_id) do update set
-        plan_created_at = excluded.plan_created_at, tz = excluded.tz, every = excluded.every, grace = excluded.grace, esc_steps = excluded.esc_steps;
+        plan_created_at = excluded.plan_created_at, tz = excluded.tz, every = excluded.every, grace = excluded.grace,
+        esc_steps = excluded.esc_steps, digest = excluded.digest;
       return null;
     end
   $fn$`.execute(db);

@@ -472,8 +472,9 @@ export class ReminderEngine {
 
   /**
    * The daily digests still to write today (after ERNSTFALL_DIGEST_TIME): the
-   * database names the tenants and recipients without one (one query; none
-   * in a steady tick), then those tenants' plans and statuses are read, at
+   * database names the tenants and recipients without one (one query over
+   * plan_states, whose trigger copies each plan's notify.digest; none in a
+   * steady tick), then those tenants' plans and statuses are read, at
    * most digestTenantsPerTick tenants per tick.
    */
   private async digests(now: Date): Promise<number> {
@@ -482,9 +483,7 @@ export class ReminderEngine {
     const prefix = `digest:${date}|`;
     const missing = await sql<{ tenant_id: string; recipient: string }>`
       select w.tenant_id, w.recipient from (
-        select distinct p.tenant_id, r.recipient from plans p
-        cross join lateral jsonb_array_elements_text(case when jsonb_typeof(p.definition->'notify'->'digest') = 'array'
-          then p.definition->'notify'->'digest' else '[]'::jsonb end) as r(recipient)
+        select distinct s.tenant_id, r.recipient from plan_states s cross join lateral unnest(s.digest) as r(recipient) where s.digest is not null
       ) w
       where not exists (select 1 from notifications n where n.tenant_id = w.tenant_id and n.dedupe_key = ${prefix} || w.recipient)`.execute(this.db);
     if (!missing.rows.length) return 0;
