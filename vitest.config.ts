@@ -14,7 +14,7 @@ const BROWSER = ['tests/integration/browser.test.ts', 'tests/integration/manual-
  * its own during restores, so it is not part of `npm test`; its files run one after the other.
  */
 const FAULTS = process.env.ERNSTFALL_FAULTS === '1'
-  ? [{ extends: true, test: { name: 'faults', include: ['tests/faults/**/*.fault.ts'], fileParallelism: false, testTimeout: 240_000 } }]
+  ? [{ extends: true as const, test: { name: 'faults', include: ['tests/faults/**/*.fault.ts'], fileParallelism: false, testTimeout: 240_000 } }]
   : [];
 
 export default defineConfig({
