@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from 'pino';
@@ -57,6 +57,18 @@ function readBody(cp: Checkpoint): CheckpointBody | null {
   } catch {
     return null;
   }
+}
+
+/** The last `n` bytes of a file ending at `end`. */
+function readTail(fd: number, end: number, n: number): Buffer {
+  const buf = Buffer.alloc(n);
+  let got = 0;
+  while (got < n) {
+    const r = readSync(fd, buf, got, n - got, end - n + got);
+    if (r === 0) break;
+    got += r;
+  }
+  return buf.subarray(0, got);
 }
 
 function parseLine(line: string): Checkpoint {
@@ -155,10 +167,16 @@ export class LedgerService {
       else ledgerId = this.ledgerIds.get(rec.tenantId);
       const cp = sealCheckpoint({ tenantId: rec.tenantId, ledgerId, seq: rec.seq, hash: rec.hash, at: new Date().toISOString() }, this.signer.privateKey, this.signer.keyId);
       const line = Buffer.from(`${JSON.stringify(cp)}\n`, 'utf8');
-      const fd = openSync(this.checkpointFile(rec.tenantId), 'a', 0o644); // O_WRONLY | O_CREAT | O_APPEND
+      const fd = openSync(this.checkpointFile(rec.tenantId), 'a+', 0o644); // O_RDWR | O_CREAT | O_APPEND (read: to cut a fragment)
       try {
         const n = writeSync(fd, line, 0, line.length);
-        if (n !== line.length) throw new Error(`short write (${n} of ${line.length} bytes)`);
+        if (n !== line.length) {
+          // a full disk takes part of a line: cut it off again, or the next line would be glued to it and
+          // read as an unreadable checkpoint (only when the file ends with exactly this fragment: another writer's line stays)
+          const end = fstatSync(fd).size;
+          if (n > 0 && end >= n && readTail(fd, end, n).equals(line.subarray(0, n))) ftruncateSync(fd, end - n);
+          throw new Error(`short write (${n} of ${line.length} bytes): disk full?`);
+        }
       } finally {
         closeSync(fd);
       }
