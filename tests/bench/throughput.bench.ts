@@ -410,7 +410,8 @@ function report(r: Result): string {
       'each configuration has a fresh database, queue and worker(s) (tests/bench/throughput.bench.ts).',
     '- Wall time: first POST until the last run is seen `finished` (polled every 250 ms). Run duration: queued → finished as stored in the run. ' +
       'Peak sandboxes: the benchmark\'s containers on the engine(s), sampled every 500 ms. Mean running: sum of the runs\' started → finished ÷ wall time. ' +
-      `CPU: the whole machine's split from /proc/stat over the wall time (2 CPUs = 100 %); Docker CPU: dockerd + containerd of both engines. Deadline ${r.args.deadlineMin} min per configuration.`,
+      `CPU: the whole machine's split from /proc/stat over the wall time (all CPUs = 100 %); in the second table, dockerd + containerd of both engines and the \`docker\` cgroup ` +
+      `also carry other people's containers on the first engine, the benchmark process is this one (the rz2 worker process is not in it). Deadline ${r.args.deadlineMin} min per configuration.`,
     '',
     '| configuration | wall | tests/h | vs. conc. 1 | p50 run | p95 run | service p50 | failed / error / stuck | peak sandboxes | mean running | load start → end | CPU busy / iowait |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|',
