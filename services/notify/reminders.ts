@@ -107,7 +107,7 @@ const ISO = (ts: string) => `to_char(${ts} at time zone 'UTC', 'YYYY-MM-DD"T"HH2
  * compares stored values and returns nothing; plans and alerts are read
  * into the process only for the plans returned.
  */
-export const CANDIDATES_SQL = `${datedPlansSql('true')},
+const CANDIDATES_SQL = `${datedPlansSql('true')},
 c1 as materialized (
   -- from the stored values only (no plan definition): the plans that may need a decision, and which kind (only these are collected)
   select * from (select x.*,
