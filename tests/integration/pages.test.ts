@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
@@ -456,11 +455,9 @@ describe('dashboard cost', () => {
       };
       const measure = async (who: Who) => {
         queries = 0;
-        const t0 = performance.now();
         const res = await page(who, '/', { app });
-        const ms = performance.now() - t0;
         expect(res.status).toBe(200);
-        return { queries, ms, body: res.body };
+        return { queries, body: res.body };
       };
       const small = await measure(await tenant('klein', 5, 4));
       const large = await measure(await tenant('gross', 50, 4));
@@ -469,13 +466,11 @@ describe('dashboard cost', () => {
       expect(large.queries).toBe(small.queries);
       expect(small.queries).toBeLessThanOrEqual(8);
 
-      const big = await tenant('kreis', 200, 250);
-      await measure(big); // warm-up
-      const times: number[] = [];
-      for (let i = 0; i < 5; i++) times.push((await measure(big)).ms);
-      times.sort((a, b) => a - b);
-      console.log(`dashboard, 200 plans / 50,000 runs: median ${times[2]!.toFixed(0)} ms (queries: ${large.queries})`);
-      expect(times[2]!).toBeLessThan(300);
+      // a big tenant: still the same queries (its speed is measured by npm run bench:dashboard / bench:provider, not asserted here:
+      // a shared machine's load would make a time limit flaky)
+      const big = await measure(await tenant('kreis', 200, 250));
+      expect(big.body.match(/<tr>\n<th scope="row">/g)).toHaveLength(200);
+      expect(big.queries).toBe(small.queries);
     } finally {
       await app.close();
       await counting.destroy();
