@@ -87,7 +87,8 @@ beforeAll(async () => {
     const b = await run('bash', ['deploy/build-node-base.sh', BASE], 12 * 60_000);
     if (b.code !== 0) throw new Error(`deploy/build-node-base.sh failed:\n${tail(b)}`);
   }
-  const b = await docker(['build', '--build-arg', `BASE=${BASE}`, '--build-arg', `BUILD_ID=${id}`, '-t', IMAGE, '.'], 12 * 60_000);
+  // --network none: the build needs nothing from outside (and no bridge on the host)
+  const b = await docker(['build', '--network', 'none', '--build-arg', `BASE=${BASE}`, '--build-arg', `BUILD_ID=${id}`, '-t', IMAGE, '.'], 12 * 60_000);
   built = true;
   if (b.code !== 0) throw new Error(`docker build failed:\n${tail(b)}`);
 }, 26 * 60_000);
