@@ -60,6 +60,8 @@ export const FINDINGS = {
   SANDBOX_DISK_FULL: 'error',
   /** infrastructure: the Docker engine could not be reached or went away during the test */
   ENGINE_UNAVAILABLE: 'error',
+  /** infrastructure: ernstfall's own database could not be reached during the test */
+  DATABASE_UNAVAILABLE: 'error',
   NO_CHECKS: 'warning',
   DUMP_UNSUPPORTED: 'error',
   EXTENSION_MISSING: 'error',

@@ -39,6 +39,7 @@ describe('PostgreSQL restarts during a restore, and is still down when the worke
     // the cause is named: the database, not a worker that vanished
     expect(codes(run)).not.toContain('WORKER_LOST');
     expect(run.findings.some((f) => f.severity === 'error' && /database/i.test(f.message))).toBe(true);
+    expect(codes(run)).toContain('DATABASE_UNAVAILABLE');
     expect(await s.sandboxesLeft()).toBe(0);
     const ledger = await s.c.ledger.verify(DEFAULT_TENANT_ID, { full: true });
     expect(ledger.ok).toBe(true);

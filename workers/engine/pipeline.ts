@@ -404,7 +404,7 @@ async function recordFailure(deps: EngineDeps, run: Run, err: unknown): Promise<
   }
   if (isDatabaseUnavailable(err, databasePort(deps.config))) {
     // ernstfall's own database, not the engine (both refuse with ECONNREFUSED): name the one that was away
-    o.findings.push(finding('INTERNAL_ERROR', `ernstfall's database could not be reached during the test (${(err as { code?: string }).code ?? (err as Error).message.slice(0, 100)}): the test could not read what it compares with; nothing about the backup was decided`));
+    o.findings.push(finding('DATABASE_UNAVAILABLE', `ernstfall's database could not be reached during the test (${(err as { code?: string }).code ?? (err as Error).message.slice(0, 100)}): the test could not read what it compares with; nothing about the backup was decided`));
     run.log.warn({ err: (err as Error).message }, 'the database was unreachable during the test');
     return;
   }
