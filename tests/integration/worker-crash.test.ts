@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
+import { until } from '../helpers/until.js';
 import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
 import { dropHostDatabase, dumpHost, makeHostDatabase, makeTempDir } from '../fixtures/host-dumps.js';
 import { repoRoot } from '../../services/config.js';
@@ -49,16 +50,6 @@ afterAll(async () => {
   await dropHostDatabase(SRC);
   await rm(dir, { recursive: true, force: true });
 });
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe('a worker killed during a restore', () => {
   it('leaves no container and no run stuck in running once a worker starts again', async () => {

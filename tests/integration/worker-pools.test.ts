@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
+import { until } from '../helpers/until.js';
 import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
 import { dropHostDatabase, dumpHost, makeHostDatabase, makeTempDir, run } from '../fixtures/host-dumps.js';
 import { startSecondEngine, type SecondEngine } from '../fixtures/second-engine.js';
@@ -103,16 +104,6 @@ async function dashboard(lang?: 'en'): Promise<string> {
 }
 const BANNER_DE = 'Für den Worker-Pool „rz2“ läuft kein Worker';
 const BANNER_EN = 'No worker is running for the worker pool &quot;rz2&quot;';
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 describe('worker pools on two Docker engines', () => {
   it('each plan runs only on its pool\'s engine, and both pools run at once', async () => {
