@@ -5,13 +5,15 @@ export type Json<T> = ColumnType<T, string, string>;
 /** jsonb with a database default. */
 export type JsonDefault<T> = ColumnType<T, string | undefined, string>;
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+/** A business time: set from the application's clock on every insert (no database default; services/clock.ts). */
+type BusinessTime = ColumnType<Date, Date | string, Date | string>;
 type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 
 export interface TenantsTable {
   id: Generated<string>;
   slug: string;
   name: string;
-  created_at: Generated<Date>;
+  created_at: BusinessTime;
   disabled_at: NullableTimestamp;
 }
 
@@ -23,8 +25,8 @@ export interface PlansTable {
   source_file: string | null;
   version_hash: string;
   definition: Json<unknown>;
-  created_at: Timestamp;
-  updated_at: Timestamp;
+  created_at: BusinessTime;
+  updated_at: BusinessTime;
 }
 
 export interface PlanVersionsTable {
@@ -34,7 +36,7 @@ export interface PlanVersionsTable {
   definition: Json<unknown>;
   origin: 'file' | 'api';
   source_file: string | null;
-  created_at: Timestamp;
+  created_at: BusinessTime;
 }
 
 export type RunStatus = 'queued' | 'running' | 'finished';
@@ -50,7 +52,7 @@ export interface RunsTable {
   trigger: string;
   triggered_by: string;
   slot: NullableTimestamp;
-  queued_at: Timestamp;
+  queued_at: BusinessTime;
   started_at: NullableTimestamp;
   finished_at: NullableTimestamp;
   heartbeat_at: NullableTimestamp;
@@ -213,7 +215,7 @@ export interface ApiTokensTable {
   role: Role;
   token_hash: string;
   created_by: string;
-  created_at: Generated<Date>;
+  created_at: BusinessTime;
   expires_at: Date | null;
   revoked_at: Date | null;
   last_used_at: Date | null;
@@ -230,7 +232,7 @@ export interface ReviewsTable {
   comment: string;
   reviewer: string;
   record_hash: string;
-  created_at: Generated<Date>;
+  created_at: BusinessTime;
 }
 
 export type MeasureStatus = 'open' | 'in-progress' | 'done';
@@ -248,8 +250,8 @@ export interface MeasuresTable {
   closed_by_run_id: string | null;
   closed_at: Date | null;
   created_by: string;
-  created_at: Generated<Date>;
-  updated_at: Generated<Date>;
+  created_at: BusinessTime;
+  updated_at: BusinessTime;
 }
 
 export interface PlanSchedulesTable {
@@ -262,7 +264,7 @@ export interface PlanSchedulesTable {
   paused_at: NullableTimestamp;
   paused_reason: string | null;
   paused_by: string | null;
-  updated_at: Timestamp;
+  updated_at: BusinessTime;
 }
 
 export interface SchedulerHeartbeatsTable {
@@ -325,7 +327,7 @@ export interface CalendarFeedsTable {
   token_hash: string;
   lang: ColumnType<'de' | 'en', 'de' | 'en' | undefined, 'de' | 'en'>;
   created_by: string;
-  created_at: Generated<Date>;
+  created_at: BusinessTime;
   revoked_at: NullableTimestamp;
   last_used_at: NullableTimestamp;
 }
@@ -351,12 +353,12 @@ export interface UsersTable {
   recovery_codes: JsonDefault<RecoveryCode[]>;
   failed_logins: Generated<number>;
   locked_until: NullableTimestamp;
-  sessions_valid_after: ColumnType<Date, Date | string | undefined, Date | string>;
+  sessions_valid_after: BusinessTime;
   oidc_issuer: string | null;
   oidc_subject: string | null;
   invite_token_hash: string | null;
   invite_expires_at: NullableTimestamp;
-  created_at: Generated<Date>;
+  created_at: BusinessTime;
   created_by: string;
   disabled_at: NullableTimestamp;
   last_login_at: NullableTimestamp;
@@ -372,8 +374,8 @@ export interface SessionsTable {
   stage: SessionStage;
   method: 'password' | 'oidc';
   csrf_token: string;
-  created_at: Generated<Date>;
-  last_seen_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  created_at: BusinessTime;
+  last_seen_at: BusinessTime;
   expires_at: Timestamp;
   revoked_at: NullableTimestamp;
   ip: string | null;
@@ -386,7 +388,7 @@ export interface ProviderGrantsTable {
   role: Role;
   reason: string;
   granted_by: string;
-  granted_at: Generated<Date>;
+  granted_at: BusinessTime;
   expires_at: Timestamp;
   revoked_at: NullableTimestamp;
 }

@@ -87,7 +87,7 @@ async function main(): Promise<number> {
     console.error(`demo: restore-plans/demo-ewo.yaml did not load: ${JSON.stringify(sync.invalid)}`);
     return 2;
   }
-  const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log });
+  const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, clock: c.clock });
   const signer = c.outcomeSigner();
   await signer.start();
   const app = await buildApp(appDeps(c, ['api', 'worker']));

@@ -58,7 +58,7 @@ echo "ernstfall setup (state: $STATE)"
 installed() { [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]; }
 have_pg_server() { compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; }
 missing=()
-for pkg in postgresql redis-server docker.io debootstrap zstd zip xz-utils restic borgbackup poppler-utils fonts-dejavu-core ca-certificates ${ERNSTFALL_SETUP_BROWSER-chromium}; do
+for pkg in postgresql redis-server docker.io debootstrap zstd zip xz-utils restic borgbackup poppler-utils fonts-dejavu-core ca-certificates faketime ${ERNSTFALL_SETUP_BROWSER-chromium}; do
   installed "$pkg" && continue
   case $pkg in # equivalents installed another way (PGDG, docker-ce, source) count
     postgresql) have_pg_server && continue ;;

@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from './clock.js';
 import type { Kysely } from 'kysely';
 import type { Redis } from 'ioredis';
 import type Docker from 'dockerode';
@@ -67,6 +68,8 @@ export interface Container {
   outcomeSigner(opts?: { pollMs?: number }): OutcomeSigner;
   /** Worker pools: live workers and waiting runs per pool. */
   pools: PoolService;
+  /** The one clock for business time (services/clock.ts). */
+  clock: Clock;
   readiness(roles: Config['roles']): ReadinessProbe[];
   close(): Promise<void>;
 }
@@ -74,12 +77,14 @@ export interface Container {
 export function createContainer(
   config: Config, log: Logger,
   opts: {
-    queuePrefix?: string; clock?: () => Date;
+    queuePrefix?: string;
+    /** Business time for every service (services/clock.ts); the wall clock unless a test passes its own. */
+    clock?: Clock;
     /** False in a worker-only process: it loads no signing key, and anything that would sign fails loudly. */
     signing?: boolean;
   } = {},
 ): Container {
-  const clock = opts.clock ?? (() => new Date());
+  const clock = opts.clock ?? systemClock;
   const db = createDb(config.database.url, config.database.poolSize);
   const redis = redisConnection(config.redis.url);
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
@@ -90,26 +95,26 @@ export function createContainer(
   const signer = opts.signing === false
     ? noSigner('this process runs only the worker role and holds no signing key: outcomes are signed by the API or scheduler role')
     : loadSigner(config.evidence.signingKeyFile);
-  const ledger = new LedgerService(db, signer, config.evidence, log);
-  const audit = new AuditService(ledger);
+  const ledger = new LedgerService(db, signer, config.evidence, log, clock);
+  const audit = new AuditService(ledger, clock);
   const planPolicy = new PlanPolicyService(new TenantRepository(db), config.policy);
   const plans = new PlanService(db, log, audit, clock, planPolicy);
   const failures = new FailureNotifier(db, { lang: config.notify.lang, timezone: config.notify.timezone, publicUrl: config.http.publicUrl });
-  const finisher = new RunFinisher(db, ledger, log, (trx, row, plan) => failures.onRunFinished(trx, row, plan));
+  const finisher = new RunFinisher(db, ledger, log, clock, (trx, row, plan) => failures.onRunFinished(trx, row, plan));
   const runs = new RunService(db, queue, finisher, log, clock);
-  const reviews = new ReviewService(db, ledger);
-  const tokens = new TokenService(db);
+  const reviews = new ReviewService(db, ledger, clock);
+  const tokens = new TokenService(db, clock);
   const external = new ExternalResultService(db, finisher, clock);
   const ingestTokens = new IngestTokenService(db, clock);
   const manual = new ManualRunService(db, finisher, clock);
   const exercises = new ExerciseService(db, finisher, ledger, clock);
   const systems = new SystemService(db, audit, clock);
-  const sessions = new SessionService(db, config.auth);
-  const accounts = new AccountService(db, sessions, audit, config.auth, { publicUrl: config.http.publicUrl });
-  const tenants = new TenantService(db, sessions, audit, accounts);
+  const sessions = new SessionService(db, config.auth, clock);
+  const accounts = new AccountService(db, sessions, audit, config.auth, { publicUrl: config.http.publicUrl, clock });
+  const tenants = new TenantService(db, sessions, audit, accounts, { clock });
   return {
-    pools: new PoolService(db, queue, config.policy.pools),
-    config, log, db, redis, queue, docker, plans, planPolicy, runs, signer, ledger, finisher, reviews, tokens, external, ingestTokens, manual, exercises, systems, sessions, audit, accounts, tenants,
+    pools: new PoolService(db, queue, config.policy.pools, clock),
+    clock, config, log, db, redis, queue, docker, plans, planPolicy, runs, signer, ledger, finisher, reviews, tokens, external, ingestTokens, manual, exercises, systems, sessions, audit, accounts, tenants,
     outcomeSigner(o = {}) {
       return new OutcomeSigner(db, finisher, log.child({ role: 'signer' }), {
         databaseUrl: config.database.url, orphanSeconds: config.sandbox.staleSeconds * 3 + 60, ledger, pollMs: o.pollMs,

@@ -52,7 +52,7 @@ export async function main(rolesOverride?: ProcessRole[]): Promise<void> {
   }
 
   if (config.roles.includes('worker')) {
-    const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log });
+    const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, clock: c.clock });
     closers.push(() => worker.close());
   }
   if (signs) {
@@ -67,7 +67,7 @@ export async function main(rolesOverride?: ProcessRole[]): Promise<void> {
     const reminders = new ReminderEngine(c.db, { lang: config.notify.lang, timezone: config.notify.timezone, digestTime: config.notify.digestTime, publicUrl: config.http.publicUrl,
       checkpoints: { recipients: config.notify.checkpointRecipients, sign: (tenantId) => c.ledger.signedHead(tenantId) },
     }, slog);
-    scheduler = new Scheduler(c.db, c.runs, () => new Date(), slog, { databaseUrl: config.database.url, reminders });
+    scheduler = new Scheduler(c.db, c.runs, c.clock, slog, { databaseUrl: config.database.url, reminders });
     // every scheduler process delivers the outbox (row leases keep them from sending one notification twice)
     const dispatcher = new NotificationDispatcher(c.db, createChannels(config.notify, { log: slog }), slog, config.notify);
     dispatcher.start();
@@ -86,7 +86,7 @@ export async function main(rolesOverride?: ProcessRole[]): Promise<void> {
       } else {
         const job = new SelfBackupSchedule({
           ...config.selfBackup, databaseUrl: config.database.ownerUrl, trustedKeysDir: config.evidence.trustedKeysDir,
-        }, () => new Date(), slog, (fn) => c.db.transaction().execute(async (trx) => {
+        }, c.clock, slog, (fn) => c.db.transaction().execute(async (trx) => {
           // one scheduler of several makes the day's dump
           const got = await sql<{ ok: boolean }>`select pg_try_advisory_xact_lock(hashtextextended('ernstfall-self-backup', 0)) as ok`.execute(trx);
           return got.rows[0]?.ok ? fn() : undefined;
@@ -114,7 +114,7 @@ export async function main(rolesOverride?: ProcessRole[]): Promise<void> {
     const readiness = c.readiness(config.roles);
     // a pool with work and no live worker: its tests would wait for ever (the scheduler's /readyz names it)
     if (scheduler) readiness.push(scheduler.readinessProbe(), c.pools.readinessProbe());
-    const ops = await buildOpsApp({ log, db: c.db, readiness, metrics: { ...config.metrics, pools: c.pools }, hsts: config.auth.cookieSecure, trustProxy: config.http.trustProxy });
+    const ops = await buildOpsApp({ log, db: c.db, readiness, metrics: { ...config.metrics, pools: c.pools }, hsts: config.auth.cookieSecure, trustProxy: config.http.trustProxy, clock: c.clock });
     await ops.listen({ host: config.http.host, port: config.http.port });
     closers.unshift(() => ops.close());
   }

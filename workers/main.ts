@@ -18,6 +18,7 @@ import { JOB_NAMES, queueNameForPool, type JobPayloads } from './jobs.js';
 import type { RunQueue } from './queue.js';
 import { databasePort, handleRestoreTest } from './engine/pipeline.js';
 import { reapSandboxes, removeSandboxesOfRun } from './sandbox/reaper.js';
+import type { Clock } from '../services/clock.js';
 
 /** A counting semaphore: the sandboxes one worker runs at once, whichever pool's queue the job came from. */
 export class Capacity {
@@ -49,6 +50,8 @@ export interface WorkerDeps {
   docker: Docker;
   log: Logger;
   prefix?: string;
+  /** Business time (services/clock.ts). */
+  clock: Clock;
 }
 
 export interface RunningWorker {
@@ -69,7 +72,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const policy = new PlanPolicyService(new TenantRepository(deps.db), config.policy);
   const baselines = new BaselineRepository(deps.db);
   // no signing key here: outcomes go to a process that holds it (central signing, docs/security.md)
-  const outcomes = new OutcomeHandover(deps.db, undefined, { dbPort: databasePort(config), log });
+  const outcomes = new OutcomeHandover(deps.db, deps.clock, { dbPort: databasePort(config), log });
   // runs this process is working on (or handing over): never declared lost by its own maintenance pass
   const active = new Set<string>();
 
@@ -88,7 +91,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       if (reported) log.warn({ runId: r.id, planId: r.plan_id }, 'run declared lost: worker stopped responding');
     }
     // a queued run whose job vanished from Redis (flushed, restored) is enqueued again
-    for (const r of await runs.queuedOlderThan(new Date(Date.now() - 30_000))) {
+    for (const r of await runs.queuedOlderThan(new Date(deps.clock().getTime() - 30_000))) {
       if (!(await deps.queue.pending(r.id, r.pool))) {
         await deps.queue.enqueueRestoreTest({ runId: r.id, tenantId: r.tenant_id }, r.pool);
         log.warn({ runId: r.id }, 're-enqueued a queued run whose job was missing');
@@ -111,7 +114,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
         const release = await capacity.acquire();
         active.add(job.data.runId);
         try {
-          await handleRestoreTest({ config, docker, runs, plans, baselines, policy, outcomes, log: log.child({ pool }), pool, workerId: id, heartbeatMs: config.sandbox.heartbeatMs, shutdown: shutdown.signal }, job.data.runId);
+          await handleRestoreTest({ config, docker, runs, plans, baselines, policy, outcomes, log: log.child({ pool }), pool, workerId: id, heartbeatMs: config.sandbox.heartbeatMs, shutdown: shutdown.signal, clock: deps.clock }, job.data.runId);
         } finally {
           active.delete(job.data.runId);
           release();

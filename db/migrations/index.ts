@@ -14,6 +14,7 @@ import * as m0014 from './20261208_0014_worker_pools.js';
 import * as m0012 from './20261208_0012_status_indexes.js';
 import * as m0015 from './20261208_0015_plan_states.js';
 import * as m0016 from './20261208_0016_ledger_ids.js';
+import * as m0017 from './20261209_0017_business_time.js';
 
 /** Static list so migrations run the same from TypeScript sources and compiled output. Never edit a landed migration. */
 export const migrations: Record<string, Migration> = {
@@ -32,4 +33,5 @@ export const migrations: Record<string, Migration> = {
   '20261208_0014_worker_pools': m0014,
   '20261208_0015_plan_states': m0015,
   '20261208_0016_ledger_ids': m0016,
+  '20261209_0017_business_time': m0017,
 };

@@ -1,12 +1,13 @@
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { DB, Role, TenantsTable } from '../schema.js';
 import type { UserRow } from './user.repository.js';
+import type { Clock } from '../../services/clock.js';
 
 type Db = Kysely<DB> | Transaction<DB>;
 
 /** SQL of sign-in and user administration that goes beyond plain reads and writes of one row (locks, counters, bulk revocation). */
 export class AccountRepository {
-  constructor(private readonly db: Kysely<DB>) {}
+  constructor(private readonly db: Kysely<DB>, private readonly clock: Clock) {}
 
   /** The user row, locked until the transaction ends: two parallel requests cannot both use one code or both miss a failure. */
   lockUser(id: string, trx: Transaction<DB>): Promise<UserRow | undefined> {
@@ -33,14 +34,14 @@ export class AccountRepository {
 
   /** Ends a user's sessions except one (password change keeps the session that changed it). */
   async revokeOtherSessions(userId: string, keepSessionId: string, trx: Db = this.db): Promise<number> {
-    const r = await trx.updateTable('sessions').set({ revoked_at: sql`now()` })
+    const r = await trx.updateTable('sessions').set({ revoked_at: this.clock() })
       .where('user_id', '=', userId).where('id', '!=', keepSessionId).where('revoked_at', 'is', null).executeTakeFirst();
     return Number(r.numUpdatedRows);
   }
 
   /** Revokes the user's live API tokens whose role is not among `keep` (after a demotion). */
   async revokeTokensExcept(userId: string, keep: Role[], trx: Db = this.db): Promise<number> {
-    let q = trx.updateTable('api_tokens').set({ revoked_at: new Date() }).where('user_id', '=', userId).where('revoked_at', 'is', null);
+    let q = trx.updateTable('api_tokens').set({ revoked_at: this.clock() }).where('user_id', '=', userId).where('revoked_at', 'is', null);
     if (keep.length) q = q.where('role', 'not in', keep);
     const r = await q.executeTakeFirst();
     return Number(r.numUpdatedRows);
@@ -50,7 +51,7 @@ export class AccountRepository {
   acceptInvite(inviteHash: string, passwordHash: string, trx: Db = this.db): Promise<UserRow | undefined> {
     return trx.updateTable('users')
       .set({ password_hash: passwordHash, invite_token_hash: null, invite_expires_at: null, failed_logins: 0, locked_until: null })
-      .where('invite_token_hash', '=', inviteHash).where('invite_expires_at', '>', sql<Date>`now()`).where('disabled_at', 'is', null)
+      .where('invite_token_hash', '=', inviteHash).where('invite_expires_at', '>', this.clock()).where('disabled_at', 'is', null)
       .returningAll().executeTakeFirst();
   }
 

@@ -1,5 +1,6 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { DB } from '../schema.js';
+import type { Clock } from '../../services/clock.js';
 
 const feedColumns = ['id', 'tenant_id', 'name', 'lang', 'created_by', 'created_at', 'revoked_at', 'last_used_at'] as const;
 
@@ -14,11 +15,11 @@ export interface CalendarPlanRow {
 }
 
 export class CalendarFeedRepository {
-  constructor(private readonly db: Kysely<DB>) {}
+  constructor(private readonly db: Kysely<DB>, private readonly clock: Clock) {}
 
   async insert(f: { tenantId: string; name: string; lang: 'de' | 'en'; tokenHash: string; createdBy: string }) {
     return this.db.insertInto('calendar_feeds')
-      .values({ tenant_id: f.tenantId, name: f.name, lang: f.lang, token_hash: f.tokenHash, created_by: f.createdBy })
+      .values({ tenant_id: f.tenantId, name: f.name, lang: f.lang, token_hash: f.tokenHash, created_by: f.createdBy, created_at: this.clock() })
       .returning(feedColumns)
       .executeTakeFirstOrThrow();
   }
@@ -33,13 +34,13 @@ export class CalendarFeedRepository {
   }
 
   async revoke(tenantId: string, id: string): Promise<boolean> {
-    const r = await this.db.updateTable('calendar_feeds').set({ revoked_at: sql`now()` })
+    const r = await this.db.updateTable('calendar_feeds').set({ revoked_at: this.clock() })
       .where('tenant_id', '=', tenantId).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
   }
 
   async touch(id: string): Promise<void> {
-    await this.db.updateTable('calendar_feeds').set({ last_used_at: sql`now()` }).where('id', '=', id).execute();
+    await this.db.updateTable('calendar_feeds').set({ last_used_at: this.clock() }).where('id', '=', id).execute();
   }
 
   tenant(tenantId: string) {

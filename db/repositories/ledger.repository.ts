@@ -112,8 +112,9 @@ export class LedgerRepository {
   }
 
   /** Drops the content of attachments past their retention; the record and the hash stay. */
-  async pruneAttachments(today: string, trx: Db = this.db): Promise<number> {
-    const res = await trx.updateTable('ledger_attachments').set({ content: null, pruned_at: new Date() })
+  async pruneAttachments(now: Date, trx: Db = this.db): Promise<number> {
+    const today = now.toISOString().slice(0, 10);
+    const res = await trx.updateTable('ledger_attachments').set({ content: null, pruned_at: now })
       .where('retain_until', '<', today as never).where('content', 'is not', null).executeTakeFirst();
     return Number(res.numUpdatedRows);
   }

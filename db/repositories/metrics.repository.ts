@@ -32,10 +32,10 @@ export class MetricsRepository {
     return Math.max(0, row?.age ?? 0);
   }
 
-  /** Seconds the oldest queued restore test has waited for a worker (database clock); 0 when none waits. */
-  async oldestQueuedAgeSeconds(): Promise<number> {
+  /** Seconds the oldest queued restore test has waited for a worker until `now` (business time, as queued_at); 0 when none waits. */
+  async oldestQueuedAgeSeconds(now: Date): Promise<number> {
     const row = await this.db.selectFrom('runs')
-      .select(sql<number | null>`extract(epoch from now() - min(queued_at))::float8`.as('age'))
+      .select(sql<number | null>`extract(epoch from ${now}::timestamptz - min(queued_at))::float8`.as('age'))
       .where('status', '=', 'queued').where('origin', '=', 'ernstfall')
       .executeTakeFirst();
     return Math.max(0, row?.age ?? 0);

@@ -82,8 +82,10 @@ export class NotificationRepository {
    * (locked_until) keeps other dispatchers off while this one sends; if this
    * process dies mid-send, the lease runs out and another one retries.
    */
-  async claimDue(limit: number, leaseMs: number, trx: Db = this.db): Promise<NotificationRow[]> {
-    const res = await sql<NotificationRow>`
+  async claimDue(limit: number, leaseMs: number, trx: Db = this.db): Promise<(NotificationRow & { age_ms: number })[]> {
+    // the outbox is a delivery queue between processes: its times (created, due, leased, sent) are the database's,
+    // and so is the age the dispatcher's give-up compares (both sides one clock, whatever the hosts' clocks say)
+    const res = await sql<NotificationRow & { age_ms: number }>`
       update notifications n set status = 'sending', attempts = n.attempts + 1,
         locked_until = now() + ${leaseMs} * interval '1 millisecond'
       where n.id in (
@@ -92,7 +94,7 @@ export class NotificationRepository {
         order by next_attempt_at, created_at
         limit ${limit}
         for update skip locked)
-      returning n.*`.execute(trx);
+      returning n.*, (extract(epoch from now() - n.created_at) * 1000)::float8 as age_ms`.execute(trx);
     return res.rows;
   }
 

@@ -13,13 +13,13 @@ export interface PoolRunCounts {
 export class PoolRepository {
   constructor(private readonly db: Kysely<DB>) {}
 
-  /** Queued and running restore tests per pool (pools with none are absent). */
-  async activeRuns(): Promise<PoolRunCounts[]> {
+  /** Queued and running restore tests per pool (pools with none are absent); the wait measured to `now` (business time, as queued_at). */
+  async activeRuns(now: Date): Promise<PoolRunCounts[]> {
     const rows = await this.db.selectFrom('runs')
       .select(['pool',
         sql<string>`count(*) filter (where status = 'queued')`.as('queued'),
         sql<string>`count(*) filter (where status = 'running')`.as('running'),
-        sql<number | null>`extract(epoch from now() - min(queued_at) filter (where status = 'queued'))::float8`.as('age')])
+        sql<number | null>`extract(epoch from ${now}::timestamptz - min(queued_at) filter (where status = 'queued'))::float8`.as('age')])
       .where('status', 'in', ['queued', 'running']).where('origin', '=', 'ernstfall')
       .groupBy('pool').execute();
     return rows.map((r) => ({ pool: r.pool, queued: Number(r.queued), running: Number(r.running), oldestQueuedAgeSeconds: Math.max(0, r.age ?? 0) }));

@@ -1,5 +1,6 @@
-import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { DB, ProviderGrantsTable, Role, TenantsTable } from '../schema.js';
+import type { Clock } from '../../services/clock.js';
 
 type Db = Kysely<DB> | Transaction<DB>;
 export type GrantRow = Selectable<ProviderGrantsTable>;
@@ -14,10 +15,10 @@ const grantCols = ['g.id', 'g.tenant_id', 'g.role', 'g.reason', 'g.granted_by', 
 
 /** Tenants and the grants by which a tenant lets its service provider in. */
 export class ProviderRepository {
-  constructor(private readonly db: Kysely<DB>) {}
+  constructor(private readonly db: Kysely<DB>, private readonly clock: Clock) {}
 
   insertTenant(t: { slug: string; name: string }, trx: Db = this.db): Promise<TenantRow> {
-    return trx.insertInto('tenants').values({ slug: t.slug, name: t.name })
+    return trx.insertInto('tenants').values({ slug: t.slug, name: t.name, created_at: this.clock() })
       .returning(['id', 'slug', 'name', 'created_at', 'disabled_at']).executeTakeFirstOrThrow();
   }
 
@@ -33,7 +34,7 @@ export class ProviderRepository {
   /** Every tenant with its active grant to the provider, if any. */
   listTenants(trx: Db = this.db): Promise<TenantWithGrant[]> {
     return trx.selectFrom('tenants as t')
-      .leftJoin('provider_grants as g', (j) => j.onRef('g.tenant_id', '=', 't.id').on('g.revoked_at', 'is', null).on('g.expires_at', '>', sql<Date>`now()`))
+      .leftJoin('provider_grants as g', (j) => j.onRef('g.tenant_id', '=', 't.id').on('g.revoked_at', 'is', null).on('g.expires_at', '>', this.clock()))
       .select([...tenantCols, 'g.id as grant_id', 'g.role as grant_role', 'g.expires_at as grant_expires_at'])
       .where('t.id', '!=', PROVIDER_ROW).orderBy('t.slug').orderBy('g.granted_at', 'desc')
       .execute()
@@ -48,7 +49,7 @@ export class ProviderRepository {
 
   /** Ends every session of the tenant's users and every provider session acting in it (tenant disabled). */
   async endTenantSessions(tenantId: string, trx: Db = this.db): Promise<void> {
-    await trx.updateTable('sessions').set({ revoked_at: sql`now()` }).where('revoked_at', 'is', null)
+    await trx.updateTable('sessions').set({ revoked_at: this.clock() }).where('revoked_at', 'is', null)
       .where((eb) => eb.or([
         eb('acting_tenant_id', '=', tenantId),
         eb('user_id', 'in', eb.selectFrom('users').select('id').where('tenant_id', '=', tenantId)),
@@ -62,14 +63,14 @@ export class ProviderRepository {
 
   insertGrant(g: { tenantId: string; role: Role; reason: string; grantedBy: string; expiresAt: Date }, trx: Db = this.db): Promise<GrantRow> {
     return trx.insertInto('provider_grants')
-      .values({ tenant_id: g.tenantId, role: g.role, reason: g.reason, granted_by: g.grantedBy, expires_at: g.expiresAt })
+      .values({ tenant_id: g.tenantId, role: g.role, reason: g.reason, granted_by: g.grantedBy, expires_at: g.expiresAt, granted_at: this.clock() })
       .returningAll().executeTakeFirstOrThrow();
   }
 
   /** Revokes the tenant's active grants; returns their ids. */
   async revokeActiveGrants(tenantId: string, trx: Db = this.db): Promise<string[]> {
-    const rows = await trx.updateTable('provider_grants').set({ revoked_at: sql`now()` })
-      .where('tenant_id', '=', tenantId).where('revoked_at', 'is', null).where('expires_at', '>', sql<Date>`now()`)
+    const rows = await trx.updateTable('provider_grants').set({ revoked_at: this.clock() })
+      .where('tenant_id', '=', tenantId).where('revoked_at', 'is', null).where('expires_at', '>', this.clock())
       .returning('id').execute();
     return rows.map((r) => r.id);
   }
@@ -79,7 +80,7 @@ export class ProviderRepository {
   }
 
   revokeGrant(id: string, trx: Db = this.db): Promise<GrantRow | undefined> {
-    return trx.updateTable('provider_grants').set({ revoked_at: sql`now()` }).where('id', '=', id).where('revoked_at', 'is', null)
+    return trx.updateTable('provider_grants').set({ revoked_at: this.clock() }).where('id', '=', id).where('revoked_at', 'is', null)
       .returningAll().executeTakeFirst();
   }
 
@@ -94,7 +95,7 @@ export class ProviderRepository {
   activeGrants(trx: Db = this.db): Promise<GrantWithTenant[]> {
     return trx.selectFrom('provider_grants as g').innerJoin('tenants as t', 't.id', 'g.tenant_id')
       .select([...grantCols, 't.slug as tenant_slug', 't.name as tenant_name'])
-      .where('g.revoked_at', 'is', null).where('g.expires_at', '>', sql<Date>`now()`).where('t.disabled_at', 'is', null)
+      .where('g.revoked_at', 'is', null).where('g.expires_at', '>', this.clock()).where('t.disabled_at', 'is', null)
       .orderBy('t.slug').orderBy('g.granted_at', 'desc').execute();
   }
 }

@@ -133,9 +133,9 @@ export class RunRepository {
    * queued -> running for this worker. Returns undefined when the run is not
    * queued any more (cancelled meanwhile, or another worker has it).
    */
-  claim(id: string, workerId: string, trx: Db = this.db): Promise<RunRow | undefined> {
+  claim(id: string, workerId: string, at: Date, trx: Db = this.db): Promise<RunRow | undefined> {
     return trx.updateTable('runs')
-      .set({ status: 'running', worker_id: workerId, started_at: new Date(), heartbeat_at: sql`now()`, attempts: sql`attempts + 1` })
+      .set({ status: 'running', worker_id: workerId, started_at: at, heartbeat_at: sql`now()`, attempts: sql`attempts + 1` })
       // a run whose cancel was requested as it was being picked up is not started
       .where('id', '=', id).where('status', '=', 'queued').where('cancel_requested_at', 'is', null)
       .returning(runColumns).executeTakeFirst();
@@ -150,23 +150,23 @@ export class RunRepository {
   }
 
   /** running -> finished, only for the worker that holds it. Returns the finished row. */
-  finish(id: string, workerId: string, result: RunResult & { verdict: Verdict }, trx: Db = this.db): Promise<RunRow | undefined> {
+  finish(id: string, workerId: string, result: RunResult & { verdict: Verdict; finishedAt: Date }, trx: Db = this.db): Promise<RunRow | undefined> {
     return trx.updateTable('runs')
-      .set({ status: 'finished', verdict: result.verdict, finished_at: result.finishedAt ?? new Date(), heartbeat_at: new Date(), ...resultColumns(result) })
+      .set({ status: 'finished', verdict: result.verdict, finished_at: result.finishedAt, heartbeat_at: sql`now()`, ...resultColumns(result) })
       .where('id', '=', id).where('status', '=', 'running').where('worker_id', '=', workerId)
       .returning(runColumns).executeTakeFirst();
   }
 
   /** Ends a run that no worker holds (cancel before start, a lost worker). Returns the finished row. */
-  finishUnclaimed(id: string, result: RunResult & { verdict: Verdict }, onlyStatus: 'queued' | 'running', trx: Db = this.db): Promise<RunRow | undefined> {
+  finishUnclaimed(id: string, result: RunResult & { verdict: Verdict; finishedAt: Date }, onlyStatus: 'queued' | 'running', trx: Db = this.db): Promise<RunRow | undefined> {
     return trx.updateTable('runs')
-      .set({ status: 'finished', verdict: result.verdict, finished_at: result.finishedAt ?? new Date(), ...resultColumns(result) })
+      .set({ status: 'finished', verdict: result.verdict, finished_at: result.finishedAt, ...resultColumns(result) })
       .where('id', '=', id).where('status', '=', onlyStatus)
       .returning(runColumns).executeTakeFirst();
   }
 
-  async requestCancel(tenantId: string, id: string, trx: Db = this.db): Promise<RunRow | undefined> {
-    return trx.updateTable('runs').set({ cancel_requested_at: new Date() })
+  async requestCancel(tenantId: string, id: string, at: Date, trx: Db = this.db): Promise<RunRow | undefined> {
+    return trx.updateTable('runs').set({ cancel_requested_at: at })
       .where('tenant_id', '=', tenantId).where('id', '=', id).where('status', '<>', 'finished')
       .returning(runColumns).executeTakeFirst();
   }

@@ -57,11 +57,11 @@ export class ScheduleRepository {
   }
 
   /** Stores next slots in one statement (null: the schedule never fires again, stored as infinity). */
-  async setNextSlots(rows: { tenantId: string; planId: string; nextSlot: Date | null; key: string }[], trx: Db = this.db): Promise<void> {
+  async setNextSlots(rows: { tenantId: string; planId: string; nextSlot: Date | null; key: string }[], now: Date, trx: Db = this.db): Promise<void> {
     for (let i = 0; i < rows.length; i += 5000) {
       const chunk = rows.slice(i, i + 5000);
-      await sql`insert into plan_schedules (tenant_id, plan_id, next_slot, next_slot_key)
-        select t, p, coalesce(n, 'infinity'), k from unnest(${chunk.map((r) => r.tenantId)}::uuid[], ${chunk.map((r) => r.planId)}::text[],
+      await sql`insert into plan_schedules (tenant_id, plan_id, next_slot, next_slot_key, updated_at)
+        select t, p, coalesce(n, 'infinity'), k, ${now}::timestamptz from unnest(${chunk.map((r) => r.tenantId)}::uuid[], ${chunk.map((r) => r.planId)}::text[],
           ${chunk.map((r) => r.nextSlot?.toISOString() ?? null)}::timestamptz[], ${chunk.map((r) => r.key)}::text[]) as x(t, p, n, k)
         on conflict (tenant_id, plan_id) do update set next_slot = excluded.next_slot, next_slot_key = excluded.next_slot_key`.execute(trx);
     }
@@ -77,16 +77,17 @@ export class ScheduleRepository {
   }
 
   /** Moves last_slot forward, never back (two schedulers, or a late tick, cannot rewind it). */
-  async advance(tenantId: string, planId: string, slot: Date, missed?: { reason: string }, trx: Db = this.db): Promise<void> {
+  /** `now`: the scheduler's tick (business time). */
+  async advance(tenantId: string, planId: string, slot: Date, now: Date, missed?: { reason: string }, trx: Db = this.db): Promise<void> {
     await trx.insertInto('plan_schedules')
       .values({
-        tenant_id: tenantId, plan_id: planId, last_slot: slot,
+        tenant_id: tenantId, plan_id: planId, last_slot: slot, updated_at: now,
         last_missed_slot: missed ? slot : null, last_missed_reason: missed?.reason ?? null,
       })
       .onConflict((oc) => oc.columns(['tenant_id', 'plan_id']).doUpdateSet({
         last_slot: sql`greatest(plan_schedules.last_slot, excluded.last_slot)`,
         ...(missed ? { last_missed_slot: sql`excluded.last_missed_slot`, last_missed_reason: sql`excluded.last_missed_reason` } : {}),
-        updated_at: sql`now()`,
+        updated_at: now,
       }))
       .execute();
   }
@@ -94,9 +95,9 @@ export class ScheduleRepository {
   /** Pauses the plan's schedule; undefined when it is paused already. */
   pause(tenantId: string, planId: string, p: { at: Date; reason: string; by: string }, trx: Db = this.db): Promise<PlanScheduleRow | undefined> {
     return trx.insertInto('plan_schedules')
-      .values({ tenant_id: tenantId, plan_id: planId, paused_at: p.at, paused_reason: p.reason, paused_by: p.by })
+      .values({ tenant_id: tenantId, plan_id: planId, paused_at: p.at, paused_reason: p.reason, paused_by: p.by, updated_at: p.at })
       .onConflict((oc) => oc.columns(['tenant_id', 'plan_id'])
-        .doUpdateSet({ paused_at: p.at, paused_reason: p.reason, paused_by: p.by, updated_at: sql`now()` })
+        .doUpdateSet({ paused_at: p.at, paused_reason: p.reason, paused_by: p.by, updated_at: p.at })
         .where('plan_schedules.paused_at', 'is', null))
       .returning(scheduleColumns)
       .executeTakeFirst();
@@ -109,7 +110,7 @@ export class ScheduleRepository {
   resume(tenantId: string, planId: string, at: Date, trx: Db = this.db): Promise<PlanScheduleRow | undefined> {
     return trx.updateTable('plan_schedules')
       .set({
-        paused_at: null, paused_reason: null, paused_by: null, updated_at: sql`now()`,
+        paused_at: null, paused_reason: null, paused_by: null, updated_at: at,
         last_slot: sql`greatest(last_slot, ${at}::timestamptz)`,
       })
       .where('tenant_id', '=', tenantId).where('plan_id', '=', planId).where('paused_at', 'is not', null)

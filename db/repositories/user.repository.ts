@@ -1,12 +1,13 @@
 import { sql, type Insertable, type Kysely, type Selectable, type Transaction, type Updateable } from 'kysely';
 import type { DB, SessionsTable, UsersTable } from '../schema.js';
+import type { Clock } from '../../services/clock.js';
 
 type Db = Kysely<DB> | Transaction<DB>;
 export type UserRow = Selectable<UsersTable>;
 export type SessionRow = Selectable<SessionsTable>;
 
 export class UserRepository {
-  constructor(private readonly db: Kysely<DB>) {}
+  constructor(private readonly db: Kysely<DB>, private readonly clock: Clock) {}
 
   byId(id: string, trx: Db = this.db): Promise<UserRow | undefined> {
     return trx.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
@@ -27,7 +28,7 @@ export class UserRepository {
   }
 
   byInvite(hash: string, trx: Db = this.db): Promise<UserRow | undefined> {
-    return trx.selectFrom('users').selectAll().where('invite_token_hash', '=', hash).where('invite_expires_at', '>', sql<Date>`now()`).executeTakeFirst();
+    return trx.selectFrom('users').selectAll().where('invite_token_hash', '=', hash).where('invite_expires_at', '>', this.clock()).executeTakeFirst();
   }
 
   list(tenantId: string | null, trx: Db = this.db): Promise<UserRow[]> {
@@ -39,8 +40,10 @@ export class UserRepository {
     return r.n;
   }
 
-  insert(u: Insertable<UsersTable>, trx: Db = this.db): Promise<UserRow> {
-    return trx.insertInto('users').values(u).returningAll().executeTakeFirstOrThrow();
+  /** A new user, created now by this repository's clock. */
+  insert(u: Omit<Insertable<UsersTable>, 'created_at' | 'sessions_valid_after'>, trx: Db = this.db): Promise<UserRow> {
+    const now = this.clock();
+    return trx.insertInto('users').values({ ...u, created_at: now, sessions_valid_after: now }).returningAll().executeTakeFirstOrThrow();
   }
 
   update(id: string, set: Updateable<UsersTable>, trx: Db = this.db): Promise<UserRow | undefined> {
@@ -51,7 +54,7 @@ export class UserRepository {
 
   insertSession(s: { tokenHash: string; userId: string; stage: SessionRow['stage']; method: SessionRow['method']; csrfToken: string; expiresAt: Date; ip?: string; userAgent?: string; actingTenantId?: string | null }, trx: Db = this.db): Promise<SessionRow> {
     return trx.insertInto('sessions').values({
-      token_hash: s.tokenHash, user_id: s.userId, stage: s.stage, method: s.method, csrf_token: s.csrfToken, expires_at: s.expiresAt,
+      token_hash: s.tokenHash, user_id: s.userId, stage: s.stage, method: s.method, csrf_token: s.csrfToken, expires_at: s.expiresAt, created_at: this.clock(), last_seen_at: this.clock(),
       ip: s.ip ?? null, user_agent: s.userAgent?.slice(0, 300) ?? null, acting_tenant_id: s.actingTenantId ?? null,
     }).returningAll().executeTakeFirstOrThrow();
   }
@@ -63,8 +66,8 @@ export class UserRepository {
       .select(sql<UserRow>`to_jsonb(u.*)`.as('user'))
       .where('s.token_hash', '=', tokenHash)
       .where('s.revoked_at', 'is', null)
-      .where('s.expires_at', '>', sql<Date>`now()`)
-      .where(sql<boolean>`s.last_seen_at > now() - ${idleSeconds} * interval '1 second'`)
+      .where('s.expires_at', '>', this.clock())
+      .where('s.last_seen_at', '>', new Date(this.clock().getTime() - idleSeconds * 1000))
       .where('u.disabled_at', 'is', null)
       .where(sql<boolean>`s.created_at >= u.sessions_valid_after`)
       .executeTakeFirst();
@@ -78,7 +81,7 @@ export class UserRepository {
   }
 
   async touchSession(id: string, trx: Db = this.db): Promise<void> {
-    await trx.updateTable('sessions').set({ last_seen_at: sql`now()` }).where('id', '=', id).execute();
+    await trx.updateTable('sessions').set({ last_seen_at: this.clock() }).where('id', '=', id).execute();
   }
 
   updateSession(id: string, set: Partial<Pick<SessionRow, 'stage' | 'token_hash' | 'csrf_token' | 'acting_tenant_id' | 'revoked_at'>>, trx: Db = this.db): Promise<SessionRow | undefined> {
@@ -86,13 +89,14 @@ export class UserRepository {
   }
 
   async revokeAllSessions(userId: string, trx: Db = this.db): Promise<number> {
-    const r = await trx.updateTable('sessions').set({ revoked_at: sql`now()` }).where('user_id', '=', userId).where('revoked_at', 'is', null).executeTakeFirst();
-    await trx.updateTable('users').set({ sessions_valid_after: sql`now()` }).where('id', '=', userId).execute();
+    const now = this.clock();
+    const r = await trx.updateTable('sessions').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null).executeTakeFirst();
+    await trx.updateTable('users').set({ sessions_valid_after: now }).where('id', '=', userId).execute();
     return Number(r.numUpdatedRows);
   }
 
   listSessions(userId: string, trx: Db = this.db): Promise<SessionRow[]> {
     return trx.selectFrom('sessions').selectAll().where('user_id', '=', userId).where('revoked_at', 'is', null)
-      .where('expires_at', '>', sql<Date>`now()`).orderBy('created_at', 'desc').execute();
+      .where('expires_at', '>', this.clock()).orderBy('created_at', 'desc').execute();
   }
 }

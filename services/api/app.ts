@@ -55,6 +55,7 @@ import type { ReviewService } from '../evidence/review.service.js';
 import type { TokenService } from '../auth/token.service.js';
 import type { Container } from '../container.js';
 import type { Config } from '../config.js';
+import type { Clock } from '../clock.js';
 
 export interface RouteEntry {
   method: string;
@@ -89,8 +90,8 @@ export interface AppDeps {
   readiness: ReadinessProbe[];
   bootstrapToken?: string;
   version?: string;
-  /** Wall clock for schedule views and pause/resume; tests control it. */
-  clock?: () => Date;
+  /** Business time (services/clock.ts); tests control it. */
+  clock: Clock;
   /** Browser sessions (cookie); without it only bearer tokens authenticate. */
   sessions?: SessionService;
   /** Language, display zone and link base of notifications (test messages). */
@@ -131,7 +132,8 @@ export function appDeps(c: Container, roles: Config['roles'], version?: string):
     notify: { lang: c.config.notify.lang, timezone: c.config.notify.timezone, publicUrl: c.config.http.publicUrl },
     metrics: { ...c.config.metrics, pools: c.pools }, publicUrl: c.config.http.publicUrl, calendarHorizon: c.config.http.calendarHorizon, hsts: c.config.auth.cookieSecure, trustProxy: c.config.http.trustProxy,
     oidc: createOidcService(c), sharedLimits: { redisUrl: c.config.redis.url, prefix: c.config.redis.prefix },
-    queueOps: new QueueOpsService(c.db, c.queue, c.pools, c.config.policy.pools, c.audit),
+    queueOps: new QueueOpsService(c.db, c.queue, c.pools, c.config.policy.pools, c.audit, c.clock),
+    clock: c.clock,
   };
 }
 
@@ -250,7 +252,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const baselines = new BaselineService(deps.db, deps.audit, deps.clock);
   await app.register(baselineRoutes, { prefix: '/api/v1', baselines, plans: deps.plans });
   await app.register(calendarRoutes, { db: deps.db, audit: deps.audit, publicUrl: deps.publicUrl, clock: deps.clock, horizon: deps.calendarHorizon });
-  await app.register(metricsRoutes, { db: deps.db, metrics: deps.metrics });
+  await app.register(metricsRoutes, { db: deps.db, metrics: deps.metrics, clock: deps.clock });
   const alerts = new AlertService(deps.db, deps.ledger, deps.notify ?? { lang: 'de', timezone: 'Europe/Berlin' }, deps.clock);
   await app.register(alertRoutes, { prefix: '/api/v1', alerts });
   if (deps.accounts && deps.sessions) await app.register(authRoutes, { accounts: deps.accounts, sessions: deps.sessions, rateLimit: deps.authRateLimit, store: limitStore });

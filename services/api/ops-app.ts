@@ -7,6 +7,7 @@ import { healthRoutes, type ReadinessProbe } from './routes/health.routes.js';
 import { metricsRoutes } from './routes/metrics.routes.js';
 import type { PoolService } from '../runs/pools.js';
 import securityHeaders from './plugins/security-headers.js';
+import type { Clock } from '../clock.js';
 
 export interface OpsAppDeps {
   log: Logger;
@@ -16,6 +17,8 @@ export interface OpsAppDeps {
   metrics?: { token?: string; tenantLabels: boolean; pools?: PoolService };
   hsts?: boolean;
   trustProxy?: boolean | string | number;
+  /** Business time (services/clock.ts). */
+  clock: Clock;
 }
 
 /**
@@ -37,6 +40,6 @@ export async function buildOpsApp(deps: OpsAppDeps): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'NotFound', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
   await app.register(healthRoutes, { probes: deps.readiness });
-  await app.register(metricsRoutes, { db: deps.db, metrics: deps.metrics });
+  await app.register(metricsRoutes, { db: deps.db, metrics: deps.metrics, clock: deps.clock });
   return app as unknown as FastifyInstance;
 }

@@ -3,6 +3,7 @@ import type { DB } from '../../db/schema.js';
 import type { LedgerService } from '../evidence/ledger.service.js';
 import { parseEnvelope, type LedgerRecord } from '../evidence/ledger-format.js';
 import { Invalid } from '../errors.js';
+import type { Clock } from '../clock.js';
 
 /** The service provider's own chain: events that belong to no tenant (provider logins, unknown-user login failures). */
 export const PROVIDER_TENANT_ID = '00000000-0000-4000-8000-000000000000';
@@ -94,14 +95,14 @@ export function toAuditEntry(rec: LedgerRecord): AuditEntry {
  * the change and its record commit together.
  */
 export class AuditService {
-  constructor(private readonly ledger: LedgerService) {}
+  constructor(private readonly ledger: LedgerService, private readonly clock: Clock) {}
 
   /**
    * Appends the record. Inside a transaction, call `anchor(record)` after it
    * committed (writes the signed checkpoint outside the database).
    */
   async record(e: AuditEvent, trx?: Transaction<DB>): Promise<LedgerRecord> {
-    const at = e.at ?? new Date();
+    const at = e.at ?? this.clock();
     const entry = {
       tenantId: e.tenantId ?? PROVIDER_TENANT_ID,
       kind: 'audit' as const,

@@ -1,3 +1,4 @@
+import type { Clock } from '../clock.js';
 import type { Kysely, Transaction } from 'kysely';
 import QRCode from 'qrcode';
 import type { DB, RecoveryCode, Role, UserRole } from '../../db/schema.js';
@@ -22,7 +23,7 @@ const MAX_LOCK_SECONDS = 86_400;
 
 export const normaliseEmail = (email: string) => email.trim().toLowerCase();
 
-export function userView(u: UserRow, now = new Date()): UserView {
+export function userView(u: UserRow, now: Date): UserView {
   return {
     id: u.id, email: u.email, name: u.name, role: u.role, tenantId: u.tenant_id,
     mfa: u.totp_enabled_at !== null, sso: u.oidc_subject !== null, disabled: u.disabled_at !== null,
@@ -59,7 +60,7 @@ export class AccountService implements AccountApi {
   readonly repo: AccountRepository;
   /** Failed sign-ins per account key (a keyed hash of what was typed), across API processes; flood records aggregated. */
   readonly limits: LoginLimits;
-  private readonly clock: () => Date;
+  private readonly clock: Clock;
   private readonly publicUrl: string;
   private box?: SecretBox;
 
@@ -68,11 +69,11 @@ export class AccountService implements AccountApi {
     private readonly sessions: SessionService,
     private readonly audit: AuditService,
     private readonly cfg: Config['auth'],
-    opts: { publicUrl?: string; clock?: () => Date; loginLimits?: LoginLimitsConfig } = {},
+    opts: { publicUrl?: string; clock: Clock; loginLimits?: LoginLimitsConfig },
   ) {
-    this.users = new UserRepository(db);
-    this.repo = new AccountRepository(db);
-    this.clock = opts.clock ?? (() => new Date());
+    this.users = new UserRepository(db, opts.clock);
+    this.repo = new AccountRepository(db, opts.clock);
+    this.clock = opts.clock;
     this.publicUrl = (opts.publicUrl ?? '').replace(/\/+$/, '');
     this.limits = new LoginLimits(cfg.secretKey, opts.loginLimits);
   }

@@ -73,7 +73,7 @@ export function totpUri(secretBase32: string, account: string, issuer = 'ernstfa
 }
 
 /** The code for a moment (tests compute codes exactly like an authenticator app). */
-export function totpCode(secretBase32: string, at: Date = new Date()): string {
+export function totpCode(secretBase32: string, at: Date): string {
   return new OTPAuth.TOTP({ algorithm: 'SHA1', digits: 6, period: TOTP_PERIOD, secret: OTPAuth.Secret.fromBase32(secretBase32) }).generate({ timestamp: at.getTime() });
 }
 
@@ -82,7 +82,7 @@ export function totpCode(secretBase32: string, at: Date = new Date()): string {
  * The caller accepts it only if it is newer than the last step accepted for
  * the user: a code works once.
  */
-export function totpStep(secretBase32: string, code: string, at: Date = new Date()): number | null {
+export function totpStep(secretBase32: string, code: string, at: Date): number | null {
   if (!/^\d{6}$/.test(code)) return null;
   const totp = new OTPAuth.TOTP({ algorithm: 'SHA1', digits: 6, period: TOTP_PERIOD, secret: OTPAuth.Secret.fromBase32(secretBase32) });
   const delta = totp.validate({ token: code, timestamp: at.getTime(), window: 1 });

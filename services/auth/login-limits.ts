@@ -134,7 +134,7 @@ export class LoginLimits {
       const n = this.names(s, key);
       const [count, ttl] = await Promise.all([s.redis.get(n.failures), s.redis.pttl(n.failures)]);
       return Number(count ?? 0) >= this.cfg.maxFailures && ttl > 0 ? ttl : 0;
-    }, () => this.memory.blocked(key, this.cfg.maxFailures, Date.now()));
+    }, () => this.memory.blocked(key, this.cfg.maxFailures, performance.now()));
     return ms > 0 ? Math.ceil(ms / 1000) : 0;
   }
 
@@ -142,7 +142,7 @@ export class LoginLimits {
   async failed(key: string, shared?: SharedCounters): Promise<void> {
     await this.shared(shared, async (s) => {
       await s.redis.eval(FAILED, 1, this.names(s, key).failures, this.cfg.windowSeconds * 1000);
-    }, () => this.memory.failed(key, this.cfg.windowSeconds * 1000, Date.now()));
+    }, () => this.memory.failed(key, this.cfg.windowSeconds * 1000, performance.now()));
   }
 
   /**
@@ -154,7 +154,7 @@ export class LoginLimits {
     const r = await this.shared(shared, async (s) => {
       const n = this.names(s, key);
       return Number(await s.redis.eval(SLOT, 2, n.slot, n.unrecorded, this.cfg.auditWindowSeconds * 1000, UNRECORDED_KEEP_MS));
-    }, () => this.memory.slot(key, this.cfg.auditWindowSeconds * 1000, Date.now()));
+    }, () => this.memory.slot(key, this.cfg.auditWindowSeconds * 1000, performance.now()));
     return r < 0 ? { record: false } : { record: true, unrecordedBefore: r };
   }
 

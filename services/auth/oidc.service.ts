@@ -1,3 +1,4 @@
+import type { Clock } from '../clock.js';
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
@@ -65,10 +66,10 @@ export class OidcService {
     private readonly audit: AuditService,
     private readonly cfg: OidcConfig,
     publicUrl: string,
-    private readonly opts: { allowInsecureIssuer?: boolean; secretKey?: Buffer; log?: Logger } = {},
+    private readonly opts: { allowInsecureIssuer?: boolean; secretKey?: Buffer; log?: Logger; clock: Clock },
   ) {
     this.redirectUri = `${publicUrl.replace(/\/+$/, '')}/auth/oidc/callback`;
-    this.users = new UserRepository(db);
+    this.users = new UserRepository(db, opts.clock);
     this.tenants = new TenantRepository(db);
     const issuer = new URL(cfg.issuer);
     // plain HTTP only where nobody can listen in: an IdP on the same host (or a test)
@@ -96,7 +97,7 @@ export class OidcService {
 
   /** The IdP's metadata and keys, discovered on first use; a failed discovery is retried on the next login. */
   private configuration(): Promise<oidc.Configuration> {
-    if (!this.discovered || Date.now() - this.discovered.at > DISCOVERY_MAX_AGE_MS) {
+    if (!this.discovered || performance.now() - this.discovered.at > DISCOVERY_MAX_AGE_MS) {
       const config = oidc.discovery(new URL(this.cfg.issuer), this.cfg.clientId, undefined, oidc.ClientSecretBasic(this.cfg.clientSecret), {
         execute: this.insecure ? [oidc.allowInsecureRequests] : [],
         timeout: 10,
@@ -105,7 +106,7 @@ export class OidcService {
         this.opts.log?.error({ err: err.message, issuer: this.cfg.issuer }, 'OpenID Connect discovery failed');
         throw new SsoError('SSO_UNAVAILABLE', 503, 'the single sign-on service cannot be reached right now; try again in a minute or sign in with your password');
       });
-      this.discovered = { at: Date.now(), config };
+      this.discovered = { at: performance.now(), config };
     }
     return this.discovered.config;
   }
@@ -113,7 +114,7 @@ export class OidcService {
   /** The IdP's authorization URL and the sealed cookie value that must come back with the answer. */
   async start(next?: string): Promise<{ url: string; cookie: string }> {
     const config = await this.configuration();
-    const state: LoginState = { s: oidc.randomState(), n: oidc.randomNonce(), v: oidc.randomPKCECodeVerifier(), r: safeNext(next), e: Date.now() + STATE_SECONDS * 1000 };
+    const state: LoginState = { s: oidc.randomState(), n: oidc.randomNonce(), v: oidc.randomPKCECodeVerifier(), r: safeNext(next), e: this.opts.clock().getTime() + STATE_SECONDS * 1000 };
     const url = oidc.buildAuthorizationUrl(config, {
       redirect_uri: this.redirectUri,
       scope: 'openid profile email',
@@ -128,7 +129,7 @@ export class OidcService {
   private openState(cookie: string | undefined): LoginState {
     try {
       const st = JSON.parse(this.box.open(cookie ?? '')) as LoginState;
-      if (typeof st.s === 'string' && typeof st.n === 'string' && typeof st.v === 'string' && st.e > Date.now()) return st;
+      if (typeof st.s === 'string' && typeof st.n === 'string' && typeof st.v === 'string' && st.e > this.opts.clock().getTime()) return st;
     } catch { /* forged, from another key, or absent: same answer */ }
     throw new SsoError('SSO_STATE_INVALID', 400, 'this sign-in is unknown or has expired (ten minutes); start again');
   }
@@ -241,7 +242,7 @@ export class OidcService {
     const records: LedgerRecord[] = [];
     const system = { name: `sso:${p.issuer}`, kind: 'system' as const };
     const user = await this.db.transaction().execute(async (trx) => {
-      const now = new Date();
+      const now = this.opts.clock();
       if (p.existing) {
         // the address follows the IdP too when the IdP verified it, unless another account already has it
         const email = p.email !== p.existing.email && p.emailVerified && !(await this.users.byEmail(p.email, trx)) ? p.email : p.existing.email;
@@ -276,5 +277,5 @@ export class OidcService {
 export function createOidcService(c: Container): OidcService | undefined {
   const { oidc: cfg, secretKey } = c.config.auth;
   if (!cfg || !c.config.http.publicUrl) return undefined;
-  return new OidcService(c.db, c.sessions, c.audit, cfg, c.config.http.publicUrl, { secretKey, log: c.log.child({ component: 'oidc' }) });
+  return new OidcService(c.db, c.sessions, c.audit, cfg, c.config.http.publicUrl, { secretKey, log: c.log.child({ component: 'oidc' }), clock: c.clock });
 }

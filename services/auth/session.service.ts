@@ -1,8 +1,8 @@
 import type { Kysely } from 'kysely';
-import { sql } from 'kysely';
 import type { DB, Role, SessionStage, UserRole } from '../../db/schema.js';
 import { UserRepository, type SessionRow, type UserRow } from '../../db/repositories/user.repository.js';
 import type { Config } from '../config.js';
+import type { Clock } from '../clock.js';
 import { randomToken, sha256 } from './crypto.js';
 
 export const SESSION_COOKIE = 'ef_session';
@@ -35,8 +35,8 @@ export function stageAfterPassword(user: Pick<UserRow, 'role' | 'totp_enabled_at
 export class SessionService {
   readonly users: UserRepository;
 
-  constructor(private readonly db: Kysely<DB>, private readonly cfg: Config['auth']) {
-    this.users = new UserRepository(db);
+  constructor(private readonly db: Kysely<DB>, private readonly cfg: Config['auth'], private readonly clock: Clock) {
+    this.users = new UserRepository(db, clock);
   }
 
   cookieOptions(maxAgeSeconds = this.cfg.sessionMaxSeconds) {
@@ -47,7 +47,7 @@ export class SessionService {
     const token = randomToken('efs_');
     const session = await this.users.insertSession({
       tokenHash: sha256(token), userId: user.id, stage: o.stage, method: o.method, csrfToken: randomToken('', 24),
-      expiresAt: new Date(Date.now() + this.cfg.sessionMaxSeconds * 1000), ip: o.ip, userAgent: o.userAgent,
+      expiresAt: new Date(this.clock().getTime() + this.cfg.sessionMaxSeconds * 1000), ip: o.ip, userAgent: o.userAgent,
     });
     return { token, session };
   }
@@ -57,7 +57,7 @@ export class SessionService {
     if (!token || !token.startsWith('efs_') || token.length > 100) return undefined;
     const live = await this.users.liveSession(sha256(token), this.cfg.sessionIdleSeconds);
     if (!live) return undefined;
-    if (Date.now() - live.session.last_seen_at.getTime() > 30_000) await this.users.touchSession(live.session.id);
+    if (this.clock().getTime() - live.session.last_seen_at.getTime() > 30_000) await this.users.touchSession(live.session.id);
     let tenantId = live.user.tenant_id;
     let role: UserRole = live.user.role;
     if (live.user.role === 'provider-admin' && live.session.acting_tenant_id) {
@@ -73,7 +73,7 @@ export class SessionService {
 
   activeGrant(tenantId: string): Promise<{ id: string; role: Role; expires_at: Date } | undefined> {
     return this.db.selectFrom('provider_grants').select(['id', 'role', 'expires_at'])
-      .where('tenant_id', '=', tenantId).where('revoked_at', 'is', null).where('expires_at', '>', sql<Date>`now()`)
+      .where('tenant_id', '=', tenantId).where('revoked_at', 'is', null).where('expires_at', '>', this.clock())
       .orderBy('granted_at', 'desc').limit(1).executeTakeFirst();
   }
 
@@ -88,7 +88,7 @@ export class SessionService {
   }
 
   async end(sessionId: string): Promise<void> {
-    await this.users.updateSession(sessionId, { revoked_at: new Date() });
+    await this.users.updateSession(sessionId, { revoked_at: this.clock() });
   }
 
   endAll(userId: string): Promise<number> {

@@ -1,3 +1,4 @@
+import type { Clock } from '../clock.js';
 import type { Kysely } from 'kysely';
 import type { DB, Role } from '../../db/schema.js';
 import { ProviderRepository, type GrantWithTenant, type TenantRow } from '../../db/repositories/provider.repository.js';
@@ -55,18 +56,18 @@ export const isProviderAdmin = (p: Principal) => p.role === 'provider-admin' || 
 export class TenantService {
   readonly repo: ProviderRepository;
   private readonly accountRepo: AccountRepository;
-  private readonly clock: () => Date;
+  private readonly clock: Clock;
 
   constructor(
     private readonly db: Kysely<DB>,
     private readonly sessions: SessionService,
     private readonly audit: AuditService,
     private readonly accounts: AccountService,
-    opts: { clock?: () => Date } = {},
+    opts: { clock: Clock },
   ) {
-    this.repo = new ProviderRepository(db);
-    this.accountRepo = new AccountRepository(db);
-    this.clock = opts.clock ?? (() => new Date());
+    this.repo = new ProviderRepository(db, opts.clock);
+    this.accountRepo = new AccountRepository(db, opts.clock);
+    this.clock = opts.clock;
   }
 
   private static providerOnly(by: Principal): void {

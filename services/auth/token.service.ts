@@ -2,6 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { DB, Role, UserRole } from '../../db/schema.js';
 import { TokenRepository } from '../../db/repositories/token.repository.js';
+import type { Clock } from '../clock.js';
 import { Forbidden, Invalid, NotFound } from '../errors.js';
 import type { Principal } from '../api/plugins/auth.js';
 
@@ -43,14 +44,14 @@ export function tokenScope(p: Principal): { userId?: string } {
  */
 export class TokenService {
   readonly repo: TokenRepository;
-  constructor(db: Kysely<DB>) {
-    this.repo = new TokenRepository(db);
+  constructor(db: Kysely<DB>, private readonly clock: Clock) {
+    this.repo = new TokenRepository(db, clock);
   }
 
   /** With userId the token belongs to that user (who answers for it; it stops working when the user is disabled). */
   async create(tenantId: string, input: { name: string; role: Role; expiresAt?: string }, createdBy: string, userId?: string) {
     const expiresAt = input.expiresAt ? new Date(input.expiresAt) : null;
-    if (expiresAt && (Number.isNaN(expiresAt.getTime()) || expiresAt <= new Date())) {
+    if (expiresAt && (Number.isNaN(expiresAt.getTime()) || expiresAt <= this.clock())) {
       throw new Invalid('invalid token', [{ path: 'expiresAt', message: 'must be a date-time in the future' }]);
     }
     const token = `ef_${randomBytes(32).toString('base64url')}`;

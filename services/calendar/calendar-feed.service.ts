@@ -10,6 +10,7 @@ import { loadProgramme } from './programme.js';
 import { addDuration } from '../util/calendar.js';
 import { nextScheduledAt } from '../scheduling/slots.js';
 import { buildIcs, type FeedLang, type IcsPlan } from './ics.js';
+import type { Clock } from '../clock.js';
 
 export const FEED_TOKEN_PREFIX = 'efcal_';
 /** 'efcal_' + 32 random bytes in base64url (43 characters). */
@@ -43,18 +44,18 @@ export class CalendarFeedService {
   readonly repo: CalendarFeedRepository;
   private readonly statuses: PlanStatusRepository;
   private readonly publicUrl: string;
-  private readonly clock: () => Date;
+  private readonly clock: Clock;
 
   private readonly horizon: string;
   /** Per plan and kind of occurrence: a nightly schedule over a long horizon stays readable for calendar clients. */
   static readonly MAX_EVENTS_PER_PLAN = 100;
 
-  constructor(private readonly db: Kysely<DB>, opts: { publicUrl?: string; clock?: () => Date; horizon?: string } = {}) {
+  constructor(private readonly db: Kysely<DB>, opts: { publicUrl?: string; clock: Clock; horizon?: string }) {
     this.horizon = opts.horizon ?? 'P90D';
-    this.repo = new CalendarFeedRepository(db);
+    this.repo = new CalendarFeedRepository(db, opts.clock);
     this.statuses = new PlanStatusRepository(db);
     this.publicUrl = (opts.publicUrl ?? '').replace(/\/+$/, '');
-    this.clock = opts.clock ?? (() => new Date());
+    this.clock = opts.clock;
   }
 
   /** The feed's address: absolute with ERNSTFALL_PUBLIC_URL, else relative to the API's host. */

@@ -9,6 +9,7 @@ import { addDuration } from '../util/calendar.js';
 import { ZERO_HASH, sealCheckpoint, sealRecord, parseCheckpoint, parseEnvelope, type Bundle, type Checkpoint, type CheckpointBody, type LedgerRecord, type RecordKind } from './ledger-format.js';
 import { verifyChain, type VerifyResult } from './verify.js';
 import { publishPublicKey, trustedKeys, type Signer } from './signing-key.js';
+import type { Clock } from '../clock.js';
 
 export interface EvidenceConfig {
   trustedKeysDir: string;
@@ -41,6 +42,7 @@ interface VerifiedHead {
   newest: { cp: Checkpoint; seq: number } | null;
   checked: number;
   foreign: VerifyResult['foreign'];
+  /** When the chain was last verified in full (monotonic, performance.now()). */
   fullAt: number;
 }
 
@@ -92,6 +94,8 @@ export class LedgerService {
     private readonly signer: Signer,
     private readonly cfg: EvidenceConfig,
     private readonly log: Logger,
+    /** Business time: a record's `at`, a checkpoint's, a bundle's `exportedAt` (services/clock.ts). */
+    private readonly clock: Clock,
   ) {
     this.repo = new LedgerRepository(db);
   }
@@ -102,6 +106,11 @@ export class LedgerService {
     await this.repo.registerKey(this.signer.keyId, this.signer.publicPem, this.signer.fingerprint);
     // which ledger each tenant's chain is, so newestCheckpoint() leaves other ledgers' checkpoints out from the start
     for (const r of await this.db.selectFrom('ledger_chains').select(['tenant_id', 'ledger_id']).execute()) this.ledgerIds.set(r.tenant_id, r.ledger_id);
+  }
+
+  /** Drops the content of attachments past their retention (today by this ledger's clock); the records and hashes stay. */
+  pruneAttachments(): Promise<number> {
+    return this.repo.pruneAttachments(this.clock());
   }
 
   get keyId(): string {
@@ -115,7 +124,7 @@ export class LedgerService {
     await this.repo.lockTenant(trx, e.tenantId);
     const head = await this.repo.head(e.tenantId, trx);
     const ledgerId = await this.repo.ledgerId(e.tenantId, trx);
-    const now = e.now ?? new Date();
+    const now = e.now ?? this.clock();
     const retainUntil = day(addDuration(now, this.cfg.recordRetention, 'Europe/Berlin'));
     const attachmentRetainUntil = day(addDuration(now, this.cfg.attachmentRetention, 'Europe/Berlin'));
     const attachments = (e.attachments ?? []).map((a) => ({
@@ -165,7 +174,7 @@ export class LedgerService {
       if (rec.canonical !== undefined) ledgerId = parseEnvelope(rec as Pick<LedgerRecord, 'canonical'>).ledgerId;
       if (ledgerId) this.ledgerIds.set(rec.tenantId, ledgerId);
       else ledgerId = this.ledgerIds.get(rec.tenantId);
-      const cp = sealCheckpoint({ tenantId: rec.tenantId, ledgerId, seq: rec.seq, hash: rec.hash, at: new Date().toISOString() }, this.signer.privateKey, this.signer.keyId);
+      const cp = sealCheckpoint({ tenantId: rec.tenantId, ledgerId, seq: rec.seq, hash: rec.hash, at: this.clock().toISOString() }, this.signer.privateKey, this.signer.keyId);
       const line = Buffer.from(`${JSON.stringify(cp)}\n`, 'utf8');
       const fd = openSync(this.checkpointFile(rec.tenantId), 'a+', 0o644); // O_RDWR | O_CREAT | O_APPEND (read: to cut a fragment)
       try {
@@ -192,7 +201,7 @@ export class LedgerService {
     const head = await this.repo.head(tenantId);
     if (!head) return null;
     const ledgerId = await this.repo.ledgerId(tenantId);
-    return sealCheckpoint({ tenantId, ledgerId, seq: head.seq, hash: head.hash, at: new Date().toISOString() }, this.signer.privateKey, this.signer.keyId);
+    return sealCheckpoint({ tenantId, ledgerId, seq: head.seq, hash: head.hash, at: this.clock().toISOString() }, this.signer.privateKey, this.signer.keyId);
   }
 
   /** Complete lines of the tenant's checkpoint file from byte `from` on; `end` is where the next read starts, `size` the file's size. */
@@ -269,7 +278,7 @@ export class LedgerService {
 
   private async verifyNow(tenantId: string, full: boolean): Promise<LedgerVerifyResult> {
     const cached = this.verified.get(tenantId);
-    if (!full && cached && Date.now() - cached.fullAt < FULL_VERIFY_EVERY_MS) {
+    if (!full && cached && performance.now() - cached.fullAt < FULL_VERIFY_EVERY_MS) {
       const r = await this.verifyIncrementally(tenantId, cached);
       if (r) return r;
     }
@@ -278,7 +287,7 @@ export class LedgerService {
     const records = await this.repo.list(tenantId);
     const ledgerId = await this.repo.findLedgerId(tenantId);
     const r = verifyChain(records, { trustedKeys: this.trusted(), checkpoints: cps.checkpoints, tenantId, ledgerId });
-    if (r.ok) this.remember(tenantId, r, cps.checkpoints, cps.end, null, Date.now());
+    if (r.ok) this.remember(tenantId, r, cps.checkpoints, cps.end, null, performance.now());
     else this.verified.delete(tenantId);
     return { ...r, mode: 'full', verifiedFromSeq: records.length ? records[0]!.seq : null };
   }
@@ -356,7 +365,7 @@ export class LedgerService {
       for (const a of await this.repo.attachments(tenantId, r.hash)) attachments.push({ recordHash: r.hash, name: a.name, sha256: a.sha256, sizeBytes: a.size_bytes });
     }
     return {
-      format: 'ernstfall-evidence-bundle', version: 1, tenantId, ...(ledgerId && { ledgerId }), exportedAt: new Date().toISOString(), anchorPrevHash,
+      format: 'ernstfall-evidence-bundle', version: 1, tenantId, ...(ledgerId && { ledgerId }), exportedAt: this.clock().toISOString(), anchorPrevHash,
       records: records.map(stripStored), publicKeys: keys.map((k) => ({ keyId: k.key_id, pem: k.public_key_pem })),
       // checkpoints beyond the segment would (rightly) read as deleted records: a partial export leaves them out
       // and checkpoints of other ledgers (another database's chain of the same tenant id) are none of this chain's

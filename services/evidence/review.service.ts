@@ -5,6 +5,7 @@ import { LedgerRepository } from '../../db/repositories/ledger.repository.js';
 import { Conflict, Forbidden, Invalid, NotFound } from '../errors.js';
 import type { LedgerService } from './ledger.service.js';
 import type { LedgerRecord } from './ledger-format.js';
+import type { Clock } from '../clock.js';
 
 export interface DeviationInput { title: string; owner: string; dueDate: string }
 
@@ -19,14 +20,14 @@ const measureCols = ['id', 'tenant_id', 'plan_id', 'run_id', 'review_id', 'title
  */
 export async function createMeasure(
   ledger: LedgerService, trx: Transaction<DB>,
-  m: { id?: string; tenantId: string; planId: string; runId: string; reviewId: string | null; title: string; owner: string; dueDate: string; by: string; now?: Date },
+  m: { id?: string; tenantId: string; planId: string; runId: string; reviewId: string | null; title: string; owner: string; dueDate: string; by: string; now: Date },
 ): Promise<LedgerRecord> {
   const id = m.id ?? randomUUID();
   await trx.insertInto('measures').values({
     id, tenant_id: m.tenantId, plan_id: m.planId, run_id: m.runId, review_id: m.reviewId, title: m.title, owner: m.owner,
     due_date: m.dueDate, status: 'open', created_by: m.by,
     // business time: a re-test closes it only when it finished later (on the same clock as the run that made it)
-    ...(m.now && { created_at: m.now, updated_at: m.now }),
+    created_at: m.now, updated_at: m.now,
   }).execute();
   return ledger.append(trx, {
     tenantId: m.tenantId, kind: 'measure', subjectId: id, now: m.now,
@@ -58,7 +59,7 @@ export function carriedOutBy(run: { triggered_by: string; checks?: unknown; rest
  */
 export class ReviewService {
   private readonly ledgerRepo: LedgerRepository;
-  constructor(private readonly db: Kysely<DB>, private readonly ledger: LedgerService) {
+  constructor(private readonly db: Kysely<DB>, private readonly ledger: LedgerService, private readonly clock: Clock) {
     this.ledgerRepo = new LedgerRepository(db);
   }
 
@@ -85,14 +86,15 @@ export class ReviewService {
       const runRecord = (await this.ledgerRepo.bySubject(tenantId, 'run', runId, trx))[0];
       const reviewId = randomUUID();
       const measureIds = deviations.map(() => randomUUID());
+      const now = this.clock();
       const record = await this.ledger.append(trx, {
-        tenantId, kind: 'review', subjectId: runId,
+        tenantId, kind: 'review', subjectId: runId, now,
         payload: { reviewId, runId, planId: run.plan_id, runVerdict: run.verdict, runRecordHash: runRecord?.hash ?? null, decision: input.decision, comment, reviewer, measureIds },
       });
-      await trx.insertInto('reviews').values({ id: reviewId, tenant_id: tenantId, run_id: runId, decision: input.decision, comment, reviewer, record_hash: record.hash }).execute();
+      await trx.insertInto('reviews').values({ id: reviewId, tenant_id: tenantId, run_id: runId, decision: input.decision, comment, reviewer, record_hash: record.hash, created_at: now }).execute();
       let last: LedgerRecord = record;
       for (const [i, d] of deviations.entries()) {
-        last = await createMeasure(this.ledger, trx, { id: measureIds[i]!, tenantId, planId: run.plan_id, runId, reviewId, title: d.title, owner: d.owner, dueDate: d.dueDate, by: reviewer });
+        last = await createMeasure(this.ledger, trx, { id: measureIds[i]!, tenantId, planId: run.plan_id, runId, reviewId, title: d.title, owner: d.owner, dueDate: d.dueDate, by: reviewer, now });
       }
       return { reviewId, record, last, measureIds };
     });
@@ -130,7 +132,7 @@ export class ReviewService {
       if (run.plan_id !== m.plan_id) throw new Conflict(`run ${runId} tested plan ${run.plan_id}, the measure belongs to plan ${m.plan_id}`);
       if (run.verdict !== 'passed') throw new Conflict(`run ${runId} did not pass (${run.verdict ?? 'not finished'}); only a passed re-test closes a measure`);
       if (!run.finished_at || run.finished_at <= m.created_at) throw new Conflict(`run ${runId} finished before the measure was created; a re-test must come after`);
-      return { status: 'done' as const, closed_by_run_id: runId, closed_at: new Date() };
+      return { status: 'done' as const, closed_by_run_id: runId, closed_at: this.clock() };
     });
   }
 
@@ -141,10 +143,11 @@ export class ReviewService {
     const out = await this.db.transaction().execute(async (trx) => {
       const m = await this.getMeasure(tenantId, id, trx);
       const set = await change(m, trx);
-      const row = await trx.updateTable('measures').set({ ...set, updated_at: new Date() } as never)
+      const now = this.clock();
+      const row = await trx.updateTable('measures').set({ ...set, updated_at: now } as never)
         .where('tenant_id', '=', tenantId).where('id', '=', id).returning(measureCols).executeTakeFirstOrThrow();
       const record = await this.ledger.append(trx, {
-        tenantId, kind: 'measure', subjectId: id,
+        tenantId, kind: 'measure', subjectId: id, now,
         payload: { measureId: id, action, planId: row.plan_id, runId: row.run_id, title: row.title, owner: row.owner, dueDate: row.due_date, status: row.status, closedByRunId: row.closed_by_run_id, by },
       });
       return { row, record };

@@ -7,6 +7,7 @@ import { ScheduleRepository } from '../../db/repositories/schedule.repository.js
 import { OutcomeRepository } from '../../db/repositories/outcome.repository.js';
 import type { PoolService, PoolState } from '../runs/pools.js';
 import type { PlanStatus } from '../runs/plan-status.js';
+import type { Clock } from '../clock.js';
 
 /** A scheduler is healthy when a leader ticked within this many seconds (same rule as the plan views). */
 export const SCHEDULER_HEALTHY_SECONDS = 180;
@@ -19,8 +20,8 @@ export interface MetricsOptions {
   db: Kysely<DB>;
   /** Label ernstfall_plans with the tenant slug (off by default: names of Kommunen are not for every scraper). */
   tenantLabels: boolean;
-  /** "now" for plan status; the ages come from the database clock. */
-  clock?: () => Date;
+  /** Business time: plan status and the waits of queued runs; the ages of leases (outcomes, leader ticks, the outbox) come from the database clock. */
+  clock: Clock;
   /** prom-client's process metrics (CPU, memory, event loop, GC); on by default. */
   defaultMetrics?: boolean;
   /** Worker pools (live workers need Redis); without it no per-pool gauges. */
@@ -41,7 +42,7 @@ export function buildMetricsRegistry(opts: MetricsOptions): Registry {
   const statuses = new PlanStatusRepository(opts.db);
   const schedules = new ScheduleRepository(opts.db);
   const outcomes = new OutcomeRepository(opts.db);
-  const clock = opts.clock ?? (() => new Date());
+  const clock = opts.clock;
   const registers = [registry];
 
   new Gauge({
@@ -82,7 +83,7 @@ export function buildMetricsRegistry(opts: MetricsOptions): Registry {
     help: 'Seconds the oldest queued restore test has waited for a worker (database clock); 0 when none waits. A growing value: no worker takes jobs',
     registers,
     async collect() {
-      this.set(await repo.oldestQueuedAgeSeconds());
+      this.set(await repo.oldestQueuedAgeSeconds(clock()));
     },
   });
 
@@ -91,7 +92,7 @@ export function buildMetricsRegistry(opts: MetricsOptions): Registry {
     // one read per scrape, shared by the four gauges (each collect() would otherwise ask Redis and the database again)
     let scrape: { at: number; states: Promise<PoolState[]> } | undefined;
     const states = () => {
-      if (!scrape || Date.now() - scrape.at > 250) scrape = { at: Date.now(), states: pools.states() };
+      if (!scrape || performance.now() - scrape.at > 250) scrape = { at: performance.now(), states: pools.states() };
       return scrape.states;
     };
     const perPool = (name: string, help: string, value: (s: PoolState) => number | null) => new Gauge({

@@ -7,6 +7,7 @@ import { Conflict, Invalid, NotFound } from '../errors.js';
 import { parseDuration } from '../util/duration.js';
 import { buildMessage } from './messages.js';
 import { parseRecipient, type Lang } from './types.js';
+import type { Clock } from '../clock.js';
 
 const MAX_SNOOZE_MS = 30 * 86_400_000;
 
@@ -55,7 +56,7 @@ export class AlertService {
     private readonly db: Kysely<DB>,
     private readonly ledger: LedgerService,
     private readonly cfg: { lang: Lang; timezone: string; publicUrl?: string },
-    private readonly clock: () => Date = () => new Date(),
+    private readonly clock: Clock,
   ) {
     this.repo = new NotificationRepository(db);
   }

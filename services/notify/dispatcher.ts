@@ -89,7 +89,7 @@ export class NotificationDispatcher {
     return this.running;
   }
 
-  private async deliver(n: NotificationRow): Promise<keyof DispatchResult> {
+  private async deliver(n: NotificationRow & { age_ms: number }): Promise<keyof DispatchResult> {
     const ctx = { notificationId: n.id, tenantId: n.tenant_id, planId: n.plan_id, event: n.event, attempt: n.attempts };
     const message = n.message as NotificationMessage;
     const recipient = parseRecipient(n.recipient);
@@ -103,7 +103,7 @@ export class NotificationDispatcher {
       const permanent = err instanceof DeliveryError && err.permanent;
       const error = (err instanceof Error ? err.message : String(err)).slice(0, 500);
       const wait = backoffMs(n.attempts, this.cfg.retryBaseMs);
-      const tooOld = Date.now() + wait - n.created_at.getTime() > this.retryForMs;
+      const tooOld = n.age_ms + wait > this.retryForMs;
       if (permanent || tooOld) {
         const why = permanent ? error : `gave up after ${n.attempts} attempts over ${this.cfg.retryFor}: ${error}`;
         await this.repo.markFailed(n.id, why, null);

@@ -26,7 +26,7 @@ export class FailureNotifier {
       tenantId: run.tenant_id, planId: run.plan_id, runId: run.id, alertId: alert?.id ?? null, event: 'failure', key: `failure:${run.id}`, recipients: to,
       message: buildMessage(
         { tenant, plan: { id: plan.id, title: plan.title, ...(plan.system && { system: plan.system }) }, publicUrl: this.cfg.publicUrl, timezone: this.cfg.timezone, lang: plan.notify?.language ?? this.cfg.lang },
-        'failure', run.finished_at ?? new Date(), { run: messageRun(run) },
+        'failure', run.finished_at!, { run: messageRun(run) },
       ),
     }, trx);
   }

@@ -7,6 +7,7 @@
  */
 import { loadConfig, loadEnvFile } from '../config.js';
 import { selfBackup } from './self-backup.js';
+import { systemClock } from '../clock.js';
 
 loadEnvFile(process.env, { owner: true });
 const config = loadConfig(process.env);
@@ -22,7 +23,7 @@ if (!url) {
   process.exit(2);
 }
 try {
-  const r = await selfBackup({ dir, keep: config.selfBackup?.keep ?? 7, databaseUrl: url, trustedKeysDir: config.evidence.trustedKeysDir }, new Date());
+  const r = await selfBackup({ dir, keep: config.selfBackup?.keep ?? 7, databaseUrl: url, trustedKeysDir: config.evidence.trustedKeysDir }, systemClock());
   console.log(`backup: ${r.file} (${r.sizeBytes} bytes, sha256 ${r.sha256})`);
   console.log(`backup: ${r.keys.length} public key(s) in ${dir}/keys${r.removed.length ? `; removed ${r.removed.length} older dump(s)` : ''}`);
 } catch (err) {

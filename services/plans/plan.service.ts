@@ -12,6 +12,7 @@ import type { PlanIssue, RestorePlan } from './plan.types.js';
 import type { AuditActor, AuditService } from '../audit/audit.service.js';
 import type { LedgerRecord } from '../evidence/ledger-format.js';
 import type { PlanPolicyService } from './plan-policy.js';
+import type { Clock } from '../clock.js';
 
 export interface PlanView {
   id: string;
@@ -42,9 +43,9 @@ export class PlanService {
   readonly repo: PlanRepository;
   /** With `audit`, every new version of a plan (API or file) is an audit record committed with it. */
   constructor(
-    private readonly db: Kysely<DB>, private readonly log: Logger, private readonly audit?: AuditService,
+    private readonly db: Kysely<DB>, private readonly log: Logger, private readonly audit: AuditService | undefined,
     /** Business time: created_at/updated_at come from here, never from the database's now(). */
-    private readonly clock: () => Date = () => new Date(),
+    private readonly clock: Clock,
     /** The operator's policy per tenant (backup roots, images, limits); without it only the plan's shape is checked. */
     private readonly policy?: PlanPolicyService,
   ) {

@@ -52,7 +52,7 @@ export function testedInTime(plan: RestorePlan, createdAt: Date, passedStarts: D
  * end of a period not over yet) from the caller's clock.
  */
 export async function buildAuditData(
-  db: Kysely<DB>, ledger: LedgerService, tenantId: string, period: { from: Date; to: Date; firstDay?: string; lastDay?: string }, lang: Lang, now = new Date(),
+  db: Kysely<DB>, ledger: LedgerService, tenantId: string, period: { from: Date; to: Date; firstDay?: string; lastDay?: string }, lang: Lang, now: Date,
 ): Promise<AuditReportData> {
   const tenant = await db.selectFrom('tenants').select('name').where('id', '=', tenantId).executeTakeFirstOrThrow();
   const records = await ledger.repo.list(tenantId);
@@ -171,7 +171,7 @@ export async function buildAuditData(
     summary,
     controls: CONTROLS.map((c) => ({ id: c.id, title: c.title[lang], evidence: c.what[lang], tests: byControl.get(c.id) ?? null })),
     systems, trend, deviations: reviews, measures, activity,
-    restartOrder: (await new SystemService(db, undefined).overview(tenantId, { at: end })).map((x) => ({
+    restartOrder: (await new SystemService(db, undefined, () => now).overview(tenantId, { at: end })).map((x) => ({
       id: x.id, name: x.name, process: x.process, protectionNeed: x.protectionNeed, tier: x.tier, owner: x.owner, handbookRef: x.handbookRef,
       plans: x.plans, lastPassed: x.lastPassed, lacksRecentPass: x.lacksRecentPass,
     })),

@@ -46,6 +46,8 @@ const xmpSafe = (s: string) => s.replace(/&/g, '+').replace(/</g, '‹').replace
 
 export function createDoc(meta: DocMeta): Doc {
   const created = new Date(meta.generatedAt);
+  // the report's own time, from the caller's clock (pdfkit would otherwise take the wall clock)
+  if (Number.isNaN(created.getTime())) throw new Error(`report metadata: generatedAt "${meta.generatedAt}" is not a time`);
   const doc = new PDFDocument({
     size: 'A4',
     layout: meta.landscape ? 'landscape' : 'portrait',
@@ -62,7 +64,7 @@ export function createDoc(meta: DocMeta): Doc {
       Author: 'ernstfall',
       Subject: xmpSafe(meta.subject),
       Creator: 'ernstfall',
-      CreationDate: Number.isNaN(created.getTime()) ? new Date() : created,
+      CreationDate: created,
     },
   });
   metas.set(doc, meta);

@@ -7,7 +7,7 @@ import { Conflict, NotFound } from '../errors.js';
 import type { Lang, RunProtocolData } from './report.types.js';
 
 /** The Wiederherstellungsprotokoll's data: the run as its signed record says, plus reviews and measures; `now` ("generated at") from the caller's clock. */
-export async function buildRunProtocolData(db: Kysely<DB>, ledger: LedgerService, tenantId: string, runId: string, lang: Lang, now = new Date()): Promise<RunProtocolData> {
+export async function buildRunProtocolData(db: Kysely<DB>, ledger: LedgerService, tenantId: string, runId: string, lang: Lang, now: Date): Promise<RunProtocolData> {
   const run = await db.selectFrom('runs').select(['id', 'status']).where('tenant_id', '=', tenantId).where('id', '=', runId).executeTakeFirst();
   if (!run) throw new NotFound(`run ${runId}`);
   const record = (await ledger.repo.bySubject(tenantId, 'run', runId))[0];

@@ -5,6 +5,7 @@ import { BaselineRepository, type BaselineRow } from '../../db/repositories/base
 import { RunRepository } from '../../db/repositories/run.repository.js';
 import type { AuditActor, AuditService } from '../audit/audit.service.js';
 import { Conflict, NotFound } from '../errors.js';
+import type { Clock } from '../clock.js';
 
 export interface BaselineView {
   planId: string;
@@ -33,7 +34,7 @@ export function chooseBaseline<P extends { finished_at: Date | null }>(
 export class BaselineService {
   private readonly runs: RunRepository;
   readonly repo: BaselineRepository;
-  constructor(private readonly db: Kysely<DB>, private readonly audit: AuditService, private readonly clock: () => Date = () => new Date()) {
+  constructor(private readonly db: Kysely<DB>, private readonly audit: AuditService, private readonly clock: Clock) {
     this.runs = new RunRepository(db);
     this.repo = new BaselineRepository(db);
   }

@@ -4,6 +4,7 @@ import type { RunResult } from '../../db/repositories/run.repository.js';
 import { OutcomeRepository } from '../../db/repositories/outcome.repository.js';
 import type { Attachment } from '../evidence/ledger.service.js';
 import { finding } from '../findings.js';
+import type { Clock } from '../clock.js';
 
 /** What a worker hands over, as stored in run_outcomes.outcome (JSON). */
 export interface StoredOutcome {
@@ -90,7 +91,7 @@ export class OutcomeHandover {
   private readonly repo: OutcomeRepository;
   private readonly pending = new Map<string, { workerId: string; outcome: StoredOutcome }>();
   private readonly opts: Required<Omit<HandoverOptions, 'dbPort' | 'log'>> & Pick<HandoverOptions, 'dbPort' | 'log'>;
-  constructor(db: Kysely<DB>, private readonly clock: () => Date = () => new Date(), opts: HandoverOptions = {}) {
+  constructor(db: Kysely<DB>, private readonly clock: Clock, opts: HandoverOptions = {}) {
     this.repo = new OutcomeRepository(db);
     this.opts = { retryForMs: 300_000, backoffMs: 250, maxBackoffMs: 5000, ...opts };
   }
@@ -135,13 +136,13 @@ export class OutcomeHandover {
   }
 
   private async retrying<T>(runId: string, attempt: () => Promise<T>): Promise<T> {
-    const started = Date.now();
+    const started = performance.now();
     let wait = this.opts.backoffMs;
     for (let n = 1; ; n++) {
       try {
         return await attempt();
       } catch (err) {
-        if (!isDatabaseUnavailable(err, this.opts.dbPort) || Date.now() - started + wait > this.opts.retryForMs) throw err;
+        if (!isDatabaseUnavailable(err, this.opts.dbPort) || performance.now() - started + wait > this.opts.retryForMs) throw err;
         this.opts.log?.warn({ runId, attempt: n, retryInMs: wait, err: (err as Error).message }, 'the database is unreachable: handing the outcome over again after a pause');
         await new Promise((r) => setTimeout(r, wait));
         wait = Math.min(wait * 2, this.opts.maxBackoffMs);

@@ -39,8 +39,8 @@ export class OutcomeSigner {
   private draining: Promise<number> | null = null;
   private again = false;
   private stopped = false;
-  private lastOrphanCheck = 0;
-  private lastPrune = 0;
+  private lastOrphanCheck = -Infinity;
+  private lastPrune = -Infinity;
 
   constructor(db: Kysely<DB>, private readonly finisher: RunFinisher, private readonly log: Logger, private readonly opts: OutcomeSignerOptions) {
     this.outcomes = new OutcomeRepository(db);
@@ -108,7 +108,7 @@ export class OutcomeSigner {
   }
 
   private async housekeeping(): Promise<void> {
-    const now = Date.now();
+    const now = performance.now();
     if (now - this.lastOrphanCheck >= 10_000) {
       this.lastOrphanCheck = now;
       for (const r of await this.runs.stale(this.opts.orphanSeconds)) {
@@ -119,7 +119,7 @@ export class OutcomeSigner {
     if (this.opts.ledger && now - this.lastPrune >= (this.opts.pruneMs ?? 600_000)) {
       this.lastPrune = now;
       // raw tool output past its retention: content pruned, hash stays in the record
-      const pruned = await this.opts.ledger.repo.pruneAttachments(new Date().toISOString().slice(0, 10));
+      const pruned = await this.opts.ledger.pruneAttachments();
       if (pruned) this.log.info({ pruned }, 'evidence attachments pruned after their retention');
     }
   }

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.js';
 import { PoolRepository } from '../../db/repositories/pool.repository.js';
 import type { RunQueue } from '../../workers/queue.js';
+import type { Clock } from '../clock.js';
 
 export interface PoolState {
   pool: string;
@@ -19,12 +20,12 @@ export interface PoolState {
  */
 export class PoolService {
   private readonly repo: PoolRepository;
-  constructor(db: Kysely<DB>, private readonly queue: RunQueue, private readonly declared: string[]) {
+  constructor(db: Kysely<DB>, private readonly queue: RunQueue, private readonly declared: string[], private readonly clock: Clock) {
     this.repo = new PoolRepository(db);
   }
 
   async states(): Promise<PoolState[]> {
-    const runs = await this.repo.activeRuns();
+    const runs = await this.repo.activeRuns(this.clock());
     const pools = [...new Set([...this.declared, ...runs.map((r) => r.pool)])].sort();
     return Promise.all(pools.map(async (pool) => {
       const r = runs.find((x) => x.pool === pool);

@@ -8,6 +8,7 @@ import type { Principal } from '../api/plugins/auth.js';
 import { isProviderAdmin } from '../auth/tenant.service.js';
 import { Conflict, DomainError, Forbidden, NotFound, Unauthorized } from '../errors.js';
 import type { PoolService } from './pools.js';
+import type { Clock } from '../clock.js';
 
 /**
  * Whose jobs a principal sees. The installation (every tenant, every pool)
@@ -120,7 +121,7 @@ export class QueueOpsService {
   private readonly poolRepo: PoolRepository;
   constructor(
     db: Kysely<DB>, private readonly queue: RunQueue, private readonly pools: PoolService, private readonly declared: string[],
-    private readonly audit: AuditService, private readonly now: () => Date = () => new Date(),
+    private readonly audit: AuditService, private readonly now: Clock,
   ) {
     this.repo = new QueueRepository(db);
     this.poolRepo = new PoolRepository(db);

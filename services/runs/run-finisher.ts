@@ -13,6 +13,7 @@ import { finding } from '../findings.js';
 import { measureTargets } from './verdict.js';
 import { skippedChecks } from '../../workers/checks/checks.js';
 import { completePhases, type Phase } from '../../workers/engine/phases.js';
+import type { Clock } from '../clock.js';
 
 
 /** What the ledger keeps of the plan a run ran: enough to read the record alone, never a canary value. */
@@ -50,6 +51,8 @@ export class RunFinisher {
     private readonly db: Kysely<DB>,
     private readonly ledger: LedgerService,
     private readonly log: Logger,
+    /** Business time: when a run ends that nobody reported a time for (services/clock.ts). */
+    private readonly clock: Clock,
     /** Also in the transaction: failure alerts into the notification outbox. */
     private readonly onFinished?: (trx: Transaction<DB>, row: RunRow, plan: RestorePlan | undefined) => Promise<void>,
   ) {
@@ -60,8 +63,9 @@ export class RunFinisher {
 
   finishClaimed(runId: string, workerId: string, result: RunResult & { verdict: Verdict }, attachments: Attachment[] = []): Promise<RunRow | undefined> {
     return this.finish(async (trx) => {
-      const row = await this.runs.finish(runId, workerId, result, trx);
-      return row && { row, attachments, at: result.finishedAt };
+      const finishedAt = result.finishedAt ?? this.clock();
+      const row = await this.runs.finish(runId, workerId, { ...result, finishedAt }, trx);
+      return row && { row, attachments, at: finishedAt };
     });
   }
 
@@ -87,7 +91,7 @@ export class RunFinisher {
         return row && { row, reportedBy: taken.workerId };
       }
       const row = o.mode === 'claimed'
-        ? await this.runs.finish(runId, taken.workerId, o.result, trx)
+        ? await this.runs.finish(runId, taken.workerId, { ...o.result, finishedAt: o.result.finishedAt ?? this.clock() }, trx)
         : await this.unclaimed(trx, runId, o.result, o.onlyStatus, { reaped: o.reaped });
       if (!row) this.log.warn({ runId, workerId: taken.workerId }, 'a handed-over outcome arrived for a run that had ended otherwise; it is kept unused');
       return row && { row, attachments: o.attachments, reportedBy: taken.workerId };
@@ -127,11 +131,11 @@ export class RunFinisher {
     const plan = (await this.plans.getVersion(current.tenant_id, current.plan_id, current.plan_version_hash, trx)) as RestorePlan | undefined;
     const reason = result.verdict === 'cancelled' ? 'abgebrochen' : 'nicht ausgeführt: Test nicht abgeschlossen';
     // a phase a heartbeat stored as running ended with the worker's last sign of life
-    const lastSeen = current.heartbeat_at ?? new Date();
+    const lastSeen = current.heartbeat_at ?? this.clock();
     const phases = completePhases((current.phases as Phase[] | null) ?? [], lastSeen, 'the worker stopped responding during this phase');
     if (opts.reaped !== undefined) {
       const teardown = phases.find((p) => p.name === 'teardown')!;
-      Object.assign(teardown, { status: 'ok', startedAt: new Date().toISOString(), durationMs: 0, note: `the reaper removed ${opts.reaped} sandbox(es) of this run` });
+      Object.assign(teardown, { status: 'ok', startedAt: this.clock().toISOString(), durationMs: 0, note: `the reaper removed ${opts.reaped} sandbox(es) of this run` });
     }
     const full: RunResult & { verdict: Verdict } = {
       phases,
@@ -139,14 +143,14 @@ export class RunFinisher {
       ...(plan ? measureTargets(plan.targets, null, null) : {}),
       ...result,
     };
-    return this.runs.finishUnclaimed(runId, full, onlyStatus, trx);
+    return this.runs.finishUnclaimed(runId, { ...full, finishedAt: full.finishedAt ?? this.clock() }, onlyStatus, trx);
   }
 
   /**
    * Stores a run that is already over when ernstfall hears of it (a result another tool reports):
    * inserted finished, with its ledger record and alerts in the same transaction.
    */
-  recordFinished(run: NewRun, result: RunResult & { verdict: Verdict; finishedAt: Date }, startedAt: Date, attachments: Attachment[] = []): Promise<RunRow> {
+  recordFinished(run: Omit<NewRun, 'queued_at'>, result: RunResult & { verdict: Verdict; finishedAt: Date }, startedAt: Date, attachments: Attachment[] = []): Promise<RunRow> {
     return this.finish(async (trx) => {
       await this.runs.insert({
         ...run, status: 'finished', verdict: result.verdict, queued_at: result.finishedAt, started_at: startedAt, finished_at: result.finishedAt,

@@ -9,6 +9,7 @@ import type { RunQueue } from '../../workers/queue.js';
 import { Conflict, Invalid, NotFound } from '../errors.js';
 import { decodeCursor, encodeCursor } from './run.view.js';
 import type { RunFinisher } from './run-finisher.js';
+import type { Clock } from '../clock.js';
 
 const UNIQUE_VIOLATION = '23505';
 
@@ -28,7 +29,7 @@ export class RunService {
   constructor(
     private readonly db: Kysely<DB>, private readonly queue: RunQueue, private readonly finisher: RunFinisher, private readonly log: Logger,
     /** Business time (when a manual test ended); leases and heartbeats keep the database's now(). */
-    private readonly clock: () => Date = () => new Date(),
+    private readonly clock: Clock,
   ) {
     this.runs = new RunRepository(db);
     this.plans = new PlanRepository(db);
@@ -54,7 +55,7 @@ export class RunService {
     try {
       await this.runs.insert({
         id, tenant_id: tenantId, plan_id: planId, plan_version_hash: plan.version_hash, status: 'queued',
-        trigger: by.trigger, triggered_by: by.triggeredBy, slot: by.slot ?? null, pool,
+        trigger: by.trigger, triggered_by: by.triggeredBy, slot: by.slot ?? null, pool, queued_at: this.clock(),
       });
     } catch (err) {
       if ((err as { code?: string }).code === UNIQUE_VIOLATION) {
@@ -99,7 +100,7 @@ export class RunService {
   async cancel(tenantId: string, id: string): Promise<RunRow> {
     const run = await this.get(tenantId, id);
     if (run.status === 'finished') throw new Conflict(`run ${id} is already finished (${run.verdict})`);
-    await this.runs.requestCancel(tenantId, id);
+    await this.runs.requestCancel(tenantId, id, this.clock());
     if (run.status === 'queued') {
       await this.queue.removeQueued(id, run.pool);
       await this.finisher.finishUnclaimed(id, { verdict: 'cancelled', findings: [] }, 'queued');

@@ -5,6 +5,7 @@ import { ScheduleRepository } from '../../db/repositories/schedule.repository.js
 import type { RestorePlan } from '../plans/plan.types.js';
 import { Conflict, Invalid, NotFound } from '../errors.js';
 import { nextScheduledAt } from './slots.js';
+import type { Clock } from '../clock.js';
 
 export interface PausedView {
   at: string;
@@ -32,7 +33,7 @@ export class ScheduleService {
   readonly repo: ScheduleRepository;
   private readonly plans: PlanRepository;
 
-  constructor(db: Kysely<DB>, private readonly clock: () => Date = () => new Date()) {
+  constructor(db: Kysely<DB>, private readonly clock: Clock) {
     this.repo = new ScheduleRepository(db);
     this.plans = new PlanRepository(db);
   }

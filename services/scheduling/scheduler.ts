@@ -96,7 +96,7 @@ export class Scheduler {
     return {
       name: 'scheduler',
       check: async () => {
-        const age = this.lastTickDone === null ? null : Date.now() - this.lastTickDone;
+        const age = this.lastTickDone === null ? null : performance.now() - this.lastTickDone;
         if (age === null || age > 2 * this.tickMs + 15_000) throw new Error(age === null ? 'no tick completed yet' : `last tick ${Math.round(age / 1000)} s ago`);
         return { leader: this.leader };
       },
@@ -146,7 +146,7 @@ export class Scheduler {
     await this.repo.heartbeat(this.id, leader);
     const result: TickResult = { leader, enqueued: [], missed: [] };
     if (!leader) {
-      this.lastTickDone = Date.now();
+      this.lastTickDone = performance.now();
       return result;
     }
     const now = this.clock();
@@ -170,7 +170,7 @@ export class Scheduler {
       }
     }
     try {
-      await this.repo.setNextSlots(next);
+      await this.repo.setNextSlots(next, now);
     } catch (err) {
       // harmless: those plans are looked at again next tick
       this.log.error({ err: (err as Error).message }, 'storing the next slots failed; looking at those plans again next tick');
@@ -183,7 +183,7 @@ export class Scheduler {
         this.log.error({ err: (err as Error).message }, 'evaluating reminders failed; trying again next tick');
       }
     }
-    this.lastTickDone = Date.now();
+    this.lastTickDone = performance.now();
     return result;
   }
 
@@ -194,14 +194,14 @@ export class Scheduler {
     const ctx = { tenantId: plan.tenant_id, planId: plan.plan_id, slot: slot.toISOString() };
     if (plan.paused_at) {
       // a paused plan's slots pass by: resuming does not fire the backlog
-      await this.repo.advance(plan.tenant_id, plan.plan_id, slot, { reason: 'paused' });
+      await this.repo.advance(plan.tenant_id, plan.plan_id, slot, now, { reason: 'paused' });
       this.log.info(ctx, 'slot passed: plan is paused');
       return slot;
     }
     try {
       const run = await this.runs.trigger(plan.tenant_id, plan.plan_id, { trigger: 'schedule', triggeredBy: 'scheduler', slot });
       result.enqueued.push(run.id);
-      await this.repo.advance(plan.tenant_id, plan.plan_id, slot);
+      await this.repo.advance(plan.tenant_id, plan.plan_id, slot, now);
       return slot;
     } catch (err) {
       if (!(err instanceof DomainError) || (err.statusCode !== 409 && err.statusCode !== 404)) throw err;
@@ -209,12 +209,12 @@ export class Scheduler {
     }
     if (await this.repo.slotTaken(plan.tenant_id, plan.plan_id, slot)) {
       // another scheduler, or this one before a crash, already enqueued it
-      await this.repo.advance(plan.tenant_id, plan.plan_id, slot);
+      await this.repo.advance(plan.tenant_id, plan.plan_id, slot, now);
       return slot;
     }
     // The plan is being tested right now (a manual run, or the last slot's run still going): that run serves
     // this slot's purpose, so the slot is recorded as missed and not run afterwards; the next slot comes as usual.
-    await this.repo.advance(plan.tenant_id, plan.plan_id, slot, { reason: 'active-run' });
+    await this.repo.advance(plan.tenant_id, plan.plan_id, slot, now, { reason: 'active-run' });
     result.missed.push(`${plan.plan_id}@${ctx.slot}`);
     this.log.warn(ctx, 'slot missed: the plan still has an active run');
     return slot;

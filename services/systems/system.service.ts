@@ -4,6 +4,7 @@ import { Invalid, NotFound } from '../errors.js';
 import type { AuditActor, AuditService } from '../audit/audit.service.js';
 import type { RestorePlan } from '../plans/plan.types.js';
 import { addDuration } from '../util/calendar.js';
+import type { Clock } from '../clock.js';
 
 export interface SystemInput {
   name: string;
@@ -67,7 +68,7 @@ export async function resolvePlanSystem(db: Kysely<DB>, tenantId: string, plan: 
  * order and the tier-1 systems without a recent passed test of any kind.
  */
 export class SystemService {
-  constructor(private readonly db: Kysely<DB>, private readonly audit: AuditService | undefined, private readonly clock: () => Date = () => new Date()) {}
+  constructor(private readonly db: Kysely<DB>, private readonly audit: AuditService | undefined, private readonly clock: Clock) {}
 
   async list(tenantId: string, opts: { retired?: boolean } = {}): Promise<SystemJson[]> {
     let q = this.db.selectFrom('systems').selectAll().where('tenant_id', '=', tenantId);

@@ -36,6 +36,7 @@ import { systemPages } from './pages/systems.page.js';
 import { adminPages } from './pages/admin.page.js';
 import { accountPages } from './pages/account.page.js';
 import { loginPages } from './pages/login.page.js';
+import type { Clock } from '../clock.js';
 
 /** What the pages need; buildApp passes its dependencies (plus the alert and schedule services it builds). */
 export interface PagesOptions {
@@ -70,7 +71,7 @@ export interface PagesOptions {
   authRateLimitStore?: RateLimitStore;
   /** Single sign-on: a button to /auth/oidc/start when configured (config.auth.oidc). */
   oidc?: { label: string };
-  clock?: () => Date;
+  clock: Clock;
   /** The queue view for admins (/admin/queue). */
   queueOps?: QueueOpsService;
 }
@@ -121,7 +122,7 @@ export async function pageRoutes(app: FastifyInstance, opts: PagesOptions): Prom
   const web: Web = {
     ...opts,
     repo,
-    now: () => (opts.clock ?? (() => new Date()))(),
+    now: opts.clock,
     async ctx(req) {
       const lang = langOf(req);
       const principal = req.principal;

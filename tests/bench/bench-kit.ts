@@ -184,7 +184,7 @@ export async function startRestoreService(opts: RestoreServiceOptions): Promise<
     const log = createLogger(config.logLevel);
     const c = createContainer(config, log, { queuePrefix: prefix });
     await c.ledger.init();
-    const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix });
+    const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix, clock: c.clock });
     const signer = c.outcomeSigner({ pollMs: 500 });
     await signer.start();
     const app = await buildApp(appDeps(c, ['api', 'worker']));

@@ -337,7 +337,7 @@ async function planRun(p: PlanSpec, plan: RestorePlan, planIndex: number, day: n
   const finishedAt = new Date(t);
   const end = concludeRun({
     phases, findings, checks, backup, sandbox, restore, restored, verifyEnd,
-    testStart: startedAt.getTime(), backupCreatedAt: backup ? backupAt : null, stopped: outcome === 'cancelled' ? 'cancelled' : undefined,
+    testStart: startedAt.getTime(), testStartMono: startedAt.getTime(), backupCreatedAt: backup ? backupAt : null, stopped: outcome === 'cancelled' ? 'cancelled' : undefined,
   }, plan, finishedAt);
   return {
     planIndex, day, slot, queuedAt, startedAt, finishedAt, verdict: end.verdict,
@@ -434,7 +434,7 @@ const pageCount = (pdf: Buffer) => (pdf.toString('latin1').match(/\/Type \/Page\
 
 async function reportOnce(c: Container): Promise<{ sample: ReportSample; data: Awaited<ReturnType<typeof buildAuditData>> }> {
   const t0 = performance.now();
-  const data = await buildAuditData(c.db, c.ledger, TENANT, period, 'de');
+  const data = await buildAuditData(c.db, c.ledger, TENANT, period, 'de', c.clock());
   const t1 = performance.now();
   const pdf = await renderAuditReportPdf(data);
   const t2 = performance.now();
@@ -477,7 +477,7 @@ async function childReport(): Promise<number> {
       if (r > peak) peak = r;
     }, SAMPLE_MS);
     const t0 = performance.now();
-    const data = await buildAuditData(c.db, c.ledger, TENANT, period, 'de');
+    const data = await buildAuditData(c.db, c.ledger, TENANT, period, 'de', c.clock());
     const pdf = await renderAuditReportPdf(data);
     const totalMs = performance.now() - t0;
     clearInterval(timer);

@@ -406,7 +406,7 @@ async function measureDashboard(e: Env, requests: number): Promise<Result & { qu
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   try {
-    const user = await new UserRepository(c.db).byEmail('bench@musterstadt.de');
+    const user = await new UserRepository(c.db, c.clock).byEmail('bench@musterstadt.de');
     if (!user) throw new BenchError('bench user missing; run with --reseed');
     const { token } = await c.sessions.start(user, { stage: 'full', method: 'password' });
     const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/`;

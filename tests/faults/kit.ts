@@ -230,7 +230,7 @@ export async function startFaultStack(opts: {
   const c = createContainer(config, log, { queuePrefix: prefix });
   await c.ledger.init();
   const app = await buildApp({ ...appDeps(c, ['api', 'worker']) });
-  const worker = opts.worker === false ? undefined : await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix });
+  const worker = opts.worker === false ? undefined : await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix, clock: c.clock });
   const signer = c.outcomeSigner({ pollMs: 500 });
   await signer.start();
   const s: FaultStack = {

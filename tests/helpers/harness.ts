@@ -43,8 +43,8 @@ export async function startHarness(opts: { worker?: boolean; env?: Record<string
   const log = createLogger(config.logLevel, 'ernstfall', opts.logSink);
   const c = createContainer(config, log, { queuePrefix: prefix, clock: opts.clock });
   await c.ledger.init();
-  const app = await buildApp({ ...appDeps(c, ['api', 'worker']), clock: opts.clock });
-  const worker = opts.worker === false ? undefined : await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix });
+  const app = await buildApp(appDeps(c, ['api', 'worker']));
+  const worker = opts.worker === false ? undefined : await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix, clock: c.clock });
   // central signing: workers hand outcomes over; this process holds the key and signs them (as the API role does)
   const signer = c.outcomeSigner({ pollMs: 500 });
   await signer.start();

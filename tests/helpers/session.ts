@@ -15,7 +15,9 @@ export interface Answer {
   headers: Record<string, unknown>;
 }
 
-type HasApp = { app: FastifyInstance };
+/** The app, and its container when there is one: TOTP codes are computed on the server's clock. */
+type HasApp = { app: FastifyInstance; c?: { clock: () => Date } };
+const serverNow = (h: HasApp) => h.c?.clock() ?? new Date();
 
 /** A client address of its own, so the per-address rate limit of /auth/login and /auth/code does not interfere between tests. */
 export const someIp = () => `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`;
@@ -55,7 +57,7 @@ export async function send(h: HasApp, s: Session | undefined, method: 'GET' | 'P
 export async function enterCode(h: HasApp, s: Session, totpSecret: string, ip = someIp()): Promise<Answer> {
   for (let attempt = 0; attempt < 3; attempt++) {
     for (const ahead of [0, TOTP_PERIOD * 1000]) {
-      const res = await send(h, s, 'POST', '/auth/code', { code: totpCode(totpSecret, new Date(Date.now() + ahead)) }, { ip });
+      const res = await send(h, s, 'POST', '/auth/code', { code: totpCode(totpSecret, new Date(serverNow(h).getTime() + ahead)) }, { ip });
       if (res.status === 200 || res.body?.reason !== 'reused') return res;
     }
     // both codes of the window are used up: wait for the next 30-second step
@@ -88,7 +90,7 @@ export async function enrol(h: HasApp, s: Session & { stage?: string }): Promise
   const start = await send(h, s, 'POST', '/auth/enrol/start');
   if (start.status !== 200) throw new Error(`enrol/start: ${start.status} ${JSON.stringify(start.body)}`);
   const secret = start.body.secret as string;
-  const done = await send(h, s, 'POST', '/auth/enrol/confirm', { code: totpCode(secret) });
+  const done = await send(h, s, 'POST', '/auth/enrol/confirm', { code: totpCode(secret, serverNow(h)) });
   if (done.status !== 200) throw new Error(`enrol/confirm: ${done.status} ${JSON.stringify(done.body)}`);
   s.stage = 'full';
   return { secret, recoveryCodes: done.body.recoveryCodes as string[] };

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { sql } from 'kysely';
+
 import { Redis } from 'ioredis';
 import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
 import { TEST_TOKEN } from '../helpers/config.js';
@@ -108,8 +108,8 @@ describe('first set-up, invitations, second factor', () => {
     expect(JSON.stringify(row)).not.toContain(provSecret);
 
     const halfCookie = s.cookie;
-    expect((await send(h, s, 'POST', '/auth/enrol/confirm', { code: String((Number(totpCode(provSecret)) + 500_000) % 1_000_000).padStart(6, '0') })).status).toBe(400);
-    const done = await send(h, s, 'POST', '/auth/enrol/confirm', { code: totpCode(provSecret) });
+    expect((await send(h, s, 'POST', '/auth/enrol/confirm', { code: String((Number(totpCode(provSecret, h.c.clock())) + 500_000) % 1_000_000).padStart(6, '0') })).status).toBe(400);
+    const done = await send(h, s, 'POST', '/auth/enrol/confirm', { code: totpCode(provSecret, h.c.clock()) });
     expect(done.status).toBe(200);
     expect(done.body.recoveryCodes).toHaveLength(10);
     done.body.recoveryCodes.forEach((c: string) => keep(c));
@@ -142,7 +142,7 @@ describe('first set-up, invitations, second factor', () => {
     expect((await send(h, a, 'POST', '/auth/code', { code: totpCode(provSecret, new Date(last * 30_000)) })).body).toMatchObject({ reason: 'reused' });
     // a session that owes its code cannot set up a new authenticator app instead
     expect((await send(h, a, 'POST', '/auth/enrol/start')).status).toBe(403);
-    expect((await send(h, a, 'POST', '/auth/enrol/confirm', { code: totpCode(provSecret) })).status).toBe(403);
+    expect((await send(h, a, 'POST', '/auth/enrol/confirm', { code: totpCode(provSecret, h.c.clock()) })).status).toBe(403);
     expect((await userRow(PROV.email)).totp_pending_enc).toBeNull();
 
     // the next code, from six sessions at once (the row lock lets exactly one through)
@@ -196,7 +196,7 @@ describe('guessing: lockout and rate limit', () => {
     expect(sessionCookie(right.headers)).toBeUndefined();
 
     // the lock runs out; the failures go on: the next lock is twice as long
-    await h.tdb.db.updateTable('users').set({ locked_until: sql`now() - interval '1 second'` }).where('id', '=', operId).execute();
+    await h.tdb.db.updateTable('users').set({ locked_until: new Date(h.c.clock().getTime() - 1000) }).where('id', '=', operId).execute();
     expect((await attempt('falsch-4')).status).toBe(401);
     expect((await attempt('falsch-5')).status).toBe(401);
     const again = await attempt('falsch-6');
@@ -204,7 +204,7 @@ describe('guessing: lockout and rate limit', () => {
     expect(Number(again.headers['retry-after'])).toBeGreaterThan(115);
     expect(Number(again.headers['retry-after'])).toBeLessThanOrEqual(120);
 
-    await h.tdb.db.updateTable('users').set({ locked_until: sql`now() - interval '1 second'` }).where('id', '=', operId).execute();
+    await h.tdb.db.updateTable('users').set({ locked_until: new Date(h.c.clock().getTime() - 1000) }).where('id', '=', operId).execute();
     expect((await attempt(OPER.password)).status).toBe(200);
     expect((await userRow(OPER.email)).failed_logins).toBe(0);
     const events = await audit(DEFAULT_TENANT_ID);
@@ -216,14 +216,14 @@ describe('guessing: lockout and rate limit', () => {
     const ip = someIp();
     const res = await send(h, undefined, 'POST', '/auth/login', { email: PROV.email, password: PROV.password }, { ip });
     const s: Session = { cookie: sessionCookie(res.headers)!, csrf: res.body.csrfToken };
-    const wrong = String((Number(totpCode(provSecret)) + 500_000) % 1_000_000).padStart(6, '0');
+    const wrong = String((Number(totpCode(provSecret, h.c.clock())) + 500_000) % 1_000_000).padStart(6, '0');
     expect((await send(h, s, 'POST', '/auth/code', { code: wrong }, { ip })).status).toBe(401);
     expect((await send(h, s, 'POST', '/auth/code', { code: wrong }, { ip })).status).toBe(401);
     const locked = await send(h, s, 'POST', '/auth/code', { code: wrong }, { ip });
     expect(locked.status).toBe(423);
     expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
     // not even the right code gets through now, nor the password
-    expect((await send(h, s, 'POST', '/auth/code', { code: totpCode(provSecret, new Date(Date.now() + 30_000)) }, { ip })).status).toBe(423);
+    expect((await send(h, s, 'POST', '/auth/code', { code: totpCode(provSecret, new Date(h.c.clock().getTime() + 30_000)) }, { ip })).status).toBe(423);
     expect((await send(h, undefined, 'POST', '/auth/login', { email: PROV.email, password: PROV.password }, { ip: someIp() })).status).toBe(423);
     await h.tdb.db.updateTable('users').set({ locked_until: null, failed_logins: 0 }).where('email', '=', PROV.email.toLowerCase()).execute();
   });
@@ -297,7 +297,7 @@ describe('guessing: lockout and rate limit', () => {
   });
 
   it('a flood of one account key: the next window\'s record carries how many failures got no record of their own (counted in Redis)', async () => {
-    const accounts = new AccountService(h.c.db, h.c.sessions, h.c.audit, h.config.auth, { loginLimits: { maxFailures: 3, windowSeconds: 4, auditWindowSeconds: 4 } });
+    const accounts = new AccountService(h.c.db, h.c.sessions, h.c.audit, h.config.auth, { clock: h.c.clock, loginLimits: { maxFailures: 3, windowSeconds: 4, auditWindowSeconds: 4 } });
     const counters = { redis: h.c.redis, nameSpace: `${h.prefix}:flood-test:` };
     const key = accounts.limits.accountKey('flut@example.org');
     const records = async () => (await audit(PROVIDER_TENANT_ID)).filter((e) => e.details?.account === key).map((e) => e.details);
@@ -315,7 +315,7 @@ describe('guessing: lockout and rate limit', () => {
     const down = new Redis('redis://127.0.0.1:1', { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
     down.on('error', () => undefined);
     try {
-      const accounts = new AccountService(h.c.db, h.c.sessions, h.c.audit, h.config.auth, { loginLimits: { maxFailures: 2, windowSeconds: 60, auditWindowSeconds: 60 } });
+      const accounts = new AccountService(h.c.db, h.c.sessions, h.c.audit, h.config.auth, { clock: h.c.clock, loginLimits: { maxFailures: 2, windowSeconds: 60, auditWindowSeconds: 60 } });
       const counters = { redis: down, nameSpace: `${h.prefix}:down:` };
       const key = accounts.limits.accountKey('ohne-redis@example.org');
       expect(await accounts.login('ohne-redis@example.org', 'x', { counters })).toEqual({ ok: false, reason: 'invalid' });
@@ -358,11 +358,11 @@ describe('sessions', () => {
     const idle = await login(h, OPER.email, OPER.password);
     const old = await login(h, OPER.email, OPER.password);
     expect((await send(h, idle, 'GET', '/auth/me')).status).toBe(200);
-    await h.tdb.db.updateTable('sessions').set({ last_seen_at: sql`now() - ${h.config.auth.sessionIdleSeconds + 5} * interval '1 second'` })
+    await h.tdb.db.updateTable('sessions').set({ last_seen_at: new Date(h.c.clock().getTime() - (h.config.auth.sessionIdleSeconds + 5) * 1000) })
       .where('user_id', '=', operId).where('revoked_at', 'is', null).execute();
     expect((await send(h, idle, 'GET', '/auth/me')).status).toBe(401);
     const fresh = await login(h, OPER.email, OPER.password);
-    await h.tdb.db.updateTable('sessions').set({ expires_at: sql`now() - interval '1 second'` }).where('user_id', '=', operId).where('revoked_at', 'is', null).execute();
+    await h.tdb.db.updateTable('sessions').set({ expires_at: new Date(h.c.clock().getTime() - 1000) }).where('user_id', '=', operId).where('revoked_at', 'is', null).execute();
     expect((await send(h, fresh, 'GET', '/auth/me')).status).toBe(401);
     expect((await send(h, old, 'GET', '/auth/me')).status).toBe(401);
   });
@@ -640,10 +640,10 @@ describe('replacing the authenticator app', () => {
     const pending = await send(h, undefined, 'POST', '/auth/login', { email: PROV.email, password: PROV.password }, { ip: someIp() });
     const p: Session = { cookie: sessionCookie(pending.headers)!, csrf: pending.body.csrfToken };
     expect((await send(h, p, 'POST', '/auth/code', { code: totpCode(provSecret, new Date(Number(row.totp_last_step) * 30_000)) })).body.reason).toBe('reused');
-    expect((await send(h, p, 'POST', '/auth/code', { code: totpCode(next) })).body.reason).toBe('invalid');
+    expect((await send(h, p, 'POST', '/auth/code', { code: totpCode(next, h.c.clock()) })).body.reason).toBe('invalid');
     await h.tdb.db.updateTable('users').set({ failed_logins: 0 }).where('email', '=', PROV.email.toLowerCase()).execute();
 
-    const done = await send(h, prov, 'POST', '/auth/enrol/confirm', { code: totpCode(next) });
+    const done = await send(h, prov, 'POST', '/auth/enrol/confirm', { code: totpCode(next, h.c.clock()) });
     expect(done.status).toBe(200);
     done.body.recoveryCodes.forEach((c: string) => keep(c));
     row = await userRow(PROV.email);
@@ -652,7 +652,7 @@ describe('replacing the authenticator app', () => {
     expect(row.recovery_codes.filter((c) => c.usedAt === null)).toHaveLength(10);
     const res = await send(h, undefined, 'POST', '/auth/login', { email: PROV.email, password: PROV.password }, { ip: someIp() });
     const s: Session = { cookie: sessionCookie(res.headers)!, csrf: res.body.csrfToken };
-    expect((await send(h, s, 'POST', '/auth/code', { code: totpCode(provSecret, new Date(Date.now() + 30_000)) })).body.reason).toBe('invalid');
+    expect((await send(h, s, 'POST', '/auth/code', { code: totpCode(provSecret, new Date(h.c.clock().getTime() + 30_000)) })).body.reason).toBe('invalid');
     // the old recovery codes went with the old app
     expect((await send(h, s, 'POST', '/auth/code', { code: provRecovery[1]! })).body.reason).toBe('invalid');
     expect((await send(h, prov, 'GET', '/auth/me')).status).toBe(200);

@@ -289,11 +289,11 @@ describe('runs over the API', () => {
     const owner = new pg.Client({ connectionString: h.tdb.ownerUrl });
     await owner.connect();
     const other = '00000000-0000-4000-8000-00000000beef';
-    await owner.query(`insert into tenants (id, slug, name) values ($1, 'nachbarstadt', 'Nachbarstadt')`, [other]);
-    await owner.query(`insert into plans (tenant_id, id, title, origin, version_hash, definition) values ($1, 'secret-plan', 'x', 'api', 'h', '{}')`, [other]);
-    await owner.query(`insert into plan_versions (tenant_id, plan_id, hash, definition, origin) values ($1, 'secret-plan', 'h', '{}', 'api')`, [other]);
+    await owner.query(`insert into tenants (id, slug, name, created_at) values ($1, 'nachbarstadt', 'Nachbarstadt', $2)`, [other, h.c.clock()]);
+    await owner.query(`insert into plans (tenant_id, id, title, origin, version_hash, definition, created_at, updated_at) values ($1, 'secret-plan', 'x', 'api', 'h', '{}', $2, $2)`, [other, h.c.clock()]);
+    await owner.query(`insert into plan_versions (tenant_id, plan_id, hash, definition, origin, created_at) values ($1, 'secret-plan', 'h', '{}', 'api', $2)`, [other, h.c.clock()]);
     const runId = '00000000-0000-4000-8000-00000000b0b0';
-    await owner.query(`insert into runs (id, tenant_id, plan_id, plan_version_hash, status, verdict, trigger, triggered_by) values ($1, $2, 'secret-plan', 'h', 'finished', 'passed', 'api', 'x')`, [runId, other]);
+    await owner.query(`insert into runs (id, tenant_id, plan_id, plan_version_hash, status, verdict, trigger, triggered_by, queued_at) values ($1, $2, 'secret-plan', 'h', 'finished', 'passed', 'api', 'x', $3)`, [runId, other, h.c.clock()]);
     await owner.end();
     expect((await h.request('GET', '/api/v1/plans/secret-plan')).status).toBe(404);
     expect((await h.request('POST', '/api/v1/plans/secret-plan/runs')).status).toBe(404);

@@ -44,7 +44,7 @@ beforeAll(async () => {
   h = await startHarness({ worker: false });
   operator = (await h.request('POST', '/api/v1/tokens', { name: 'ops-anna', role: 'operator' })).body.token;
   auditor = (await h.request('POST', '/api/v1/tokens', { name: 'audit-bert', role: 'auditor' })).body.token;
-  const t2 = await h.tdb.db.insertInto('tenants').values({ slug: 'zweite', name: 'Zweiter Mandant' }).returning('id').executeTakeFirstOrThrow();
+  const t2 = await h.tdb.db.insertInto('tenants').values({ slug: 'zweite', name: 'Zweiter Mandant', created_at: h.c.clock() }).returning('id').executeTakeFirstOrThrow();
   other = {
     tenantId: t2.id,
     operator: (await h.c.tokens.create(t2.id, { name: 'ops-zweite', role: 'operator' }, 'test')).token,

@@ -103,7 +103,7 @@ describe('built-in checks on every database restore', () => {
     // the table row: label, state ("nicht bestanden" wraps in its column), what was found
     expect(text).toMatch(/Sequenzen\s+nicht\s+1 von 1 zurück/);
 
-    const user = await new UserRepository(h.tdb.db).insert({ tenant_id: DEFAULT_TENANT_ID, email: 'leitung@musterstadt.de', name: 'IT-Leitung', role: 'auditor', created_by: 'test' });
+    const user = await new UserRepository(h.tdb.db, h.c.clock).insert({ tenant_id: DEFAULT_TENANT_ID, email: 'leitung@musterstadt.de', name: 'IT-Leitung', role: 'auditor', created_by: 'test' });
     const session = await h.c.sessions.start(user, { stage: 'full', method: 'password' });
     const page = await h.app.inject({ method: 'GET', url: `/runs/${run.id}`, headers: { cookie: `ef_session=${session.token}` } });
     expect(page.statusCode).toBe(200);
@@ -135,7 +135,7 @@ describe('built-in checks on every database restore', () => {
     expect(res.body).toMatchObject({ runId: failing.id, source: 'accepted', acceptedBy: 'bootstrap-token', reason: 'Index meldung_am bewusst entfernt (Ticket 4711)' });
     expect((await h.request('GET', '/api/v1/plans/drift-index/baseline')).body.baseline).toMatchObject({ runId: failing.id, source: 'accepted' });
     // the plan page shows it, with who and why
-    const viewer = await new UserRepository(h.tdb.db).insert({ tenant_id: DEFAULT_TENANT_ID, email: 'pruefer@musterstadt.de', name: 'Prüfer', role: 'auditor', created_by: 'test' });
+    const viewer = await new UserRepository(h.tdb.db, h.c.clock).insert({ tenant_id: DEFAULT_TENANT_ID, email: 'pruefer@musterstadt.de', name: 'Prüfer', role: 'auditor', created_by: 'test' });
     const session = await h.c.sessions.start(viewer, { stage: 'full', method: 'password' });
     const page = await h.app.inject({ method: 'GET', url: '/plans/drift-index', headers: { cookie: `ef_session=${session.token}` } });
     expect(page.body).toContain('Basis der eingebauten Prüfungen');

@@ -240,9 +240,9 @@ describe('calendar feed', () => {
     const owner = new pg.Client({ connectionString: h.tdb.ownerUrl });
     await owner.connect();
     const otherToken = `ef_${randomBytes(32).toString('base64url')}`;
-    await owner.query(`insert into tenants (id, slug, name) values ($1, 'nachbarstadt', 'Nachbarstadt')`, [OTHER_TENANT]);
-    await owner.query(`insert into api_tokens (id, tenant_id, name, role, token_hash, created_by) values ($1, $2, 'Nachbar Admin', 'admin', $3, 'test')`,
-      [randomUUID(), OTHER_TENANT, sha256(otherToken)]);
+    await owner.query(`insert into tenants (id, slug, name, created_at) values ($1, 'nachbarstadt', 'Nachbarstadt', $2)`, [OTHER_TENANT, h.c.clock()]);
+    await owner.query(`insert into api_tokens (id, tenant_id, name, role, token_hash, created_by, created_at) values ($1, $2, 'Nachbar Admin', 'admin', $3, 'test', $4)`,
+      [randomUUID(), OTHER_TENANT, sha256(otherToken), h.c.clock()]);
     await owner.end();
     // created (by the app's clock, as every business time) ten days before "now": a daily plan never tested is overdue
     const today = now;

@@ -42,7 +42,7 @@ afterAll(async () => {
 /** A queued run of the plan, claimed by `workerId` as a worker would (no Docker). */
 async function claimedRun(workerId: string, planId = 'signed'): Promise<string> {
   const id = await h.trigger(planId);
-  const claimed = await new RunRepository(h.c.db).claim(id, workerId);
+  const claimed = await new RunRepository(h.c.db).claim(id, workerId, h.c.clock());
   expect(claimed?.status).toBe('running');
   return id;
 }
@@ -56,7 +56,7 @@ async function recordsOf(runId: string) {
 describe('central signing: workers hand outcomes over, a process with the key signs', () => {
   it('a handed-over outcome ends the run with a signed record naming the worker; the outcome keeps no content', async () => {
     const id = await claimedRun('w-one');
-    expect(await new OutcomeHandover(h.c.db).claimed(id, 'w-one', passed, [{ name: 'restore-tool.log', content: Buffer.from('pg_restore: done\n') }])).toBe(true);
+    expect(await new OutcomeHandover(h.c.db, h.c.clock).claimed(id, 'w-one', passed, [{ name: 'restore-tool.log', content: Buffer.from('pg_restore: done\n') }])).toBe(true);
     const run = await h.waitForRun(id, 10_000);
     expect(run).toMatchObject({ status: 'finished', verdict: 'passed' });
     const [rec] = await recordsOf(id);
@@ -73,7 +73,7 @@ describe('central signing: workers hand outcomes over, a process with the key si
 
   it('refuses an outcome from a worker that does not hold the run, and a second outcome for the same run', async () => {
     const id = await claimedRun('w-holder');
-    const handover = new OutcomeHandover(h.c.db);
+    const handover = new OutcomeHandover(h.c.db, h.c.clock);
     expect(await handover.claimed(id, 'w-intruder', { verdict: 'failed', findings: [] })).toBe(false);
     expect(await handover.claimed(id, 'w-holder', passed)).toBe(true);
     expect(await handover.claimed(id, 'w-holder', { verdict: 'failed', findings: [] })).toBe(false);
@@ -87,13 +87,13 @@ describe('central signing: workers hand outcomes over, a process with the key si
     try {
       const id = await claimedRun('w-waiting');
       await sql`update runs set heartbeat_at = now() - interval '1 hour' where id = ${id}`.execute(h.tdb.db);
-      expect(await new OutcomeHandover(h.c.db).claimed(id, 'w-waiting', passed)).toBe(true);
+      expect(await new OutcomeHandover(h.c.db, h.c.clock).claimed(id, 'w-waiting', passed)).toBe(true);
       await new Promise((r) => setTimeout(r, 1500));
       expect((await h.request('GET', `/api/v1/runs/${id}`)).body.status).toBe('running');
       // a worker's lost-run check (and the signer's) skips it: the worker reported, it is not lost
       expect((await new RunRepository(h.c.db).stale(60)).map((r) => r.id)).not.toContain(id);
       expect((await new OutcomeRepository(h.c.db).backlog()).count).toBe(1);
-      const metrics = await buildMetricsRegistry({ db: h.c.db, tenantLabels: false, defaultMetrics: false }).metrics();
+      const metrics = await buildMetricsRegistry({ db: h.c.db, tenantLabels: false, defaultMetrics: false, clock: h.c.clock }).metrics();
       expect(metrics).toMatch(/^ernstfall_outcomes_unsigned 1$/m);
       expect(Number(/^ernstfall_outcomes_oldest_unsigned_age_seconds (\S+)$/m.exec(metrics)?.[1])).toBeGreaterThan(1);
       await h.signer.start();
@@ -113,7 +113,7 @@ describe('central signing: workers hand outcomes over, a process with the key si
         await h.putPlan(pgPlan(`race-${i}`, 'small.dump'));
         ids.push(await claimedRun(`w-race-${i}`, `race-${i}`));
       }
-      const handover = new OutcomeHandover(h.c.db);
+      const handover = new OutcomeHandover(h.c.db, h.c.clock);
       for (const [i, id] of ids.entries()) expect(await handover.claimed(id, `w-race-${i}`, passed)).toBe(true);
       await h.signer.start();
       await second.start();

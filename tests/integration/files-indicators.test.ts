@@ -154,7 +154,7 @@ describe('ransomware indicators on every files run', () => {
     expect(builtin(r).ransomware).toBe('failed');
 
     // the run page and the protocol PDF show the tree in numbers and the indicators, no content
-    const user = await new UserRepository(h.tdb.db).insert({ tenant_id: DEFAULT_TENANT_ID, email: 'leitung@musterstadt.de', name: 'IT-Leitung', role: 'auditor', created_by: 'test' });
+    const user = await new UserRepository(h.tdb.db, h.c.clock).insert({ tenant_id: DEFAULT_TENANT_ID, email: 'leitung@musterstadt.de', name: 'IT-Leitung', role: 'auditor', created_by: 'test' });
     const session = await h.c.sessions.start(user, { stage: 'full', method: 'password' });
     const page = await h.app.inject({ method: 'GET', url: `/runs/${r.id}`, headers: { cookie: `ef_session=${session.token}` } });
     expect(page.statusCode).toBe(200);

@@ -42,7 +42,7 @@ const people = {} as Record<'olga' | 'bob', { email: string; cookie: string }>;
 let runUrl = '';
 
 async function person(email: string, role: UserRole): Promise<{ email: string; cookie: string }> {
-  const row = await new UserRepository(h.tdb.db).insert({ tenant_id: DEFAULT_TENANT_ID, email, name: email.split('@')[0]!, role, created_by: 'test', password_hash: null });
+  const row = await new UserRepository(h.tdb.db, h.c.clock).insert({ tenant_id: DEFAULT_TENANT_ID, email, name: email.split('@')[0]!, role, created_by: 'test', password_hash: null });
   // signed in with both factors, as after /login and /login/code (the sign-in itself is tested in browser.test.ts)
   const { token } = await h.c.sessions.start(row, { stage: 'full', method: 'password' });
   return { email, cookie: token };

@@ -73,7 +73,7 @@ afterAll(async () => {
 
 describe('GET /metrics', () => {
   it('does not exist without a configured token (404), whatever is sent', async () => {
-    const app = await buildApp({ ...appDeps(h.c, ['api']), metrics: { tenantLabels: false } });
+    const app = await buildApp({ ...appDeps(h.c, ['api']), metrics: { tenantLabels: false }, clock: h.c.clock });
     apps.push(app);
     const res = await scrape(app);
     expect(res.statusCode).toBe(404);
@@ -158,9 +158,9 @@ describe('GET /metrics', () => {
   it('labels plan counts with the tenant slug when enabled', async () => {
     const owner = new pg.Client({ connectionString: h.tdb.ownerUrl });
     await owner.connect();
-    await owner.query(`insert into tenants (id, slug, name) values ($1, 'nachbarstadt', 'Nachbarstadt')`, [OTHER_TENANT]);
+    await owner.query(`insert into tenants (id, slug, name, created_at) values ($1, 'nachbarstadt', 'Nachbarstadt', $2)`, [OTHER_TENANT, h.c.clock()]);
     const def = JSON.stringify({ cadence: { timezone: 'Europe/Berlin', requiredEvery: 'P30D' } });
-    await owner.query(`insert into plans (tenant_id, id, title, origin, version_hash, definition) values ($1, 'nachbar', 'x', 'api', 'h', $2)`, [OTHER_TENANT, def]);
+    await owner.query(`insert into plans (tenant_id, id, title, origin, version_hash, definition, created_at, updated_at) values ($1, 'nachbar', 'x', 'api', 'h', $2, $3, $3)`, [OTHER_TENANT, def, h.c.clock()]);
     await owner.end();
 
     const labelled = await buildApp({ ...appDeps(h.c, ['api']), metrics: { token: METRICS_TOKEN, tenantLabels: true } });
@@ -198,7 +198,7 @@ describe('scheduler health', () => {
 
   it('the ops app of a scheduler process fails /readyz naming the scheduler while it does not tick; the API process stays ready', async () => {
     const scheduler = new Scheduler(h.tdb.db, h.c.runs, () => new Date(), h.c.log, { databaseUrl: h.tdb.appUrl, id: 'ops-test' });
-    const ops = await buildOpsApp({ log: h.c.log, db: h.tdb.db, readiness: [...h.c.readiness(['scheduler']), scheduler.readinessProbe()], metrics: h.config.metrics });
+    const ops = await buildOpsApp({ log: h.c.log, db: h.tdb.db, readiness: [...h.c.readiness(['scheduler']), scheduler.readinessProbe()], metrics: h.config.metrics, clock: h.c.clock });
     apps.push(ops);
     try {
       await heartbeat('10 minutes');
@@ -221,7 +221,7 @@ describe('scheduler health', () => {
       expect((await ops.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
       expect((await ops.inject({ method: 'GET', url: '/api/v1/plans', headers: { authorization: `Bearer ${TEST_TOKEN}` } })).statusCode).toBe(404);
       expect((await scrape(ops, 'Bearer wrong-token-wrong-token')).statusCode).toBe(401);
-      const noToken = await buildOpsApp({ log: h.c.log, db: h.tdb.db, readiness: [], metrics: { tenantLabels: false } });
+      const noToken = await buildOpsApp({ log: h.c.log, db: h.tdb.db, readiness: [], metrics: { tenantLabels: false }, clock: h.c.clock });
       apps.push(noToken);
       expect((await scrape(noToken, `Bearer ${METRICS_TOKEN}`)).statusCode).toBe(404);
     } finally {
@@ -265,7 +265,7 @@ describe('scheduler health', () => {
     expect(unserved.checks).toMatchObject({ database: 'ok', redis: 'ok', scheduler: 'ok', pools: expect.stringMatching(/^failing: pool default: no live worker/) });
     const scrapeOps = async () => (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
     expect(value(await scrapeOps(), 'ernstfall_pool_workers{pool="default"}')).toBe(0);
-    const worker = await startWorker({ config: h.config, db: h.c.db, redis: h.c.redis, queue: h.c.queue, docker: h.c.docker, log: createLogger('silent'), prefix: h.prefix });
+    const worker = await startWorker({ config: h.config, db: h.c.db, redis: h.c.redis, queue: h.c.queue, docker: h.c.docker, log: createLogger('silent'), prefix: h.prefix, clock: h.c.clock });
     try {
       const ready = await readyz((r) => r.status === 200);
       expect(ready.checks).toEqual({ database: 'ok', redis: 'ok', scheduler: 'ok', pools: 'ok' });

@@ -67,8 +67,8 @@ beforeAll(async () => {
   });
   const owner = new pg.Client({ connectionString: h.tdb.ownerUrl });
   await owner.connect();
-  await owner.query(`insert into tenants (id, slug, name) values ($1, 'nachbarstadt', 'Nachbarstadt')`, [OTHER_TENANT]);
-  await owner.query(`insert into tenants (slug, name, disabled_at) values ('altstadt', 'Altstadt (gekündigt)', now())`);
+  await owner.query(`insert into tenants (id, slug, name, created_at) values ($1, 'nachbarstadt', 'Nachbarstadt', $2)`, [OTHER_TENANT, h.c.clock()]);
+  await owner.query(`insert into tenants (slug, name, disabled_at, created_at) values ('altstadt', 'Altstadt (gekündigt)', $1, $1)`, [h.c.clock()]);
   await owner.end();
 }, 120_000);
 
@@ -213,14 +213,14 @@ describe('single sign-on over OpenID Connect (real provider)', () => {
 
   it('a password user with the same e-mail in the same tenant is linked (password off); one in another tenant is refused', async () => {
     const local = await h.tdb.db.insertInto('users').values({
-      tenant_id: DEFAULT_TENANT_ID, email: 'ivan@musterstadt.example', name: 'Ivan', role: 'auditor', password_hash: 'scrypt$32768$8$1$AAAA$BBBB', created_by: 'test',
+      tenant_id: DEFAULT_TENANT_ID, email: 'ivan@musterstadt.example', name: 'Ivan', role: 'auditor', password_hash: 'scrypt$32768$8$1$AAAA$BBBB', created_by: 'test', created_at: h.c.clock(), sessions_valid_after: h.c.clock(),
     }).returning('id').executeTakeFirstOrThrow();
     idp.accounts.set('ivan-sub', { email: 'ivan@musterstadt.example', name: 'Ivan Iwanow', groups: ['ef-operators'] });
     expect((await login('ivan-sub')).status).toBe(303);
     const linked = await userBySub('ivan-sub');
     expect(linked).toMatchObject({ id: local.id, role: 'operator', oidc_issuer: idp.issuer, password_hash: null });
 
-    await h.tdb.db.insertInto('users').values({ tenant_id: OTHER_TENANT, email: 'judy@musterstadt.example', name: 'Judy', role: 'admin', created_by: 'test' }).execute();
+    await h.tdb.db.insertInto('users').values({ tenant_id: OTHER_TENANT, email: 'judy@musterstadt.example', name: 'Judy', role: 'admin', created_by: 'test', created_at: h.c.clock(), sessions_valid_after: h.c.clock() }).execute();
     idp.accounts.set('judy-sub', { email: 'judy@musterstadt.example', name: 'Judy', groups: ['ef-operators'] });
     const r = await login('judy-sub');
     expect(r.status).toBe(403);
@@ -230,7 +230,7 @@ describe('single sign-on over OpenID Connect (real provider)', () => {
 
   it('a local account is linked only by an address the IdP verified (not an unverified email, preferred_username or upn); a stored subject signs in whatever the address claims say', async () => {
     const HASH = 'scrypt$32768$8$1$AAAA$BBBB';
-    const local = (email: string) => h.tdb.db.insertInto('users').values({ tenant_id: DEFAULT_TENANT_ID, email, name: 'Lokal', role: 'admin', password_hash: HASH, created_by: 'test' }).returning('id').executeTakeFirstOrThrow();
+    const local = (email: string) => h.tdb.db.insertInto('users').values({ tenant_id: DEFAULT_TENANT_ID, email, name: 'Lokal', role: 'admin', password_hash: HASH, created_by: 'test', created_at: h.c.clock(), sessions_valid_after: h.c.clock() }).returning('id').executeTakeFirstOrThrow();
     const byEmail = (email: string) => h.tdb.db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirstOrThrow();
 
     // failing input: someone else's address as an unverified email, as preferred_username, as upn
@@ -274,7 +274,7 @@ describe('single sign-on over OpenID Connect (real provider)', () => {
   }, T);
 
   it('the tenant from a claim: known tenant ok, unknown or disabled tenant refused', async () => {
-    const svc = new OidcService(h.c.db, h.c.sessions, h.c.audit, { ...h.config.auth.oidc!, tenantClaim: 'tenant' }, PUBLIC_URL);
+    const svc = new OidcService(h.c.db, h.c.sessions, h.c.audit, { ...h.config.auth.oidc!, tenantClaim: 'tenant' }, PUBLIC_URL, { clock: h.c.clock });
     const viaClaim = async (sub: string) => {
       const { url, cookie } = await svc.start();
       return svc.callback(await idp.authorize(url, sub, CALLBACK), cookie, {});
@@ -301,7 +301,7 @@ describe('single sign-on over OpenID Connect (real provider)', () => {
     await new Promise<void>((resolve) => broken.listen(0, '127.0.0.1', resolve));
     try {
       const issuer = `http://127.0.0.1:${(broken.address() as AddressInfo).port}`;
-      const svc = new OidcService(h.c.db, h.c.sessions, h.c.audit, { ...h.config.auth.oidc!, issuer }, PUBLIC_URL);
+      const svc = new OidcService(h.c.db, h.c.sessions, h.c.audit, { ...h.config.auth.oidc!, issuer }, PUBLIC_URL, { clock: h.c.clock });
       for (let i = 1; i <= 2; i++) {
         const err = await svc.start().catch((e: unknown) => e);
         expect(err).toBeInstanceOf(SsoError);
@@ -313,7 +313,7 @@ describe('single sign-on over OpenID Connect (real provider)', () => {
       await new Promise((resolve) => broken.close(resolve));
     }
     // plain HTTP only to a loopback IdP
-    expect(() => new OidcService(h.c.db, h.c.sessions, h.c.audit, { ...h.config.auth.oidc!, issuer: 'http://idp.musterstadt.example' }, PUBLIC_URL))
+    expect(() => new OidcService(h.c.db, h.c.sessions, h.c.audit, { ...h.config.auth.oidc!, issuer: 'http://idp.musterstadt.example' }, PUBLIC_URL, { clock: h.c.clock }))
       .toThrow(/must be https/);
   }, T);
 });

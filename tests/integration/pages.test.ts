@@ -22,7 +22,7 @@ let otherTenantId = '';
 const ids = {} as { okRun: string; failRun: string; ownRun: string; alert: string; otherRun: string; otherAlert: string };
 
 async function user(tenantId: string | null, email: string, role: UserRole, password?: string): Promise<Who> {
-  const repo = new UserRepository(h.tdb.db);
+  const repo = new UserRepository(h.tdb.db, h.c.clock);
   const row = await repo.insert({ tenant_id: tenantId, email, name: email.split('@')[0]!, role, created_by: 'test', password_hash: password ? await hashPassword(password) : null });
   const { token, session } = await h.c.sessions.start(row, { stage: 'full', method: 'password' });
   return { cookie: token, csrf: session.csrf_token, email, id: row.id };
@@ -81,7 +81,7 @@ beforeAll(async () => {
   ids.alert = (await alerts.openAlert({ tenantId: DEFAULT_TENANT_ID, planId: 'late-plan', kind: 'overdue', since: new Date(now - 47 * HOUR), openedAt: new Date(now - 47 * HOUR) }))!.id;
 
   // another tenant with a plan, a run and an alert of its own
-  otherTenantId = (await h.tdb.db.insertInto('tenants').values({ slug: OTHER_TENANT_SLUG, name: 'Nachbarstadt' }).returning('id').executeTakeFirstOrThrow()).id;
+  otherTenantId = (await h.tdb.db.insertInto('tenants').values({ slug: OTHER_TENANT_SLUG, name: 'Nachbarstadt', created_at: h.c.clock() }).returning('id').executeTakeFirstOrThrow()).id;
   await h.c.plans.repo.upsert({ tenantId: otherTenantId, id: 'their-plan', title: 'Geheim', origin: 'api', sourceFile: null, versionHash: 'a'.repeat(64), definition: (await h.c.plans.get(DEFAULT_TENANT_ID, 'ok-plan')).definition, at: new Date() });
   ids.otherRun = await seedRun(h, { planId: 'their-plan', verdict: 'passed', finishedAt: new Date(now - HOUR), tenantId: otherTenantId });
   ids.otherAlert = (await alerts.openAlert({ tenantId: otherTenantId, planId: 'their-plan', kind: 'failing', since: new Date(now - HOUR), openedAt: new Date(now - HOUR) }))!.id;
@@ -399,7 +399,7 @@ describe('sign-in pages (account service)', () => {
     const wrongCode = await post(me, '/login/enrol', { code: '000000' });
     expect(wrongCode.status).toBe(400);
     expect(wrongCode.body).toContain('Neu beginnen');
-    const done = await post(me, '/login/enrol', { code: totpCode(secret) });
+    const done = await post(me, '/login/enrol', { code: totpCode(secret, h.c.clock()) });
     expect(done.status, done.body.slice(0, 300)).toBe(303);
     expect(done.headers.location).toBe('/login/recovery-codes');
     me.cookie = cookieValue(done.headers, SESSION_COOKIE)!;
@@ -437,17 +437,18 @@ describe('dashboard cost', () => {
     const app = await buildApp({ ...appDeps(h.c, ['api']), db: counting });
     try {
       const tenant = async (slug: string, plans: number, runsPerPlan: number) => {
-        const id = (await h.tdb.db.insertInto('tenants').values({ slug, name: slug }).returning('id').executeTakeFirstOrThrow()).id;
+        const id = (await h.tdb.db.insertInto('tenants').values({ slug, name: slug, created_at: h.c.clock() }).returning('id').executeTakeFirstOrThrow()).id;
+        const now = h.c.clock(); // the app's clock, never the database's
         const def = JSON.stringify((await h.c.plans.get(DEFAULT_TENANT_ID, 'late-plan')).definition);
         await sql`insert into plans (tenant_id, id, title, origin, source_file, version_hash, definition, created_at, updated_at)
-          select ${id}::uuid, 'p' || i, 'Plan ' || i, 'api', null, ${'b'.repeat(64)}, ${def}::jsonb, now() - interval '30 days', now()
+          select ${id}::uuid, 'p' || i, 'Plan ' || i, 'api', null, ${'b'.repeat(64)}, ${def}::jsonb, ${now}::timestamptz - interval '30 days', ${now}::timestamptz
           from generate_series(1, ${plans}) i`.execute(h.tdb.db);
-        await sql`insert into plan_versions (tenant_id, plan_id, hash, definition, origin, source_file)
-          select ${id}::uuid, 'p' || i, ${'b'.repeat(64)}, ${def}::jsonb, 'api', null from generate_series(1, ${plans}) i`.execute(h.tdb.db);
+        await sql`insert into plan_versions (tenant_id, plan_id, hash, definition, origin, source_file, created_at)
+          select ${id}::uuid, 'p' || i, ${'b'.repeat(64)}, ${def}::jsonb, 'api', null, ${now}::timestamptz from generate_series(1, ${plans}) i`.execute(h.tdb.db);
         await sql`insert into runs (id, tenant_id, plan_id, plan_version_hash, status, verdict, trigger, triggered_by, queued_at, started_at, finished_at, rto)
           select gen_random_uuid(), ${id}::uuid, 'p' || (1 + i % ${plans}), ${'b'.repeat(64)}, 'finished',
             (array['passed','passed','passed','failed','error'])[1 + i % 5]::text, 'api', 'seed',
-            now() - (i || ' minutes')::interval, now() - (i || ' minutes')::interval, now() - (i || ' minutes')::interval + interval '30 seconds',
+            ${now}::timestamptz - (i || ' minutes')::interval, ${now}::timestamptz - (i || ' minutes')::interval, ${now}::timestamptz - (i || ' minutes')::interval + interval '30 seconds',
             jsonb_build_object('targetSeconds', 3600, 'measuredSeconds', 30 + i % 100, 'met', true)
           from generate_series(1, ${plans * runsPerPlan}) i`.execute(h.tdb.db);
         const u = await user(id, `admin@${slug}.example`, 'admin');

@@ -10,7 +10,7 @@ let csrf = '';
 
 beforeAll(async () => {
   h = await startHarness({ worker: false });
-  const admin = await new UserRepository(h.tdb.db).insert({ tenant_id: DEFAULT_TENANT_ID, email: 'it-leitung@musterstadt.de', name: 'IT-Leitung', role: 'admin', created_by: 'test' });
+  const admin = await new UserRepository(h.tdb.db, h.c.clock).insert({ tenant_id: DEFAULT_TENANT_ID, email: 'it-leitung@musterstadt.de', name: 'IT-Leitung', role: 'admin', created_by: 'test' });
   const s = await h.c.sessions.start(admin, { stage: 'full', method: 'password' });
   cookie = `ef_session=${s.token}`;
   csrf = s.session.csrf_token;

@@ -30,7 +30,7 @@ const SECRET = 's3cr3t-pw-4711';
 const REASON = `sandbox host unreachable: connect ECONNREFUSED postgres://ernstfall:${SECRET}@db.intern:5432/ernstfall token=ef_abcdefghijklmnop\n${'x'.repeat(600)}`;
 
 async function user(tenantId: string | null, email: string, role: UserRole): Promise<Who> {
-  const row = await new UserRepository(h.tdb.db).insert({ tenant_id: tenantId, email, name: email.split('@')[0]!, role, created_by: 'test' });
+  const row = await new UserRepository(h.tdb.db, h.c.clock).insert({ tenant_id: tenantId, email, name: email.split('@')[0]!, role, created_by: 'test' });
   const { token, session } = await h.c.sessions.start(row, { stage: 'full', method: 'password' });
   return { cookie: token, csrf: session.csrf_token };
 }
@@ -75,7 +75,7 @@ const runIdsOf = (s: { jobs: { runId: string }[] }) => s.jobs.map((j) => j.runId
 
 beforeAll(async () => {
   h = await startHarness({ worker: false, env: { ERNSTFALL_POOLS: 'rz2,rz3' } });
-  B = (await h.tdb.db.insertInto('tenants').values({ slug: B_SLUG, name: 'Nachbarstadt' }).returning('id').executeTakeFirstOrThrow()).id;
+  B = (await h.tdb.db.insertInto('tenants').values({ slug: B_SLUG, name: 'Nachbarstadt', created_at: h.c.clock() }).returning('id').executeTakeFirstOrThrow()).id;
   const rz2 = { sandbox: { memory: '1g', cpus: 1, timeout: '10m', pool: 'rz2' } };
   await h.putPlan(pgPlan('ewo', 'x.dump', { title: 'Einwohnermeldewesen' }));
   for (const id of ['rz-wait', 'rz-fail', 'rz-done', 'rz-page', 'rz-page-done']) await h.putPlan(pgPlan(id, 'x.dump', { ...rz2, title: `Außenstelle ${id}` }));
@@ -94,7 +94,7 @@ beforeAll(async () => {
   runs.wait = await h.trigger('ewo');
   runs.rzWait = await h.trigger('rz-wait');
 
-  const users = new UserRepository(h.tdb.db);
+  const users = new UserRepository(h.tdb.db, h.c.clock);
   const admin = await users.insert({ tenant_id: DEFAULT_TENANT_ID, email: 'admin@musterstadt.example', name: 'Admin', role: 'admin', created_by: 'test' });
   adminToken = (await h.c.tokens.create(DEFAULT_TENANT_ID, { name: 'admin-cli', role: 'admin' }, admin.email, admin.id)).token;
   auditorToken = (await h.c.tokens.create(DEFAULT_TENANT_ID, { name: 'pruefer', role: 'auditor' }, 'pruefer@musterstadt.example')).token;

@@ -247,7 +247,7 @@ describe('failure alerts, acknowledge and snooze', () => {
     const owner = new pg.Client({ connectionString: h.tdb.ownerUrl });
     await owner.connect();
     const tenant = '00000000-0000-4000-8000-00000000a1a1';
-    await owner.query(`insert into tenants (id, slug, name) values ($1, 'nachbar', 'Nachbarstadt')`, [tenant]);
+    await owner.query(`insert into tenants (id, slug, name, created_at) values ($1, 'nachbar', 'Nachbarstadt', $2)`, [tenant, h.c.clock()]);
     await owner.query('update api_tokens set tenant_id = $1 where id = $2', [tenant, other.body.id]);
     await owner.end();
     const as = { authorization: `Bearer ${other.body.token}` };

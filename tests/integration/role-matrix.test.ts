@@ -85,9 +85,9 @@ beforeAll(async () => {
   await h.tdb.db.updateTable('notifications').set({ status: 'failed' }).execute();
   ids.token = (await h.c.tokens.create(DEFAULT_TENANT_ID, { name: 'admin-cli', role: 'admin' }, 'bootstrap-token')).id;
   ids.feed = (await h.request('POST', '/api/v1/calendar-feeds', { name: 'Feed' })).body.id;
-  const users = new UserRepository(h.tdb.db);
+  const users = new UserRepository(h.tdb.db, h.c.clock);
   ids.user = (await users.insert({ tenant_id: DEFAULT_TENANT_ID, email: 'op@musterstadt.de', name: 'Op', role: 'operator', created_by: 'test' })).id;
-  ids.grant = (await h.tdb.db.insertInto('provider_grants').values({ tenant_id: DEFAULT_TENANT_ID, role: 'auditor', reason: 'x', granted_by: 'a', expires_at: new Date(Date.now() + 86_400_000) }).returning('id').executeTakeFirstOrThrow()).id;
+  ids.grant = (await h.tdb.db.insertInto('provider_grants').values({ tenant_id: DEFAULT_TENANT_ID, role: 'auditor', reason: 'x', granted_by: 'a', granted_at: h.c.clock(), expires_at: new Date(h.c.clock().getTime() + 86_400_000) }).returning('id').executeTakeFirstOrThrow()).id;
   ids.tenant = DEFAULT_TENANT_ID;
   ids.system = 'ewo-system';
   expect((await h.request('PUT', '/api/v1/systems/ewo-system', { name: 'Einwohnermeldewesen', tier: 1 })).status).toBe(201);

@@ -97,7 +97,7 @@ describe('scheduler', () => {
 
   it('after downtime runs the newest missed slot once, not once per missed slot', async () => {
     await plan('downtime', '0 2 * * *', '2026-01-01T00:00:00Z');
-    await new ScheduleRepository(h.tdb.db).advance(DEFAULT_TENANT_ID, 'downtime', new Date('2026-11-28T01:00:00Z'));
+    await new ScheduleRepository(h.tdb.db).advance(DEFAULT_TENANT_ID, 'downtime', new Date('2026-11-28T01:00:00Z'), new Date('2026-11-28T01:00:00Z'));
     const s = scheduler('b');
     at('2026-12-01T09:00:00Z'); // slots of Nov 29, 30 and Dec 1 were missed
     expect((await s.tick()).enqueued).toHaveLength(1);
@@ -212,7 +212,7 @@ describe('scheduler', () => {
 
   it('on the spring-forward day (2026-03-29) the skipped 02:30 runs once, at 03:30 CEST', async () => {
     await plan('dst', '30 2 * * *', '2026-03-01T00:00:00Z');
-    await new ScheduleRepository(h.tdb.db).advance(DEFAULT_TENANT_ID, 'dst', new Date('2026-03-28T01:30:00Z'));
+    await new ScheduleRepository(h.tdb.db).advance(DEFAULT_TENANT_ID, 'dst', new Date('2026-03-28T01:30:00Z'), new Date('2026-03-28T01:30:00Z'));
     const s = scheduler('e');
     const enqueuedAt: string[] = [];
     for (let t = Date.parse('2026-03-28T23:00:00Z'); t <= Date.parse('2026-03-29T04:00:00Z'); t += 10 * 60_000) {

@@ -40,7 +40,7 @@ beforeAll(async () => {
   const signer = loadSigner(keyFile);
   const ledger = new LedgerService(tdb.db, signer, {
     trustedKeysDir: join(dir, 'first', 'keys'), checkpointDir: join(dir, 'first', 'checkpoints'), recordRetention: 'P10Y', attachmentRetention: 'P90D',
-  }, createLogger('silent'));
+  }, createLogger('silent'), () => new Date());
   await ledger.init();
   for (let i = 0; i < 3; i++) await ledger.appendNow({ tenantId: DEFAULT_TENANT_ID, kind: 'audit', subjectId: `first-${i}`, payload: { action: 'test' } });
   first = { keyFile, keysDir: join(dir, 'first', 'keys'), keyId: signer.keyId, fingerprint: signer.fingerprint };

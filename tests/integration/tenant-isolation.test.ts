@@ -70,7 +70,7 @@ beforeAll(async () => {
   h = await startHarness({ worker: false });
   const owner = new pg.Client({ connectionString: h.tdb.ownerUrl });
   await owner.connect();
-  await owner.query(`insert into tenants (id, slug, name) values ($1, 'nachbarstadt', 'Nachbarstadt')`, [B]);
+  await owner.query(`insert into tenants (id, slug, name, created_at) values ($1, 'nachbarstadt', 'Nachbarstadt', $2)`, [B, h.c.clock()]);
   await owner.end();
   const db = h.tdb.db;
   // tenant B's objects, made through the services that make them in production
@@ -86,10 +86,10 @@ beforeAll(async () => {
   await db.updateTable('notifications').set({ status: 'failed' }).where('id', '=', n!.id).execute();
   ids.notification = n!.id;
   ids.token = (await h.c.tokens.create(B, { name: 'B-Token', role: 'operator' }, 'b-admin')).id;
-  ids.feed = (await db.insertInto('calendar_feeds').values({ tenant_id: B, name: 'B-Feed', token_hash: sha256(randomBytes(16).toString('hex')), created_by: 'b-admin' }).returning('id').executeTakeFirstOrThrow()).id;
-  const users = new UserRepository(db);
+  ids.feed = (await db.insertInto('calendar_feeds').values({ tenant_id: B, name: 'B-Feed', token_hash: sha256(randomBytes(16).toString('hex')), created_by: 'b-admin', created_at: h.c.clock() }).returning('id').executeTakeFirstOrThrow()).id;
+  const users = new UserRepository(db, h.c.clock);
   ids.user = (await users.insert({ tenant_id: B, email: 'b-operator@nachbarstadt.de', name: 'B Operator', role: 'operator', created_by: 'test' })).id;
-  ids.grant = (await db.insertInto('provider_grants').values({ tenant_id: B, role: 'auditor', reason: 'x', granted_by: 'b-admin', expires_at: new Date(Date.now() + 86_400_000) }).returning('id').executeTakeFirstOrThrow()).id;
+  ids.grant = (await db.insertInto('provider_grants').values({ tenant_id: B, role: 'auditor', reason: 'x', granted_by: 'b-admin', granted_at: h.c.clock(), expires_at: new Date(h.c.clock().getTime() + 86_400_000) }).returning('id').executeTakeFirstOrThrow()).id;
   ids.tenant = B;
   ids.system = 'b-fachverfahren';
   await db.insertInto('systems').values({ tenant_id: B, id: ids.system, name: 'Geheimer Plan B System', tier: 1, created_by: 'b-admin', created_at: new Date(), updated_at: new Date() }).execute();

@@ -42,7 +42,7 @@ beforeAll(async () => {
   await h.putPlan(pgPlan('aussenstelle', 'pools.dump', { sandbox: { ...sandbox, pool: 'rz2' }, checks: [count] }));
   await h.putPlan(pgPlan('aussenstelle-slow', 'pools.dump', { sandbox: { ...sandbox, cpus: 0.1, pool: 'rz2' }, checks: [count] }));
   // rz1 (the default pool) in this process, on the first engine
-  rz1 = await startWorker({ config: { ...h.config, sandbox: { ...h.config.sandbox, pools: ['default'] } }, db: h.c.db, redis: h.c.redis, queue: h.c.queue, docker: h.c.docker, log: createLogger('silent'), prefix: h.prefix });
+  rz1 = await startWorker({ config: { ...h.config, sandbox: { ...h.config.sandbox, pools: ['default'] } }, db: h.c.db, redis: h.c.redis, queue: h.c.queue, docker: h.c.docker, log: createLogger('silent'), prefix: h.prefix, clock: h.c.clock });
 }, 600_000);
 
 afterAll(async () => {
@@ -96,7 +96,7 @@ function startRz2Worker(): ChildProcess {
 
 /** The dashboard as the tenant's admin sees it. */
 async function dashboard(lang?: 'en'): Promise<string> {
-  const user = await new UserRepository(h.tdb.db).insert({ tenant_id: DEFAULT_TENANT_ID, email: `it-${Date.now()}-${Math.random()}@musterstadt.de`, name: 'IT', role: 'admin', created_by: 'test', password_hash: null });
+  const user = await new UserRepository(h.tdb.db, h.c.clock).insert({ tenant_id: DEFAULT_TENANT_ID, email: `it-${Date.now()}-${Math.random()}@musterstadt.de`, name: 'IT', role: 'admin', created_by: 'test', password_hash: null });
   const { token } = await h.c.sessions.start(user, { stage: 'full', method: 'password' });
   const res = await h.app.inject({ method: 'GET', url: '/', headers: { cookie: `${SESSION_COOKIE}=${token}${lang ? `; lang=${lang}` : ''}` } });
   expect(res.statusCode).toBe(200);

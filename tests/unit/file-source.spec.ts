@@ -33,37 +33,39 @@ const code = async (p: Promise<unknown>) => p.then(() => 'ok', (e: SourceError) 
 
 describe('resolveBackup', () => {
   it('picks the newest settled file matching the pattern', async () => {
-    const b = await resolveBackup({ type: 'file', path: join(root, 'ewo'), match: 'ewo-[0-9].dump', select: 'newest' }, [root], 60);
+    const b = await resolveBackup({ type: 'file', path: join(root, 'ewo'), match: 'ewo-[0-9].dump', select: 'newest' }, [root], 60, new Date());
     expect(b.path).toBe(join(root, 'ewo', 'ewo-2.dump'));
   });
   it('resolves a relative path against the first root', async () => {
-    const b = await resolveBackup({ type: 'file', path: 'ewo/ewo-1.dump', select: 'newest' }, [root], 60);
+    const b = await resolveBackup({ type: 'file', path: 'ewo/ewo-1.dump', select: 'newest' }, [root], 60, new Date());
     expect(b.realPath).toBe(join(root, 'ewo', 'ewo-1.dump'));
   });
   it('refuses a path outside the roots, a symlink leading out, and a folder link leading out', async () => {
-    expect(await code(resolveBackup({ type: 'file', path: join(outside, 'secret.dump'), select: 'newest' }, [root], 0))).toBe('SOURCE_REFUSED');
-    expect(await code(resolveBackup({ type: 'file', path: join(root, 'ewo', 'ewo-9-link.dump'), select: 'newest' }, [root], 0))).toBe('SOURCE_REFUSED');
-    expect(await code(resolveBackup({ type: 'file', path: join(root, 'escape'), match: '*.dump', select: 'newest' }, [root], 0))).toBe('SOURCE_REFUSED');
-    expect(await code(resolveBackup({ type: 'file', path: join(root, 'ewo'), match: 'ewo-*.dump', select: 'newest' }, [root], 0))).toBe('SOURCE_REFUSED');
-    expect(await code(resolveBackup({ type: 'file', path: join(root, '..', 'x'), select: 'newest' }, [root], 0))).toBe('SOURCE_REFUSED');
-    expect(await code(resolveBackup({ type: 'file', path: 'x.dump', select: 'newest' }, [], 0))).toBe('SOURCE_REFUSED');
+    expect(await code(resolveBackup({ type: 'file', path: join(outside, 'secret.dump'), select: 'newest' }, [root], 0, new Date()))).toBe('SOURCE_REFUSED');
+    expect(await code(resolveBackup({ type: 'file', path: join(root, 'ewo', 'ewo-9-link.dump'), select: 'newest' }, [root], 0, new Date()))).toBe('SOURCE_REFUSED');
+    expect(await code(resolveBackup({ type: 'file', path: join(root, 'escape'), match: '*.dump', select: 'newest' }, [root], 0, new Date()))).toBe('SOURCE_REFUSED');
+    expect(await code(resolveBackup({ type: 'file', path: join(root, 'ewo'), match: 'ewo-*.dump', select: 'newest' }, [root], 0, new Date()))).toBe('SOURCE_REFUSED');
+    expect(await code(resolveBackup({ type: 'file', path: join(root, '..', 'x'), select: 'newest' }, [root], 0, new Date()))).toBe('SOURCE_REFUSED');
+    expect(await code(resolveBackup({ type: 'file', path: 'x.dump', select: 'newest' }, [], 0, new Date()))).toBe('SOURCE_REFUSED');
   });
   it('does not pick a file still being written, and says so', async () => {
     await writeFile(join(root, 'ewo', 'ewo-3.dump'), 'fresh');
-    const b = await resolveBackup({ type: 'file', path: join(root, 'ewo'), match: 'ewo-[0-9].dump', select: 'newest' }, [root], 60);
+    const now = new Date(); // written now by this test's clock (the kernel's may differ: test:date-ahead)
+    await utimes(join(root, 'ewo', 'ewo-3.dump'), now, now);
+    const b = await resolveBackup({ type: 'file', path: join(root, 'ewo'), match: 'ewo-[0-9].dump', select: 'newest' }, [root], 60, new Date());
     expect(b.path).toBe(join(root, 'ewo', 'ewo-2.dump'));
-    expect(await code(resolveBackup({ type: 'file', path: join(root, 'ewo', 'ewo-3.dump'), select: 'newest' }, [root], 60))).toBe('SOURCE_UNSETTLED');
+    expect(await code(resolveBackup({ type: 'file', path: join(root, 'ewo', 'ewo-3.dump'), select: 'newest' }, [root], 60, new Date()))).toBe('SOURCE_UNSETTLED');
     await rm(join(root, 'ewo', 'ewo-3.dump'));
   });
   it('reports a missing file and an empty match', async () => {
-    expect(await code(resolveBackup({ type: 'file', path: 'nope.dump', select: 'newest' }, [root], 0))).toBe('SOURCE_NOT_FOUND');
-    expect(await code(resolveBackup({ type: 'file', path: join(root, 'ewo'), match: '*.sql', select: 'newest' }, [root], 0))).toBe('SOURCE_NOT_FOUND');
+    expect(await code(resolveBackup({ type: 'file', path: 'nope.dump', select: 'newest' }, [root], 0, new Date()))).toBe('SOURCE_NOT_FOUND');
+    expect(await code(resolveBackup({ type: 'file', path: join(root, 'ewo'), match: '*.sql', select: 'newest' }, [root], 0, new Date()))).toBe('SOURCE_NOT_FOUND');
   });
 });
 
 describe('digestBackup', () => {
   it('streams a file into SHA-256 and size', async () => {
-    const b = await resolveBackup({ type: 'file', path: 'ewo/ewo-1.dump', select: 'newest' }, [root], 0);
+    const b = await resolveBackup({ type: 'file', path: 'ewo/ewo-1.dump', select: 'newest' }, [root], 0, new Date());
     const d = await digestBackup(b);
     expect(d).toMatchObject({ sha256: createHash('sha256').update('ewo-1.dump').digest('hex'), sizeBytes: 10 });
     // the identity of the file that was read, from its open descriptor

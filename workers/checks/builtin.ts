@@ -42,7 +42,7 @@ export interface BuiltinInput {
   /** The last passed run's profile: the baseline for drift. */
   baseline?: DbProfile;
   config: BuiltinChecks;
-  backupCreatedAt: Date | null;
+  backupCreatedAt: Date;
   rpoSeconds: number;
   /** The answer to the plan's `builtin.freshness.sql`, when it names the data's age by a query. */
   freshnessQuery?: { ok: true; value: string | null } | { ok: false; error: string };
@@ -66,7 +66,7 @@ export function evaluateBuiltins(input: BuiltinInput): { results: BuiltinResult[
 
   // ---- freshness: the data's own age, not only the dump's
   if (!off('freshness', config.freshness?.off)) {
-    const dumpTime = input.backupCreatedAt?.getTime() ?? Date.now();
+    const dumpTime = input.backupCreatedAt.getTime();
     const q = input.freshnessQuery;
     const named = config.freshness?.table !== undefined || q !== undefined;
     const label = q !== undefined ? 'builtin.freshness.sql' : `${config.freshness?.table}.${config.freshness?.column}`;

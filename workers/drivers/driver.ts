@@ -58,7 +58,8 @@ export interface RestoreResult {
 export interface BuiltinInput {
   /** The profile of the baseline run (the last passed one, or one a person accepted), if any. */
   baseline?: unknown;
-  backupCreatedAt: Date | null;
+  /** The backup's own creation time; the test's start when it is not known. */
+  backupCreatedAt: Date;
 }
 
 export interface BuiltinOutcome {

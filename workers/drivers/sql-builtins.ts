@@ -18,7 +18,7 @@ export async function databaseBuiltins(
   if (BUILTIN_NAMES.every((n) => config[n]?.off !== undefined)) {
     return { results: evaluateBuiltins({ profile: EMPTY_PROFILE, ...base }).results, findings: [] };
   }
-  const dumpTime = (input.backupCreatedAt ?? new Date()).getTime();
+  const dumpTime = input.backupCreatedAt.getTime();
   const f = config.freshness;
   const profile = await readProfile({
     freshness: f?.off === undefined && f?.sql === undefined,

@@ -19,12 +19,13 @@ export interface Phase {
 
 export class PhaseRecorder {
   readonly list: Phase[] = [];
-  constructor(private readonly now: () => number = Date.now) {}
+  /** `now`: the business clock, for when a phase started; how long it took is measured on the monotonic clock. */
+  constructor(private readonly now: () => number, private readonly mono: () => number = () => performance.now()) {}
 
   /** Runs `fn` as the phase `name`; a throw marks it `failed`, or `interrupted` when `interrupted()` says so. */
   async run<T>(name: PhaseName, fn: () => Promise<T>, interrupted: () => string | undefined): Promise<T> {
-    const start = this.now();
-    const p: Phase = { name, startedAt: new Date(start).toISOString(), durationMs: 0, status: 'running' };
+    const start = this.mono();
+    const p: Phase = { name, startedAt: new Date(this.now()).toISOString(), durationMs: 0, status: 'running' };
     this.list.push(p);
     try {
       const out = await fn();
@@ -36,7 +37,7 @@ export class PhaseRecorder {
       if (why) p.note = why;
       throw err;
     } finally {
-      p.durationMs = this.now() - start;
+      p.durationMs = Math.round(this.mono() - start);
     }
   }
 

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
+import type { Clock } from '../../services/clock.js';
 import type { Config } from '../../services/config.js';
 import { finding, type Finding } from '../../services/findings.js';
 import { isSandboxPlan, type RestorePlan, type SandboxPlan } from '../../services/plans/plan.types.js';
@@ -43,6 +44,8 @@ export interface EngineDeps {
   shutdown?: AbortSignal;
   /** The worker pool whose queue the job came from; recorded with the sandbox. */
   pool?: string;
+  /** Business time (services/clock.ts): when the test and its phases started and ended, the backup's age. */
+  clock: Clock;
 }
 
 /**
@@ -94,7 +97,7 @@ const blocking = (fs: Finding[]) => fs.some((f) => f.severity === 'error' || f.s
  * over to a process with the signing key, which stores it with its record. Never leaves a sandbox behind.
  */
 export async function handleRestoreTest(deps: EngineDeps, runId: string): Promise<void> {
-  const claimed = await deps.runs.claim(runId, deps.workerId);
+  const claimed = await deps.runs.claim(runId, deps.workerId, deps.clock());
   if (!claimed) {
     const current = await deps.runs.getById(runId);
     if (current?.status === 'queued' && current.cancel_requested_at) {
@@ -116,8 +119,8 @@ export async function handleRestoreTest(deps: EngineDeps, runId: string): Promis
   const policy = await deps.policy.forTenant(claimed.tenant_id);
   // the operator may have lowered a bound after the plan was stored: the lower one holds
   const limits = effectiveLimits(plan.sandbox, policy.max);
-  const o = newOutcome(Date.now());
-  const phases = new PhaseRecorder();
+  const o = newOutcome(deps.clock().getTime());
+  const phases = new PhaseRecorder(() => deps.clock().getTime());
   o.phases = phases.list;
   if (limits.capped.length) o.findings.push(finding('LIMIT_CAPPED', `the operator's upper bounds apply instead of the plan's: ${limits.capped.join(', ')}`));
 
@@ -153,7 +156,7 @@ export async function handleRestoreTest(deps: EngineDeps, runId: string): Promis
   });
   o.stopped = run.ctl.stopped;
 
-  const end = concludeRun(o, plan, new Date(), { timeoutSeconds: limits.timeoutSeconds });
+  const end = concludeRun(o, plan, deps.clock(), { timeoutSeconds: limits.timeoutSeconds });
   // the restore tool's own output is kept as a prunable attachment: it may quote personal data
   const attachments = o.toolLog ? [{ name: 'restore-tool.log', content: Buffer.from(o.toolLog, 'utf8') }] : [];
   let stored: boolean;
@@ -173,7 +176,7 @@ export async function handleRestoreTest(deps: EngineDeps, runId: string): Promis
 // ---- fetch: find the backup, let the driver read its header, hash it while streaming
 async function fetch(deps: EngineDeps, run: Run): Promise<Fetched> {
   const { plan, o, ctl } = run;
-  const backup = await resolveBackup(sourceLocation(plan.source), run.policy.roots, deps.config.sandbox.settleSeconds, new Date(), run.policy.tenant);
+  const backup = await resolveBackup(sourceLocation(plan.source), run.policy.roots, deps.config.sandbox.settleSeconds, deps.clock(), run.policy.tenant);
   const inspection = await run.driver.inspect(backup, plan);
   // read once: a backup copied into the sandbox is hashed on its way in, unless the driver must see every byte first
   // (a plain dump's scan) or it is mounted in place (then the hash must come before, and its identity is compared after)
@@ -327,10 +330,10 @@ async function verify(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection>
   const lastGood = lastGoodCounts(lastPassed?.checks);
   // the built-in checks and the plan's read the same read-only restore independently: side by side,
   // a test waits for the longer of the two, not their sum (the sandbox idles while a query's answer travels)
-  const checksStarted = Date.now();
+  const checksStarted = performance.now();
   const [b, checks] = await Promise.all([
     builtinChecks(deps, run, ctx, r, lastPassed),
-    runChecks(plan.checks, run.driver.checks(run.sandbox!, ctx, r, { lastGood, lastProfile: (lastPassed?.restore as { profile?: unknown } | null)?.profile }), run.ctl.signal).then((c) => ({ c, ms: Date.now() - checksStarted })),
+    runChecks(plan.checks, run.driver.checks(run.sandbox!, ctx, r, { lastGood, lastProfile: (lastPassed?.restore as { profile?: unknown } | null)?.profile }), run.ctl.signal).then((c) => ({ c, ms: Math.round(performance.now() - checksStarted) })),
   ]);
   o.restore = { ...o.restore, ...b.restore, checksMs: checks.ms };
   o.findings.push(...b.findings);
@@ -347,7 +350,7 @@ async function verify(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection>
     }
   }
   o.restored = true;
-  o.verifyEnd = Date.now();
+  o.verifyEnd = performance.now();
   if (failed.length) o.findings.push(finding('CHECK_FAILED', `${failed.length} of ${o.checks.length} check(s) failed: ${failed.map((c) => c.name).join(', ')}`));
   if (errored.length) o.findings.push(finding('CHECK_ERROR', `${errored.length} of ${o.checks.length} check(s) could not be evaluated (query error): ${errored.map((c) => c.name).join(', ')}`));
 }
@@ -361,18 +364,18 @@ async function verify(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection>
 async function builtinChecks(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection>, r: RestoreResult, lastPassed: Awaited<ReturnType<EngineDeps['runs']['lastPassed']>>): Promise<{ restore: Record<string, unknown>; findings: Finding[] }> {
   const { o } = run;
   if (!run.driver.builtins) return { restore: {}, findings: [] };
-  const started = Date.now();
+  const started = performance.now();
   try {
     // the last passed run, or a newer run a person accepted as the new baseline (an intended change)
     const chosen = chooseBaseline(await deps.baselines.latest(run.tenantId, run.planId), lastPassed);
     const baselineRun = chosen?.kind === 'accepted' ? await deps.runs.get(run.tenantId, chosen.row.run_id) : lastPassed;
     const baseline = (baselineRun?.restore as { profile?: unknown } | null)?.profile;
-    const b = await raceAbort(run.driver.builtins(run.sandbox!, ctx, r, { baseline, backupCreatedAt: o.backupCreatedAt }), run.ctl.signal);
+    const b = await raceAbort(run.driver.builtins(run.sandbox!, ctx, r, { baseline, backupCreatedAt: o.backupCreatedAt ?? new Date(o.testStart) }), run.ctl.signal);
     run.ctl.check();
     if (b.profile === undefined) return { restore: { builtin: b.results }, findings: b.findings };
     return {
       restore: {
-        builtin: b.results, builtinMs: Date.now() - started, profile: b.profile,
+        builtin: b.results, builtinMs: Math.round(performance.now() - started), profile: b.profile,
         baselineRunId: baseline ? baselineRun!.id : null, baselineSource: baseline ? chosen!.kind : null,
       },
       findings: b.findings,
@@ -390,7 +393,7 @@ async function teardown(deps: EngineDeps, run: Run): Promise<void> {
   await sandbox.destroy();
   // proof that the restored data is gone: the engine no longer knows the container (nor its data area)
   const gone = await deps.docker.getContainer(sandbox.id).inspect().then(() => false, (e: { statusCode?: number }) => e.statusCode === 404);
-  if (run.o.sandbox) run.o.sandbox.teardown = { removedAt: new Date().toISOString(), verified: gone };
+  if (run.o.sandbox) run.o.sandbox.teardown = { removedAt: deps.clock().toISOString(), verified: gone };
   if (!gone) throw new Error(`container ${sandbox.id} still exists after removal`);
 }
 

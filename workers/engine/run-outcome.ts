@@ -23,15 +23,18 @@ export interface RunOutcome {
   toolLog?: string;
   /** The data is in the sandbox (the driver restored it and nothing proves otherwise). */
   restored: boolean;
-  /** When fetch started (ms): the measured RTO runs from here to the end of verify. */
+  /** When fetch started (ms, business clock): the backup's age (RPO) is taken here. */
   testStart: number;
+  /** The same moment on the monotonic clock (performance.now()): the measured RTO runs from here to verifyEnd. */
+  testStartMono: number;
+  /** The end of verify on the monotonic clock. */
   verifyEnd: number | null;
   backupCreatedAt: Date | null;
   stopped?: StopReason;
 }
 
-export function newOutcome(testStart: number): RunOutcome {
-  return { phases: [], findings: [], checks: [], backup: null, sandbox: null, restore: null, restored: false, testStart, verifyEnd: null, backupCreatedAt: null };
+export function newOutcome(testStart: number, testStartMono = performance.now()): RunOutcome {
+  return { phases: [], findings: [], checks: [], backup: null, sandbox: null, restore: null, restored: false, testStart, testStartMono, verifyEnd: null, backupCreatedAt: null };
 }
 
 export interface ConcludedRun extends RtoRpo {
@@ -75,7 +78,7 @@ export function concludeRun(
     const reason = (o.stopped && SKIP_REASON[o.stopped]) ?? opts.skipReason ?? 'nicht ausgeführt: Wiederherstellung nicht erfolgreich';
     checks = [...checks, ...skippedChecks(plan.checks.slice(checks.length), reason)];
   }
-  const measured = o.verifyEnd === null ? null : (o.verifyEnd - o.testStart) / 1000;
+  const measured = o.verifyEnd === null ? null : (o.verifyEnd - o.testStartMono) / 1000;
   const age = o.backupCreatedAt ? Math.max(0, (o.testStart - o.backupCreatedAt.getTime()) / 1000) : null;
   const targets = measureTargets(plan.targets, measured, age);
   if (targets.rto.met === false) findings.push(finding('RTO_EXCEEDED', `restore took ${Math.round(measured!)}s, RTO is ${plan.targets.rtoSeconds}s`));

@@ -22,6 +22,7 @@ export async function reapSandboxes(
   if (containers.length === 0) return [];
   const status = await runStatus(containers.map((c) => c.Labels[LABELS.runId] ?? '').filter((id) => /^[0-9a-f-]{36}$/.test(id)));
   const removed: string[] = [];
+  // eslint-disable-next-line no-restricted-syntax -- compared with the engine's own `Created` (the host's wall clock), not business time
   const now = Date.now() / 1000;
   for (const c of containers) {
     const runId = c.Labels[LABELS.runId];

@@ -80,7 +80,7 @@ async function checkedRealPath(path: string, realRoots: string[], tenantName: st
  * Picks the backup a plan points at, refusing anything outside the roots
  * (also through `..` or symlinks) and anything still being written.
  */
-export async function resolveBackup(source: FileSource, roots: string[], settleSeconds: number, now = new Date(), tenant = 'default'): Promise<ResolvedBackup> {
+export async function resolveBackup(source: FileSource, roots: string[], settleSeconds: number, now: Date, tenant = 'default'): Promise<ResolvedBackup> {
   if (roots.length === 0) {
     throw new SourceError('SOURCE_REFUSED', `tenant ${tenant} has no backup roots (the operator assigns them: ERNSTFALL_BACKUP_ROOTS, ERNSTFALL_TENANT_ROOTS_FILE); nothing may be read`);
   }

@@ -8,6 +8,7 @@ import { NotFound } from '../../errors.js';
 import { requireRole } from '../plugins/auth.js';
 import type { AuditService } from '../../audit/audit.service.js';
 import { auditFrom } from '../audit-hook.js';
+import type { Clock } from '../../clock.js';
 
 const errorRef = { $ref: 'Error#' };
 const nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -40,7 +41,7 @@ const redactedReq = (req: FastifyRequest) => ({
   method: req.method, url: '/calendar/[redacted].ics', host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort,
 });
 
-export async function calendarRoutes(base: FastifyInstance, opts: { db: Kysely<DB>; audit: AuditService; publicUrl?: string; clock?: () => Date; horizon?: string }) {
+export async function calendarRoutes(base: FastifyInstance, opts: { db: Kysely<DB>; audit: AuditService; publicUrl?: string; clock: Clock; horizon?: string }) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   const feeds = new CalendarFeedService(opts.db, { publicUrl: opts.publicUrl, clock: opts.clock, horizon: opts.horizon });
 

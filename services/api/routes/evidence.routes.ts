@@ -20,6 +20,7 @@ import { RunIdParams } from '../schemas.js';
 import type { AuditService } from '../../audit/audit.service.js';
 import { runEvidenceStatus } from '../../evidence/run-evidence.js';
 import { auditFrom } from '../audit-hook.js';
+import type { Clock } from '../../clock.js';
 
 const errorRef = { $ref: 'Error#' };
 
@@ -32,11 +33,11 @@ function measureJson(m: { id: string; plan_id: string; run_id: string; review_id
 const Lang = Type.Optional(Type.Union([Type.Literal('de'), Type.Literal('en')], { default: 'de' }));
 const open = { additionalProperties: true } as const;
 
-export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<DB>; ledger: LedgerService; reviews: ReviewService; audit: AuditService; clock?: () => Date }) {
+export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<DB>; ledger: LedgerService; reviews: ReviewService; audit: AuditService; clock: Clock }) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   const { db, ledger } = opts;
   /** the app's clock (tests fix it): "generated at" of reports and the end of a period not over yet */
-  const now = () => (opts.clock ?? (() => new Date()))();
+  const now = opts.clock;
 
   app.get('/runs/:id/evidence', {
     schema: {
@@ -72,7 +73,7 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
     // a full verification reads and checks every record: only admins may ask for it (everyone else gets the incremental one)
     if (req.query.full) await requireRole('admin')(req);
     const result = await ledger.verify(tenantId, { full: req.query.full === true });
-    return { ...result, checkpoint: ledger.newestCheckpoint(tenantId), verifiedAt: new Date().toISOString() };
+    return { ...result, checkpoint: ledger.newestCheckpoint(tenantId), verifiedAt: now().toISOString() };
   });
 
   app.get('/evidence/bundle', {
@@ -85,7 +86,7 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
     const b = await ledger.bundle(req.principal!.tenantId, req.query);
     // exports are recorded before they are handed out: no export without its trace
     await opts.audit.record({ ...auditFrom(req), action: 'export.evidence-bundle', details: { fromSeq: b.records[0]?.seq ?? null, toSeq: b.records.at(-1)?.seq ?? null } });
-    return reply.header('content-disposition', `attachment; filename="ernstfall-evidence-${new Date().toISOString().slice(0, 10)}.json"`).send(b);
+    return reply.header('content-disposition', `attachment; filename="ernstfall-evidence-${now().toISOString().slice(0, 10)}.json"`).send(b);
   });
 
   app.get('/evidence/keys', {

@@ -5,11 +5,14 @@ import type { DB } from '../../../db/schema.js';
 import { Unauthorized } from '../../errors.js';
 import type { PoolService } from '../../runs/pools.js';
 import { buildMetricsRegistry } from '../../metrics/metrics.js';
+import type { Clock } from '../../clock.js';
 
 export interface MetricsRouteOptions {
   db: Kysely<DB>;
   /** config.metrics: without a token /metrics answers as an unknown path does (404). */
   metrics?: { token?: string; tenantLabels: boolean; pools?: PoolService };
+  /** Business time (services/clock.ts). */
+  clock: Clock;
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -22,7 +25,7 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 export async function metricsRoutes(app: FastifyInstance, opts: MetricsRouteOptions) {
   const token = opts.metrics?.token;
   const expected = token ? digest(token) : undefined;
-  const registry = token ? buildMetricsRegistry({ db: opts.db, tenantLabels: opts.metrics?.tenantLabels ?? false, pools: opts.metrics?.pools }) : undefined;
+  const registry = token ? buildMetricsRegistry({ db: opts.db, tenantLabels: opts.metrics?.tenantLabels ?? false, pools: opts.metrics?.pools, clock: opts.clock }) : undefined;
   if (registry) app.addHook('onClose', async () => registry.clear());
 
   app.get('/metrics', {

@@ -15,10 +15,11 @@ import { pausedView, type ScheduleService } from '../../scheduling/schedule.serv
 import { nextScheduledAt } from '../../scheduling/slots.js';
 import type { AuditService } from '../../audit/audit.service.js';
 import { auditFrom } from '../audit-hook.js';
+import type { Clock } from '../../clock.js';
 
 const errorRef = { $ref: 'Error#' };
 
-export async function planRoutes(base: FastifyInstance, opts: { plans: PlanService; runs: RunService; schedules: ScheduleService; db: Kysely<DB>; audit: AuditService; clock?: () => Date }) {
+export async function planRoutes(base: FastifyInstance, opts: { plans: PlanService; runs: RunService; schedules: ScheduleService; db: Kysely<DB>; audit: AuditService; clock: Clock }) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   // plans arrive as text so that YAML and JSON errors can name their line
   app.removeContentTypeParser('application/json'); // only inside this plugin: plan bodies stay text
@@ -28,7 +29,7 @@ export async function planRoutes(base: FastifyInstance, opts: { plans: PlanServi
 
   const statusRepo = new PlanStatusRepository(opts.db);
   const alertRepo = new NotificationRepository(opts.db);
-  const clock = opts.clock ?? (() => new Date());
+  const clock = opts.clock;
 
   interface Parts {
     status: { status: string; nextDueAt: Date | null };

@@ -7,6 +7,7 @@ import type { AuditService } from '../../audit/audit.service.js';
 import { auditFrom } from '../audit-hook.js';
 import { berlinYear, loadProgramme, yearBounds } from '../../calendar/programme.js';
 import { programmeSummary, programmeToCsv, renderProgrammePdf, type ProgrammeData } from '../../reports/programme-report.js';
+import type { Clock } from '../../clock.js';
 
 const errorRef = { $ref: 'Error#' };
 
@@ -20,9 +21,9 @@ export async function buildProgramme(db: Kysely<DB>, tenantId: string, year: num
   return { lang, year, tenant: { name: tenant.name }, generatedAt: now.toISOString(), plans };
 }
 
-export async function programmeRoutes(base: FastifyInstance, opts: { db: Kysely<DB>; audit: AuditService; clock?: () => Date }) {
+export async function programmeRoutes(base: FastifyInstance, opts: { db: Kysely<DB>; audit: AuditService; clock: Clock }) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
-  const now = () => (opts.clock ?? (() => new Date()))();
+  const now = opts.clock;
   app.get('/programme', {
     schema: {
       tags: ['reports'],

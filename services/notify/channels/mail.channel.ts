@@ -5,6 +5,7 @@ import type { Config } from '../../config.js';
 import type { Logger } from '../../logger.js';
 import { renderMail } from '../render.js';
 import { DeliveryError, type Channel, type Lang, type NotificationMessage, type Recipient } from '../types.js';
+import { hostClock } from '../../clock.js';
 
 type MailConfig = Pick<Config['notify'], 'smtpUrl' | 'mailFrom' | 'smtpStarttls' | 'smtpCaFile'>;
 type Transporter = ReturnType<typeof nodemailer.createTransport>;
@@ -130,7 +131,7 @@ export class MailChannel implements Channel {
         ...(mail.attachments && { attachments: mail.attachments }),
         // the same notification resent keeps its Message-ID, so mail clients and receivers can tell
         messageId: `<${msg.id.replace(/[^A-Za-z0-9._-]/g, '-')}@ernstfall>`,
-        date: new Date(),
+        date: hostClock(),
         headers: {
           'X-Ernstfall-Event': msg.event,
           'Content-Language': lang,

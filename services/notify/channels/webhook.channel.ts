@@ -3,6 +3,7 @@ import type { Logger } from '../../logger.js';
 import { teamsCard, webhookPayload } from '../render.js';
 import { DeliveryError, type Channel, type Lang, type NotificationMessage, type Recipient } from '../types.js';
 import type { WebhookConfig } from '../webhook-config.js';
+import { hostClock } from '../../clock.js';
 
 /**
  * Signature of the `json` format, for receivers:
@@ -24,7 +25,7 @@ export function signWebhook(secret: string, timestamp: number | string, body: st
 
 /** For receivers (and tests): true when `header` signs `body` with `secret` and `timestamp` is within 5 minutes of `now`. */
 export function verifyWebhookSignature(
-  secret: string, timestamp: string | number | undefined, body: string, header: string | undefined, now = Date.now(),
+  secret: string, timestamp: string | number | undefined, body: string, header: string | undefined, now = hostClock().getTime(),
 ): boolean {
   const ts = Number(timestamp);
   if (!header || !/^\d{1,12}$/.test(String(timestamp ?? '')) || Math.abs(now / 1000 - ts) > SIGNATURE_TOLERANCE_SECONDS) return false;
@@ -72,7 +73,7 @@ export class WebhookChannel implements Channel {
     } else {
       if (!hook.secret) throw new DeliveryError(`webhook "${name}" has no secret for the signature (ERNSTFALL_WEBHOOKS_FILE)`, true);
       body = JSON.stringify(webhookPayload(msg));
-      const ts = Math.floor((this.opts.now?.() ?? Date.now()) / 1000);
+      const ts = Math.floor((this.opts.now?.() ?? hostClock().getTime()) / 1000);
       headers['x-ernstfall-timestamp'] = String(ts);
       headers['x-ernstfall-signature'] = signWebhook(hook.secret, ts, body);
     }

@@ -30,7 +30,7 @@ const ex = (t: Tally) => (t.examples.length ? `: ${t.examples.join(', ')}${t.cou
  */
 export function evaluateFilesBuiltins(input: {
   profile: FilesProfile; baseline?: FilesProfile; indicators: IndicatorResult; config: BuiltinChecks;
-  backupCreatedAt: Date | null; rpoSeconds: number;
+  backupCreatedAt: Date; rpoSeconds: number;
 }): BuiltinOutcome {
   const { profile: p, baseline, indicators: ind, config } = input;
   const results: BuiltinResult[] = [];
@@ -38,7 +38,7 @@ export function evaluateFilesBuiltins(input: {
   const off = switchedOff(results);
 
   if (!off('freshness', config.freshness?.off)) {
-    const dumpTime = input.backupCreatedAt?.getTime() ?? Date.now();
+    const dumpTime = input.backupCreatedAt.getTime();
     if (!p.newestMtime) {
       results.push({ name: 'freshness', status: 'info', actual: 'keine Datei', message: 'keine Datei: das Alter der Daten ist nicht bestimmbar' });
     } else {

@@ -110,11 +110,11 @@ export const filesDriver: RestoreDriver<FilesInspection> = {
       const mk = await sandbox.exec(['mkdir', '-p', '--', RESTORED]);
       if (mk.exitCode !== 0) throw new SandboxError(`could not make the restore folder: ${mk.stderr.slice(0, 200)}`);
       const argv = extractArgv(format, sandbox.backupPath, RESTORED)!;
-      const started = Date.now();
+      const started = performance.now();
       const r = await sandbox.exec(argv, { maxOutput: 64 * 1024 });
       log = r.stderr;
       const c = classifyToolOutput(format, r.exitCode, r.stderr);
-      tool = { name: argv[0], exitCode: r.exitCode, stderrLines: r.stderr.split('\n').filter(Boolean).length, ms: Date.now() - started };
+      tool = { name: argv[0], exitCode: r.exitCode, stderrLines: r.stderr.split('\n').filter(Boolean).length, ms: Math.round(performance.now() - started) };
       if (c.refusedPaths) findings.push(finding('ARCHIVE_PATHS_REFUSED', `${c.refusedPaths} member(s) of the archive name a place outside its own tree (an absolute path or ".."); ${argv[0]} did not write them there. A backup made by a backup tool has none: look at how it was made`));
       if (c.specialSkipped) findings.push(finding('SPECIAL_FILES_SKIPPED', `${c.specialSkipped} device node(s) or socket(s) of the archive were not created: an unprivileged sandbox cannot, and a container runtime makes its own /dev; everything else was restored`));
       if (c.truncated) findings.push(finding('ARCHIVE_TRUNCATED', `the archive ends early or its compressed data is damaged (${argv[0]} exit ${r.exitCode}); what it restored is incomplete`));

@@ -123,8 +123,8 @@ export const mariadbDriver: RestoreDriver<MariaInspection> = {
   },
 
   async ready(sandbox, ctx) {
-    const deadline = Date.now() + 120_000;
-    while (Date.now() < deadline) {
+    const deadline = performance.now() + 120_000;
+    while (performance.now() < deadline) {
       ctx.signal.throwIfAborted();
       if (!(await sandbox.isRunning())) throw new SandboxError(`the MariaDB server exited during start: ${(await sandbox.logsTail()).slice(0, 400)}`);
       const r = await sandbox.exec(['mariadb-admin', ...CLIENT, 'ping']).catch(() => ({ exitCode: 1 }));
@@ -149,13 +149,13 @@ export const mariadbDriver: RestoreDriver<MariaInspection> = {
       if (create.exitCode !== 0) throw new SandboxError(`could not create the database: ${create.stderr.slice(0, 200)}`);
     }
     const dec = info.format === 'plain-gzip' ? 'gzip -dc --' : info.format === 'plain-zstd' ? 'zstd -dc -q --' : 'cat --';
-    const started = Date.now();
+    const started = performance.now();
     // the script is a constant; the path and the database name are arguments, never shell text
     const client = `mariadb --no-defaults --socket=${SOCKET} --user=mysql --binary-mode --max-allowed-packet=1G`;
     const r = await sandbox.exec(['bash', '-o', 'pipefail', '-c', own ? `${dec} "$1" | ${client}` : `${dec} "$1" | ${client} -- "$2"`, 'restore', sandbox.backupPath, target], { maxOutput: 256 * 1024 });
     const stderr = r.stderr;
     const errors = stderr.split('\n').filter((l) => ERROR_LINE.test(l) || /^(gzip|zstd|\/\*stdin\*\\)/.test(l));
-    const tool = { name: 'mariadb', exitCode: r.exitCode, stderrLines: stderr.split('\n').filter(Boolean).length, ms: Date.now() - started };
+    const tool = { name: 'mariadb', exitCode: r.exitCode, stderrLines: stderr.split('\n').filter(Boolean).length, ms: Math.round(performance.now() - started) };
     const cut = scan && !scan.complete;
     if (scan?.decompressError || cut) {
       findings.push(finding('ARCHIVE_TRUNCATED', `the dump has no closing "-- Dump completed" line${scan?.decompressError ? ` and its ${info.format.slice(6)} stream is damaged` : ''}: it was cut off`));

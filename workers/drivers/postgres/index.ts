@@ -119,9 +119,9 @@ export const postgresDriver: RestoreDriver<PostgresInspection> = {
 
 /** Waits until the server accepts connections, or fails with the server's own last words. */
 export async function waitForPostgres(sandbox: Sandbox, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   let delay = 50;
-  while (Date.now() < deadline) {
+  while (performance.now() < deadline) {
     signal?.throwIfAborted();
     if (!(await sandbox.isRunning())) {
       throw new SandboxError(`sandbox database server exited during start: ${(await sandbox.logsTail()).slice(0, 500)}`);
