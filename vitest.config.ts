@@ -11,7 +11,8 @@ const DB_SETUP = ['tests/helpers/global-setup.ts'];
 const BROWSER = ['tests/integration/browser.test.ts', 'tests/integration/manual-browser.test.ts'];
 /**
  * The fault campaign (`npm run test:faults`, issue 14): restarts Redis, PostgreSQL and a Docker engine of
- * its own during restores, so it is not part of `npm test`; its files run one after the other.
+ * its own during restores and SIGKILLs scheduler and API processes it started, so it is not part of
+ * `npm test`; its files run one after the other.
  */
 const FAULTS = process.env.ERNSTFALL_FAULTS === '1'
   ? [{ extends: true as const, test: { name: 'faults', include: ['tests/faults/**/*.fault.ts'], fileParallelism: false, testTimeout: 240_000 } }]

@@ -199,9 +199,12 @@ export interface FaultStack {
   c: Container;
   app: FastifyInstance;
   worker?: RunningWorker;
-  signer: OutcomeSigner;
+  /** Undefined with `signer: false`: then only processes holding the key that the test starts end handed-over runs. */
+  signer?: OutcomeSigner;
   backupRoot: string;
   db: FaultDatabase;
+  /** The environment that gives a child process (tests/helpers/processes.ts) this stack's installation: database, Redis prefix, engine, keys. */
+  env: Record<string, string>;
   request(method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown): Promise<{ status: number; body: any }>;
   putPlan(plan: Record<string, unknown>): Promise<void>;
   trigger(planId: string): Promise<string>;
@@ -214,27 +217,34 @@ export interface FaultStack {
 }
 
 export async function startFaultStack(opts: {
-  pg: FaultPostgres; redisUrl: string; dockerHost: string; backupRoot: string; worker?: boolean; env?: Record<string, string>;
+  pg: FaultPostgres; redisUrl: string; dockerHost: string; backupRoot: string; worker?: boolean; signer?: boolean; env?: Record<string, string>;
 }): Promise<FaultStack> {
   const db = await opts.pg.createDatabase();
   await chmod(opts.backupRoot, 0o755);
   const prefix = uniquePrefix();
-  const config = testConfig({
-    databaseUrl: db.appUrl, backupRoot: opts.backupRoot,
-    env: {
-      ERNSTFALL_QUEUE_PREFIX: prefix, REDIS_URL: opts.redisUrl, DOCKER_HOST: opts.dockerHost,
-      ERNSTFALL_STALE_SECONDS: '6', ERNSTFALL_HEARTBEAT_MS: '500', ...opts.env,
-    },
-  });
+  const over = {
+    ERNSTFALL_QUEUE_PREFIX: prefix, REDIS_URL: opts.redisUrl, DOCKER_HOST: opts.dockerHost,
+    ERNSTFALL_STALE_SECONDS: '6', ERNSTFALL_HEARTBEAT_MS: '500', ...opts.env,
+  };
+  const config = testConfig({ databaseUrl: db.appUrl, backupRoot: opts.backupRoot, env: over });
+  const env: Record<string, string> = {
+    // a child's warnings and errors end up in ServiceProcess.output()
+    LOG_LEVEL: 'warn',
+    ...over,
+    DATABASE_URL: db.appUrl, ERNSTFALL_BACKUP_ROOTS: opts.backupRoot, ERNSTFALL_INSTANCE: config.instance,
+    ERNSTFALL_BOOTSTRAP_TOKEN: TEST_TOKEN, ERNSTFALL_SANDBOX_PULL: 'never', ERNSTFALL_SETTLE_SECONDS: '0', ERNSTFALL_PLANS_DIR: '/nonexistent',
+    ERNSTFALL_SIGNING_KEY_FILE: config.evidence.signingKeyFile, ERNSTFALL_TRUSTED_KEYS_DIR: config.evidence.trustedKeysDir,
+    ERNSTFALL_CHECKPOINT_DIR: config.evidence.checkpointDir,
+  };
   const log = createLogger(config.logLevel, 'ernstfall-faults');
   const c = createContainer(config, log, { queuePrefix: prefix });
   await c.ledger.init();
   const app = await buildApp({ ...appDeps(c, ['api', 'worker']) });
   const worker = opts.worker === false ? undefined : await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix, clock: c.clock });
-  const signer = c.outcomeSigner({ pollMs: 500 });
-  await signer.start();
+  const signer = opts.signer === false ? undefined : c.outcomeSigner({ pollMs: 500 });
+  await signer?.start();
   const s: FaultStack = {
-    config, c, app, worker, signer, backupRoot: opts.backupRoot, db,
+    config, c, app, worker, signer, backupRoot: opts.backupRoot, db, env,
     async request(method, url, body) {
       const res = await app.inject({
         method, url, headers: { authorization: `Bearer ${TEST_TOKEN}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
@@ -283,7 +293,7 @@ export async function startFaultStack(opts: {
     },
     async close() {
       await worker?.close().catch(() => undefined);
-      await signer.stop().catch(() => undefined);
+      await signer?.stop().catch(() => undefined);
       await app.close().catch(() => undefined);
       await Promise.race([c.queue.obliterate().catch(() => undefined), sleep(3000)]);
       await c.close().catch(() => undefined);
@@ -307,6 +317,8 @@ export interface Figure {
   runs: string;
   containersLeft: number;
   ledger: string;
+  /** what else the scenario counted (mails, duplicates, reports) */
+  detail?: string;
 }
 
 /** One line per scenario, printed and kept in test-results/faults.jsonl (git-ignored) for the table in docs/operations.md. */
@@ -320,16 +332,18 @@ export async function recordFigure(f: Figure): Promise<void> {
 /**
  * Two real custom dumps made on the host's cluster (read only; the fixture database is dropped again):
  * `big.dump` restores for a while in a sandbox of a tenth of a CPU, so a fault lands mid-restore;
- * `small.dump` restores in seconds.
+ * `small.dump` restores in seconds. `big: false` makes only the small one.
  */
-export async function faultDumps(tag: string): Promise<{ dir: string; remove(): Promise<void> }> {
+export async function faultDumps(tag: string, opts: { big?: boolean } = {}): Promise<{ dir: string; remove(): Promise<void> }> {
   const { makeTempDir, makeHostDatabase, dumpHost, dropHostDatabase } = await import('../fixtures/host-dumps.js');
   const dir = await makeTempDir(`ef-faults-${tag}-`);
-  const big = `ef_faults_big_${tag}`;
+  if (opts.big !== false) {
+    const big = `ef_faults_big_${tag}`;
+    await makeHostDatabase(big, { rows: 400_000 });
+    await dumpHost(big, 'custom', join(dir, 'big.dump'));
+    await dropHostDatabase(big);
+  }
   const small = `ef_faults_small_${tag}`;
-  await makeHostDatabase(big, { rows: 400_000 });
-  await dumpHost(big, 'custom', join(dir, 'big.dump'));
-  await dropHostDatabase(big);
   await makeHostDatabase(small, { rows: 3000 });
   await dumpHost(small, 'custom', join(dir, 'small.dump'));
   await dropHostDatabase(small);

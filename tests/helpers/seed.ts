@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DEFAULT_TENANT_ID, type Verdict } from '../../db/schema.js';
-import type { Harness } from './harness.js';
+import type { Container } from '../../services/container.js';
 
 export interface SeedRun {
   planId: string;
@@ -19,13 +19,13 @@ export interface SeedRun {
  * RunFinisher (so its ledger record is appended exactly as in production);
  * only the restore itself is skipped.
  */
-export async function seedRun(h: Harness, s: SeedRun): Promise<string> {
+export async function seedRun(h: { c: Container }, s: SeedRun): Promise<string> {
   const tenantId = s.tenantId ?? DEFAULT_TENANT_ID;
-  const plan = await h.tdb.db.selectFrom('plans').select('version_hash').where('tenant_id', '=', tenantId).where('id', '=', s.planId).executeTakeFirstOrThrow();
+  const plan = await h.c.db.selectFrom('plans').select('version_hash').where('tenant_id', '=', tenantId).where('id', '=', s.planId).executeTakeFirstOrThrow();
   const id = randomUUID();
   const dur = (s.rtoSeconds ?? 60) * 1000;
   const started = new Date(s.finishedAt.getTime() - dur);
-  await h.tdb.db.insertInto('runs').values({
+  await h.c.db.insertInto('runs').values({
     id, tenant_id: tenantId, plan_id: s.planId, plan_version_hash: plan.version_hash, status: 'running', trigger: 'api',
     triggered_by: s.triggeredBy ?? 'seed', queued_at: new Date(started.getTime() - 1000), started_at: started, worker_id: 'seed',
   }).execute();

@@ -1,36 +1,27 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import { until } from '../helpers/until.js';
+import { startService, stopServices, type ServiceProcess } from '../helpers/processes.js';
 import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
 import { dropHostDatabase, dumpHost, makeHostDatabase, makeTempDir } from '../fixtures/host-dumps.js';
-import { repoRoot } from '../../services/config.js';
 
 const SRC = 'ef_rt_crash';
 let h: Harness;
 let dir: string;
-const children: ChildProcess[] = [];
 
-function startWorkerProcess(): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'services/main.ts'), 'worker'], {
-    cwd: repoRoot,
-    env: {
-      ...process.env,
-      DATABASE_URL: h.tdb.appUrl,
-      ERNSTFALL_INSTANCE: h.config.instance,
-      ERNSTFALL_QUEUE_PREFIX: h.prefix,
-      ERNSTFALL_BACKUP_ROOTS: dir,
-      ERNSTFALL_PLANS_DIR: '/nonexistent',
-      ERNSTFALL_SETTLE_SECONDS: '0',
-      ERNSTFALL_STALE_SECONDS: '3',
-      ERNSTFALL_HEARTBEAT_MS: '500',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
+function startWorkerProcess(): ServiceProcess {
+  return startService(['worker'], {
+    DATABASE_URL: h.tdb.appUrl,
+    ERNSTFALL_INSTANCE: h.config.instance,
+    ERNSTFALL_QUEUE_PREFIX: h.prefix,
+    ERNSTFALL_BACKUP_ROOTS: dir,
+    ERNSTFALL_PLANS_DIR: '/nonexistent',
+    ERNSTFALL_SETTLE_SECONDS: '0',
+    ERNSTFALL_STALE_SECONDS: '3',
+    ERNSTFALL_HEARTBEAT_MS: '500',
+    LOG_LEVEL: 'warn',
   });
-  children.push(child);
-  return child;
 }
 
 beforeAll(async () => {
@@ -40,12 +31,8 @@ beforeAll(async () => {
   h = await startHarness({ worker: false, backupRoot: dir, env: { ERNSTFALL_STALE_SECONDS: '3', ERNSTFALL_HEARTBEAT_MS: '500' } });
 });
 afterAll(async () => {
-  // wait for every worker process to be gone: its database connections must close before the test database is dropped
-  await Promise.all(children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((resolve) => {
-    c.once('exit', resolve);
-    c.kill('SIGTERM');
-    setTimeout(() => c.kill('SIGKILL'), 10_000).unref();
-  })));
+  // every worker process gone first: its database connections must close before the test database is dropped
+  await stopServices();
   await h?.close();
   await dropHostDatabase(SRC);
   await rm(dir, { recursive: true, force: true });
@@ -61,8 +48,7 @@ describe('a worker killed during a restore', () => {
       const run = (await h.request('GET', `/api/v1/runs/${runId}`)).body;
       return run.status === 'running' && run.phases.some((p: { name: string }) => p.name === 'restore') ? run : undefined;
     });
-    first.kill('SIGKILL');
-    await new Promise((r) => first.once('exit', r));
+    await first.kill();
     // the dead worker's sandbox is still there, and the run still says running
     expect(await h.sandboxesLeft()).toBe(1);
     expect((await h.request('GET', `/api/v1/runs/${runId}`)).body.status).toBe('running');

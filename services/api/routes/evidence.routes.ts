@@ -154,6 +154,7 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
   }, async (req, reply) => {
     const data = await buildRunProtocolData(db, ledger, req.principal!.tenantId, req.params.id, req.query.lang ?? 'de', now());
     const pdf = await renderRunProtocolPdf(data);
+    // recorded once the file is complete, before it is handed out (as the audit report)
     await opts.audit.record({ ...auditFrom(req), action: 'export.protocol', subject: { type: 'run', id: req.params.id }, details: { lang: data.lang } });
     return reply.type('application/pdf').header('content-disposition', `attachment; filename="wiederherstellungsprotokoll-${req.params.id}.pdf"`).send(pdf);
   });
@@ -179,9 +180,21 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
     if (!(period.from < period.to)) throw new Invalid('invalid period', [{ path: 'to', message: 'must not be before from' }]);
     const data = await buildAuditData(db, ledger, req.principal!.tenantId, period, req.query.lang ?? 'de', now());
     const name = `pruefbericht-${req.query.from}-${req.query.to}`;
-    await opts.audit.record({ ...auditFrom(req), action: 'export.audit-report', details: { from: req.query.from, to: req.query.to, format: req.query.format ?? 'pdf' } });
-    if (req.query.format === 'json') return data;
-    if (req.query.format === 'csv') return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}.csv"`).send(auditToCsv(data));
-    return reply.type('application/pdf').header('content-disposition', `attachment; filename="${name}.pdf"`).send(await renderAuditReportPdf(data));
+    const format = req.query.format ?? 'pdf';
+    // the file is complete before its export is recorded, and recorded before it is handed out: a process
+    // that dies while building it leaves no record of an export that never happened, and no export goes untraced
+    const recordExport = () => opts.audit.record({ ...auditFrom(req), action: 'export.audit-report', details: { from: req.query.from, to: req.query.to, format } });
+    if (format === 'json') {
+      await recordExport();
+      return data;
+    }
+    if (format === 'csv') {
+      const csv = auditToCsv(data);
+      await recordExport();
+      return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}.csv"`).send(csv);
+    }
+    const pdf = await renderAuditReportPdf(data);
+    await recordExport();
+    return reply.type('application/pdf').header('content-disposition', `attachment; filename="${name}.pdf"`).send(pdf);
   });
 }

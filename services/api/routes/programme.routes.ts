@@ -41,9 +41,17 @@ export async function programmeRoutes(base: FastifyInstance, opts: { db: Kysely<
     const data = await buildProgramme(opts.db, req.principal!.tenantId, year, req.query.lang ?? 'de', at);
     const format = req.query.format ?? 'json';
     const name = `testprogramm-${year}`;
-    if (format !== 'json') await opts.audit.record({ ...auditFrom(req), action: 'export.programme', details: { year, format } });
-    if (format === 'csv') return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}.csv"`).send(programmeToCsv(data));
-    if (format === 'pdf') return reply.type('application/pdf').header('content-disposition', `attachment; filename="${name}.pdf"`).send(await renderProgrammePdf(data));
+    // the file complete first, then its export recorded, then handed out (as the audit report)
+    if (format === 'csv') {
+      const csv = programmeToCsv(data);
+      await opts.audit.record({ ...auditFrom(req), action: 'export.programme', details: { year, format } });
+      return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}.csv"`).send(csv);
+    }
+    if (format === 'pdf') {
+      const pdf = await renderProgrammePdf(data);
+      await opts.audit.record({ ...auditFrom(req), action: 'export.programme', details: { year, format } });
+      return reply.type('application/pdf').header('content-disposition', `attachment; filename="${name}.pdf"`).send(pdf);
+    }
     return {
       year, tenant: data.tenant.name, generatedAt: data.generatedAt, summary: programmeSummary(data.plans),
       plans: data.plans.map((p) => ({ ...p, occurrences: p.occurrences.map((o) => ({ ...o, at: o.at.toISOString() })) })),
