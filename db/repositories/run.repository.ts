@@ -171,6 +171,16 @@ export class RunRepository {
       .returning(runColumns).executeTakeFirst();
   }
 
+  /**
+   * How long ago (seconds) the run's worker last beat, on the database's clock — the heartbeat is a lease,
+   * so its age is measured on the clock that wrote it; null without a heartbeat.
+   */
+  async heartbeatAgeSeconds(id: string, trx: Db = this.db): Promise<number | null> {
+    const row = await trx.selectFrom('runs').select(sql<number | null>`extract(epoch from now() - heartbeat_at)::float8`.as('age'))
+      .where('id', '=', id).executeTakeFirst();
+    return row?.age ?? null;
+  }
+
   /** Running runs whose worker stopped sending heartbeats; the database's clock on both sides, so hosts' clock skew does not matter. */
   stale(seconds: number, opts: { pools?: string[] } = {}, trx: Db = this.db): Promise<RunRow[]> {
     let q = trx.selectFrom('runs').select(runColumns);

@@ -130,8 +130,10 @@ export class RunFinisher {
     await opts.before?.(trx, current);
     const plan = (await this.plans.getVersion(current.tenant_id, current.plan_id, current.plan_version_hash, trx)) as RestorePlan | undefined;
     const reason = result.verdict === 'cancelled' ? 'abgebrochen' : 'nicht ausgeführt: Test nicht abgeschlossen';
-    // a phase a heartbeat stored as running ended with the worker's last sign of life
-    const lastSeen = current.heartbeat_at ?? this.clock();
+    // a phase a heartbeat stored as running ended with the worker's last sign of life: its age on the
+    // database's clock (a lease), placed on the business clock the phases were timed with
+    const heartbeatAge = await this.runs.heartbeatAgeSeconds(runId, trx);
+    const lastSeen = new Date(this.clock().getTime() - Math.max(0, heartbeatAge ?? 0) * 1000);
     const phases = completePhases((current.phases as Phase[] | null) ?? [], lastSeen, 'the worker stopped responding during this phase');
     if (opts.reaped !== undefined) {
       const teardown = phases.find((p) => p.name === 'teardown')!;

@@ -123,7 +123,7 @@ describe('GET /metrics', () => {
     expect(value(text, 'ernstfall_runs_active{status="running"}')).toBe(0);
     expect(value(text, 'ernstfall_queue_oldest_waiting_age_seconds')).toBe(0);
     const queued = await h.trigger('never'); // no worker here: it stays queued
-    await h.tdb.db.updateTable('runs').set({ queued_at: sql<Date>`now() - interval '7 minutes'` }).where('id', '=', queued).execute();
+    await h.tdb.db.updateTable('runs').set({ queued_at: new Date(h.c.clock().getTime() - 7 * 60_000) }).where('id', '=', queued).execute();
     text = await metrics();
     expect(value(text, 'ernstfall_runs_active{status="queued"}')).toBe(1);
     // how long the queue's oldest job has waited for a worker (database clock)
