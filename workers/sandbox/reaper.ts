@@ -22,13 +22,15 @@ export async function reapSandboxes(
   if (containers.length === 0) return [];
   const status = await runStatus(containers.map((c) => c.Labels[LABELS.runId] ?? '').filter((id) => /^[0-9a-f-]{36}$/.test(id)));
   const removed: string[] = [];
-  // eslint-disable-next-line no-restricted-syntax -- compared with the engine's own `Created` (the host's wall clock), not business time
-  const now = Date.now() / 1000;
+  // the engine's own clock, the one that wrote `Created`: a worker host whose clock is off (another host, a test
+  // a year ahead) must not take a young sandbox of another installation for an old one; unknown: nothing is judged old
+  const info = await docker.info().catch(() => undefined) as { SystemTime?: string } | undefined;
+  const engineNow = info?.SystemTime ? Date.parse(info.SystemTime) / 1000 : Number.NaN;
   for (const c of containers) {
     const runId = c.Labels[LABELS.runId];
     const s = runId ? status.get(runId) : undefined;
     if (s !== undefined && s !== 'finished') continue;
-    if (s === undefined && now - c.Created < UNKNOWN_GRACE_SECONDS) continue;
+    if (s === undefined && !(engineNow - c.Created >= UNKNOWN_GRACE_SECONDS)) continue;
     try {
       await docker.getContainer(c.Id).remove({ force: true, v: true });
       removed.push(c.Id);
