@@ -19,6 +19,8 @@ RESTORES=(
   builtin-checks central-signing container-image files-driver files-indicators files-repositories hostile-dumps
   mariadb-driver restore-extensions restore-failures restore-formats restore-sandbox sandbox-engine sandbox-policy
   secrets self-backup worker-pools
+  # and like the browser tier, the one integration file that drives Chromium (it hung under the preloaded library)
+  security-headers
 )
 # named positively: vitest's --exclude does not reach the projects' own include lists
 files=(tests/unit/)
