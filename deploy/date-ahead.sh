@@ -7,7 +7,7 @@
 # the leases that are the database's own.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# libfaketime preloaded directly (not through the `faketime` wrapper, whose shared memory a child running as
+# libfaketime preloaded directly and without shared memory (not through the `faketime` wrapper: its semaphore a child running as
 # another user, e.g. `runuser -u postgres psql`, may not open); the monotonic clock stays real for timers
 LIB=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -1)
 [[ -n $LIB ]] || { echo "test:date-ahead needs libfaketime (apt-get install faketime; npm run setup installs it)" >&2; exit 2; }
@@ -28,7 +28,7 @@ for f in tests/integration/*.test.ts; do
   n=$(basename "$f" .test.ts)
   [[ " ${RESTORES[*]} " == *" $n "* ]] || files+=("$f")
 done
-export LD_PRELOAD=$LIB FAKETIME=$AHEAD DONT_FAKE_MONOTONIC=1
+export LD_PRELOAD=$LIB FAKETIME=$AHEAD DONT_FAKE_MONOTONIC=1 FAKETIME_DISABLE_SHM=1
 echo "test:date-ahead: the tests' clock is $(date -u +%Y-%m-%dT%H:%M:%SZ) (real: $(LD_PRELOAD= date -u +%Y-%m-%dT%H:%M:%SZ))"
 if (($#)); then files=("$@"); fi # a narrower choice from the command line
 exec npx vitest run --project unit --project integration "${files[@]}"
