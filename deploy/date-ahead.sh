@@ -31,4 +31,7 @@ done
 export LD_PRELOAD=$LIB FAKETIME=$AHEAD DONT_FAKE_MONOTONIC=1 FAKETIME_DISABLE_SHM=1
 echo "test:date-ahead: the tests' clock is $(date -u +%Y-%m-%dT%H:%M:%SZ) (real: $(LD_PRELOAD= date -u +%Y-%m-%dT%H:%M:%SZ))"
 if (($#)); then files=("$@"); fi # a narrower choice from the command line
-exec npx vitest run --project unit --project integration "${files[@]}"
+# libfaketime 0.9.10 leaves a semaphore and a shared-memory file per process in /dev/shm; remove this run's
+clean() { find /dev/shm -maxdepth 1 \( -name 'sem.faketime_sem_*' -o -name 'faketime_shm_*' \) -newer "$mark" -delete 2>/dev/null || true; rm -f "$mark"; }
+mark=$(LD_PRELOAD= mktemp) && trap clean EXIT
+npx vitest run --project unit --project integration "${files[@]}"
