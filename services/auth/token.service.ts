@@ -4,7 +4,7 @@ import type { DB, Role, UserRole } from '../../db/schema.js';
 import { TokenRepository } from '../../db/repositories/token.repository.js';
 import type { Clock } from '../clock.js';
 import { Forbidden, Invalid, NotFound } from '../errors.js';
-import type { Principal } from '../api/plugins/auth.js';
+import type { Principal } from './principal.js';
 
 export const ROLES: Role[] = ['admin', 'operator', 'reviewer', 'auditor'];
 export const hashToken = (t: string) => createHash('sha256').update(t).digest('hex');

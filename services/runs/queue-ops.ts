@@ -4,7 +4,7 @@ import { QueueRepository, type QueueRunRow } from '../../db/repositories/queue.r
 import { PoolRepository } from '../../db/repositories/pool.repository.js';
 import type { QueueJobFacts, RunQueue } from '../../workers/queue.js';
 import type { AuditActor, AuditService } from '../audit/audit.service.js';
-import type { Principal } from '../api/plugins/auth.js';
+import type { Principal } from '../auth/principal.js';
 import { isProviderAdmin } from '../auth/tenant.service.js';
 import { Conflict, DomainError, Forbidden, NotFound, Unauthorized } from '../errors.js';
 import type { PoolService } from './pools.js';

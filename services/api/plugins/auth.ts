@@ -7,20 +7,7 @@ import { hashToken, type TokenService } from '../../auth/token.service.js';
 import { SESSION_COOKIE, type LiveSession, type SessionService } from '../../auth/session.service.js';
 import { safeEqual } from '../../auth/crypto.js';
 import { INGEST_PREFIX, type IngestTokenService } from '../../external/external.service.js';
-
-export interface Principal {
-  /** The tenant the request acts in ('' for a provider admin outside any tenant: only provider routes are open then). */
-  tenantId: string;
-  /** The acting person or system: the user's e-mail, or the name of a token without a user. */
-  name: string;
-  role: UserRole;
-  kind: 'bootstrap' | 'token' | 'session' | 'ingest';
-  /** An ingest token's plan: the one plan whose results it may report, and nothing else. */
-  ingestPlanId?: string;
-  tokenId?: string;
-  userId?: string;
-  session?: LiveSession;
-}
+import type { Principal } from '../../auth/principal.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { actorOf } from '../../api/audit-hook.js';
+import { actorOf } from '../../auth/principal.js';
 import { DomainError, NotFound } from '../../errors.js';
 import { queueScope, LIST_LIMIT, QueueUnavailable, type QueueJobView, type QueueOverview, type QueuePoolView, type QueueStateView } from '../../runs/queue-ops.js';
 import { html, type SafeHtml } from '../html.js';
