@@ -1,9 +1,7 @@
 import pg from 'pg';
-import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import type { DB } from '../../db/schema.js';
-import { OUTCOME_CHANNEL, OutcomeRepository } from '../../db/repositories/outcome.repository.js';
-import { RunRepository } from '../../db/repositories/run.repository.js';
+import { OUTCOME_CHANNEL } from '../../db/repositories/outcome.repository.js';
+import type { Repositories } from '../../db/repositories/index.js';
 import type { RunFinisher } from './run-finisher.js';
 import type { LedgerService } from '../evidence/ledger.service.js';
 import { lostRunResult } from './outcome-handover.js';
@@ -32,8 +30,8 @@ export interface OutcomeSignerOptions {
  * under a row lock, once.
  */
 export class OutcomeSigner {
-  private readonly outcomes: OutcomeRepository;
-  private readonly runs: RunRepository;
+  private readonly outcomes: Repositories['outcomes'];
+  private readonly runs: Repositories['runs'];
   private listener: pg.Client | null = null;
   private timer: NodeJS.Timeout | null = null;
   private draining: Promise<number> | null = null;
@@ -42,9 +40,9 @@ export class OutcomeSigner {
   private lastOrphanCheck = -Infinity;
   private lastPrune = -Infinity;
 
-  constructor(db: Kysely<DB>, private readonly finisher: RunFinisher, private readonly log: Logger, private readonly opts: OutcomeSignerOptions) {
-    this.outcomes = new OutcomeRepository(db);
-    this.runs = new RunRepository(db);
+  constructor(repos: Pick<Repositories, 'outcomes' | 'runs'>, private readonly finisher: RunFinisher, private readonly log: Logger, private readonly opts: OutcomeSignerOptions) {
+    this.outcomes = repos.outcomes;
+    this.runs = repos.runs;
   }
 
   /** Starts listening and polling; a second call while started does nothing. */

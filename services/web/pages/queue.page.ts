@@ -6,8 +6,8 @@ import { html, type SafeHtml } from '../html.js';
 import { dateTime, fill, formatSeconds, verdictLabel, type Strings } from '../i18n.js';
 import { notice, table } from '../components.js';
 import { csrfField, type PageCtx } from '../layout.js';
-import { adminNav } from './admin.page.js';
-import type { Web } from '../pages.routes.js';
+import { adminNav } from './admin-nav.js';
+import type { Web } from '../web.js';
 
 const PATH = '/admin/queue';
 
