@@ -16,6 +16,7 @@ import { PlanRepository } from './plan.repository.js';
 import { PoolRepository } from './pool.repository.js';
 import { ProviderRepository } from './provider.repository.js';
 import { QueueRepository } from './queue.repository.js';
+import { ReminderRepository } from './reminder.repository.js';
 import { ReportRepository } from './report.repository.js';
 import { ReviewRepository } from './review.repository.js';
 import { RunRepository } from './run.repository.js';
@@ -43,6 +44,7 @@ export interface Repositories {
   pools: PoolRepository;
   providers: ProviderRepository;
   queue: QueueRepository;
+  reminders: ReminderRepository;
   reports: ReportRepository;
   reviews: ReviewRepository;
   runs: RunRepository;
@@ -76,6 +78,7 @@ export function createRepositories(db: Kysely<DB>, clock: Clock): Repositories {
     pools: new PoolRepository(db),
     providers: new ProviderRepository(db, clock),
     queue: new QueueRepository(db),
+    reminders: new ReminderRepository(db),
     reports: new ReportRepository(db),
     reviews: new ReviewRepository(db),
     runs: new RunRepository(db),
