@@ -6,8 +6,18 @@ import type { PlanNotify } from '../../services/plans/plan.types.js';
 
 type Db = Kysely<DB> | Transaction<DB>;
 
+/** What the reminders read of a plan's definition and schedule. */
+export interface ReminderPlanFacts {
+  title: string;
+  system_name: string | null;
+  timezone: string | null;
+  grace: string | null;
+  notify: PlanNotify | null;
+  paused: boolean;
+}
+
 /** A plan that needs a decision (candidates()): its status, plan, tenant and open alert. */
-export interface ReminderCandidate {
+export interface ReminderCandidate extends ReminderPlanFacts {
   tenant_id: string;
   plan_id: string;
   status: PlanStatusRow['status'];
@@ -19,12 +29,6 @@ export interface ReminderCandidate {
   /** The newest passed run. */
   passed_id: string | null;
   alert_id: string | null;
-  title: string;
-  system_name: string | null;
-  timezone: string | null;
-  grace: string | null;
-  notify: PlanNotify | null;
-  paused: boolean;
   slug: string;
   tenant_name: string;
   action: 'open' | 'plan';
@@ -97,16 +101,10 @@ cross join lateral (select pl.title, pl.definition from plans pl where pl.tenant
 cross join lateral (select tn.slug, tn.name from tenants tn where tn.id = c.tenant_id offset 0) t
 order by (c.alert_id is null and c.status in ${PROBLEM}), c.tenant_id, c.plan_id`;
 
-/** A plan as the daily digest reads it. */
-export interface DigestPlanRow {
+/** A plan as the daily digest (and every reminder) reads it. */
+export interface DigestPlanRow extends ReminderPlanFacts {
   tenant_id: string;
   id: string;
-  title: string;
-  system_name: string | null;
-  timezone: string | null;
-  grace: string | null;
-  notify: PlanNotify | null;
-  paused: boolean;
 }
 
 /** What the reminder engine (services/notify/reminders.ts) reads and writes besides the outbox and the plan status. */

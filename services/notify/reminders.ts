@@ -4,7 +4,7 @@ import type { DB } from '../../db/schema.js';
 import type { Repositories } from '../../db/repositories/index.js';
 import { PlanStatusRepository, type PlanStatusRow } from '../../db/repositories/plan-status.repository.js';
 import { NotificationRepository, type AlertRow, type NewNotification } from '../../db/repositories/notification.repository.js';
-import { ReminderRepository, type ReminderCandidate } from '../../db/repositories/reminder.repository.js';
+import { ReminderRepository, type DigestPlanRow, type ReminderCandidate } from '../../db/repositories/reminder.repository.js';
 import type { PlanNotify } from '../plans/plan.types.js';
 import { addDuration, zonedToUtc } from '../util/calendar.js';
 import { buildMessage, messageAlert, messageRun, type MessageContext } from './messages.js';
@@ -56,16 +56,7 @@ export interface ReminderResult {
 /** A plan that needs a decision (candidates()): its status, plan, tenant and open alert. */
 type Candidate = ReminderCandidate;
 
-interface PlanInfo {
-  tenant_id: string;
-  id: string;
-  title: string;
-  system_name: string | null;
-  timezone: string | null;
-  grace: string | null;
-  notify: PlanNotify | null;
-  paused: boolean;
-}
+type PlanInfo = DigestPlanRow;
 
 function groupBy<T>(items: T[], key: (x: T) => string): Map<string, T[]> {
   const out = new Map<string, T[]>();
