@@ -3,15 +3,14 @@ import type { Kysely } from 'kysely';
 import type { Redis } from 'ioredis';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
-import { sql } from 'kysely';
 import type { Config } from './config.js';
 import { createDb } from '../db/database.js';
 import type { DB } from '../db/schema.js';
+import { createRepositories, type Repositories } from '../db/repositories/index.js';
 import { createDocker } from '../workers/sandbox/docker.js';
 import { RunQueue, producerConnection, redisConnection } from '../workers/queue.js';
 import { PlanService } from './plans/plan.service.js';
 import { PlanPolicyService } from './plans/plan-policy.js';
-import { TenantRepository } from '../db/repositories/tenant.repository.js';
 import { RunService } from './runs/run.service.js';
 import type { ReadinessProbe } from './api/routes/health.routes.js';
 import { loadSigner, noSigner, type Signer } from './evidence/signing-key.js';
@@ -30,12 +29,21 @@ import { SessionService } from './auth/session.service.js';
 import { AuditService } from './audit/audit.service.js';
 import { AccountService } from './auth/account.service.js';
 import { TenantService } from './auth/tenant.service.js';
+import { ScheduleService } from './scheduling/schedule.service.js';
+import { BaselineService } from './runs/baseline.service.js';
+import { AlertService } from './notify/alert.service.js';
+import { CalendarFeedService } from './calendar/calendar-feed.service.js';
+import { ReportService } from './reports/report.service.js';
+import { QueueOpsService } from './runs/queue-ops.js';
+import { PlanOverviewService } from './plans/plan-overview.service.js';
 
 /** Wires every side effect in one place; tests build the same with their own config. */
 export interface Container {
   config: Config;
   log: Logger;
   db: Kysely<DB>;
+  /** Every repository on `db`, made once here and handed to the services. */
+  repos: Repositories;
   redis: Redis;
   queue: RunQueue;
   docker: Docker;
@@ -68,10 +76,30 @@ export interface Container {
   outcomeSigner(opts?: { pollMs?: number }): OutcomeSigner;
   /** Worker pools: live workers and waiting runs per pool. */
   pools: PoolService;
+  /** Pausing and resuming schedules. */
+  schedules: ScheduleService;
+  /** The baseline of the built-in drift checks. */
+  baselines: BaselineService;
+  /** Alerts people act on (acknowledge, snooze) and the notification outbox. */
+  alerts: AlertService;
+  calendarFeeds: CalendarFeedService;
+  /** The data of the run protocol, the audit report and the year's programme. */
+  reports: ReportService;
+  /** The queue view for admins. */
+  queueOps: QueueOpsService;
   /** The one clock for business time (services/clock.ts). */
   clock: Clock;
   readiness(roles: Config['roles']): ReadinessProbe[];
   close(): Promise<void>;
+}
+
+/**
+ * The plan overview on a connection of the caller's: buildApp reads the
+ * dashboard, the plan page and the plan API through the connection it is
+ * handed (tests count what a page costs on it).
+ */
+export function planOverview(db: Kysely<DB>, opts: ConstructorParameters<typeof PlanOverviewService>[1]): PlanOverviewService {
+  return new PlanOverviewService(createRepositories(db, opts.clock), opts);
 }
 
 export function createContainer(
@@ -95,34 +123,42 @@ export function createContainer(
   const signer = opts.signing === false
     ? noSigner('this process runs only the worker role and holds no signing key: outcomes are signed by the API or scheduler role')
     : loadSigner(config.evidence.signingKeyFile);
+  const repos = createRepositories(db, clock);
   const ledger = new LedgerService(db, signer, config.evidence, log, clock);
   const audit = new AuditService(ledger, clock);
-  const planPolicy = new PlanPolicyService(new TenantRepository(db), config.policy);
-  const plans = new PlanService(db, log, audit, clock, planPolicy);
-  const failures = new FailureNotifier(db, { lang: config.notify.lang, timezone: config.notify.timezone, publicUrl: config.http.publicUrl });
-  const finisher = new RunFinisher(db, ledger, log, clock, (trx, row, plan) => failures.onRunFinished(trx, row, plan));
-  const runs = new RunService(db, queue, finisher, log, clock);
-  const reviews = new ReviewService(db, ledger, clock);
-  const tokens = new TokenService(db, clock);
-  const external = new ExternalResultService(db, finisher, clock);
-  const ingestTokens = new IngestTokenService(db, clock);
-  const manual = new ManualRunService(db, finisher, clock);
-  const exercises = new ExerciseService(db, finisher, ledger, clock);
-  const systems = new SystemService(db, audit, clock);
-  const sessions = new SessionService(db, config.auth, clock);
+  const planPolicy = new PlanPolicyService(repos.tenants, config.policy);
+  const plans = new PlanService(db, repos, log, audit, clock, planPolicy);
+  const failures = new FailureNotifier(repos, { lang: config.notify.lang, timezone: config.notify.timezone, publicUrl: config.http.publicUrl });
+  const finisher = new RunFinisher(db, repos, ledger, log, clock, (trx, row, plan) => failures.onRunFinished(trx, row, plan));
+  const runs = new RunService(repos, queue, finisher, log, clock);
+  const reviews = new ReviewService(db, repos, ledger, clock);
+  const tokens = new TokenService(repos.tokens, clock);
+  const external = new ExternalResultService(repos, finisher, clock);
+  const ingestTokens = new IngestTokenService(repos, clock);
+  const manual = new ManualRunService(db, repos, finisher, clock);
+  const exercises = new ExerciseService(repos, finisher, ledger, clock);
+  const systems = new SystemService(repos.systems, audit, clock);
+  const sessions = new SessionService(repos, config.auth, clock);
   const accounts = new AccountService(db, sessions, audit, config.auth, { publicUrl: config.http.publicUrl, clock });
-  const tenants = new TenantService(db, sessions, audit, accounts, { clock });
+  const tenants = new TenantService(db, repos, sessions, audit, accounts, { clock });
+  const pools = new PoolService(repos.pools, queue, config.policy.pools, clock);
+  const notify = { lang: config.notify.lang, timezone: config.notify.timezone, publicUrl: config.http.publicUrl };
   return {
-    pools: new PoolService(db, queue, config.policy.pools, clock),
-    clock, config, log, db, redis, queue, docker, plans, planPolicy, runs, signer, ledger, finisher, reviews, tokens, external, ingestTokens, manual, exercises, systems, sessions, audit, accounts, tenants,
+    clock, config, log, db, repos, redis, queue, docker, plans, planPolicy, runs, signer, ledger, finisher, reviews, tokens, external, ingestTokens, manual, exercises, systems, sessions, audit, accounts, tenants, pools,
+    schedules: new ScheduleService(repos, clock),
+    baselines: new BaselineService(db, repos, audit, clock),
+    alerts: new AlertService(db, repos, ledger, notify, clock),
+    calendarFeeds: new CalendarFeedService(repos, { publicUrl: config.http.publicUrl, clock, horizon: config.http.calendarHorizon }),
+    reports: new ReportService(repos, ledger, systems),
+    queueOps: new QueueOpsService(repos, queue, pools, config.policy.pools, audit, clock),
     outcomeSigner(o = {}) {
-      return new OutcomeSigner(db, finisher, log.child({ role: 'signer' }), {
+      return new OutcomeSigner(repos, finisher, log.child({ role: 'signer' }), {
         databaseUrl: config.database.url, orphanSeconds: config.sandbox.staleSeconds * 3 + 60, ledger, pollMs: o.pollMs,
       });
     },
     readiness(roles) {
       const probes: ReadinessProbe[] = [
-        { name: 'database', check: () => sql`select 1`.execute(db) },
+        { name: 'database', check: () => repos.database.ping() },
         { name: 'redis', check: async () => (await redis.ping()) === 'PONG' },
       ];
       if (roles.includes('worker')) probes.push({ name: 'docker', check: () => docker.ping() });

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { sql } from 'kysely';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, loadEnvFile, repoRoot, type ProcessRole } from './config.js';
@@ -88,8 +87,7 @@ export async function main(rolesOverride?: ProcessRole[]): Promise<void> {
           ...config.selfBackup, databaseUrl: config.database.ownerUrl, trustedKeysDir: config.evidence.trustedKeysDir,
         }, c.clock, slog, (fn) => c.db.transaction().execute(async (trx) => {
           // one scheduler of several makes the day's dump
-          const got = await sql<{ ok: boolean }>`select pg_try_advisory_xact_lock(hashtextextended('ernstfall-self-backup', 0)) as ok`.execute(trx);
-          return got.rows[0]?.ok ? fn() : undefined;
+          return (await c.repos.database.tryTransactionLock('ernstfall-self-backup', trx)) ? fn() : undefined;
         }));
         job.start();
         closers.push(async () => job.stop());

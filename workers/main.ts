@@ -1,6 +1,5 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type Docker from 'dockerode';
@@ -8,10 +7,7 @@ import type { Logger } from 'pino';
 import type { Kysely } from 'kysely';
 import type { Config } from '../services/config.js';
 import type { DB } from '../db/schema.js';
-import { PlanRepository } from '../db/repositories/plan.repository.js';
-import { RunRepository } from '../db/repositories/run.repository.js';
-import { TenantRepository } from '../db/repositories/tenant.repository.js';
-import { BaselineRepository } from '../db/repositories/baseline.repository.js';
+import { createRepositories } from '../db/repositories/index.js';
 import { PlanPolicyService } from '../services/plans/plan-policy.js';
 import { lostRunResult, OutcomeHandover } from '../services/runs/outcome-handover.js';
 import { JOB_NAMES, queueNameForPool, type JobPayloads } from './jobs.js';
@@ -67,10 +63,9 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const { config, docker } = deps;
   const id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const log = deps.log.child({ workerId: id });
-  const runs = new RunRepository(deps.db);
-  const plans = new PlanRepository(deps.db);
-  const policy = new PlanPolicyService(new TenantRepository(deps.db), config.policy);
-  const baselines = new BaselineRepository(deps.db);
+  // the worker's own wiring (it may run without the API's container): the repositories of its database
+  const { runs, plans, tenants, baselines } = createRepositories(deps.db, deps.clock);
+  const policy = new PlanPolicyService(tenants, config.policy);
   // no signing key here: outcomes go to a process that holds it (central signing, docs/security.md)
   const outcomes = new OutcomeHandover(deps.db, deps.clock, { dbPort: databasePort(config), log });
   // runs this process is working on (or handing over): never declared lost by its own maintenance pass
@@ -148,9 +143,4 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       await Promise.all(workers.map((w) => w.close()));
     },
   };
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { main } = await import('../services/main.js');
-  await main(['worker']);
 }

@@ -40,6 +40,11 @@ export class LedgerRepository {
   }
 
   /** The ledger id of the tenant's chain, made (once, never changed) if there is none yet. */
+  /** Every tenant chain's ledger id. */
+  ledgerIds(trx: Db = this.db): Promise<{ tenant_id: string; ledger_id: string }[]> {
+    return trx.selectFrom('ledger_chains').select(['tenant_id', 'ledger_id']).execute();
+  }
+
   async ledgerId(tenantId: string, trx: Db = this.db): Promise<string> {
     await trx.insertInto('ledger_chains').values({ tenant_id: tenantId, ledger_id: randomUUID() })
       .onConflict((oc) => oc.column('tenant_id').doNothing()).execute();

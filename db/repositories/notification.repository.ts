@@ -183,6 +183,11 @@ export class NotificationRepository {
     return Number(r.numUpdatedRows) === 1;
   }
 
+  /** The plan's unresolved alert, if any (a plan has at most one). */
+  openAlertOfPlan(tenantId: string, planId: string, trx: Db = this.db): Promise<{ id: string } | undefined> {
+    return trx.selectFrom('alerts').select('id').where('tenant_id', '=', tenantId).where('plan_id', '=', planId).where('resolved_at', 'is', null).executeTakeFirst();
+  }
+
   getAlert(tenantId: string, id: string, trx: Db = this.db): Promise<AlertRow | undefined> {
     return trx.selectFrom('alerts').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
   }

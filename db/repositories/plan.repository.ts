@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { DB, PlanRow } from '../schema.js';
 
 type Db = Kysely<DB> | Transaction<DB>;
@@ -28,6 +28,26 @@ export class PlanRepository {
 
   list(tenantId: string, trx: Db = this.db): Promise<PlanRow[]> {
     return trx.selectFrom('plans').select(planColumns).where('tenant_id', '=', tenantId).orderBy('id').execute();
+  }
+
+  /** Serialises writers of one (possibly new) plan id until the transaction ends. */
+  async lockId(tenantId: string, id: string, trx: Transaction<DB>): Promise<void> {
+    await sql`select pg_advisory_xact_lock(hashtextextended(${`ernstfall-plan:${tenantId}:${id}`}, 0))`.execute(trx);
+  }
+
+  /** Plans of every tenant that come from files, with their file. */
+  fromFiles(trx: Db = this.db): Promise<{ id: string; source_file: string | null }[]> {
+    return trx.selectFrom('plans').select(['id', 'source_file']).where('origin', '=', 'file').execute();
+  }
+
+  /** The external plans (kind: external) of an enabled tenant that name this Veeam job (external.veeamJob). */
+  externalByVeeamJob(tenantSlug: string, jobName: string, trx: Db = this.db): Promise<{ tenant_id: string; id: string }[]> {
+    return trx.selectFrom('plans as p').innerJoin('tenants as t', 't.id', 'p.tenant_id')
+      .select(['p.tenant_id', 'p.id'])
+      .where('t.slug', '=', tenantSlug).where('t.disabled_at', 'is', null)
+      .where(sql<boolean>`p.definition->>'kind' = 'external'`)
+      .where(sql<boolean>`p.definition->'external'->>'veeamJob' = ${jobName}`)
+      .execute();
   }
 
   /** Locks the plan row for the rest of the transaction. */

@@ -75,6 +75,13 @@ export class ProviderRepository {
     return rows.map((r) => r.id);
   }
 
+  /** The tenant's newest grant that is neither revoked nor expired. */
+  activeGrantOf(tenantId: string, trx: Db = this.db): Promise<{ id: string; role: Role; expires_at: Date } | undefined> {
+    return trx.selectFrom('provider_grants').select(['id', 'role', 'expires_at'])
+      .where('tenant_id', '=', tenantId).where('revoked_at', 'is', null).where('expires_at', '>', this.clock())
+      .orderBy('granted_at', 'desc').limit(1).executeTakeFirst();
+  }
+
   grant(tenantId: string, id: string, trx: Db = this.db): Promise<GrantRow | undefined> {
     return trx.selectFrom('provider_grants').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
   }

@@ -66,6 +66,38 @@ export class RunRepository {
     return trx.selectFrom('runs').select(runColumns).where('id', '=', id).executeTakeFirst();
   }
 
+  /** The run, locked until the transaction ends (whoever decides on it first holds it). */
+  getByIdForUpdate(id: string, trx: Transaction<DB>): Promise<RunRow | undefined> {
+    return trx.selectFrom('runs').select(runColumns).where('id', '=', id).forUpdate().executeTakeFirst();
+  }
+
+  /** The tenant's run, locked until the transaction ends. */
+  getForUpdate(tenantId: string, id: string, trx: Transaction<DB>): Promise<RunRow | undefined> {
+    return trx.selectFrom('runs').select(runColumns).where('tenant_id', '=', tenantId).where('id', '=', id).forUpdate().executeTakeFirst();
+  }
+
+  /** The run's checks (a manual test's steps, an exercise's observations). */
+  async checks(tenantId: string, id: string, trx: Db = this.db): Promise<unknown[]> {
+    return (await trx.selectFrom('runs').select('checks').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirstOrThrow()).checks;
+  }
+
+  async setChecks(tenantId: string, id: string, checks: unknown[], trx: Db = this.db): Promise<void> {
+    await trx.updateTable('runs').set({ checks: JSON.stringify(checks) as never }).where('tenant_id', '=', tenantId).where('id', '=', id).execute();
+  }
+
+  /**
+   * Appends to a running run's checks only if it still has `expectedLength` of
+   * them: two people writing at once, the second one's list must contain the
+   * first one's entry. False when the run changed meanwhile.
+   */
+  async setChecksIfUnchanged(tenantId: string, id: string, checks: unknown[], expectedLength: number, trx: Db = this.db): Promise<boolean> {
+    const updated = await trx.updateTable('runs').set({ checks: JSON.stringify(checks) as never })
+      .where('tenant_id', '=', tenantId).where('id', '=', id).where('status', '=', 'running')
+      .where(({ eb, fn }) => eb(fn('jsonb_array_length', ['checks']), '=', expectedLength))
+      .returning('id').executeTakeFirst();
+    return updated !== undefined;
+  }
+
   activeForPlan(tenantId: string, planId: string, trx: Db = this.db): Promise<RunRow | undefined> {
     return trx.selectFrom('runs').select(runColumns)
       .where('tenant_id', '=', tenantId).where('plan_id', '=', planId).where('status', '<>', 'finished')

@@ -1,9 +1,10 @@
-import Fastify, { type FastifyInstance, type FastifyError } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
-import { DomainError, Forbidden } from '../errors.js';
+import { Forbidden } from '../errors.js';
+import { jsonErrorHandler, notFoundHandler } from './error-handler.js';
 import type { PlanService } from '../plans/plan.service.js';
 import type { RunService } from '../runs/run.service.js';
 import authPlugin from './plugins/auth.js';
@@ -13,7 +14,7 @@ import type { SessionService } from '../auth/session.service.js';
 import { healthRoutes, type ReadinessProbe } from './routes/health.routes.js';
 import { planRoutes } from './routes/plans.routes.js';
 import { baselineRoutes } from './routes/baseline.routes.js';
-import { BaselineService } from '../runs/baseline.service.js';
+import type { BaselineService } from '../runs/baseline.service.js';
 import { runRoutes } from './routes/runs.routes.js';
 import { ErrorBody, Plan, Run } from './schemas.js';
 import { evidenceRoutes } from './routes/evidence.routes.js';
@@ -32,7 +33,7 @@ import { scheduleRoutes } from './routes/schedule.routes.js';
 import { calendarRoutes } from './routes/calendar.routes.js';
 import { metricsRoutes } from './routes/metrics.routes.js';
 import type { PoolService } from '../runs/pools.js';
-import { QueueOpsService } from '../runs/queue-ops.js';
+import type { QueueOpsService } from '../runs/queue-ops.js';
 import { queueRoutes } from './routes/queue.routes.js';
 import { alertRoutes } from './routes/alerts.routes.js';
 import { authRoutes, type AuthRateLimit, type RateLimitStore } from './routes/auth.routes.js';
@@ -41,19 +42,21 @@ import { userRoutes } from './routes/users.routes.js';
 import { providerRoutes } from './routes/provider.routes.js';
 import type { AccountService } from '../auth/account.service.js';
 import type { TenantService } from '../auth/tenant.service.js';
-import { AlertService } from '../notify/alert.service.js';
+import type { AlertService } from '../notify/alert.service.js';
 import { auditRoutes } from './routes/audit.routes.js';
 import { oidcRoutes } from './routes/oidc.routes.js';
 import { createOidcService, type OidcService } from '../auth/oidc.service.js';
 import securityHeaders from './plugins/security-headers.js';
 import type { AuditService } from '../audit/audit.service.js';
-import { ScheduleService } from '../scheduling/schedule.service.js';
+import type { ScheduleService } from '../scheduling/schedule.service.js';
+import type { CalendarFeedService } from '../calendar/calendar-feed.service.js';
+import type { ReportService } from '../reports/report.service.js';
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.js';
 import type { LedgerService } from '../evidence/ledger.service.js';
 import type { ReviewService } from '../evidence/review.service.js';
 import type { TokenService } from '../auth/token.service.js';
-import type { Container } from '../container.js';
+import { planOverview, type Container } from '../container.js';
 import type { Config } from '../config.js';
 import type { Clock } from '../clock.js';
 
@@ -71,6 +74,10 @@ declare module 'fastify' {
 
 export interface AppDeps {
   log: Logger;
+  /**
+   * The connection the plan overview (dashboard, plan page, plan API) and
+   * /metrics read through; tests hand a counting one to see what a page costs.
+   */
   db: Kysely<DB>;
   plans: PlanService;
   runs: RunService;
@@ -87,6 +94,13 @@ export interface AppDeps {
   pools?: PoolService;
   /** The audit trail (signed ledger records of kind `audit`). */
   audit: AuditService;
+  schedules: ScheduleService;
+  /** The baseline of the built-in drift checks (API, plan page). */
+  baselines: BaselineService;
+  alerts: AlertService;
+  calendarFeeds: CalendarFeedService;
+  /** The data of the run protocol, the audit report and the year's programme. */
+  reports: ReportService;
   readiness: ReadinessProbe[];
   bootstrapToken?: string;
   version?: string;
@@ -94,14 +108,8 @@ export interface AppDeps {
   clock: Clock;
   /** Browser sessions (cookie); without it only bearer tokens authenticate. */
   sessions?: SessionService;
-  /** Language, display zone and link base of notifications (test messages). */
-  notify?: { lang: 'de' | 'en'; timezone: string; publicUrl?: string };
   /** config.metrics: GET /metrics exists only with a token. */
   metrics?: { token?: string; tenantLabels: boolean; pools?: PoolService };
-  /** Base URL of the web interface (ERNSTFALL_PUBLIC_URL), for calendar feed addresses and links. */
-  publicUrl?: string;
-  /** How far ahead the calendar feeds list every occurrence (ISO 8601 period, default P90D). */
-  calendarHorizon?: string;
   /** Users and sign-in (/auth/*, /api/v1/users); tenants and grants (/api/v1/tenants, /grants, /provider/*). */
   accounts?: AccountService;
   tenantAdmin?: TenantService;
@@ -128,11 +136,11 @@ export function appDeps(c: Container, roles: Config['roles'], version?: string):
   return {
     log: c.log, db: c.db, plans: c.plans, runs: c.runs, ledger: c.ledger, reviews: c.reviews, tokens: c.tokens, audit: c.audit, accounts: c.accounts, tenantAdmin: c.tenants,
     external: c.external, ingestTokens: c.ingestTokens, manual: c.manual, exercises: c.exercises, systems: c.systems, pools: c.pools,
+    schedules: c.schedules, baselines: c.baselines, alerts: c.alerts, calendarFeeds: c.calendarFeeds, reports: c.reports,
     readiness: c.readiness(roles), bootstrapToken: c.config.auth.bootstrapToken, version, sessions: c.sessions,
-    notify: { lang: c.config.notify.lang, timezone: c.config.notify.timezone, publicUrl: c.config.http.publicUrl },
-    metrics: { ...c.config.metrics, pools: c.pools }, publicUrl: c.config.http.publicUrl, calendarHorizon: c.config.http.calendarHorizon, hsts: c.config.auth.cookieSecure, trustProxy: c.config.http.trustProxy,
+    metrics: { ...c.config.metrics, pools: c.pools }, hsts: c.config.auth.cookieSecure, trustProxy: c.config.http.trustProxy,
     oidc: createOidcService(c), sharedLimits: { redisUrl: c.config.redis.url, prefix: c.config.redis.prefix },
-    queueOps: new QueueOpsService(c.db, c.queue, c.pools, c.config.policy.pools, c.audit, c.clock),
+    queueOps: c.queueOps,
     clock: c.clock,
   };
 }
@@ -188,26 +196,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // (see plugins/security-headers.ts: /docs keeps the app's CSP, no exception)
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: false, layout: 'BaseLayout' } });
 
-  // one error handler: domain errors map to their status, validation to 400 with details, the rest to 500 without internals
-  app.setErrorHandler((err: FastifyError | DomainError, req, reply) => {
-    if (err instanceof DomainError) {
-      return reply.status(err.statusCode).send({ error: err.error, message: err.message, ...(err.details ? { details: err.details } : {}), ...(err.extra ?? {}) });
-    }
-    const fe = err as FastifyError;
-    if (fe.validation) {
-      const details = fe.validation.map((v) => ({
-        path: `${fe.validationContext ?? ''}${v.instancePath.replace(/\//g, '.')}${(v.params as { missingProperty?: string }).missingProperty ? `.${(v.params as { missingProperty: string }).missingProperty}` : ''}`.replace(/^\./, ''),
-        message: v.message ?? 'invalid',
-      }));
-      return reply.status(400).send({ error: 'BadRequest', message: fe.message, details });
-    }
-    if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
-      return reply.status(fe.statusCode).send({ error: fe.code ?? 'BadRequest', message: fe.message });
-    }
-    req.log.error({ err }, 'unhandled error');
-    return reply.status(500).send({ error: 'InternalServerError', message: 'internal error; see the server log' });
-  });
-  app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'NotFound', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
+  // one error handler (error-handler.ts): domain errors map to their status, validation to 400 with details, the rest to 500 without internals
+  app.setErrorHandler(jsonErrorHandler);
+  app.setNotFoundHandler(notFoundHandler);
 
   // the sign-in limits live in Redis (one connection of the app's own, closed with it): any API process may answer any attempt
   let limitStore: RateLimitStore | undefined;
@@ -239,29 +230,28 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(authPlugin, { bootstrapToken: deps.bootstrapToken, tokens: deps.tokens, sessions: deps.sessions, ingestTokens: deps.ingestTokens });
   await app.register(healthRoutes, { probes: deps.readiness });
-  const schedules = new ScheduleService(deps.db, deps.clock);
-  await app.register(planRoutes, { prefix: '/api/v1', plans: deps.plans, runs: deps.runs, schedules, db: deps.db, audit: deps.audit, clock: deps.clock });
+  // the plan overview reads through deps.db, the connection this app was handed
+  const overview = planOverview(deps.db, { clock: deps.clock, baselines: deps.baselines });
+  await app.register(planRoutes, { prefix: '/api/v1', plans: deps.plans, overview, runs: deps.runs, audit: deps.audit });
   await app.register(runRoutes, { prefix: '/api/v1', runs: deps.runs, audit: deps.audit });
-  await app.register(evidenceRoutes, { prefix: '/api/v1', db: deps.db, ledger: deps.ledger, reviews: deps.reviews, audit: deps.audit, clock: deps.clock });
+  await app.register(evidenceRoutes, { prefix: '/api/v1', ledger: deps.ledger, runs: deps.runs, reviews: deps.reviews, reports: deps.reports, audit: deps.audit, clock: deps.clock });
   await app.register(tokenRoutes, { prefix: '/api/v1', tokens: deps.tokens, audit: deps.audit });
   if (deps.external && deps.ingestTokens) await app.register(externalRoutes, { prefix: '/api/v1', external: deps.external, ingestTokens: deps.ingestTokens, audit: deps.audit });
   if (deps.external && deps.manual && deps.exercises) await app.register(manualRoutes, { prefix: '/api/v1', external: deps.external, manual: deps.manual, exercises: deps.exercises, audit: deps.audit });
-  await app.register(scheduleRoutes, { prefix: '/api/v1', schedules, audit: deps.audit });
-  await app.register(programmeRoutes, { prefix: '/api/v1', db: deps.db, audit: deps.audit, clock: deps.clock });
+  await app.register(scheduleRoutes, { prefix: '/api/v1', schedules: deps.schedules, audit: deps.audit });
+  await app.register(programmeRoutes, { prefix: '/api/v1', reports: deps.reports, audit: deps.audit, clock: deps.clock });
   if (deps.systems) await app.register(systemRoutes, { prefix: '/api/v1', systems: deps.systems });
-  const baselines = new BaselineService(deps.db, deps.audit, deps.clock);
-  await app.register(baselineRoutes, { prefix: '/api/v1', baselines, plans: deps.plans });
-  await app.register(calendarRoutes, { db: deps.db, audit: deps.audit, publicUrl: deps.publicUrl, clock: deps.clock, horizon: deps.calendarHorizon });
+  await app.register(baselineRoutes, { prefix: '/api/v1', baselines: deps.baselines, plans: deps.plans });
+  await app.register(calendarRoutes, { feeds: deps.calendarFeeds, audit: deps.audit });
   await app.register(metricsRoutes, { db: deps.db, metrics: deps.metrics, clock: deps.clock });
-  const alerts = new AlertService(deps.db, deps.ledger, deps.notify ?? { lang: 'de', timezone: 'Europe/Berlin' }, deps.clock);
-  await app.register(alertRoutes, { prefix: '/api/v1', alerts });
+  await app.register(alertRoutes, { prefix: '/api/v1', alerts: deps.alerts });
   if (deps.accounts && deps.sessions) await app.register(authRoutes, { accounts: deps.accounts, sessions: deps.sessions, rateLimit: deps.authRateLimit, store: limitStore });
   if (deps.accounts) await app.register(userRoutes, { prefix: '/api/v1', accounts: deps.accounts });
   if (deps.tenantAdmin && deps.sessions) await app.register(providerRoutes, { prefix: '/api/v1', tenants: deps.tenantAdmin, sessions: deps.sessions });
   await app.register(auditRoutes, { prefix: '/api/v1', audit: deps.audit });
   if (deps.queueOps) await app.register(queueRoutes, { prefix: '/api/v1', queueOps: deps.queueOps });
   if (deps.oidc) await app.register(oidcRoutes, { oidc: deps.oidc });
-  await app.register((await import('../web/pages.routes.js')).pageRoutes, { ...deps, alerts, schedules, baselines, authRateLimitStore: limitStore });
+  await app.register((await import('../web/pages.routes.js')).pageRoutes, { ...deps, overview, authRateLimitStore: limitStore });
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
   return app as unknown as FastifyInstance;
 }

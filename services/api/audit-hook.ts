@@ -1,18 +1,7 @@
 import type { FastifyRequest } from 'fastify';
-import type { AuditActor, AuditEvent } from '../audit/audit.service.js';
+import type { AuditEvent } from '../audit/audit.service.js';
 import { Unauthorized } from '../errors.js';
-import type { Principal } from './plugins/auth.js';
-
-/** Who acts, as the audit trail names them: never a token or a session secret, only names and ids. */
-export function actorOf(p: Principal): AuditActor {
-  return {
-    name: p.name,
-    kind: p.kind,
-    ...(p.userId && { userId: p.userId }),
-    // a provider admin acting inside a tenant by the tenant's grant
-    ...(p.session?.user.role === 'provider-admin' && p.tenantId && { viaProviderGrant: true }),
-  };
-}
+import { actorOf } from '../auth/principal.js';
 
 /**
  * The part of an audit event a route knows from its request: the tenant, the

@@ -1,8 +1,8 @@
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { DB } from '../../db/schema.js';
-import { DomainError } from '../errors.js';
+import { jsonErrorHandler, notFoundHandler } from './error-handler.js';
 import { healthRoutes, type ReadinessProbe } from './routes/health.routes.js';
 import { metricsRoutes } from './routes/metrics.routes.js';
 import type { PoolService } from '../runs/pools.js';
@@ -30,15 +30,8 @@ export interface OpsAppDeps {
 export async function buildOpsApp(deps: OpsAppDeps): Promise<FastifyInstance> {
   const app = Fastify({ loggerInstance: deps.log, bodyLimit: 1024, ...(deps.trustProxy !== undefined && { trustProxy: deps.trustProxy as string }) });
   await app.register(securityHeaders, { hsts: deps.hsts ?? false });
-  app.setErrorHandler((err: FastifyError | DomainError, req, reply) => {
-    if (err instanceof DomainError) return reply.status(err.statusCode).send({ error: err.error, message: err.message });
-    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
-      return reply.status(err.statusCode).send({ error: err.code ?? 'BadRequest', message: err.message });
-    }
-    req.log.error({ err }, 'unhandled error');
-    return reply.status(500).send({ error: 'InternalServerError', message: 'internal error; see the server log' });
-  });
-  app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'NotFound', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
+  app.setErrorHandler(jsonErrorHandler);
+  app.setNotFoundHandler(notFoundHandler);
   await app.register(healthRoutes, { probes: deps.readiness });
   await app.register(metricsRoutes, { db: deps.db, metrics: deps.metrics, clock: deps.clock });
   return app as unknown as FastifyInstance;

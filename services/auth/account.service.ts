@@ -8,8 +8,8 @@ import type { AuditActor, AuditEvent, AuditService } from '../audit/audit.servic
 import type { LedgerRecord } from '../evidence/ledger-format.js';
 import type { Config } from '../config.js';
 import { Conflict, DomainError, Forbidden, Invalid, NotFound } from '../errors.js';
-import type { Principal } from '../api/plugins/auth.js';
-import { actorOf } from '../api/audit-hook.js';
+import type { Principal } from './principal.js';
+import { actorOf } from './principal.js';
 import {
   SecretBox, hashPassword, newRecoveryCodes, newTotpSecret, normaliseRecoveryCode, passwordProblem, randomToken, sha256, totpStep, totpUri, verifyPassword,
 } from './crypto.js';

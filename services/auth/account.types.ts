@@ -7,7 +7,7 @@
 import type { Role, SessionStage, UserRole } from '../../db/schema.js';
 import type { UserRow } from '../../db/repositories/user.repository.js';
 import type { LiveSession } from './session.service.js';
-import type { Principal } from '../api/plugins/auth.js';
+import type { Principal } from './principal.js';
 import type { SharedCounters } from './login-limits.js';
 
 export interface RequestContext {

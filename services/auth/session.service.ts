@@ -1,6 +1,6 @@
-import type { Kysely } from 'kysely';
-import type { DB, Role, SessionStage, UserRole } from '../../db/schema.js';
-import { UserRepository, type SessionRow, type UserRow } from '../../db/repositories/user.repository.js';
+import type { Role, SessionStage, UserRole } from '../../db/schema.js';
+import type { Repositories } from '../../db/repositories/index.js';
+import type { SessionRow, UserRow } from '../../db/repositories/user.repository.js';
 import type { Config } from '../config.js';
 import type { Clock } from '../clock.js';
 import { randomToken, sha256 } from './crypto.js';
@@ -33,10 +33,12 @@ export function stageAfterPassword(user: Pick<UserRow, 'role' | 'totp_enabled_at
  * sessions_valid_after, which voids every older session at once.
  */
 export class SessionService {
-  readonly users: UserRepository;
+  private readonly users: Repositories['users'];
+  private readonly providers: Repositories['providers'];
 
-  constructor(private readonly db: Kysely<DB>, private readonly cfg: Config['auth'], private readonly clock: Clock) {
-    this.users = new UserRepository(db, clock);
+  constructor(repos: Pick<Repositories, 'users' | 'providers'>, private readonly cfg: Config['auth'], private readonly clock: Clock) {
+    this.users = repos.users;
+    this.providers = repos.providers;
   }
 
   cookieOptions(maxAgeSeconds = this.cfg.sessionMaxSeconds) {
@@ -72,9 +74,7 @@ export class SessionService {
   }
 
   activeGrant(tenantId: string): Promise<{ id: string; role: Role; expires_at: Date } | undefined> {
-    return this.db.selectFrom('provider_grants').select(['id', 'role', 'expires_at'])
-      .where('tenant_id', '=', tenantId).where('revoked_at', 'is', null).where('expires_at', '>', this.clock())
-      .orderBy('granted_at', 'desc').limit(1).executeTakeFirst();
+    return this.providers.activeGrantOf(tenantId);
   }
 
   /** Moves the session to another stage (or acting tenant) under a fresh token. */

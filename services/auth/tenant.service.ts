@@ -1,13 +1,13 @@
 import type { Clock } from '../clock.js';
 import type { Kysely } from 'kysely';
 import type { DB, Role } from '../../db/schema.js';
-import { ProviderRepository, type GrantWithTenant, type TenantRow } from '../../db/repositories/provider.repository.js';
-import { AccountRepository } from '../../db/repositories/account.repository.js';
+import type { GrantWithTenant, TenantRow } from '../../db/repositories/provider.repository.js';
+import type { Repositories } from '../../db/repositories/index.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { LedgerRecord } from '../evidence/ledger-format.js';
 import { Conflict, Forbidden, Invalid, NotFound } from '../errors.js';
-import type { Principal } from '../api/plugins/auth.js';
-import { actorOf } from '../api/audit-hook.js';
+import type { Principal } from './principal.js';
+import { actorOf } from './principal.js';
 import type { LiveSession, SessionService } from './session.service.js';
 import type { AccountService } from './account.service.js';
 import type { Invitation, RequestContext } from './account.types.js';
@@ -54,19 +54,20 @@ export const isProviderAdmin = (p: Principal) => p.role === 'provider-admin' || 
  * grant is checked again on every request (SessionService.resolve).
  */
 export class TenantService {
-  readonly repo: ProviderRepository;
-  private readonly accountRepo: AccountRepository;
+  readonly repo: Repositories['providers'];
+  private readonly accountRepo: Repositories['accounts'];
   private readonly clock: Clock;
 
   constructor(
     private readonly db: Kysely<DB>,
+    repos: Pick<Repositories, 'providers' | 'accounts'>,
     private readonly sessions: SessionService,
     private readonly audit: AuditService,
     private readonly accounts: AccountService,
     opts: { clock: Clock },
   ) {
-    this.repo = new ProviderRepository(db, opts.clock);
-    this.accountRepo = new AccountRepository(db, opts.clock);
+    this.repo = repos.providers;
+    this.accountRepo = repos.accounts;
     this.clock = opts.clock;
   }
 

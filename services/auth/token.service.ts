@@ -1,10 +1,9 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import type { DB, Role, UserRole } from '../../db/schema.js';
-import { TokenRepository } from '../../db/repositories/token.repository.js';
+import type { Role, UserRole } from '../../db/schema.js';
+import type { TokenRepository } from '../../db/repositories/token.repository.js';
 import type { Clock } from '../clock.js';
 import { Forbidden, Invalid, NotFound } from '../errors.js';
-import type { Principal } from '../api/plugins/auth.js';
+import type { Principal } from './principal.js';
 
 export const ROLES: Role[] = ['admin', 'operator', 'reviewer', 'auditor'];
 export const hashToken = (t: string) => createHash('sha256').update(t).digest('hex');
@@ -43,9 +42,33 @@ export function tokenScope(p: Principal): { userId?: string } {
  * triggered a run (four-eyes). Users with passwords and 2FA come later.
  */
 export class TokenService {
-  readonly repo: TokenRepository;
-  constructor(db: Kysely<DB>, private readonly clock: Clock) {
-    this.repo = new TokenRepository(db, clock);
+  constructor(private readonly repo: TokenRepository, private readonly clock: Clock) {}
+
+  /** The live token (not revoked, not expired, its user not disabled) a bearer value names, or undefined. */
+  resolve(presented: string) {
+    return this.repo.byHash(hashToken(presented));
+  }
+
+  /** Records that the token was used (last_used_at). */
+  touch(id: string): Promise<void> {
+    return this.repo.touch(id);
+  }
+
+  /** The tenant's tokens (never their values); with userId only that user's. */
+  list(tenantId: string, userId?: string) {
+    return this.repo.list(tenantId, userId);
+  }
+
+  /**
+   * A signed-in user's personal token: like create, but tied to the user with
+   * the user's own role, so it acts as them and dies with their account.
+   * `expiresAt` is the start of a day (UTC), or null.
+   */
+  async createPersonal(tenantId: string, user: { id: string; email: string; role: Role }, name: string, expiresAt: Date | null): Promise<{ id: string; token: string }> {
+    const token = `ef_${randomBytes(32).toString('base64url')}`;
+    const id = randomUUID();
+    await this.repo.insert({ id, tenantId, name, role: user.role, tokenHash: hashToken(token), createdBy: user.email, expiresAt, userId: user.id });
+    return { id, token };
   }
 
   /** With userId the token belongs to that user (who answers for it; it stops working when the user is disabled). */

@@ -1,8 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import type { DB } from '../../db/schema.js';
-import { CalendarFeedRepository } from '../../db/repositories/calendar-feed.repository.js';
-import { PlanStatusRepository } from '../../db/repositories/plan-status.repository.js';
+import type { Repositories } from '../../db/repositories/index.js';
 import { hashToken } from '../auth/token.service.js';
 import { Invalid, NotFound } from '../errors.js';
 import type { RestorePlan } from '../plans/plan.types.js';
@@ -41,8 +38,9 @@ export interface CreatedFeed {
  * the secret is the URL itself: stored only as SHA-256, shown once, revocable.
  */
 export class CalendarFeedService {
-  readonly repo: CalendarFeedRepository;
-  private readonly statuses: PlanStatusRepository;
+  private readonly repo: Repositories['calendarFeeds'];
+  private readonly statuses: Repositories['planStatus'];
+  private readonly reports: Repositories['reports'];
   private readonly publicUrl: string;
   private readonly clock: Clock;
 
@@ -50,10 +48,11 @@ export class CalendarFeedService {
   /** Per plan and kind of occurrence: a nightly schedule over a long horizon stays readable for calendar clients. */
   static readonly MAX_EVENTS_PER_PLAN = 100;
 
-  constructor(private readonly db: Kysely<DB>, opts: { publicUrl?: string; clock: Clock; horizon?: string }) {
+  constructor(repos: Pick<Repositories, 'calendarFeeds' | 'planStatus' | 'reports'>, opts: { publicUrl?: string; clock: Clock; horizon?: string }) {
     this.horizon = opts.horizon ?? 'P90D';
-    this.repo = new CalendarFeedRepository(db, opts.clock);
-    this.statuses = new PlanStatusRepository(db);
+    this.repo = repos.calendarFeeds;
+    this.statuses = repos.planStatus;
+    this.reports = repos.reports;
     this.publicUrl = (opts.publicUrl ?? '').replace(/\/+$/, '');
     this.clock = opts.clock;
   }
@@ -100,7 +99,7 @@ export class CalendarFeedService {
     const until = addDuration(now, this.horizon, 'Europe/Berlin');
     const [tenant, plans, statuses, programme] = await Promise.all([
       this.repo.tenant(feed.tenant_id), this.repo.plans(feed.tenant_id), this.statuses.statusAll(feed.tenant_id, now),
-      loadProgramme(this.db, feed.tenant_id, now, until, now, CalendarFeedService.MAX_EVENTS_PER_PLAN),
+      loadProgramme(this.reports, feed.tenant_id, now, until, now, CalendarFeedService.MAX_EVENTS_PER_PLAN),
     ]);
     const ahead = new Map(programme.map((p) => [p.planId, p]));
     const byPlan = new Map(statuses.map((s) => [s.planId, s]));

@@ -1,5 +1,5 @@
-import type { Kysely } from 'kysely';
-import type { DB, Verdict } from '../../db/schema.js';
+import type { Verdict } from '../../db/schema.js';
+import type { ReportRepository } from '../../db/repositories/report.repository.js';
 import type { RestorePlan } from '../plans/plan.types.js';
 import { addDuration, zonedToUtc } from '../util/calendar.js';
 import { nextSlot } from '../scheduling/slots.js';
@@ -138,22 +138,9 @@ export function yearBounds(year: number): { from: Date; to: Date } {
 }
 
 /** Every plan of the tenant and the runs the programme needs, read in two queries. */
-export async function loadProgramme(db: Kysely<DB>, tenantId: string, from: Date, to: Date, now: Date, cap = MAX_PER_PLAN): Promise<ProgrammePlan[]> {
-  const plans = await db.selectFrom('plans as p')
-    .leftJoin('plan_schedules as s', (j) => j.onRef('s.tenant_id', '=', 'p.tenant_id').onRef('s.plan_id', '=', 'p.id'))
-    .select(['p.id', 'p.title', 'p.definition', 'p.created_at', 's.last_slot', 's.paused_at'])
-    .where('p.tenant_id', '=', tenantId).orderBy('p.id').execute();
-  // bounded by the period, whatever the history: the period's finished runs, and per plan the newest passed run
-  // before it (where the period's first due date counts from) and the newest decisive one (for the status)
-  const cols = ['id', 'plan_id', 'verdict', 'started_at', 'queued_at', 'finished_at'] as const;
-  const [inPeriod, passedBefore, decisive] = await Promise.all([
-    db.selectFrom('runs').select(cols).where('tenant_id', '=', tenantId).where('status', '=', 'finished')
-      .where('finished_at', '>=', from).where('finished_at', '<=', to).orderBy('queued_at').execute(),
-    db.selectFrom('runs').select(cols).distinctOn('plan_id').where('tenant_id', '=', tenantId).where('status', '=', 'finished')
-      .where('verdict', '=', 'passed').where('finished_at', '<', from).orderBy('plan_id').orderBy('queued_at', 'desc').execute(),
-    db.selectFrom('runs').select(cols).distinctOn('plan_id').where('tenant_id', '=', tenantId).where('status', '=', 'finished')
-      .where('verdict', 'in', ['passed', 'failed']).where('finished_at', '<=', now < to ? now : to).orderBy('plan_id').orderBy('queued_at', 'desc').execute(),
-  ]);
+export async function loadProgramme(reports: ReportRepository, tenantId: string, from: Date, to: Date, now: Date, cap = MAX_PER_PLAN): Promise<ProgrammePlan[]> {
+  const plans = await reports.programmePlans(tenantId);
+  const [inPeriod, passedBefore, decisive] = await reports.programmeRuns(tenantId, from, to, now < to ? now : to);
   const seen = new Set<string>();
   const runs = [...passedBefore, ...decisive, ...inPeriod].filter((r) => !seen.has(r.id) && seen.add(r.id))
     .sort((a, b) => a.queued_at.getTime() - b.queued_at.getTime());

@@ -105,7 +105,7 @@ export class LedgerService {
     publishPublicKey(this.signer, this.cfg.trustedKeysDir);
     await this.repo.registerKey(this.signer.keyId, this.signer.publicPem, this.signer.fingerprint);
     // which ledger each tenant's chain is, so newestCheckpoint() leaves other ledgers' checkpoints out from the start
-    for (const r of await this.db.selectFrom('ledger_chains').select(['tenant_id', 'ledger_id']).execute()) this.ledgerIds.set(r.tenant_id, r.ledger_id);
+    for (const r of await this.repo.ledgerIds()) this.ledgerIds.set(r.tenant_id, r.ledger_id);
   }
 
   /** Drops the content of attachments past their retention (today by this ledger's clock); the records and hashes stay. */

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import type { DB, MeasureStatus, ReviewDecision } from '../../db/schema.js';
-import { LedgerRepository } from '../../db/repositories/ledger.repository.js';
+import type { Repositories } from '../../db/repositories/index.js';
+import type { ReviewRepository } from '../../db/repositories/review.repository.js';
 import { Conflict, Forbidden, Invalid, NotFound } from '../errors.js';
 import type { LedgerService } from './ledger.service.js';
 import type { LedgerRecord } from './ledger-format.js';
+import { measureChangedPayload, measureCreatedPayload, reviewRecordPayload } from './evidence-payload.js';
 import type { Clock } from '../clock.js';
 
 export interface DeviationInput { title: string; owner: string; dueDate: string }
@@ -12,26 +14,20 @@ export interface DeviationInput { title: string; owner: string; dueDate: string 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 export const validDate = (d: string) => DATE.test(d) && !Number.isNaN(new Date(`${d}T00:00:00Z`).getTime()) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d);
 
-const measureCols = ['id', 'tenant_id', 'plan_id', 'run_id', 'review_id', 'title', 'owner', 'due_date', 'status', 'closed_by_run_id', 'closed_at', 'created_by', 'created_at', 'updated_at'] as const;
-
 /**
  * A follow-up measure (from a review's deviation or an exercise's finding):
  * the row and its ledger record, in the caller's transaction.
  */
 export async function createMeasure(
-  ledger: LedgerService, trx: Transaction<DB>,
+  ledger: LedgerService, reviews: ReviewRepository, trx: Transaction<DB>,
   m: { id?: string; tenantId: string; planId: string; runId: string; reviewId: string | null; title: string; owner: string; dueDate: string; by: string; now: Date },
 ): Promise<LedgerRecord> {
   const id = m.id ?? randomUUID();
-  await trx.insertInto('measures').values({
-    id, tenant_id: m.tenantId, plan_id: m.planId, run_id: m.runId, review_id: m.reviewId, title: m.title, owner: m.owner,
-    due_date: m.dueDate, status: 'open', created_by: m.by,
-    // business time: a re-test closes it only when it finished later (on the same clock as the run that made it)
-    created_at: m.now, updated_at: m.now,
-  }).execute();
+  // business time (m.now): a re-test closes it only when it finished later (on the same clock as the run that made it)
+  await reviews.insertMeasure({ ...m, id }, trx);
   return ledger.append(trx, {
     tenantId: m.tenantId, kind: 'measure', subjectId: id, now: m.now,
-    payload: { measureId: id, action: 'created', planId: m.planId, runId: m.runId, reviewId: m.reviewId, title: m.title, owner: m.owner, dueDate: m.dueDate, status: 'open', by: m.by },
+    payload: measureCreatedPayload({ measureId: id, planId: m.planId, runId: m.runId, reviewId: m.reviewId, title: m.title, owner: m.owner, dueDate: m.dueDate, by: m.by }),
   });
 }
 
@@ -58,9 +54,11 @@ export function carriedOutBy(run: { triggered_by: string; checks?: unknown; rest
  * measure is also a ledger record.
  */
 export class ReviewService {
-  private readonly ledgerRepo: LedgerRepository;
-  constructor(private readonly db: Kysely<DB>, private readonly ledger: LedgerService, private readonly clock: Clock) {
-    this.ledgerRepo = new LedgerRepository(db);
+  private readonly repo: ReviewRepository;
+  constructor(
+    private readonly db: Kysely<DB>, private readonly repos: Pick<Repositories, 'reviews' | 'ledger'>, private readonly ledger: LedgerService, private readonly clock: Clock,
+  ) {
+    this.repo = repos.reviews;
   }
 
   async review(tenantId: string, runId: string, input: { decision: ReviewDecision; comment?: string; deviations?: DeviationInput[] }, reviewer: string) {
@@ -76,25 +74,24 @@ export class ReviewService {
     if (details.length) throw new Invalid('invalid review', details);
 
     const result = await this.db.transaction().execute(async (trx) => {
-      const run = await trx.selectFrom('runs').select(['id', 'plan_id', 'status', 'triggered_by', 'verdict', 'checks', 'restore'])
-        .where('tenant_id', '=', tenantId).where('id', '=', runId).forUpdate().executeTakeFirst();
+      const run = await this.repo.runForReview(tenantId, runId, trx);
       if (!run) throw new NotFound(`run ${runId}`);
       if (run.status !== 'finished') throw new Conflict(`run ${runId} is not finished yet`);
       if (carriedOutBy(run).has(reviewer)) {
         throw new Forbidden(`four-eyes principle: ${reviewer} triggered or carried out this run and cannot sign it off; another person must review it`);
       }
-      const runRecord = (await this.ledgerRepo.bySubject(tenantId, 'run', runId, trx))[0];
+      const runRecord = (await this.repos.ledger.bySubject(tenantId, 'run', runId, trx))[0];
       const reviewId = randomUUID();
       const measureIds = deviations.map(() => randomUUID());
       const now = this.clock();
       const record = await this.ledger.append(trx, {
         tenantId, kind: 'review', subjectId: runId, now,
-        payload: { reviewId, runId, planId: run.plan_id, runVerdict: run.verdict, runRecordHash: runRecord?.hash ?? null, decision: input.decision, comment, reviewer, measureIds },
+        payload: reviewRecordPayload({ reviewId, runId, planId: run.plan_id, runVerdict: run.verdict, runRecordHash: runRecord?.hash ?? null, decision: input.decision, comment, reviewer, measureIds }),
       });
-      await trx.insertInto('reviews').values({ id: reviewId, tenant_id: tenantId, run_id: runId, decision: input.decision, comment, reviewer, record_hash: record.hash, created_at: now }).execute();
+      await this.repo.insertReview({ id: reviewId, tenantId, runId, decision: input.decision, comment, reviewer, recordHash: record.hash, createdAt: now }, trx);
       let last: LedgerRecord = record;
       for (const [i, d] of deviations.entries()) {
-        last = await createMeasure(this.ledger, trx, { id: measureIds[i]!, tenantId, planId: run.plan_id, runId, reviewId, title: d.title, owner: d.owner, dueDate: d.dueDate, by: reviewer, now });
+        last = await createMeasure(this.ledger, this.repo, trx, { id: measureIds[i]!, tenantId, planId: run.plan_id, runId, reviewId, title: d.title, owner: d.owner, dueDate: d.dueDate, by: reviewer, now });
       }
       return { reviewId, record, last, measureIds };
     });
@@ -103,16 +100,26 @@ export class ReviewService {
   }
 
   listReviews(tenantId: string, runId?: string) {
-    let q = this.db.selectFrom('reviews').select(['id', 'run_id', 'decision', 'comment', 'reviewer', 'record_hash', 'created_at']).where('tenant_id', '=', tenantId);
-    if (runId) q = q.where('run_id', '=', runId);
-    return q.orderBy('created_at').execute();
+    return this.repo.reviews(tenantId, runId);
   }
 
   listMeasures(tenantId: string, f: { status?: MeasureStatus; planId?: string } = {}) {
-    let q = this.db.selectFrom('measures').select(measureCols).where('tenant_id', '=', tenantId);
-    if (f.status) q = q.where('status', '=', f.status);
-    if (f.planId) q = q.where('plan_id', '=', f.planId);
-    return q.orderBy('due_date').orderBy('created_at').execute();
+    return this.repo.measures(tenantId, f);
+  }
+
+  /** Finished runs nobody has signed off yet (cancelled ones need no sign-off), newest first. */
+  awaitingReview(tenantId: string, limit: number) {
+    return this.repo.awaitingReview(tenantId, limit);
+  }
+
+  /** The newest reviews of the tenant, with the run's plan and verdict. */
+  recentReviews(tenantId: string, limit: number) {
+    return this.repo.recentReviews(tenantId, limit);
+  }
+
+  /** Passed runs that may close an open measure: up to five newest per plan, after the plan's oldest open measure. */
+  retestCandidates(tenantId: string) {
+    return this.repo.retestCandidates(tenantId);
   }
 
   async updateMeasure(tenantId: string, id: string, patch: { status?: 'open' | 'in-progress'; owner?: string; dueDate?: string }, by: string) {
@@ -127,7 +134,7 @@ export class ReviewService {
   async closeMeasure(tenantId: string, id: string, runId: string, by: string) {
     return this.changeMeasure(tenantId, id, by, 'closed', async (m, trx) => {
       if (m.status === 'done') throw new Conflict(`measure ${id} is already closed`);
-      const run = await trx.selectFrom('runs').select(['plan_id', 'verdict', 'finished_at']).where('tenant_id', '=', tenantId).where('id', '=', runId).executeTakeFirst();
+      const run = await this.repo.retestRun(tenantId, runId, trx);
       if (!run) throw new NotFound(`run ${runId}`);
       if (run.plan_id !== m.plan_id) throw new Conflict(`run ${runId} tested plan ${run.plan_id}, the measure belongs to plan ${m.plan_id}`);
       if (run.verdict !== 'passed') throw new Conflict(`run ${runId} did not pass (${run.verdict ?? 'not finished'}); only a passed re-test closes a measure`);
@@ -138,17 +145,16 @@ export class ReviewService {
 
   private async changeMeasure(
     tenantId: string, id: string, by: string, action: 'updated' | 'closed',
-    change: (m: Awaited<ReturnType<ReviewService['getMeasure']>>, trx: import('kysely').Transaction<DB>) => Promise<Record<string, unknown>>,
+    change: (m: Awaited<ReturnType<ReviewService['getMeasure']>>, trx: Transaction<DB>) => Promise<Omit<Parameters<ReviewRepository['updateMeasure']>[2], 'updated_at'>>,
   ) {
     const out = await this.db.transaction().execute(async (trx) => {
       const m = await this.getMeasure(tenantId, id, trx);
       const set = await change(m, trx);
       const now = this.clock();
-      const row = await trx.updateTable('measures').set({ ...set, updated_at: now } as never)
-        .where('tenant_id', '=', tenantId).where('id', '=', id).returning(measureCols).executeTakeFirstOrThrow();
+      const row = await this.repo.updateMeasure(tenantId, id, { ...set, updated_at: now }, trx);
       const record = await this.ledger.append(trx, {
         tenantId, kind: 'measure', subjectId: id, now,
-        payload: { measureId: id, action, planId: row.plan_id, runId: row.run_id, title: row.title, owner: row.owner, dueDate: row.due_date, status: row.status, closedByRunId: row.closed_by_run_id, by },
+        payload: measureChangedPayload({ measureId: id, action, planId: row.plan_id, runId: row.run_id, title: row.title, owner: row.owner, dueDate: row.due_date, status: row.status, closedByRunId: row.closed_by_run_id, by }),
       });
       return { row, record };
     });
@@ -158,7 +164,7 @@ export class ReviewService {
 
   private async getMeasure(tenantId: string, id: string, trx: Kysely<DB> = this.db) {
     const m = /^[0-9a-f-]{36}$/i.test(id)
-      ? await trx.selectFrom('measures').select(measureCols).where('tenant_id', '=', tenantId).where('id', '=', id).forUpdate().executeTakeFirst()
+      ? await this.repo.measureForUpdate(tenantId, id, trx)
       : undefined;
     if (!m) throw new NotFound(`measure ${id}`);
     return m;

@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import type { DB, RunRow } from '../../db/schema.js';
-import { PlanRepository } from '../../db/repositories/plan.repository.js';
-import { RunRepository } from '../../db/repositories/run.repository.js';
+import type { RunRow } from '../../db/schema.js';
+import type { Repositories } from '../../db/repositories/index.js';
 import { Conflict, Invalid, NotFound } from '../errors.js';
 import { finding, type Finding } from '../findings.js';
 import type { RestorePlan } from '../plans/plan.types.js';
@@ -49,11 +47,15 @@ const WORDS: Record<ObservationKind, string> = { note: 'Beobachtung', finding: '
  * fails it, no observation at all is not a documented exercise (error).
  */
 export class ExerciseService {
-  private readonly plans: PlanRepository;
-  private readonly runs: RunRepository;
-  constructor(private readonly db: Kysely<DB>, private readonly finisher: RunFinisher, private readonly ledger: LedgerService, private readonly clock: () => Date) {
-    this.plans = new PlanRepository(db);
-    this.runs = new RunRepository(db);
+  private readonly plans: Repositories['plans'];
+  private readonly runs: Repositories['runs'];
+  private readonly reviews: Repositories['reviews'];
+  constructor(
+    repos: Pick<Repositories, 'plans' | 'runs' | 'reviews'>, private readonly finisher: RunFinisher, private readonly ledger: LedgerService, private readonly clock: () => Date,
+  ) {
+    this.plans = repos.plans;
+    this.runs = repos.runs;
+    this.reviews = repos.reviews;
   }
 
   async start(tenantId: string, planId: string, input: { participants: Participant[] }, by: string): Promise<RunRow> {
@@ -108,11 +110,8 @@ export class ExerciseService {
       expected: '', actual: WORDS[input.kind], message: text,
       observation: { index, kind: input.kind, at, by, ...(m && input.kind === 'finding' && { measure: m }) },
     });
-    const updated = await this.db.updateTable('runs').set({ checks: JSON.stringify(list) as never })
-      .where('tenant_id', '=', tenantId).where('id', '=', run.id).where('status', '=', 'running')
-      // two people writing at once: the second one's list must contain the first one's entry
-      .where(({ eb, fn }) => eb(fn('jsonb_array_length', ['checks']), '=', index))
-      .returningAll().executeTakeFirst();
+    // two people writing at once: the second one's list must contain the first one's entry
+    const updated = await this.runs.setChecksIfUnchanged(tenantId, run.id, list, index);
     if (!updated) throw new Conflict(`run ${runId} changed meanwhile (finished, or another observation was recorded); reload and record it again`);
     return (await this.runs.get(tenantId, run.id))!;
   }
@@ -156,7 +155,7 @@ export class ExerciseService {
           const m = o.observation.measure!;
           const id = randomUUID();
           measureIds.push(id);
-          last = await createMeasure(this.ledger, trx, { id, tenantId, planId: run.plan_id, runId: run.id, reviewId: null, title: m.title, owner: m.owner, dueDate: m.dueDate, by: o.observation.by, now: finishedAt });
+          last = await createMeasure(this.ledger, this.reviews, trx, { id, tenantId, planId: run.plan_id, runId: run.id, reviewId: null, title: m.title, owner: m.owner, dueDate: m.dueDate, by: o.observation.by, now: finishedAt });
         }
         return last;
       },

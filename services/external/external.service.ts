@@ -1,8 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import type { DB, RunRow } from '../../db/schema.js';
-import { PlanRepository } from '../../db/repositories/plan.repository.js';
-import { RunRepository } from '../../db/repositories/run.repository.js';
+import type { RunRow } from '../../db/schema.js';
+import type { Repositories } from '../../db/repositories/index.js';
 import { Conflict, Invalid, NotFound } from '../errors.js';
 import { finding, type Finding } from '../findings.js';
 import type { RestorePlan } from '../plans/plan.types.js';
@@ -45,11 +43,11 @@ const FUTURE_SKEW_MS = 5 * 60_000;
  * is recorded as an `error` run (so it shows and alerts), never as a pass.
  */
 export class ExternalResultService {
-  private readonly plans: PlanRepository;
-  private readonly runs: RunRepository;
-  constructor(private readonly db: Kysely<DB>, private readonly finisher: RunFinisher, private readonly clock: () => Date) {
-    this.plans = new PlanRepository(db);
-    this.runs = new RunRepository(db);
+  private readonly plans: Repositories['plans'];
+  private readonly runs: Repositories['runs'];
+  constructor(repos: Pick<Repositories, 'plans' | 'runs'>, private readonly finisher: RunFinisher, private readonly clock: () => Date) {
+    this.plans = repos.plans;
+    this.runs = repos.runs;
   }
 
   /** 404 before anything else (body validation included) for a plan this tenant does not have. */
@@ -185,23 +183,22 @@ function readAttachments(list: ResultInput['attachments']): Attachment[] {
 
 /** Per-plan ingest tokens: they report that plan's results and can do nothing else. Shown once, stored as SHA-256. */
 export class IngestTokenService {
-  constructor(private readonly db: Kysely<DB>, private readonly clock: () => Date) {}
+  constructor(private readonly repos: Pick<Repositories, 'plans' | 'ingestTokens'>, private readonly clock: () => Date) {}
 
   async create(tenantId: string, planId: string, name: string, createdBy: string) {
-    const plan = await new PlanRepository(this.db).get(tenantId, planId);
+    const plan = await this.repos.plans.get(tenantId, planId);
     if (!plan) throw new NotFound(`plan ${planId}`);
     if ((plan.definition as RestorePlan).kind !== 'external') throw new Conflict(`plan ${planId} is restored by ernstfall itself; ingest tokens are for plans with kind: external`);
     const token = `${INGEST_PREFIX}${randomBytes(32).toString('base64url')}`;
     const id = randomUUID();
     const createdAt = this.clock();
-    await this.db.insertInto('ingest_tokens').values({ id, tenant_id: tenantId, plan_id: planId, name, token_hash: hashIngestToken(token), created_by: createdBy, created_at: createdAt }).execute();
+    await this.repos.ingestTokens.insert({ id, tenantId, planId, name, tokenHash: hashIngestToken(token), createdBy, createdAt });
     return { id, planId, name, createdAt: createdAt.toISOString(), token };
   }
 
   async list(tenantId: string, planId: string) {
-    if (!(await new PlanRepository(this.db).get(tenantId, planId))) throw new NotFound(`plan ${planId}`);
-    const rows = await this.db.selectFrom('ingest_tokens').select(['id', 'plan_id', 'name', 'created_by', 'created_at', 'revoked_at', 'last_used_at'])
-      .where('tenant_id', '=', tenantId).where('plan_id', '=', planId).orderBy('created_at', 'desc').execute();
+    if (!(await this.repos.plans.get(tenantId, planId))) throw new NotFound(`plan ${planId}`);
+    const rows = await this.repos.ingestTokens.list(tenantId, planId);
     return rows.map((r) => ({
       id: r.id, planId: r.plan_id, name: r.name, createdBy: r.created_by, createdAt: r.created_at.toISOString(),
       revokedAt: r.revoked_at?.toISOString() ?? null, lastUsedAt: r.last_used_at?.toISOString() ?? null,
@@ -209,20 +206,16 @@ export class IngestTokenService {
   }
 
   async revoke(tenantId: string, planId: string, id: string): Promise<void> {
-    const r = /^[0-9a-f-]{36}$/i.test(id)
-      ? await this.db.updateTable('ingest_tokens').set({ revoked_at: this.clock() })
-        .where('tenant_id', '=', tenantId).where('plan_id', '=', planId).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst()
-      : undefined;
-    if (!r || Number(r.numUpdatedRows) === 0) throw new NotFound(`ingest token ${id}`);
+    const revoked = /^[0-9a-f-]{36}$/i.test(id) && await this.repos.ingestTokens.revoke(tenantId, planId, id, this.clock());
+    if (!revoked) throw new NotFound(`ingest token ${id}`);
   }
 
   /** The live token a request presents, or nothing. */
   async resolve(presented: string): Promise<{ id: string; tenantId: string; planId: string; name: string } | undefined> {
     if (!presented.startsWith(INGEST_PREFIX)) return undefined;
-    const row = await this.db.selectFrom('ingest_tokens').select(['id', 'tenant_id', 'plan_id', 'name'])
-      .where('token_hash', '=', hashIngestToken(presented)).where('revoked_at', 'is', null).executeTakeFirst();
+    const row = await this.repos.ingestTokens.byHash(hashIngestToken(presented));
     if (!row) return undefined;
-    void this.db.updateTable('ingest_tokens').set({ last_used_at: this.clock() }).where('id', '=', row.id).execute().catch(() => undefined);
+    void this.repos.ingestTokens.touch(row.id, this.clock()).catch(() => undefined);
     return { id: row.id, tenantId: row.tenant_id, planId: row.plan_id, name: row.name };
   }
 }

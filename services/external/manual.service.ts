@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import type { DB, RunRow } from '../../db/schema.js';
-import { PlanRepository } from '../../db/repositories/plan.repository.js';
-import { RunRepository } from '../../db/repositories/run.repository.js';
+import type { RunRepository } from '../../db/repositories/run.repository.js';
+import type { Repositories } from '../../db/repositories/index.js';
 import { Conflict, Invalid, NotFound } from '../errors.js';
 import { finding, type Finding } from '../findings.js';
 import type { ManualStep, RestorePlan } from '../plans/plan.types.js';
@@ -102,11 +102,15 @@ export async function startPeopleRun(
  * the existing four-eyes review.
  */
 export class ManualRunService {
-  private readonly plans: PlanRepository;
-  private readonly runs: RunRepository;
-  constructor(private readonly db: Kysely<DB>, private readonly finisher: RunFinisher, private readonly clock: () => Date) {
-    this.plans = new PlanRepository(db);
-    this.runs = new RunRepository(db);
+  private readonly plans: Repositories['plans'];
+  private readonly runs: Repositories['runs'];
+  private readonly uploads: Repositories['uploads'];
+  constructor(
+    private readonly db: Kysely<DB>, repos: Pick<Repositories, 'plans' | 'runs' | 'uploads'>, private readonly finisher: RunFinisher, private readonly clock: () => Date,
+  ) {
+    this.plans = repos.plans;
+    this.runs = repos.runs;
+    this.uploads = repos.uploads;
   }
 
   async start(tenantId: string, planId: string, by: string): Promise<RunRow> {
@@ -147,14 +151,14 @@ export class ManualRunService {
         message: note || WORDS[input.result],
         step: { ...s.step, result: input.result, at: this.clock().toISOString(), by },
       };
-      await trx.updateTable('runs').set({ checks: JSON.stringify(steps) as never }).where('tenant_id', '=', tenantId).where('id', '=', runId).execute();
+      await this.runs.setChecks(tenantId, runId, steps, trx);
     });
     return (await this.runs.get(tenantId, runId))!;
   }
 
   /** The run's row, locked, if it is this tenant's open manual test; Conflict once it is finished. */
   private async lockRunning(trx: Transaction<DB>, tenantId: string, runId: string): Promise<RunRow> {
-    const run = await trx.selectFrom('runs').selectAll().where('tenant_id', '=', tenantId).where('id', '=', runId).forUpdate().executeTakeFirst();
+    const run = await this.runs.getForUpdate(tenantId, runId, trx);
     if (!run) throw new NotFound(`run ${runId}`);
     if (run.status !== 'running') throw new Conflict(`run ${runId} was finished meanwhile`);
     return run;
@@ -177,7 +181,7 @@ export class ManualRunService {
     return this.db.transaction().execute(async (trx) => {
       // one upload at a time per run, and none after the test was completed: the totals, the names and the record stay exact
       await this.lockRunning(trx, tenantId, run.id);
-      const have = await trx.selectFrom('run_uploads').select(['name', 'size_bytes']).where('tenant_id', '=', tenantId).where('run_id', '=', run.id).execute();
+      const have = await this.uploads.existing(tenantId, run.id, trx);
       if (have.length >= MAX_UPLOADS_PER_RUN) throw new Invalid('invalid attachment', [{ path: 'file', message: `a test keeps at most ${MAX_UPLOADS_PER_RUN} attachments` }]);
       const total = have.reduce((n, u) => n + u.size_bytes, 0) + file.content.length;
       if (total > MAX_RUN_UPLOAD_BYTES) throw new Invalid('invalid attachment', [{ path: 'file', message: `a test's attachments are at most ${MAX_RUN_UPLOAD_BYTES / 2 ** 20} MiB together` }]);
@@ -185,15 +189,14 @@ export class ManualRunService {
       const taken = new Set(have.map((u) => u.name));
       let name = stem;
       for (let n = 2; taken.has(name); n++) name = stem.replace(/(\.[^.]*)?$/, (ext) => `-${n}${ext}`);
-      await trx.insertInto('run_uploads').values({
-        id: randomUUID(), tenant_id: tenantId, run_id: run.id, step_index: index, name, media_type: mediaType, sha256,
-        size_bytes: file.content.length, content: file.content, uploaded_by: by, uploaded_at: this.clock(),
-      }).execute();
+      await this.uploads.insert({
+        id: randomUUID(), tenantId, runId: run.id, stepIndex: index, name, mediaType, sha256, content: file.content, uploadedBy: by, uploadedAt: this.clock(),
+      }, trx);
       const ref: UploadRef = { name, sha256, sizeBytes: file.content.length, mediaType };
-      const current = (await trx.selectFrom('runs').select('checks').where('tenant_id', '=', tenantId).where('id', '=', run.id).executeTakeFirstOrThrow()).checks as StepCheck[];
+      const current = (await this.runs.checks(tenantId, run.id, trx)) as StepCheck[];
       const step = current[index]!;
       step.step.attachments = [...(step.step.attachments ?? []), ref];
-      await trx.updateTable('runs').set({ checks: JSON.stringify(current) as never }).where('tenant_id', '=', tenantId).where('id', '=', run.id).execute();
+      await this.runs.setChecks(tenantId, run.id, current, trx);
       return ref;
     });
   }
@@ -202,12 +205,9 @@ export class ManualRunService {
   async attachment(tenantId: string, runId: string, name: string): Promise<{ name: string; mediaType: string; sha256: string; content: Buffer | null }> {
     const run = UUID.test(runId) ? await this.runs.get(tenantId, runId) : undefined;
     if (!run) throw new NotFound(`run ${runId}`);
-    const up = await this.db.selectFrom('run_uploads').select(['name', 'media_type', 'sha256', 'content'])
-      .where('tenant_id', '=', tenantId).where('run_id', '=', run.id).where('name', '=', name).executeTakeFirst();
+    const up = await this.uploads.byName(tenantId, run.id, name);
     if (up?.content) return { name: up.name, mediaType: up.media_type, sha256: up.sha256, content: up.content };
-    const kept = await this.db.selectFrom('ledger_attachments as a').innerJoin('ledger_records as r', (j) => j.onRef('r.hash', '=', 'a.record_hash').onRef('r.tenant_id', '=', 'a.tenant_id'))
-      .select(['a.name', 'a.sha256', 'a.content']).where('a.tenant_id', '=', tenantId).where('r.kind', '=', 'run').where('r.subject_id', '=', run.id).where('a.name', '=', name)
-      .executeTakeFirst();
+    const kept = await this.uploads.inRecord(tenantId, run.id, name);
     if (!kept) throw new NotFound(`attachment ${name}`);
     return { name: kept.name, mediaType: up?.media_type ?? 'application/octet-stream', sha256: kept.sha256, content: kept.content };
   }
@@ -235,8 +235,7 @@ export class ManualRunService {
     // every step has its result; open ones already made MANUAL_STEPS_NOT_DONE, so the verdict rules see them as checks too
     const verdict = decideVerdict({ findings, checks: steps.map((s) => ({ status: s.status })), restored: restoring?.step.result === 'ok' });
     const finishedAt = this.clock();
-    const uploads = await this.db.selectFrom('run_uploads').select(['id', 'name', 'content']).where('tenant_id', '=', tenantId).where('run_id', '=', run.id)
-      .where('content', 'is not', null).orderBy('step_index').orderBy('uploaded_at').orderBy('name').execute();
+    const uploads = await this.uploads.withContent(tenantId, run.id);
     const ids = uploads.map((u) => u.id);
     const row = await this.finisher.finishUnclaimed(run.id, {
       verdict, findings, checks: steps, ...targets, finishedAt,
@@ -245,14 +244,14 @@ export class ManualRunService {
       attachments: uploads.map((u) => ({ name: u.name, content: u.content!, retain: 'record' as const })),
       // a step or a file recorded while this was decided: nothing is signed without it (the person completes again)
       before: async (trx, current) => {
-        const now = await trx.selectFrom('run_uploads').select('id').where('tenant_id', '=', tenantId).where('run_id', '=', run.id).where('content', 'is not', null).execute();
+        const now = await this.uploads.idsWithContent(tenantId, run.id, trx);
         if (JSON.stringify(current.checks) !== seen || now.length !== ids.length || now.some((u) => !ids.includes(u.id))) {
           throw new Conflict(`run ${runId} changed while it was being completed (a step or a file was recorded); complete it again`);
         }
       },
       // the contents are the record's attachments now; the upload rows keep their names and hashes
       also: async (trx) => {
-        if (ids.length) await trx.updateTable('run_uploads').set({ content: null }).where('tenant_id', '=', tenantId).where('id', 'in', ids).execute();
+        if (ids.length) await this.uploads.dropContent(tenantId, ids, trx);
         return undefined;
       },
     });

@@ -1,7 +1,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { DB } from '../../db/schema.js';
+import { PlanRepository } from '../../db/repositories/plan.repository.js';
 import type { ExternalResultService } from './external.service.js';
 import { parseVeeamSyslog, UnreadableResult } from './parsers.js';
 
@@ -34,7 +35,10 @@ export class VeeamSyslogListener {
   private pending = new Set<Promise<void>>();
   readonly stats = { received: 0, recorded: 0, ignored: 0, unmapped: 0, refused: 0 };
 
-  constructor(private readonly db: Kysely<DB>, private readonly external: ExternalResultService, private readonly opts: SyslogOptions, private readonly log: Logger) {}
+  private readonly plans: PlanRepository;
+  constructor(db: Kysely<DB>, private readonly external: ExternalResultService, private readonly opts: SyslogOptions, private readonly log: Logger) {
+    this.plans = new PlanRepository(db);
+  }
 
   async start(): Promise<number> {
     const max = this.opts.maxMessageBytes ?? 64 * 1024;
@@ -118,12 +122,7 @@ export class VeeamSyslogListener {
       return;
     }
     try {
-      const plans = await this.db.selectFrom('plans as p').innerJoin('tenants as t', 't.id', 'p.tenant_id')
-        .select(['p.tenant_id', 'p.id'])
-        .where('t.slug', '=', slug).where('t.disabled_at', 'is', null)
-        .where(sql<boolean>`p.definition->>'kind' = 'external'`)
-        .where(sql<boolean>`p.definition->'external'->>'veeamJob' = ${jobName}`)
-        .execute();
+      const plans = await this.plans.externalByVeeamJob(slug, jobName);
       if (plans.length === 0) {
         this.stats.unmapped++;
         this.log.warn({ from, tenant: slug, job: jobName.slice(0, 200) }, 'syslog: a SureBackup result of a job no external plan names (external.veeamJob); not recorded');

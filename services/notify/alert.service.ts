@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.js';
-import { NotificationRepository, type AlertRow, type NotificationRow } from '../../db/repositories/notification.repository.js';
+import type { Repositories } from '../../db/repositories/index.js';
+import type { AlertRow, NotificationRow } from '../../db/repositories/notification.repository.js';
 import type { LedgerService } from '../evidence/ledger.service.js';
 import { Conflict, Invalid, NotFound } from '../errors.js';
 import { parseDuration } from '../util/duration.js';
@@ -50,15 +51,18 @@ export function toNotificationJson(n: NotificationRow) {
  * auditor asks after an incident.
  */
 export class AlertService {
-  readonly repo: NotificationRepository;
+  private readonly repo: Repositories['notifications'];
+  private readonly tenants: Repositories['tenants'];
 
   constructor(
     private readonly db: Kysely<DB>,
+    repos: Pick<Repositories, 'notifications' | 'tenants'>,
     private readonly ledger: LedgerService,
     private readonly cfg: { lang: Lang; timezone: string; publicUrl?: string },
     private readonly clock: Clock,
   ) {
-    this.repo = new NotificationRepository(db);
+    this.repo = repos.notifications;
+    this.tenants = repos.tenants;
   }
 
   async get(tenantId: string, id: string) {
@@ -144,7 +148,7 @@ export class AlertService {
   async sendTest(tenantId: string, recipientText: string, by: string, lang?: Lang) {
     const r = parseRecipient(recipientText);
     if (typeof r === 'string') throw new Invalid(r, [{ path: 'recipient', message: r }]);
-    const tenant = await this.db.selectFrom('tenants').select(['slug', 'name']).where('id', '=', tenantId).executeTakeFirstOrThrow();
+    const tenant = await this.tenants.names(tenantId);
     const now = this.clock();
     const [row] = await this.repo.enqueue({
       tenantId, event: 'test', key: `test:${randomUUID()}`, recipients: [r.raw],

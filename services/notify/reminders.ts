@@ -1,8 +1,10 @@
-import { CompiledQuery, sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { DB } from '../../db/schema.js';
-import { PlanStatusRepository, STATUS_CASE, addDurationSql, datedPlansSql, type PlanStatusRow } from '../../db/repositories/plan-status.repository.js';
+import type { Repositories } from '../../db/repositories/index.js';
+import { PlanStatusRepository, type PlanStatusRow } from '../../db/repositories/plan-status.repository.js';
 import { NotificationRepository, type AlertRow, type NewNotification } from '../../db/repositories/notification.repository.js';
+import { ReminderRepository, type DigestPlanRow, type ReminderCandidate } from '../../db/repositories/reminder.repository.js';
 import type { PlanNotify } from '../plans/plan.types.js';
 import { addDuration, zonedToUtc } from '../util/calendar.js';
 import { buildMessage, messageAlert, messageRun, type MessageContext } from './messages.js';
@@ -51,43 +53,10 @@ export interface ReminderResult {
   checkpoints: number;
 }
 
-interface PlanInfo {
-  tenant_id: string;
-  id: string;
-  title: string;
-  system_name: string | null;
-  timezone: string | null;
-  grace: string | null;
-  notify: PlanNotify | null;
-  paused: boolean;
-}
-
 /** A plan that needs a decision (candidates()): its status, plan, tenant and open alert. */
-interface Candidate {
-  tenant_id: string;
-  plan_id: string;
-  status: PlanStatusRow['status'];
-  next_due_at: Date | null;
-  last_passed_at: Date | null;
-  last_verdict: 'passed' | 'failed' | null;
-  /** The newest passed or failed run: a failing plan's newest failed run. */
-  decisive_id: string | null;
-  /** The newest passed run. */
-  passed_id: string | null;
-  alert_id: string | null;
-  title: string;
-  system_name: string | null;
-  timezone: string | null;
-  grace: string | null;
-  notify: PlanNotify | null;
-  paused: boolean;
-  slug: string;
-  tenant_name: string;
-  action: 'open' | 'plan';
-  total: string;
-}
+type Candidate = ReminderCandidate;
 
-const PROBLEM = `('overdue', 'failing')`;
+type PlanInfo = DigestPlanRow;
 
 function groupBy<T>(items: T[], key: (x: T) => string): Map<string, T[]> {
   const out = new Map<string, T[]>();
@@ -98,70 +67,6 @@ function groupBy<T>(items: T[], key: (x: T) => string): Map<string, T[]> {
   }
   return out;
 }
-/** JS toISOString() of a timestamptz (the due-soon key). */
-const ISO = (ts: string) => `to_char(${ts} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-
-/**
- * candidates(): $1 now, $2 limit. The status of every plan comes from
- * plan_states (cached due dates, the rest computed), so a steady minute
- * compares stored values and returns nothing; plans and alerts are read
- * into the process only for the plans returned.
- */
-const CANDIDATES_SQL = `${datedPlansSql('true')},
-c1 as materialized (
-  -- from the stored values only (no plan definition): the plans that may need a decision, and which kind (only these are collected)
-  select * from (select x.*,
-    (x.alert_id is not null and x.status not in ${PROBLEM})
-      or (not x.paused and x.alert_id is null and x.status in ${PROBLEM})
-      or (not x.paused and x.alert_id is not null and x.status = 'failing' and x.decisive_id is distinct from x.alert_run_id) as decide,
-    not x.paused and x.status = 'due-soon' and x.next_due_at is not null as soon,
-    not x.paused and x.alert_id is not null and x.status in ${PROBLEM} and x.acknowledged_at is null
-      and (x.snoozed_until is null or x.snoozed_until <= $1::timestamptz) and x.escalation_level < x.esc_steps as esc
-  from (
-    select d.tenant_id, d.plan_id, ${STATUS_CASE} as status, d.next_due_at, d.last_passed_at, d.last_verdict, d.decisive_id, d.passed_id, d.esc_steps,
-      a.id as alert_id, a.run_id as alert_run_id, a.since as alert_since, a.escalation_level, a.acknowledged_at, a.snoozed_until,
-      ps.paused_at is not null as paused
-    from dated d
-    left join alerts a on a.tenant_id = d.tenant_id and a.plan_id = d.plan_id and a.resolved_at is null
-    left join plan_schedules ps on ps.tenant_id = d.tenant_id and ps.plan_id = d.plan_id
-  ) x) f
-  where f.decide or f.soon or f.esc
-),
-checked as (
-  -- due-soon and escalation need the plan's notify block: read for those few plans only
-  -- (lateral: one index step per plan, never a pass over all plans)
-  select c.* from (select * from c1 where not c1.decide and c1.soon) c
-  cross join lateral (select pl.definition from plans pl where pl.tenant_id = c.tenant_id and pl.id = c.plan_id offset 0) p
-  where exists (
-    select 1 from jsonb_array_elements_text(case when jsonb_typeof(coalesce(nullif(p.definition->'notify'->'dueSoon', 'null'::jsonb), p.definition->'notify'->'overdue')) = 'array'
-      then coalesce(nullif(p.definition->'notify'->'dueSoon', 'null'::jsonb), p.definition->'notify'->'overdue') else '[]'::jsonb end) r(recipient)
-    where not exists (select 1 from notifications n where n.tenant_id = c.tenant_id
-      and n.dedupe_key = 'due-soon:' || c.plan_id || ':' || ${ISO('c.next_due_at')} || '|' || r.recipient))
-  union all
-  select c.* from (select * from c1 where not c1.decide and not c1.soon and c1.esc) c
-  cross join lateral (select pl.definition from plans pl where pl.tenant_id = c.tenant_id and pl.id = c.plan_id offset 0) p
-  ${addDurationSql('c.alert_since', `btrim(p.definition->'notify'->'escalate'->c.escalation_level->>'after')`, `coalesce(p.definition->'cadence'->>'timezone', 'Europe/Berlin')`, 'esc')}
-  -- the next step due within the hour (or not computable here): plan() decides with addDuration
-  where esc.result is null or esc.result <= $1::timestamptz + interval '1 hour'
-),
-picked as (
-  select c.*, count(*) over () as total from (
-    select c1.* from c1 where c1.decide
-    union all
-    select * from checked
-  ) c
-  order by (c.alert_id is null and c.status in ${PROBLEM}), c.tenant_id, c.plan_id
-  limit $2
-)
-select c.tenant_id, c.plan_id, c.status, c.next_due_at, c.last_passed_at, c.last_verdict, c.decisive_id, c.passed_id, c.alert_id,
-  p.title, p.definition->'system'->>'name' as system_name, p.definition->'cadence'->>'timezone' as timezone,
-  p.definition->'cadence'->>'grace' as grace, p.definition->'notify' as notify, c.paused, t.slug, t.name as tenant_name,
-  case when c.alert_id is null and c.status in ${PROBLEM} then 'open' else 'plan' end as action, c.total
-from picked c
-cross join lateral (select pl.title, pl.definition from plans pl where pl.tenant_id = c.tenant_id and pl.id = c.plan_id offset 0) p
-cross join lateral (select tn.slug, tn.name from tenants tn where tn.id = c.tenant_id offset 0) t
-order by (c.alert_id is null and c.status in ${PROBLEM}), c.tenant_id, c.plan_id`;
-
 /**
  * Turns plan status into reminders, alerts and all-clears (docs/ARCHITECTURE.md
  * "Plan status"; issue #4). Runs on the scheduler leader's tick with the
@@ -173,13 +78,16 @@ order by (c.alert_id is null and c.status in ${PROBLEM}), c.tenant_id, c.plan_id
  * runs started by hand still go out.
  */
 export class ReminderEngine {
-  private readonly status: PlanStatusRepository;
-  private readonly repo: NotificationRepository;
+  private readonly status: Repositories['planStatus'];
+  private readonly repo: Repositories['notifications'];
+  private readonly reminders: Repositories['reminders'];
   private dayFormat: Intl.DateTimeFormat | undefined;
 
   constructor(private readonly db: Kysely<DB>, private readonly cfg: ReminderConfig, private readonly log: Logger) {
+    // still takes a database (tests and the scheduler's process hand one): its repositories are made here
     this.status = new PlanStatusRepository(db);
     this.repo = new NotificationRepository(db);
+    this.reminders = new ReminderRepository(db);
   }
 
   async evaluate(now: Date): Promise<ReminderResult> {
@@ -195,7 +103,7 @@ export class ReminderEngine {
     const cands = await this.candidates(now, limit);
     const total = cands[0] ? Number(cands[0].total) : 0;
     const alertIds = cands.flatMap((c) => (c.alert_id ? [c.alert_id] : []));
-    const alerts = new Map((alertIds.length ? await this.db.selectFrom('alerts').selectAll().where('id', 'in', alertIds).execute() : []).map((a) => [a.id, a]));
+    const alerts = new Map((await this.reminders.alertsByIds(alertIds)).map((a) => [a.id, a]));
     const opens = cands.filter((c) => c.action === 'open');
     const others = cands.filter((c) => c.action !== 'open');
     // due-soon reminders already sent, looked up per tenant for all its candidates at once
@@ -216,8 +124,7 @@ export class ReminderEngine {
       try {
         await this.db.transaction().execute(async (trx) => {
           await this.repo.linkRunsToAlerts(links.map((l) => ({ tenantId: l.c.tenant_id, runId: l.runId, alertId: l.a.id })), trx);
-          await sql`update alerts a set run_id = x.r from unnest(${links.map((l) => l.a.id)}::uuid[], ${links.map((l) => l.runId)}::uuid[]) as x(a, r)
-            where a.id = x.a and a.resolved_at is null`.execute(trx);
+          await this.reminders.setAlertRuns(links.map((l) => ({ alertId: l.a.id, runId: l.runId })), trx);
         });
         for (const l of links) l.a.run_id = l.runId;
       } catch (err) {
@@ -247,7 +154,7 @@ export class ReminderEngine {
       this.log.error({ err: (err as Error).message }, 'daily digests failed; trying again next tick');
     }
     if (this.cfg.checkpoints?.recipients.length) {
-      const tenants = await this.db.selectFrom('tenants').select(['id', 'slug', 'name']).execute();
+      const tenants = await this.reminders.tenants();
       for (const tenant of tenants) {
         try {
           result.checkpoints += await this.checkpoint(tenant, now);
@@ -271,12 +178,8 @@ export class ReminderEngine {
    *   the hour), a due-soon plan with a recipient not reminded yet.
    * Openings come last; `total` counts them all before the limit.
    */
-  private async candidates(now: Date, limit: number): Promise<Candidate[]> {
-    const res = await this.db.transaction().execute(async (trx) => {
-      await sql`set local jit = off`.execute(trx);
-      return trx.executeQuery<Candidate>(CompiledQuery.raw(CANDIDATES_SQL, [now, limit]));
-    });
-    return res.rows;
+  private candidates(now: Date, limit: number): Promise<Candidate[]> {
+    return this.reminders.candidates(now, limit);
   }
 
   /** Plans left to the JS side by candidates(): as plan() reads them. */
@@ -350,9 +253,7 @@ export class ReminderEngine {
    */
   private async openMany(batch: Candidate[], now: Date): Promise<number> {
     const failedIds = batch.flatMap((c) => (c.status === 'failing' && c.decisive_id ? [c.decisive_id] : []));
-    const failed = new Map((failedIds.length
-      ? await this.db.selectFrom('runs').select(['id', 'verdict', 'finished_at', 'findings']).where('id', 'in', failedIds).where('verdict', '=', 'failed').execute()
-      : []).map((r) => [r.id, r]));
+    const failed = new Map((await this.reminders.failedRuns(failedIds)).map((r) => [r.id, r]));
     const rows = batch.map((c) => {
       const run = c.status === 'failing' && c.decisive_id ? failed.get(c.decisive_id) : undefined;
       const since = c.status === 'overdue'
@@ -361,16 +262,13 @@ export class ReminderEngine {
       return { c, run, kind: c.status === 'overdue' ? 'overdue' : 'failing', since };
     });
     return this.db.transaction().execute(async (trx) => {
-      const opened = await sql<AlertRow>`
-        insert into alerts (tenant_id, plan_id, kind, since, opened_at, run_id)
-        select t, p, k, s, ${now}::timestamptz, r from unnest(${rows.map((x) => x.c.tenant_id)}::uuid[], ${rows.map((x) => x.c.plan_id)}::text[],
-          ${rows.map((x) => x.kind)}::text[], ${rows.map((x) => x.since.toISOString())}::timestamptz[], ${rows.map((x) => x.run?.id ?? null)}::uuid[]) as x(t, p, k, s, r)
-        on conflict (tenant_id, plan_id) where resolved_at is null do nothing
-        returning *`.execute(trx);
+      const opened = await this.reminders.openAlerts(
+        rows.map((x) => ({ tenantId: x.c.tenant_id, planId: x.c.plan_id, kind: x.kind, since: x.since, runId: x.run?.id ?? null })), now, trx,
+      );
       const byPlan = new Map(rows.map((x) => [`${x.c.tenant_id}/${x.c.plan_id}`, x]));
       const out: NewNotification[] = [];
       const links: { tenantId: string; runId: string; alertId: string }[] = [];
-      for (const alert of opened.rows) {
+      for (const alert of opened) {
         const { c, run } = byPlan.get(`${alert.tenant_id}/${alert.plan_id}`)!;
         const plan = this.info(c);
         const ctx = this.ctx({ slug: c.slug, name: c.tenant_name }, plan);
@@ -394,7 +292,7 @@ export class ReminderEngine {
       // the failure notifications the runs sent when they ended belong to the alert (its all-clear reaches them)
       await this.repo.linkRunsToAlerts(links, trx);
       await this.repo.enqueueMany(out, trx);
-      return opened.rows.length;
+      return opened.length;
     });
   }
 
@@ -402,7 +300,7 @@ export class ReminderEngine {
   private async linkFailure(tenantId: string, runId: string, alert: AlertRow) {
     await this.db.transaction().execute(async (trx) => {
       await this.repo.linkRunToAlert(tenantId, runId, alert.id, trx);
-      await trx.updateTable('alerts').set({ run_id: runId }).where('id', '=', alert.id).execute();
+      await this.reminders.setAlertRun(alert.id, runId, trx);
     });
   }
 
@@ -481,29 +379,14 @@ export class ReminderEngine {
     const date = this.dailyDate(now);
     if (!date) return 0;
     const prefix = `digest:${date}|`;
-    const missing = await sql<{ tenant_id: string; recipient: string }>`
-      select w.tenant_id, w.recipient from (
-        select distinct s.tenant_id, r.recipient from plan_states s cross join lateral unnest(s.digest) as r(recipient) where s.digest is not null
-      ) w
-      where not exists (select 1 from notifications n where n.tenant_id = w.tenant_id and n.dedupe_key = ${prefix} || w.recipient)`.execute(this.db);
-    if (!missing.rows.length) return 0;
+    const missing = await this.reminders.missingDigests(prefix);
+    if (!missing.length) return 0;
     const todo = new Map<string, Set<string>>();
-    for (const r of missing.rows) todo.set(r.tenant_id, (todo.get(r.tenant_id) ?? new Set()).add(r.recipient));
+    for (const r of missing) todo.set(r.tenant_id, (todo.get(r.tenant_id) ?? new Set()).add(r.recipient));
     const tenantIds = [...todo.keys()].sort().slice(0, this.cfg.digestTenantsPerTick ?? DIGEST_TENANTS_PER_TICK);
     const [tenants, plans, statuses] = await Promise.all([
-      this.db.selectFrom('tenants').select(['id', 'slug', 'name']).where('id', 'in', tenantIds).orderBy('id').execute(),
-      this.db.selectFrom('plans as p')
-        .leftJoin('plan_schedules as s', (j) => j.onRef('s.tenant_id', '=', 'p.tenant_id').onRef('s.plan_id', '=', 'p.id'))
-        .select([
-          'p.tenant_id', 'p.id', 'p.title',
-          sql<string | null>`p.definition->'system'->>'name'`.as('system_name'),
-          sql<string | null>`p.definition->'cadence'->>'timezone'`.as('timezone'),
-          sql<string | null>`p.definition->'cadence'->>'grace'`.as('grace'),
-          sql<PlanNotify | null>`p.definition->'notify'`.as('notify'),
-          sql<boolean>`s.paused_at is not null`.as('paused'),
-        ])
-        .where('p.tenant_id', 'in', tenantIds)
-        .execute(),
+      this.reminders.tenantsByIds(tenantIds),
+      this.reminders.digestPlans(tenantIds),
       this.status.statusOfTenants(tenantIds, now),
     ]);
     const plansOf = groupBy(plans, (p) => p.tenant_id);

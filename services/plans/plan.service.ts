@@ -1,10 +1,11 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { DB, PlanRow } from '../../db/schema.js';
-import { PlanRepository } from '../../db/repositories/plan.repository.js';
+import type { Repositories } from '../../db/repositories/index.js';
+import type { PlanRepository } from '../../db/repositories/plan.repository.js';
 import { Conflict, Invalid, NotFound } from '../errors.js';
 import { formatPlanIssues, parsePlanText, planContentHash, redactPlan } from './plan.parser.js';
 import { resolvePlanSystem } from '../systems/system.service.js';
@@ -43,13 +44,13 @@ export class PlanService {
   readonly repo: PlanRepository;
   /** With `audit`, every new version of a plan (API or file) is an audit record committed with it. */
   constructor(
-    private readonly db: Kysely<DB>, private readonly log: Logger, private readonly audit: AuditService | undefined,
+    private readonly db: Kysely<DB>, private readonly repos: Pick<Repositories, 'plans' | 'systems' | 'tenants'>, private readonly log: Logger, private readonly audit: AuditService | undefined,
     /** Business time: created_at/updated_at come from here, never from the database's now(). */
     private readonly clock: Clock,
     /** The operator's policy per tenant (backup roots, images, limits); without it only the plan's shape is checked. */
     private readonly policy?: PlanPolicyService,
   ) {
-    this.repo = new PlanRepository(db);
+    this.repo = repos.plans;
   }
 
   /** 'plan.changed' in the transaction of the write; returns the record to anchor after the commit. */
@@ -74,6 +75,16 @@ export class PlanService {
     return this.repo.list(tenantId);
   }
 
+  /** The plan, or undefined (no 404): for views of a run or an alert whose plan may be gone. */
+  find(tenantId: string, id: string): Promise<PlanRow | undefined> {
+    return this.repo.get(tenantId, id);
+  }
+
+  /** The definition of one stored version of a plan (what a run ran). */
+  async version(tenantId: string, planId: string, hash: string): Promise<RestorePlan | undefined> {
+    return (await this.repo.getVersion(tenantId, planId, hash)) as RestorePlan | undefined;
+  }
+
   /** PUT over the API: JSON or YAML text, validated where lines are known. `by` (who sends it) makes a new version an audit record. */
   async put(
     tenantId: string, id: string, text: string, contentType: 'yaml' | 'json', by?: { actor: AuditActor; ip?: string },
@@ -83,10 +94,10 @@ export class PlanService {
     if (parsed.plan.id !== id) {
       throw new Invalid('plan id in the body differs from the id in the URL', [{ path: 'id', line: undefined, message: `is "${parsed.plan.id}", URL says "${id}"` }]);
     }
-    parsed.plan = await resolvePlanSystem(this.db, tenantId, parsed.plan);
+    parsed.plan = await resolvePlanSystem(this.repos.systems, tenantId, parsed.plan);
     const out = await this.db.transaction().execute(async (trx) => {
       // serialises concurrent PUTs of the same (possibly new) plan id
-      await sql`select pg_advisory_xact_lock(hashtextextended(${`ernstfall-plan:${tenantId}:${id}`}, 0))`.execute(trx);
+      await this.repo.lockId(tenantId, id, trx);
       const existing = await this.repo.getForUpdate(tenantId, id, trx);
       if (existing?.origin === 'file') {
         throw new Conflict(`plan ${id} is defined by the file ${existing.source_file} and is read-only over the API; change the file instead`, { sourceFile: existing.source_file });
@@ -111,7 +122,7 @@ export class PlanService {
   async syncFromDir(dir: string): Promise<{ loaded: string[]; invalid: { file: string; issues: PlanIssue[] }[] }> {
     const loaded: string[] = [];
     const invalid: { file: string; issues: PlanIssue[] }[] = [];
-    const tenants = new Map((await this.db.selectFrom('tenants').select(['id', 'slug']).where('slug', '!=', '_provider').execute()).map((t) => [t.slug, t.id]));
+    const tenants = await this.repos.tenants.idsBySlug();
     const files = await listPlanFiles(dir);
     for (const file of files) {
       const rel = relative(dir, file);
@@ -125,7 +136,7 @@ export class PlanService {
       const parsed = parsePlanText(await readFile(file, 'utf8'), { file: rel, policy: await this.policy?.forTenant(tenantId) });
       if (!('issues' in parsed)) {
         try {
-          parsed.plan = await resolvePlanSystem(this.db, tenantId, parsed.plan);
+          parsed.plan = await resolvePlanSystem(this.repos.systems, tenantId, parsed.plan);
         } catch (err) {
           const details = (err as { details?: PlanIssue[] }).details;
           if (!details) throw err;
@@ -138,7 +149,7 @@ export class PlanService {
         continue;
       }
       await this.db.transaction().execute(async (trx) => {
-        await sql`select pg_advisory_xact_lock(hashtextextended(${`ernstfall-plan:${tenantId}:${parsed.plan.id}`}, 0))`.execute(trx);
+        await this.repo.lockId(tenantId, parsed.plan.id, trx);
         const existing = await this.repo.getForUpdate(tenantId, parsed.plan.id, trx);
         // a renamed file keeps its plan; two files with one id at the same time are refused
         if (existing && existing.origin === 'file' && existing.source_file !== rel && existsSync(join(dir, existing.source_file ?? ''))) {
@@ -157,7 +168,7 @@ export class PlanService {
       }, (err: Error) => invalid.push({ file: rel, issues: [{ path: 'id', message: err.message }] }));
     }
     // a plan whose file is gone stays (its runs and evidence refer to it) but is reported every start
-    for (const row of await this.db.selectFrom('plans').select(['id', 'source_file']).where('origin', '=', 'file').execute()) {
+    for (const row of await this.repo.fromFiles()) {
       if (row.source_file && !existsSync(join(dir, row.source_file))) {
         this.log.warn({ planId: row.id, file: row.source_file }, 'the file of this plan is gone; the plan is kept, still read-only over the API');
       }

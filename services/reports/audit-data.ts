@@ -1,5 +1,4 @@
-import type { Kysely } from 'kysely';
-import type { DB } from '../../db/schema.js';
+import type { Repositories } from '../../db/repositories/index.js';
 import type { LedgerService } from '../evidence/ledger.service.js';
 import { parseEnvelope } from '../evidence/ledger-format.js';
 import { verifyChain } from '../evidence/verify.js';
@@ -10,7 +9,7 @@ import type { RestorePlan } from '../plans/plan.types.js';
 import { CONTROLS } from './controls.js';
 import { periodDays } from './period.js';
 import { exerciseFormatLabel } from './i18n.js';
-import { SystemService } from '../systems/system.service.js';
+import type { SystemService } from '../systems/system.service.js';
 import { toAuditEntry } from '../audit/audit.service.js';
 import type { AuditReportData, KindTally, Lang, MeasureData, PlanKindName, SystemRow, VerdictName } from './report.types.js';
 
@@ -52,9 +51,10 @@ export function testedInTime(plan: RestorePlan, createdAt: Date, passedStarts: D
  * end of a period not over yet) from the caller's clock.
  */
 export async function buildAuditData(
-  db: Kysely<DB>, ledger: LedgerService, tenantId: string, period: { from: Date; to: Date; firstDay?: string; lastDay?: string }, lang: Lang, now: Date,
+  sources: { repos: Pick<Repositories, 'tenants' | 'reports' | 'reviews'>; systems: Pick<SystemService, 'overview'> }, ledger: LedgerService, tenantId: string, period: { from: Date; to: Date; firstDay?: string; lastDay?: string }, lang: Lang, now: Date,
 ): Promise<AuditReportData> {
-  const tenant = await db.selectFrom('tenants').select('name').where('id', '=', tenantId).executeTakeFirstOrThrow();
+  const { repos } = sources;
+  const tenant = { name: await repos.tenants.name(tenantId) };
   const records = await ledger.repo.list(tenantId);
   const verification = verifyChain(records, { trustedKeys: ledger.trusted(), checkpoints: ledger.checkpoints(tenantId), tenantId });
   const end = period.to < now ? period.to : now;
@@ -87,7 +87,7 @@ export async function buildAuditData(
     }
   }
 
-  const plans = await db.selectFrom('plans').select(['id', 'title', 'definition', 'created_at']).where('tenant_id', '=', tenantId).orderBy('id').execute();
+  const plans = await repos.reports.plans(tenantId);
   const inPeriod = (r: RunPayload['run']) => {
     const at = new Date(r.finishedAt ?? r.queuedAt);
     return at >= period.from && at < period.to;
@@ -149,9 +149,7 @@ export async function buildAuditData(
   const count = (v: string) => all.filter((r) => r.verdict === v).length;
   const passed = count('passed');
   const failed = count('failed');
-  const measures: MeasureData[] = (await db.selectFrom('measures')
-    .select(['id', 'plan_id', 'run_id', 'title', 'owner', 'due_date', 'status', 'closed_by_run_id', 'closed_at'])
-    .where('tenant_id', '=', tenantId).orderBy('due_date').execute())
+  const measures: MeasureData[] = (await repos.reviews.measuresByDueDate(tenantId))
     .map((m) => ({ id: m.id, planId: m.plan_id, runId: m.run_id, title: m.title, owner: m.owner, dueDate: m.due_date, status: m.status, closedByRunId: m.closed_by_run_id, closedAt: m.closed_at?.toISOString() ?? null }));
   const summary = {
     plans: plans.length, plansTestedInTime: tested, runs: all.length, performed: passed + failed, passed, failed,
@@ -171,7 +169,7 @@ export async function buildAuditData(
     summary,
     controls: CONTROLS.map((c) => ({ id: c.id, title: c.title[lang], evidence: c.what[lang], tests: byControl.get(c.id) ?? null })),
     systems, trend, deviations: reviews, measures, activity,
-    restartOrder: (await new SystemService(db, undefined, () => now).overview(tenantId, { at: end })).map((x) => ({
+    restartOrder: (await sources.systems.overview(tenantId, { at: end })).map((x) => ({
       id: x.id, name: x.name, process: x.process, protectionNeed: x.protectionNeed, tier: x.tier, owner: x.owner, handbookRef: x.handbookRef,
       plans: x.plans, lastPassed: x.lastPassed, lacksRecentPass: x.lacksRecentPass,
     })),

@@ -1,5 +1,4 @@
-import type { Kysely } from 'kysely';
-import type { DB } from '../../db/schema.js';
+import type { Repositories } from '../../db/repositories/index.js';
 import type { LedgerService } from '../evidence/ledger.service.js';
 import { parseEnvelope } from '../evidence/ledger-format.js';
 import { fingerprintOfKey } from '../evidence/signing-key.js';
@@ -7,18 +6,16 @@ import { Conflict, NotFound } from '../errors.js';
 import type { Lang, RunProtocolData } from './report.types.js';
 
 /** The Wiederherstellungsprotokoll's data: the run as its signed record says, plus reviews and measures; `now` ("generated at") from the caller's clock. */
-export async function buildRunProtocolData(db: Kysely<DB>, ledger: LedgerService, tenantId: string, runId: string, lang: Lang, now: Date): Promise<RunProtocolData> {
-  const run = await db.selectFrom('runs').select(['id', 'status']).where('tenant_id', '=', tenantId).where('id', '=', runId).executeTakeFirst();
+export async function buildRunProtocolData(repos: Pick<Repositories, 'runs' | 'tenants' | 'reviews'>, ledger: LedgerService, tenantId: string, runId: string, lang: Lang, now: Date): Promise<RunProtocolData> {
+  const run = await repos.runs.get(tenantId, runId);
   if (!run) throw new NotFound(`run ${runId}`);
   const record = (await ledger.repo.bySubject(tenantId, 'run', runId))[0];
   if (!record) throw new Conflict(`run ${runId} has no evidence record yet (status ${run.status})`);
   const env = parseEnvelope(record);
   const payload = env.payload as unknown as { run: RunProtocolData['run'] & { planId: string }; plan: { id?: string; title?: string; version: string; system?: RunProtocolData['plan']['system'] | null; targets?: RunProtocolData['plan']['targets']; controls?: string[] } };
-  const tenant = await db.selectFrom('tenants').select('name').where('id', '=', tenantId).executeTakeFirstOrThrow();
-  const reviews = await db.selectFrom('reviews').select(['decision', 'comment', 'reviewer', 'created_at', 'record_hash'])
-    .where('tenant_id', '=', tenantId).where('run_id', '=', runId).orderBy('created_at').execute();
-  const measures = await db.selectFrom('measures').select(['id', 'plan_id', 'run_id', 'title', 'owner', 'due_date', 'status', 'closed_by_run_id', 'closed_at'])
-    .where('tenant_id', '=', tenantId).where((eb) => eb.or([eb('run_id', '=', runId), eb('closed_by_run_id', '=', runId)])).execute();
+  const tenant = { name: await repos.tenants.name(tenantId) };
+  const reviews = await repos.reviews.reviewsForProtocol(tenantId, runId);
+  const measures = await repos.reviews.measuresOfRun(tenantId, runId);
   const trusted = ledger.trusted();
   const key = trusted.get(record.keyId);
   return {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.js';
-import { BaselineRepository, type BaselineRow } from '../../db/repositories/baseline.repository.js';
-import { RunRepository } from '../../db/repositories/run.repository.js';
+import type { Repositories } from '../../db/repositories/index.js';
+import type { BaselineRow } from '../../db/repositories/baseline.repository.js';
 import type { AuditActor, AuditService } from '../audit/audit.service.js';
 import { Conflict, NotFound } from '../errors.js';
 import type { Clock } from '../clock.js';
@@ -32,11 +32,13 @@ export function chooseBaseline<P extends { finished_at: Date | null }>(
  * change, reviewed, recorded in the ledger with who and why.
  */
 export class BaselineService {
-  private readonly runs: RunRepository;
-  readonly repo: BaselineRepository;
-  constructor(private readonly db: Kysely<DB>, private readonly audit: AuditService, private readonly clock: Clock) {
-    this.runs = new RunRepository(db);
-    this.repo = new BaselineRepository(db);
+  private readonly runs: Repositories['runs'];
+  private readonly repo: Repositories['baselines'];
+  constructor(
+    private readonly db: Kysely<DB>, repos: Pick<Repositories, 'runs' | 'baselines'>, private readonly audit: AuditService, private readonly clock: Clock,
+  ) {
+    this.runs = repos.runs;
+    this.repo = repos.baselines;
   }
 
   async current(tenantId: string, planId: string): Promise<BaselineView | null> {

@@ -1,9 +1,6 @@
-import pg from 'pg';
-import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import type { DB } from '../../db/schema.js';
-import { OUTCOME_CHANNEL, OutcomeRepository } from '../../db/repositories/outcome.repository.js';
-import { RunRepository } from '../../db/repositories/run.repository.js';
+import { OutcomeListener } from '../../db/repositories/outcome-listener.js';
+import type { Repositories } from '../../db/repositories/index.js';
 import type { RunFinisher } from './run-finisher.js';
 import type { LedgerService } from '../evidence/ledger.service.js';
 import { lostRunResult } from './outcome-handover.js';
@@ -32,9 +29,9 @@ export interface OutcomeSignerOptions {
  * under a row lock, once.
  */
 export class OutcomeSigner {
-  private readonly outcomes: OutcomeRepository;
-  private readonly runs: RunRepository;
-  private listener: pg.Client | null = null;
+  private readonly outcomes: Repositories['outcomes'];
+  private readonly runs: Repositories['runs'];
+  private listener: OutcomeListener | null = null;
   private timer: NodeJS.Timeout | null = null;
   private draining: Promise<number> | null = null;
   private again = false;
@@ -42,9 +39,9 @@ export class OutcomeSigner {
   private lastOrphanCheck = -Infinity;
   private lastPrune = -Infinity;
 
-  constructor(db: Kysely<DB>, private readonly finisher: RunFinisher, private readonly log: Logger, private readonly opts: OutcomeSignerOptions) {
-    this.outcomes = new OutcomeRepository(db);
-    this.runs = new RunRepository(db);
+  constructor(repos: Pick<Repositories, 'outcomes' | 'runs'>, private readonly finisher: RunFinisher, private readonly log: Logger, private readonly opts: OutcomeSignerOptions) {
+    this.outcomes = repos.outcomes;
+    this.runs = repos.runs;
   }
 
   /** Starts listening and polling; a second call while started does nothing. */
@@ -126,31 +123,29 @@ export class OutcomeSigner {
 
   private async listen(): Promise<void> {
     if (this.stopped) return;
-    const client = new pg.Client({ connectionString: this.opts.databaseUrl, application_name: 'ernstfall-outcome-signer' });
-    client.on('notification', () => void this.kick());
-    client.on('error', (err) => {
-      // the poll keeps signing meanwhile; reconnect after a pause
-      this.log.warn({ err: err.message }, 'outcome signer lost its LISTEN connection; reconnecting');
-      if (this.listener === client) this.listener = null;
-      client.end().catch(() => undefined);
-      setTimeout(() => void this.listen().catch(() => undefined), 2000).unref();
-    });
+    let listener: OutcomeListener;
     try {
-      await client.connect();
-      await client.query(`LISTEN ${OUTCOME_CHANNEL}`);
-      // stopped (or started again) while connecting: this connection is not needed
-      if (this.stopped || this.listener) {
-        await client.end().catch(() => undefined);
-        return;
-      }
-      this.listener = client;
+      listener = await OutcomeListener.open(this.opts.databaseUrl, () => void this.kick(), (err, failed) => {
+        // the poll keeps signing meanwhile; reconnect after a pause
+        this.log.warn({ err: err.message }, 'outcome signer lost its LISTEN connection; reconnecting');
+        if (this.listener === failed) this.listener = null;
+        failed.end().catch(() => undefined);
+        setTimeout(() => void this.listen().catch(() => undefined), 2000).unref();
+      });
     } catch (err) {
-      await client.end().catch(() => undefined);
       if (this.stopped) return;
       this.log.warn({ err: (err as Error).message }, 'outcome signer could not LISTEN; polling only until it can');
       setTimeout(() => void this.listen().catch(() => undefined), 5000).unref();
+      return;
     }
+    // stopped (or started again) while connecting: this connection is not needed
+    if (this.stopped || this.listener) {
+      await listener.end().catch(() => undefined);
+      return;
+    }
+    this.listener = listener;
   }
+
 
   /** For /metrics and readiness: outcomes waiting for a signer. */
   backlog() {

@@ -1,6 +1,4 @@
-import type { Kysely } from 'kysely';
-import type { DB } from '../../db/schema.js';
-import { PoolRepository } from '../../db/repositories/pool.repository.js';
+import type { PoolRepository } from '../../db/repositories/pool.repository.js';
 import type { RunQueue } from '../../workers/queue.js';
 import type { Clock } from '../clock.js';
 
@@ -19,10 +17,7 @@ export interface PoolState {
  * whose plans or runs wait and that no worker serves is the problem to show.
  */
 export class PoolService {
-  private readonly repo: PoolRepository;
-  constructor(db: Kysely<DB>, private readonly queue: RunQueue, private readonly declared: string[], private readonly clock: Clock) {
-    this.repo = new PoolRepository(db);
-  }
+  constructor(private readonly repo: PoolRepository, private readonly queue: RunQueue, private readonly declared: string[], private readonly clock: Clock) {}
 
   async states(): Promise<PoolState[]> {
     const runs = await this.repo.activeRuns(this.clock());

@@ -1,10 +1,8 @@
-import type { Kysely } from 'kysely';
-import type { DB } from '../../db/schema.js';
-import { QueueRepository, type QueueRunRow } from '../../db/repositories/queue.repository.js';
-import { PoolRepository } from '../../db/repositories/pool.repository.js';
+import type { Repositories } from '../../db/repositories/index.js';
+import type { QueueRunRow } from '../../db/repositories/queue.repository.js';
 import type { QueueJobFacts, RunQueue } from '../../workers/queue.js';
 import type { AuditActor, AuditService } from '../audit/audit.service.js';
-import type { Principal } from '../api/plugins/auth.js';
+import type { Principal } from '../auth/principal.js';
 import { isProviderAdmin } from '../auth/tenant.service.js';
 import { Conflict, DomainError, Forbidden, NotFound, Unauthorized } from '../errors.js';
 import type { PoolService } from './pools.js';
@@ -117,14 +115,14 @@ const unavailable = (err: unknown): never => {
  * and removal of failed jobs, both audited in the run's tenant's trail.
  */
 export class QueueOpsService {
-  private readonly repo: QueueRepository;
-  private readonly poolRepo: PoolRepository;
+  private readonly repo: Repositories['queue'];
+  private readonly poolRepo: Repositories['pools'];
   constructor(
-    db: Kysely<DB>, private readonly queue: RunQueue, private readonly pools: PoolService, private readonly declared: string[],
+    repos: Pick<Repositories, 'queue' | 'pools'>, private readonly queue: RunQueue, private readonly pools: PoolService, private readonly declared: string[],
     private readonly audit: AuditService, private readonly now: Clock,
   ) {
-    this.repo = new QueueRepository(db);
-    this.poolRepo = new PoolRepository(db);
+    this.repo = repos.queue;
+    this.poolRepo = repos.pools;
   }
 
   async overview(scope: QueueScope): Promise<QueueOverview> {

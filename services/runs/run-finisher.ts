@@ -1,30 +1,18 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { DB, NewRun, RunRow, Verdict } from '../../db/schema.js';
-import { RunRepository, type RunResult } from '../../db/repositories/run.repository.js';
-import { PlanRepository } from '../../db/repositories/plan.repository.js';
-import { OutcomeRepository } from '../../db/repositories/outcome.repository.js';
+import type { RunResult } from '../../db/repositories/run.repository.js';
+import type { Repositories } from '../../db/repositories/index.js';
 import { parseStoredOutcome } from './outcome-handover.js';
 import type { Attachment, LedgerService } from '../evidence/ledger.service.js';
 import type { LedgerRecord } from '../evidence/ledger-format.js';
 import type { RestorePlan } from '../plans/plan.types.js';
-import { toRunJson } from './run.view.js';
+import { runRecordPayload } from '../evidence/evidence-payload.js';
 import { finding } from '../findings.js';
 import { measureTargets } from './verdict.js';
 import { skippedChecks } from '../../workers/checks/checks.js';
 import { completePhases, type Phase } from '../../workers/engine/phases.js';
 import type { Clock } from '../clock.js';
-
-
-/** What the ledger keeps of the plan a run ran: enough to read the record alone, never a canary value. */
-export function planSnapshot(plan: RestorePlan | undefined, version: string) {
-  if (!plan) return { version };
-  return {
-    id: plan.id, title: plan.title, version, system: plan.system ?? null, targets: plan.targets,
-    cadence: plan.cadence, controls: plan.controls,
-    ...(plan.restore ? { restore: { driver: plan.restore.driver, ...('database' in plan.restore && { database: plan.restore.database }) } } : { kind: plan.kind ?? null, external: plan.external ?? null }),
-  };
-}
 
 /** What a way of ending a run hands to the one transaction that stores it and its record. */
 interface Finished {
@@ -44,11 +32,12 @@ interface Finished {
  * a finished run without a record (or a record of a run that is not finished).
  */
 export class RunFinisher {
-  private readonly runs: RunRepository;
-  private readonly plans: PlanRepository;
-  private readonly outcomes: OutcomeRepository;
+  private readonly runs: Repositories['runs'];
+  private readonly plans: Repositories['plans'];
+  private readonly outcomes: Repositories['outcomes'];
   constructor(
     private readonly db: Kysely<DB>,
+    repos: Pick<Repositories, 'runs' | 'plans' | 'outcomes'>,
     private readonly ledger: LedgerService,
     private readonly log: Logger,
     /** Business time: when a run ends that nobody reported a time for (services/clock.ts). */
@@ -56,9 +45,9 @@ export class RunFinisher {
     /** Also in the transaction: failure alerts into the notification outbox. */
     private readonly onFinished?: (trx: Transaction<DB>, row: RunRow, plan: RestorePlan | undefined) => Promise<void>,
   ) {
-    this.runs = new RunRepository(db);
-    this.plans = new PlanRepository(db);
-    this.outcomes = new OutcomeRepository(db);
+    this.runs = repos.runs;
+    this.plans = repos.plans;
+    this.outcomes = repos.outcomes;
   }
 
   finishClaimed(runId: string, workerId: string, result: RunResult & { verdict: Verdict }, attachments: Attachment[] = []): Promise<RunRow | undefined> {
@@ -124,7 +113,7 @@ export class RunFinisher {
     opts: { reaped?: number; before?: (trx: Transaction<DB>, current: RunRow) => Promise<void> } = {},
   ): Promise<RunRow | undefined> {
     const current = opts.before
-      ? await trx.selectFrom('runs').selectAll().where('id', '=', runId).forUpdate().executeTakeFirst()
+      ? await this.runs.getByIdForUpdate(runId, trx)
       : await this.runs.getById(runId, trx);
     if (!current) return undefined;
     await opts.before?.(trx, current);
@@ -172,7 +161,7 @@ export class RunFinisher {
       const plan = (await this.plans.getVersion(row.tenant_id, row.plan_id, row.plan_version_hash, trx)) as RestorePlan | undefined;
       const record = await this.ledger.append(trx, {
         tenantId: row.tenant_id, kind: 'run', subjectId: row.id,
-        payload: { run: toRunJson(row), plan: planSnapshot(plan, row.plan_version_hash), ...(done.reportedBy && { reportedBy: { worker: done.reportedBy } }) },
+        payload: runRecordPayload(row, plan, done.reportedBy),
         attachments: done.attachments ?? [],
         now: done.at,
       });

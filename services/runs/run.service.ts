@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import type { DB, RunRow, Verdict } from '../../db/schema.js';
-import { PlanRepository } from '../../db/repositories/plan.repository.js';
+import type { RunRow, Verdict } from '../../db/schema.js';
+import type { Repositories } from '../../db/repositories/index.js';
 import { DEFAULT_POOL } from '../sandbox-policy.js';
-import { RunRepository } from '../../db/repositories/run.repository.js';
 import type { RunQueue } from '../../workers/queue.js';
 import { Conflict, Invalid, NotFound } from '../errors.js';
 import { decodeCursor, encodeCursor } from './run.view.js';
@@ -24,15 +22,17 @@ export interface ListRunsQuery {
 }
 
 export class RunService {
-  readonly runs: RunRepository;
-  private readonly plans: PlanRepository;
+  private readonly runs: Repositories['runs'];
+  private readonly plans: Repositories['plans'];
+  private readonly uploads: Repositories['uploads'];
   constructor(
-    private readonly db: Kysely<DB>, private readonly queue: RunQueue, private readonly finisher: RunFinisher, private readonly log: Logger,
+    repos: Pick<Repositories, 'runs' | 'plans' | 'uploads'>, private readonly queue: RunQueue, private readonly finisher: RunFinisher, private readonly log: Logger,
     /** Business time (when a manual test ended); leases and heartbeats keep the database's now(). */
     private readonly clock: Clock,
   ) {
-    this.runs = new RunRepository(db);
-    this.plans = new PlanRepository(db);
+    this.runs = repos.runs;
+    this.plans = repos.plans;
+    this.uploads = repos.uploads;
   }
 
   /** Records a queued run of the plan's current version and enqueues it. One active run per plan. */
@@ -107,12 +107,11 @@ export class RunService {
     } else if (run.origin === 'manual' || run.origin === 'exercise') {
       // no worker holds a manual test or an exercise: it ends here, with the steps or observations recorded so far,
       // and the files handed in go into its record like at completion (never left outside it)
-      const uploads = await this.db.selectFrom('run_uploads').select(['id', 'name', 'content']).where('tenant_id', '=', tenantId).where('run_id', '=', id)
-        .where('content', 'is not', null).orderBy('step_index').orderBy('uploaded_at').orderBy('name').execute();
+      const uploads = await this.uploads.withContent(tenantId, id);
       await this.finisher.finishUnclaimed(id, { verdict: 'cancelled', findings: [], checks: run.checks as unknown[], finishedAt: this.clock() }, 'running', {
         attachments: uploads.map((u) => ({ name: u.name, content: u.content!, retain: 'record' as const })),
         also: async (trx) => {
-          if (uploads.length) await trx.updateTable('run_uploads').set({ content: null }).where('tenant_id', '=', tenantId).where('id', 'in', uploads.map((u) => u.id)).execute();
+          if (uploads.length) await this.uploads.dropContent(tenantId, uploads.map((u) => u.id), trx);
           return undefined;
         },
       });

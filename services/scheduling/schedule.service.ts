@@ -1,7 +1,5 @@
-import type { Kysely } from 'kysely';
-import type { DB, PlanScheduleRow } from '../../db/schema.js';
-import { PlanRepository } from '../../db/repositories/plan.repository.js';
-import { ScheduleRepository } from '../../db/repositories/schedule.repository.js';
+import type { PlanScheduleRow } from '../../db/schema.js';
+import type { Repositories } from '../../db/repositories/index.js';
 import type { RestorePlan } from '../plans/plan.types.js';
 import { Conflict, Invalid, NotFound } from '../errors.js';
 import { nextScheduledAt } from './slots.js';
@@ -30,12 +28,12 @@ export function pausedView(row: Pick<PlanScheduleRow, 'paused_at' | 'paused_reas
 
 /** Pausing and resuming a plan's schedule, and what the schedule looks like now. */
 export class ScheduleService {
-  readonly repo: ScheduleRepository;
-  private readonly plans: PlanRepository;
+  private readonly repo: Repositories['schedules'];
+  private readonly plans: Repositories['plans'];
 
-  constructor(db: Kysely<DB>, private readonly clock: Clock) {
-    this.repo = new ScheduleRepository(db);
-    this.plans = new PlanRepository(db);
+  constructor(repos: Pick<Repositories, 'schedules' | 'plans'>, private readonly clock: Clock) {
+    this.repo = repos.schedules;
+    this.plans = repos.plans;
   }
 
   async view(tenantId: string, planId: string): Promise<ScheduleView> {

@@ -1,10 +1,10 @@
 import { hostname } from 'node:os';
 import cron, { type ScheduledTask } from 'node-cron';
-import pg from 'pg';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { DB } from '../../db/schema.js';
 import { ScheduleRepository, nextSlotKey, type ScheduledPlan } from '../../db/repositories/schedule.repository.js';
+import { SessionLock } from '../../db/repositories/session-lock.js';
 import type { RunService } from '../runs/run.service.js';
 import { DomainError } from '../errors.js';
 import { dueSlot, nextSlot } from './slots.js';
@@ -62,7 +62,7 @@ export class Scheduler {
   readonly id: string;
   private readonly repo: ScheduleRepository;
   private readonly tickMs: number;
-  private lockClient: pg.Client | null = null;
+  private lock: SessionLock | null = null;
   private leader = false;
   private task: ScheduledTask | null = null;
   private interval: NodeJS.Timeout | null = null;
@@ -72,7 +72,7 @@ export class Scheduler {
   private lastTickDone: number | null = null;
 
   constructor(
-    private readonly db: Kysely<DB>,
+    db: Kysely<DB>,
     private readonly runs: RunTrigger,
     private readonly clock: () => Date,
     private readonly log: Logger,
@@ -80,6 +80,7 @@ export class Scheduler {
   ) {
     this.id = opts.id ?? `${hostname()}-${process.pid}`;
     this.tickMs = opts.tickMs ?? 60_000;
+    // still takes a database (tests hand one): its repository is made here
     this.repo = new ScheduleRepository(db);
   }
 
@@ -126,9 +127,9 @@ export class Scheduler {
     await this.running?.catch(() => undefined);
     const wasLeader = this.leader;
     this.leader = false;
-    const client = this.lockClient;
-    this.lockClient = null;
-    if (client) await client.end().catch(() => undefined);
+    const lock = this.lock;
+    this.lock = null;
+    if (lock) await lock.end().catch(() => undefined);
     if (wasLeader) await this.repo.leaderGone(this.id).catch(() => undefined);
   }
 
@@ -223,41 +224,32 @@ export class Scheduler {
   /** Leader = holds the advisory lock on a live session of its own. Non-leaders try again every tick. */
   private async ensureLeadership(): Promise<boolean> {
     try {
-      if (this.leader && this.lockClient) {
-        await this.lockClient.query('select 1'); // session alive = lock still held
+      if (this.leader && this.lock) {
+        await this.lock.alive(); // session alive = lock still held
         return true;
       }
-      this.lockClient ??= await this.connect();
-      const res = await this.lockClient.query<{ locked: boolean }>('select pg_try_advisory_lock($1::bigint) as locked', [SCHEDULER_LOCK_KEY]);
-      this.leader = res.rows[0]?.locked === true;
+      this.lock ??= await this.connect();
+      this.leader = await this.lock.tryLock(SCHEDULER_LOCK_KEY);
       if (this.leader) this.log.info({ schedulerId: this.id }, 'scheduler is leader');
       return this.leader;
     } catch (err) {
       if (this.leader) this.log.error({ schedulerId: this.id, err: (err as Error).message }, 'lost the scheduler lock session; not leader any more');
       this.leader = false;
-      const client = this.lockClient;
-      this.lockClient = null;
-      void client?.end().catch(() => undefined);
+      const lock = this.lock;
+      this.lock = null;
+      void lock?.end().catch(() => undefined);
       return false;
     }
   }
 
-  private async connect(): Promise<pg.Client> {
-    const client = new pg.Client({ connectionString: this.opts.databaseUrl, application_name: `ernstfall-scheduler-lock` });
-    // a dropped session must not crash the process: the next tick notices and reconnects
-    client.on('error', (err) => {
+  private connect(): Promise<SessionLock> {
+    return SessionLock.connect(this.opts.databaseUrl, 'ernstfall-scheduler-lock', (err, lock) => {
+      // a dropped session must not crash the process: the next tick notices and reconnects
       this.log.warn({ schedulerId: this.id, err: err.message }, 'scheduler lock session failed');
-      if (this.lockClient === client) {
+      if (this.lock === lock) {
         this.leader = false;
-        this.lockClient = null;
+        this.lock = null;
       }
     });
-    try {
-      await client.connect();
-    } catch (err) {
-      await client.end().catch(() => undefined);
-      throw err;
-    }
-    return client;
   }
 }

@@ -1,5 +1,5 @@
-import type { Kysely } from 'kysely';
-import type { DB, SystemsTable } from '../../db/schema.js';
+import type { SystemsTable } from '../../db/schema.js';
+import type { SystemRepository } from '../../db/repositories/system.repository.js';
 import { Invalid, NotFound } from '../errors.js';
 import type { AuditActor, AuditService } from '../audit/audit.service.js';
 import type { RestorePlan } from '../plans/plan.types.js';
@@ -51,10 +51,10 @@ const toJson = (r: SystemsTable): SystemJson => ({
  * run's evidence) then says which system it tested as it was then. An unknown
  * or retired system is an invalid plan.
  */
-export async function resolvePlanSystem(db: Kysely<DB>, tenantId: string, plan: RestorePlan): Promise<RestorePlan> {
+export async function resolvePlanSystem(systems: SystemRepository, tenantId: string, plan: RestorePlan): Promise<RestorePlan> {
   const id = plan.system?.id;
   if (!id) return plan;
-  const row = await db.selectFrom('systems').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+  const row = await systems.get(tenantId, id);
   if (!row || row.retired_at) {
     throw new Invalid('invalid restore plan', [{ path: 'system', message: row ? `system "${id}" is retired` : `no system "${id}": create it first (PUT /api/v1/systems/${id})` }]);
   }
@@ -68,16 +68,14 @@ export async function resolvePlanSystem(db: Kysely<DB>, tenantId: string, plan: 
  * order and the tier-1 systems without a recent passed test of any kind.
  */
 export class SystemService {
-  constructor(private readonly db: Kysely<DB>, private readonly audit: AuditService | undefined, private readonly clock: Clock) {}
+  constructor(private readonly repo: SystemRepository, private readonly audit: AuditService | undefined, private readonly clock: Clock) {}
 
   async list(tenantId: string, opts: { retired?: boolean } = {}): Promise<SystemJson[]> {
-    let q = this.db.selectFrom('systems').selectAll().where('tenant_id', '=', tenantId);
-    if (!opts.retired) q = q.where('retired_at', 'is', null);
-    return (await q.orderBy('tier').orderBy('name').execute()).map(toJson);
+    return (await this.repo.list(tenantId, opts)).map(toJson);
   }
 
   async get(tenantId: string, id: string): Promise<SystemJson> {
-    const row = await this.db.selectFrom('systems').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    const row = await this.repo.get(tenantId, id);
     if (!row) throw new NotFound(`system ${id}`);
     return toJson(row);
   }
@@ -94,10 +92,8 @@ export class SystemService {
       owner: input.owner?.trim() || null, handbook_ref: input.handbookRef?.trim() || null,
       retired_at: input.retired ? now : null, updated_at: now,
     };
-    const before = await this.db.selectFrom('systems').select(['id', 'retired_at']).where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
-    const row = await this.db.insertInto('systems').values({ tenant_id: tenantId, id, ...values, created_by: by.actor.name, created_at: now })
-      .onConflict((oc) => oc.columns(['tenant_id', 'id']).doUpdateSet({ ...values, retired_at: input.retired ? (before?.retired_at ?? now) : null }))
-      .returningAll().executeTakeFirstOrThrow();
+    const before = await this.repo.existing(tenantId, id);
+    const row = await this.repo.upsert(tenantId, id, values, { by: by.actor.name, at: now }, input.retired ? (before?.retired_at ?? now) : null);
     await this.audit?.record({ tenantId, action: 'system.changed', actor: by.actor, ...(by.ip && { ip: by.ip }), subject: { type: 'system', id }, details: { created: !before, name, tier: input.tier, retired: Boolean(input.retired) } });
     return { system: toJson(row), created: !before };
   }
@@ -107,7 +103,7 @@ export class SystemService {
     const at = opts.at ?? this.clock();
     const systems = await this.list(tenantId, { retired: opts.retired });
     if (!systems.length) return [];
-    const plans = await this.db.selectFrom('plans').select(['id', 'title', 'definition']).where('tenant_id', '=', tenantId).orderBy('id').execute();
+    const plans = await this.repo.plans(tenantId);
     const linked = new Map<string, { id: string; title: string; kind: string }[]>();
     for (const p of plans) {
       const def = p.definition as RestorePlan;
@@ -117,9 +113,7 @@ export class SystemService {
     const planIds = [...linked.values()].flat().map((p) => p.id);
     // the newest passed run per plan (one row each, however long the history), newest first
     const passed = planIds.length
-      ? (await this.db.selectFrom('runs').select(['id', 'plan_id', 'origin', 'started_at', 'queued_at']).distinctOn('plan_id')
-        .where('tenant_id', '=', tenantId).where('verdict', '=', 'passed').where('plan_id', 'in', planIds).where('queued_at', '<=', at)
-        .orderBy('plan_id').orderBy('queued_at', 'desc').execute())
+      ? (await this.repo.lastPassedPerPlan(tenantId, planIds, at))
         .sort((a, b) => b.queued_at.getTime() - a.queued_at.getTime())
       : [];
     return systems.map((sys) => {

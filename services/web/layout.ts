@@ -1,4 +1,4 @@
-import type { Principal } from '../api/plugins/auth.js';
+import type { Principal } from '../auth/principal.js';
 import { html, qs, type Renderable, type SafeHtml } from './html.js';
 import { roleLabel, type Lang, type Strings } from './i18n.js';
 import { assetUrl } from './assets.js';

@@ -39,7 +39,7 @@ import { migrate, roleFromUrl } from '../../db/migrate.js';
 import { DEFAULT_TENANT_ID, type Verdict } from '../../db/schema.js';
 import { initSigningKey } from '../../services/evidence/signing-key.js';
 import { verifyChain } from '../../services/evidence/verify.js';
-import { buildAuditData } from '../../services/reports/audit-data.js';
+import type { buildAuditData } from '../../services/reports/audit-data.js';
 import { renderAuditReportPdf } from '../../services/reports/audit-report.pdf.js';
 import { finding, type Finding } from '../../services/findings.js';
 import { concludeRun } from '../../workers/engine/run-outcome.js';
@@ -434,7 +434,7 @@ const pageCount = (pdf: Buffer) => (pdf.toString('latin1').match(/\/Type \/Page\
 
 async function reportOnce(c: Container): Promise<{ sample: ReportSample; data: Awaited<ReturnType<typeof buildAuditData>> }> {
   const t0 = performance.now();
-  const data = await buildAuditData(c.db, c.ledger, TENANT, period, 'de', c.clock());
+  const data = await c.reports.audit(TENANT, period, 'de', c.clock());
   const t1 = performance.now();
   const pdf = await renderAuditReportPdf(data);
   const t2 = performance.now();
@@ -477,7 +477,7 @@ async function childReport(): Promise<number> {
       if (r > peak) peak = r;
     }, SAMPLE_MS);
     const t0 = performance.now();
-    const data = await buildAuditData(c.db, c.ledger, TENANT, period, 'de', c.clock());
+    const data = await c.reports.audit(TENANT, period, 'de', c.clock());
     const pdf = await renderAuditReportPdf(data);
     const totalMs = performance.now() - t0;
     clearInterval(timer);

@@ -393,9 +393,8 @@ async function measureReminders(db: ReturnType<typeof createDb>, e: Env, runs: n
 }
 
 async function measureDashboard(e: Env, requests: number): Promise<Result & { queries: string[] }> {
-  const { loadDashboard } = await import('../../services/web/pages/dashboard.page.js');
   const { appDeps, buildApp } = await import('../../services/api/app.js');
-  const { createContainer } = await import('../../services/container.js');
+  const { createContainer, planOverview } = await import('../../services/container.js');
   const config = loadConfig({ ...process.env, DATABASE_URL: withDb(e.appUrl, BENCH_DB), DATABASE_URL_FILE: undefined, LOG_LEVEL: 'silent', ERNSTFALL_ROLES: 'api', ERNSTFALL_PLANS_DIR: '/nonexistent', ERNSTFALL_QUEUE_PREFIX: `efbench-${randomUUID().slice(0, 6)}` });
   const c = createContainer(config, pino({ level: 'silent' }));
   const app = await buildApp({ ...appDeps(c, ['api']), clock: () => NOW });
@@ -417,10 +416,12 @@ async function measureDashboard(e: Env, requests: number): Promise<Result & { qu
     if (check.status !== 200 || links !== BIG_PLANS) throw new BenchError(`dashboard answered ${check.status} with ${links} plan links, expected 200 and ${BIG_PLANS}`);
 
     // where the time goes: each part alone (sequentially, 20 times, median), then the page's data as it loads it
-    const web = { db: c.db, repo: new (await import('../../db/repositories/web.repository.js')).WebRepository(c.db), now: () => NOW, systems: c.systems } as never;
+    const overview = planOverview(c.db, { clock: () => NOW });
+    const { OverviewRepository } = await import('../../db/repositories/overview.repository.js');
+    const repo = new OverviewRepository(c.db);
     const parts: [string, () => Promise<unknown>][] = [
       ['session (cookie → user, tenant)', () => c.sessions.resolve(token)],
-      ['page data (`loadDashboard`, queries in parallel)', () => loadDashboard(web, DEFAULT_TENANT_ID)],
+      ['page data (`PlanOverviewService.dashboard`, queries in parallel)', () => overview.dashboard(DEFAULT_TENANT_ID)],
       ['restart order (`systems.overview`)', () => c.systems.overview(DEFAULT_TENANT_ID, { at: NOW })],
     ];
     const queries: string[] = [];
@@ -433,15 +434,14 @@ async function measureDashboard(e: Env, requests: number): Promise<Result & { qu
       }
       queries.push(`| ${name} | ${ms(median(t))} | ${ms(Math.max(...t))} |`);
     }
-    const w = web as unknown as { repo: import('../../db/repositories/web.repository.js').WebRepository };
     const { NotificationRepository } = await import('../../db/repositories/notification.repository.js');
     const { ScheduleRepository } = await import('../../db/repositories/schedule.repository.js');
     const single: [string, () => Promise<unknown>][] = [
-      ['tenant name', () => w.repo.tenantName(DEFAULT_TENANT_ID)],
-      ['plan summaries', () => w.repo.planSummaries(DEFAULT_TENANT_ID)],
+      ['tenant name', () => repo.tenantName(DEFAULT_TENANT_ID)],
+      ['plan summaries', () => repo.planSummaries(DEFAULT_TENANT_ID)],
       ['plan status (`statusAll`)', () => new PlanStatusRepository(c.db).statusAll(DEFAULT_TENANT_ID, NOW)],
-      ['last runs (`lastRunsAll`)', () => w.repo.lastRunsAll(DEFAULT_TENANT_ID)],
-      ['active runs', () => w.repo.activeRuns(DEFAULT_TENANT_ID)],
+      ['last runs (`lastRunsAll`)', () => repo.lastRunsAll(DEFAULT_TENANT_ID)],
+      ['active runs', () => repo.activeRuns(DEFAULT_TENANT_ID)],
       ['open alerts', () => new NotificationRepository(c.db).listAlerts(DEFAULT_TENANT_ID, { open: true, limit: 100_000 })],
       ['scheduler heartbeat', () => new ScheduleRepository(c.db).lastLeaderTick()],
     ];

@@ -4,7 +4,9 @@ import type { Config } from '../../services/config.js';
 import type { TenantPlanPolicy } from '../../services/plans/plan.parser.js';
 import type { CheckRunner, LastGood, QueryFn } from '../checks/checks.js';
 import type { BuiltinResult } from '../checks/builtin.js';
-import type { Sandbox } from '../sandbox/sandbox.js';
+import type { Sandbox, SandboxRecipe } from '../sandbox/sandbox.js';
+
+export type { SandboxRecipe };
 import type { ResolvedBackup } from '../sources/file.source.js';
 
 /** What a driver learned from the backup on the worker, before anything runs in a sandbox. */
@@ -25,22 +27,6 @@ export interface Inspection {
 export interface ImageChoice {
   image: string;
   facts: Record<string, string | number | null>;
-}
-
-/** How the driver's sandbox starts: everything it runs is started as `user`, never root. */
-export interface SandboxRecipe {
-  user: string;
-  /** The writable data area (a volume of its own, bounded); everything else is read-only or tmpfs. */
-  dataDir: string;
-  /** The container's command: argv, no shell text built from the backup. */
-  command: string[];
-  env?: string[];
-  /**
-   * The backup's copy belongs to this user and is writable for it (a borg
-   * repository, whose check writes to it). Without it the copy is root's and
-   * read-only, so nothing in the sandbox can change it.
-   */
-  backupOwner?: { uid: number; gid: number };
 }
 
 export interface RestoreResult {

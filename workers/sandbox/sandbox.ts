@@ -3,9 +3,24 @@ import { Duplex, PassThrough, Readable, Writable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { LABELS } from './docker.js';
-import type { SandboxRecipe } from '../drivers/driver.js';
 import type { BackupDigest, FileIdentity, ResolvedBackup } from '../sources/file.source.js';
 import { BACKUP_NAME, copyIntoSandbox } from './transfer.js';
+
+/** How the driver's sandbox starts: everything it runs is started as `user`, never root. */
+export interface SandboxRecipe {
+  user: string;
+  /** The writable data area (a volume of its own, bounded); everything else is read-only or tmpfs. */
+  dataDir: string;
+  /** The container's command: argv, no shell text built from the backup. */
+  command: string[];
+  env?: string[];
+  /**
+   * The backup's copy belongs to this user and is writable for it (a borg
+   * repository, whose check writes to it). Without it the copy is root's and
+   * read-only, so nothing in the sandbox can change it.
+   */
+  backupOwner?: { uid: number; gid: number };
+}
 
 export interface SandboxSpec {
   image: string;

@@ -3,24 +3,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { DEFAULT_TENANT_ID, type UserRole } from '../../../db/schema.js';
 import { Forbidden, Unauthorized } from '../../errors.js';
-import { hashToken, type TokenService } from '../../auth/token.service.js';
+import type { TokenService } from '../../auth/token.service.js';
 import { SESSION_COOKIE, type LiveSession, type SessionService } from '../../auth/session.service.js';
 import { safeEqual } from '../../auth/crypto.js';
 import { INGEST_PREFIX, type IngestTokenService } from '../../external/external.service.js';
-
-export interface Principal {
-  /** The tenant the request acts in ('' for a provider admin outside any tenant: only provider routes are open then). */
-  tenantId: string;
-  /** The acting person or system: the user's e-mail, or the name of a token without a user. */
-  name: string;
-  role: UserRole;
-  kind: 'bootstrap' | 'token' | 'session' | 'ingest';
-  /** An ingest token's plan: the one plan whose results it may report, and nothing else. */
-  ingestPlanId?: string;
-  tokenId?: string;
-  userId?: string;
-  session?: LiveSession;
-}
+import type { Principal } from '../../auth/principal.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -101,10 +88,10 @@ export default fp(async function auth(app: FastifyInstance, opts: { bootstrapTok
         req.principal = { tenantId: ingest.tenantId, name: `ingest:${ingest.name}`, role: 'auditor', kind: 'ingest', tokenId: ingest.id, ingestPlanId: ingest.planId };
         return;
       }
-      const row = presented.startsWith('ef_') && opts.tokens ? await opts.tokens.repo.byHash(hashToken(presented)) : undefined;
+      const row = presented.startsWith('ef_') && opts.tokens ? await opts.tokens.resolve(presented) : undefined;
       if (!row) throw new Unauthorized();
       req.principal = { tenantId: row.tenant_id, name: row.user_email ?? row.name, role: row.role, kind: 'token', tokenId: row.id, ...(row.user_id && { userId: row.user_id }) };
-      void opts.tokens!.repo.touch(row.id).catch(() => undefined);
+      void opts.tokens!.touch(row.id).catch(() => undefined);
       return;
     }
     const live = await sessionOf(req, opts.sessions);

@@ -1,14 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Kysely } from 'kysely';
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { DB } from '../../../db/schema.js';
-import { CalendarFeedService } from '../../calendar/calendar-feed.service.js';
+import type { CalendarFeedService } from '../../calendar/calendar-feed.service.js';
 import { NotFound } from '../../errors.js';
 import { requireRole } from '../plugins/auth.js';
 import type { AuditService } from '../../audit/audit.service.js';
 import { auditFrom } from '../audit-hook.js';
-import type { Clock } from '../../clock.js';
 
 const errorRef = { $ref: 'Error#' };
 const nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -41,9 +38,9 @@ const redactedReq = (req: FastifyRequest) => ({
   method: req.method, url: '/calendar/[redacted].ics', host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort,
 });
 
-export async function calendarRoutes(base: FastifyInstance, opts: { db: Kysely<DB>; audit: AuditService; publicUrl?: string; clock: Clock; horizon?: string }) {
+export async function calendarRoutes(base: FastifyInstance, opts: { feeds: CalendarFeedService; audit: AuditService }) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
-  const feeds = new CalendarFeedService(opts.db, { publicUrl: opts.publicUrl, clock: opts.clock, horizon: opts.horizon });
+  const { feeds } = opts;
 
   app.post('/api/v1/calendar-feeds', {
     preValidation: requireRole('operator'),

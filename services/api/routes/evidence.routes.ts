@@ -1,16 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Kysely } from 'kysely';
-import type { DB } from '../../../db/schema.js';
 import type { LedgerService } from '../../evidence/ledger.service.js';
 import { stripStored } from '../../evidence/ledger.service.js';
 import { parseEnvelope } from '../../evidence/ledger-format.js';
 import { fingerprintOfKey } from '../../evidence/signing-key.js';
 import type { ReviewService } from '../../evidence/review.service.js';
-import { Conflict, Invalid, NotFound } from '../../errors.js';
-import { buildRunProtocolData } from '../../reports/run-protocol-data.js';
-import { buildAuditData } from '../../reports/audit-data.js';
+import { Conflict, Invalid } from '../../errors.js';
+import type { ReportService } from '../../reports/report.service.js';
+import type { RunService } from '../../runs/run.service.js';
 import { renderRunProtocolPdf } from '../../reports/run-protocol.pdf.js';
 import { renderAuditReportPdf } from '../../reports/audit-report.pdf.js';
 import { auditToCsv } from '../../reports/csv.js';
@@ -33,9 +31,11 @@ function measureJson(m: { id: string; plan_id: string; run_id: string; review_id
 const Lang = Type.Optional(Type.Union([Type.Literal('de'), Type.Literal('en')], { default: 'de' }));
 const open = { additionalProperties: true } as const;
 
-export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<DB>; ledger: LedgerService; reviews: ReviewService; audit: AuditService; clock: Clock }) {
+export async function evidenceRoutes(base: FastifyInstance, opts: {
+  ledger: LedgerService; runs: RunService; reviews: ReviewService; reports: ReportService; audit: AuditService; clock: Clock;
+}) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
-  const { db, ledger } = opts;
+  const { ledger } = opts;
   /** the app's clock (tests fix it): "generated at" of reports and the end of a period not over yet */
   const now = opts.clock;
 
@@ -46,8 +46,7 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
     },
   }, async (req) => {
     const tenantId = req.principal!.tenantId;
-    const run = await db.selectFrom('runs').select(['status']).where('tenant_id', '=', tenantId).where('id', '=', req.params.id).executeTakeFirst();
-    if (!run) throw new NotFound(`run ${req.params.id}`);
+    const run = await opts.runs.get(tenantId, req.params.id);
     const ev = await runEvidenceStatus(ledger, tenantId, req.params.id);
     if (!ev) throw new Conflict(`run ${req.params.id} is not finished yet (${run.status}); its record is written when it finishes`);
     const { record: rec, key } = ev;
@@ -113,8 +112,7 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
   }, async (req, reply) => reply.status(201).send(await opts.reviews.review(req.principal!.tenantId, req.params.id, req.body, req.principal!.name)));
 
   app.get('/runs/:id/reviews', { schema: { tags: ['reviews'], summary: 'Reviews of a run; 404 for a run not in your tenant', params: RunIdParams } }, async (req) => {
-    const run = await opts.db.selectFrom('runs').select('id').where('tenant_id', '=', req.principal!.tenantId).where('id', '=', req.params.id).executeTakeFirst();
-    if (!run) throw new NotFound(`run ${req.params.id}`);
+    await opts.runs.get(req.principal!.tenantId, req.params.id); // 404 for a run not in the tenant
     return listReviews(req.principal!.tenantId, req.params.id);
   });
   const listReviews = async (tenantId: string, runId: string) => ({
@@ -152,7 +150,7 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
   app.get('/runs/:id/protocol.pdf', {
     schema: { tags: ['reports'], summary: 'Wiederherstellungsprotokoll (PDF/A-2b); lang=de|en', params: RunIdParams, querystring: Type.Object({ lang: Lang }, { additionalProperties: false }) },
   }, async (req, reply) => {
-    const data = await buildRunProtocolData(db, ledger, req.principal!.tenantId, req.params.id, req.query.lang ?? 'de', now());
+    const data = await opts.reports.runProtocol(req.principal!.tenantId, req.params.id, req.query.lang ?? 'de', now());
     const pdf = await renderRunProtocolPdf(data);
     // recorded once the file is complete, before it is handed out (as the audit report)
     await opts.audit.record({ ...auditFrom(req), action: 'export.protocol', subject: { type: 'run', id: req.params.id }, details: { lang: data.lang } });
@@ -178,7 +176,7 @@ export async function evidenceRoutes(base: FastifyInstance, opts: { db: Kysely<D
       throw new Invalid('invalid period', [{ path: 'from', message: (err as Error).message }]);
     }
     if (!(period.from < period.to)) throw new Invalid('invalid period', [{ path: 'to', message: 'must not be before from' }]);
-    const data = await buildAuditData(db, ledger, req.principal!.tenantId, period, req.query.lang ?? 'de', now());
+    const data = await opts.reports.audit(req.principal!.tenantId, period, req.query.lang ?? 'de', now());
     const name = `pruefbericht-${req.query.from}-${req.query.to}`;
     const format = req.query.format ?? 'pdf';
     // the file is complete before its export is recorded, and recorded before it is handed out: a process

@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { DomainError } from '../../errors.js';
+import { errorAnswer } from '../error-handler.js';
 import { SESSION_COOKIE } from '../../auth/session.service.js';
 import { OIDC_COOKIE, type OidcService } from '../../auth/oidc.service.js';
 
@@ -35,12 +36,14 @@ export async function oidcRoutes(base: FastifyInstance, opts: { oidc: OidcServic
 
   // encapsulated: only these two routes answer a browser with a page instead of JSON
   app.setErrorHandler((err: FastifyError | DomainError, req, reply) => {
+    // anything but a domain error goes on to the app's handler
     if (!(err instanceof DomainError)) throw err;
+    const a = errorAnswer(err);
     void reply.header('cache-control', 'no-store');
     if (req.headers.accept?.includes('text/html')) {
-      return reply.status(err.statusCode).type('text/html; charset=utf-8').send(errorPage(err.message));
+      return reply.status(a.status).type('text/html; charset=utf-8').send(errorPage(err.message));
     }
-    return reply.status(err.statusCode).send({ error: err.error, message: err.message, ...(err.extra ?? {}) });
+    return reply.status(a.status).send(a.body);
   });
 
   app.get('/auth/oidc/start', {

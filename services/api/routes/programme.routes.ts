@@ -1,27 +1,17 @@
 import type { FastifyInstance } from 'fastify';
-import type { Kysely } from 'kysely';
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { DB } from '../../../db/schema.js';
 import type { AuditService } from '../../audit/audit.service.js';
 import { auditFrom } from '../audit-hook.js';
-import { berlinYear, loadProgramme, yearBounds } from '../../calendar/programme.js';
-import { programmeSummary, programmeToCsv, renderProgrammePdf, type ProgrammeData } from '../../reports/programme-report.js';
+import { berlinYear } from '../../calendar/programme.js';
+import { programmeSummary, programmeToCsv, renderProgrammePdf } from '../../reports/programme-report.js';
+import type { ReportService } from '../../reports/report.service.js';
 import type { Clock } from '../../clock.js';
 
 const errorRef = { $ref: 'Error#' };
 
 /** The year's programme of a tenant (JSON, CSV, PDF): what is planned, due and done, for every kind of test. */
-export async function buildProgramme(db: Kysely<DB>, tenantId: string, year: number, lang: 'de' | 'en', now: Date): Promise<ProgrammeData> {
-  const { from, to } = yearBounds(year);
-  const [tenant, plans] = await Promise.all([
-    db.selectFrom('tenants').select('name').where('id', '=', tenantId).executeTakeFirstOrThrow(),
-    loadProgramme(db, tenantId, from, to, now),
-  ]);
-  return { lang, year, tenant: { name: tenant.name }, generatedAt: now.toISOString(), plans };
-}
-
-export async function programmeRoutes(base: FastifyInstance, opts: { db: Kysely<DB>; audit: AuditService; clock: Clock }) {
+export async function programmeRoutes(base: FastifyInstance, opts: { reports: ReportService; audit: AuditService; clock: Clock }) {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   const now = opts.clock;
   app.get('/programme', {
@@ -38,7 +28,7 @@ export async function programmeRoutes(base: FastifyInstance, opts: { db: Kysely<
   }, async (req, reply) => {
     const at = now();
     const year = req.query.year ?? berlinYear(at);
-    const data = await buildProgramme(opts.db, req.principal!.tenantId, year, req.query.lang ?? 'de', at);
+    const data = await opts.reports.programme(req.principal!.tenantId, year, req.query.lang ?? 'de', at);
     const format = req.query.format ?? 'json';
     const name = `testprogramm-${year}`;
     // the file complete first, then its export recorded, then handed out (as the audit report)

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { actorOf } from '../audit-hook.js';
+import { actorOf } from '../../auth/principal.js';
 import { queueScope, REASON_MAX, type QueueOpsService } from '../../runs/queue-ops.js';
 
 const errorRef = { $ref: 'Error#' };

@@ -30,7 +30,7 @@ export async function tokenRoutes(base: FastifyInstance, opts: { tokens: TokenSe
   });
 
   app.get('/tokens', { schema: { tags: ['tokens'], summary: 'Tokens (never their values): admins see all of the tenant, users their own' } }, async (req) => ({
-    items: (await opts.tokens.repo.list(req.principal!.tenantId, tokenScope(req.principal!).userId)).map((t) => ({
+    items: (await opts.tokens.list(req.principal!.tenantId, tokenScope(req.principal!).userId)).map((t) => ({
       id: t.id, name: t.name, role: t.role, userId: t.user_id, createdBy: t.created_by, createdAt: t.created_at.toISOString(),
       expiresAt: t.expires_at?.toISOString() ?? null, revokedAt: t.revoked_at?.toISOString() ?? null, lastUsedAt: t.last_used_at?.toISOString() ?? null,
     })),

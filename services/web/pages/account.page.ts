@@ -1,6 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { hashToken } from '../../auth/token.service.js';
 import { SESSION_COOKIE } from '../../auth/session.service.js';
 import { passwordProblem } from '../../auth/crypto.js';
 import { auditFrom } from '../../api/audit-hook.js';
@@ -13,7 +11,7 @@ import { csrfField } from '../layout.js';
 import { field, isDate, isUuid, secretField, type Body } from '../forms.js';
 import { setFlash, takeFlash } from '../flash.js';
 import { domainErrors } from './admin.page.js';
-import type { Web } from '../pages.routes.js';
+import type { Web } from '../web.js';
 
 type Form = { form: 'pw' | 'tok'; values: FormValues; errors: FormErrors };
 const PATH = '/account';
@@ -41,7 +39,7 @@ export async function accountPages(app: FastifyInstance, web: Web): Promise<void
     if (!live) throw new NotFound('account'); // bearer tokens have no account page
     const user = live.user;
     const created = form ? undefined : takeFlash<{ token: string; name: string }>(req, reply, { sessionId: live.session.id, kind: 'own-token', path: PATH });
-    const tokens = user.tenant_id ? (await web.tokens.repo.list(user.tenant_id)).filter((t) => t.user_id === user.id) : [];
+    const tokens = user.tenant_id ? (await web.tokens.list(user.tenant_id)).filter((t) => t.user_id === user.id) : [];
     const done = (req.query as { done?: string }).done;
     const v = (f: Form['form']) => (form?.form === f ? form.values : {});
     const e = (f: Form['form']) => (form?.form === f ? form.errors : undefined);
@@ -109,13 +107,10 @@ ${input({ form: 'tok', s, name: 'expiresAt', label: s.expiresAt, type: 'date', v
     if (values.name.length < 2) errors.name = s.required;
     if (values.expiresAt && (!isDate(values.expiresAt) || new Date(`${values.expiresAt}T00:00:00Z`) <= web.now())) errors.expiresAt = s.invalidDate;
     if (Object.keys(errors).length) return render(req, reply, { form: 'tok', values, errors }, 400);
-    // like TokenService.create, but tied to the user: it acts as them and dies with their account
-    const token = `ef_${randomBytes(32).toString('base64url')}`;
-    const id = randomUUID();
-    await web.tokens.repo.insert({
-      id, tenantId: user.tenant_id, name: values.name, role: user.role as Role, tokenHash: hashToken(token), createdBy: user.email,
-      expiresAt: values.expiresAt ? new Date(`${values.expiresAt}T00:00:00Z`) : null, userId: user.id,
-    });
+    // tied to the user: it acts as them and dies with their account
+    const { id, token } = await web.tokens.createPersonal(
+      user.tenant_id, { id: user.id, email: user.email, role: user.role as Role }, values.name, values.expiresAt ? new Date(`${values.expiresAt}T00:00:00Z`) : null,
+    );
     await web.audit?.record({ ...auditFrom(req), action: 'token.created', subject: { type: 'token', id }, details: { name: values.name, role: user.role, personal: true } });
     setFlash(reply, { sessionId: live!.session.id, kind: 'own-token', data: { token, name: values.name }, path: PATH, secure: web.sessions?.cookieOptions().secure ?? false });
     return web.redirect(reply, PATH);
@@ -124,7 +119,7 @@ ${input({ form: 'tok', s, name: 'expiresAt', label: s.expiresAt, type: 'date', v
   app.post<{ Params: { id: string } }>('/account/tokens/:id/revoke', cfg, async (req, reply) => {
     const user = req.principal!.session?.user;
     if (!user?.tenant_id || !isUuid(req.params.id)) throw new NotFound(`token ${req.params.id}`);
-    const own = (await web.tokens.repo.list(user.tenant_id)).find((t) => t.id === req.params.id && t.user_id === user.id);
+    const own = (await web.tokens.list(user.tenant_id)).find((t) => t.id === req.params.id && t.user_id === user.id);
     if (!own) throw new NotFound(`token ${req.params.id}`);
     await web.tokens.revoke(user.tenant_id, own.id);
     await web.audit?.record({ ...auditFrom(req), action: 'token.revoked', subject: { type: 'token', id: own.id } });

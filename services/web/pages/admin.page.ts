@@ -9,11 +9,12 @@ import { DomainError, Forbidden, NotFound } from '../../errors.js';
 import { html } from '../html.js';
 import { dateTime, fill, roleLabel, type Strings } from '../i18n.js';
 import { checkbox, errorSummary, input, notice, select, table, type FormErrors, type FormValues } from '../components.js';
-import { csrfField, type PageCtx } from '../layout.js';
+import { csrfField } from '../layout.js';
 import { field, isDate, isEmail, isUuid, type Body } from '../forms.js';
 import { setFlash, takeFlash } from '../flash.js';
-import type { Web } from '../pages.routes.js';
+import type { Web } from '../web.js';
 import { queuePages } from './queue.page.js';
+import { adminNav } from './admin-nav.js';
 
 type Form = { values: FormValues; errors: FormErrors };
 const roleOptions = (s: Strings) => ROLES.map((r) => ({ value: r, label: roleLabel(r, s) }));
@@ -28,12 +29,6 @@ export function domainErrors(err: unknown, fields: string[]): FormErrors | undef
   }
   if (Object.keys(out).length === 0) out._ = err.message;
   return out;
-}
-
-export function adminNav(ctx: PageCtx, active: 'users' | 'tokens' | 'access' | 'queue') {
-  const { s } = ctx;
-  const link = (key: string, href: string, label: string) => html`<li><a href="${href}"${key === active ? html` aria-current="page"` : ''}>${label}</a></li>`;
-  return html`<nav class="sub-nav" aria-label="${s.adminTitle}"><ul>${link('users', '/admin/users', s.users)}${link('tokens', '/admin/tokens', s.tokens)}${link('access', '/admin/provider-access', s.providerAccess)}${link('queue', '/admin/queue', s.queueTitle)}</ul></nav>`;
 }
 
 /** A tenant's admin lets the service provider in: role, reason, until when; and ends it. */
@@ -100,7 +95,7 @@ export async function tokenPages(app: FastifyInstance, web: Web): Promise<void> 
     const { s, lang } = ctx;
     const p = req.principal!;
     const created = form ? undefined : takeFlash<{ token: string; name: string }>(req, reply, { sessionId: p.session?.session.id ?? '', kind: 'token', path: flashPath });
-    const list = await web.tokens.repo.list(p.tenantId);
+    const list = await web.tokens.list(p.tenantId);
     const now = web.now();
     const head = html`<tr><th scope="col">${s.colName}</th><th scope="col">${s.colRole}</th><th scope="col">${s.colCreated}</th><th scope="col">${s.colExpires}</th><th scope="col">${s.colLastUsed}</th><th scope="col">${s.actions}</th></tr>`;
     const rows = list.map((t) => html`<tr><th scope="row">${t.name}</th><td>${roleLabel(t.role, s)}</td><td>${dateTime(t.created_at, lang)}<br><span class="small">${t.created_by}</span></td>

@@ -7,7 +7,7 @@ import { dateTime, fill, type Lang, type Strings } from '../i18n.js';
 import { errorSummary, input, notice, select, table, type FormErrors, type FormValues } from '../components.js';
 import { csrfField, type PageCtx } from '../layout.js';
 import { field, isUuid, type Body } from '../forms.js';
-import type { Web } from '../pages.routes.js';
+import type { Web } from '../web.js';
 
 type AlertJson = ReturnType<typeof toAlertJson>;
 const SNOOZE = ['P1D', 'P3D', 'P7D', 'P14D', 'P30D'];
@@ -36,7 +36,7 @@ export async function alertPages(app: FastifyInstance, web: Web): Promise<void> 
     const { s, lang } = ctx;
     const tenantId = req.principal!.tenantId;
     const [open, resolved, titles] = await Promise.all([
-      web.alerts.list(tenantId, { open: true, limit: 500 }), web.alerts.list(tenantId, { open: false, limit: 20 }), web.repo.planTitles(tenantId),
+      web.alerts.list(tenantId, { open: true, limit: 500 }), web.alerts.list(tenantId, { open: false, limit: 20 }), web.overview.planTitles(tenantId),
     ]);
     const body = html`<h1>${s.alertsTitle}</h1>
 <section aria-labelledby="open-h"><h2 id="open-h">${s.openAlerts}</h2>${open.length ? alertsTable('open-alerts', s.openAlertsCaption, open, titles, s, lang) : notice(s.noAlerts, 'ok')}</section>
@@ -50,7 +50,7 @@ ${resolved.length ? html`<section aria-labelledby="res-h"><h2 id="res-h">${s.res
     const tenantId = req.principal!.tenantId;
     if (!isUuid(req.params.id)) throw new NotFound(`alert ${req.params.id}`);
     const a = await web.alerts.get(tenantId, req.params.id);
-    const plan = await web.plans.repo.get(tenantId, a.planId);
+    const plan = await web.plans.find(tenantId, a.planId);
     const title = fill(s.alertTitle, { plan: plan?.title ?? a.planId });
     const v = (f: ActForm['form']) => (form?.form === f ? form.values : {});
     const e = (f: ActForm['form']) => (form?.form === f ? form.errors : undefined);

@@ -1,66 +1,10 @@
 import type { FastifyInstance } from 'fastify';
-import { PlanStatusRepository, type PlanStatusRow } from '../../../db/repositories/plan-status.repository.js';
-import { ScheduleRepository } from '../../../db/repositories/schedule.repository.js';
-import { NotificationRepository, type AlertRow } from '../../../db/repositories/notification.repository.js';
-import type { LastRunRow, PlanSummaryRow } from '../../../db/repositories/web.repository.js';
+import { STATUS_ORDER as ORDER, type DashboardRow } from '../../plans/plan-overview.service.js';
 import { html, type SafeHtml } from '../html.js';
 import { dateTime, fill, formatSeconds, type Lang, type Strings } from '../i18n.js';
 import { lightSymbols, notice, statusLight, statusLightRef, table, verdictLightRef } from '../components.js';
-import type { Web } from '../pages.routes.js';
+import type { Web } from '../web.js';
 import { restartSection } from './systems.page.js';
-
-const ORDER = ['failing', 'overdue', 'never-tested', 'due-soon', 'ok'] as const;
-/** A scheduler leader that has not ticked for this long counts as stopped (as in the plan API and /readyz). */
-const TICK_STALE_SECONDS = 180;
-
-export interface DashboardRow {
-  plan: PlanSummaryRow;
-  status: PlanStatusRow['status'];
-  nextDueAt: Date | null;
-  last?: LastRunRow;
-  active?: { id: string; status: string };
-  alert?: AlertRow;
-  headroomSeconds: number | null;
-}
-
-export interface DashboardData {
-  rows: DashboardRow[];
-  counts: Record<string, number>;
-  scheduler: { needed: boolean; healthy: boolean; lastTickAt: Date | null };
-}
-
-/**
- * Everything the dashboard shows, in a fixed number of queries however many
- * plans and runs there are: the set-based plan status, then one query per
- * kind of data (last runs, active runs, schedules, open alerts, scheduler tick).
- */
-export async function loadDashboard(web: Web, tenantId: string): Promise<DashboardData> {
-  const now = web.now();
-  const alertsRepo = new NotificationRepository(web.db);
-  const [plans, statuses, lasts, active, tick, alerts] = await Promise.all([
-    web.repo.planSummaries(tenantId), new PlanStatusRepository(web.db).statusAll(tenantId, now), web.repo.lastRunsAll(tenantId),
-    web.repo.activeRuns(tenantId), new ScheduleRepository(web.db).lastLeaderTick(), alertsRepo.listAlerts(tenantId, { open: true, limit: 100_000 }),
-  ]);
-  const st = new Map(statuses.map((x) => [x.planId, x]));
-  const la = new Map(lasts.map((x) => [x.plan_id, x]));
-  const ac = new Map(active.map((x) => [x.plan_id, x]));
-  const al = new Map(alerts.map((x) => [x.plan_id, x]));
-  const counts: Record<string, number> = Object.fromEntries(ORDER.map((k) => [k, 0]));
-  const rows = plans.map((plan): DashboardRow => {
-    const s = st.get(plan.id);
-    const last = la.get(plan.id);
-    const status = s?.status ?? 'never-tested';
-    counts[status] = (counts[status] ?? 0) + 1;
-    const measured = last?.measured_seconds ?? null;
-    return {
-      plan, status, nextDueAt: s?.nextDueAt ?? null, last, active: ac.get(plan.id), alert: al.get(plan.id),
-      headroomSeconds: plan.rto_seconds !== null && measured !== null ? plan.rto_seconds - measured : null,
-    };
-  });
-  rows.sort((a, b) => ORDER.indexOf(a.status) - ORDER.indexOf(b.status) || a.plan.title.localeCompare(b.plan.title, 'de') || a.plan.id.localeCompare(b.plan.id));
-  const needed = plans.some((p) => p.scheduled);
-  return { rows, counts, scheduler: { needed, healthy: tick !== null && tick.ageSeconds < TICK_STALE_SECONDS, lastTickAt: tick?.at ?? null } };
-}
 
 export function headroomText(seconds: number | null, s: Strings, lang: Lang): SafeHtml | string {
   if (seconds === null) return s.dash;
@@ -68,7 +12,7 @@ export function headroomText(seconds: number | null, s: Strings, lang: Lang): Sa
   return formatSeconds(seconds, lang);
 }
 
-function alertCell(a: AlertRow | undefined, s: Strings, now: Date): SafeHtml | string {
+function alertCell(a: DashboardRow['alert'], s: Strings, now: Date): SafeHtml | string {
   if (!a) return s.dash;
   const state = a.acknowledged_at ? s.alertAcknowledged : a.snoozed_until && a.snoozed_until > now ? s.alertSnoozed : s.alertOpen;
   return html`<a href="/alerts/${a.id}" class="alert-mark"><span aria-hidden="true">⚑ </span>${s.alertKind[a.kind] ?? a.kind}: ${state}</a>`;
@@ -81,7 +25,7 @@ export async function dashboardPages(app: FastifyInstance, web: Web): Promise<vo
     const now = web.now();
     // the restart order is read alongside the plans, not after them
     const [data, systems, unserved] = await Promise.all([
-      loadDashboard(web, req.principal!.tenantId),
+      web.overview.dashboard(req.principal!.tenantId),
       web.systems?.overview(req.principal!.tenantId, { at: now }) ?? Promise.resolve([]),
       // a pool this tenant's plans name and no live worker serves: their tests wait for ever (Redis down: not known, no banner)
       web.pools?.unserved(req.principal!.tenantId).catch(() => []) ?? Promise.resolve([]),

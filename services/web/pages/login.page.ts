@@ -12,7 +12,7 @@ import { csrfField, type PageCtx } from '../layout.js';
 import { field, secretField, type Body } from '../forms.js';
 import { setFlash, takeFlash } from '../flash.js';
 import { passwordError } from './account.page.js';
-import { crossSite, type Web } from '../pages.routes.js';
+import { crossSite, type Web } from '../web.js';
 
 /** The invitation token is the whole credential and sits in the URL: the access log gets the path without it. */
 const redactedInviteReq = (req: FastifyRequest) => ({ method: req.method, url: '/invite/[redacted]', remoteAddress: req.ip });

@@ -12,7 +12,7 @@ import { dateTime, fill, formatBytes, type Lang, type Strings } from '../i18n.js
 import { errorSummary, input, notice, radios, table, textarea, type FormErrors, type FormValues } from '../components.js';
 import { csrfField, type PageCtx } from '../layout.js';
 import { field, isDate, type Body } from '../forms.js';
-import type { Web } from '../pages.routes.js';
+import type { Web } from '../web.js';
 
 const RESULTS: StepResult[] = ['ok', 'deviation', 'not-done'];
 const mayRun = (role: string) => role === 'operator' || role === 'admin';

@@ -4,8 +4,6 @@ import type { RunRow } from '../../../db/schema.js';
 import { toPlanView } from '../../plans/plan.service.js';
 import { isSandboxPlan, type RestorePlan } from '../../plans/plan.types.js';
 import type { Renderable } from '../html.js';
-import { planStatus } from '../../runs/plan-status.js';
-import { nextScheduledAt } from '../../scheduling/slots.js';
 import { Conflict } from '../../errors.js';
 import { requireRole } from '../../api/plugins/auth.js';
 import { auditFrom } from '../../api/audit-hook.js';
@@ -15,7 +13,7 @@ import { dl, notice, statusLight, table, textarea, verdictLight } from '../compo
 import { exerciseFormatLabel } from '../../reports/i18n.js';
 import { durationChart, type DurationPoint } from '../chart.js';
 import { csrfField } from '../layout.js';
-import type { Web } from '../pages.routes.js';
+import type { Web } from '../web.js';
 
 const HISTORY = 50;
 const mayRun = (role: string) => role === 'operator' || role === 'admin';
@@ -59,19 +57,10 @@ export async function planPages(app: FastifyInstance, web: Web): Promise<void> {
     const ctx = await web.ctx(req);
     const { s, lang } = ctx;
     const tenantId = req.principal!.tenantId;
-    const row = await web.plans.get(tenantId, req.params.id);
+    const plan = await web.overview.page(tenantId, req.params.id, HISTORY);
+    const { row, history, baseline, alert, schedule: sched, nextScheduledAt: next } = plan;
     const def = row.definition as RestorePlan;
-    const now = web.now();
-    const [decisive, passed, history, sched, alerts, baseline] = await Promise.all([
-      web.runs.runs.lastDecisive(tenantId, row.id), web.runs.runs.lastPassed(tenantId, row.id),
-      web.runs.runs.list({ tenantId, planId: row.id, limit: HISTORY }), web.schedules.repo.get(tenantId, row.id),
-      web.alerts.repo.listAlerts(tenantId, { open: true, planId: row.id, limit: 1 }),
-      web.baselines?.current(tenantId, row.id) ?? Promise.resolve(null),
-    ]);
-    const status = planStatus(def, row.created_at, [decisive, passed].filter((r) => r !== undefined), now);
-    const next = sched?.paused_at ? null : nextScheduledAt(def, sched?.last_slot ?? null, now);
     const active = history.find((r) => r.status !== 'finished');
-    const alert = alerts[0];
     const points: DurationPoint[] = history.flatMap((r) => {
       const m = (r.rto as Rto | null)?.measuredSeconds;
       return typeof m === 'number' && r.finished_at ? [{ at: r.finished_at, seconds: m, runId: r.id }] : [];
@@ -101,10 +90,10 @@ ${textarea({ form: 'exercise', s, name: 'participants', label: s.participants, h
 
     const body = html`<p class="crumbs"><a href="/">${s.navDashboard}</a> › ${s.planTitle}</p>
 <h1>${row.title} <span class="muted mono small">${row.id}</span></h1>
-<div class="status-line">${statusLight(status.status, lang)}
+<div class="status-line">${statusLight(plan.status, lang)}
 ${alert ? html` <a href="/alerts/${alert.id}" class="alert-mark"><span aria-hidden="true">⚑ </span>${s.alertKind[alert.kind] ?? alert.kind}</a>` : ''}</div>
 ${dl([
-    [s.nextDue, status.nextDueAt ? dateTime(status.nextDueAt, lang) : s.dash],
+    [s.nextDue, plan.nextDueAt ? dateTime(plan.nextDueAt, lang) : s.dash],
     [s.nextScheduled, sched?.paused_at ? fill(s.pausedSince, { at: dateTime(sched.paused_at, lang), by: sched.paused_by ?? '', reason: sched.paused_reason ?? '' }) : next ? dateTime(next, lang) : s.noSchedule],
     [s.baseline, baseline
       ? html`<a href="/runs/${baseline.runId}">${dateTime(baseline.at, lang)}</a> ${baseline.source === 'accepted' ? fill(s.baselineAccepted, { by: baseline.acceptedBy ?? '', reason: baseline.reason ?? '' }) : s.baselinePassed}`

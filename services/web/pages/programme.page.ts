@@ -2,8 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { html } from '../html.js';
 import { fill } from '../i18n.js';
 import { statusLight, table } from '../components.js';
-import type { Web } from '../pages.routes.js';
-import { buildProgramme } from '../../api/routes/programme.routes.js';
+import type { Web } from '../web.js';
 import { berlinYear } from '../../calendar/programme.js';
 import { cadenceText, monthCells, programmeSummary, programmeText } from '../../reports/programme-report.js';
 
@@ -20,7 +19,7 @@ export async function programmePages(app: FastifyInstance, web: Web): Promise<vo
     const now = web.now();
     const asked = Number(req.query.year);
     const year = Number.isInteger(asked) && asked >= 2000 && asked <= 2100 ? asked : berlinYear(now);
-    const data = await buildProgramme(web.db, req.principal!.tenantId, year, lang, now);
+    const data = await web.reports.programme(req.principal!.tenantId, year, lang, now);
     const t = programmeText(lang);
     const sum = programmeSummary(data.plans);
     const head = html`<tr><th scope="col">${t.plan}</th><th scope="col">${t.kind}</th><th scope="col">${t.cadence}</th>${t.months.map((m) => html`<th scope="col" class="num">${m}</th>`)}</tr>`;

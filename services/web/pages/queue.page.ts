@@ -1,13 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { actorOf } from '../../api/audit-hook.js';
+import { actorOf } from '../../auth/principal.js';
 import { DomainError, NotFound } from '../../errors.js';
 import { queueScope, LIST_LIMIT, QueueUnavailable, type QueueJobView, type QueueOverview, type QueuePoolView, type QueueStateView } from '../../runs/queue-ops.js';
 import { html, type SafeHtml } from '../html.js';
 import { dateTime, fill, formatSeconds, verdictLabel, type Strings } from '../i18n.js';
 import { notice, table } from '../components.js';
 import { csrfField, type PageCtx } from '../layout.js';
-import { adminNav } from './admin.page.js';
-import type { Web } from '../pages.routes.js';
+import { adminNav } from './admin-nav.js';
+import type { Web } from '../web.js';
 
 const PATH = '/admin/queue';
 

@@ -5,7 +5,7 @@ import { dateTime, fill } from '../i18n.js';
 import { errorSummary, input, notice, select, type FormErrors, type FormValues } from '../components.js';
 import { isDate, type Body } from '../forms.js';
 import type { PageCtx } from '../layout.js';
-import type { Web } from '../pages.routes.js';
+import type { Web } from '../web.js';
 
 const FORMATS = ['pdf', 'csv', 'json'];
 const mayExport = (role: string) => role === 'auditor' || role === 'admin';

@@ -6,7 +6,7 @@ import { date, dateTime, decisionLabel, fill, measureStatusLabel } from '../i18n
 import { errorSummary, input, notice, select, table, verdictLight, type FormErrors, type FormValues } from '../components.js';
 import { csrfField, type PageCtx } from '../layout.js';
 import { field, isDate, isUuid, type Body } from '../forms.js';
-import type { Web } from '../pages.routes.js';
+import type { Web } from '../web.js';
 
 const mayEdit = (role: string) => role === 'operator' || role === 'reviewer' || role === 'admin';
 const STATUSES = ['open', 'in-progress', 'done'] as const;
@@ -19,8 +19,8 @@ export async function reviewPages(app: FastifyInstance, web: Web): Promise<void>
     const { s, lang } = ctx;
     const tenantId = req.principal!.tenantId;
     const [waiting, recent, measures, candidates, titles] = await Promise.all([
-      web.repo.awaitingReview(tenantId, 100), web.repo.recentReviews(tenantId, 30), web.reviews.listMeasures(tenantId),
-      web.repo.retestCandidates(tenantId), web.repo.planTitles(tenantId),
+      web.reviews.awaitingReview(tenantId, 100), web.reviews.recentReviews(tenantId, 30), web.reviews.listMeasures(tenantId),
+      web.reviews.retestCandidates(tenantId), web.overview.planTitles(tenantId),
     ]);
     const today = web.now().toISOString().slice(0, 10);
     const title = (id: string) => titles.get(id) ?? id;

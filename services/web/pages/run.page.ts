@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { RunRow } from '../../../db/schema.js';
-import type { RestorePlan } from '../../plans/plan.types.js';
 import { requireRole } from '../../api/plugins/auth.js';
 import { auditFrom } from '../../api/audit-hook.js';
 import { runEvidenceStatus, type RunEvidenceStatus } from '../../evidence/run-evidence.js';
@@ -12,7 +11,7 @@ import {
 import { dl, errorSummary, input, notice, radios, table, textarea, type FormErrors, type FormValues } from '../components.js';
 import { csrfField, type PageCtx } from '../layout.js';
 import { field, isDate, type Body } from '../forms.js';
-import type { Web } from '../pages.routes.js';
+import type { Web } from '../web.js';
 import { phaseViews, statusText, type PhaseView } from './run.view.js';
 import { runResult } from './plan.page.js';
 import { exerciseSection, manualPages, manualSection, type ObservationForm, type StepForm } from './manual.page.js';
@@ -127,7 +126,7 @@ export async function runPages(app: FastifyInstance, web: Web): Promise<void> {
     const tenantId = req.principal!.tenantId;
     const run = await web.runs.get(tenantId, req.params.id);
     const [plan, ev, reviews] = await Promise.all([
-      web.plans.repo.get(tenantId, run.plan_id), runEvidenceStatus(web.ledger, tenantId, run.id), web.reviews.listReviews(tenantId, run.id),
+      web.plans.find(tenantId, run.plan_id), runEvidenceStatus(web.ledger, tenantId, run.id), web.reviews.listReviews(tenantId, run.id),
     ]);
     const title = fill(s.runTitle, { plan: plan?.title ?? run.plan_id });
     const phases = phaseViews(run, s, lang, web.now());
@@ -152,7 +151,7 @@ ${run.status === 'finished' ? html`<section aria-labelledby="res-h"><h2 id="res-
       ['RPO', fill(s.rpoLine, { age: formatSeconds(rpo?.backupAgeSeconds, lang), target: formatSeconds(rpo?.targetSeconds, lang) })],
     ])}
 <p><a href="/api/v1/runs/${run.id}/protocol.pdf?lang=${lang}" download>${s.protocolPdf}</a></p></section>` : ''}
-${run.origin === 'exercise' ? exerciseSection(ctx, run, forms.observation) : manual ? manualSection(ctx, run, await web.plans.repo.getVersion(tenantId, run.plan_id, run.plan_version_hash) as RestorePlan | undefined, forms.step)
+${run.origin === 'exercise' ? exerciseSection(ctx, run, forms.observation) : manual ? manualSection(ctx, run, await web.plans.version(tenantId, run.plan_id, run.plan_version_hash), forms.step)
     : html`<section aria-labelledby="chk-h"><h2 id="chk-h">${s.checks}</h2>${checksTable((run.checks as Check[]) ?? [], s, lang)}</section>`}
 ${builtinTable(run.restore as Parameters<typeof builtinTable>[0], s, lang)}
 <section aria-labelledby="fnd-h"><h2 id="fnd-h">${s.findings}</h2>${findingsTable((run.findings as Finding[]) ?? [], s, lang)}</section>

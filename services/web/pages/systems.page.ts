@@ -7,7 +7,7 @@ import { dateTime, fill } from '../i18n.js';
 import { checkbox, errorSummary, input, select, table, type FormErrors, type FormValues } from '../components.js';
 import { csrfField, type PageCtx } from '../layout.js';
 import { field, type Body } from '../forms.js';
-import type { Web } from '../pages.routes.js';
+import type { Web } from '../web.js';
 import type { SystemOverview } from '../../systems/system.service.js';
 
 const mayEdit = (role: string) => role === 'operator' || role === 'admin';

@@ -19,11 +19,11 @@ export interface LastRunRow {
 }
 
 /**
- * Read models of the web pages that the other repositories do not have. Every
- * method answers for all plans of a tenant in one query, so a page's query
- * count does not grow with the number of plans or runs.
+ * Read models of the overviews (dashboard, lists) that the other repositories
+ * do not have. Every method answers for all plans of a tenant in one query, so
+ * a page's query count does not grow with the number of plans or runs.
  */
-export class WebRepository {
+export class OverviewRepository {
   constructor(private readonly db: Kysely<DB>) {}
 
   async tenantName(tenantId: string): Promise<string | undefined> {
@@ -77,36 +77,5 @@ export class WebRepository {
   activeRuns(tenantId: string): Promise<{ plan_id: string; id: string; status: RunStatus }[]> {
     return this.db.selectFrom('runs').select(['plan_id', 'id', 'status'])
       .where('tenant_id', '=', tenantId).where('status', '<>', 'finished').execute();
-  }
-
-  /** Finished runs nobody has signed off yet (cancelled ones need no sign-off), newest first. */
-  awaitingReview(tenantId: string, limit: number) {
-    return this.db.selectFrom('runs as r').innerJoin('plans as p', (j) => j.onRef('p.tenant_id', '=', 'r.tenant_id').onRef('p.id', '=', 'r.plan_id'))
-      .select(['r.id', 'r.plan_id', 'p.title', 'r.verdict', 'r.finished_at', 'r.triggered_by'])
-      .where('r.tenant_id', '=', tenantId).where('r.status', '=', 'finished').where('r.verdict', '<>', 'cancelled')
-      .where(({ not, exists, selectFrom }) => not(exists(
-        selectFrom('reviews as v').select(sql`1`.as('x')).whereRef('v.tenant_id', '=', 'r.tenant_id').whereRef('v.run_id', '=', 'r.id'),
-      )))
-      .orderBy('r.finished_at', 'desc').orderBy('r.id', 'desc').limit(limit).execute();
-  }
-
-  recentReviews(tenantId: string, limit: number) {
-    return this.db.selectFrom('reviews as v')
-      .innerJoin('runs as r', (j) => j.onRef('r.tenant_id', '=', 'v.tenant_id').onRef('r.id', '=', 'v.run_id'))
-      .select(['v.id', 'v.run_id', 'v.decision', 'v.comment', 'v.reviewer', 'v.created_at', 'r.plan_id', 'r.verdict'])
-      .where('v.tenant_id', '=', tenantId).orderBy('v.created_at', 'desc').limit(limit).execute();
-  }
-
-  /** Passed runs that may close an open measure: up to five newest per plan, after the plan's oldest open measure. */
-  async retestCandidates(tenantId: string): Promise<{ id: string; plan_id: string; finished_at: Date }[]> {
-    const res = await sql<{ id: string; plan_id: string; finished_at: Date }>`
-      select id, plan_id, finished_at from (
-        select r.id, r.plan_id, r.finished_at, row_number() over (partition by r.plan_id order by r.finished_at desc, r.id desc) as n
-        from runs r
-        join (select plan_id, min(created_at) as since from measures where tenant_id = ${tenantId} and status <> 'done' group by plan_id) m
-          on m.plan_id = r.plan_id
-        where r.tenant_id = ${tenantId} and r.verdict = 'passed' and r.finished_at > m.since
-      ) x where n <= 5 order by plan_id, finished_at desc`.execute(this.db);
-    return res.rows;
   }
 }
