@@ -38,6 +38,8 @@ export interface SandboxSpec {
   /** Host path of the backup (file or folder); only bind mounts use it. */
   backupPath: string;
   backupIsDirectory: boolean;
+  /** An application group's run: the sandbox joins the run's internal network under this alias (decisions/021); else no network. */
+  network?: { name: string; alias: string };
 }
 
 export interface ExecResult {
@@ -406,10 +408,11 @@ export async function createSandbox(docker: Docker, spec: SandboxSpec, imageId: 
     Cmd: recipe.command.slice(1),
     Env: ['LC_MESSAGES=C', 'LANG=C.UTF-8', ...(recipe.env ?? [])],
     WorkingDir: '/tmp',
-    NetworkDisabled: true,
+    NetworkDisabled: !spec.network,
     Labels: labels,
+    ...(spec.network && { NetworkingConfig: { EndpointsConfig: { [spec.network.name]: { Aliases: [spec.network.alias] } } } }),
     HostConfig: {
-      NetworkMode: 'none',
+      NetworkMode: spec.network?.name ?? 'none',
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
       ReadonlyRootfs: true,
