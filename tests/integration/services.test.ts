@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
 import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
 import { dropHostDatabase, dumpHost, makeHostDatabase, makeTempDir } from '../fixtures/host-dumps.js';
 import { LABELS } from '../../workers/sandbox/docker.js';
@@ -134,6 +135,30 @@ describe('application groups', () => {
     expect(run.verdict).toBe('error');
     expect(codes(run)).toContain('IMAGE_MISSING');
     expect(run.findings.find((x: { code: string }) => x.code === 'IMAGE_MISSING').message).toContain("service web's image ernstfall/test-app:missing");
+    expect(await leftovers()).toEqual(NONE);
+  });
+
+  it('the run\'s network reaches nothing but itself: not the host, although a container on Docker\'s default bridge does', async () => {
+    // a server of the host's on every address; the host's address on docker0 is the one a container would try
+    const server: Server = createServer((c) => c.end());
+    await new Promise<void>((r) => server.listen(0, '0.0.0.0', r));
+    const port = String((server.address() as { port: number }).port);
+    const hostAddress = ((await h.c.docker.getNetwork('bridge').inspect()) as { IPAM: { Config: { Gateway: string }[] } }).IPAM.Config[0]!.Gateway;
+    const reach = ['node', '-e', "require('net').connect({ host: process.argv[1], port: Number(process.argv[2]), timeout: 2000 }).on('connect', () => process.exit(0)).on('error', () => process.exit(1)).on('timeout', () => process.exit(1))", hostAddress, port];
+    try {
+      // the control: from Docker's default bridge the host answers, so a failure below is the network's doing
+      const control = await h.c.docker.run(APP, reach, process.stderr, { User: '65534:65534', HostConfig: { AutoRemove: false, NetworkMode: 'bridge' } });
+      await (control[1] as { remove(): Promise<void> }).remove();
+      expect((control[0] as { StatusCode: number }).StatusCode).toBe(0);
+
+      await h.putPlan(groupPlan('group-isolated', [{ ...web(), probe: { command: reach, deadline: '8s' } }]));
+      const run = await h.waitForRun(await h.trigger('group-isolated'));
+      expect(run.verdict).toBe('failed');
+      // refused or unanswered: either way nothing of the host's was reached
+      expect(run.findings.find((x: { code: string }) => x.code === 'SERVICE_UNHEALTHY').message).toMatch(/last: (command exit 1|no answer within)/);
+    } finally {
+      server.close();
+    }
     expect(await leftovers()).toEqual(NONE);
   });
 

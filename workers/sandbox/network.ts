@@ -4,8 +4,9 @@ import { LABELS } from './docker.js';
 
 /**
  * The internal network of one run with an application group (decisions/021):
- * a bridge with `Internal: true`, so it has no gateway, no route out and no
- * NAT; nothing on it publishes a port. The restored database, the services
+ * a bridge with `Internal: true` and no address of the host's on it, so
+ * nothing is routed out, the host is not reachable and there is no NAT;
+ * nothing on it publishes a port. The restored database, the services
  * and ernstfall's probe talk to each other on it and to nothing else. It is
  * labelled like the sandbox and removed with it, by teardown or the reaper.
  */
@@ -43,8 +44,11 @@ export async function createRunNetwork(docker: Docker, run: RunLabels): Promise<
       [LABELS.planId]: run.planId,
       [LABELS.tenantId]: run.tenantId,
     },
-    // no masquerading and no inter-network traffic even if Internal were dropped by a future engine
-    Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
+    // Internal only keeps traffic from being forwarded: the host itself stays reachable through the bridge's
+    // address (the containers' gateway) and through its other addresses (docker0's), since that traffic goes to
+    // the host's INPUT, not FORWARD. Without an address on the bridge the host has no foot on this network:
+    // the containers reach each other (and Docker's DNS) and nothing else. Masquerading off as well.
+    Options: { 'com.docker.network.bridge.inhibit_ipv4': 'true', 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
   });
   return { id: net.id, name };
 }
