@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import { until } from '../helpers/until.js';
 import { startService, stopServices, type ServiceProcess } from '../helpers/processes.js';
-import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
+import { dockerLeftovers, startHarness, pgPlan, workerProcessEnv, type Harness } from '../helpers/harness.js';
 import { dropHostDatabase, dumpHost, makeHostDatabase, makeTempDir } from '../fixtures/host-dumps.js';
-import { LABELS } from '../../workers/sandbox/docker.js';
 
 /** A worker killed while an application group runs (decisions/021): the next worker removes its containers and its network. */
 const SRC = 'ef_rt_services_crash';
@@ -15,28 +14,9 @@ let h: Harness;
 let dir: string;
 
 function startWorkerProcess(): ServiceProcess {
-  return startService(['worker'], {
-    DATABASE_URL: h.tdb.appUrl,
-    ERNSTFALL_INSTANCE: h.config.instance,
-    ERNSTFALL_QUEUE_PREFIX: h.prefix,
-    ERNSTFALL_BACKUP_ROOTS: dir,
-    ERNSTFALL_PLANS_DIR: '/nonexistent',
-    ERNSTFALL_SETTLE_SECONDS: '0',
-    ERNSTFALL_STALE_SECONDS: '3',
-    ERNSTFALL_HEARTBEAT_MS: '500',
-    ERNSTFALL_SANDBOX_IMAGES: APP,
-    LOG_LEVEL: 'warn',
-  });
+  return startService(['worker'], workerProcessEnv(h, dir, { ERNSTFALL_SANDBOX_IMAGES: APP }));
 }
-
-async function left(): Promise<{ containers: number; networks: number; volumes: number }> {
-  const label = [`${LABELS.instance}=${h.config.instance}`];
-  return {
-    containers: (await h.c.docker.listContainers({ all: true, filters: { label } })).length,
-    networks: (await h.c.docker.listNetworks({ filters: { label } })).length,
-    volumes: ((await h.c.docker.listVolumes({ filters: { label } })).Volumes ?? []).length,
-  };
-}
+const left = () => dockerLeftovers(h);
 
 beforeAll(async () => {
   execFileSync('bash', [join(__dirname, '../../deploy/build-test-app-image.sh'), APP], { stdio: ['ignore', 'ignore', 'inherit'] });

@@ -3,9 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
-import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
+import { dockerLeftovers, startHarness, pgPlan, type Harness } from '../helpers/harness.js';
 import { dropHostDatabase, dumpHost, makeHostDatabase, makeTempDir } from '../fixtures/host-dumps.js';
-import { LABELS } from '../../workers/sandbox/docker.js';
 
 /**
  * Application groups (issue 15 item 1, decisions/021): the test application
@@ -43,14 +42,7 @@ const groupPlan = (id: string, services: unknown[]) => pgPlan(id, 'app.dump', {
 });
 const codes = (run: { findings: { code: string }[] }) => run.findings.map((f) => f.code);
 
-/** Nothing of the instance is left: containers (services, probe, sandbox), networks, volumes. */
-async function leftovers(): Promise<{ containers: number; networks: number; volumes: number }> {
-  const label = [`${LABELS.instance}=${h.config.instance}`];
-  const containers = (await h.c.docker.listContainers({ all: true, filters: { label } })).length;
-  const networks = (await h.c.docker.listNetworks({ filters: { label } })).length;
-  const volumes = ((await h.c.docker.listVolumes({ filters: { label } })).Volumes ?? []).length;
-  return { containers, networks, volumes };
-}
+const leftovers = () => dockerLeftovers(h);
 const NONE = { containers: 0, networks: 0, volumes: 0 };
 
 describe('application groups', () => {

@@ -1,6 +1,7 @@
 import { PassThrough, Writable } from 'node:stream';
 import type Docker from 'dockerode';
 import { LABELS } from './docker.js';
+import { hardenedHostConfig, removeContainer } from './containers.js';
 import type { RunLabels } from './network.js';
 
 /**
@@ -98,19 +99,7 @@ export class ServiceContainer {
 
   /** Idempotent: kills and removes the container with its anonymous volumes. */
   destroy(): Promise<void> {
-    this.removing ??= (async () => {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await this.container.remove({ force: true, v: true });
-          return;
-        } catch (err) {
-          const code = (err as { statusCode?: number }).statusCode;
-          if (code === 404) return;
-          if (code !== 409 || attempt >= 20) throw err;
-          await new Promise((r) => setTimeout(r, 250));
-        }
-      }
-    })().catch((err: unknown) => {
+    this.removing ??= removeContainer(this.container).catch((err: unknown) => {
       this.removing = undefined;
       throw err;
     });
@@ -156,16 +145,8 @@ export async function createServiceContainer(docker: Docker, spec: ServiceContai
       NetworkMode: spec.network,
       PublishAllPorts: false,
       PortBindings: {},
-      CapDrop: ['ALL'],
-      SecurityOpt: ['no-new-privileges'],
-      ReadonlyRootfs: true,
+      ...hardenedHostConfig(spec),
       Tmpfs: { '/tmp': TMPFS, '/run': TMPFS },
-      Memory: spec.memoryBytes,
-      MemorySwap: spec.memoryBytes,
-      NanoCpus: Math.round(spec.cpus * 1e9),
-      PidsLimit: spec.pids,
-      RestartPolicy: { Name: 'no' },
-      LogConfig: { Type: 'json-file', Config: { 'max-size': '1m' } },
     },
   });
   return new ServiceContainer(docker, container, spec.name, spec.user);
