@@ -84,11 +84,11 @@ describe('application groups', () => {
   });
 
   it('an app started against a restore without its table answers an error and fails (SERVICE_UNHEALTHY)', async () => {
-    await h.putPlan(groupPlan('group-missing-table', [web({ APP_TABLE: 'buerger' }, '6s')]));
+    await h.putPlan(groupPlan('group-missing-table', [web({ APP_TABLE: 'buerger' }, '10s')]));
     const run = await h.waitForRun(await h.trigger('group-missing-table'));
     expect(run.verdict).toBe('failed');
     const f = run.findings.find((x: { code: string }) => x.code === 'SERVICE_UNHEALTHY');
-    expect(f.message).toContain('service web: did not answer healthy within 6s');
+    expect(f.message).toContain('service web: did not answer healthy within 10s');
     expect(f.message).toContain('HTTP 500 (expected 200)');
     // its own last log lines as evidence
     expect(f.message).toContain('relation "buerger" does not exist');
