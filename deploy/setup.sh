@@ -400,6 +400,9 @@ else
     bash "$REPO/deploy/build-node-base.sh" >"$log" 2>&1 || { echo "--- tail of $log" >&2; tail -n 25 "$log" >&2; die "building the image ernstfall/node-base:24 failed"; }
     say "built image ernstfall/node-base:24 in $((SECONDS - t))s"
   fi
+  # the test application of application groups (decisions/021): docker build FROM node-base, offline
+  out=$(bash "$REPO/deploy/build-test-app-image.sh" 2>>"$STATE/logs/build-test-app.log") || die "building the image ernstfall/test-app:1 failed (see $STATE/logs/build-test-app.log)"
+  say "$out"
 fi
 
 # --- 10. systemd units (npm run setup -- --systemd; deploy/install-systemd.sh) -----------------

@@ -67,6 +67,8 @@ export interface Config {
     filesImage: string;
     /** Image per MariaDB version; `{version}` is replaced (deploy/build-mariadb-image.sh). */
     mariadbImage: string;
+    /** The image of the container that probes an application group's services on their internal network (decisions/021). */
+    probeImage: string;
     /** MariaDB versions that have an image, e.g. 10.11. */
     mariadbVersions: string[];
     /** Sandboxes this worker runs at once, over all its pools (ERNSTFALL_WORKER_CONCURRENCY). */
@@ -448,6 +450,7 @@ export function loadConfig(env: Env = process.env): Config {
       filesImage: env.ERNSTFALL_FILES_IMAGE ?? 'ernstfall/sandbox-files:bookworm',
       mariadbImage,
       mariadbVersions,
+      probeImage: env.ERNSTFALL_PROBE_IMAGE ?? 'ernstfall/node-base:24',
       concurrency: int(env, 'ERNSTFALL_WORKER_CONCURRENCY', 2, problems, 1, 64),
       pools: env.ERNSTFALL_WORKER_POOLS?.trim() ? poolList(env.ERNSTFALL_WORKER_POOLS, 'ERNSTFALL_WORKER_POOLS', problems) : [DEFAULT_POOL],
       settleSeconds: int(env, 'ERNSTFALL_SETTLE_SECONDS', 60, problems, 0, 86_400),

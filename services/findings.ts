@@ -101,6 +101,10 @@ export const FINDINGS = {
   EXERCISE_NOT_DOCUMENTED: 'error',
   /** a role the exercise plan names had no participant */
   EXERCISE_ROLE_MISSING: 'warning',
+  /** application groups (decisions/021): a service's probe never succeeded by its deadline, or answered wrong */
+  SERVICE_UNHEALTHY: 'failure',
+  /** application groups: a service's container exited */
+  SERVICE_EXITED: 'failure',
   RTO_EXCEEDED: 'failure',
   RPO_EXCEEDED: 'failure',
   TIMEOUT: 'error',

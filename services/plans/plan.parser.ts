@@ -15,6 +15,7 @@ function validCron(expr: string): boolean {
 import { byLine, keysOf, lineOf, openMap, resolve, suggest, type Ctx, type Obj } from './plan.reader.js';
 import { EXERCISE_FORMATS, type BuiltinChecks, type ManualStep, type PlanCheck, type PlanIssue, type PlanNotify, type ProtectionNeed, type RestorePlan } from './plan.types.js';
 import { parseRecipient } from '../notify/types.js';
+import { parseServices } from './plan-services.js';
 import { DRIVER_CHECK_KINDS, DRIVER_NAMES, DRIVER_RESTORE_KEYS, type DriverName } from '../../workers/drivers/plan-parts.js';
 import { BYTE_UNITS, DEFAULT_POOL, formatBytes, isInside, parseBytes, POOL_NAME, type SandboxMax } from '../sandbox-policy.js';
 
@@ -451,7 +452,7 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
   if (doc.errors.length > 0) return { issues: byLine(ctx.issues) };
   if (doc.contents === null) return { issues: [{ path: '', line: 1, message: 'the plan is empty' }] };
 
-  const top = openMap(ctx, doc.contents, '', 1, ['id', 'title', 'kind', 'system', 'targets', 'cadence', 'source', 'restore', 'sandbox', 'checks', 'controls', 'notify', 'builtin', 'external', 'steps', 'exercise']);
+  const top = openMap(ctx, doc.contents, '', 1, ['id', 'title', 'kind', 'system', 'targets', 'cadence', 'source', 'restore', 'sandbox', 'checks', 'controls', 'notify', 'builtin', 'external', 'steps', 'exercise', 'services']);
   if (!top) return { issues: byLine(ctx.issues) };
 
   const id = top.str('id', true, /^[a-z0-9][a-z0-9-]{1,62}$/, '"id" must be 2 to 63 characters: a-z, 0-9 and "-", not starting with "-"');
@@ -507,7 +508,7 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
 
   if (kind === 'external') {
     // another tool tests; ernstfall records its results: nothing here restores anything
-    for (const k of ['source', 'restore', 'sandbox', 'checks', 'builtin']) {
+    for (const k of ['source', 'restore', 'sandbox', 'checks', 'builtin', 'services']) {
       if (top.has(k)) top.issue(k, `an external plan has no "${k}": another tool runs the test and reports its result (POST /api/v1/plans/{id}/results)`);
     }
     const ex = top.obj('external', ['tool', 'veeamJob'], true);
@@ -530,7 +531,7 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
   if (top.has('external')) top.issue('external', '"external" belongs to plans with kind: external');
   if (kind === 'manual') {
     // people restore by a written procedure; ernstfall records each step, its time and result
-    for (const k of ['source', 'restore', 'sandbox', 'checks', 'builtin']) {
+    for (const k of ['source', 'restore', 'sandbox', 'checks', 'builtin', 'services']) {
       if (top.has(k)) top.issue(k, `a manual plan has no "${k}": people carry out its steps and record them (POST /api/v1/plans/{id}/manual-runs)`);
     }
     const steps: ManualStep[] = [];
@@ -560,7 +561,7 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
   if (top.has('steps')) top.issue('steps', '"steps" belong to plans with kind: manual');
   if (kind === 'exercise') {
     // people rehearse a scenario; ernstfall records participants, observations and the findings that become measures
-    for (const k of ['source', 'restore', 'sandbox', 'checks', 'builtin']) {
+    for (const k of ['source', 'restore', 'sandbox', 'checks', 'builtin', 'services']) {
       if (top.has(k)) top.issue(k, `an exercise has no "${k}": people rehearse its scenario and record what they observe (POST /api/v1/plans/{id}/exercises)`);
     }
     const ex = top.obj('exercise', ['scenario', 'format', 'roles'], true);
@@ -659,6 +660,7 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
   const controls = controlsOf();
   const notify = parseNotify(top);
   const builtin = parseBuiltin(top, driver);
+  const services = parseServices(top, { allowedImages: policy?.allowedImages, driver, timeoutSeconds: timeout?.seconds ?? 7200 });
 
   if (ctx.issues.length > 0) return { issues: byLine(ctx.issues) };
   const plan: RestorePlan = {
@@ -674,6 +676,7 @@ export function parsePlanText(text: string, opts: { file?: string; contentType?:
     controls,
     ...(notify !== undefined && { notify }),
     ...(builtin !== undefined && { builtin }),
+    ...(services !== undefined && { services }),
   };
   return { plan, normalized: JSON.parse(canonicalJson(plan)) as object };
 }

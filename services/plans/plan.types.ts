@@ -222,6 +222,39 @@ export interface RestorePlan {
   steps?: ManualStep[];
   /** kind: exercise — the scenario people rehearse (tabletop, walk-through, simulation, full exercise). */
   exercise?: ExerciseSpec;
+  /** An application group: containers started next to the restored database and probed (decisions/021). */
+  services?: PlanService[];
+}
+
+/** How ernstfall asks a service whether it works, from inside the run's internal network. */
+export type ServiceProbeCheck =
+  | { kind: 'http'; port: number; path: string; status: number; body?: string }
+  | { kind: 'tcp'; port: number }
+  /** argv run in the service's own container, as its user; exit code 0 is healthy. */
+  | { kind: 'command'; command: string[] };
+
+export type ServiceProbe = ServiceProbeCheck & {
+  /** Seconds from the service's start by which the probe must have succeeded. */
+  deadlineSeconds: number;
+};
+
+/**
+ * One application container of a group. `env` values may name the restored
+ * database's endpoint (`${db.host}`, `${db.port}`, `${db.user}`,
+ * `${db.password}`, `${db.name}`); the worker fills them in per run.
+ */
+export interface PlanService {
+  name: string;
+  /** An image of the operator's allowlist (ERNSTFALL_SANDBOX_IMAGES). */
+  image: string;
+  env?: Record<string, string>;
+  /** Replaces the image's command (argv; its entrypoint stays). */
+  command?: string[];
+  /** Services started, and healthy, before this one starts. */
+  dependsOn?: string[];
+  /** uid[:gid] the container runs as, never 0; default 65534:65534 (nobody). */
+  user?: string;
+  probe?: ServiceProbe;
 }
 
 export const EXERCISE_FORMATS = ['tabletop', 'walkthrough', 'simulation', 'full'] as const;

@@ -155,8 +155,8 @@ const VERDICTS: Names = {
   en: { passed: 'passed', failed: 'failed', error: 'error – not verified', cancelled: 'cancelled' },
 };
 const PHASES: Names = {
-  de: { queued: 'Warteschlange', fetch: 'Abruf der Sicherung', provision: 'Bereitstellung der Sandbox', restore: 'Wiederherstellung', verify: 'Prüfung der Daten', teardown: 'Abbau der Sandbox' },
-  en: { queued: 'Queued', fetch: 'Fetch backup', provision: 'Provision sandbox', restore: 'Restore', verify: 'Verify data', teardown: 'Tear down sandbox' },
+  de: { queued: 'Warteschlange', fetch: 'Abruf der Sicherung', provision: 'Bereitstellung der Sandbox', restore: 'Wiederherstellung', verify: 'Prüfung der Daten', services: 'Start und Prüfung der Dienste', teardown: 'Abbau der Sandbox' },
+  en: { queued: 'Queued', fetch: 'Fetch backup', provision: 'Provision sandbox', restore: 'Restore', verify: 'Verify data', services: 'Start and probe services', teardown: 'Tear down sandbox' },
 };
 const BUILTINS: Names = {
   de: { freshness: 'Aktualität der Daten', sequences: 'Sequenzen', schema: 'Schema gegenüber der Basis', volume: 'Datenmenge gegenüber der Basis', ransomware: 'Ransomware-Anzeichen', renames: 'Umbenennungen gegenüber der Basis' },

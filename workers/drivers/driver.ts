@@ -41,6 +41,19 @@ export interface RestoreResult {
   backup?: { createdAt: Date; source: 'snapshot' | 'archive'; facts: Record<string, string | number | null> };
 }
 
+/**
+ * The restored database as an application group's services reach it on the
+ * run's internal network (decisions/021). The host is the database's alias
+ * on that network; the password is made for this run and is a secret: never
+ * in logs, evidence, job payloads or argv.
+ */
+export interface DbEndpoint {
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+}
+
 export interface BuiltinInput {
   /** The profile of the baseline run (the last passed one, or one a person accepted), if any. */
   baseline?: unknown;
@@ -92,4 +105,10 @@ export interface RestoreDriver<I extends Inspection = Inspection> {
    * (names and numbers only) and is the next run's baseline.
    */
   builtins?(sandbox: Sandbox, ctx: DriverContext<I>, restored: RestoreResult, input: BuiltinInput): Promise<BuiltinOutcome>;
+  /**
+   * Databases that serve application groups: after the restore, a read-only
+   * login for the run's services. The sandbox was started listening on the
+   * run's network when the plan has `services` (the driver's `sandbox` sees them).
+   */
+  endpoint?(sandbox: Sandbox, ctx: DriverContext<I>, restored: RestoreResult): Promise<DbEndpoint>;
 }

@@ -4,7 +4,9 @@
  * `skipped` (never reached). The list is what heartbeats store, so the API
  * shows the truth while a run is in progress.
  */
-export const PHASE_NAMES = ['fetch', 'provision', 'restore', 'verify', 'teardown'] as const;
+export const PHASE_NAMES = ['fetch', 'provision', 'restore', 'verify', 'services', 'teardown'] as const;
+/** Phases only some runs have (`services`: plans with an application group); absent from a run's timeline unless it reached them. */
+const OPTIONAL_PHASES: readonly PhaseName[] = ['services'];
 export type PhaseName = (typeof PHASE_NAMES)[number];
 export type PhaseStatus = 'running' | 'ok' | 'failed' | 'interrupted' | 'skipped';
 
@@ -15,6 +17,8 @@ export interface Phase {
   status: PhaseStatus;
   /** Why it did not end `ok`, or who ended it (e.g. the reaper after a lost worker). */
   note?: string;
+  /** `services`: each service's start and probe time (ms), in start order. */
+  steps?: { name: string; startedAt?: string; startMs?: number; probeMs?: number; status: string }[];
 }
 
 export class PhaseRecorder {
@@ -50,7 +54,7 @@ export class PhaseRecorder {
 /** The full timeline: phases that ran as they are, the others `skipped` (a `running` one left behind is `interrupted`). */
 export function completePhases(stored: Phase[], at: Date, interruptedNote?: string): Phase[] {
   const byName = new Map(stored.map((p) => [p.name, p]));
-  return PHASE_NAMES.map((name) => {
+  return PHASE_NAMES.filter((name) => byName.has(name) || !OPTIONAL_PHASES.includes(name)).map((name) => {
     const p = byName.get(name);
     if (!p) return { name, startedAt: at.toISOString(), durationMs: 0, status: 'skipped' as const };
     if (p.status !== 'running') return p;

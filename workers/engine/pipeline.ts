@@ -21,10 +21,13 @@ import { effectiveLimits, type EffectiveLimits } from '../sandbox/limits.js';
 import { createSandbox, SandboxError, type Sandbox } from '../sandbox/sandbox.js';
 import { digestBackup, resolveBackup, SourceError, type BackupDigest, type ResolvedBackup } from '../sources/file.source.js';
 import { sourceLocation } from '../../services/plans/plan.types.js';
-import { PhaseRecorder } from './phases.js';
+import { PhaseRecorder, type Phase } from './phases.js';
 import { Aborted, raceAbort, RunControl } from './run-control.js';
 import { concludeRun, newOutcome, type RunOutcome } from './run-outcome.js';
 import { demote, infrastructureCause, isEngineUnavailable } from './infrastructure.js';
+import { createRunNetwork, networkExists, removeRunNetwork, type RunNetwork } from '../sandbox/network.js';
+import { DB_ALIAS } from '../../services/plans/plan-services.js';
+import { ServiceGroup } from './services.js';
 
 export interface EngineDeps {
   config: Config;
@@ -76,6 +79,10 @@ interface Run {
   o: RunOutcome;
   log: Logger;
   sandbox?: Sandbox;
+  /** An application group's run (decisions/021): its internal network, its services and their log tails. */
+  network?: RunNetwork;
+  group?: ServiceGroup;
+  serviceLogs?: { name: string; content: string }[];
 }
 
 interface Fetched {
@@ -133,7 +140,10 @@ export async function handleRestoreTest(deps: EngineDeps, runId: string): Promis
       const used = run.sandbox ? await run.sandbox.dataUsage() : null;
       return used !== null && used > limits.diskBytes ? 'disk' : undefined;
     },
-    onStop: () => void run.sandbox?.destroy().catch(() => undefined),
+    onStop: () => {
+      void run.group?.destroy().catch(() => undefined);
+      void run.sandbox?.destroy().catch(() => undefined);
+    },
   });
   run.ctl.start();
 
@@ -143,6 +153,7 @@ export async function handleRestoreTest(deps: EngineDeps, runId: string): Promis
     const ctx = await phases.run('provision', () => provision(deps, run, fetched), run.ctl.why);
     const restored = await phases.run('restore', () => restore(deps, run, ctx, fetched), run.ctl.why);
     await phases.run('verify', () => verify(deps, run, ctx, restored), run.ctl.why);
+    if (plan.services?.length) await phases.run('services', () => services(deps, run, ctx, restored, phases.list.at(-1)!), run.ctl.why);
     // verified: a cancel arriving now (during teardown) must not turn a completed test into `cancelled`
     run.ctl.settle();
   } catch (err) {
@@ -158,7 +169,11 @@ export async function handleRestoreTest(deps: EngineDeps, runId: string): Promis
 
   const end = concludeRun(o, plan, deps.clock(), { timeoutSeconds: limits.timeoutSeconds });
   // the restore tool's own output is kept as a prunable attachment: it may quote personal data
-  const attachments = o.toolLog ? [{ name: 'restore-tool.log', content: Buffer.from(o.toolLog, 'utf8') }] : [];
+  const attachments = [
+    ...(o.toolLog ? [{ name: 'restore-tool.log', content: Buffer.from(o.toolLog, 'utf8') }] : []),
+    // an application group's services' last log lines, the run's password redacted (decisions/021)
+    ...(run.serviceLogs ?? []).map((l) => ({ name: l.name, content: Buffer.from(l.content, 'utf8') })),
+  ];
   let stored: boolean;
   try {
     // retried with backoff while the database is away; heartbeats go on meanwhile (the run is still being handed over)
@@ -246,15 +261,21 @@ async function provision(deps: EngineDeps, run: Run, f: Fetched): Promise<Driver
   o.sandbox = {
     pool: deps.pool ?? 'default', engine,
     image: choice.image, imageId: image.id, repoDigests: image.repoDigests, ...choice.facts,
-    network: 'none', user: recipe.user, capDrop: ['ALL'], capAdd: [], noNewPrivileges: true, readOnlyRootfs: true,
+    network: run.plan.services?.length ? 'internal' : 'none', user: recipe.user, capDrop: ['ALL'], capAdd: [], noNewPrivileges: true, readOnlyRootfs: true,
     memoryBytes: limits.memoryBytes, cpus: limits.cpus, pids: limits.pids, timeoutSeconds: limits.timeoutSeconds, dataAreaBytes: limits.diskBytes,
     transfer, backupMount: recipe.backupOwner ? 'copy-writable-by-sandbox-user' : 'read-only',
     ...(limits.capped.length && { cappedByOperator: limits.capped }),
   };
+  if (run.plan.services?.length) {
+    // an application group: one internal network for the run (no route out), which the sandbox joins as `db`
+    run.network = await raceAbort(createRunNetwork(docker, { instance: config.instance, runId: run.id, planId: run.planId, tenantId: run.tenantId }), ctl.signal);
+    o.sandbox.networkId = run.network.id;
+  }
   const creating = createSandbox(docker, {
     image: choice.image, runId: run.id, planId: run.planId, tenantId: run.tenantId, instance: config.instance,
     memoryBytes: limits.memoryBytes, cpus: limits.cpus, pids: limits.pids, recipe, transfer,
     backupPath: f.backup.realPath, backupIsDirectory: f.backup.isDirectory,
+    ...(run.network && { network: { name: run.network.name, alias: DB_ALIAS } }),
   }, image.id, run.log);
   // a stop while Docker creates the container: the container it creates after all is removed at once
   creating.then((sb) => { if (ctl.stopped && run.sandbox !== sb) void sb.destroy().catch(() => undefined); }, () => undefined);
@@ -386,15 +407,50 @@ async function builtinChecks(deps: EngineDeps, run: Run, ctx: DriverContext<Insp
   }
 }
 
+// ---- services: an application group on the run's internal network, probed until its deadline (decisions/021)
+async function services(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection>, r: RestoreResult, phase: Phase): Promise<void> {
+  const { o, plan, limits } = run;
+  if (!run.driver.endpoint || !run.network) throw new SandboxError(`the ${run.driver.name} driver offers no database endpoint for services`);
+  const endpoint = await raceAbort(run.driver.endpoint(run.sandbox!, ctx, r), run.ctl.signal);
+  run.group = new ServiceGroup({
+    docker: deps.docker, clock: deps.clock, log: run.log, pull: deps.config.sandbox.pull, probeImage: deps.config.sandbox.probeImage,
+    allowedImages: run.policy.allowedImages, run: { instance: deps.config.instance, runId: run.id, planId: run.planId, tenantId: run.tenantId },
+    network: run.network.name, services: plan.services!, endpoint, signal: run.ctl.signal,
+    limits: { memoryBytes: limits.memoryBytes, cpus: limits.cpus, pids: limits.pids },
+  });
+  const g = await raceAbort(run.group.run(), run.ctl.signal);
+  run.ctl.check();
+  run.serviceLogs = g.logs;
+  phase.steps = g.services.map((s) => ({ name: s.name, startedAt: s.startedAt, startMs: s.startMs, probeMs: s.probeMs, status: s.status }));
+  o.servicesEnd = g.healthyAt ?? null;
+  o.restore = {
+    ...o.restore,
+    services: g.services,
+    serviceRtoSeconds: g.healthyAt === undefined ? null : Math.round((g.healthyAt - o.testStartMono) / 100) / 10,
+    endpoint: { host: DB_ALIAS, port: endpoint.port, user: endpoint.user, database: endpoint.database },
+  };
+  o.findings.push(...g.findings);
+  if (g.findings.length) throw new Stop();
+}
+
 // ---- teardown, on every path: the restored (personal) data must be gone
 async function teardown(deps: EngineDeps, run: Run): Promise<void> {
   const sandbox = run.sandbox;
-  if (!sandbox) return;
-  await sandbox.destroy();
-  // proof that the restored data is gone: the engine no longer knows the container (nor its data area)
-  const gone = await deps.docker.getContainer(sandbox.id).inspect().then(() => false, (e: { statusCode?: number }) => e.statusCode === 404);
-  if (run.o.sandbox) run.o.sandbox.teardown = { removedAt: deps.clock().toISOString(), verified: gone };
-  if (!gone) throw new Error(`container ${sandbox.id} still exists after removal`);
+  // an application group's containers first: the network can go only when nothing is attached to it
+  const groupIds = run.group?.ids ?? [];
+  await run.group?.destroy();
+  if (sandbox) await sandbox.destroy();
+  if (run.network) await removeRunNetwork(deps.docker, run.network.id);
+  if (!sandbox && !run.network) return;
+  // proof that the restored data is gone: the engine no longer knows the container (nor its data area), nor the group's
+  const missing = async (id: string) => deps.docker.getContainer(id).inspect().then(() => false, (e: { statusCode?: number }) => e.statusCode === 404);
+  const left = [];
+  for (const id of [...(sandbox ? [sandbox.id] : []), ...groupIds]) if (!(await missing(id))) left.push(id);
+  const networkLeft = run.network ? await networkExists(deps.docker, run.network.id) : false;
+  const gone = left.length === 0 && !networkLeft;
+  if (run.o.sandbox) run.o.sandbox.teardown = { removedAt: deps.clock().toISOString(), verified: gone, ...(run.group && { containers: groupIds.length + 1 }), ...(run.network && { networkRemoved: !networkLeft }) };
+  if (left.length) throw new Error(`container(s) ${left.join(', ')} still exist after removal`);
+  if (networkLeft) throw new Error(`network ${run.network!.name} still exists after removal`);
 }
 
 /** A phase threw: name the cause as a finding (a stop's reason is recorded by concludeRun). */

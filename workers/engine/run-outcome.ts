@@ -29,6 +29,8 @@ export interface RunOutcome {
   testStartMono: number;
   /** The end of verify on the monotonic clock. */
   verifyEnd: number | null;
+  /** An application group's run: when its last service answered healthy (monotonic); null while not (decisions/021). */
+  servicesEnd?: number | null;
   backupCreatedAt: Date | null;
   stopped?: StopReason;
 }
@@ -62,7 +64,7 @@ const SKIP_REASON: Partial<Record<StopReason, string>> = { cancelled: 'abgebroch
  */
 export function concludeRun(
   o: RunOutcome,
-  plan: { targets: PlanTargets; checks: PlanCheck[] },
+  plan: { targets: PlanTargets; checks: PlanCheck[]; services?: unknown[] },
   at: Date,
   opts: { timeoutSeconds?: number; skipReason?: string } = {},
 ): ConcludedRun {
@@ -78,10 +80,12 @@ export function concludeRun(
     const reason = (o.stopped && SKIP_REASON[o.stopped]) ?? opts.skipReason ?? 'nicht ausgeführt: Wiederherstellung nicht erfolgreich';
     checks = [...checks, ...skippedChecks(plan.checks.slice(checks.length), reason)];
   }
-  const measured = o.verifyEnd === null ? null : (o.verifyEnd - o.testStartMono) / 1000;
+  // with an application group the RTO is the service's: it ends when the last service answers healthy (decisions/021)
+  const end = plan.services?.length ? (o.verifyEnd === null ? null : o.servicesEnd ?? null) : o.verifyEnd;
+  const measured = end === null ? null : (end - o.testStartMono) / 1000;
   const age = o.backupCreatedAt ? Math.max(0, (o.testStart - o.backupCreatedAt.getTime()) / 1000) : null;
   const targets = measureTargets(plan.targets, measured, age);
-  if (targets.rto.met === false) findings.push(finding('RTO_EXCEEDED', `restore took ${Math.round(measured!)}s, RTO is ${plan.targets.rtoSeconds}s`));
+  if (targets.rto.met === false) findings.push(finding('RTO_EXCEEDED', `${plan.services?.length ? 'restore until the services answered healthy' : 'restore'} took ${Math.round(measured!)}s, RTO is ${plan.targets.rtoSeconds}s`));
   if (targets.rpo.met === false) findings.push(finding('RPO_EXCEEDED', `backup is ${Math.round(age! / 3600)}h old, RPO is ${Math.round(plan.targets.rpoSeconds / 3600)}h`));
   const verdict = decideVerdict({ findings, checks, cancelled: o.stopped === 'cancelled', restored: o.restored && o.verifyEnd !== null });
   return { verdict, phases: completePhases(o.phases, at), findings, checks, ...targets };

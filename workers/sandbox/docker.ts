@@ -15,6 +15,8 @@ export const LABELS = {
   runId: 'org.ernstfall.run-id',
   planId: 'org.ernstfall.plan-id',
   tenantId: 'org.ernstfall.tenant-id',
+  /** An application group's container (decisions/021): the service's name, or `probe`. */
+  service: 'org.ernstfall.service',
 } as const;
 
 export type { Docker };

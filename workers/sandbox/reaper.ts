@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { LABELS } from './docker.js';
+import { reapNetworks, removeNetworksOfRun } from './network.js';
 
 /**
  * Removes this instance's sandboxes whose run is no longer active. Scoped by
@@ -19,13 +20,21 @@ export async function reapSandboxes(
     all: true,
     filters: { label: [`${LABELS.role}=sandbox`, `${LABELS.instance}=${instance}`] },
   });
-  if (containers.length === 0) return [];
-  const status = await runStatus(containers.map((c) => c.Labels[LABELS.runId] ?? '').filter((id) => /^[0-9a-f-]{36}$/.test(id)));
-  const removed: string[] = [];
   // the engine's own clock, the one that wrote `Created`: a worker host whose clock is off (another host, a test
   // a year ahead) must not take a young sandbox of another installation for an old one; unknown: nothing is judged old
-  const info = await docker.info().catch(() => undefined) as { SystemTime?: string } | undefined;
-  const engineNow = info?.SystemTime ? Date.parse(info.SystemTime) / 1000 : Number.NaN;
+  const engineClock = async () => {
+    const info = await docker.info().catch(() => undefined) as { SystemTime?: string } | undefined;
+    return info?.SystemTime ? Date.parse(info.SystemTime) / 1000 : Number.NaN;
+  };
+  // an application group's internal network goes after its containers (decisions/021)
+  const networks = async () => reapNetworks(docker, instance, runStatus, await engineClock(), UNKNOWN_GRACE_SECONDS, log);
+  if (containers.length === 0) {
+    await networks();
+    return [];
+  }
+  const status = await runStatus(containers.map((c) => c.Labels[LABELS.runId] ?? '').filter((id) => /^[0-9a-f-]{36}$/.test(id)));
+  const removed: string[] = [];
+  const engineNow = await engineClock();
   for (const c of containers) {
     const runId = c.Labels[LABELS.runId];
     const s = runId ? status.get(runId) : undefined;
@@ -39,6 +48,7 @@ export async function reapSandboxes(
       if ((err as { statusCode?: number }).statusCode !== 404) throw err;
     }
   }
+  await networks();
   return removed;
 }
 
@@ -48,5 +58,6 @@ export async function removeSandboxesOfRun(docker: Docker, instance: string, run
     filters: { label: [`${LABELS.role}=sandbox`, `${LABELS.instance}=${instance}`, `${LABELS.runId}=${runId}`] },
   });
   for (const c of containers) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
+  await removeNetworksOfRun(docker, instance, runId).catch(() => undefined);
   return containers.length;
 }

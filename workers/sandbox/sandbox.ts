@@ -3,6 +3,7 @@ import { Duplex, PassThrough, Readable, Writable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { LABELS } from './docker.js';
+import { hardenedHostConfig, removeContainer } from './containers.js';
 import type { BackupDigest, FileIdentity, ResolvedBackup } from '../sources/file.source.js';
 import { BACKUP_NAME, copyIntoSandbox } from './transfer.js';
 
@@ -38,6 +39,8 @@ export interface SandboxSpec {
   /** Host path of the backup (file or folder); only bind mounts use it. */
   backupPath: string;
   backupIsDirectory: boolean;
+  /** An application group's run: the sandbox joins the run's internal network under this alias (decisions/021); else no network. */
+  network?: { name: string; alias: string };
 }
 
 export interface ExecResult {
@@ -366,19 +369,8 @@ export class Sandbox {
   }
 
   private async remove(): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.container.remove({ force: true, v: true });
-        this.log.debug({ containerId: this.container.id }, 'sandbox removed');
-        return;
-      } catch (err) {
-        const code = (err as { statusCode?: number }).statusCode;
-        if (code === 404) return;
-        // 409: a removal is already in progress (e.g. the engine still tears down an exec)
-        if (code !== 409 || attempt >= 20) throw err;
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
+    await removeContainer(this.container);
+    this.log.debug({ containerId: this.container.id }, 'sandbox removed');
   }
 }
 
@@ -406,18 +398,13 @@ export async function createSandbox(docker: Docker, spec: SandboxSpec, imageId: 
     Cmd: recipe.command.slice(1),
     Env: ['LC_MESSAGES=C', 'LANG=C.UTF-8', ...(recipe.env ?? [])],
     WorkingDir: '/tmp',
-    NetworkDisabled: true,
+    NetworkDisabled: !spec.network,
     Labels: labels,
+    ...(spec.network && { NetworkingConfig: { EndpointsConfig: { [spec.network.name]: { Aliases: [spec.network.alias] } } } }),
     HostConfig: {
-      NetworkMode: 'none',
-      CapDrop: ['ALL'],
-      SecurityOpt: ['no-new-privileges'],
-      ReadonlyRootfs: true,
+      NetworkMode: spec.network?.name ?? 'none',
+      ...hardenedHostConfig(spec),
       Tmpfs: { '/tmp': TMPFS, '/run': TMPFS },
-      Memory: spec.memoryBytes,
-      MemorySwap: spec.memoryBytes,
-      NanoCpus: Math.round(spec.cpus * 1e9),
-      PidsLimit: spec.pids,
       ShmSize: 256 * 1024 * 1024,
       Mounts: [
         // the data area: Docker copies the image's content of dataDir into it (a cluster initialised at image build)
@@ -425,8 +412,6 @@ export async function createSandbox(docker: Docker, spec: SandboxSpec, imageId: 
         // Mounts, not Binds: a path with ':' (e.g. a timestamp in the file name) would break the Binds syntax
         ...(spec.transfer === 'bind' ? [{ Type: 'bind' as const, Source: spec.backupPath, Target: backupInside, ReadOnly: true }] : []),
       ],
-      RestartPolicy: { Name: 'no' },
-      LogConfig: { Type: 'json-file', Config: { 'max-size': '1m' } },
     },
   });
   return new Sandbox(docker, container, spec.image, imageId, recipe, backupInside, log.child({ containerId: container.id }));

@@ -1,7 +1,7 @@
 import type { RunRow } from '../../../db/schema.js';
 import { dateTime, formatSeconds, phaseLabel, verdictLabel, type Lang, type Strings } from '../i18n.js';
 
-export const PHASES = ['queued', 'fetch', 'provision', 'restore', 'verify', 'teardown'] as const;
+export const PHASES = ['queued', 'fetch', 'provision', 'restore', 'verify', 'services', 'teardown'] as const;
 
 export interface PhaseView {
   name: string;
@@ -22,7 +22,8 @@ interface StoredPhase { name: string; startedAt?: string; durationMs?: number; s
 export function phaseViews(run: RunRow, s: Strings, lang: Lang, now: Date): PhaseView[] {
   const stored = (run.phases as StoredPhase[]) ?? [];
   const last = stored.at(-1);
-  return PHASES.map((name): PhaseView => {
+  // `services` only for runs of an application group (decisions/021)
+  return PHASES.filter((name) => name !== 'services' || stored.some((x) => x.name === name)).map((name): PhaseView => {
     const label = phaseLabel(name, lang);
     if (name === 'queued') {
       const waited = run.started_at ? run.started_at.getTime() - run.queued_at.getTime() : run.status === 'queued' ? now.getTime() - run.queued_at.getTime() : null;

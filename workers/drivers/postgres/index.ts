@@ -9,6 +9,7 @@ import { profilePostgres } from './profile.js';
 import { sqlCheckRunner } from '../../checks/checks.js';
 import { pickReading, type CreatedAtReading } from './created-at.js';
 import { finding } from '../../../services/findings.js';
+import { ENDPOINT_PORT, ENDPOINT_ROLE, openEndpoint } from './endpoint.js';
 import type { PostgresRestore, SandboxPlan } from '../../../services/plans/plan.types.js';
 
 export interface PostgresInspection extends Inspection {
@@ -35,7 +36,13 @@ BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | head -n1)
 if [ ! -s ${DATA_DIR}/PG_VERSION ]; then
   initdb --no-sync -D ${DATA_DIR} -U postgres --auth=trust -E UTF8 --locale=C >/tmp/initdb.log 2>&1 || { cat /tmp/initdb.log >&2; exit 1; }
 fi
-exec postgres -D ${DATA_DIR} -k ${SOCKET_DIR} -c listen_addresses= -c fsync=off -c full_page_writes=off \\
+LISTEN="-c listen_addresses="
+if [ "$EF_NETWORK" = 1 ]; then
+  # an application group's run (decisions/021): the internal network, and over it only ${ENDPOINT_ROLE} with its password
+  printf 'local all all trust\nhost all ${ENDPOINT_ROLE} samenet scram-sha-256\n' >${DATA_DIR}/ef_hba.conf
+  LISTEN="-c listen_addresses=0.0.0.0 -c port=${ENDPOINT_PORT} -c hba_file=${DATA_DIR}/ef_hba.conf -c password_encryption=scram-sha-256"
+fi
+exec postgres -D ${DATA_DIR} -k ${SOCKET_DIR} $LISTEN -c fsync=off -c full_page_writes=off \\
   -c synchronous_commit=off -c wal_level=minimal -c max_wal_senders=0 -c max_wal_size=8GB \\
   -c checkpoint_timeout=1h -c autovacuum=off -c maintenance_work_mem=256MB -c shared_buffers=128MB \\
   -c log_min_messages=warning -c jit=off`;
@@ -84,8 +91,9 @@ export const postgresDriver: RestoreDriver<PostgresInspection> = {
     return { image: c.image, facts: { postgresMajor: c.major } };
   },
 
-  sandbox(): SandboxRecipe {
-    return { user: 'postgres', dataDir: DATA_ROOT, command: ['/bin/sh', '-c', BOOT_SCRIPT], env: [`PGHOST=${SOCKET_DIR}`, 'PGUSER=postgres'] };
+  sandbox({ plan }): SandboxRecipe {
+    const network = plan.services?.length ? ['EF_NETWORK=1'] : [];
+    return { user: 'postgres', dataDir: DATA_ROOT, command: ['/bin/sh', '-c', BOOT_SCRIPT], env: [`PGHOST=${SOCKET_DIR}`, 'PGUSER=postgres', ...network] };
   },
 
   async ready(sandbox, ctx) {
@@ -109,6 +117,10 @@ export const postgresDriver: RestoreDriver<PostgresInspection> = {
 
   checks(sandbox, ctx, restored, { lastGood }) {
     return sqlCheckRunner(sandboxQuery(sandbox, (restored.facts.database as string | undefined) ?? pg(ctx.plan).database), lastGood);
+  },
+
+  endpoint(sandbox, ctx, restored) {
+    return openEndpoint(sandbox, (restored.facts.database as string | undefined) ?? pg(ctx.plan).database, SOCKET_DIR);
   },
 
   builtins(sandbox, ctx, restored, input) {
