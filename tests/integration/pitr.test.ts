@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import { startHarness, type Harness } from '../helpers/harness.js';
-import { ensureHostCluster, makeTempDir } from '../fixtures/host-dumps.js';
+import { ensureHostCluster, makeTempDir, run as host } from '../fixtures/host-dumps.js';
 import { makePitrCluster, walVariant, type PitrFixture } from '../fixtures/pitr-cluster.js';
 
 /**
@@ -124,5 +124,30 @@ describe('point-in-time recovery', () => {
     const run = await runPlan(plan('pitr-fork', 'latest', { wal: 'wal-fork' }));
     expect(run.verdict).toBe('failed');
     expect(codes(run), JSON.stringify(run.findings)).toContain('PITR_TIMELINE_MISMATCH');
+  });
+});
+
+describe('point-in-time recovery, bind-mounted', () => {
+  it('mounts the base backup and the WAL archive read-only in place and replays as with a copy', async () => {
+    // the archive's files are the cluster's (0600): readable for the sandbox's postgres only when the operator lets it
+    const b = await startHarness({ backupRoot: dir, env: { ERNSTFALL_WORKER_CONCURRENCY: '1', ERNSTFALL_SANDBOX_TRANSFER: 'bind' } });
+    try {
+      await host('chmod', ['-R', 'a+rX', dir]);
+      const p = plan('pitr-bind', fx.beforeDelete, { checks: [rowsBack] });
+      await b.putPlan(p);
+      const run = (await b.waitForRun(await b.trigger('pitr-bind'), 170_000)) as Run & { sandbox: { transfer: string } };
+      expect(run.verdict, JSON.stringify(run.findings)).toBe('passed');
+      expect(run.sandbox.transfer).toBe('bind');
+      expect(run.backup.wal.sha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(await b.sandboxesLeft()).toBe(0);
+    } finally {
+      // the harness removes its backup root on close: this one is shared, so only the rest is closed here
+      await b.worker?.close();
+      await b.signer.stop();
+      await b.app.close();
+      await b.c.queue.obliterate().catch(() => undefined);
+      await b.c.close();
+      await b.tdb.drop();
+    }
   });
 });
