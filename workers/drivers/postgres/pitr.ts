@@ -231,7 +231,7 @@ export async function restorePitr(sandbox: Sandbox, ctx: DriverContext<Inspectio
     ...(target.kind === 'time' && { targetAsWritten: target.text }),
     walFiles: wal.names.length,
   };
-  const facts: Record<string, unknown> = { tool: 'postgres (WAL replay)', database: restore.database, pitr };
+  const facts: Record<string, unknown> = { tool: { name: 'postgres (WAL replay)', exitCode: null, stderrLines: null }, database: restore.database, pitr };
   const fail = (f: Finding, log?: string): RestoreResult => ({ restored: false, findings: [...findings, f], facts, ...(log && { log }) });
   if (wal.unsettled) findings.push(finding('PITR_WAL_UNSETTLED', `${wal.unsettled} file(s) of the WAL archive changed within the settle time and were left out of the replay`));
 
@@ -263,7 +263,9 @@ export async function restorePitr(sandbox: Sandbox, ctx: DriverContext<Inspectio
   const labelText = await sandbox.exec(['cat', '--', `${PGDATA}/backup_label`]);
   const label = parseBackupLabel(labelText.exitCode === 0 ? labelText.stdout : '');
   if (!label.startSegment || !label.startLsn) return fail(finding('ARCHIVE_UNREADABLE', 'the base backup has no readable backup_label (START WAL LOCATION): it is not a base backup pg_basebackup wrote'));
-  const historyName = wal.names.find((n) => BACKUP_HISTORY.test(n) && n.startsWith(`${label.startSegment}.`));
+  // the archive's history file of exactly this backup: its start segment and the start's offset in it
+  const offset = wal.segBytes ? (lsnValue(label.startLsn) % BigInt(wal.segBytes)).toString(16).toUpperCase().padStart(8, '0') : undefined;
+  const historyName = offset && wal.names.find((n) => BACKUP_HISTORY.test(n) && n === `${label.startSegment}.${offset}.backup`);
   const history = historyName ? await sandbox.exec(['cat', '--', posix.join(walDir, historyName)]) : undefined;
   const stop = history?.exitCode === 0 ? parseBackupLabel(history.stdout) : undefined;
   const inBase = (await sandbox.exec(['ls', '-1', '--', `${PGDATA}/pg_wal`])).stdout.split('\n').filter((n) => SEGMENT.test(n));
@@ -347,6 +349,7 @@ export async function restorePitr(sandbox: Sandbox, ctx: DriverContext<Inspectio
   facts.nonEmptyTables = counts.nonEmpty;
   const more: Finding[] = [];
   if (counts.tables === 0) more.push(finding('EMPTY_RESTORE', 'the recovered database has no tables'));
+  else if (counts.nonEmpty === 0) more.push(finding('EMPTY_RESTORE', `the recovered database has ${counts.tables} table(s), all of them empty`));
   return result(true, more);
 }
 
