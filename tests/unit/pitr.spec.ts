@@ -1,9 +1,14 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { formatPlanIssues, parsePlanText } from '../../services/plans/plan.parser.js';
 import type { PlanIssue, RestorePlan } from '../../services/plans/plan.types.js';
 import { parseMoment } from '../../services/plans/pitr.plan.js';
 import { labelTime, parseBackupLabel, segmentName, segmentNumber, walChain } from '../../workers/drivers/postgres/wal-chain.js';
-import { parseRecoveryLog, recoveryConf } from '../../workers/drivers/postgres/pitr.js';
+import { inspectBaseBackup, parseRecoveryLog, recoveryConf } from '../../workers/drivers/postgres/pitr.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import tarStream from 'tar-stream';
 
 const plan = (source: string, restore: string) => `id: ewo-pitr
 title: EWO PITR
@@ -138,5 +143,41 @@ describe('WAL chain and labels', () => {
     expect(conf).toContain("recovery_target_action = 'promote'");
     expect(recoveryConf({ kind: 'time', text: 'x', iso: '2026-12-05T21:00:00.000Z' }, '/w')).toContain("recovery_target_time = '2026-12-05 21:00:00.000+00'");
     expect(recoveryConf({ kind: 'latest' }, '/w')).not.toMatch(/recovery_target_(time|lsn) =/);
+  });
+});
+
+describe('base backup layout (read on the worker)', () => {
+  const tarOf = async (files: Record<string, string>) => {
+    const pack = tarStream.pack();
+    for (const [name, content] of Object.entries(files)) pack.entry({ name }, content);
+    pack.finalize();
+    const parts: Buffer[] = [];
+    for await (const c of pack) parts.push(c as Buffer);
+    return Buffer.concat(parts);
+  };
+  const made: string[] = [];
+  afterAll(async () => {
+    for (const d of made) await rm(d, { recursive: true, force: true });
+  });
+  const folder = async (files: Record<string, string | Buffer>) => {
+    const d = await mkdtemp(join(tmpdir(), 'ef-base-'));
+    made.push(d);
+    for (const [n, c] of Object.entries(files)) await writeFile(join(d, n), c);
+    return { path: d, realPath: d, isDirectory: true, mtime: new Date(0) };
+  };
+
+  it('tar format (also gzip): the major from PG_VERSION inside base.tar; plain format from the folder', async () => {
+    const tar = await tarOf({ backup_label: 'START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\n', PG_VERSION: '15\n', 'base/1/1259': 'x' });
+    expect(await inspectBaseBackup(await folder({ 'base.tar': tar, 'pg_wal.tar': await tarOf({}) }))).toEqual({ format: 'tar', base: 'base.tar', walTar: 'pg_wal.tar', major: 15 });
+    expect(await inspectBaseBackup(await folder({ 'base.tar.gz': gzipSync(tar) }))).toEqual({ format: 'tar', base: 'base.tar.gz', major: 15 });
+    expect(await inspectBaseBackup(await folder({ 'base.tar.zst': 'zstd' }))).toEqual({ format: 'tar', base: 'base.tar.zst', major: null });
+    expect(await inspectBaseBackup(await folder({ PG_VERSION: '17\n', backup_label: 'x' }))).toEqual({ format: 'plain', major: 17 });
+  });
+
+  it('refuses what is no base backup, and tablespaces', async () => {
+    await expect(inspectBaseBackup(await folder({ 'ewo.dump': 'PGDMP' }))).rejects.toThrow(/no pg_basebackup folder/);
+    await expect(inspectBaseBackup(await folder({ 'base.tar': await tarOf({ PG_VERSION: '15\n' }), '16385.tar': 'x' }))).rejects.toThrow(/tablespace/);
+    await expect(inspectBaseBackup(await folder({ PG_VERSION: '15\n', backup_label: 'x', tablespace_map: '16385 /srv/ts' }))).rejects.toThrow(/tablespaces/);
+    await expect(inspectBaseBackup({ path: '/x/base.tar', realPath: '/x/base.tar', isDirectory: false, mtime: new Date(0) })).rejects.toThrow(/is a folder/);
   });
 });
