@@ -240,10 +240,10 @@ export async function restorePitr(sandbox: Sandbox, ctx: DriverContext<Inspectio
     await must(sandbox, ['mkdir', '-m', '700', '-p', '--', PGDATA, CONF], 'could not create the cluster folder');
     const src = sandbox.backupPath;
     if (state.layout.format === 'tar') {
-      await must(sandbox, ['tar', '--no-same-owner', '--no-same-permissions', '-x', '-f', posix.join(src, state.layout.base!), '-C', PGDATA], 'tar could not unpack the base backup');
+      await must(sandbox, ['tar', '--no-same-owner', '--no-same-permissions', '-x', '-f', posix.join(src, state.layout.base!), '-C', PGDATA, '--'], 'tar could not unpack the base backup');
       if (state.layout.walTar) {
         await must(sandbox, ['mkdir', '-p', '--', `${PGDATA}/pg_wal`], 'could not create pg_wal');
-        await must(sandbox, ['tar', '--no-same-owner', '--no-same-permissions', '-x', '-f', posix.join(src, state.layout.walTar), '-C', `${PGDATA}/pg_wal`], 'tar could not unpack pg_wal.tar');
+        await must(sandbox, ['tar', '--no-same-owner', '--no-same-permissions', '-x', '-f', posix.join(src, state.layout.walTar), '-C', `${PGDATA}/pg_wal`, '--'], 'tar could not unpack pg_wal.tar');
       }
     } else {
       await must(sandbox, ['cp', '-R', '--no-preserve=all', '--', `${src}/.`, `${PGDATA}/`], 'could not copy the base backup');
