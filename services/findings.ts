@@ -67,6 +67,16 @@ export const FINDINGS = {
   EXTENSION_MISSING: 'error',
   ROLES_CREATED: 'info',
   RESTORE_ERROR: 'failure',
+  /** point-in-time recovery (decisions/020): a WAL segment is missing between the base backup and the archive's newest segment */
+  PITR_WAL_GAP: 'failure',
+  /** the target lies before the base backup's consistent point: this base backup cannot show that moment */
+  PITR_TARGET_BEFORE_BASE: 'error',
+  /** replay reached the archive's end before the target: the archive does not reach the moment asked for */
+  PITR_TARGET_AFTER_WAL: 'failure',
+  /** the archive's timeline history does not continue the base backup's timeline */
+  PITR_TIMELINE_MISMATCH: 'failure',
+  /** WAL archive files changed within the settle time were left out of the replay */
+  PITR_WAL_UNSETTLED: 'info',
   EXIT_CODE_LIED: 'failure',
   EMPTY_RESTORE: 'failure',
   CHECK_FAILED: 'failure',

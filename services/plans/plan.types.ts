@@ -79,11 +79,28 @@ export interface BorgSource {
   settleSeconds?: number;
 }
 
-export type PlanSource = FileSource | ResticSource | BorgSource;
+/**
+ * A PostgreSQL base backup (pg_basebackup, tar or plain format) and the WAL
+ * archive it is replayed from (point-in-time recovery, restore.pitr). Both
+ * lie inside the tenant's roots; decisions/020.
+ */
+export interface BaseBackupSource {
+  type: 'basebackup';
+  /** The base backup's folder, or (with `match`) the folder holding base backup folders. */
+  path: string;
+  /** Glob on the folder names inside `path`; the newest matching one is taken. */
+  match?: string;
+  /** The WAL archive folder (where archive_command copies the segments). */
+  wal: string;
+  settleSeconds?: number;
+}
 
-/** Where the backup is on the worker's disk: the file or folder, or the repository folder. */
+export type PlanSource = FileSource | ResticSource | BorgSource | BaseBackupSource;
+
+/** Where the backup is on the worker's disk: the file or folder, or the repository folder (a base backup: its folder). */
 export function sourceLocation(s: PlanSource): FileSource {
   if (s.type === 'file') return s;
+  if (s.type === 'basebackup') return { type: 'file', path: s.path, select: 'newest', ...(s.match !== undefined && { match: s.match }), ...(s.settleSeconds !== undefined && { settleSeconds: s.settleSeconds }) };
   return { type: 'file', path: s.repository, select: 'newest', ...(s.settleSeconds !== undefined && { settleSeconds: s.settleSeconds }) };
 }
 
@@ -96,7 +113,15 @@ export interface PostgresRestore {
   jobs?: number;
   /** PostgreSQL major to restore with (default: the smallest available major >= the dump's). */
   version?: number;
+  /** Point-in-time recovery of a base backup (source type basebackup) up to this target. */
+  pitr?: { target: PitrTarget };
 }
+
+/** Where WAL replay stops: a moment (ISO 8601 with offset, kept as written and as UTC), the archive's end, or before an LSN. */
+export type PitrTarget =
+  | { kind: 'time'; text: string; iso: string }
+  | { kind: 'latest' }
+  | { kind: 'beforeLsn'; lsn: string };
 
 /** A file backup (a folder, or an archive: tar, tar.gz, tar.zst, tar.xz, tar.bz2, zip) restored into the sandbox and checked there. */
 export interface FilesRestore {

@@ -208,7 +208,7 @@ cadence: { timezone: Mars/Olympus, schedule: "0 2 * *" }
 
   it('refuses unsupported source types without treating their keys as typos', () => {
     expect(issuesOf(MINIMAL.replace('{ path: /srv/backups/mini.dump }', '{ type: tape, drive: /dev/st0 }'))).toEqual([
-      { path: 'source.type', line: 4, message: 'source type "tape" is not supported; supported: file, restic, borg' },
+      { path: 'source.type', line: 4, message: 'source type "tape" is not supported; supported: file, restic, borg, basebackup' },
     ]);
   });
 

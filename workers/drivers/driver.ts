@@ -4,9 +4,9 @@ import type { Config } from '../../services/config.js';
 import type { TenantPlanPolicy } from '../../services/plans/plan.parser.js';
 import type { CheckRunner, LastGood, QueryFn } from '../checks/checks.js';
 import type { BuiltinResult } from '../checks/builtin.js';
-import type { Sandbox, SandboxRecipe } from '../sandbox/sandbox.js';
+import type { Sandbox, SandboxInput, SandboxRecipe } from '../sandbox/sandbox.js';
 
-export type { SandboxRecipe };
+export type { SandboxInput, SandboxRecipe };
 import type { ResolvedBackup } from '../sources/file.source.js';
 
 /** What a driver learned from the backup on the worker, before anything runs in a sandbox. */
@@ -38,7 +38,7 @@ export interface RestoreResult {
   /** The tool's own output, kept as a prunable attachment (it may quote personal data). */
   log?: string;
   /** A repository's chosen snapshot or archive: its own creation time (the RPO's), and what identifies it (short scalars). */
-  backup?: { createdAt: Date; source: 'snapshot' | 'archive'; facts: Record<string, string | number | null> };
+  backup?: { createdAt: Date; source: 'snapshot' | 'archive' | 'wal' | 'file'; facts: Record<string, string | number | null> };
 }
 
 /**
@@ -88,6 +88,11 @@ export interface DriverContext<I extends Inspection = Inspection> {
 export interface RestoreDriver<I extends Inspection = Inspection> {
   readonly name: string;
   inspect(backup: ResolvedBackup, plan: SandboxPlan): Promise<I>;
+  /**
+   * Read-only folders the sandbox gets beside the backup (a WAL archive), found inside the
+   * tenant's roots like the backup itself; the engine mounts or copies them as it does the backup.
+   */
+  inputs?(plan: SandboxPlan, inspection: I, where: { roots: string[]; settleSeconds: number; now: Date; tenant: string }): Promise<SandboxInput[]>;
   chooseImage(ctx: Omit<DriverContext<I>, 'signal' | 'cpus'>): ImageChoice;
   sandbox(ctx: Omit<DriverContext<I>, 'signal'>): SandboxRecipe;
   /** Resolves when the sandbox's service is ready; rejects with the service's own last words. */

@@ -4,7 +4,7 @@
  * loading the drivers' Docker code; a unit test keeps it equal to the registry.
  */
 export const DRIVER_RESTORE_KEYS = {
-  postgres: ['database', 'jobs', 'version'],
+  postgres: ['database', 'jobs', 'version', 'pitr'],
   files: [],
   mariadb: ['database', 'version'],
 } as const satisfies Record<string, readonly string[]>;

@@ -18,7 +18,8 @@ import { driverFor } from '../drivers/registry.js';
 import { DumpInspectError } from '../drivers/postgres/dump-format.js';
 import { ensureImage, ImageError } from '../sandbox/images.js';
 import { effectiveLimits, type EffectiveLimits } from '../sandbox/limits.js';
-import { createSandbox, SandboxError, type Sandbox } from '../sandbox/sandbox.js';
+import { createSandbox, SandboxError, type Sandbox, type SandboxInput } from '../sandbox/sandbox.js';
+import { digestFiles } from '../sources/wal.source.js';
 import { digestBackup, resolveBackup, SourceError, type BackupDigest, type ResolvedBackup } from '../sources/file.source.js';
 import { sourceLocation } from '../../services/plans/plan.types.js';
 import { PhaseRecorder, type Phase } from './phases.js';
@@ -91,6 +92,8 @@ interface Fetched {
   /** Hashed while fetching; undefined when the copy into the sandbox hashes it (the backup is read once). */
   digest?: BackupDigest;
   identity: string;
+  /** Read-only folders beside the backup (a WAL archive), from the driver. */
+  inputs: SandboxInput[];
 }
 
 /** A phase found what ends the run; its findings are recorded already. */
@@ -193,6 +196,7 @@ async function fetch(deps: EngineDeps, run: Run): Promise<Fetched> {
   const { plan, o, ctl } = run;
   const backup = await resolveBackup(sourceLocation(plan.source), run.policy.roots, deps.config.sandbox.settleSeconds, deps.clock(), run.policy.tenant);
   const inspection = await run.driver.inspect(backup, plan);
+  const inputs = (await run.driver.inputs?.(plan, inspection, { roots: run.policy.roots, settleSeconds: deps.config.sandbox.settleSeconds, now: deps.clock(), tenant: run.policy.tenant })) ?? [];
   // read once: a backup copied into the sandbox is hashed on its way in, unless the driver must see every byte first
   // (a plain dump's scan) or it is mounted in place (then the hash must come before, and its identity is compared after)
   const hashLater = deps.config.sandbox.transfer !== 'bind' && !inspection.scan && !(plan.source.type === 'file' && (plan.source.sha256 || plan.source.sizeBytes !== undefined));
@@ -226,7 +230,7 @@ async function fetch(deps: EngineDeps, run: Run): Promise<Fetched> {
   const identity = digest?.identity
     ? `${digest.identity.ino}:${digest.identity.size}:${digest.identity.mtimeMs}`
     : await stat(backup.realPath).then((st) => `${st.ino}:${st.size}:${st.mtimeMs}`);
-  return { backup, inspection, digest, identity };
+  return { backup, inspection, digest, identity, inputs };
 }
 
 /** The backup's hash and size into the record, and what they say: not the expected size or hash, the same backup as last time. */
@@ -274,7 +278,7 @@ async function provision(deps: EngineDeps, run: Run, f: Fetched): Promise<Driver
   const creating = createSandbox(docker, {
     image: choice.image, runId: run.id, planId: run.planId, tenantId: run.tenantId, instance: config.instance,
     memoryBytes: limits.memoryBytes, cpus: limits.cpus, pids: limits.pids, recipe, transfer,
-    backupPath: f.backup.realPath, backupIsDirectory: f.backup.isDirectory,
+    backupPath: f.backup.realPath, backupIsDirectory: f.backup.isDirectory, inputs: f.inputs,
     ...(run.network && { network: { name: run.network.name, alias: DB_ALIAS } }),
   }, image.id, run.log);
   // a stop while Docker creates the container: the container it creates after all is removed at once
@@ -301,6 +305,11 @@ async function provision(deps: EngineDeps, run: Run, f: Fetched): Promise<Driver
       o.findings.push(finding('BACKUP_CHANGED', `the backup changed between hashing (SHA-256 ${f.digest.sha256.slice(0, 16)}…) and copying it into the sandbox (${copied.sha256.slice(0, 16)}…)`));
       throw new Stop();
     }
+  }
+  for (const input of f.inputs) {
+    // hashed like the backup: copied (and hashed on the way) or, mounted in place, hashed here
+    const d = transfer === 'copy' ? await raceAbort(run.sandbox.copyInput(input, ctl.signal), ctl.signal) : await digestFiles(input.backup.realPath, input.files ?? [], ctl.signal);
+    o.backup = { ...o.backup, [input.name]: { path: input.backup.path, files: input.files?.length ?? null, sizeBytes: d.sizeBytes, sha256: d.sha256 } };
   }
   await raceAbort(run.sandbox.start(), ctl.signal);
   const ctx: DriverContext<Inspection> = { ...base, cpus: limits.cpus, signal: ctl.signal };

@@ -41,6 +41,17 @@ export interface SandboxSpec {
   backupIsDirectory: boolean;
   /** An application group's run: the sandbox joins the run's internal network under this alias (decisions/021); else no network. */
   network?: { name: string; alias: string };
+  /** Further read-only inputs beside the backup (a WAL archive), by name; bind mounts use their host path. */
+  inputs?: SandboxInput[];
+}
+
+/** A read-only folder the sandbox gets beside the backup (e.g. a WAL archive), never writable for it. */
+export interface SandboxInput {
+  /** A fixed name (letters): where it appears inside the sandbox. */
+  name: string;
+  backup: ResolvedBackup;
+  /** Only these files of the folder (copy: the others are not copied). */
+  files?: string[];
 }
 
 export interface ExecResult {
@@ -95,7 +106,18 @@ export class Sandbox {
     /** Where the backup is visible inside the sandbox. */
     readonly backupPath: string,
     private readonly log: Logger,
+    private readonly transfer: 'bind' | 'copy' = 'copy',
   ) {}
+
+  /** Where an input (SandboxSpec.inputs) is visible inside the sandbox. */
+  inputPath(name: string): string {
+    return this.transfer === 'bind' ? `/backup/${name}` : posix.join(this.recipe.dataDir, `${BACKUP_DIR}-${name}`, BACKUP_NAME);
+  }
+
+  /** Streams an input into the data area, read-only for the sandbox (root's, 0444), hashing it on the way. */
+  copyInput(input: SandboxInput, signal: AbortSignal): Promise<BackupDigest> {
+    return copyIntoSandbox(this.container, input.backup, this.recipe.dataDir, `${BACKUP_DIR}-${input.name}`, signal, undefined, input.files);
+  }
 
   get dataDir(): string {
     return this.recipe.dataDir;
@@ -411,8 +433,9 @@ export async function createSandbox(docker: Docker, spec: SandboxSpec, imageId: 
         { Type: 'volume', Source: '', Target: recipe.dataDir, VolumeOptions: { NoCopy: false, Labels: labels, DriverConfig: { Name: 'local', Options: {} } } },
         // Mounts, not Binds: a path with ':' (e.g. a timestamp in the file name) would break the Binds syntax
         ...(spec.transfer === 'bind' ? [{ Type: 'bind' as const, Source: spec.backupPath, Target: backupInside, ReadOnly: true }] : []),
+        ...(spec.transfer === 'bind' ? (spec.inputs ?? []).map((i) => ({ Type: 'bind' as const, Source: i.backup.realPath, Target: `/backup/${i.name}`, ReadOnly: true })) : []),
       ],
     },
   });
-  return new Sandbox(docker, container, spec.image, imageId, recipe, backupInside, log.child({ containerId: container.id }));
+  return new Sandbox(docker, container, spec.image, imageId, recipe, backupInside, log.child({ containerId: container.id }), spec.transfer);
 }

@@ -27,6 +27,8 @@ export async function copyIntoSandbox(
   signal: AbortSignal,
   /** Owned by this user and writable for it; default root's and read-only. */
   owner?: { uid: number; gid: number },
+  /** Of a folder, only these files (relative paths), e.g. the settled segments of a WAL archive. */
+  only?: string[],
 ): Promise<BackupDigest & { identity?: FileIdentity }> {
   const uid = owner?.uid ?? 0;
   const gid = owner?.gid ?? 0;
@@ -34,7 +36,7 @@ export async function copyIntoSandbox(
   const fileMode = owner ? 0o644 : 0o444;
   const top = `${folder}/${BACKUP_NAME}`;
   const pack = tar.pack();
-  const files = backup.isDirectory ? await listBackupFiles(backup.realPath) : [''];
+  const files = backup.isDirectory ? only ?? await listBackupFiles(backup.realPath) : [''];
   const manifest = createHash('sha256');
   let single: string | undefined;
   let identity: FileIdentity | undefined;

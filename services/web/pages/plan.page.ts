@@ -34,6 +34,7 @@ function planFacts(def: RestorePlan, row: { origin: string; source_file: string 
     ...(isSandboxPlan(def) ? [
       [s.source, def.source.type === 'file' ? `file: ${def.source.path}${def.source.match ? ` (${def.source.match}, ${def.source.select})` : ''}`
         : def.source.type === 'restic' ? `restic: ${def.source.repository} (${def.source.snapshot}${def.source.tags ? `, tags ${def.source.tags.join(', ')}` : ''}${def.source.host ? `, host ${def.source.host}` : ''})`
+        : def.source.type === 'basebackup' ? `basebackup: ${def.source.path}${def.source.match ? ` (${def.source.match})` : ''}, WAL ${def.source.wal}`
         : `borg: ${def.source.repository} (${def.source.archive}${def.source.match ? `, ${def.source.match}` : ''})`],
       [s.restore, 'database' in def.restore ? `${def.restore.driver}, ${def.restore.database}` : def.restore.driver],
     ] as [string, Renderable][] : def.kind === 'manual' ? [

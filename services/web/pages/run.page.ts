@@ -19,7 +19,9 @@ import { exerciseSection, manualPages, manualSection, type ObservationForm, type
 interface Check { name: string; kind?: string; status: string; expected?: unknown; actual?: unknown; message?: string }
 interface Finding { code: string; severity: string; message: string }
 interface Backup { path?: string; sizeBytes?: number; sha256?: string; createdAt?: string; format?: string; dumpVersion?: string }
-interface Restore { tool?: { name?: string; exitCode?: number | null; stderrLines?: number }; tables?: number; nonEmptyTables?: number; files?: number; bytes?: number; dirs?: number }
+interface Restore { tool?: { name?: string; exitCode?: number | null; stderrLines?: number }; tables?: number; nonEmptyTables?: number; files?: number; bytes?: number; dirs?: number; pitr?: Pitr }
+/** Point-in-time recovery (decisions/020): the target and where replay ended. */
+interface Pitr { target?: string; lastReplayedAt?: string | null; lastReplayedLsn?: string | null; stopped?: string; timeline?: number | null; base?: { timeline?: number | null } }
 interface Rto { targetSeconds?: number; measuredSeconds?: number | null; met?: boolean | null }
 interface Rpo { targetSeconds?: number; backupAgeSeconds?: number | null; met?: boolean | null }
 
@@ -82,6 +84,12 @@ function logBlock(run: RunRow, ev: RunEvidenceStatus | undefined, s: Strings, la
   const rows: [string, string][] = [];
   if (r?.tool) rows.push([s.tool, r.tool.name ?? '–'], [s.exitCode, text(r.tool.exitCode)], [s.stderrLines, text(r.tool.stderrLines)]);
   if (r?.tables !== undefined) rows.push([s.tables, `${r.tables}${r.nonEmptyTables !== undefined ? ` (${s.nonEmptyTables}: ${r.nonEmptyTables})` : ''}`]);
+  if (r?.pitr) {
+    const p = r.pitr;
+    rows.push([s.pitrTarget, p.target === 'latest' ? s.pitrLatest : p.target ?? '–'],
+      [s.pitrEnd, `${p.lastReplayedAt ?? '–'}${p.lastReplayedLsn ? ` (LSN ${p.lastReplayedLsn})` : ''}${p.stopped ? `; ${p.stopped}` : ''}`],
+      [s.pitrTimeline, `${p.base?.timeline ?? '–'} → ${p.timeline ?? '–'}`]);
+  }
   if (r?.files !== undefined) rows.push([s.restoredFiles, fill(s.restoredFilesValue, { files: String(r.files), bytes: formatBytes(r.bytes ?? 0, lang), dirs: String(r.dirs ?? 0) })]);
   const att = ev?.attachments ?? [];
   return html`<p class="hint">${s.logNote}</p>${rows.length ? dl(rows) : html`<p>${s.dash}</p>`}

@@ -55,7 +55,7 @@ export const filesDriver: RestoreDriver<FilesInspection> = {
   name: 'files',
 
   async inspect(backup, plan) {
-    const format: FilesFormat = plan.source.type !== 'file' ? plan.source.type : backup.isDirectory ? 'folder' : await detectFormat(backup.realPath);
+    const format: FilesFormat = plan.source.type === 'restic' || plan.source.type === 'borg' ? plan.source.type : backup.isDirectory ? 'folder' : await detectFormat(backup.realPath);
     return { format, hostPath: backup.realPath, createdAt: null, facts: { format } };
   },
 

@@ -148,7 +148,7 @@ function restoreCommand(info: DumpInfo, path: string, database: string, jobs: nu
   }
 }
 
-async function countTables(sandbox: Sandbox, database: string): Promise<{ tables: number; nonEmpty: number }> {
+export async function countTables(sandbox: Sandbox, database: string): Promise<{ tables: number; nonEmpty: number }> {
   const q = sandboxQuery(sandbox, database);
   const list = await sandboxRows(sandbox, database,
     `select format('%I.%I', n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid = c.relnamespace
