@@ -12,10 +12,9 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import type { Config } from '../../services/config.js';
 import { LABELS } from '../../workers/sandbox/docker.js';
-import { namedDatabase } from '../helpers/db.js';
+import { namedDatabase, ownerQuery } from '../helpers/db.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
 const run = promisify(execFile);
@@ -62,15 +61,9 @@ export function sh(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv;
 
 /** Host PostgreSQL's bin folder, so pgbench and pg_dump match the server (pg_dump refuses newer servers); '' for the PATH. */
 export async function hostBin(ownerUrl: string): Promise<string> {
-  const c = new pg.Client({ connectionString: ownerUrl });
-  await c.connect();
-  try {
-    const r = await c.query<{ v: string }>(`select current_setting('server_version_num') as v`);
-    const dir = `/usr/lib/postgresql/${Math.floor(Number(r.rows[0]!.v) / 10000)}/bin`;
-    return existsSync(join(dir, 'pgbench')) ? dir : '';
-  } finally {
-    await c.end();
-  }
+  const r = await ownerQuery<{ v: string }>(ownerUrl, `select current_setting('server_version_num') as v`);
+  const dir = `/usr/lib/postgresql/${Math.floor(Number(r[0]!.v) / 10000)}/bin`;
+  return existsSync(join(dir, 'pgbench')) ? dir : '';
 }
 
 /** nproc, memory, Docker and Node, for the "Machine" line of a section. */
