@@ -100,7 +100,7 @@ export interface NamedDatabase extends TestDatabase {
  * (tests/helpers/global-setup.ts). `drop()` removes it, `close()` keeps it.
  */
 export async function namedDatabase(name: string, opts: { fresh?: boolean; poolSize?: number } = {}): Promise<NamedDatabase> {
-  if (!/^ernstfall_(bench|test)_[a-z0-9_]+$/.test(name)) throw new Error(`${name}: a bench or test database is named ernstfall_bench_… or ernstfall_test_…`);
+  if (!/^ernstfall_(bench|test)(_[a-z0-9_]+)?$/.test(name)) throw new Error(`${name}: a bench or test database is named ernstfall_bench_… or ernstfall_test_…`);
   const env = databaseEnv();
   const found = (await ownerQuery<{ n: number }>(env.ownerUrl, 'select count(*)::int as n from pg_database where datname = $1', [name]))[0]!.n > 0;
   if (found && opts.fresh) await dropDatabase(env.ownerUrl, name);
