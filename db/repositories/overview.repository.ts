@@ -1,5 +1,8 @@
-import { sql, type Kysely } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
+import { prepared } from '../database.js';
 import type { DB, RunStatus, Verdict } from '../schema.js';
+import type { PlanStatus } from '../../services/runs/plan-status.js';
+import { STATUS_CASE, datedPlansSql } from './plan-status.repository.js';
 
 /** A plan as the dashboard needs it: no definition beyond the RTO target and whether it has a schedule. */
 export interface PlanSummaryRow {
@@ -32,16 +35,6 @@ export class OverviewRepository {
     return row?.name;
   }
 
-  planSummaries(tenantId: string): Promise<PlanSummaryRow[]> {
-    return this.db.selectFrom('plans')
-      .select([
-        'id', 'title',
-        sql<number | null>`(definition->'targets'->>'rtoSeconds')::float8`.as('rto_seconds'),
-        sql<boolean>`(definition->'cadence'->>'schedule') is not null`.as('scheduled'),
-      ])
-      .where('tenant_id', '=', tenantId).orderBy('title').orderBy('id').execute();
-  }
-
   /** Titles of all plans (for lists of runs, alerts and measures). */
   async planTitles(tenantId: string): Promise<Map<string, string>> {
     const rows = await this.db.selectFrom('plans').select(['id', 'title']).where('tenant_id', '=', tenantId).execute();
@@ -49,33 +42,86 @@ export class OverviewRepository {
   }
 
   /**
-   * Per plan: the newest finished run, and the newest measured restore time.
-   * One query for all plans; per plan it walks the (tenant, plan, queued_at)
-   * index backwards and stops at the first match, so the cost follows the
-   * number of plans, not the length of their history. One plan has one
-   * active run at a time, so queue order is finish order.
+   * One row per plan of the tenant with everything the dashboard shows of it,
+   * in one statement: the plan, its status and next due date (the set-based
+   * status query, PlanStatusRepository.statusAll), the newest finished run,
+   * the newest measured restore time and the queued or running run. Per plan
+   * the runs are found by walking the (tenant, plan, queued_at) index
+   * backwards to the first match, so the cost follows the number of plans,
+   * not the length of their history (one plan has one active run at a time,
+   * so queue order is finish order). A prepared statement: planning it
+   * costs more than running it.
    */
-  async lastRunsAll(tenantId: string): Promise<LastRunRow[]> {
-    const res = await sql<LastRunRow>`
-      select p.id as plan_id, l.id, l.verdict, l.finished_at, m.measured_seconds
-      from plans p
-      cross join lateral (
-        select r.id, r.verdict, r.finished_at from runs r
-        where r.tenant_id = p.tenant_id and r.plan_id = p.id and r.status = 'finished'
-        order by r.queued_at desc, r.id desc limit 1
-      ) l
-      left join lateral (
-        select (r.rto->>'measuredSeconds')::float8 as measured_seconds from runs r
-        where r.tenant_id = p.tenant_id and r.plan_id = p.id and r.status = 'finished' and jsonb_typeof(r.rto->'measuredSeconds') = 'number'
-        order by r.queued_at desc, r.id desc limit 1
-      ) m on true
-      where p.tenant_id = ${tenantId}`.execute(this.db);
-    return res.rows;
-  }
-
-  /** Queued and running runs (at most one per plan). */
-  activeRuns(tenantId: string): Promise<{ plan_id: string; id: string; status: RunStatus }[]> {
-    return this.db.selectFrom('runs').select(['plan_id', 'id', 'status'])
-      .where('tenant_id', '=', tenantId).where('status', '<>', 'finished').execute();
+  async dashboardRows(tenantId: string, now: Date): Promise<DashboardPlanRow[]> {
+    const res = await this.db.executeQuery<RawDashboardRow>(CompiledQuery.raw(DASHBOARD_SQL, [now, tenantId]));
+    return res.rows.map((r) => ({
+      plan: { id: r.id, title: r.title, rto_seconds: r.rto_seconds, scheduled: r.scheduled },
+      status: r.status,
+      nextDueAt: r.next_due_at === null ? null : new Date(r.next_due_at),
+      last: r.last_id === null ? undefined : { plan_id: r.id, id: r.last_id, verdict: r.last_verdict, finished_at: r.last_finished_at, measured_seconds: r.measured_seconds },
+      active: r.active_id === null ? undefined : { id: r.active_id, status: r.active_status! },
+    }));
   }
 }
+
+/** One plan as the dashboard shows it (OverviewRepository.dashboardRows). */
+export interface DashboardPlanRow {
+  plan: PlanSummaryRow;
+  status: PlanStatus;
+  nextDueAt: Date | null;
+  /** Undefined: no finished run yet. */
+  last?: LastRunRow;
+  /** The queued or running run. */
+  active?: { id: string; status: RunStatus };
+}
+
+interface RawDashboardRow extends PlanSummaryRow {
+  status: PlanStatus;
+  next_due_at: number | null;
+  last_id: string | null;
+  last_verdict: Verdict | null;
+  last_finished_at: Date | null;
+  measured_seconds: number | null;
+  active_id: string | null;
+  active_status: RunStatus | null;
+}
+
+/**
+ * `$1` now, `$2` the tenant. The plans are found from their status rows
+ * (a primary-key lookup each): joined the other way round, PostgreSQL
+ * expects a handful of current status rows and compares every plan with
+ * every row. A plan without its plan_states row (none: a trigger writes it
+ * with the plan) is never-tested without a due date, as the status query
+ * says for a plan without runs. The due date travels as epoch milliseconds,
+ * as in the status query.
+ */
+const DASHBOARD_SQL = prepared(`${datedPlansSql('s.tenant_id = $2')},
+planned as (
+  select p.id, p.title, p.definition, ${STATUS_CASE} as status, d.next_due_at
+  from dated d join plans p on p.tenant_id = d.tenant_id and p.id = d.plan_id
+  union all
+  select p.id, p.title, p.definition, 'never-tested', null from plans p
+  where p.tenant_id = $2 and not exists (select 1 from plan_states s where s.tenant_id = p.tenant_id and s.plan_id = p.id)
+)
+select p.id, p.title,
+  (p.definition->'targets'->>'rtoSeconds')::float8 as rto_seconds,
+  (p.definition->'cadence'->>'schedule') is not null as scheduled,
+  p.status, floor(extract(epoch from p.next_due_at) * 1000)::float8 as next_due_at,
+  l.id as last_id, l.verdict as last_verdict, l.finished_at as last_finished_at, m.measured_seconds,
+  a.id as active_id, a.status as active_status
+from planned p
+left join lateral (
+  select r.id, r.verdict, r.finished_at from runs r
+  where r.tenant_id = $2 and r.plan_id = p.id and r.status = 'finished'
+  order by r.queued_at desc, r.id desc limit 1
+) l on true
+left join lateral (
+  select (r.rto->>'measuredSeconds')::float8 as measured_seconds from runs r
+  where r.tenant_id = $2 and r.plan_id = p.id and r.status = 'finished' and jsonb_typeof(r.rto->'measuredSeconds') = 'number'
+  order by r.queued_at desc, r.id desc limit 1
+) m on true
+left join (
+  select distinct on (r.plan_id) r.plan_id, r.id, r.status from runs r
+  where r.tenant_id = $2 and r.status <> 'finished'
+  order by r.plan_id, r.queued_at desc, r.id desc
+) a on a.plan_id = p.id`);

@@ -1,4 +1,5 @@
 import { CompiledQuery, type Kysely } from 'kysely';
+import { prepared } from '../database.js';
 import type { DB } from '../schema.js';
 import type { PlanStatus } from '../../services/runs/plan-status.js';
 
@@ -169,7 +170,8 @@ from dated d
 ${o.order ? 'order by d.plan_id' : ''}`;
 }
 
-const STATUS_SQL = statusSql('s.tenant_id = $2', { tenant: false, order: true });
+// one tenant's status is asked for on every plan list: planned once per connection (prepared), not on every call
+const STATUS_SQL = prepared(statusSql('s.tenant_id = $2', { tenant: false, order: true }));
 const STATUS_ALL_TENANTS_SQL = statusSql('true', { tenant: true, order: false });
 const STATUS_OF_TENANTS_SQL = statusSql('s.tenant_id = any($2::uuid[])', { tenant: true, order: false, extra: true });
 

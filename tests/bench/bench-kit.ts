@@ -1,25 +1,21 @@
 /**
  * What the benchmarks share: small helpers, and a whole ernstfall (API,
  * queue, worker, Docker sandboxes) in one process on a database of its own,
- * for the benchmarks that time real restore tests.
+ * for the benchmarks that time real restore tests: the test harness
+ * (tests/helpers/harness.ts, db.ts), not a copy of it.
  */
 import { spawn, execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, open, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, open, rename } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import pg from 'pg';
-import { loadConfig, type Config } from '../../services/config.js';
-import { initSigningKey } from '../../services/evidence/signing-key.js';
-import { createLogger } from '../../services/logger.js';
-import { createContainer } from '../../services/container.js';
-import { appDeps, buildApp } from '../../services/api/app.js';
-import { startWorker } from '../../workers/main.js';
+import type { Config } from '../../services/config.js';
 import { LABELS } from '../../workers/sandbox/docker.js';
-import { migrate, roleFromUrl } from '../../db/migrate.js';
+import { namedDatabase, ownerQuery } from '../helpers/db.js';
+import { startHarness, type Harness } from '../helpers/harness.js';
 
 const run = promisify(execFile);
 
@@ -40,12 +36,6 @@ export const sleep = async (ms: number): Promise<void> => {
   await new Promise((r) => setTimeout(r, ms));
   if (interrupted) throw new BenchError('interrupted');
 };
-
-export function withDb(url: string, name: string): string {
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -71,15 +61,9 @@ export function sh(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv;
 
 /** Host PostgreSQL's bin folder, so pgbench and pg_dump match the server (pg_dump refuses newer servers); '' for the PATH. */
 export async function hostBin(ownerUrl: string): Promise<string> {
-  const c = new pg.Client({ connectionString: ownerUrl });
-  await c.connect();
-  try {
-    const r = await c.query<{ v: string }>(`select current_setting('server_version_num') as v`);
-    const dir = `/usr/lib/postgresql/${Math.floor(Number(r.rows[0]!.v) / 10000)}/bin`;
-    return existsSync(join(dir, 'pgbench')) ? dir : '';
-  } finally {
-    await c.end();
-  }
+  const r = await ownerQuery<{ v: string }>(ownerUrl, `select current_setting('server_version_num') as v`);
+  const dir = `/usr/lib/postgresql/${Math.floor(Number(r[0]!.v) / 10000)}/bin`;
+  return existsSync(join(dir, 'pgbench')) ? dir : '';
 }
 
 /** nproc, memory, Docker and Node, for the "Machine" line of a section. */
@@ -118,9 +102,7 @@ export interface RestoreService {
 }
 
 export interface RestoreServiceOptions {
-  ownerUrl: string;
-  appUrl: string;
-  stateDir: string;
+  /** The bench's own database (ernstfall_bench_…): made afresh, dropped on close. */
   benchDb: string;
   /** More environment for the service's configuration (e.g. ERNSTFALL_WORKER_CONCURRENCY, ERNSTFALL_POOLS); wins over process.env. */
   env?: Record<string, string | undefined>;
@@ -133,121 +115,70 @@ export interface RestoreServiceOptions {
 }
 
 /**
- * A fresh, migrated database `benchDb` (dropped again on close) and the real
- * API, queue and worker in this process, with their own instance name and
- * queue prefix, so no other test's rows or jobs are seen.
+ * The test harness (tests/helpers/harness.ts) on a fresh, migrated database
+ * `benchDb` (dropped again on close): the real API, queue, worker and signer
+ * in this process, with their own instance name, queue prefix and key, so no
+ * other test's rows or jobs are seen. Backups come from the installation's
+ * backup roots (read only), unless `env` names others.
  */
 export async function startRestoreService(opts: RestoreServiceOptions): Promise<RestoreService> {
-  const { ownerUrl, appUrl, stateDir, benchDb } = opts;
-  const tempEvidence = opts.evidenceDir ? undefined : await mkdtemp(join(tmpdir(), 'ef-bench-evidence-'));
-  const evidenceDir = opts.evidenceDir ?? tempEvidence!;
-  const owner = async (sql: string) => {
-    const c = new pg.Client({ connectionString: ownerUrl });
-    await c.connect();
-    try {
-      await c.query(sql);
-    } finally {
-      await c.end();
-    }
-  };
-  await owner(`drop database if exists ${benchDb} with (force)`);
-  await owner(`create database ${benchDb}`);
-  const dropDb = async () => {
-    await owner(`drop database if exists ${benchDb} with (force)`)
-      .catch((err: Error) => console.error(`bench: could not drop ${benchDb}: ${err.message}`));
-    if (tempEvidence) await rm(tempEvidence, { recursive: true, force: true });
-  };
-
-  const suffix = randomBytes(3).toString('hex');
-  const instance = `bench-${suffix}`;
-  const prefix = `efbench-${suffix}`;
-  let close: () => Promise<void> = dropDb;
+  const roots = opts.env?.ERNSTFALL_BACKUP_ROOTS ?? process.env.ERNSTFALL_BACKUP_ROOTS ?? '';
+  const backupRoot = roots.split(':').find((r) => r.trim())?.trim();
+  if (!backupRoot) throw new BenchError('no backup root (ERNSTFALL_BACKUP_ROOTS); run npm run setup');
+  const database = await namedDatabase(opts.benchDb, { fresh: true });
+  let h: Harness;
   try {
-    await migrate(withDb(ownerUrl, benchDb), roleFromUrl(appUrl));
-    initSigningKey(join(evidenceDir, 'signing-key.pem'));
-    const config = loadConfig({
-      ...process.env,
-      DATABASE_URL: withDb(appUrl, benchDb),
-      DATABASE_URL_FILE: undefined,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-      ERNSTFALL_INSTANCE: instance,
-      ERNSTFALL_QUEUE_PREFIX: prefix,
-      ERNSTFALL_PLANS_DIR: join(stateDir, 'bench', 'no-plans'),
-      ERNSTFALL_SIGNING_KEY_FILE: join(evidenceDir, 'signing-key.pem'),
-      ERNSTFALL_TRUSTED_KEYS_DIR: join(evidenceDir, 'keys'),
-      ERNSTFALL_CHECKPOINT_DIR: join(evidenceDir, 'checkpoints'),
-      ...opts.env,
+    h = await startHarness({
+      database, backupRoot, keepBackupRoot: true, evidenceDir: opts.evidenceDir,
+      env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ERNSTFALL_BACKUP_ROOTS: roots, ERNSTFALL_INSTANCE: `bench-${randomBytes(3).toString('hex')}`, ...opts.env },
     });
-    if (!config.auth.bootstrapToken) throw new BenchError('no bootstrap token (ERNSTFALL_BOOTSTRAP_TOKEN_FILE); run npm run setup');
-    const log = createLogger(config.logLevel);
-    const c = createContainer(config, log, { queuePrefix: prefix });
-    await c.ledger.init();
-    const worker = await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix, clock: c.clock });
-    const signer = c.outcomeSigner({ pollMs: 500 });
-    await signer.start();
-    const app = await buildApp(appDeps(c, ['api', 'worker']));
-    const address = await app.listen({ host: '127.0.0.1', port: 0 });
-    close = async () => {
-      await app.close().catch(() => undefined);
-      await worker.close().catch(() => undefined);
-      await signer.stop().catch(() => undefined);
-      await c.queue.obliterate();
-      // the handler removes its sandboxes; this only catches an interrupted run
-      const left = await c.docker.listContainers({ all: true, filters: { label: [`${LABELS.instance}=${instance}`] } }).catch(() => []);
-      for (const l of left) await c.docker.getContainer(l.Id).remove({ force: true, v: true }).catch(() => undefined);
-      await c.close();
-      await dropDb();
-    };
-
-    const headers = { authorization: `Bearer ${config.auth.bootstrapToken}` };
-    const api: RestoreService['api'] = async (method, path, body) => {
-      const res = await fetch(`${address}/api/v1${path}`, {
-        method,
-        headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: res.status, body: (await res.json()) as any };
-    };
-    return {
-      api,
-      async putPlan(plan) {
-        const put = await api('PUT', `/plans/${plan.id}`, plan);
-        if (put.status !== 200 && put.status !== 201) throw new BenchError(`PUT plan: ${put.status} ${JSON.stringify(put.body)}`);
-      },
-      async runToVerdict(planId, timeoutMs = 35 * 60_000) {
-        const t0 = performance.now();
-        const post = await api('POST', `/plans/${planId}/runs`);
-        if (post.status !== 202) throw new BenchError(`POST runs: ${post.status} ${JSON.stringify(post.body)}`);
-        const id = post.body.id as string;
-        const deadline = Date.now() + timeoutMs;
-        for (;;) {
-          const r = await api('GET', `/runs/${id}`);
-          if (r.body?.status === 'finished') {
-            const wallMs = performance.now() - t0;
-            if (r.body.verdict !== 'passed') {
-              const findings = (r.body.findings as { code: string; severity: string; message: string }[]).map((f) => `  ${f.code} (${f.severity}): ${f.message}`);
-              const checks = (r.body.checks as { name: string; status: string; actual: string | null }[]).map((ch) => `  check ${ch.name}: ${ch.status} (${ch.actual ?? '-'})`);
-              throw new BenchError(`ernstfall run ${id} ended ${r.body.verdict as string}, not passed:\n${[...findings, ...checks].join('\n')}`);
-            }
-            const phases: Record<string, number> = {};
-            for (const p of r.body.phases as { name: string; durationMs: number }[]) phases[p.name] = p.durationMs;
-            return { id, wallMs, phases, body: r.body };
-          }
-          if (Date.now() > deadline) throw new BenchError(`run ${id} did not finish within ${Math.round(timeoutMs / 60_000)} min`);
-          await sleep(100);
-        }
-      },
-      close: () => close(),
-      config,
-      prefix,
-      databaseUrl: withDb(appUrl, benchDb),
-    };
   } catch (err) {
-    await close();
+    await database.drop().catch(() => undefined);
     throw err;
   }
+  const api: RestoreService['api'] = async (method, path, body) => {
+    const res = await h.request(method as 'GET', `/api/v1${path}`, body);
+    return { status: res.status, body: res.body };
+  };
+  return {
+    api,
+    async putPlan(plan) {
+      const put = await api('PUT', `/plans/${plan.id}`, plan);
+      if (put.status !== 200 && put.status !== 201) throw new BenchError(`PUT plan: ${put.status} ${JSON.stringify(put.body)}`);
+    },
+    async runToVerdict(planId, timeoutMs = 35 * 60_000) {
+      const t0 = performance.now();
+      const post = await api('POST', `/plans/${planId}/runs`);
+      if (post.status !== 202) throw new BenchError(`POST runs: ${post.status} ${JSON.stringify(post.body)}`);
+      const id = post.body.id as string;
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const r = await api('GET', `/runs/${id}`);
+        if (r.body?.status === 'finished') {
+          const wallMs = performance.now() - t0;
+          if (r.body.verdict !== 'passed') {
+            const findings = (r.body.findings as { code: string; severity: string; message: string }[]).map((f) => `  ${f.code} (${f.severity}): ${f.message}`);
+            const checks = (r.body.checks as { name: string; status: string; actual: string | null }[]).map((ch) => `  check ${ch.name}: ${ch.status} (${ch.actual ?? '-'})`);
+            throw new BenchError(`ernstfall run ${id} ended ${r.body.verdict as string}, not passed:\n${[...findings, ...checks].join('\n')}`);
+          }
+          const phases: Record<string, number> = {};
+          for (const p of r.body.phases as { name: string; durationMs: number }[]) phases[p.name] = p.durationMs;
+          return { id, wallMs, phases, body: r.body };
+        }
+        if (Date.now() > deadline) throw new BenchError(`run ${id} did not finish within ${Math.round(timeoutMs / 60_000)} min`);
+        await sleep(100);
+      }
+    },
+    async close() {
+      // the handler removes its sandboxes; this only catches an interrupted run
+      const left = await h.c.docker.listContainers({ all: true, filters: { label: [`${LABELS.instance}=${h.config.instance}`] } }).catch(() => []);
+      for (const l of left) await h.c.docker.getContainer(l.Id).remove({ force: true, v: true }).catch(() => undefined);
+      await h.close().catch((err: Error) => console.error(`bench: closing the service: ${err.message}`));
+    },
+    config: h.config,
+    prefix: h.prefix,
+    databaseUrl: database.appUrl,
+  };
 }
 
 /**

@@ -199,7 +199,7 @@ async function main(): Promise<number> {
   const fixture = await ensureFixture(stateDir, roots[0]!, ownerUrl);
   console.log(`fixture: ${fixture.file} (${mib(fixture.sizeBytes)}, written ${fixture.createdAt})`);
 
-  const service = await startRestoreService({ ownerUrl, appUrl, stateDir, benchDb: BENCH_DB });
+  const service = await startRestoreService({ benchDb: BENCH_DB });
   try {
     const base = {
       targets: { rto: '2h', rpo: '26h' },

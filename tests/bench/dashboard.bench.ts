@@ -20,14 +20,10 @@
 import { cpus, totalmem } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import autocannon from 'autocannon';
-import pg from 'pg';
-import { pino } from 'pino';
-import { loadConfig, loadEnvFile } from '../../services/config.js';
-import { createContainer } from '../../services/container.js';
-import { appDeps, buildApp } from '../../services/api/app.js';
-import { migrate, roleFromUrl } from '../../db/migrate.js';
 import { DEFAULT_TENANT_ID } from '../../db/schema.js';
 import { UserRepository } from '../../db/repositories/user.repository.js';
+import { namedDatabase } from '../helpers/db.js';
+import { startHarness } from '../helpers/harness.js';
 import { benchArgs, writeBenchmarkSection } from './bench-doc.js';
 
 const BENCH_DB = 'ernstfall_bench_dashboard';
@@ -37,22 +33,6 @@ const TARGET_P95_MS = 200;
 const SECTION = '## Dashboard: 200 plans, 50,000 runs';
 
 class BenchError extends Error {}
-
-function withDb(url: string, name: string): string {
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
-
-async function ownerQuery<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(text, values)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 const SEED_SQL = `
 insert into plans (tenant_id, id, title, origin, source_file, version_hash, definition, created_at, updated_at)
@@ -99,29 +79,22 @@ function percentile(sorted: number[], p: number): number {
 async function main(): Promise<number> {
   const a = benchArgs(process.argv.slice(2), { numbers: { requests: 10, runs: 1, warmup: 0 }, switches: ['reseed', 'write'] }, (m) => new BenchError(m));
   const requests = (a.requests as number | undefined) ?? 100;
-  loadEnvFile(process.env, { owner: true });
-  const ownerUrl = process.env.DATABASE_OWNER_URL;
-  const appUrl = process.env.DATABASE_URL;
-  if (!ownerUrl || !appUrl) throw new BenchError('DATABASE_OWNER_URL and DATABASE_URL are needed; run npm run setup');
-
-  const exists = (await ownerQuery<{ n: number }>(ownerUrl, 'select count(*)::int as n from pg_database where datname = $1', [BENCH_DB]))[0]!.n > 0;
-  const counts = exists ? (await ownerQuery<{ plans: number; runs: number }>(withDb(ownerUrl, BENCH_DB),
-    'select (select count(*)::int from plans) as plans, (select count(*)::int from runs) as runs').catch(() => [{ plans: 0, runs: 0 }]))[0]! : { plans: 0, runs: 0 };
+  // the test harness on the cached database: its own key, checkpoints (a temporary folder) and queue prefix, no worker
+  let database = await namedDatabase(BENCH_DB);
+  const counts = database.existed ? (await database.owner<{ plans: number; runs: number }>(
+    'select (select count(*)::int from plans) as plans, (select count(*)::int from runs) as runs'))[0]! : { plans: 0, runs: 0 };
   if (a.reseed === true || counts.plans !== PLANS || counts.runs !== PLANS * RUNS_PER_PLAN) {
-    await ownerQuery(ownerUrl, `drop database if exists ${BENCH_DB} with (force)`);
-    await ownerQuery(ownerUrl, `create database ${BENCH_DB}`);
-    await migrate(withDb(ownerUrl, BENCH_DB), roleFromUrl(appUrl));
+    await database.close();
+    database = await namedDatabase(BENCH_DB, { fresh: true });
     console.log(`seed: ${PLANS} plans × ${RUNS_PER_PLAN} runs by bulk INSERT …`);
-    await ownerQuery(withDb(ownerUrl, BENCH_DB), SEED_SQL);
+    await database.owner(SEED_SQL);
   } else {
-    await migrate(withDb(ownerUrl, BENCH_DB), roleFromUrl(appUrl));
     console.log(`seed: cached ${BENCH_DB} (${counts.plans} plans, ${counts.runs.toLocaleString('en')} runs; --reseed to seed again)`);
   }
 
-  const config = loadConfig({ ...process.env, DATABASE_URL: withDb(appUrl, BENCH_DB), DATABASE_URL_FILE: undefined, LOG_LEVEL: 'silent', ERNSTFALL_ROLES: 'api', ERNSTFALL_PLANS_DIR: '/nonexistent' });
-  const c = createContainer(config, pino({ level: 'silent' }));
-  await c.ledger.init();
-  const app = await buildApp(appDeps(c, ['api']));
+  const h = await startHarness({ database, keepDatabase: true, worker: false });
+  const { app, c } = h;
+  await h.signer.stop(); // nothing to sign here; no poller beside the measured requests
   // the time at the server: Fastify's own clock, from the request arriving to the answer sent
   const serverMs: number[] = [];
   let timing = false;
@@ -193,8 +166,7 @@ async function main(): Promise<number> {
     console.log('bench:dashboard: target met');
     return 0;
   } finally {
-    await app.close();
-    await c.close();
+    await h.close();
   }
 }
 

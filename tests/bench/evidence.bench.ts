@@ -31,13 +31,10 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import pg from 'pg';
-import { loadConfig, loadEnvFile, repoRoot } from '../../services/config.js';
+import { repoRoot } from '../../services/config.js';
 import { createLogger } from '../../services/logger.js';
 import { createContainer, type Container } from '../../services/container.js';
-import { migrate, roleFromUrl } from '../../db/migrate.js';
 import { DEFAULT_TENANT_ID, type Verdict } from '../../db/schema.js';
-import { initSigningKey } from '../../services/evidence/signing-key.js';
 import { verifyChain } from '../../services/evidence/verify.js';
 import type { buildAuditData } from '../../services/reports/audit-data.js';
 import { renderAuditReportPdf } from '../../services/reports/audit-report.pdf.js';
@@ -47,6 +44,8 @@ import type { Phase } from '../../workers/engine/phases.js';
 import { runChecks, sqlCheckRunner, type CheckResult } from '../../workers/checks/checks.js';
 import type { PostgresRestore, RestorePlan } from '../../services/plans/plan.types.js';
 import type { RunResult } from '../../db/repositories/run.repository.js';
+import { databaseEnv, namedDatabase, ownerQuery, withDb } from '../helpers/db.js';
+import { testConfig } from '../helpers/config.js';
 
 const run = promisify(execFile);
 
@@ -86,12 +85,6 @@ const checkInterrupted = () => {
   if (interrupted) throw new BenchError('interrupted');
 };
 
-function withDb(url: string, name: string): string {
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
-
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -127,41 +120,27 @@ const uuidOf = (s: string) => {
 interface Env { ownerUrl: string; appUrl: string; stateDir: string; cacheDir: string }
 
 function benchEnv(): Env {
-  loadEnvFile(process.env, { owner: true });
-  const ownerUrl = process.env.DATABASE_OWNER_URL;
-  const appUrl = process.env.DATABASE_URL;
-  if (!ownerUrl || !appUrl) throw new BenchError('DATABASE_OWNER_URL and DATABASE_URL are needed; run npm run setup');
+  const { ownerUrl, appUrl } = databaseEnv();
   const stateDir = process.env.ERNSTFALL_STATE_DIR ?? join(repoRoot, '.ernstfall');
   return { ownerUrl, appUrl, stateDir, cacheDir: join(stateDir, 'bench', 'evidence') };
 }
 
-const keyFile = (e: Env) => join(e.cacheDir, 'secrets', 'signing-key.pem');
+/** The bench's key (testConfig makes it there), never the installation's. */
+const keyFile = (e: Env) => join(e.cacheDir, 'signing-key.pem');
 
-/** The service's own container on the bench database, with the bench's own key, trusted keys and checkpoints. */
+/**
+ * The service's own container on the bench database, configured as the tests' is (tests/helpers/config.ts):
+ * the bench's own key, trusted keys and checkpoints in `<state>/bench/evidence`, never the installation's
+ * `<state>/keys` or `<state>/checkpoints`.
+ */
 function benchContainer(e: Env): Container {
-  const config = loadConfig({
-    ...process.env,
-    DATABASE_URL: withDb(e.appUrl, BENCH_DB),
-    DATABASE_URL_FILE: undefined,
-    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-    ERNSTFALL_QUEUE_PREFIX: 'efbench-evidence',
-    ERNSTFALL_INSTANCE: 'bench-evidence',
-    ERNSTFALL_PLANS_DIR: join(e.cacheDir, 'no-plans'),
-    ERNSTFALL_SIGNING_KEY_FILE: keyFile(e),
-    ERNSTFALL_TRUSTED_KEYS_DIR: join(e.cacheDir, 'keys'),
-    ERNSTFALL_CHECKPOINT_DIR: join(e.cacheDir, 'checkpoints'),
+  const config = testConfig({
+    databaseUrl: withDb(e.appUrl, BENCH_DB),
+    backupRoot: join(e.cacheDir, 'no-backups'),
+    evidenceDir: e.cacheDir,
+    env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ERNSTFALL_QUEUE_PREFIX: 'efbench-evidence', ERNSTFALL_INSTANCE: 'bench-evidence' },
   });
   return createContainer(config, createLogger(config.logLevel));
-}
-
-async function ownerQuery<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(text, values)).rows;
-  } finally {
-    await c.end();
-  }
 }
 
 async function dropBench(e: Env): Promise<void> {
@@ -373,15 +352,13 @@ async function ensureSeeded(e: Env, reseed: boolean): Promise<{ fresh: boolean; 
   const keysKept = existsSync(keyFile(e)) && existsSync(join(e.cacheDir, 'checkpoints', `${TENANT}.jsonl`));
   if (!reseed && have && have.runs === EXPECTED_RUNS && have.all === EXPECTED_RUNS && keysKept) {
     console.log(`seed: cached ${BENCH_DB} has ${have.runs.toLocaleString('en')} run records (--reseed to seed again)`);
-    await migrate(withDb(e.ownerUrl, BENCH_DB), roleFromUrl(e.appUrl));
+    await (await namedDatabase(BENCH_DB)).close(); // brought to the newest schema
     return { fresh: false, seedMs: null };
   }
   if (have) console.log(reseed ? 'seed: --reseed: dropping the cached bench database' : `seed: cached ${BENCH_DB} is incomplete (${have.runs} run records${keysKept ? '' : ', key or checkpoints missing'}); seeding again`);
-  await dropBench(e);
-  await ownerQuery(e.ownerUrl, `create database ${BENCH_DB}`);
-  await migrate(withDb(e.ownerUrl, BENCH_DB), roleFromUrl(e.appUrl));
+  await rm(e.cacheDir, { recursive: true, force: true });
+  await (await namedDatabase(BENCH_DB, { fresh: true })).close();
   await mkdir(e.cacheDir, { recursive: true });
-  initSigningKey(keyFile(e));
   return { fresh: true, seedMs: null };
 }
 

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { benchArgs, writeBenchmarkSection } from './bench-doc.js';
 import { BenchError, machineFacts, median, onInterrupt, sec, sleep, startRestoreService } from './bench-kit.js';
-import { loadEnvFile, repoRoot } from '../../services/config.js';
+import { loadEnvFile } from '../../services/config.js';
 
 const FILES = 100_000;
 const FOLDERS = 100;
@@ -76,9 +76,8 @@ async function main(): Promise<number> {
   const appUrl = process.env.DATABASE_URL;
   const roots = (process.env.ERNSTFALL_BACKUP_ROOTS ?? '').split(':').filter(Boolean);
   if (!ownerUrl || !appUrl || roots.length === 0) throw new BenchError('DATABASE_OWNER_URL, DATABASE_URL and ERNSTFALL_BACKUP_ROOTS are needed; run npm run setup');
-  const stateDir = process.env.ERNSTFALL_STATE_DIR ?? join(repoRoot, '.ernstfall');
   const tree = await ensureTree(roots[0]!);
-  const service = await startRestoreService({ ownerUrl, appUrl, stateDir, benchDb: 'ernstfall_bench_files' });
+  const service = await startRestoreService({ benchDb: 'ernstfall_bench_files' });
   try {
     await service.putPlan({
       id: 'bench-share-100k', title: 'Benchmark: 100,000 files', targets: { rto: '2h', rpo: '3650d' },

@@ -34,14 +34,14 @@ import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { pino } from 'pino';
-import { loadConfig, loadEnvFile } from '../../services/config.js';
 import { createDb } from '../../db/database.js';
-import { migrate, roleFromUrl } from '../../db/migrate.js';
 import { DEFAULT_TENANT_ID } from '../../db/schema.js';
 import { PlanStatusRepository } from '../../db/repositories/plan-status.repository.js';
 import { UserRepository } from '../../db/repositories/user.repository.js';
 import { DECISIONS_PER_TICK, DUE_DATES_PER_TICK, ReminderEngine } from '../../services/notify/reminders.js';
 import { Scheduler, UNKNOWN_NEXT_SLOTS_PER_TICK } from '../../services/scheduling/scheduler.js';
+import { databaseEnv, namedDatabase, ownerQuery, withDb } from '../helpers/db.js';
+import { startHarness } from '../helpers/harness.js';
 import { benchArgs, writeBenchmarkSection } from './bench-doc.js';
 
 const BENCH_DB = 'ernstfall_bench_provider';
@@ -58,22 +58,6 @@ const SECTION = '## Provider scale';
 const TARGETS = { statusMs: 1000, tickMs: 1000, dashboardP95Ms: 50 };
 
 class BenchError extends Error {}
-
-function withDb(url: string, name: string): string {
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
-
-async function ownerQuery<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(text, values)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -167,21 +151,21 @@ on conflict (tenant_id, plan_id) do update set last_slot = excluded.last_slot, p
 
 interface Env { ownerUrl: string; appUrl: string }
 
-async function ensureSeeded(e: Env, reseed: boolean): Promise<number | null> {
-  const exists = (await ownerQuery<{ n: number }>(e.ownerUrl, 'select count(*)::int as n from pg_database where datname = $1', [BENCH_DB]))[0]!.n > 0;
-  const have = exists ? (await ownerQuery<{ plans: number; tenants: number }>(withDb(e.ownerUrl, BENCH_DB),
-    'select (select count(*)::int from plans) as plans, (select count(*)::int from tenants) as tenants').catch(() => [{ plans: 0, tenants: 0 }]))[0]! : null;
+/** The cached database (the test harness's namedDatabase, migrated to the newest schema), seeded again when it lacks the bench's rows. */
+async function ensureSeeded(reseed: boolean): Promise<number | null> {
+  const cached = await namedDatabase(BENCH_DB);
+  await cached.close();
+  const have = cached.existed ? (await cached.owner<{ plans: number; tenants: number }>(
+    'select (select count(*)::int from plans) as plans, (select count(*)::int from tenants) as tenants'))[0]! : null;
   if (!reseed && have && have.plans === PLANS && have.tenants >= TENANTS) {
-    await migrate(withDb(e.ownerUrl, BENCH_DB), roleFromUrl(e.appUrl));
     console.log(`seed: cached ${BENCH_DB} (${n(have.plans)} plans, ${n(have.tenants)} tenants; --reseed to seed again)`);
     return null;
   }
-  await ownerQuery(e.ownerUrl, `drop database if exists ${BENCH_DB} with (force)`);
-  await ownerQuery(e.ownerUrl, `create database ${BENCH_DB}`);
-  await migrate(withDb(e.ownerUrl, BENCH_DB), roleFromUrl(e.appUrl));
+  const database = await namedDatabase(BENCH_DB, { fresh: true });
+  await database.close();
   console.log(`seed: ${n(TENANTS)} tenants, ${n(PLANS)} plans, ~500,000 runs by INSERT … SELECT generate_series …`);
   const t0 = performance.now();
-  const c = new pg.Client({ connectionString: withDb(e.ownerUrl, BENCH_DB) });
+  const c = new pg.Client({ connectionString: database.ownerUrl });
   await c.connect();
   try {
     await c.query('begin');
@@ -393,11 +377,12 @@ async function measureReminders(db: ReturnType<typeof createDb>, e: Env, runs: n
 }
 
 async function measureDashboard(e: Env, requests: number): Promise<Result & { queries: string[] }> {
-  const { appDeps, buildApp } = await import('../../services/api/app.js');
-  const { createContainer, planOverview } = await import('../../services/container.js');
-  const config = loadConfig({ ...process.env, DATABASE_URL: withDb(e.appUrl, BENCH_DB), DATABASE_URL_FILE: undefined, LOG_LEVEL: 'silent', ERNSTFALL_ROLES: 'api', ERNSTFALL_PLANS_DIR: '/nonexistent', ERNSTFALL_QUEUE_PREFIX: `efbench-${randomUUID().slice(0, 6)}` });
-  const c = createContainer(config, pino({ level: 'silent' }));
-  const app = await buildApp({ ...appDeps(c, ['api']), clock: () => NOW });
+  const { planOverview } = await import('../../services/container.js');
+  // the test harness on the cached database (kept), its own key and checkpoints (a temporary folder), no worker;
+  // the pages see the seeded moment NOW, sessions the real time
+  const h = await startHarness({ database: await namedDatabase(BENCH_DB), keepDatabase: true, worker: false, appClock: () => NOW });
+  const { app, c } = h;
+  await h.signer.stop(); // nothing to sign here; no poller beside the measured requests
   const serverMs: number[] = [];
   let timing = false;
   app.addHook('onResponse', async (req, reply) => {
@@ -421,7 +406,7 @@ async function measureDashboard(e: Env, requests: number): Promise<Result & { qu
     const repo = new OverviewRepository(c.db);
     const parts: [string, () => Promise<unknown>][] = [
       ['session (cookie → user, tenant)', () => c.sessions.resolve(token)],
-      ['page data (`PlanOverviewService.dashboard`, queries in parallel)', () => overview.dashboard(DEFAULT_TENANT_ID)],
+      ['page data (`PlanOverviewService.dashboard`: three queries at once)', () => overview.dashboard(DEFAULT_TENANT_ID)],
       ['restart order (`systems.overview`)', () => c.systems.overview(DEFAULT_TENANT_ID, { at: NOW })],
     ];
     const queries: string[] = [];
@@ -438,12 +423,10 @@ async function measureDashboard(e: Env, requests: number): Promise<Result & { qu
     const { ScheduleRepository } = await import('../../db/repositories/schedule.repository.js');
     const single: [string, () => Promise<unknown>][] = [
       ['tenant name', () => repo.tenantName(DEFAULT_TENANT_ID)],
-      ['plan summaries', () => repo.planSummaries(DEFAULT_TENANT_ID)],
-      ['plan status (`statusAll`)', () => new PlanStatusRepository(c.db).statusAll(DEFAULT_TENANT_ID, NOW)],
-      ['last runs (`lastRunsAll`)', () => repo.lastRunsAll(DEFAULT_TENANT_ID)],
-      ['active runs', () => repo.activeRuns(DEFAULT_TENANT_ID)],
+      ['plan rows (`dashboardRows`: status, newest run, measured RTO, active run; one prepared statement)', () => repo.dashboardRows(DEFAULT_TENANT_ID, NOW)],
       ['open alerts', () => new NotificationRepository(c.db).listAlerts(DEFAULT_TENANT_ID, { open: true, limit: 100_000 })],
       ['scheduler heartbeat', () => new ScheduleRepository(c.db).lastLeaderTick()],
+      ['plan status alone (`statusAll`, the plan list\'s; prepared)', () => new PlanStatusRepository(c.db).statusAll(DEFAULT_TENANT_ID, NOW)],
     ];
     for (const [name, fn] of single) {
       const t: number[] = [];
@@ -489,8 +472,7 @@ async function measureDashboard(e: Env, requests: number): Promise<Result & { qu
       ],
     };
   } finally {
-    await app.close();
-    await c.close();
+    await h.close();
   }
 }
 
@@ -499,15 +481,13 @@ async function main(): Promise<number> {
   const runs = (a.runs as number | undefined) ?? 7;
   const requests = (a.requests as number | undefined) ?? 200;
   const only = new Set(String(a.only ?? 'status,scheduler,reminders,dashboard').split(',').map((x) => x.trim()));
-  loadEnvFile(process.env, { owner: true });
-  const e = { ownerUrl: process.env.DATABASE_OWNER_URL ?? '', appUrl: process.env.DATABASE_URL ?? '' };
-  if (!e.ownerUrl || !e.appUrl) throw new BenchError('DATABASE_OWNER_URL and DATABASE_URL are needed; run npm run setup');
+  const e: Env = databaseEnv();
   if (a.drop === true) {
     await ownerQuery(e.ownerUrl, `drop database if exists ${BENCH_DB} with (force)`);
     console.log(`dropped ${BENCH_DB}`);
     return 0;
   }
-  const seedMs = await ensureSeeded(e, a.reseed === true);
+  const seedMs = await ensureSeeded(a.reseed === true);
   const counts = (await ownerQuery<{ runs: number; tenants: number; big: number }>(withDb(e.ownerUrl, BENCH_DB),
     `select (select count(*)::int from runs) as runs, (select count(*)::int from tenants) as tenants,
       (select count(*)::int from runs where tenant_id = '${DEFAULT_TENANT_ID}') as big`))[0]!;

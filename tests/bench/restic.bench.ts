@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { benchArgs, writeBenchmarkSection } from './bench-doc.js';
 import { BenchError, machineFacts, median, onInterrupt, sec, sh, sleep, startRestoreService } from './bench-kit.js';
-import { loadEnvFile, repoRoot } from '../../services/config.js';
+import { loadEnvFile } from '../../services/config.js';
 
 const FOLDERS = 8;
 const PER_FOLDER = 128;
@@ -124,9 +124,8 @@ async function main(): Promise<number> {
   const appUrl = process.env.DATABASE_URL;
   const roots = (process.env.ERNSTFALL_BACKUP_ROOTS ?? '').split(':').filter(Boolean);
   if (!ownerUrl || !appUrl || roots.length === 0) throw new BenchError('DATABASE_OWNER_URL, DATABASE_URL and ERNSTFALL_BACKUP_ROOTS are needed; run npm run setup');
-  const stateDir = process.env.ERNSTFALL_STATE_DIR ?? join(repoRoot, '.ernstfall');
   const fx = await ensureFixture(roots[0]!);
-  const service = await startRestoreService({ ownerUrl, appUrl, stateDir, benchDb: 'ernstfall_bench_restic' });
+  const service = await startRestoreService({ benchDb: 'ernstfall_bench_restic' });
   try {
     await service.putPlan({
       id: 'bench-restic-1g', title: 'Benchmark: restic, 1 GiB', targets: { rto: '2h', rpo: '3650d' },

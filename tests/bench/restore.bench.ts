@@ -189,7 +189,7 @@ async function main(): Promise<number> {
   console.log(`fixture: ${fixture.file} (${mib(fixture.sizeBytes)}, ${fixture.sizeBytes} bytes, written ${fixture.createdAt})`);
 
   // a fresh, migrated database of our own: no other test's rows, no other plans
-  const service = await startRestoreService({ ownerUrl, appUrl, stateDir, benchDb: BENCH_DB });
+  const service = await startRestoreService({ benchDb: BENCH_DB });
   try {
     const plan = {
       id: PLAN_ID,

@@ -178,7 +178,7 @@ async function runConfig(name: ConfigName, e: Env, engine2: () => Promise<Second
   const problems: string[] = [];
   const eng2 = two ? await engine2() : undefined;
   const service: RestoreService = await startRestoreService({
-    ownerUrl: e.ownerUrl, appUrl: e.appUrl, stateDir: e.tmp, benchDb: BENCH_DB, evidenceDir: join(e.tmp, 'evidence'),
+    benchDb: BENCH_DB, evidenceDir: join(e.tmp, 'evidence'),
     env: {
       ERNSTFALL_WORKER_CONCURRENCY: String(concurrency),
       ERNSTFALL_WORKER_POOLS: 'default',

@@ -7,11 +7,15 @@ import { loadConfig, loadEnvFile, type Config } from '../../services/config.js';
 
 export const TEST_TOKEN = 'test-token-0123456789abcdef';
 
-/** A config for tests: its own database, instance label and backup root; pulling is off. */
-export function testConfig(over: { databaseUrl: string; backupRoot: string; env?: Record<string, string> }): Config {
+/**
+ * A config for tests and benchmarks: its own database, instance label and
+ * backup root; pulling is off. It signs with a key of its own and anchors
+ * checkpoints in a folder of its own (`evidenceDir`, the key made there if
+ * missing; a new temporary folder without it), never the installation's.
+ */
+export function testConfig(over: { databaseUrl: string; backupRoot: string; env?: Record<string, string | undefined>; evidenceDir?: string }): Config {
   loadEnvFile();
-  // each test file signs with a key of its own and anchors checkpoints in its own folder
-  const evidenceDir = mkdtempSync(join(tmpdir(), 'ef-evidence-'));
+  const evidenceDir = over.evidenceDir ?? mkdtempSync(join(tmpdir(), 'ef-evidence-'));
   initSigningKey(join(evidenceDir, 'signing-key.pem'));
   // what a test sets replaces both halves of a secret pair from the installation's env (X and X_FILE both set is an error)
   const pairs = Object.fromEntries(Object.keys(over.env ?? {}).filter((k) => !k.endsWith('_FILE') && !(`${k}_FILE` in (over.env ?? {}))).map((k) => [`${k}_FILE`, undefined]));

@@ -22,7 +22,7 @@ export interface Harness {
   signer: OutcomeSigner;
   backupRoot: string;
   prefix: string;
-  request(method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Record<string, unknown> }>;
+  request(method: 'GET' | 'PUT' | 'POST' | 'DELETE' | 'PATCH', url: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Record<string, unknown> }>;
   putPlan(plan: Record<string, unknown>): Promise<any>;
   trigger(planId: string): Promise<string>;
   waitForRun(id: string, timeoutMs?: number): Promise<any>;
@@ -32,22 +32,42 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** The real stack in-process: its own database, Redis prefix, Docker instance label and backup root. */
-export async function startHarness(opts: { worker?: boolean; env?: Record<string, string>; backupRoot?: string; logSink?: { write(s: string): void }; clock?: () => Date } = {}): Promise<Harness> {
-  const tdb = await createTestDatabase();
+export interface HarnessOptions {
+  worker?: boolean;
+  env?: Record<string, string | undefined>;
+  /** Removed on close unless keepBackupRoot. */
+  backupRoot?: string;
+  keepBackupRoot?: boolean;
+  logSink?: { write(s: string): void };
+  /** Business time of the whole container. */
+  clock?: () => Date;
+  /** Business time of the app alone (pages, API), e.g. a fixed moment over a seeded history while sessions run on real time. */
+  appClock?: () => Date;
+  /** A database to use instead of a clone of the test template (a benchmark's, tests/helpers/db.ts namedDatabase); dropped on close unless keepDatabase. */
+  database?: TestDatabase;
+  keepDatabase?: boolean;
+  /** Where the signing key (made if missing), trusted keys and checkpoints live; a temporary folder, removed on close, without it. */
+  evidenceDir?: string;
+}
+
+/** The real stack in-process: its own database, Redis prefix, Docker instance label, backup root and signing key. */
+export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
+  const tdb = opts.database ?? await createTestDatabase();
   const backupRoot = opts.backupRoot ?? await mkdtemp(join(tmpdir(), 'ef-backups-'));
-  await chmod(backupRoot, 0o755);
+  if (!opts.keepBackupRoot) await chmod(backupRoot, 0o755);
+  const tempEvidence = opts.evidenceDir ? undefined : await mkdtemp(join(tmpdir(), 'ef-evidence-'));
   // the Redis prefix of this test's installation: its queue, and the sign-in limits its app shares (not with other test files)
   const prefix = uniquePrefix();
-  const config = testConfig({ databaseUrl: tdb.appUrl, backupRoot, env: { ERNSTFALL_QUEUE_PREFIX: prefix, ...opts.env } });
+  const config = testConfig({ databaseUrl: tdb.appUrl, backupRoot, evidenceDir: opts.evidenceDir ?? tempEvidence, env: { ERNSTFALL_QUEUE_PREFIX: prefix, ...opts.env } });
   const log = createLogger(config.logLevel, 'ernstfall', opts.logSink);
   const c = createContainer(config, log, { queuePrefix: prefix, clock: opts.clock });
   await c.ledger.init();
-  const app = await buildApp(appDeps(c, ['api', 'worker']));
+  const app = await buildApp({ ...appDeps(c, ['api', 'worker']), ...(opts.appClock && { clock: opts.appClock }) });
   const worker = opts.worker === false ? undefined : await startWorker({ config, db: c.db, redis: c.redis, queue: c.queue, docker: c.docker, log, prefix, clock: c.clock });
   // central signing: workers hand outcomes over; this process holds the key and signs them (as the API role does)
   const signer = c.outcomeSigner({ pollMs: 500 });
   await signer.start();
+  const token = config.auth.bootstrapToken ?? TEST_TOKEN;
 
   const h: Harness = {
     config, tdb, c, app, worker, signer, backupRoot, prefix,
@@ -55,7 +75,7 @@ export async function startHarness(opts: { worker?: boolean; env?: Record<string
       const isText = typeof body === 'string';
       const res = await app.inject({
         method, url,
-        headers: { authorization: `Bearer ${TEST_TOKEN}`, ...(body !== undefined ? { 'content-type': isText ? 'application/yaml' : 'application/json' } : {}), ...headers },
+        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': isText ? 'application/yaml' : 'application/json' } : {}), ...headers },
         payload: body === undefined ? undefined : isText ? body : JSON.stringify(body),
       });
       let parsed: unknown = res.body;
@@ -100,8 +120,10 @@ export async function startHarness(opts: { worker?: boolean; env?: Record<string
       await app.close();
       await Promise.race([c.queue.obliterate(), new Promise((r) => setTimeout(r, 3000).unref())]);
       await c.close();
-      await tdb.drop();
-      await rm(backupRoot, { recursive: true, force: true });
+      if (opts.keepDatabase) await tdb.db.destroy();
+      else await tdb.drop();
+      if (!opts.keepBackupRoot) await rm(backupRoot, { recursive: true, force: true });
+      if (tempEvidence) await rm(tempEvidence, { recursive: true, force: true });
     },
   };
   return h;

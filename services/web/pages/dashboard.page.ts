@@ -20,16 +20,16 @@ function alertCell(a: DashboardRow['alert'], s: Strings, now: Date): SafeHtml | 
 
 export async function dashboardPages(app: FastifyInstance, web: Web): Promise<void> {
   app.get('/', { config: { page: true } }, async (req, reply) => {
-    const ctx = await web.ctx(req);
-    const { s, lang } = ctx;
     const now = web.now();
-    // the restart order is read alongside the plans, not after them
-    const [data, systems, unserved] = await Promise.all([
+    // the page's frame (tenant name) and the restart order are read alongside the plans, not before or after them
+    const [ctx, data, systems, unserved] = await Promise.all([
+      web.ctx(req),
       web.overview.dashboard(req.principal!.tenantId),
       web.systems?.overview(req.principal!.tenantId, { at: now }) ?? Promise.resolve([]),
       // a pool this tenant's plans name and no live worker serves: their tests wait for ever (Redis down: not known, no banner)
       web.pools?.unserved(req.principal!.tenantId).catch(() => []) ?? Promise.resolve([]),
     ]);
+    const { s, lang } = ctx;
     const banner = html`${data.scheduler.needed && !data.scheduler.healthy
       ? html`<div class="banner banner-danger" role="alert"><p><strong>${s.schedulerDown}</strong> ${data.scheduler.lastTickAt ? fill(s.schedulerLast, { at: dateTime(data.scheduler.lastTickAt, lang) }) : s.schedulerNever}</p></div>`
       : ''}${unserved.map((p) => html`<div class="banner banner-danger" role="alert"><p><strong>${fill(s.poolUnserved, { pool: p.pool })}</strong></p></div>`)}`;
