@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DumpInspectError, inspectDump, wallTimeToUtc, type DumpFormat } from '../../workers/drivers/postgres/dump-format.js';
 import {
-  dropHostDatabase, dumpHost, ensureHostCluster, makeHostDatabase, makeTempDir, run, truncateCopy, fileSize, type HostDumpFormat,
+  dropHostDatabase, dumpHost, ensureHostCluster, hostPsql, makeHostDatabase, makeTempDir, run, truncateCopy, fileSize, type HostDumpFormat,
 } from '../fixtures/host-dumps.js';
 
 const DB = `ef_t_fmt_${process.pid}`;
@@ -39,7 +39,9 @@ beforeAll(async () => {
   await ensureHostCluster();
   await makeHostDatabase(DB, { rows: 3000 });
   dir = await makeTempDir('ef-dumpfmt-');
-  dumpedAt = Date.now();
+  // the clock pg_dump writes its header with: the host's, which the database reports too (under `npm run
+  // test:date-ahead` the tests' own clock is a year ahead, while pg_dump runs on real time like the database)
+  dumpedAt = Number(await hostPsql('select (extract(epoch from now()) * 1000)::bigint'));
   for (const c of CASES) await dumpHost(DB, c.kind, pathOf(c.kind), { env: BERLIN });
   await dumpHost(DB, 'plain', pathOf('plain-create'), { env: BERLIN, extraArgs: ['--create', '--verbose'] });
 }, 180_000);
