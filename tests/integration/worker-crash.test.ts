@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import { until } from '../helpers/until.js';
-import { startService, stopServices, type ServiceProcess } from '../helpers/processes.js';
+import { harnessEnv, startService, stopServices, type ServiceProcess } from '../helpers/processes.js';
 import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
 import { dropHostDatabase, dumpHost, makeHostDatabase, makeTempDir } from '../fixtures/host-dumps.js';
 
@@ -11,17 +11,7 @@ let h: Harness;
 let dir: string;
 
 function startWorkerProcess(): ServiceProcess {
-  return startService(['worker'], {
-    DATABASE_URL: h.tdb.appUrl,
-    ERNSTFALL_INSTANCE: h.config.instance,
-    ERNSTFALL_QUEUE_PREFIX: h.prefix,
-    ERNSTFALL_BACKUP_ROOTS: dir,
-    ERNSTFALL_PLANS_DIR: '/nonexistent',
-    ERNSTFALL_SETTLE_SECONDS: '0',
-    ERNSTFALL_STALE_SECONDS: '3',
-    ERNSTFALL_HEARTBEAT_MS: '500',
-    LOG_LEVEL: 'warn',
-  });
+  return startService(['worker'], harnessEnv(h, dir, { ERNSTFALL_STALE_SECONDS: '3', ERNSTFALL_HEARTBEAT_MS: '500' }));
 }
 
 beforeAll(async () => {
