@@ -10,7 +10,6 @@ import { UserRepository } from '../../db/repositories/user.repository.js';
 import { DEFAULT_TENANT_ID } from '../../db/schema.js';
 import { TEST_TOKEN } from '../helpers/config.js';
 import { makeTempDir } from '../fixtures/host-dumps.js';
-import { touchNow } from '../fixtures/test-clock.js';
 
 /**
  * Issue #11: ransomware indicators on every files run. A clean share of
@@ -79,10 +78,7 @@ async function buildShare(root: string): Promise<void> {
 
 async function tarball(name: string, from: string): Promise<string> {
   const out = join(dir, name);
-  // the files and the backup written now by the tests' clock (npm run test:date-ahead moves it, not the kernel's file times)
-  await touchNow(from);
   execFileSync('tar', ['-c', '--zstd', '-f', out, '-C', from, '.']);
-  await touchNow(out);
   return out;
 }
 

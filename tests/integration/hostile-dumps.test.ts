@@ -6,7 +6,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
-import { touchNow } from '../fixtures/test-clock.js';
 import { join } from 'node:path';
 import { createLogger } from '../../services/logger.js';
 import { archiveList, createRoles, listFile, sandboxQuery } from '../../workers/drivers/postgres/postgres.driver.js';
@@ -189,7 +188,6 @@ describe('backup names that look like options', () => {
     const path = join(dir, name);
     await dumpHost(PLAIN_DB, format, join(dir, `src-${format}`));
     await copyFile(join(dir, `src-${format}`), path);
-    await touchNow(path); // the copy's file time is the kernel's, not the tests' clock
     const run = await runPlan(`optlike-${format}-${name.replace(/[^a-z]/g, '')}`, path, {
       checks: [{ name: 'Einwohner', sql: 'select count(*) from einwohner', expect: `== ${ROWS}` }],
     });

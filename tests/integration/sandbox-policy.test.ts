@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
 import { dropHostDatabase, dumpHost, makeHostDatabase, makeTempDir, run as sh } from '../fixtures/host-dumps.js';
-import { localWallTime, touchNow } from '../fixtures/test-clock.js';
 import { planContentHash, parsePlanText } from '../../services/plans/plan.parser.js';
 
 /**
@@ -38,7 +37,6 @@ beforeAll(async () => {
   await makeHostDatabase(SRC, { rows: 500 });
   secretDump = await dumpHost(SRC, 'custom', join(rootA, 'einwohner.dump'));
   await copyFile(secretDump, join(rootB, 'eigene.dump'));
-  await touchNow(join(rootB, 'eigene.dump')); // the copy's file time is the kernel's, not the tests' clock
   const rootsFile = join(base, 'tenant-roots.yaml');
   await writeFile(rootsFile, `# operator: which folders each tenant may read\nnachbarstadt: [${rootB}]\n`);
   h = await startHarness({
@@ -131,7 +129,7 @@ describe('backup roots per tenant', () => {
 
 describe('file backups per tenant: restic repositories and their password files', () => {
   /** A restic repository of a small share in `root`, with its password file beside it. */
-  async function resticRepo(root: string, name: string): Promise<{ repo: string; pw: string }> {
+  function resticRepo(root: string, name: string): { repo: string; pw: string } {
     const share = join(root, `${name}-share`);
     execFileSync('mkdir', ['-p', join(share, 'Akten')]);
     execFileSync('sh', ['-c', 'printf "Bescheid\\n" > "$1/Akten/bescheid.txt"', 'x', share]);
@@ -139,9 +137,7 @@ describe('file backups per tenant: restic repositories and their password files'
     const pw = join(root, `${name}.pw`);
     execFileSync('sh', ['-c', 'printf "%s" "$1" > "$2"', 'x', randomBytes(12).toString('hex'), pw]);
     execFileSync('restic', ['-r', repo, '--password-file', pw, 'init', '-q']);
-    // restic (Go) keeps the kernel's clock: the snapshot and its files by the tests' clock (npm run test:date-ahead)
-    await touchNow(share);
-    execFileSync('restic', ['-r', repo, '--password-file', pw, 'backup', '-q', '--time', localWallTime(new Date()), share]);
+    execFileSync('restic', ['-r', repo, '--password-file', pw, 'backup', '-q', share]);
     return { repo, pw };
   }
   const resticPlan = (id: string, repository: string, passwordFile: string) => ({
@@ -150,8 +146,8 @@ describe('file backups per tenant: restic repositories and their password files'
   });
 
   it('another tenant\'s repository or password file is refused at PUT and, behind a link, at run time; its own runs', async () => {
-    const ours = await resticRepo(rootA, 'musterstadt');
-    const theirs = await resticRepo(rootB, 'nachbarstadt');
+    const ours = resticRepo(rootA, 'musterstadt');
+    const theirs = resticRepo(rootB, 'nachbarstadt');
     // past the plans' settle time of 1 s: a repository just written is SOURCE_UNSETTLED, and that is not what this tests
     await new Promise((r) => setTimeout(r, 1500));
     const repoOut = await asOther('PUT', '/api/v1/plans/fremd-repo', resticPlan('fremd-repo', ours.repo, theirs.pw));
