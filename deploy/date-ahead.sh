@@ -19,7 +19,7 @@ AHEAD=${ERNSTFALL_DATE_AHEAD:-+365d}
 # a file leaves this list once it passes both a year ahead and normally. What the rest check about time runs in the
 # normal suite; this list may only shrink.
 RESTORES=(
-  container-image files-indicators hostile-dumps restore-failures sandbox-engine sandbox-policy self-backup worker-pools
+  container-image files-indicators hostile-dumps restore-failures sandbox-engine sandbox-policy self-backup
   # and like the browser tier, the one integration file that drives Chromium (it hung under the preloaded library)
   security-headers
 )
