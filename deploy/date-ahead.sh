@@ -20,7 +20,7 @@ AHEAD=${ERNSTFALL_DATE_AHEAD:-+365d}
 # normal suite; this list may only shrink.
 RESTORES=(
   # not yet run both ways with their fixtures on the tests' clock
-  container-image files-indicators hostile-dumps restore-failures sandbox-engine sandbox-policy
+  container-image files-indicators hostile-dumps restore-failures sandbox-policy
   # the backup is the product's own: services/ops/self-backup.ts runs pg_dump with a minimal environment (no
   # libfaketime), so its header and file keep the real time; no fixture to move, and the product is not bent for it
   self-backup
