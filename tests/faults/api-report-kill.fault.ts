@@ -9,7 +9,8 @@ import { DEFAULT_TENANT_ID } from '../../db/schema.js';
 import { TEST_TOKEN } from '../helpers/config.js';
 import { freePort, startService, stopServices, type ServiceProcess } from '../helpers/processes.js';
 import { seedRun } from '../helpers/seed.js';
-import { faultDumps, faultEngine, faultPlan, faultPostgres, faultRedis, recordFigure, startFaultStack, until, type FaultEngine, type FaultPostgres, type FaultRedis, type FaultStack } from './kit.js';
+import { faultDumps, faultEngine, faultPlan, faultPostgres, faultRedis, recordFigure, startFaultStack, type FaultEngine, type FaultPostgres, type FaultRedis, type FaultStack } from './kit.js';
+import { until } from '../helpers/until.js';
 
 /**
  * Issue 14, item 4: the API process is SIGKILLed while it generates the audit
@@ -73,8 +74,9 @@ async function startApi(env: Record<string, string>): Promise<{ api: ServiceProc
   const api = startService(['api'], { ...env, PORT: String(port) });
   await until('the API to be ready', async () => {
     if (api.child.exitCode !== null) throw new Error(`the API exited: ${api.output()}`);
-    const r = await fetch(`http://127.0.0.1:${port}/readyz`);
-    return r.status === 200 ? true : undefined;
+    // refused until it listens
+    const r = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
+    return r?.status === 200 ? true : undefined;
   }, 90_000, 200).catch((err: Error) => {
     throw new Error(`${err.message}; API output:\n${api.output()}`);
   });

@@ -27,20 +27,10 @@ import { LABELS } from '../../workers/sandbox/docker.js';
 import { TEST_TOKEN, testConfig, uniquePrefix } from '../helpers/config.js';
 import { ENGINE2_HOST, startSecondEngine } from '../fixtures/second-engine.js';
 import { run } from '../fixtures/host-dumps.js';
+import { until } from '../helpers/until.js';
 
 export const SANDBOX_IMAGE = 'ernstfall/sandbox-postgres:15';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until fn returns something other than undefined; throws naming `what` at the deadline. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
 
 function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {

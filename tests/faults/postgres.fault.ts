@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TENANT_ID } from '../../db/schema.js';
-import { faultDumps, faultEngine, faultPlan, faultPostgres, faultRedis, recordFigure, startFaultStack, until, type FaultEngine, type FaultPostgres, type FaultRedis, type FaultStack } from './kit.js';
+import { faultDumps, faultEngine, faultPlan, faultPostgres, faultRedis, recordFigure, startFaultStack, type FaultEngine, type FaultPostgres, type FaultRedis, type FaultStack } from './kit.js';
+import { until } from '../helpers/until.js';
 
 let pg: FaultPostgres;
 let redis: FaultRedis;

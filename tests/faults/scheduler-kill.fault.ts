@@ -4,7 +4,8 @@ import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 import { DEFAULT_TENANT_ID } from '../../db/schema.js';
 import { freePort, startService, stopServices } from '../helpers/processes.js';
-import { faultDumps, faultEngine, faultPlan, faultPostgres, faultRedis, recordFigure, startFaultStack, until, type FaultEngine, type FaultPostgres, type FaultRedis, type FaultStack } from './kit.js';
+import { faultDumps, faultEngine, faultPlan, faultPostgres, faultRedis, recordFigure, startFaultStack, type FaultEngine, type FaultPostgres, type FaultRedis, type FaultStack } from './kit.js';
+import { until } from '../helpers/until.js';
 
 /**
  * Issue 14, item 4: the scheduler leader is SIGKILLed while its dispatcher

@@ -8,6 +8,13 @@ import { loadConfig, loadEnvFile, type Config } from '../../services/config.js';
 export const TEST_TOKEN = 'test-token-0123456789abcdef';
 
 /**
+ * The sandbox instance label of a test (testConfig): `test-` and six hex digits. An installation's default is
+ * `ef-` and ten (services/config.ts); tests/helpers/stale-sandboxes.ts removes old sandboxes of this shape only.
+ */
+export const TEST_INSTANCE = /^test-[0-9a-f]{6}$/;
+export const testInstance = (): string => `test-${randomBytes(3).toString('hex')}`;
+
+/**
  * A config for tests and benchmarks: its own database, instance label and
  * backup root; pulling is off. It signs with a key of its own and anchors
  * checkpoints in a folder of its own (`evidenceDir`, the key made there if
@@ -27,7 +34,7 @@ export function testConfig(over: { databaseUrl: string; backupRoot: string; env?
     ERNSTFALL_BOOTSTRAP_TOKEN: TEST_TOKEN,
     ERNSTFALL_BOOTSTRAP_TOKEN_FILE: undefined,
     ERNSTFALL_BACKUP_ROOTS: over.backupRoot,
-    ERNSTFALL_INSTANCE: `test-${randomBytes(3).toString('hex')}`,
+    ERNSTFALL_INSTANCE: testInstance(),
     ERNSTFALL_SANDBOX_PULL: 'never',
     ERNSTFALL_SETTLE_SECONDS: '0',
     ERNSTFALL_PLANS_DIR: '/nonexistent',

@@ -1,6 +1,8 @@
 import pg from 'pg';
 import { loadEnvFile } from '../../services/config.js';
 import { migrate, roleFromUrl } from '../../db/migrate.js';
+import { createDocker } from '../../workers/sandbox/docker.js';
+import { removeStaleTestSandboxes, STALE_SECONDS } from './stale-sandboxes.js';
 
 const alive = (pid: number) => {
   try {
@@ -35,6 +37,14 @@ export default async function setup(): Promise<() => Promise<void>> {
     await admin.end();
     return async () => undefined;
   }
+  // sandboxes that killed test runs left (tests/helpers/stale-sandboxes.ts); a failure here fails no test
+  await removeStaleTestSandboxes(createDocker(process.env.DOCKER_HOST)).then(
+    (r) => {
+      const n = r.containers.length + r.volumes.length;
+      if (n) console.warn(`global set-up: removed ${r.containers.length} sandbox(es) and ${r.volumes.length} volume(s) of test runs older than ${STALE_SECONDS / 3600} h`);
+    },
+    (err: Error) => console.warn(`global set-up: stale test sandboxes not removed: ${err.message}`),
+  );
   try {
     const old = await admin.query<{ datname: string }>(`select datname from pg_database where datname like 'ernstfall\\_test\\_%'`);
     for (const r of old.rows) {

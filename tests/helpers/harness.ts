@@ -143,22 +143,6 @@ export function pgPlan(id: string, path: string, over: Record<string, unknown> =
   };
 }
 
-/** The environment of a worker process (tests/helpers/processes.ts) serving this harness's installation: quick loss detection. */
-export function workerProcessEnv(h: Harness, backupRoot: string, over: Record<string, string> = {}): Record<string, string> {
-  return {
-    DATABASE_URL: h.tdb.appUrl,
-    ERNSTFALL_INSTANCE: h.config.instance,
-    ERNSTFALL_QUEUE_PREFIX: h.prefix,
-    ERNSTFALL_BACKUP_ROOTS: backupRoot,
-    ERNSTFALL_PLANS_DIR: '/nonexistent',
-    ERNSTFALL_SETTLE_SECONDS: '0',
-    ERNSTFALL_STALE_SECONDS: '3',
-    ERNSTFALL_HEARTBEAT_MS: '500',
-    LOG_LEVEL: 'warn',
-    ...over,
-  };
-}
-
 /** What the installation has on the Docker engine: containers (sandboxes, services, probes), networks, volumes. */
 export async function dockerLeftovers(h: Harness): Promise<{ containers: number; networks: number; volumes: number }> {
   const label = [`${LABELS.instance}=${h.config.instance}`];

@@ -35,6 +35,27 @@ export function childEnv(over: Record<string, string | undefined>): NodeJS.Proce
   return env;
 }
 
+/** What identifies a test's harness to a child process (tests/helpers/harness.ts). */
+export interface HarnessIds { tdb: { appUrl: string }; config: { instance: string }; prefix: string }
+
+/**
+ * The variables a child process (`services/main.ts worker`, …) needs to join the harness `h`: its test
+ * database, sandbox instance label, queue prefix and `backupRoot`; no plans folder, no settle time, warnings
+ * only. `over` goes on top; pass the result to startService() or childEnv().
+ */
+export function harnessEnv(h: HarnessIds, backupRoot: string, over: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  return {
+    DATABASE_URL: h.tdb.appUrl,
+    ERNSTFALL_INSTANCE: h.config.instance,
+    ERNSTFALL_QUEUE_PREFIX: h.prefix,
+    ERNSTFALL_BACKUP_ROOTS: backupRoot,
+    ERNSTFALL_PLANS_DIR: '/nonexistent',
+    ERNSTFALL_SETTLE_SECONDS: '0',
+    LOG_LEVEL: 'warn',
+    ...over,
+  };
+}
+
 /** Starts `services/main.ts` with these roles and environment (see childEnv). Stopped by stopServices() at the latest. */
 export function startService(roles: ProcessRole[], env: Record<string, string | undefined>, opts: { keepLines?: number } = {}): ServiceProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'services/main.ts'), ...roles], {

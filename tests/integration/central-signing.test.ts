@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
+import { harnessEnv, startService, stopServices } from '../helpers/processes.js';
 import { dropHostDatabase, dumpHost, makeHostDatabase, makeTempDir } from '../fixtures/host-dumps.js';
-import { repoRoot } from '../../services/config.js';
 import { createContainer } from '../../services/container.js';
 import { createLogger } from '../../services/logger.js';
 import { OutcomeHandover } from '../../services/runs/outcome-handover.js';
@@ -19,7 +18,6 @@ import { buildMetricsRegistry } from '../../services/metrics/metrics.js';
 const SRC = 'ef_rt_signing';
 let h: Harness;
 let dir: string;
-const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   dir = await makeTempDir('ef-signing-');
@@ -29,11 +27,8 @@ beforeAll(async () => {
   await h.putPlan(pgPlan('signed', 'small.dump', { checks: [{ name: 'rows', sql: 'select count(*) from einwohner', expect: '== 2000' }] }));
 });
 afterAll(async () => {
-  await Promise.all(children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((resolve) => {
-    c.once('exit', resolve);
-    c.kill('SIGTERM');
-    setTimeout(() => c.kill('SIGKILL'), 10_000).unref();
-  })));
+  // the worker process gone first: its database connections must close before the test database is dropped
+  await stopServices();
   await h?.close();
   await dropHostDatabase(SRC);
   await rm(dir, { recursive: true, force: true });
@@ -172,26 +167,12 @@ describe('central signing: workers hand outcomes over, a process with the key si
   });
 
   it('a real worker process without any signing key restores a backup; the API process signs the result', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'services/main.ts'), 'worker'], {
-      cwd: repoRoot,
-      env: {
-        ...process.env,
-        DATABASE_URL: h.tdb.appUrl,
-        ERNSTFALL_INSTANCE: h.config.instance,
-        ERNSTFALL_QUEUE_PREFIX: h.prefix,
-        ERNSTFALL_BACKUP_ROOTS: dir,
-        ERNSTFALL_PLANS_DIR: '/nonexistent',
-        ERNSTFALL_SETTLE_SECONDS: '0',
-        // no key anywhere: the worker must not need one
-        ERNSTFALL_SIGNING_KEY_FILE: '/nonexistent/signing-key.pem',
-        PORT: '0',
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    children.push(child);
+    // no key anywhere: the worker must not need one
+    const worker = startService(['worker'], harnessEnv(h, dir, { ERNSTFALL_SIGNING_KEY_FILE: '/nonexistent/signing-key.pem', PORT: '0' }));
     const id = await h.trigger('signed');
-    const run = await h.waitForRun(id, 150_000);
+    const run = await h.waitForRun(id, 150_000).catch((err: Error) => {
+      throw new Error(`${err.message}; worker output:\n${worker.output()}`);
+    });
     expect(run.verdict, JSON.stringify(run.findings)).toBe('passed');
     const [rec] = await recordsOf(id);
     expect(JSON.parse(rec!.canonical).payload.reportedBy.worker).toMatch(/^.+-\d+-[0-9a-f]{6}$/);

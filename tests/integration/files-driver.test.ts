@@ -5,6 +5,7 @@ import { cp, mkdir, readFile, rm, stat, symlink, truncate, writeFile } from 'nod
 import { join } from 'node:path';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { makeTempDir } from '../fixtures/host-dumps.js';
+import { touchNow } from '../fixtures/test-clock.js';
 
 /**
  * Issue #11: file backups (a mirrored share, tar.zst, tar.gz, zip) restored
@@ -32,6 +33,7 @@ function fixtureFiles(): Record<string, Buffer> {
 async function tarball(name: string, flag: string[], from = tree): Promise<string> {
   const out = join(dir, name);
   execFileSync('tar', ['-c', ...flag, '-f', out, '-C', from, '.']);
+  await touchNow(out);
   return out;
 }
 
@@ -48,10 +50,15 @@ beforeAll(async () => {
   const list = execFileSync('find', ['.', '-type', 'f', '-print0'], { cwd: tree }).toString().split('\0').filter(Boolean).sort();
   const manifest = execFileSync('sha256sum', ['--', ...list], { cwd: tree });
   await writeFile(join(tree, 'MANIFEST.sha256'), manifest);
+  // written now by the tests' clock (npm run test:date-ahead moves it, not the kernel's file times): the
+  // members' times (the newest file against the RPO) and each backup's own
+  await touchNow(tree);
   await tarball('share.tar.zst', ['--zstd']);
   await tarball('share.tar.gz', ['--gzip']);
   execFileSync('zip', ['-q', '-r', join(dir, 'share.zip'), '.'], { cwd: tree });
+  await touchNow(join(dir, 'share.zip'));
   await cp(tree, join(dir, 'mirror'), { recursive: true, preserveTimestamps: true });
+  await touchNow(join(dir, 'mirror'));
   h = await startHarness({ backupRoot: dir });
 });
 afterAll(async () => {
@@ -138,6 +145,7 @@ describe('files driver: a share restored and checked in its sandbox', () => {
     await mkdir(folder);
     const archive = join(folder, 'share-2026-12-06.tar.zst');
     await cp(join(dir, 'share.tar.zst'), archive);
+    await touchNow(archive);
     // written from the share's root, as `cd share && sha256sum ./… > ../share-….tar.zst.sha256` does
     const listed = execFileSync('find', ['.', '-type', 'f', '!', '-name', 'MANIFEST.sha256', '-print0'], { cwd: tree }).toString().split('\0').filter(Boolean).sort();
     const manifest = execFileSync('sha256sum', ['--', ...listed], { cwd: tree });

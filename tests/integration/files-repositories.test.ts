@@ -5,6 +5,7 @@ import { cp, mkdir, readdir, rm, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { makeTempDir } from '../fixtures/host-dumps.js';
+import { localWallTime, touchNow } from '../fixtures/test-clock.js';
 
 /**
  * Issue #11: restic and borg repositories, made here with the real tools,
@@ -37,9 +38,13 @@ beforeAll(async () => {
   await writeFile(join(dir, 'wrong.pw'), 'not-the-password\n', { mode: 0o600 });
   const restic = (args: string[]) => tool('restic', ['-r', join(dir, 'restic'), '--password-file', join(dir, 'restic.pw'), '-q', ...args]);
   restic(['init']);
-  restic(['backup', '--tag', 'weekly', '--host', 'fileserver', tree]);
+  // restic (Go) reads the kernel's clock, which npm run test:date-ahead does not move: the snapshot's time and the
+  // files' times are the tests' clock, as if the backup had run by it
+  await touchNow(tree);
+  restic(['backup', '--tag', 'weekly', '--host', 'fileserver', '--time', localWallTime(new Date()), tree]);
   await writeFile(join(tree, 'Kämmerei/Nachtrag.csv'), 'neu\n');
-  restic(['backup', '--tag', 'nightly', '--host', 'fileserver', tree]);
+  await touchNow(join(tree, 'Kämmerei/Nachtrag.csv'));
+  restic(['backup', '--tag', 'nightly', '--host', 'fileserver', '--time', localWallTime(new Date()), tree]);
   await rm(join(tree, 'Kämmerei/Nachtrag.csv'));
   // borg reads the passphrase from the environment here, as a backup job would
   const borgEnv = { BORG_PASSPHRASE: PASSWORD, BORG_BASE_DIR: join(dir, 'borg-home') };

@@ -4,6 +4,7 @@ import { cp, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { makeTempDir } from '../fixtures/host-dumps.js';
+import { clockSkewMs, localWallTime, touchNow } from '../fixtures/test-clock.js';
 
 /**
  * Issue #11: MariaDB/MySQL dumps. The fixtures are made with the real
@@ -16,8 +17,27 @@ let h: Harness;
 let dir: string;
 let healthy: string;
 
-/** Runs SQL in a fresh server of the image, then mariadb-dump of `db` to stdout. */
+let skewMs = 0;
+
+/**
+ * Runs SQL in a fresh server of the image, then mariadb-dump of `db` to stdout. The container keeps the real
+ * time (npm run test:date-ahead moves only the tests' processes), so the session's NOW() is set to the tests'
+ * clock (SET timestamp) and the dump's closing line, written in the container's zone (UTC), is moved by the skew.
+ */
 function dumpFrom(sql: string, db: string, dumpArgs: string[] = [], image = IMAGE): Buffer {
+  return shiftCompletedLine(dumpIn(`SET timestamp = ${Math.floor(Date.now() / 1000)}; ${sql}`, db, dumpArgs, image));
+}
+
+function shiftCompletedLine(dump: Buffer): Buffer {
+  if (skewMs === 0) return dump;
+  const text = dump.toString('utf8');
+  const moved = text.replace(/^-- Dump completed on (\d{4})-(\d\d)-(\d\d) +(\d\d?):(\d\d):(\d\d)$/m, (_, y: string, mo: string, d: string, hh: string, mi: string, ss: string) =>
+    `-- Dump completed on ${localWallTime(new Date(Date.UTC(+y, +mo - 1, +d, +hh, +mi, +ss) + skewMs), 'UTC')}`);
+  if (moved === text) throw new Error('the dump has no "-- Dump completed on" line to move');
+  return Buffer.from(moved, 'utf8');
+}
+
+function dumpIn(sql: string, db: string, dumpArgs: string[], image: string): Buffer {
   const script = `
 mariadbd --no-defaults --datadir=/var/lib/mysql --socket=/tmp/s.sock --pid-file=/tmp/p --skip-networking --skip-log-bin >/tmp/err 2>&1 &
 for i in $(seq 1 100); do mariadb-admin --no-defaults --socket=/tmp/s.sock -u mysql ping >/dev/null 2>&1 && break; sleep 0.1; done
@@ -39,6 +59,7 @@ INSERT INTO ef_canary VALUES ('kanarienvogel-7f3a');
 INSERT INTO betrieb (name, angemeldet_am) SELECT CONCAT('Bäckerei Müller ', seq), NOW() - INTERVAL seq MINUTE FROM seq_1_to_2500;`;
 
 beforeAll(async () => {
+  skewMs = await clockSkewMs();
   dir = await makeTempDir('ef-maria-');
   healthy = join(dir, 'gewerbe.sql');
   await writeFile(healthy, dumpFrom(SCHEMA, 'gewerbe'));
@@ -51,6 +72,7 @@ beforeAll(async () => {
   // MariaDB 11.8's own mariadb-dump (trixie's server): its dump needs the 11.8 image
   await writeFile(join(dir, 'gewerbe-11.sql'), dumpFrom(SCHEMA, 'gewerbe', [], IMAGE_11));
   await writeFile(join(dir, 'lost.sql'), dumpFrom(`${SCHEMA} DROP TABLE ef_canary; DELETE FROM betrieb WHERE id % 100 <> 0;`, 'gewerbe'));
+  await touchNow(dir); // the dumps' file times by the tests' clock
   h = await startHarness({ backupRoot: dir });
 });
 afterAll(async () => {

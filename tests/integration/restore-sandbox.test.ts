@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
 import { dropHostDatabase, dumpHost, makeHostDatabase, makeTempDir } from '../fixtures/host-dumps.js';
+import { touchNow } from '../fixtures/test-clock.js';
 import { dumpInImage } from '../fixtures/docker-dumps.js';
 
 const SRC = 'ef_rt_sandbox';
@@ -106,6 +107,7 @@ describe('limits, timeout and cancel', () => {
     const { createHash } = await import('node:crypto');
     const { readFile } = await import('node:fs/promises');
     await copyFile(join(dir, 'mid.dump'), join(dir, 'rotating.dump'));
+    await touchNow(join(dir, 'rotating.dump')); // the copy's file time is the kernel's, not the tests' clock
     const original = createHash('sha256').update(await readFile(join(dir, 'rotating.dump'))).digest('hex');
     await h.putPlan(pgPlan('rotating', 'rotating.dump', { sandbox: { cpus: 0.2, timeout: '10m' }, checks: [count] }));
     const id = await h.trigger('rotating');

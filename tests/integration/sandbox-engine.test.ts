@@ -3,6 +3,7 @@ import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
 import { dropHostDatabase, dumpHost, makeHostDatabase, makeTempDir } from '../fixtures/host-dumps.js';
+import { touchNow } from '../fixtures/test-clock.js';
 import { LABELS } from '../../workers/sandbox/docker.js';
 
 /**
@@ -30,6 +31,9 @@ beforeAll(async () => {
   await writeFile(join(dir, 'grows.sql'), plainDump("CREATE TABLE big AS SELECT g, repeat('x', 1000) AS pad FROM generate_series(1, 300000) g;"));
   // one statement that needs 400 MB of memory in the server process
   await writeFile(join(dir, 'hungry.sql'), plainDump("CREATE TABLE hungry AS SELECT length(string_agg(repeat('x', 1000000), '')) AS n FROM generate_series(1, 400);"));
+  // written now by the tests' clock (a plain dump's time is its file time; npm run test:date-ahead moves only the tests' clock)
+  await touchNow(join(dir, 'grows.sql'));
+  await touchNow(join(dir, 'hungry.sql'));
   h = await startHarness({ backupRoot: dir, env: { ERNSTFALL_HEARTBEAT_MS: '300', ERNSTFALL_SANDBOX_MAX_DISK: '4g' } });
 });
 afterAll(async () => {

@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import { until } from '../helpers/until.js';
-import { startService, stopServices, type ServiceProcess } from '../helpers/processes.js';
-import { dockerLeftovers, startHarness, pgPlan, workerProcessEnv, type Harness } from '../helpers/harness.js';
+import { harnessEnv, startService, stopServices, type ServiceProcess } from '../helpers/processes.js';
+import { dockerLeftovers, startHarness, pgPlan, type Harness } from '../helpers/harness.js';
 import { dropHostDatabase, dumpHost, makeHostDatabase, makeTempDir } from '../fixtures/host-dumps.js';
 
 /** A worker killed while an application group runs (decisions/021): the next worker removes its containers and its network. */
@@ -14,7 +14,7 @@ let h: Harness;
 let dir: string;
 
 function startWorkerProcess(): ServiceProcess {
-  return startService(['worker'], workerProcessEnv(h, dir, { ERNSTFALL_SANDBOX_IMAGES: APP }));
+  return startService(['worker'], harnessEnv(h, dir, { ERNSTFALL_STALE_SECONDS: '3', ERNSTFALL_HEARTBEAT_MS: '500', ERNSTFALL_SANDBOX_IMAGES: APP }));
 }
 const left = () => dockerLeftovers(h);
 

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import { until } from '../helpers/until.js';
-import { startService, stopServices, type ServiceProcess } from '../helpers/processes.js';
-import { startHarness, pgPlan, workerProcessEnv, type Harness } from '../helpers/harness.js';
+import { harnessEnv, startService, stopServices, type ServiceProcess } from '../helpers/processes.js';
+import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
 import { dropHostDatabase, dumpHost, makeHostDatabase, makeTempDir } from '../fixtures/host-dumps.js';
 
 const SRC = 'ef_rt_crash';
@@ -11,7 +11,7 @@ let h: Harness;
 let dir: string;
 
 function startWorkerProcess(): ServiceProcess {
-  return startService(['worker'], workerProcessEnv(h, dir));
+  return startService(['worker'], harnessEnv(h, dir, { ERNSTFALL_STALE_SECONDS: '3', ERNSTFALL_HEARTBEAT_MS: '500' }));
 }
 
 beforeAll(async () => {

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import { until } from '../helpers/until.js';
+import { childEnv, harnessEnv } from '../helpers/processes.js';
 import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
 import { dropHostDatabase, dumpHost, makeHostDatabase, makeTempDir, run } from '../fixtures/host-dumps.js';
 import { startSecondEngine, type SecondEngine } from '../fixtures/second-engine.js';
@@ -71,23 +72,15 @@ async function sandboxesOn(docker: Docker, runId?: string): Promise<string[]> {
 function startRz2Worker(): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'services/main.ts'), 'worker'], {
     cwd: repoRoot,
-    env: {
-      ...process.env,
-      DATABASE_URL: h.tdb.appUrl,
+    env: childEnv(harnessEnv(h, dir, {
       DOCKER_HOST: engine2.host,
       ERNSTFALL_WORKER_POOLS: 'rz2',
       ERNSTFALL_SANDBOX_TRANSFER: 'copy',
-      ERNSTFALL_INSTANCE: h.config.instance,
-      ERNSTFALL_QUEUE_PREFIX: h.prefix,
-      ERNSTFALL_BACKUP_ROOTS: dir,
-      ERNSTFALL_PLANS_DIR: '/nonexistent',
       ERNSTFALL_SIGNING_KEY_FILE: '/nonexistent/signing-key.pem',
-      ERNSTFALL_SETTLE_SECONDS: '0',
       ERNSTFALL_STALE_SECONDS: '3',
       ERNSTFALL_HEARTBEAT_MS: '500',
       PORT: '0',
-      LOG_LEVEL: 'warn',
-    },
+    })),
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   children.push(child);
