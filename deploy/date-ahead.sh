@@ -24,6 +24,9 @@ RESTORES=(
   # the backup is the product's own: services/ops/self-backup.ts runs pg_dump with a minimal environment (no
   # libfaketime), so its header and file keep the real time; no fixture to move, and the product is not bent for it
   self-backup
+  # the backup's time is the WAL archive's newest commit, which the fixture's real PostgreSQL cluster wrote on real
+  # time (pg_waldump reads it from the WAL; docs/decisions/020-pitr.md): a year ahead it is rightly a year old
+  pitr
   # and like the browser tier, the one integration file that drives Chromium (it hung under the preloaded library)
   security-headers
 )
