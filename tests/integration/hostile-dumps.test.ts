@@ -94,7 +94,7 @@ async function withSandbox<T>(backup: string, fn: (s: Sandbox) => Promise<T>): P
   const sandbox = await createSandbox(h.c.docker, {
     image, runId: `unit-${randomBytes(4).toString('hex')}`, planId: 'hostile-unit', tenantId: 'hostile-unit',
     instance: `${h.config.instance}-unit`, memoryBytes: 512 * 2 ** 20, cpus: 1, pids: 256,
-    recipe: postgresDriver.sandbox({} as never), transfer: 'copy', backupPath: backup, backupIsDirectory: false,
+    recipe: postgresDriver.sandbox({ plan: {}, inspection: {} } as never), transfer: 'copy', backupPath: backup, backupIsDirectory: false,
   }, imageId, createLogger('silent'));
   try {
     await sandbox.copyBackup({ path: backup, realPath: backup, isDirectory: false, mtime: new Date() }, new AbortController().signal);

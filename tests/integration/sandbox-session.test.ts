@@ -27,7 +27,7 @@ async function startSandbox(name: string): Promise<Sandbox> {
   const s = await createSandbox(docker, {
     image, runId: `session-${randomBytes(4).toString('hex')}`, planId: 'session-test', tenantId: 'session-test',
     instance: 'ef-test-session', memoryBytes: 512 * 2 ** 20, cpus: 1, pids: 256,
-    recipe: postgresDriver.sandbox({} as never), transfer: 'copy', backupPath: backup, backupIsDirectory: false,
+    recipe: postgresDriver.sandbox({ plan: {}, inspection: {} } as never), transfer: 'copy', backupPath: backup, backupIsDirectory: false,
   }, imageId, createLogger('silent'));
   await s.copyBackup({ path: backup, realPath: backup, isDirectory: false, mtime: new Date() }, new AbortController().signal);
   await s.start();

@@ -34,9 +34,12 @@ describe('a worker killed during a restore', () => {
     await h.putPlan(pgPlan('crash', 'big.dump', { sandbox: { cpus: 0.1, memory: '1g', timeout: '10m' } }));
     const first = startWorkerProcess();
     const runId = await h.trigger('crash');
+    // a tenth of a CPU starts PostgreSQL slowly when the whole suite runs beside it; the worker's last lines say why if it never gets there
     await until('the restore phase', async () => {
       const run = (await h.request('GET', `/api/v1/runs/${runId}`)).body;
       return run.status === 'running' && run.phases.some((p: { name: string }) => p.name === 'restore') ? run : undefined;
+    }, 240_000).catch((err: Error) => {
+      throw new Error(`${err.message}; the worker's last lines:\n${first.output().split('\n').slice(-20).join('\n')}`);
     });
     await first.kill();
     // the dead worker's sandbox is still there, and the run still says running
@@ -65,5 +68,5 @@ describe('a worker killed during a restore', () => {
     const cancelled = await h.waitForRun(again);
     expect(cancelled.verdict).toBe('cancelled');
     await until('the cancelled sandbox to be removed', async () => ((await h.sandboxesLeft()) === 0 ? true : undefined), 30_000);
-  });
+  }, 420_000);
 });
