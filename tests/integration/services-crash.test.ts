@@ -45,11 +45,14 @@ describe('a worker killed while an application group runs', () => {
     }));
     const first = startWorkerProcess();
     const runId = await h.trigger('group-crash');
+    // restore, checks and the group's start take long when the whole suite runs beside it; the worker's last lines say why if it never gets there
     await until('the service to run', async () => {
       const l = await left();
       // sandbox, probe and web: all there, on the run's network
       return l.containers === 3 && l.networks === 1 ? l : undefined;
-    }, 120_000);
+    }, 240_000).catch((err: Error) => {
+      throw new Error(`${err.message}; the worker's last lines:\n${first.output().split('\n').slice(-20).join('\n')}`);
+    });
     await first.kill();
     expect((await left()).networks).toBe(1);
 
@@ -65,5 +68,5 @@ describe('a worker killed while an application group runs', () => {
       const l = await left();
       return l.containers + l.networks + l.volumes === 0 ? true : undefined;
     }, 30_000);
-  });
+  }, 480_000);
 });
