@@ -220,6 +220,8 @@ export async function startFaultStack(opts: {
   const env: Record<string, string> = {
     // a child's warnings and errors end up in ServiceProcess.output()
     LOG_LEVEL: 'warn',
+    // a worker's /healthz and /metrics on a port of its own, never the installation's 8080
+    PORT: '0',
     ...over,
     DATABASE_URL: db.appUrl, ERNSTFALL_BACKUP_ROOTS: opts.backupRoot, ERNSTFALL_INSTANCE: config.instance,
     ERNSTFALL_BOOTSTRAP_TOKEN: TEST_TOKEN, ERNSTFALL_SANDBOX_PULL: 'never', ERNSTFALL_SETTLE_SECONDS: '0', ERNSTFALL_PLANS_DIR: '/nonexistent',

@@ -52,6 +52,8 @@ export function harnessEnv(h: HarnessIds, backupRoot: string, over: Record<strin
     ERNSTFALL_PLANS_DIR: '/nonexistent',
     ERNSTFALL_SETTLE_SECONDS: '0',
     LOG_LEVEL: 'warn',
+    // a worker or scheduler also serves /healthz and /metrics: on a port of its own, never the installation's 8080
+    PORT: '0',
     ...over,
   };
 }

@@ -41,7 +41,8 @@ beforeAll(async () => {
   // restic (Go) reads the kernel's clock, which npm run test:date-ahead does not move: the snapshot's time and the
   // files' times are the tests' clock, as if the backup had run by it
   await touchNow(tree);
-  restic(['backup', '--tag', 'weekly', '--host', 'fileserver', '--time', localWallTime(new Date()), tree]);
+  // the weekly snapshot an hour before the nightly one: --time has whole seconds, and both are made within one
+  restic(['backup', '--tag', 'weekly', '--host', 'fileserver', '--time', localWallTime(new Date(Date.now() - 3_600_000)), tree]);
   await writeFile(join(tree, 'Kämmerei/Nachtrag.csv'), 'neu\n');
   await touchNow(join(tree, 'Kämmerei/Nachtrag.csv'));
   restic(['backup', '--tag', 'nightly', '--host', 'fileserver', '--time', localWallTime(new Date()), tree]);
