@@ -68,7 +68,7 @@ cross join lateral (select case when hh.h < 82 then 'passed' when hh.h < 90 then
 cross join lateral (select 60 + (hh.h * 13) % 1200 as secs) d
 cross join lateral (select now() - (k * interval '1 day') - (abs(hashtext(p.id)) % 20000) * interval '1 second' as s) ss;
 
-insert into users (tenant_id, email, name, role, created_by) values ('${DEFAULT_TENANT_ID}', 'bench@musterstadt.de', 'Bench', 'admin', 'bench');
+insert into users (tenant_id, email, name, role, created_by, created_at, sessions_valid_after) values ('${DEFAULT_TENANT_ID}', 'bench@musterstadt.de', 'Bench', 'admin', 'bench', now(), now());
 analyze plans; analyze plan_versions; analyze runs;`;
 
 function percentile(sorted: number[], p: number): number {

@@ -80,8 +80,8 @@ const tenantId = (t: string) => `('00000000-0000-4000-8000-' || lpad(to_hex(${t}
  * with 4 or 5 runs each. Cadences as in bench:status; half the plans notify.
  */
 const SEED_SQL = `
-insert into tenants (id, slug, name)
-select ${tenantId('t')}, 'kommune-' || t, 'Kommune ' || t from generate_series(2, ${TENANTS}) t;
+insert into tenants (id, slug, name, created_at)
+select ${tenantId('t')}, 'kommune-' || t, 'Kommune ' || t, now() from generate_series(2, ${TENANTS}) t;
 
 insert into plans (tenant_id, id, title, origin, source_file, version_hash, definition, created_at, updated_at)
 select case when i <= ${BIG_PLANS} then '${DEFAULT_TENANT_ID}'::uuid else ${tenantId(`(2 + i % ${TENANTS - 1})`)} end,
@@ -123,7 +123,7 @@ cross join lateral (select timestamptz '${NOW.toISOString()}'
   - (case when pi.i <= ${BIG_PLANS} then k else k * 8 + abs(hashtext(p.id)) % 8 end) * interval '1 day'
   - (abs(hashtext(p.id || k)) % 20000) * interval '1 second' as s) ss;
 
-insert into users (tenant_id, email, name, role, created_by) values ('${DEFAULT_TENANT_ID}', 'bench@musterstadt.de', 'Bench', 'admin', 'bench');
+insert into users (tenant_id, email, name, role, created_by, created_at, sessions_valid_after) values ('${DEFAULT_TENANT_ID}', 'bench@musterstadt.de', 'Bench', 'admin', 'bench', now(), now());
 `;
 
 /**
@@ -133,8 +133,8 @@ insert into users (tenant_id, email, name, role, created_by) values ('${DEFAULT_
  */
 function lastSlotSql(at: Date): string {
   return `
-insert into plan_schedules (tenant_id, plan_id, last_slot)
-select tenant_id, id, last_slot from (
+insert into plan_schedules (tenant_id, plan_id, last_slot, updated_at)
+select tenant_id, id, last_slot, timestamptz '${at.toISOString()}' from (
   select p.tenant_id, p.id, (
     select max(ts) from generate_series(0, 8) d
     cross join lateral (select ((date_trunc('day', timestamptz '${at.toISOString()}' at time zone 'Europe/Berlin') - d * interval '1 day'
@@ -146,7 +146,7 @@ select tenant_id, id, last_slot from (
   ) as last_slot
   from plans p where p.definition->'cadence' ? 'schedule'
 ) s
-on conflict (tenant_id, plan_id) do update set last_slot = excluded.last_slot, paused_at = null;`;
+on conflict (tenant_id, plan_id) do update set last_slot = excluded.last_slot, paused_at = null, updated_at = excluded.updated_at;`;
 }
 
 interface Env { ownerUrl: string; appUrl: string }
