@@ -42,6 +42,10 @@ export const APP_GRANTS: Record<string, string[]> = {
   plan_baselines: ['SELECT', 'INSERT'],
   // per plan: its newest decisive and passed run (kept by triggers on runs) and the cached due dates; never deleted
   plan_states: ['SELECT', 'INSERT', 'UPDATE'],
+  // a process's RTO: changed, never deleted
+  processes: ['SELECT', 'INSERT', 'UPDATE (rto_seconds, updated_by, updated_at)'],
+  // restart tests advance and end; never deleted
+  restart_tests: ['SELECT', 'INSERT', 'UPDATE'],
 };
 
 export function roleFromUrl(url: string): string {

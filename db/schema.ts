@@ -121,6 +121,38 @@ export interface SystemsTable {
   retired_at: Date | null;
 }
 
+/** A business process's restart target (docs/systems.md): systems name it by `name`. */
+export interface ProcessesTable {
+  tenant_id: string;
+  name: string;
+  /** The process's RTO: the time until it works again after a total loss; null: not set. */
+  rto_seconds: number | null;
+  updated_by: string;
+  updated_at: Date;
+}
+
+/** One restart test of a process (services/systems/restart-test.service.ts): its tiers, runs and outcome. */
+export interface RestartTestsTable {
+  id: string;
+  tenant_id: string;
+  process: string;
+  status: 'running' | 'finished';
+  verdict: Verdict | null;
+  /** The process's RTO when the test started (null: none set). */
+  rto_seconds: number | null;
+  /** Index into `tiers` of the tier that runs now (tiers.length once all have run). */
+  current_tier: number;
+  tiers: unknown;
+  /** Systems of the process without a plan that can be restarted automatically. */
+  not_tested: unknown;
+  findings: unknown;
+  result: unknown;
+  cancel_requested_at: Date | null;
+  triggered_by: string;
+  started_at: Date;
+  finished_at: Date | null;
+}
+
 /** A worker's outcome of a test, waiting for a process that holds the signing key (central signing, issue #13). */
 export interface RunOutcomesTable {
   run_id: string;
@@ -157,6 +189,8 @@ export interface DB {
   run_uploads: RunUploadsTable;
   systems: SystemsTable;
   run_outcomes: RunOutcomesTable;
+  processes: ProcessesTable;
+  restart_tests: RestartTestsTable;
 }
 
 export type PlanRow = Selectable<PlansTable>;

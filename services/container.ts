@@ -23,6 +23,7 @@ import { ExternalResultService, IngestTokenService } from './external/external.s
 import { ManualRunService } from './external/manual.service.js';
 import { ExerciseService } from './external/exercise.service.js';
 import { SystemService } from './systems/system.service.js';
+import { RestartTestService } from './systems/restart-test.service.js';
 import { TokenService } from './auth/token.service.js';
 import { FailureNotifier } from './notify/failure-notifier.js';
 import { SessionService } from './auth/session.service.js';
@@ -65,6 +66,8 @@ export interface Container {
   exercises: ExerciseService;
   /** The tenant's systems and the restart order. */
   systems: SystemService;
+  /** Processes' RTOs and restart tests (tier by tier, docs/decisions/024-restart-tests.md). */
+  restartTests: RestartTestService;
   sessions: SessionService;
   /** The audit trail: signed ledger records of kind `audit`. */
   audit: AuditService;
@@ -138,13 +141,14 @@ export function createContainer(
   const manual = new ManualRunService(db, repos, finisher, clock);
   const exercises = new ExerciseService(repos, finisher, ledger, clock);
   const systems = new SystemService(repos.systems, audit, clock);
+  const restartTests = new RestartTestService(db, repos, runs, ledger, log.child({ component: 'restart-tests' }), clock);
   const sessions = new SessionService(repos, config.auth, clock);
   const accounts = new AccountService(db, sessions, audit, config.auth, { publicUrl: config.http.publicUrl, clock });
   const tenants = new TenantService(db, repos, sessions, audit, accounts, { clock });
   const pools = new PoolService(repos.pools, queue, config.policy.pools, clock);
   const notify = { lang: config.notify.lang, timezone: config.notify.timezone, publicUrl: config.http.publicUrl };
   return {
-    clock, config, log, db, repos, redis, queue, docker, plans, planPolicy, runs, signer, ledger, finisher, reviews, tokens, external, ingestTokens, manual, exercises, systems, sessions, audit, accounts, tenants, pools,
+    clock, config, log, db, repos, redis, queue, docker, plans, planPolicy, runs, signer, ledger, finisher, reviews, tokens, external, ingestTokens, manual, exercises, systems, restartTests, sessions, audit, accounts, tenants, pools,
     schedules: new ScheduleService(repos, clock),
     baselines: new BaselineService(db, repos, audit, clock),
     alerts: new AlertService(db, repos, ledger, notify, clock),

@@ -115,6 +115,14 @@ export const FINDINGS = {
   SERVICE_UNHEALTHY: 'failure',
   /** application groups: a service's container exited */
   SERVICE_EXITED: 'failure',
+  /** restart tests (decisions/024): a tier's system did not come back; the tiers after it are not started */
+  TIER_FAILED: 'failure',
+  /** restart tests: a tier's restore could not be verified (its run ended error or was cancelled) */
+  TIER_NOT_VERIFIED: 'error',
+  /** restart tests: systems of the process without a plan with services; named, not in the measured time */
+  SYSTEMS_NOT_TESTED: 'warning',
+  /** restart tests: a tier's run could not be started (e.g. the plan already had an active run) */
+  RESTART_RUN_NOT_STARTED: 'error',
   RTO_EXCEEDED: 'failure',
   RPO_EXCEEDED: 'failure',
   TIMEOUT: 'error',

@@ -14,6 +14,7 @@ import { DEFAULT_TENANT_ID } from '../db/schema.js';
 import { formatPlanIssues } from './plans/plan.parser.js';
 import { ReminderEngine } from './notify/reminders.js';
 import { NotificationDispatcher } from './notify/dispatcher.js';
+import { RestartTestCoordinator } from './systems/restart-test.service.js';
 import { createChannels } from './notify/channels/index.js';
 
 /** Starts the given roles (default: ERNSTFALL_ROLES, or all three) in this process. */
@@ -59,6 +60,10 @@ export async function main(rolesOverride?: ProcessRole[]): Promise<void> {
     const signer = c.outcomeSigner();
     await signer.start();
     closers.push(() => signer.stop());
+    // restart tests advance tier by tier in whichever signing process gets to them first (row locks)
+    const restarts = new RestartTestCoordinator(c.restartTests, log.child({ role: 'restart-tests' }));
+    restarts.start();
+    closers.unshift(() => restarts.stop());
   }
   let scheduler: Scheduler | undefined;
   if (config.roles.includes('scheduler')) {

@@ -15,6 +15,7 @@ import * as m0012 from './20261208_0012_status_indexes.js';
 import * as m0015 from './20261208_0015_plan_states.js';
 import * as m0016 from './20261208_0016_ledger_ids.js';
 import * as m0017 from './20261209_0017_business_time.js';
+import * as m0018 from './20261210_0018_restart_tests.js';
 
 /** Static list so migrations run the same from TypeScript sources and compiled output. Never edit a landed migration. */
 export const migrations: Record<string, Migration> = {
@@ -34,4 +35,5 @@ export const migrations: Record<string, Migration> = {
   '20261208_0015_plan_states': m0015,
   '20261208_0016_ledger_ids': m0016,
   '20261209_0017_business_time': m0017,
+  '20261210_0018_restart_tests': m0018,
 };

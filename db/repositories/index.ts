@@ -21,6 +21,7 @@ import { ReportRepository } from './report.repository.js';
 import { ReviewRepository } from './review.repository.js';
 import { RunRepository } from './run.repository.js';
 import { ScheduleRepository } from './schedule.repository.js';
+import { RestartTestRepository } from './restart-test.repository.js';
 import { SystemRepository } from './system.repository.js';
 import { TenantRepository } from './tenant.repository.js';
 import { TokenRepository } from './token.repository.js';
@@ -46,6 +47,7 @@ export interface Repositories {
   queue: QueueRepository;
   reminders: ReminderRepository;
   reports: ReportRepository;
+  restartTests: RestartTestRepository;
   reviews: ReviewRepository;
   runs: RunRepository;
   schedules: ScheduleRepository;
@@ -80,6 +82,7 @@ export function createRepositories(db: Kysely<DB>, clock: Clock): Repositories {
     queue: new QueueRepository(db),
     reminders: new ReminderRepository(db),
     reports: new ReportRepository(db),
+    restartTests: new RestartTestRepository(db),
     reviews: new ReviewRepository(db),
     runs: new RunRepository(db),
     schedules: new ScheduleRepository(db),

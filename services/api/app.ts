@@ -29,6 +29,8 @@ import type { ManualRunService } from '../external/manual.service.js';
 import type { ExerciseService } from '../external/exercise.service.js';
 import type { SystemService } from '../systems/system.service.js';
 import { systemRoutes } from './routes/systems.routes.js';
+import { restartTestRoutes } from './routes/restart-tests.routes.js';
+import type { RestartTestService } from '../systems/restart-test.service.js';
 import { scheduleRoutes } from './routes/schedule.routes.js';
 import { calendarRoutes } from './routes/calendar.routes.js';
 import { metricsRoutes } from './routes/metrics.routes.js';
@@ -90,6 +92,8 @@ export interface AppDeps {
   manual?: ManualRunService;
   exercises?: ExerciseService;
   systems?: SystemService;
+  /** Processes' RTOs and restart tests; without it those routes do not exist. */
+  restartTests?: RestartTestService;
   /** Worker pools: live workers and waiting runs per pool (dashboard). */
   pools?: PoolService;
   /** The audit trail (signed ledger records of kind `audit`). */
@@ -135,7 +139,7 @@ export interface AppDeps {
 export function appDeps(c: Container, roles: Config['roles'], version?: string): AppDeps {
   return {
     log: c.log, db: c.db, plans: c.plans, runs: c.runs, ledger: c.ledger, reviews: c.reviews, tokens: c.tokens, audit: c.audit, accounts: c.accounts, tenantAdmin: c.tenants,
-    external: c.external, ingestTokens: c.ingestTokens, manual: c.manual, exercises: c.exercises, systems: c.systems, pools: c.pools,
+    external: c.external, ingestTokens: c.ingestTokens, manual: c.manual, exercises: c.exercises, systems: c.systems, restartTests: c.restartTests, pools: c.pools,
     schedules: c.schedules, baselines: c.baselines, alerts: c.alerts, calendarFeeds: c.calendarFeeds, reports: c.reports,
     readiness: c.readiness(roles), bootstrapToken: c.config.auth.bootstrapToken, version, sessions: c.sessions,
     metrics: { ...c.config.metrics, pools: c.pools }, hsts: c.config.auth.cookieSecure, trustProxy: c.config.http.trustProxy,
@@ -241,6 +245,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(scheduleRoutes, { prefix: '/api/v1', schedules: deps.schedules, audit: deps.audit });
   await app.register(programmeRoutes, { prefix: '/api/v1', reports: deps.reports, audit: deps.audit, clock: deps.clock });
   if (deps.systems) await app.register(systemRoutes, { prefix: '/api/v1', systems: deps.systems });
+  if (deps.restartTests) await app.register(restartTestRoutes, { prefix: '/api/v1', restartTests: deps.restartTests, audit: deps.audit });
   await app.register(baselineRoutes, { prefix: '/api/v1', baselines: deps.baselines, plans: deps.plans });
   await app.register(calendarRoutes, { feeds: deps.calendarFeeds, audit: deps.audit });
   await app.register(metricsRoutes, { db: deps.db, metrics: deps.metrics, clock: deps.clock });

@@ -18,7 +18,8 @@ export type AuditAction =
   | 'user.created' | 'user.changed' | 'user.disabled' | 'user.enabled'
   | 'tenant.created' | 'tenant.changed' | 'grant.created' | 'grant.revoked' | 'provider.entered-tenant' | 'provider.left-tenant'
   | 'alert.acknowledged' | 'alert.snoozed'
-  | 'queue.job-retried' | 'queue.job-removed';
+  | 'queue.job-retried' | 'queue.job-removed'
+  | 'process.changed' | 'restart-test.started' | 'restart-test.cancelled';
 
 export interface AuditActor {
   /** e-mail of a user, name of a token without user, 'bootstrap-token', or 'anonymous' (failed logins) */

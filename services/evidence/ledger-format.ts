@@ -5,8 +5,8 @@
 import { createHash, sign, type KeyObject } from 'node:crypto';
 import { canonicalJson } from '../util/canonical-json.js';
 
-export type RecordKind = 'run' | 'review' | 'measure' | 'audit';
-export const RECORD_KINDS: readonly RecordKind[] = ['run', 'review', 'measure', 'audit'];
+export type RecordKind = 'run' | 'review' | 'measure' | 'audit' | 'restart-test';
+export const RECORD_KINDS: readonly RecordKind[] = ['run', 'review', 'measure', 'audit', 'restart-test'];
 
 /** A record as stored, exported and verified. */
 export interface LedgerRecord {

@@ -183,8 +183,8 @@ const MEASURE_STATUS: Names = {
   en: { open: 'open', 'in-progress': 'in progress', done: 'done' },
 };
 const TRIGGERS: Names = {
-  de: { schedule: 'Zeitplan', manual: 'manuell', api: 'API', retest: 'Nachtest', external: 'gemeldet von einem anderen Werkzeug' },
-  en: { schedule: 'schedule', manual: 'manual', api: 'API', retest: 're-test', external: 'reported by another tool' },
+  de: { schedule: 'Zeitplan', manual: 'manuell', api: 'API', retest: 'Nachtest', external: 'gemeldet von einem anderen Werkzeug', 'restart-test': 'Wiederanlauftest' },
+  en: { schedule: 'schedule', manual: 'manual', api: 'API', retest: 're-test', external: 'reported by another tool', 'restart-test': 'restart test' },
 };
 const pick = (names: Names) => (key: string | null | undefined, lang: Lang): string =>
   key == null ? '—' : (names[lang === 'en' ? 'en' : 'de'][key] ?? key);

@@ -65,6 +65,15 @@ const de = {
   colTier: 'Stufe', colHandbook: 'Notfallhandbuch', colPlans: 'Pläne', colLastPassedAny: 'Zuletzt bestanden (jede Art)',
   tier1Lacking: '{n} System(e) der Stufe 1 ohne bestandenen Test im letzten Jahr:', tier1NoRecentPass: 'Stufe 1 ohne bestandenen Test im letzten Jahr',
   noPlanForSystem: 'kein Plan', kindWords: { restore: 'Sandbox', external: 'extern', manual: 'manuell', exercise: 'Übung' } as Record<string, string>,
+  // restart tests
+  rtTitle: 'Wiederanlauftests', rtIntro: 'Ein Wiederanlauftest stellt die Systeme eines Prozesses Stufe für Stufe wieder her, jedes mit seiner Anwendung (Pläne mit „services“); die nächste Stufe beginnt erst, wenn jede der vorigen bestanden hat. Die Zeit bis zum Wiederanlauf ist die Summe der Stufen, verglichen mit dem RTO des Prozesses.',
+  rtCaption: 'Prozesse mit RTO und letztem Wiederanlauftest', rtSystems: 'Systeme', rtRto: 'RTO', rtLast: 'Letzter Wiederanlauftest', rtActions: 'Aktionen',
+  rtTierOf: 'Stufe {tier}', rtNoRto: 'kein RTO', rtRunning: 'läuft', rtMeasured: 'Wiederanlauf nach {t}', rtStart: 'Wiederanlauftest starten', rtRtoOf: 'RTO des Prozesses {p}',
+  rtOf: 'Wiederanlauftest {p}', rtStarted: 'begonnen', rtFinished: 'beendet', rtTotal: 'Zeit bis zum Wiederanlauf', rtOver: 'über dem RTO',
+  rtTiersCaption: 'Stufen mit ihren Systemen, Läufen und Zeiten', rtPlan: 'Plan', rtRun: 'Lauf', rtServiceRto: 'Dienst-RTO', rtTierTime: 'Zeit der Stufe',
+  rtNotTested: 'Nicht automatisch wiederangelaufen', rtFindings: 'Befunde', rtCancel: 'Wiederanlauftest abbrechen',
+  rtRunStatus: { waiting: 'wartet', queued: 'in der Warteschlange', running: 'läuft', finished: 'beendet' } as Record<string, string>,
+  rtTierState: { waiting: 'wartet', running: 'läuft', passed: 'bestanden', failed: 'fehlgeschlagen', error: 'nicht geprüft', cancelled: 'abgebrochen', 'not started': 'nicht begonnen' } as Record<string, string>,
   originWords: { ernstfall: 'Sandbox', external: 'extern gemeldet', manual: 'manuell', exercise: 'Übung' } as Record<string, string>,
   // programme
   programmeTitle: 'Testprogramm {year}', programmeIntro: 'Alle Pläne jeder Art mit ihren durchgeführten Tests, geplanten Terminen und Fristen im Jahr: auf einen Blick, was erledigt, überfällig oder fehlgeschlagen ist.',
@@ -233,6 +242,15 @@ const en: Strings = {
   colTier: 'Tier', colHandbook: 'Emergency manual', colPlans: 'Plans', colLastPassedAny: 'Last passed (any kind)',
   tier1Lacking: '{n} tier-1 system(s) without a passed test in the last year:', tier1NoRecentPass: 'tier 1 without a passed test in the last year',
   noPlanForSystem: 'no plan', kindWords: { restore: 'sandbox', external: 'external', manual: 'manual', exercise: 'exercise' } as Record<string, string>,
+  // restart tests
+  rtTitle: 'Restart tests', rtIntro: 'A restart test restores the systems of a process tier by tier, each with its application (plans with "services"); the next tier starts only when every one of the tier before has passed. The time until the process works again is the sum of the tiers, compared with the process\'s RTO.',
+  rtCaption: 'Processes with their RTO and last restart test', rtSystems: 'Systems', rtRto: 'RTO', rtLast: 'Last restart test', rtActions: 'Actions',
+  rtTierOf: 'tier {tier}', rtNoRto: 'no RTO', rtRunning: 'running', rtMeasured: 'working again after {t}', rtStart: 'Start restart test', rtRtoOf: 'RTO of process {p}',
+  rtOf: 'Restart test {p}', rtStarted: 'started', rtFinished: 'finished', rtTotal: 'Time until working again', rtOver: 'over the RTO',
+  rtTiersCaption: 'Tiers with their systems, runs and times', rtPlan: 'Plan', rtRun: 'Run', rtServiceRto: 'Service RTO', rtTierTime: 'Tier time',
+  rtNotTested: 'Not restarted automatically', rtFindings: 'Findings', rtCancel: 'Cancel restart test',
+  rtRunStatus: { waiting: 'waiting', queued: 'queued', running: 'running', finished: 'finished' } as Record<string, string>,
+  rtTierState: { waiting: 'waiting', running: 'running', passed: 'passed', failed: 'failed', error: 'not verified', cancelled: 'cancelled', 'not started': 'not started' } as Record<string, string>,
   originWords: { ernstfall: 'sandbox', external: 'reported', manual: 'manual', exercise: 'exercise' } as Record<string, string>,
   // programme
   programmeTitle: 'Test programme {year}', programmeIntro: 'Every plan of every kind with its tests performed, scheduled slots and due dates in the year: at a glance what is done, overdue or failed.',

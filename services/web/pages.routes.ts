@@ -14,6 +14,7 @@ import { reviewPages } from './pages/reviews.page.js';
 import { reportPages } from './pages/reports.page.js';
 import { programmePages } from './pages/programme.page.js';
 import { systemPages } from './pages/systems.page.js';
+import { restartTestPages } from './pages/restart-tests.page.js';
 import { adminPages } from './pages/admin.page.js';
 import { accountPages } from './pages/account.page.js';
 import { loginPages } from './pages/login.page.js';
@@ -62,7 +63,7 @@ export async function pageRoutes(app: FastifyInstance, opts: PagesOptions): Prom
     return reply.redirect(safeNext(req.query.next), 303);
   });
 
-  for (const pages of [dashboardPages, planPages, runPages, programmePages, systemPages, alertPages, reviewPages, reportPages, adminPages, accountPages, loginPages]) {
+  for (const pages of [dashboardPages, planPages, runPages, programmePages, systemPages, restartTestPages, alertPages, reviewPages, reportPages, adminPages, accountPages, loginPages]) {
     await app.register(async (scope) => pages(scope, web));
   }
 }

@@ -14,6 +14,7 @@ import type { AuditService } from '../audit/audit.service.js';
 import type { ManualRunService } from '../external/manual.service.js';
 import type { ExerciseService } from '../external/exercise.service.js';
 import type { SystemService } from '../systems/system.service.js';
+import type { RestartTestService } from '../systems/restart-test.service.js';
 import type { PoolService } from '../runs/pools.js';
 import type { QueueOpsService } from '../runs/queue-ops.js';
 import type { ReportService } from '../reports/report.service.js';
@@ -42,6 +43,8 @@ export interface PagesOptions {
   exercises?: ExerciseService;
   /** The tenant's systems: the dashboard's restart order. */
   systems?: SystemService;
+  /** Processes' RTOs and restart tests (/systems, /restart-tests/{id}). */
+  restartTests?: RestartTestService;
   /** Worker pools: the dashboard names a pool the tenant's plans use that no live worker serves. */
   pools?: PoolService;
   /** Tenants and provider grants (the provider admins' page). */

@@ -9,6 +9,7 @@ import { appDeps, buildApp } from '../../services/api/app.js';
 import { startWorker, type RunningWorker } from '../../workers/main.js';
 import { LABELS } from '../../workers/sandbox/docker.js';
 import type { OutcomeSigner } from '../../services/runs/outcome-signer.js';
+import { RestartTestCoordinator } from '../../services/systems/restart-test.service.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 import { TEST_TOKEN, testConfig, uniquePrefix } from './config.js';
 
@@ -67,6 +68,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   // central signing: workers hand outcomes over; this process holds the key and signs them (as the API role does)
   const signer = c.outcomeSigner({ pollMs: 500 });
   await signer.start();
+  // and advances restart tests tier by tier, as every signing process does
+  const restarts = new RestartTestCoordinator(c.restartTests, log, 500);
+  restarts.start();
   const token = config.auth.bootstrapToken ?? TEST_TOKEN;
 
   const h: Harness = {
@@ -115,6 +119,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       return list.length;
     },
     async close() {
+      await restarts.stop();
       await worker?.close();
       await signer.stop();
       await app.close();

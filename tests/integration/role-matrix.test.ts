@@ -44,12 +44,13 @@ const KIND: [RegExp, string][] = [
   [/\/plans\/:id/, 'plan'], [/\/runs\/:id/, 'run'], [/\/alerts\/:id/, 'alert'], [/\/notifications\/:id/, 'notification'],
   [/\/measures\/:id/, 'measure'], [/\/calendar-feeds\/:id/, 'feed'], [/\/tokens\/:id/, 'token'], [/\/users\/:id/, 'user'],
   [/\/queue\/(failed\/)?:id/, 'run'], [/\/grants\/:id/, 'grant'], [/\/provider-access\/:id/, 'grant'], [/\/tenants\/:id/, 'tenant'], [/\/calendar\/:file/, 'file'], [/\/invite\/:token/, 'invite'], [/\/assets\/:file/, 'asset'], [/\/systems\/:id/, 'system'],
+  [/\/restart-tests\/:id/, 'restartTest'], [/\/processes\/:name/, 'process'],
 ];
 
 function fill(url: string): string {
   const kind = KIND.find(([re]) => re.test(url))?.[1];
   if (url.includes(':') && !kind) throw new Error(`role matrix: no id for ${url}; add it to KIND`);
-  return kind ? url.replace(/:(id|file|token)/, encodeURIComponent(ids[kind] ?? 'x')) : url;
+  return kind ? url.replace(/:(id|file|token|name)/, encodeURIComponent(ids[kind] ?? 'x')) : url;
 }
 
 async function call(method: string, url: string, as: 'none' | 'auditor') {
@@ -90,7 +91,13 @@ beforeAll(async () => {
   ids.grant = (await h.tdb.db.insertInto('provider_grants').values({ tenant_id: DEFAULT_TENANT_ID, role: 'auditor', reason: 'x', granted_by: 'a', granted_at: h.c.clock(), expires_at: new Date(h.c.clock().getTime() + 86_400_000) }).returning('id').executeTakeFirstOrThrow()).id;
   ids.tenant = DEFAULT_TENANT_ID;
   ids.system = 'ewo-system';
-  expect((await h.request('PUT', '/api/v1/systems/ewo-system', { name: 'Einwohnermeldewesen', tier: 1 })).status).toBe(201);
+  expect((await h.request('PUT', '/api/v1/systems/ewo-system', { name: 'Einwohnermeldewesen', tier: 1, process: 'Meldewesen' })).status).toBe(201);
+  ids.process = 'Meldewesen';
+  ids.restartTest = (await h.tdb.db.insertInto('restart_tests').values({
+    id: '00000000-0000-4000-8000-00000000c0de', tenant_id: DEFAULT_TENANT_ID, process: 'Meldewesen', status: 'finished', verdict: 'passed', rto_seconds: null, current_tier: 1,
+    tiers: JSON.stringify([{ tier: 1, state: 'passed', seconds: 10, runs: [] }]), not_tested: '[]', findings: '[]', result: null,
+    triggered_by: 'test', started_at: h.c.clock(), finished_at: h.c.clock(),
+  }).returning('id').executeTakeFirstOrThrow()).id;
   const auditor = await users.insert({ tenant_id: DEFAULT_TENANT_ID, email: 'pruefer@rechnungspruefung.de', name: 'Carla Prüferin', role: 'auditor', created_by: 'test' });
   auditorToken = (await h.c.tokens.create(DEFAULT_TENANT_ID, { name: 'carla-cli', role: 'auditor' }, auditor.email, auditor.id)).token;
   const s = await h.c.sessions.start(auditor, { stage: 'full', method: 'password' });

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, pgPlan, type Harness } from '../helpers/harness.js';
@@ -29,7 +29,7 @@ const KIND: [RegExp, string][] = [
   [/\/plans\/:id/, 'plan'], [/\/runs\/:id/, 'run'], [/\/alerts\/:id/, 'alert'], [/\/notifications\/:id/, 'notification'],
   [/\/measures\/:id/, 'measure'], [/\/calendar-feeds\/:id/, 'feed'], [/\/tokens\/:id/, 'token'], [/\/users\/:id/, 'user'],
   [/\/grants\/:id/, 'grant'], [/\/provider-access\/:id/, 'grant'], [/\/tenants\/:id/, 'tenant'], [/\/systems\/:id/, 'system'],
-  [/\/queue\/(failed\/)?:id/, 'run'],
+  [/\/queue\/(failed\/)?:id/, 'run'], [/\/restart-tests\/:id/, 'restartTest'], [/\/processes\/:name/, 'process'],
 ];
 /** Parameterised routes that are not about a tenant's objects: public secrets (a guessed secret is a 404 like any unknown one) and static files. */
 const NOT_TENANT_OBJECTS = ['/calendar/:file', '/invite/:token', '/assets/:file', '/docs/*', '/docs/static/*'];
@@ -49,6 +49,7 @@ function bodyFor(method: string, url: string): Record<string, unknown> | undefin
   if (/users\/:id$/.test(url)) return { name: 'Hijack', role: 'auditor', disabled: true };
   if (url === '/api/v1/plans/:id') return pgPlan('secret-plan', 's.dump');
   if (url === '/api/v1/systems/:id') return { name: 'Eigenes System A', tier: 2 };
+  if (url === '/api/v1/processes/:name') return { rto: '4h' };
   if (/tenants\/:id$/.test(url)) return { name: 'Hijack' };
   return {};
 }
@@ -92,7 +93,14 @@ beforeAll(async () => {
   ids.grant = (await db.insertInto('provider_grants').values({ tenant_id: B, role: 'auditor', reason: 'x', granted_by: 'b-admin', granted_at: h.c.clock(), expires_at: new Date(h.c.clock().getTime() + 86_400_000) }).returning('id').executeTakeFirstOrThrow()).id;
   ids.tenant = B;
   ids.system = 'b-fachverfahren';
-  await db.insertInto('systems').values({ tenant_id: B, id: ids.system, name: 'Geheimer Plan B System', tier: 1, created_by: 'b-admin', created_at: new Date(), updated_at: new Date() }).execute();
+  await db.insertInto('systems').values({ tenant_id: B, id: ids.system, name: 'Geheimer Plan B System', process: 'Prozess-B-intern', tier: 1, created_by: 'b-admin', created_at: new Date(), updated_at: new Date() }).execute();
+  ids.process = 'Prozess-B-intern';
+  await db.insertInto('processes').values({ tenant_id: B, name: ids.process, rto_seconds: 3600, updated_by: 'b-admin', updated_at: h.c.clock() }).execute();
+  ids.restartTest = (await db.insertInto('restart_tests').values({
+    id: randomUUID(), tenant_id: B, process: ids.process, status: 'finished', verdict: 'passed', rto_seconds: 3600, current_tier: 1,
+    tiers: JSON.stringify([{ tier: 1, state: 'passed', seconds: 10, runs: [] }]), not_tested: '[]', findings: '[]', result: null,
+    triggered_by: 'b-admin', started_at: h.c.clock(), finished_at: h.c.clock(),
+  }).returning('id').executeTakeFirstOrThrow()).id;
   // an admin of tenant A with a browser session, for the pages
   const alice = await users.insert({ tenant_id: DEFAULT_TENANT_ID, email: 'alice@musterstadt.de', name: 'Alice', role: 'admin', created_by: 'test' });
   const { token, session } = await h.c.sessions.start(alice, { stage: 'full', method: 'password' });
@@ -109,7 +117,7 @@ describe('tenant isolation on every route', () => {
   it('answers 404 for tenant B\'s objects on every route with an id, API and pages, as tenant A\'s admin', async () => {
     await h.app.ready();
     // the PUT of B's plan id creates tenant A's own plan of that id (ids are per tenant): it goes last
-    const isPut = (r: { method: string; url: string }) => r.method === 'PUT' && (r.url === '/api/v1/plans/:id' || r.url === '/api/v1/systems/:id');
+    const isPut = (r: { method: string; url: string }) => r.method === 'PUT' && ['/api/v1/plans/:id', '/api/v1/systems/:id', '/api/v1/processes/:name'].includes(r.url);
     const routes = h.app.routeList.filter((r) => r.method !== 'HEAD' && r.url.includes(':')).sort((a, b) => Number(isPut(a)) - Number(isPut(b)));
     expect(routes.length).toBeGreaterThan(40);
     const unknown: string[] = [];
@@ -122,11 +130,11 @@ describe('tenant isolation on every route', () => {
         unknown.push(`${r.method} ${r.url}`);
         continue;
       }
-      const url = r.url.replace(':id', encodeURIComponent(ids[kind]!));
+      const url = r.url.replace(/:(id|name)/, encodeURIComponent(ids[kind]!));
       const page = !r.url.startsWith('/api/') && !r.url.startsWith('/auth/');
       const res = await call(r.method, url, bodyFor(r.method, r.url), page);
       checked++;
-      // a PUT of B's plan or system id makes tenant A's own object of that id (ids are per tenant)
+      // a PUT of B's plan or system id (or process name) makes tenant A's own object of that id (ids are per tenant)
       const expected = PROVIDER_ONLY.includes(r.url) ? 403 : isPut(r) ? 201 : 404;
       if (res.status !== expected) wrong.push(`${r.method} ${url} → ${res.status} (expected ${expected}) ${typeof res.body === 'string' ? res.body.slice(0, 120) : JSON.stringify(res.body).slice(0, 120)}`);
       // the answer never names B's data
@@ -155,12 +163,12 @@ describe('tenant isolation on every route', () => {
 
   it('never lists tenant B\'s objects', async () => {
     const lists = ['/api/v1/plans', '/api/v1/runs?limit=500', '/api/v1/alerts?state=all', '/api/v1/notifications?limit=500', '/api/v1/measures',
-      '/api/v1/calendar-feeds', '/api/v1/tokens', '/api/v1/users', '/api/v1/grants', '/api/v1/audit?limit=500', '/api/v1/systems?retired=true', '/api/v1/programme', '/api/v1/queue'];
+      '/api/v1/calendar-feeds', '/api/v1/tokens', '/api/v1/users', '/api/v1/grants', '/api/v1/audit?limit=500', '/api/v1/systems?retired=true', '/api/v1/programme', '/api/v1/queue', '/api/v1/processes', '/api/v1/restart-tests'];
     for (const url of lists) {
       const res = await h.request('GET', url, undefined, { authorization: `Bearer ${adminToken}` });
       expect(res.status, url).toBe(200);
       const text = JSON.stringify(res.body);
-      for (const [kind, id] of Object.entries(ids)) if (kind !== 'plan' && kind !== 'system') expect(text, `${url} shows B's ${kind}`).not.toContain(id);
+      for (const [kind, id] of Object.entries(ids)) if (kind !== 'plan' && kind !== 'system' && kind !== 'process') expect(text, `${url} shows B's ${kind}`).not.toContain(id);
       expect(text).not.toContain('Geheimer Plan B');
     }
     for (const url of ['/', '/programme', '/alerts', '/reviews', '/reports', '/admin/users', '/admin/tokens', '/admin/queue', '/account']) {

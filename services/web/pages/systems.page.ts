@@ -9,6 +9,7 @@ import { csrfField, type PageCtx } from '../layout.js';
 import { field, type Body } from '../forms.js';
 import type { Web } from '../web.js';
 import type { SystemOverview } from '../../systems/system.service.js';
+import { restartTestsSection } from './restart-tests.page.js';
 
 const mayEdit = (role: string) => role === 'operator' || role === 'admin';
 const ID = /^[a-z0-9][a-z0-9-]{1,62}$/;
@@ -55,8 +56,10 @@ export async function systemPages(app: FastifyInstance, web: Web): Promise<void>
     const { s } = ctx;
     const systems = (await web.systems?.overview(req.principal!.tenantId, { at: web.now(), retired: true })) ?? [];
     const edit = mayEdit(req.principal!.role);
+    const processes = (await web.restartTests?.processes(req.principal!.tenantId)) ?? [];
     const body = html`<h1>${s.systemsTitle}</h1><p>${s.systemsIntro}</p>
 ${systems.length ? restartSection(ctx, systems, { edit }) : html`<p>${s.noSystems}</p>`}
+${restartTestsSection(ctx, processes)}
 ${edit ? html`<section aria-labelledby="new-h"><h2 id="new-h">${s.systemNew}</h2>${systemForm(ctx, '/systems', form?.values ?? { tier: '1' }, form?.errors, true)}</section>` : ''}`;
     return web.send(reply, ctx, { title: s.systemsTitle, active: 'systems', body }, status);
   }
