@@ -21,6 +21,15 @@ interface RunPayload {
   };
 }
 
+/** What the report reads of a restart test's record (services/systems/restart-test.service.ts). */
+interface RestartTestPayload {
+  id: string; process: string; verdict: VerdictName; finishedAt: string;
+  rto: { targetSeconds: number | null; measuredSeconds: number | null; met: boolean | null };
+  tiers: { tier: number; state: string; seconds: number | null; runs: { system: { name: string } }[] }[];
+  notTested: { systemName: string }[];
+  findings: { code: string }[];
+}
+
 const t = (lang: Lang, de: string, en: string) => (lang === 'de' ? de : en);
 
 /**
@@ -62,6 +71,7 @@ export async function buildAuditData(
   const runsByPlan = new Map<string, RunPayload['run'][]>();
   const reviews: AuditReportData['deviations'] = [];
   const activity: NonNullable<AuditReportData['activity']> = [];
+  const restartTests: NonNullable<AuditReportData['restartTests']> = [];
   for (const r of records) {
     if (r.kind === 'run') {
       const full = (parseEnvelope(r).payload as unknown as RunPayload).run;
@@ -81,6 +91,13 @@ export async function buildAuditData(
       if (p.decision !== 'approved' && new Date(at) >= period.from && new Date(at) < period.to) {
         reviews.push({ runId: p.runId, planId: p.planId, decision: p.decision, comment: p.comment, reviewer: p.reviewer, at });
       }
+    } else if (r.kind === 'restart-test' && r.createdAt >= period.from && r.createdAt < period.to) {
+      const x = (parseEnvelope(r).payload as { restartTest: RestartTestPayload }).restartTest;
+      restartTests.push({
+        id: x.id, process: x.process, verdict: x.verdict, finishedAt: x.finishedAt, rto: x.rto,
+        tiers: x.tiers.map((tr) => ({ tier: tr.tier, state: tr.state, seconds: tr.seconds, systems: [...new Set(tr.runs.map((run) => run.system.name))] })),
+        notTested: x.notTested.map((n) => n.systemName), findings: x.findings.map((f) => f.code),
+      });
     } else if (r.kind === 'audit' && r.createdAt >= period.from && r.createdAt < period.to) {
       const e = toAuditEntry(r);
       activity.push({ seq: e.seq, at: e.at, action: e.action, actor: e.actor?.name ?? '—', subject: e.subject ? `${e.subject.type} ${e.subject.id}` : null });
@@ -173,6 +190,7 @@ export async function buildAuditData(
       id: x.id, name: x.name, process: x.process, protectionNeed: x.protectionNeed, tier: x.tier, owner: x.owner, handbookRef: x.handbookRef,
       plans: x.plans, lastPassed: x.lastPassed, lacksRecentPass: x.lacksRecentPass,
     })),
+    restartTests,
     ledger: {
       records: records.length, headSeq: head?.seq ?? 0, headHash: head?.hash ?? '', verified: verification.ok,
       firstBroken: verification.firstBroken ? { seq: verification.firstBroken.seq, reason: verification.firstBroken.reason } : null,

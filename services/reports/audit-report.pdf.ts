@@ -106,6 +106,23 @@ function restartOrder(doc: Doc, d: AuditReportData, L: Labels): void {
   ]), { size: 7.5 });
 }
 
+/** Restart tests of the period: process, verdict, time until working again against the process's RTO, tiers. */
+function restartTests(doc: Doc, d: AuditReportData, L: Labels): void {
+  const rows = d.restartTests ?? [];
+  if (!rows.length) return;
+  heading(doc, L.secRestartTests);
+  paragraph(doc, L.restartTestsIntro);
+  table(doc, [
+    { header: L.process, width: 1.4 }, { header: L.finishedAt, width: 1.2 }, { header: L.verdict, width: 1 },
+    { header: L.restartTime, width: 1.3 }, { header: L.tiersOf, width: 2.6 }, { header: L.notRestarted, width: 1.5 },
+  ], rows.map((r) => [
+    r.process, formatDateTime(r.finishedAt, d.lang), { text: verdictLabel(r.verdict, d.lang), color: r.verdict === 'passed' ? GOOD : BAD, bold: r.verdict !== 'passed' },
+    { text: `${formatSeconds(r.rto.measuredSeconds, d.lang)} / ${r.rto.targetSeconds === null ? '—' : formatSeconds(r.rto.targetSeconds, d.lang)}`, color: r.rto.met === false ? BAD : COLORS.text },
+    r.tiers.map((tr) => `${L.tier} ${tr.tier}: ${tr.systems.join(', ')} (${tr.seconds === null ? tr.state : formatSeconds(tr.seconds, d.lang)})`).join('\n'),
+    r.notTested.join(', ') || '—',
+  ]), { size: 7.5 });
+}
+
 function systems(doc: Doc, d: AuditReportData, L: Labels): void {
   const lang = d.lang;
   heading(doc, L.secSystems);
@@ -292,6 +309,7 @@ export async function renderAuditReportPdf(data: AuditReportData): Promise<Buffe
   controls(doc, d, L);
   systems(doc, d, L);
   restartOrder(doc, d, L);
+  restartTests(doc, d, L);
   trends(doc, d, L);
   deviationsAndMeasures(doc, d, L);
   activityLog(doc, d, L);

@@ -97,6 +97,15 @@ export interface RestartRow {
   lacksRecentPass: boolean;
 }
 
+/** A restart test that ended in the period, from its ledger record (docs/systems.md#restart-tests). */
+export interface RestartTestRow {
+  id: string; process: string; verdict: VerdictName; finishedAt: string;
+  rto: { targetSeconds: number | null; measuredSeconds: number | null; met: boolean | null };
+  tiers: { tier: number; state: string; seconds: number | null; systems: string[] }[];
+  notTested: string[];
+  findings: string[];
+}
+
 export type PlanKindName = 'restore' | 'external' | 'manual' | 'exercise';
 /** Plans of a kind and their runs in the period, by verdict. */
 export interface KindTally { plans: number; runs: number; passed: number; failed: number; errors: number }
@@ -160,6 +169,8 @@ export interface AuditReportData {
   systems: SystemRow[];
   /** The tenant's systems by restart tier (at the period's end): their plans, newest passed test of any kind, tier-1 systems lacking one. */
   restartOrder?: RestartRow[];
+  /** Restart tests that ended in the period, oldest first (ledger records of kind `restart-test`). */
+  restartTests?: RestartTestRow[];
   trend: { planId: string; title: string; rtoTargetSeconds: number; points: { at: string; seconds: number; verdict: VerdictName }[] }[];
   deviations: { runId: string; planId: string; decision: string; comment: string; reviewer: string; at: string }[];
   measures: MeasureData[];

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { dockerLeftovers, startHarness, pgPlan, type Harness } from '../helpers/harness.js';
 import { dropHostDatabase, dumpHost, makeHostDatabase, makeTempDir } from '../fixtures/host-dumps.js';
 import { until } from '../helpers/until.js';
@@ -134,7 +134,7 @@ describe('restart tests', () => {
     const listed = (await as(auditor, 'GET', '/api/v1/processes')).body.items.find((p: { name: string }) => p.name === 'Meldewesen');
     expect(listed.lastTest).toMatchObject({ id: t.id, verdict: 'passed', measuredSeconds: t.result.measuredSeconds });
     expect(await dockerLeftovers(h)).toEqual({ containers: 0, networks: 0, volumes: 0 });
-  });
+  }, 480_000);
 
   it('a tier whose application does not come back fails the test (TIER_FAILED); the next tier is never started', async () => {
     const start = await as(operator, 'POST', `/api/v1/processes/${enc('Sozialwesen')}/restart-tests`);
@@ -151,7 +151,7 @@ describe('restart tests', () => {
     // the portal's plan never ran
     expect((await h.request('GET', '/api/v1/runs?planId=sozial-portal-app')).body.items).toEqual([]);
     expect(await dockerLeftovers(h)).toEqual({ containers: 0, networks: 0, volumes: 0 });
-  });
+  }, 480_000);
 
   it('over the process\'s RTO: failed with RTO_EXCEEDED naming the tiers\' times', async () => {
     await as(operator, 'PUT', `/api/v1/processes/${enc('Kasse')}`, { rto: '1s' });
@@ -162,7 +162,7 @@ describe('restart tests', () => {
     expect(t.findings[0].message).toContain('tier 1:');
     expect(t.result.rto).toMatchObject({ targetSeconds: 1, met: false });
     expect(t.result.measuredSeconds).toBeGreaterThan(1);
-  });
+  }, 480_000);
 
   it('cancelled: its running tier\'s runs are cancelled, no further tier starts, the test ends cancelled', async () => {
     const start = await as(operator, 'POST', `/api/v1/processes/${enc('Meldewesen')}/restart-tests`);
@@ -178,7 +178,7 @@ describe('restart tests', () => {
       const l = await dockerLeftovers(h);
       return l.containers + l.networks + l.volumes === 0 ? true : undefined;
     }, 60_000);
-  });
+  }, 240_000);
 
   it('the systems page lists the processes with their newest restart test; the test\'s page shows its tiers', async () => {
     const user = await new UserRepository(h.tdb.db, h.c.clock).insert({ tenant_id: DEFAULT_TENANT_ID, email: 'pruefung@musterstadt.de', name: 'Prüfung', role: 'auditor', created_by: 'test' });
@@ -195,5 +195,26 @@ describe('restart tests', () => {
     expect(page.body).toContain('Sozialamt');
     expect(page.body).toContain('TIER_FAILED');
     expect(page.body).toContain('nicht begonnen');
+  });
+
+  it('the audit report lists the period\'s restart tests from their records (JSON and PDF)', async () => {
+    const day = (ms: number) => new Date(h.c.clock().getTime() + ms).toISOString().slice(0, 10);
+    const url = `/api/v1/reports/audit?from=${day(-86_400_000)}&to=${day(86_400_000)}`;
+    const json = await h.request('GET', `${url}&format=json`);
+    expect(json.status).toBe(200);
+    const rows = json.body.restartTests;
+    expect(rows.map((x: { process: string; verdict: string }) => [x.process, x.verdict])).toEqual([
+      ['Meldewesen', 'passed'], ['Sozialwesen', 'failed'], ['Kasse', 'failed'], ['Meldewesen', 'cancelled'],
+    ]);
+    expect(rows[0].tiers.map((x: { systems: string[] }) => x.systems)).toEqual([['Einwohnermeldewesen'], ['Bürgerportal']]);
+    expect(rows[0].notTested).toEqual(['Poststelle']);
+    expect(rows[2]).toMatchObject({ rto: { targetSeconds: 1, met: false }, findings: ['RTO_EXCEEDED'] });
+    const pdf = await h.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${auditor}` } });
+    expect(pdf.statusCode).toBe(200);
+    const file = join(dir, 'audit.pdf');
+    await writeFile(file, pdf.rawPayload);
+    const text = execFileSync('pdftotext', ['-layout', file, '-']).toString();
+    expect(text).toContain('Wiederanlauftests');
+    expect(text).toContain('Sozialwesen');
   });
 });
