@@ -12,6 +12,8 @@ import type { PlanService, ServiceProbe } from './plan.types.js';
 /** What a service's env may name; the worker fills them in per run. */
 export const DB_PLACEHOLDERS = ['db.host', 'db.port', 'db.user', 'db.password', 'db.name'] as const;
 export type DbPlaceholder = typeof DB_PLACEHOLDERS[number];
+/** A file restore's services: the restored tree's root (the sandbox's data, read-only at the same paths). */
+export const FILES_PLACEHOLDERS = ['files.path'] as const;
 /** The restored database's name on the run's network; no service may take it. */
 export const DB_ALIAS = 'db';
 export const MAX_SERVICES = 8;
@@ -19,8 +21,8 @@ const DEFAULT_DEADLINE_SECONDS = 120;
 const SERVICE_NAME = /^[a-z][a-z0-9-]{0,30}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const PLACEHOLDER = /\$\{([^}]*)\}/g;
-/** Drivers that offer a network endpoint for a run. */
-const ENDPOINT_DRIVERS = ['postgres'];
+/** Drivers whose restore an application can use, and what their services' env may name. */
+const SERVICE_DRIVERS: Record<string, readonly string[]> = { postgres: DB_PLACEHOLDERS, files: FILES_PLACEHOLDERS };
 
 function argv(o: Obj, k: string): string[] | undefined {
   const node = resolve(o.ctx, o.entries.get(k)!.node);
@@ -33,7 +35,7 @@ function argv(o: Obj, k: string): string[] | undefined {
   return out as string[];
 }
 
-function envOf(o: Obj): Record<string, string> | undefined {
+function envOf(o: Obj, known: readonly string[]): Record<string, string> | undefined {
   const node = resolve(o.ctx, o.entries.get('env')!.node);
   if (!isMap(node)) return void o.issue('env', '"env" is a mapping NAME: value');
   const e = openMap(o.ctx, node, `${o.path}.env`, o.entries.get('env')!.line, node.items.map((p) => String(isScalar(p.key) ? p.key.value : '')));
@@ -46,8 +48,8 @@ function envOf(o: Obj): Record<string, string> | undefined {
     if (!isScalar(v) || v.value === null || typeof v.value === 'object') { e.issue(name, `"${name}" must be a text or a number`); continue; }
     const value = String(v.value);
     if (value.includes('\0') || value.length > 4096) { e.issue(name, `"${name}" is at most 4096 characters`); continue; }
-    const unknown = [...value.matchAll(PLACEHOLDER)].map((m) => m[1]!).filter((p) => !(DB_PLACEHOLDERS as readonly string[]).includes(p));
-    if (unknown.length) { e.issue(name, `unknown placeholder \${${unknown[0]}}; known: ${DB_PLACEHOLDERS.map((p) => `\${${p}}`).join(', ')}`); continue; }
+    const unknown = [...value.matchAll(PLACEHOLDER)].map((m) => m[1]!).filter((p) => !known.includes(p));
+    if (unknown.length) { e.issue(name, `unknown placeholder \${${unknown[0]}}; known: ${known.map((p) => `\${${p}}`).join(', ')}`); continue; }
     out[name] = value;
   }
   return out;
@@ -126,9 +128,10 @@ export function startOrder(services: PlanService[]): PlanService[] {
 export function parseServices(top: Obj, opts: { allowedImages?: string[]; driver?: string; timeoutSeconds?: number }): PlanService[] | undefined {
   const items = top.list('services');
   if (!items) return undefined;
-  if (opts.driver && !ENDPOINT_DRIVERS.includes(opts.driver)) {
-    return void top.issue('services', `services need a database the application can reach; the ${opts.driver} driver offers none (only ${ENDPOINT_DRIVERS.join(', ')})`);
+  if (opts.driver && !SERVICE_DRIVERS[opts.driver]) {
+    return void top.issue('services', `services need a restored database or file tree the application can use; the ${opts.driver} driver offers neither (only ${Object.keys(SERVICE_DRIVERS).join(', ')})`);
   }
+  const known = opts.driver ? SERVICE_DRIVERS[opts.driver]! : [...DB_PLACEHOLDERS, ...FILES_PLACEHOLDERS];
   if (items.length === 0 || items.length > MAX_SERVICES) return void top.issue('services', `a group has 1 to ${MAX_SERVICES} services`);
   const out: PlanService[] = [];
   const seen = new Map<string, string>();
@@ -147,7 +150,7 @@ export function parseServices(top: Obj, opts: { allowedImages?: string[]; driver
         ? `"${image}" is not among the images the operator allows (ERNSTFALL_SANDBOX_IMAGES: ${allowed.join(', ')})`
         : `"${image}": the operator allows no images of the plan's choosing (ERNSTFALL_SANDBOX_IMAGES)`);
     }
-    const env = s.has('env') ? envOf(s) : undefined;
+    const env = s.has('env') ? envOf(s, known) : undefined;
     const command = s.has('command') ? argv(s, 'command') : undefined;
     const user = s.str('user', false, /^\d{1,10}(:\d{1,10})?$/, '"user" is a numeric uid or uid:gid, e.g. 1000:1000');
     if (user !== undefined && user.split(':').some((x) => Number(x) === 0)) s.issue('user', '"user" is never 0 (root): a service runs unprivileged');

@@ -21,6 +21,8 @@ export interface Harness {
   worker?: RunningWorker;
   /** Ends the runs workers hand over, signing their records. */
   signer: OutcomeSigner;
+  /** Advances restart tests (every 500 ms), as every signing process does. */
+  restarts: RestartTestCoordinator;
   backupRoot: string;
   prefix: string;
   request(method: 'GET' | 'PUT' | 'POST' | 'DELETE' | 'PATCH', url: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Record<string, unknown> }>;
@@ -74,7 +76,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const token = config.auth.bootstrapToken ?? TEST_TOKEN;
 
   const h: Harness = {
-    config, tdb, c, app, worker, signer, backupRoot, prefix,
+    config, tdb, c, app, worker, signer, restarts, backupRoot, prefix,
     async request(method, url, body, headers = {}) {
       const isText = typeof body === 'string';
       const res = await app.inject({

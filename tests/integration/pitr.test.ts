@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { rm } from 'node:fs/promises';
+import { cp, mkdir, rm, stat, symlink, truncate } from 'node:fs/promises';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { ensureHostCluster, makeTempDir, run as host } from '../fixtures/host-dumps.js';
-import { makePitrCluster, walVariant, type PitrFixture } from '../fixtures/pitr-cluster.js';
+import { makePitrCluster, walNames, walVariant, type PitrFixture } from '../fixtures/pitr-cluster.js';
 
 /**
  * Point-in-time recovery (decisions/020), for real: a PostgreSQL 15 cluster with WAL archiving,
@@ -124,6 +124,54 @@ describe('point-in-time recovery', () => {
     const run = await runPlan(plan('pitr-fork', 'latest', { wal: 'wal-fork' }));
     expect(run.verdict).toBe('failed');
     expect(codes(run), JSON.stringify(run.findings)).toContain('PITR_TIMELINE_MISMATCH');
+  });
+});
+
+describe('point-in-time recovery, hostile backups', () => {
+  // a backup is hostile input: what is in its folders is data, never followed, never waited on
+  it('a WAL folder with a link to a host file and a FIFO, both named like segments: neither is read or handed out, the run still replays', async () => {
+    const wal = await walVariant(fx.wal, join(dir, 'wal-hostile'), {});
+    const names = (await walNames(wal)).filter((n) => /^[0-9A-F]{24}$/.test(n));
+    // the names after the newest real segment: were they handed out, replay would read /etc/passwd or hang on the FIFO
+    const next = (n: string) => (BigInt(`0x${n}`) + 1n).toString(16).toUpperCase().padStart(24, '0');
+    await symlink('/etc/passwd', join(wal, next(names.at(-1)!)));
+    await host('mkfifo', [join(wal, next(next(names.at(-1)!)))]);
+    const run = await runPlan(plan('pitr-hostile-wal', fx.beforeDelete, { wal: 'wal-hostile', checks: [rowsBack] }));
+    expect(run.verdict, JSON.stringify(run.findings)).toBe('passed');
+    // exactly the files the untouched archive hands out (its run above): the link and the FIFO are left out
+    const plain = (await h.request('GET', '/api/v1/runs?planId=pitr-before')).body.items[0];
+    expect(run.restore.pitr.walFiles).toBe(plain.restore.pitr.walFiles);
+    expect(run.backup.wal.files).toBe(plain.backup.wal.files);
+    expect(JSON.stringify(run)).not.toContain('root:x:0');
+  });
+
+  it('a FIFO where base.tar should be: refused as not a regular file (error), never opened', async () => {
+    const base = join(dir, 'base-fifo');
+    await mkdir(base);
+    await host('mkfifo', [join(base, 'base.tar')]);
+    const run = await runPlan(plan('pitr-fifo-base', 'latest', { base: 'base-fifo' }));
+    expect(run.verdict).toBe('error');
+    expect(codes(run), JSON.stringify(run.findings)).toContain('SOURCE_NOT_REGULAR');
+  });
+
+  it('a base archive cut in half: never passed, and the cut is named', async () => {
+    const base = join(dir, 'base-cut');
+    await cp(fx.tarBase, base, { recursive: true });
+    const tarFile = join(base, 'base.tar');
+    await truncate(tarFile, Math.floor((await stat(tarFile)).size / 2));
+    const run = await runPlan(plan('pitr-cut-base', 'latest', { base: 'base-cut' }));
+    expect(run.verdict).not.toBe('passed');
+    expect(run.findings.length, JSON.stringify(run.findings)).toBeGreaterThan(0);
+    expect(codes(run).some((c) => ['ARCHIVE_TRUNCATED', 'ARCHIVE_UNREADABLE', 'RESTORE_ERROR'].includes(c)), JSON.stringify(run.findings)).toBe(true);
+  });
+
+  it('a plain base backup without backup_label is no base backup: refused with the reason', async () => {
+    const base = join(dir, 'base-nolabel');
+    await cp(fx.plainBase, base, { recursive: true });
+    await rm(join(base, 'backup_label'));
+    const run = await runPlan(plan('pitr-no-label', 'latest', { base: 'base-nolabel' }));
+    expect(run.verdict).toBe('error');
+    expect(run.findings.map((f) => f.message).join(' '), JSON.stringify(run.findings)).toContain('no pg_basebackup folder');
   });
 });
 

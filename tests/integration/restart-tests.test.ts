@@ -7,6 +7,7 @@ import { dropHostDatabase, dumpHost, makeHostDatabase, makeTempDir } from '../fi
 import { until } from '../helpers/until.js';
 import { DEFAULT_TENANT_ID } from '../../db/schema.js';
 import { UserRepository } from '../../db/repositories/user.repository.js';
+import { RestartTestCoordinator } from '../../services/systems/restart-test.service.js';
 
 /**
  * Restart tests (issue #15 item 2, decisions/024): a process's systems
@@ -217,4 +218,25 @@ describe('restart tests', () => {
     expect(text).toContain('Wiederanlauftests');
     expect(text).toContain('Sozialwesen');
   });
+
+  it('outlives the process that advanced it: its state is the row, and another process takes it to the end', async () => {
+    // this process stops advancing restart tests (as if it died after starting one)
+    await h.restarts.stop();
+    const start = await as(operator, 'POST', `/api/v1/processes/${enc('Kasse')}/restart-tests`);
+    expect(start.status).toBe(202);
+    const runId = start.body.tiers[0].runs[0].runId;
+    await h.waitForRun(runId, 240_000);
+    // the run ended; nobody advanced the test
+    expect((await h.request('GET', `/api/v1/restart-tests/${start.body.id}`)).body).toMatchObject({ status: 'running', currentTier: 1 });
+    const other = new RestartTestCoordinator(h.c.restartTests, h.c.log, 500);
+    other.start();
+    try {
+      const t = await finished(start.body.id, 60_000);
+      expect(t.tiers[0].runs[0]).toMatchObject({ runId, verdict: 'passed' });
+      expect(t.verdict).toBe('failed'); // Kasse's RTO is still one second
+      expect(codes(t)).toEqual(['RTO_EXCEEDED']);
+    } finally {
+      await other.stop();
+    }
+  }, 300_000);
 });

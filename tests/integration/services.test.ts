@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { dockerLeftovers, startHarness, pgPlan, type Harness } from '../helpers/harness.js';
 import { dropHostDatabase, dumpHost, makeHostDatabase, makeTempDir } from '../fixtures/host-dumps.js';
+import { touchNow } from '../fixtures/test-clock.js';
 
 /**
  * Application groups (issue 15 item 1, decisions/021): the test application
@@ -159,5 +160,63 @@ describe('application groups', () => {
     expect(res.status).toBe(400);
     expect(JSON.stringify(res.body)).toContain('services[0].image');
     expect(JSON.stringify(res.body)).toContain('not among the images the operator allows');
+  });
+});
+
+describe('application groups of a file restore', () => {
+  // a share as a tar archive: restored by the files driver into its sandbox, owned by the sandbox's user
+  const FILE = 'Kämmerei/haushalt.csv';
+  const tarPlan = (id: string, services: unknown[]) => ({
+    id, title: `Test ${id}`, targets: { rto: '1h', rpo: '26h' },
+    source: { type: 'file', path: 'share.tar' }, restore: { driver: 'files' },
+    sandbox: { memory: '512m', cpus: 1, timeout: '4m' }, checks: [{ exists: { path: FILE } }], services,
+  });
+  const reader = (file: string, deadline = '20s') => ({
+    name: 'web', image: APP, env: { APP_FILE: `\${files.path}/${file}` },
+    probe: { http: { port: 8080, path: '/health', status: 200, body: 'ok file Haushalt 2026' }, deadline },
+  });
+
+  beforeAll(async () => {
+    const share = join(dir, 'share');
+    await mkdir(join(share, 'Kämmerei'), { recursive: true });
+    await writeFile(join(share, FILE), 'Haushalt 2026\nPosten;Betrag\n');
+    await touchNow(share);
+    execFileSync('tar', ['-cf', join(dir, 'share.tar'), '-C', share, '.']);
+    await touchNow(join(dir, 'share.tar'));
+  });
+
+  it('the app reads the restored tree (${files.path}) as the tree\'s owner, and cannot write it: passed', async () => {
+    await h.putPlan(tarPlan('files-group-ok', [
+      reader(FILE),
+      // healthy only when it reads the restored tree and a write into it fails (its owner could write it): the services see it read-only
+      { name: 'guard', image: APP, env: { SHARE: '${files.path}' }, command: ['sleep', '600'], probe: { command: ['sh', '-c', `test -r "$SHARE/${FILE}" && ! touch "$SHARE/ef-write-probe" 2>/dev/null`], deadline: '20s' } },
+    ]));
+    const run = await h.waitForRun(await h.trigger('files-group-ok'));
+    expect(run.verdict, JSON.stringify(run.findings)).toBe('passed');
+    expect(run.restore.tree).toEqual({ path: '/srv/ef/restored', readOnly: true });
+    expect(run.restore.endpoint).toBeUndefined();
+    const services = Object.fromEntries(run.restore.services.map((s: { name: string }) => [s.name, s]));
+    expect(services.web).toMatchObject({ status: 'healthy', user: '990:990' });
+    expect(services.guard).toMatchObject({ status: 'healthy', probe: { kind: 'command' } });
+    expect(run.restore.serviceRtoSeconds).toBeGreaterThan(0);
+    expect(await leftovers()).toEqual(NONE);
+  });
+
+  it('an app that needs a file the backup lacks answers an error and fails (SERVICE_UNHEALTHY, ENOENT)', async () => {
+    await h.putPlan(tarPlan('files-group-missing', [reader('Kämmerei/fehlt.csv', '8s')]));
+    const run = await h.waitForRun(await h.trigger('files-group-missing'));
+    expect(run.verdict).toBe('failed');
+    const f = run.findings.find((x: { code: string }) => x.code === 'SERVICE_UNHEALTHY');
+    expect(f.message).toContain('HTTP 500 (expected 200)');
+    expect(f.message).toContain('ENOENT');
+    // the data was there: the plan's own check passed
+    expect(run.checks[0].status).toBe('passed');
+    expect(await leftovers()).toEqual(NONE);
+  });
+
+  it('a file restore\'s services cannot name the database placeholders', async () => {
+    const res = await h.request('PUT', '/api/v1/plans/files-group-db', tarPlan('files-group-db', [{ name: 'web', image: APP, env: { PGHOST: '${db.host}' } }]));
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(res.body)).toContain('unknown placeholder ${db.host}; known: ${files.path}');
   });
 });

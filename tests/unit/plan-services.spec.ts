@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parsePlanText, type TenantPlanPolicy } from '../../services/plans/plan.parser.js';
 import { startOrder } from '../../services/plans/plan-services.js';
-import { redact, resolveEnv } from '../../workers/engine/services.js';
+import { dbValues, redact, resolveEnv } from '../../workers/engine/services.js';
 
 const head = (driver = 'postgres') => `id: ewo-app
 title: EWO mit Fachanwendung
@@ -79,7 +79,17 @@ describe('plan services (application groups)', () => {
 
   it('names a dependency that is not there, and a driver without a database endpoint', () => {
     expect(issues(parse(`  - { name: web, image: registry.local/ewo-app:3, dependsOn: [api] }\n`)).join('\n')).toContain('services[0].dependsOn: "api" is not a service of this plan');
-    expect(issues(parse(`  - { name: web, image: registry.local/ewo-app:3 }\n`, 'files')).join('\n')).toContain('the files driver offers none');
+    expect(issues(parse(`  - { name: web, image: registry.local/ewo-app:3 }\n`, 'mariadb')).join('\n')).toContain('the mariadb driver offers neither');
+  });
+
+  it('a file restore\'s services name the restored tree (${files.path}), never a database', () => {
+    const ok = parse(`  - { name: web, image: registry.local/ewo-app:3, env: { SHARE: "\${files.path}/Kämmerei" }, probe: { http: { port: 8080, path: /health } } }\n`, 'files');
+    expect(issues(ok)).toEqual([]);
+    expect('plan' in ok && ok.plan.services![0]!.env).toEqual({ SHARE: '${files.path}/Kämmerei' });
+    expect(issues(parse(`  - { name: web, image: registry.local/ewo-app:3, env: { PGHOST: "\${db.host}" } }\n`, 'files')).join('\n'))
+      .toContain('unknown placeholder ${db.host}; known: ${files.path}');
+    expect(issues(parse(`  - { name: web, image: registry.local/ewo-app:3, env: { ROOT: "\${files.path}" } }\n`, 'postgres')).join('\n'))
+      .toContain('unknown placeholder ${files.path}');
   });
 
   it('without a policy (plans:check) any image is accepted; the shape is still checked', () => {
@@ -95,7 +105,7 @@ describe('plan services (application groups)', () => {
 describe('service env and redaction', () => {
   const endpoint = { port: 5432, user: 'ernstfall_app', password: 'c0ffee'.repeat(8), database: 'ewo' };
   it('fills in the placeholders, nothing else', () => {
-    expect(resolveEnv({ A: 'postgres://${db.user}:${db.password}@${db.host}:${db.port}/${db.name}', B: '${HOME}' }, endpoint))
+    expect(resolveEnv({ A: 'postgres://${db.user}:${db.password}@${db.host}:${db.port}/${db.name}', B: '${HOME}' }, dbValues(endpoint)))
       .toEqual([`A=postgres://ernstfall_app:${endpoint.password}@db:5432/ewo`, 'B=${HOME}']);
   });
   it('redacts the password, also URL- and base64-encoded', () => {

@@ -116,4 +116,20 @@ export interface RestoreDriver<I extends Inspection = Inspection> {
    * run's network when the plan has `services` (the driver's `sandbox` sees them).
    */
   endpoint?(sandbox: Sandbox, ctx: DriverContext<I>, restored: RestoreResult): Promise<DbEndpoint>;
+  /**
+   * File trees that serve application groups: the services see the sandbox's
+   * data read-only at the same paths (`volumesFrom`), `${files.path}` names
+   * the restored tree's root.
+   */
+  treeAccess?(sandbox: Sandbox, ctx: DriverContext<I>, restored: RestoreResult): Promise<TreeAccess>;
+}
+
+/** What an application group of a file restore gets (decisions/021, files). */
+export interface TreeAccess {
+  /** The restored tree's root inside the sandbox, and so inside each service. */
+  path: string;
+  /** The container whose mounts the services get, read-only. */
+  volumesFrom: string;
+  /** uid:gid the services run as when the plan names none: the owner of the restored tree. */
+  defaultUser: string;
 }

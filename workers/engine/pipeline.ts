@@ -28,7 +28,7 @@ import { concludeRun, newOutcome, type RunOutcome } from './run-outcome.js';
 import { demote, infrastructureCause, isEngineUnavailable } from './infrastructure.js';
 import { createRunNetwork, networkExists, removeRunNetwork, type RunNetwork } from '../sandbox/network.js';
 import { DB_ALIAS } from '../../services/plans/plan-services.js';
-import { ServiceGroup } from './services.js';
+import { dbValues, ServiceGroup, type GroupAccess } from './services.js';
 
 export interface EngineDeps {
   config: Config;
@@ -419,12 +419,22 @@ async function builtinChecks(deps: EngineDeps, run: Run, ctx: DriverContext<Insp
 // ---- services: an application group on the run's internal network, probed until its deadline (decisions/021)
 async function services(deps: EngineDeps, run: Run, ctx: DriverContext<Inspection>, r: RestoreResult, phase: Phase): Promise<void> {
   const { o, plan, limits } = run;
-  if (!run.driver.endpoint || !run.network) throw new SandboxError(`the ${run.driver.name} driver offers no database endpoint for services`);
-  const endpoint = await raceAbort(run.driver.endpoint(run.sandbox!, ctx, r), run.ctl.signal);
+  if ((!run.driver.endpoint && !run.driver.treeAccess) || !run.network) throw new SandboxError(`the ${run.driver.name} driver offers nothing an application could use (a database or a file tree)`);
+  let access: GroupAccess;
+  let seen: Record<string, unknown>;
+  if (run.driver.endpoint) {
+    const endpoint = await raceAbort(run.driver.endpoint(run.sandbox!, ctx, r), run.ctl.signal);
+    access = { values: dbValues(endpoint), secrets: [endpoint.password] };
+    seen = { endpoint: { host: DB_ALIAS, port: endpoint.port, user: endpoint.user, database: endpoint.database } };
+  } else {
+    const tree = await raceAbort(run.driver.treeAccess!(run.sandbox!, ctx, r), run.ctl.signal);
+    access = { values: { 'files.path': tree.path }, secrets: [], volumesFrom: tree.volumesFrom, defaultUser: tree.defaultUser };
+    seen = { tree: { path: tree.path, readOnly: true } };
+  }
   run.group = new ServiceGroup({
     docker: deps.docker, clock: deps.clock, log: run.log, pull: deps.config.sandbox.pull, probeImage: deps.config.sandbox.probeImage,
     allowedImages: run.policy.allowedImages, run: { instance: deps.config.instance, runId: run.id, planId: run.planId, tenantId: run.tenantId },
-    network: run.network.name, services: plan.services!, endpoint, signal: run.ctl.signal,
+    network: run.network.name, services: plan.services!, access, signal: run.ctl.signal,
     limits: { memoryBytes: limits.memoryBytes, cpus: limits.cpus, pids: limits.pids },
   });
   const g = await raceAbort(run.group.run(), run.ctl.signal);
@@ -436,7 +446,7 @@ async function services(deps: EngineDeps, run: Run, ctx: DriverContext<Inspectio
     ...o.restore,
     services: g.services,
     serviceRtoSeconds: g.healthyAt === undefined ? null : Math.round((g.healthyAt - o.testStartMono) / 100) / 10,
-    endpoint: { host: DB_ALIAS, port: endpoint.port, user: endpoint.user, database: endpoint.database },
+    ...seen,
   };
   o.findings.push(...g.findings);
   if (g.findings.length) throw new Stop();

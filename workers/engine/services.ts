@@ -86,17 +86,27 @@ export interface GroupContext {
   run: RunLabels;
   network: string;
   services: PlanService[];
-  endpoint: DbEndpoint;
+  access: GroupAccess;
   limits: { memoryBytes: number; cpus: number; pids: number };
   signal: AbortSignal;
 }
 
-/** `${db.host}` and friends filled in; nothing else is touched. */
-export function resolveEnv(env: Record<string, string> | undefined, endpoint: DbEndpoint): string[] {
-  const values: Record<DbPlaceholder, string> = {
-    'db.host': DB_ALIAS, 'db.port': String(endpoint.port), 'db.user': endpoint.user, 'db.password': endpoint.password, 'db.name': endpoint.database,
-  };
-  return Object.entries(env ?? {}).map(([k, v]) => `${k}=${v.replace(/\$\{([^}]*)\}/g, (m, p: string) => values[p as DbPlaceholder] ?? m)}`);
+/** The placeholders of a database restore's services. */
+export function dbValues(endpoint: DbEndpoint): Record<DbPlaceholder, string> {
+  return { 'db.host': DB_ALIAS, 'db.port': String(endpoint.port), 'db.user': endpoint.user, 'db.password': endpoint.password, 'db.name': endpoint.database };
+}
+
+/** `${db.host}` and friends (or `${files.path}`) filled in; nothing else is touched. */
+export function resolveEnv(env: Record<string, string> | undefined, values: Record<string, string>): string[] {
+  return Object.entries(env ?? {}).map(([k, v]) => `${k}=${v.replace(/\$\{([^}]*)\}/g, (m, p: string) => values[p] ?? m)}`);
+}
+
+/** What the group's services get of the restore: placeholder values, secrets to redact from their logs, the sandbox's data read-only (file trees), their default user. */
+export interface GroupAccess {
+  values: Record<string, string>;
+  secrets: string[];
+  volumesFrom?: string;
+  defaultUser?: string;
 }
 
 /** Every appearance of a secret (also URL-encoded) replaced: for log lines kept as evidence. */
@@ -169,9 +179,9 @@ export class ServiceGroup {
     this.probe = await this.create({ ...base, name: 'probe', image: ctx.probeImage, user: PROBE_USER, env: [], command: ['node', '-e', 'setInterval(() => {}, 1 << 30)'] });
     await this.probe.start();
 
-    const secrets = [ctx.endpoint.password];
+    const secrets = ctx.access.secrets;
     const facts = new Map<string, ServiceFacts>(ctx.services.map((s) => [s.name, {
-      name: s.name, image: s.image, imageId: ids.get(s.image), user: s.user ?? DEFAULT_SERVICE_USER,
+      name: s.name, image: s.image, imageId: ids.get(s.image), user: s.user ?? ctx.access.defaultUser ?? DEFAULT_SERVICE_USER,
       probe: { kind: s.probe?.kind ?? 'none', attempts: 0 }, status: 'not-started',
     }]));
     const findings: Finding[] = [];
@@ -193,7 +203,7 @@ export class ServiceGroup {
         const f = facts.get(s.name)!;
         const t0 = performance.now();
         f.startedAt = ctx.clock().toISOString();
-        const c = await this.create({ ...base, name: s.name, image: s.image, user: f.user, env: resolveEnv(s.env, ctx.endpoint), command: s.command });
+        const c = await this.create({ ...base, name: s.name, image: s.image, user: f.user, env: resolveEnv(s.env, ctx.access.values), command: s.command, ...(ctx.access.volumesFrom && { volumesFrom: ctx.access.volumesFrom }) });
         byName.set(s.name, c);
         f.containerId = c.id;
         await c.start();

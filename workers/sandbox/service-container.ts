@@ -23,6 +23,8 @@ export interface ServiceContainerSpec {
   env: string[];
   /** Replaces the image's command (argv). */
   command?: string[];
+  /** A container whose mounts this one gets read-only at the same paths (a file restore's sandbox: the restored tree). */
+  volumesFrom?: string;
   network: string;
   memoryBytes: number;
   cpus: number;
@@ -147,6 +149,8 @@ export async function createServiceContainer(docker: Docker, spec: ServiceContai
       PortBindings: {},
       ...hardenedHostConfig(spec),
       Tmpfs: { '/tmp': TMPFS, '/run': TMPFS },
+      // read-only: a service reads the restored tree, it never changes it (nor the backup's copy beside it)
+      ...(spec.volumesFrom && { VolumesFrom: [`${spec.volumesFrom}:ro`] }),
     },
   });
   return new ServiceContainer(docker, container, spec.name, spec.user);

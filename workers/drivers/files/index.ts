@@ -158,6 +158,13 @@ export const filesDriver: RestoreDriver<FilesInspection> = {
     return result;
   },
 
+  async treeAccess(sandbox, _ctx, restored) {
+    const state = states.get(restored);
+    if (!state) throw new SandboxError('the restored tree is not known for this run');
+    // the services see the sandbox's data read-only where the sandbox sees it, as the user that owns the restored tree
+    return { path: state.root, volumesFrom: sandbox.container.id, defaultUser: `${FILES_UID}:${FILES_UID}` };
+  },
+
   async builtins(_sandbox, ctx, restored, input) {
     const state = states.get(restored);
     if (!state) throw new Error('no inventory of the restored tree');

@@ -53,7 +53,9 @@ async function baseMajor(dir: string, base: string | undefined): Promise<number 
   let found: number | null = null;
   let entries = 0;
   const ex = tar.extract();
-  const done = new AbortController();
+  // stop reading: the extractor itself is destroyed (the pipeline then ends at once); aborting only the file's
+  // stream is not enough when it was already read to its end: the extractor would wait for ever for next()
+  const stop = () => ex.destroy();
   ex.on('entry', (header, stream, next) => {
     entries++;
     if (header.name.replace(/^\.\//, '') === 'PG_VERSION' && (header.size ?? 0) < 64) {
@@ -61,14 +63,14 @@ async function baseMajor(dir: string, base: string | undefined): Promise<number 
       stream.on('data', (c) => parts.push(c as Buffer));
       stream.on('end', () => {
         found = parse(Buffer.concat(parts).toString('latin1'));
-        done.abort();
+        stop();
       });
     } else {
-      stream.on('end', () => (entries > 5000 ? done.abort() : next()));
+      stream.on('end', () => (entries > 5000 ? stop() : next()));
       stream.resume();
     }
   });
-  const src = createReadStream(join(dir, base), { signal: done.signal });
+  const src = createReadStream(join(dir, base));
   await (base.endsWith('.gz') ? pipeline(src, createGunzip(), ex) : pipeline(src, ex)).catch(() => undefined);
   return found;
 }
