@@ -10,7 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, chmod, appendFile } from 'node:fs/promises';
+import { mkdtemp, rm, chmod, appendFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
@@ -121,13 +121,27 @@ export interface FaultRedis {
   kill(): Promise<void>;
 }
 
+/** The pid of the campaign's Redis: a campaign killed before its end leaves it running, and the next one stops it. */
+const REDIS_PIDFILE = join(tmpdir(), 'ernstfall-faults-redis.pid');
+
+/** Stops a Redis an earlier campaign left behind on `port` (its pid in REDIS_PIDFILE, its command line still ours). */
+async function stopLeftoverRedis(port: number): Promise<void> {
+  const pid = Number(existsSync(REDIS_PIDFILE) ? readFileSync(REDIS_PIDFILE, 'utf8').trim() : NaN);
+  const cmdline = Number.isInteger(pid) && pid > 1 && existsSync(`/proc/${pid}/cmdline`) ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
+  if (!cmdline.startsWith('redis-server') || !cmdline.includes(`:${port}`)) return;
+  process.kill(pid, 'SIGKILL');
+  await until('the left-over fault Redis to stop', async () => ((await portOpen(port)) ? undefined : true), 10_000, 50);
+}
+
 export async function faultRedis(port = 6390): Promise<FaultRedis> {
+  if (await portOpen(port)) await stopLeftoverRedis(port);
   if (await portOpen(port)) throw new Error(`port ${port} is taken: the fault campaign's Redis needs it`);
   let child: ChildProcess | null = null;
   const r: FaultRedis = {
     url: `redis://127.0.0.1:${port}`,
     async start() {
       child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], { stdio: 'ignore' });
+      if (child.pid) await writeFile(REDIS_PIDFILE, String(child.pid));
       await until('the fault Redis to listen', async () => ((await portOpen(port)) ? true : undefined), 10_000, 50);
     },
     async kill() {

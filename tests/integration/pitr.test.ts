@@ -129,20 +129,21 @@ describe('point-in-time recovery', () => {
 
 describe('point-in-time recovery, hostile backups', () => {
   // a backup is hostile input: what is in its folders is data, never followed, never waited on
-  it('a WAL folder with a link to a host file and a FIFO, both named like segments: neither is read or handed out, the run still replays', async () => {
-    const wal = await walVariant(fx.wal, join(dir, 'wal-hostile'), {});
-    const names = (await walNames(wal)).filter((n) => /^[0-9A-F]{24}$/.test(n));
-    // the names after the newest real segment: were they handed out, replay would read /etc/passwd or hang on the FIFO
-    const next = (n: string) => (BigInt(`0x${n}`) + 1n).toString(16).toUpperCase().padStart(24, '0');
-    await symlink('/etc/passwd', join(wal, next(names.at(-1)!)));
-    await host('mkfifo', [join(wal, next(next(names.at(-1)!)))]);
-    const run = await runPlan(plan('pitr-hostile-wal', fx.beforeDelete, { wal: 'wal-hostile', checks: [rowsBack] }));
-    expect(run.verdict, JSON.stringify(run.findings)).toBe('passed');
-    // exactly the files the untouched archive hands out (its run above): the link and the FIFO are left out
-    const plain = (await h.request('GET', '/api/v1/runs?planId=pitr-before')).body.items[0];
-    expect(run.restore.pitr.walFiles).toBe(plain.restore.pitr.walFiles);
-    expect(run.backup.wal.files).toBe(plain.backup.wal.files);
-    expect(JSON.stringify(run)).not.toContain('root:x:0');
+  it('a WAL folder with a link to a host file, or a FIFO, named like the next segment: refused (error), never followed or waited on', async () => {
+    const names = (await walNames(fx.wal)).filter((n) => /^[0-9A-F]{24}$/.test(n));
+    const next = (BigInt(`0x${names.at(-1)!}`) + 1n).toString(16).toUpperCase().padStart(24, '0');
+    const link = await walVariant(fx.wal, join(dir, 'wal-link'), {});
+    await symlink('/etc/passwd', join(link, next));
+    const fifo = await walVariant(fx.wal, join(dir, 'wal-fifo'), {});
+    await host('mkfifo', [join(fifo, next)]);
+    for (const [id, wal, what] of [['pitr-wal-link', 'wal-link', 'symbolic link'], ['pitr-wal-fifo', 'wal-fifo', 'FIFO']] as const) {
+      const run = await runPlan(plan(id, fx.beforeDelete, { wal, checks: [rowsBack] }));
+      expect(run.verdict, JSON.stringify(run.findings)).toBe('error');
+      const f = run.findings.find((x) => x.code === 'SOURCE_NOT_REGULAR');
+      expect(f?.message, JSON.stringify(run.findings)).toContain(`${wal}/${next}`);
+      expect(f?.message.toLowerCase()).toContain(what.toLowerCase());
+      expect(JSON.stringify(run)).not.toContain('root:x:0');
+    }
   });
 
   it('a FIFO where base.tar should be: refused as not a regular file (error), never opened', async () => {

@@ -166,7 +166,8 @@ describe('restart tests', () => {
   }, 480_000);
 
   it('cancelled: its running tier\'s runs are cancelled, no further tier starts, the test ends cancelled', async () => {
-    const start = await as(operator, 'POST', `/api/v1/processes/${enc('Meldewesen')}/restart-tests`);
+    // Sozialwesen's tier-1 app answers for 20 s before its run ends: the cancel reaches a running run
+    const start = await as(operator, 'POST', `/api/v1/processes/${enc('Sozialwesen')}/restart-tests`);
     expect(start.status).toBe(202);
     const cancelled = await as(operator, 'POST', `/api/v1/restart-tests/${start.body.id}/cancel`);
     expect(cancelled.status).toBe(202);
@@ -190,7 +191,7 @@ describe('restart tests', () => {
     expect(systems.body).toContain('Meldewesen');
     // an auditor sees, but gets no start button
     expect(systems.body).not.toContain('Wiederanlauftest starten');
-    const last = (await h.request('GET', `/api/v1/restart-tests?process=${enc('Sozialwesen')}`)).body.items[0];
+    const last = (await h.request('GET', `/api/v1/restart-tests?process=${enc('Sozialwesen')}`)).body.items.find((x: { verdict: string }) => x.verdict === 'failed');
     const page = await h.app.inject({ method: 'GET', url: `/restart-tests/${last.id}`, headers: { cookie } });
     expect(page.statusCode).toBe(200);
     expect(page.body).toContain('Sozialamt');
@@ -205,7 +206,7 @@ describe('restart tests', () => {
     expect(json.status).toBe(200);
     const rows = json.body.restartTests;
     expect(rows.map((x: { process: string; verdict: string }) => [x.process, x.verdict])).toEqual([
-      ['Meldewesen', 'passed'], ['Sozialwesen', 'failed'], ['Kasse', 'failed'], ['Meldewesen', 'cancelled'],
+      ['Meldewesen', 'passed'], ['Sozialwesen', 'failed'], ['Kasse', 'failed'], ['Sozialwesen', 'cancelled'],
     ]);
     expect(rows[0].tiers.map((x: { systems: string[] }) => x.systems)).toEqual([['Einwohnermeldewesen'], ['Bürgerportal']]);
     expect(rows[0].notTested).toEqual(['Poststelle']);
