@@ -22,7 +22,7 @@ const SERVICE_NAME = /^[a-z][a-z0-9-]{0,30}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const PLACEHOLDER = /\$\{([^}]*)\}/g;
 /** Drivers whose restore an application can use, and what their services' env may name. */
-const SERVICE_DRIVERS: Record<string, readonly string[]> = { postgres: DB_PLACEHOLDERS, files: FILES_PLACEHOLDERS };
+const SERVICE_DRIVERS: Record<string, readonly string[]> = { postgres: DB_PLACEHOLDERS, mariadb: DB_PLACEHOLDERS, files: FILES_PLACEHOLDERS };
 
 function argv(o: Obj, k: string): string[] | undefined {
   const node = resolve(o.ctx, o.entries.get(k)!.node);

@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { finding, type Finding } from '../../../services/findings.js';
 import type { MariadbRestore, SandboxPlan } from '../../../services/plans/plan.types.js';
 import { sqlCheckRunner, type QueryFn } from '../../checks/checks.js';
@@ -32,6 +33,16 @@ const SERVER = [
   '--skip-log-bin', '--skip-name-resolve', '--innodb-flush-log-at-trx-commit=0', '--innodb-doublewrite=0', '--innodb-buffer-pool-size=256M',
   '--max-allowed-packet=1G', '--log-error=/tmp/mysqld.err', '--tmpdir=/tmp',
 ];
+/** With an application group (decisions/021): the server also listens on the run's internal network (the sandbox's only one). */
+export const ENDPOINT_PORT = 3306;
+export const ENDPOINT_USER = 'ernstfall_app';
+const NETWORK_SERVER = [...SERVER.filter((a) => a !== '--skip-networking'), '--bind-address=0.0.0.0', `--port=${ENDPOINT_PORT}`];
+
+/** MariaDB's stored form of a mysql_native_password password ("*" and SHA1(SHA1(password)) in hex), made on the worker. */
+export function nativePasswordHash(password: string): string {
+  const once = createHash('sha1').update(password, 'utf8').digest();
+  return `*${createHash('sha1').update(once).digest('hex').toUpperCase()}`;
+}
 
 /** The smallest configured version at least the dump's (MariaDB dumps); MySQL dumps get the newest. */
 export function chooseMariaVersion(info: MariaDumpInfo, versions: string[], pinned?: string): string {
@@ -118,8 +129,34 @@ export const mariadbDriver: RestoreDriver<MariaInspection> = {
     return { image: config.sandbox.mariadbImage.replace('{version}', version), facts: { mariadbVersion: version } };
   },
 
-  sandbox(): SandboxRecipe {
-    return { user: 'mysql', dataDir: DATA_DIR, command: SERVER };
+  sandbox({ plan }): SandboxRecipe {
+    return { user: 'mysql', dataDir: DATA_DIR, command: plan.services?.length ? NETWORK_SERVER : SERVER };
+  },
+
+  /**
+   * The restored database for an application group: a login made for this run
+   * that may read (SELECT, SHOW VIEW) and nothing else, over the network only.
+   * The server is told the password's hash in a file the worker writes (never
+   * argv); the password itself goes only to the services' env.
+   */
+  async endpoint(sandbox, ctx) {
+    const password = randomBytes(24).toString('hex');
+    const hash = nativePasswordHash(password);
+    if (!/^\*[0-9A-F]{40}$/.test(hash)) throw new Error('unexpected password hash');
+    // in the data area (a volume: the archive API cannot write into the tmpfs); readable by the server's user, removed at once
+    const file = `${DATA_DIR}/ef-endpoint.sql`;
+    await sandbox.putFile(file, Buffer.from(`CREATE OR REPLACE USER '${ENDPOINT_USER}'@'%' IDENTIFIED BY PASSWORD '${hash}' WITH MAX_USER_CONNECTIONS 64;
+GRANT SELECT, SHOW VIEW ON *.* TO '${ENDPOINT_USER}'@'%';
+`), { mode: 0o444 });
+    try {
+      const r = await sandbox.exec(['bash', '-c', `mariadb ${CLIENT.join(' ')} < "$1"`, 'endpoint', file]);
+      if (r.exitCode !== 0) throw new SandboxError(`could not create the service login in the sandbox: ${r.stderr.split('\n')[0]?.slice(0, 200) ?? ''}`);
+    } finally {
+      await sandbox.exec(['rm', '-f', '--', file]).catch(() => undefined);
+    }
+    const scan = ctx.inspection.dumpScan;
+    const database = scan?.databases.length === 1 ? scan.databases[0]! : maria(ctx.plan).database;
+    return { port: ENDPOINT_PORT, user: ENDPOINT_USER, password, database };
   },
 
   async ready(sandbox, ctx) {
