@@ -77,9 +77,10 @@ describe('plan services (application groups)', () => {
     expect(text).toContain('services[2].probe.deadline: "deadline" is from 1s up to the sandbox\'s timeout (600s)');
   });
 
-  it('names a dependency that is not there, and a driver without a database endpoint', () => {
+  it('names a dependency that is not there; a MariaDB restore\'s services get the same database placeholders', () => {
     expect(issues(parse(`  - { name: web, image: registry.local/ewo-app:3, dependsOn: [api] }\n`)).join('\n')).toContain('services[0].dependsOn: "api" is not a service of this plan');
-    expect(issues(parse(`  - { name: web, image: registry.local/ewo-app:3 }\n`, 'mariadb')).join('\n')).toContain('the mariadb driver offers neither');
+    expect(issues(parse(`  - { name: web, image: registry.local/ewo-app:3, env: { DB: "\${db.host}:\${db.port}" } }\n`, 'mariadb'))).toEqual([]);
+    expect(issues(parse(`  - { name: web, image: registry.local/ewo-app:3, env: { ROOT: "\${files.path}" } }\n`, 'mariadb')).join('\n')).toContain('unknown placeholder ${files.path}');
   });
 
   it('a file restore\'s services name the restored tree (${files.path}), never a database', () => {
