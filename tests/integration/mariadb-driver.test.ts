@@ -4,7 +4,8 @@ import { cp, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { makeTempDir } from '../fixtures/host-dumps.js';
-import { clockSkewMs, localWallTime, touchNow } from '../fixtures/test-clock.js';
+import { clockSkewMs, touchNow } from '../fixtures/test-clock.js';
+import { mariadbDump } from '../fixtures/mariadb-dumps.js';
 
 /**
  * Issue #11: MariaDB/MySQL dumps. The fixtures are made with the real
@@ -19,33 +20,8 @@ let healthy: string;
 
 let skewMs = 0;
 
-/**
- * Runs SQL in a fresh server of the image, then mariadb-dump of `db` to stdout. The container keeps the real
- * time (npm run test:date-ahead moves only the tests' processes), so the session's NOW() is set to the tests'
- * clock (SET timestamp) and the dump's closing line, written in the container's zone (UTC), is moved by the skew.
- */
-function dumpFrom(sql: string, db: string, dumpArgs: string[] = [], image = IMAGE): Buffer {
-  return shiftCompletedLine(dumpIn(`SET timestamp = ${Math.floor(Date.now() / 1000)}; ${sql}`, db, dumpArgs, image));
-}
-
-function shiftCompletedLine(dump: Buffer): Buffer {
-  if (skewMs === 0) return dump;
-  const text = dump.toString('utf8');
-  const moved = text.replace(/^-- Dump completed on (\d{4})-(\d\d)-(\d\d) +(\d\d?):(\d\d):(\d\d)$/m, (_, y: string, mo: string, d: string, hh: string, mi: string, ss: string) =>
-    `-- Dump completed on ${localWallTime(new Date(Date.UTC(+y, +mo - 1, +d, +hh, +mi, +ss) + skewMs), 'UTC')}`);
-  if (moved === text) throw new Error('the dump has no "-- Dump completed on" line to move');
-  return Buffer.from(moved, 'utf8');
-}
-
-function dumpIn(sql: string, db: string, dumpArgs: string[], image: string): Buffer {
-  const script = `
-mariadbd --no-defaults --datadir=/var/lib/mysql --socket=/tmp/s.sock --pid-file=/tmp/p --skip-networking --skip-log-bin >/tmp/err 2>&1 &
-for i in $(seq 1 100); do mariadb-admin --no-defaults --socket=/tmp/s.sock -u mysql ping >/dev/null 2>&1 && break; sleep 0.1; done
-mariadb --no-defaults --socket=/tmp/s.sock -u mysql -e "$1" >&2 || exit 3
-mariadb-dump --no-defaults --socket=/tmp/s.sock -u mysql --single-transaction $2 -- "$3"`;
-  return execFileSync('docker', ['run', '--rm', '--network', 'none', '--cap-drop', 'ALL', '--user', 'mysql', '--tmpfs', '/tmp', image, 'bash', '-c', script, 'dump', sql, dumpArgs.join(' '), db],
-    { maxBuffer: 256 * 1024 * 1024 });
-}
+/** A dump of `db` after `sql`, by the tests' clock (tests/fixtures/mariadb-dumps.ts). */
+const dumpFrom = (sql: string, db: string, dumpArgs: string[] = [], image = IMAGE): Buffer => mariadbDump(sql, db, { image, skewMs, dumpArgs });
 
 const HOSTILE = "-ge`werbe $$x'; DROP";
 const HOSTILE_Q = `\`${HOSTILE.replace(/`/g, '``')}\``;

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dockerLeftovers, startHarness, type Harness } from '../helpers/harness.js';
 import { makeTempDir } from '../fixtures/host-dumps.js';
-import { clockSkewMs, localWallTime, touchNow } from '../fixtures/test-clock.js';
+import { clockSkewMs, touchNow } from '../fixtures/test-clock.js';
+import { mariadbDump } from '../fixtures/mariadb-dumps.js';
 
 /**
  * Application groups of a MariaDB restore (issue #15, decisions/021): the
@@ -19,29 +19,6 @@ let dir: string;
 
 let skewMs = 0;
 
-/**
- * The container keeps the real time (npm run test:date-ahead moves only the tests' processes): the session's
- * NOW() is the tests' clock (SET timestamp) and the dump's closing line, written in UTC, is moved by the skew,
- * as tests/integration/mariadb-driver.test.ts does.
- */
-function shiftCompleted(dumped: Buffer): Buffer {
-  if (skewMs === 0) return dumped;
-  const text = dumped.toString('utf8');
-  const moved = text.replace(/^-- Dump completed on (\d{4})-(\d\d)-(\d\d) +(\d\d?):(\d\d):(\d\d)$/m, (_, y: string, mo: string, d: string, hh: string, mi: string, ss: string) =>
-    `-- Dump completed on ${localWallTime(new Date(Date.UTC(+y, +mo - 1, +d, +hh, +mi, +ss) + skewMs), 'UTC')}`);
-  if (moved === text) throw new Error('the dump has no "-- Dump completed on" line to move');
-  return Buffer.from(moved, 'utf8');
-}
-
-function dump(sql: string, db: string): Buffer {
-  const script = `
-mariadbd --no-defaults --datadir=/var/lib/mysql --socket=/tmp/s.sock --pid-file=/tmp/p --skip-networking --skip-log-bin >/tmp/err 2>&1 &
-for i in $(seq 1 100); do mariadb-admin --no-defaults --socket=/tmp/s.sock -u mysql ping >/dev/null 2>&1 && break; sleep 0.1; done
-mariadb --no-defaults --socket=/tmp/s.sock -u mysql -e "SET timestamp = ${Math.floor(Date.now() / 1000)}; $1" >&2 || exit 3
-mariadb-dump --no-defaults --socket=/tmp/s.sock -u mysql --single-transaction -- "$2"`;
-  return shiftCompleted(execFileSync('docker', ['run', '--rm', '--network', 'none', '--cap-drop', 'ALL', '--user', 'mysql', '--tmpfs', '/tmp', IMAGE, 'bash', '-c', script, 'dump', sql, db], { maxBuffer: 64 * 1024 * 1024 }));
-}
-
 const DB_ENV = { DBHOST: '${db.host}', DBPORT: '${db.port}', DBUSER: '${db.user}', MYSQL_PWD: '${db.password}', DBNAME: '${db.name}' };
 /** Healthy when the restored table has 250 rows, asked over the network; a second command proves the login cannot write. */
 const ask = (sql: string, want: string) => ['bash', '-c', `test "$(mariadb --no-defaults -h "$DBHOST" -P "$DBPORT" -u "$DBUSER" -N -B -e "${sql}" "$DBNAME")" = "${want}"`];
@@ -54,9 +31,9 @@ const plan = (id: string, services: unknown[]) => ({
 beforeAll(async () => {
   skewMs = await clockSkewMs();
   dir = await makeTempDir('ef-maria-services-');
-  await writeFile(join(dir, 'gewerbe.sql'), dump(`CREATE DATABASE gewerbe; USE gewerbe;
+  await writeFile(join(dir, 'gewerbe.sql'), mariadbDump(`CREATE DATABASE gewerbe; USE gewerbe;
 CREATE TABLE betrieb (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(200) NOT NULL);
-INSERT INTO betrieb (name) SELECT CONCAT('Betrieb ', seq) FROM seq_1_to_250;`, 'gewerbe'));
+INSERT INTO betrieb (name) SELECT CONCAT('Betrieb ', seq) FROM seq_1_to_250;`, 'gewerbe', { image: IMAGE, skewMs }));
   await touchNow(dir);
   h = await startHarness({ backupRoot: dir, env: { ERNSTFALL_SANDBOX_IMAGES: IMAGE } });
 }, 120_000);
