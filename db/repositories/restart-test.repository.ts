@@ -41,6 +41,12 @@ export class RestartTestRepository {
     return q.orderBy('started_at', 'desc').limit(opts.limit).execute();
   }
 
+  /** The newest restart test of each of the tenant's processes (one query, however many there are). */
+  newestPerProcess(tenantId: string, trx: Db = this.db): Promise<RestartTestRow[]> {
+    return trx.selectFrom('restart_tests').selectAll().distinctOn('process').where('tenant_id', '=', tenantId)
+      .orderBy('process').orderBy('started_at', 'desc').execute();
+  }
+
   /** The running tests no other process holds right now (locked until the transaction ends). */
   lockRunning(trx: Transaction<DB>, limit = 50): Promise<RestartTestRow[]> {
     return trx.selectFrom('restart_tests').selectAll().where('status', '=', 'running')

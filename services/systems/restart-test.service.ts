@@ -87,12 +87,12 @@ export class RestartTestService {
 
   /** The tenant's processes: every name its systems give, and those with an RTO set, with their newest restart test. */
   async processes(tenantId: string): Promise<ProcessJson[]> {
-    const [systems, stored] = await Promise.all([this.systems.list(tenantId), this.repo.processes(tenantId)]);
+    const [systems, stored, newest] = await Promise.all([this.systems.list(tenantId), this.repo.processes(tenantId), this.repo.newestPerProcess(tenantId)]);
     const names = new Set<string>([...systems.map((s) => s.process).filter((p): p is string => Boolean(p)), ...stored.map((p) => p.name)]);
     const out: ProcessJson[] = [];
     for (const name of [...names].sort((a, b) => a.localeCompare(b, 'de'))) {
       const row = stored.find((p) => p.name === name);
-      const last = (await this.repo.list(tenantId, { process: name, limit: 1 }))[0];
+      const last = newest.find((t) => t.process === name);
       out.push({
         name, rtoSeconds: row?.rto_seconds ?? null,
         systems: systems.filter((s) => s.process === name).map((s) => ({ id: s.id, name: s.name, tier: s.tier })),
